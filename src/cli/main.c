@@ -1,0 +1,61 @@
+// main.c: `monoscope <command> ...` dispatch.
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli/cli.h"
+#include "util/util.h"
+
+static const ms_command commands[] = {
+    {"info", cmd_info, "print a checkpoint's architecture, dimensions, dtype and tokenizer"},
+    {"tokenize", cmd_tokenize, "text -> token ids, or ids -> text with --decode"},
+    {"generate", cmd_generate, "greedy generation from a prompt, ids or BOS"},
+    {"capture", cmd_capture, "run a model over a corpus and write hook-site activations to HDF5"},
+    {"random-model", cmd_random_model, "write a small random-weight checkpoint (demos, benchmarks)"},
+    {"sae", cmd_sae, "train, evaluate, export, import and apply sparse autoencoders"},
+    {"viz", cmd_viz, "render heatmaps, token highlights, dashboards and summary figures to PNG"},
+};
+static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
+
+int cli_fail(void) {
+    fprintf(stderr, "monoscope: error: %s\n", ms_last_error());
+    return 1;
+}
+int cli_usage_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "monoscope: error: ");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 2;
+}
+long cli_parse_long(const char *opt, const char *value) {
+    char *end = NULL;
+    long v = value ? strtol(value, &end, 10) : -1;
+    if (!value || !*value || *end || v < 0) {
+        cli_usage_error("%s expects a non-negative integer, got '%s'", opt, value ? value : "");
+        return -1;
+    }
+    return v;
+}
+
+static void usage(FILE *f) {
+    fprintf(f, "monoscope %s: capture transformer activations, learn sparse dictionaries, render them\n\n"
+               "usage: monoscope <command> [options]   (monoscope <command> --help for details)\n\n"
+               "commands:\n", MS_VERSION);
+    for (int i = 0; i < n_commands; i++) fprintf(f, "  %-13s %s\n", commands[i].name, commands[i].summary);
+}
+
+int main(int argc, char **argv) {
+    ms_set_command_line(argc, argv);
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version")) { printf("monoscope %s\n", MS_VERSION); return 0; }
+    for (int i = 0; i < n_commands; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "monoscope: error: unknown command '%s' (see monoscope --help)\n", argv[1]);
+    return 2;
+}

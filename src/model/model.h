@@ -1,0 +1,107 @@
+// model.h: one transformer abstraction for GPT-2 and Llama-family checkpoints, whatever the file
+// format they were read from (Hugging Face safetensors, llama2.c .bin, GGUF). All weights are held
+// as float32 in one arena, in the [out, in] row-major layout of torch.nn.Linear, so the forward
+// pass computes Y(B*T, out) = X(B*T, in) · Wᵀ with one sgemm per projection.
+#ifndef MS_MODEL_H
+#define MS_MODEL_H
+#include <stdint.h>
+#include "probes/hooks.h"
+#include "tokenizer/tokenizer.h"
+
+typedef enum { MS_ARCH_GPT2 = 0, MS_ARCH_LLAMA = 1 } ms_arch;
+
+// How rotary embeddings pair the dimensions of a head:
+//   MS_ROPE_INTERLEAVED: pairs (0,1), (2,3), ...   (llama2.c, GGUF, Meta's original checkpoints)
+//   MS_ROPE_HALF:        pairs (i, i + d_head/2)  (Hugging Face "rotate_half")
+typedef enum { MS_ROPE_NONE = 0, MS_ROPE_INTERLEAVED, MS_ROPE_HALF } ms_rope_style;
+
+typedef struct {
+    ms_arch arch;
+    int n_layer;
+    int d_model;
+    int n_head;
+    int n_kv_head;        // == n_head without GQA
+    int d_head;           // d_model / n_head unless the file says otherwise
+    int d_mlp;
+    int vocab_size;
+    int n_ctx;            // maximum sequence length
+    float norm_eps;       // layer_norm_epsilon (gpt2) / rms_norm_eps (llama), read from the file
+    float rope_theta;     // llama; read from the file (10000 if absent)
+    ms_rope_style rope_style;
+    int tied_embeddings;  // unembedding shares the token embedding
+    int bos_id, eos_id;   // -1 if unknown
+    char source_format[16]; // "hf", "llama2c", "gguf"
+    char source_dtype[16];  // "F32", "F16", "BF16", "Q8_0", ... as stored on disk
+} ms_config;
+
+// Per-block weights. Pointers into the model arena; NULL where the architecture has none.
+typedef struct {
+    float *ln1_w, *ln1_b;        // (C)        ln1_b NULL for RMSNorm
+    float *wq, *wk, *wv;         // (H*Dh, C), (Hkv*Dh, C), (Hkv*Dh, C)
+    float *bq, *bk, *bv;         // gpt2 only
+    float *wo, *bo;              // (C, H*Dh), (C)
+    float *ln2_w, *ln2_b;        // (C)
+    float *w_in, *b_in;          // (d_mlp, C): gpt2 c_fc, llama up_proj
+    float *w_gate;               // (d_mlp, C): llama gate_proj, NULL for gpt2
+    float *w_out, *b_out;        // (C, d_mlp): gpt2 c_proj, llama down_proj
+} ms_layer_weights;
+
+typedef struct {
+    float *wte;                  // (V, C) token embedding
+    float *wpe;                  // (n_ctx, C) gpt2 positional embedding, else NULL
+    float *lnf_w, *lnf_b;        // (C)
+    float *unembed;              // (V, C); == wte when tied
+    ms_layer_weights *layers;    // [n_layer]
+} ms_weights;
+
+typedef struct ms_model {
+    ms_config cfg;
+    ms_weights w;
+    float *arena;                // every weight lives here
+    size_t n_params;             // counted once (tied unembedding not double counted)
+    ms_tokenizer *tok;           // NULL if the checkpoint came without one
+    char *path;
+} ms_model;
+
+// ---- loading
+// Detects the format: a directory (Hugging Face: config.json + model.safetensors or
+// model.safetensors.index.json), a file starting with "GGUF", otherwise a llama2.c checkpoint
+// (tokenizer.bin looked for beside it). Returns NULL with ms_error() set on any failure.
+ms_model *ms_model_load(const char *path);
+void ms_model_free(ms_model *m);
+
+// For loaders: after filling m->cfg, validates it and allocates the arena + sets every pointer in
+// m->w for that config; the loader then fills the tensors. Returns 0 / -1 (bad config).
+int ms_model_alloc_weights(ms_model *m);
+// Format readers, each filling cfg then weights (and tok where the file carries one).
+int ms_load_hf(const char *dir, ms_model *m);
+int ms_load_llama2c(const char *path, ms_model *m);
+int ms_load_gguf(const char *path, ms_model *m);
+
+// ---- running
+// Scratch buffers for up to max_batch sequences of up to max_T tokens; allocated once and reused
+// (no allocation in the forward pass).
+typedef struct ms_state ms_state;
+ms_state *ms_state_new(const ms_model *m, int max_batch, int max_T);
+void ms_state_free(ms_state *s);
+
+typedef struct {
+    const ms_hooks *hooks;   // NULL: no hooks, no cost
+    int want_logits;         // compute logits into ms_state_logits()
+    int stop_after_layer;    // -1: decide from hooks/want_logits; else run blocks 0..this only
+} ms_forward_opts;
+
+// tokens: (B, T) row-major token ids; every id must be < vocab_size and T <= n_ctx.
+// Deterministic for a given thread count. Returns 0, or -1 (bad input, or a hook aborted).
+int ms_forward(const ms_model *m, ms_state *s, const int32_t *tokens, int B, int T,
+               const ms_forward_opts *opts);
+// (B, T, V) logits of the last ms_forward with want_logits.
+const float *ms_state_logits(const ms_state *s);
+
+// Shape of one sequence's activation at a site for T tokens (leading pos/head dim first);
+// returns ndim, or -1 if the site does not exist for this architecture (e.g. pos_embed on llama).
+int ms_site_shape(const ms_config *cfg, ms_site site, int T, int64_t shape[4]);
+
+const char *ms_arch_name(ms_arch a);
+
+#endif

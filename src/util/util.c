@@ -1,0 +1,191 @@
+// util.c: see util.h.
+#include "util/util.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <omp.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static _Thread_local char g_error[1024];
+
+void ms_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(g_error, sizeof g_error, fmt, ap);
+    va_end(ap);
+}
+const char *ms_last_error(void) { return g_error[0] ? g_error : "unknown error"; }
+void ms_clear_error(void) { g_error[0] = 0; }
+
+static void oom(size_t n) {
+    fprintf(stderr, "monoscope: error: out of memory allocating %zu bytes\n", n);
+    exit(1);
+}
+void *ms_malloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) oom(n);
+    return p;
+}
+void *ms_calloc(size_t n, size_t size) {
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) oom(n * size);
+    return p;
+}
+void *ms_realloc(void *p, size_t n) {
+    void *q = realloc(p, n ? n : 1);
+    if (!q) oom(n);
+    return q;
+}
+char *ms_strdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *d = ms_malloc(n);
+    memcpy(d, s, n);
+    return d;
+}
+void *ms_aligned_alloc(size_t n) {
+    size_t rounded = (n + 63) / 64 * 64;
+    void *p = aligned_alloc(64, rounded ? rounded : 64);
+    if (!p) oom(n);
+    memset(p, 0, rounded);
+    return p;
+}
+
+char *ms_read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) { ms_error("%s: cannot open: %s", path, strerror(errno)); return NULL; }
+    if (fseek(f, 0, SEEK_END) != 0) { ms_error("%s: cannot seek", path); fclose(f); return NULL; }
+    long n = ftell(f);
+    if (n < 0) { ms_error("%s: cannot determine size", path); fclose(f); return NULL; }
+    rewind(f);
+    char *buf = ms_malloc((size_t)n + 1);
+    if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        ms_error("%s: read error", path);
+        free(buf); fclose(f); return NULL;
+    }
+    fclose(f);
+    buf[n] = 0;
+    if (len) *len = (size_t)n;
+    return buf;
+}
+int ms_is_dir(const char *path) { struct stat st; return stat(path, &st) == 0 && S_ISDIR(st.st_mode); }
+int ms_file_exists(const char *path) { struct stat st; return stat(path, &st) == 0; }
+char *ms_path_join(const char *dir, const char *name) {
+    size_t a = strlen(dir), b = strlen(name);
+    char *p = ms_malloc(a + b + 2);
+    memcpy(p, dir, a);
+    size_t k = a;
+    if (a && dir[a - 1] != '/') p[k++] = '/';
+    memcpy(p + k, name, b + 1);
+    return p;
+}
+
+char *ms_atomic_tmp_path(const char *path) {
+    size_t n = strlen(path) + 32;
+    char *t = ms_malloc(n);
+    snprintf(t, n, "%s.tmp.%d", path, (int)getpid());
+    return t;
+}
+int ms_atomic_commit(const char *tmp_path, const char *path) {
+    int fd = open(tmp_path, O_RDONLY);
+    if (fd < 0) { ms_error("%s: cannot reopen for sync: %s", tmp_path, strerror(errno)); return -1; }
+    if (fsync(fd) != 0) {
+        ms_error("%s: fsync failed: %s", tmp_path, strerror(errno));
+        close(fd); return -1;
+    }
+    close(fd);
+    if (rename(tmp_path, path) != 0) {
+        ms_error("%s: cannot rename into place: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+double ms_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void format_duration(double s, char *buf, size_t n) {
+    if (s < 0 || s > 1e7) { snprintf(buf, n, "--:--"); return; }
+    int t = (int)(s + 0.5);
+    if (t >= 3600) snprintf(buf, n, "%d:%02d:%02d", t / 3600, (t / 60) % 60, t % 60);
+    else snprintf(buf, n, "%02d:%02d", t / 60, t % 60);
+}
+
+void ms_progress_start(ms_progress *p, const char *label, double total, const char *unit) {
+    memset(p, 0, sizeof *p);
+    p->label = label;
+    p->unit = unit;
+    p->total = total;
+    p->t_start = ms_now();
+    p->enabled = isatty(STDERR_FILENO) && !getenv("MONOSCOPE_NO_PROGRESS");
+}
+static void progress_draw(ms_progress *p, const char *extra) {
+    double el = ms_now() - p->t_start;
+    double rate = el > 0 ? p->done / el : 0;
+    char eta[32], elapsed[32];
+    format_duration(rate > 0 && p->total > 0 ? (p->total - p->done) / rate : -1, eta, sizeof eta);
+    format_duration(el, elapsed, sizeof elapsed);
+    const int width = 24;
+    double frac = p->total > 0 ? p->done / p->total : 0;
+    if (frac > 1) frac = 1;
+    int fill = (int)(frac * width);
+    char bar[64];
+    for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
+    bar[width] = 0;
+    fprintf(stderr, "\r\033[K%s [%s] %5.1f%% %.0f/%.0f %s, %.1f %s/s, %s<%s%s%s", p->label, bar,
+            100.0 * frac, p->done, p->total, p->unit, rate, p->unit, elapsed, eta,
+            extra ? "  " : "", extra ? extra : "");
+    fflush(stderr);
+}
+void ms_progress_update(ms_progress *p, double done, const char *extra) {
+    p->done = done;
+    if (!p->enabled) return;
+    double t = ms_now();
+    if (t - p->t_last_draw < 0.1 && done < p->total) return;
+    p->t_last_draw = t;
+    progress_draw(p, extra);
+}
+void ms_progress_finish(ms_progress *p) {
+    if (!p->enabled) return;
+    progress_draw(p, NULL);
+    fputc('\n', stderr);
+}
+
+int ms_glob_match(const char *pattern, const char *name) { return fnmatch(pattern, name, 0) == 0; }
+
+size_t ms_peak_rss(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (size_t)ru.ru_maxrss * 1024;
+}
+
+int ms_num_threads(void) {
+    const char *e = getenv("MONOSCOPE_THREADS");
+    if (e && atoi(e) > 0) return atoi(e);
+    return omp_get_max_threads();
+}
+
+static char *g_cmdline;
+void ms_set_command_line(int argc, char **argv) {
+    size_t n = 1;
+    for (int i = 0; i < argc; i++) n += strlen(argv[i]) + 3;
+    free(g_cmdline);
+    g_cmdline = ms_malloc(n);
+    g_cmdline[0] = 0;
+    for (int i = 0; i < argc; i++) {
+        if (i) strcat(g_cmdline, " ");
+        int quote = strpbrk(argv[i], " \t\"'") != NULL;
+        if (quote) strcat(g_cmdline, "'");
+        strcat(g_cmdline, argv[i]);
+        if (quote) strcat(g_cmdline, "'");
+    }
+}
+const char *ms_command_line(void) { return g_cmdline ? g_cmdline : ""; }
