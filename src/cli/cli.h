@@ -24,4 +24,11 @@ int cmd_random_model(int argc, char **argv);
 int cmd_sae(int argc, char **argv);
 int cmd_viz(int argc, char **argv);
 
+// `monoscope sae <sub>`: cmd_sae.c dispatches to one function per subcommand (argv[0] = subcommand).
+int cmd_sae_train(int argc, char **argv);  // cmd_sae_train.c
+int cmd_sae_eval(int argc, char **argv);   // cmd_sae_eval.c
+int cmd_sae_export(int argc, char **argv); // cmd_sae_export.c
+int cmd_sae_import(int argc, char **argv); // cmd_sae_import.c
+int cmd_sae_encode(int argc, char **argv); // cmd_sae_encode.c
+
 #endif

@@ -1,8 +1,115 @@
-// cmd_generate.c: placeholder until the component lands.
+// cmd_generate.c: `monoscope generate`: greedy decoding from a prompt, ids, or BOS alone.
+// Each step reruns the batched prefill over the whole prefix (no KV cache): simple, exactly the
+// same arithmetic as capture, and fast enough for the short generations this tool needs.
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "capture/input.h"
 #include "cli/cli.h"
+#include "model/model.h"
+#include "util/util.h"
+
+static void help(FILE *f) {
+    fprintf(f,
+        "usage: monoscope generate --model PATH [--prompt S | --ids \"1 2 3\"] [-n N] [--print-ids]\n\n"
+        "Greedy (argmax) generation. Prints the continuation only (the prompt is not repeated).\n\n"
+        "  -m, --model PATH   checkpoint: Hugging Face dir, GGUF file, or llama2.c .bin\n"
+        "  -p, --prompt S     text prompt, tokenized with the model's tokenizer (BOS prepended when\n"
+        "                     the tokenizer has one)\n"
+        "  -i, --ids LIST     prompt as whitespace-separated token ids, used as given (no BOS added)\n"
+        "                     with neither --prompt nor --ids generation starts from BOS alone\n"
+        "  -n N               number of tokens to generate (default 32); generation also stops after\n"
+        "                     EOS or when the model's context is full\n"
+        "      --print-ids    print the generated ids space-separated on one line instead of text\n"
+        "                     (also the output when the model has no tokenizer)\n"
+        "  -h, --help         this help\n");
+}
+
 int cmd_generate(int argc, char **argv) {
-    (void)argc; (void)argv;
-    fprintf(stderr, "monoscope: error: 'generate' is not implemented yet\n");
-    return 1;
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'}, {"prompt", required_argument, 0, 'p'},
+        {"ids", required_argument, 0, 'i'},   {"print-ids", no_argument, 0, 'I'},
+        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
+    const char *model_path = NULL, *prompt = NULL, *ids_str = NULL;
+    long n_gen = 32;
+    int print_ids = 0, ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "m:p:i:n:h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'm': model_path = optarg; break;
+        case 'p': prompt = optarg; break;
+        case 'i': ids_str = optarg; break;
+        case 'n': if ((n_gen = cli_parse_long("-n", optarg)) < 0) return 2; break;
+        case 'I': print_ids = 1; break;
+        case 'h': help(stdout); return 0;
+        default: return cli_usage_error("unknown option (see monoscope generate --help)");
+        }
+    }
+    if (optind != argc) return cli_usage_error("unexpected argument '%s' (see monoscope generate --help)", argv[optind]);
+    if (!model_path) return cli_usage_error("--model is required (see monoscope generate --help)");
+    if (prompt && ids_str) return cli_usage_error("give either --prompt or --ids, not both");
+
+    ms_model *m = ms_model_load(model_path);
+    if (!m) return cli_fail();
+    const ms_config *c = &m->cfg;
+    int rc = 1;
+    int32_t *ids = NULL;
+    size_t n = 0;
+    ms_state *s = NULL;
+    if (prompt) {
+        if (!m->tok) { ms_error("%s: --prompt needs a tokenizer and this model has none (use --ids)", model_path); goto out; }
+        if (ms_tokenizer_encode(m->tok, prompt, strlen(prompt), 1, &ids, &n)) goto out;
+    } else if (ids_str) {
+        if (ms_parse_ids(ids_str, "--ids", &ids, &n)) goto out;
+    } else {
+        if (c->bos_id < 0) { ms_error("%s: the model has no BOS token; give --prompt or --ids", model_path); goto out; }
+        ids = ms_malloc(sizeof(int32_t));
+        ids[0] = c->bos_id;
+        n = 1;
+    }
+    if (n == 0) { ms_error("empty prompt: no tokens to start from"); goto out; }
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] >= c->vocab_size) {
+            ms_error("--ids: token id %d is outside the vocabulary (0..%d)", (int)ids[i], c->vocab_size - 1);
+            goto out;
+        }
+    if (n > (size_t)c->n_ctx) {
+        ms_error("prompt of %zu tokens exceeds the model's context of %d", n, c->n_ctx);
+        goto out;
+    }
+    size_t total = n + (size_t)n_gen;
+    if (total > (size_t)c->n_ctx) total = (size_t)c->n_ctx;
+    ids = ms_realloc(ids, (total > 0 ? total : 1) * sizeof(int32_t));
+    s = ms_state_new(m, 1, (int)total);
+    if (!s) goto out;
+    const int text = !print_ids && m->tok;
+    if (!print_ids && !m->tok) fprintf(stderr, "monoscope: note: the model has no tokenizer; printing ids\n");
+    ms_forward_opts fo = {.hooks = NULL, .want_logits = 1, .stop_after_layer = -1};
+    int first = 1;
+    while (n < total) {
+        if (ms_forward(m, s, ids, 1, (int)n, &fo)) goto out;
+        const float *lg = ms_state_logits(s) + (n - 1) * (size_t)c->vocab_size;
+        int best = 0;
+        for (int v = 1; v < c->vocab_size; v++) if (lg[v] > lg[best]) best = v;
+        ids[n++] = best;
+        if (text) {
+            size_t len;
+            const char *b = ms_tokenizer_token_bytes(m->tok, best, &len);
+            fwrite(b, 1, len, stdout);
+        } else {
+            printf(first ? "%d" : " %d", best);
+        }
+        fflush(stdout);
+        first = 0;
+        if (best == c->eos_id) break;
+    }
+    printf("\n");
+    rc = 0;
+out:
+    if (rc) cli_fail();
+    ms_state_free(s);
+    free(ids);
+    ms_model_free(m);
+    return rc;
 }

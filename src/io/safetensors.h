@@ -10,6 +10,7 @@ typedef enum { MS_DT_F32 = 0, MS_DT_F16, MS_DT_BF16, MS_DT_F64, MS_DT_I32, MS_DT
                MS_DT_I8, MS_DT_Q8_0, MS_DT_UNKNOWN } ms_dtype;
 const char *ms_dtype_name(ms_dtype t);   // "F32", "F16", "BF16", ...
 size_t ms_dtype_size(ms_dtype t);        // bytes per element (0 for block-quantized types)
+ms_dtype ms_dtype_from_name(const char *name); // "F32" -> MS_DT_F32; MS_DT_UNKNOWN if none
 
 typedef struct {
     char *name;

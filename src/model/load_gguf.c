@@ -1,4 +1,278 @@
-// load_gguf.c: TEMPORARY placeholder; the formats engineer replaces this file.
+// load_gguf.c: GGUF checkpoints (llama.cpp's layout) for general.architecture "llama" and "gpt2".
+// Tensors (F32/F16/BF16, Q8_0 dequantized) become float32 [out, in]: GGUF lists dimensions
+// fastest-first, so a [out, in] matrix has ne = {in, out} and its bytes are already row-major
+// [out][in]; no transpose is needed. llama q/k are in interleaved RoPE order (llama.cpp's
+// converter undoes Hugging Face's permutation) -> MS_ROPE_INTERLEAVED. The tokenizer comes from
+// the tokenizer.ggml.* metadata.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "io/gguf.h"
 #include "model/model.h"
 #include "util/util.h"
-int ms_load_gguf(const char *path, ms_model *m) { (void)m; ms_error("%s: GGUF loader not implemented", path); return -1; }
+
+typedef struct {
+    ms_gguf *g;
+    const char *arch;   // metadata key prefix
+} gg_ctx;
+
+static int meta_int(gg_ctx *c, const char *key, int *dst, int required) {
+    char k[160];
+    snprintf(k, sizeof k, "%s.%s", c->arch, key);
+    int64_t v;
+    int r = ms_gguf_get_int(c->g, k, &v);
+    if (r < 0) return -1;
+    if (r == 0) {
+        if (required) { ms_error("%s: missing metadata '%s'", c->g->path, k); return -1; }
+        return 0;
+    }
+    if (v < 0 || v > INT32_MAX) { ms_error("%s: metadata '%s' = %lld is out of range", c->g->path, k, (long long)v); return -1; }
+    *dst = (int)v;
+    return 0;
+}
+static int meta_float(gg_ctx *c, const char *key, float *dst) {
+    char k[160];
+    snprintf(k, sizeof k, "%s.%s", c->arch, key);
+    double v;
+    int r = ms_gguf_get_float(c->g, k, &v);
+    if (r < 0) return -1;
+    if (r == 1) *dst = (float)v;
+    return 0;
+}
+
+// Converts tensor `name` with torch shape [d0] or [d0, d1] (ne = {d1, d0}) into out.
+static int gg_get(gg_ctx *c, const char *name, int64_t d0, int64_t d1, float *out) {
+    const ms_gguf_tensor *t = ms_gguf_find_tensor(c->g, name);
+    if (!t) { ms_error("%s: missing tensor '%s'", c->g->path, name); return -1; }
+    int ok = d1 < 0 ? (t->ne[0] == d0 && t->ne[1] == 1) : (t->ne[0] == d1 && t->ne[1] == d0);
+    ok = ok && t->ne[2] == 1 && t->ne[3] == 1;
+    if (!ok) {
+        ms_error("%s: tensor '%s' has ne = {%lld, %lld, %lld, %lld} but the metadata implies {%lld, %lld}", c->g->path,
+                 name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2], (long long)t->ne[3],
+                 (long long)(d1 < 0 ? d0 : d1), (long long)(d1 < 0 ? 1 : d0));
+        return -1;
+    }
+    return ms_gguf_tensor_to_f32(c->g, t, out);
+}
+
+// The pre-tokenizer split pattern for llama.cpp's tokenizer.ggml.pre names we know; NULL = GPT-2's.
+static const char *pre_pattern(const char *pre) {
+    if (!pre) return NULL;
+    if (!strcmp(pre, "llama3") || !strcmp(pre, "llama-v3") || !strcmp(pre, "llama-bpe") || !strcmp(pre, "smaug-bpe"))
+        return "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
+               "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+    // starcoder / smollm / refact: llama.cpp (like tokenizer.json's Digits + ByteLevel) first cuts
+    // every digit out as its own piece, then applies GPT-2's rule to the gaps. One regex does the
+    // same: a digit alone, no space glued to digits, and a whitespace run may end before a digit
+    // as it would at the end of a gap.
+    if (!strcmp(pre, "starcoder") || !strcmp(pre, "smollm") || !strcmp(pre, "refact"))
+        return "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+|\\s+(?![^\\s\\p{N}])|\\s+";
+    return NULL; // "gpt-2", "default" and unknown names
+}
+
+static int load_tokenizer(gg_ctx *c, ms_model *m) {
+    const char *model = NULL, *pre = NULL;
+    if (ms_gguf_get_str(c->g, "tokenizer.ggml.model", &model) < 0 || ms_gguf_get_str(c->g, "tokenizer.ggml.pre", &pre) < 0)
+        return -1;
+    if (!model || !strcmp(model, "none") || !strcmp(model, "no_vocab")) return 0;
+    ms_tok_kind kind;
+    if (!strcmp(model, "gpt2")) kind = MS_TOK_BYTE_BPE;
+    else if (!strcmp(model, "llama")) kind = MS_TOK_SPM_BPE;
+    else { ms_error("%s: unsupported tokenizer.ggml.model \"%s\" (supported: gpt2, llama)", c->g->path, model); return -1; }
+    const ms_gguf_kv *tk = ms_gguf_find_kv(c->g, "tokenizer.ggml.tokens");
+    if (!tk || tk->type != MS_GGUF_ARRAY || tk->arr_type != MS_GGUF_STRING || tk->arr_n == 0 || tk->arr_n > INT32_MAX) {
+        ms_error("%s: tokenizer.ggml.tokens missing or not a string array", c->g->path);
+        return -1;
+    }
+    int n = (int)tk->arr_n;
+    const ms_gguf_kv *sc = ms_gguf_find_kv(c->g, "tokenizer.ggml.scores");
+    const ms_gguf_kv *ty = ms_gguf_find_kv(c->g, "tokenizer.ggml.token_type");
+    const ms_gguf_kv *mg = ms_gguf_find_kv(c->g, "tokenizer.ggml.merges");
+    float *scores = NULL;
+    int32_t *types = NULL;
+    if (sc) {
+        if (sc->type != MS_GGUF_ARRAY || !sc->arr_data || sc->arr_n != tk->arr_n) {
+            ms_error("%s: tokenizer.ggml.scores is not a numeric array of %d entries", c->g->path, n);
+            return -1;
+        }
+        scores = ms_malloc((size_t)n * sizeof(float));
+        for (int i = 0; i < n; i++) scores[i] = (float)ms_gguf_arr_f64(sc, (uint64_t)i);
+    } else if (kind == MS_TOK_SPM_BPE) {
+        ms_error("%s: tokenizer.ggml.scores missing (required by the llama tokenizer)", c->g->path);
+        return -1;
+    }
+    if (ty && ty->type == MS_GGUF_ARRAY && ty->arr_data && ty->arr_n == tk->arr_n) {
+        types = ms_malloc((size_t)n * sizeof(int32_t));
+        for (int i = 0; i < n; i++) types[i] = (int32_t)ms_gguf_arr_i64(ty, (uint64_t)i);
+    }
+    int n_merges = 0;
+    const char *const *merges = NULL;
+    if (kind == MS_TOK_BYTE_BPE) {
+        if (!mg || mg->type != MS_GGUF_ARRAY || mg->arr_type != MS_GGUF_STRING || mg->arr_n > INT32_MAX) {
+            ms_error("%s: tokenizer.ggml.merges missing or not a string array (required by the gpt2 tokenizer)", c->g->path);
+            free(scores); free(types);
+            return -1;
+        }
+        n_merges = (int)mg->arr_n;
+        merges = (const char *const *)mg->arr_str;
+    }
+    int64_t bos = -1, eos = -1;
+    if (ms_gguf_get_int(c->g, "tokenizer.ggml.bos_token_id", &bos) < 0 || ms_gguf_get_int(c->g, "tokenizer.ggml.eos_token_id", &eos) < 0) {
+        free(scores); free(types);
+        return -1;
+    }
+    if (bos >= n) bos = -1;
+    if (eos >= n) eos = -1;
+    m->tok = ms_tokenizer_from_tables(kind, n, (const char *const *)tk->arr_str, scores, types, n_merges, merges,
+                                      pre_pattern(pre), (int)bos, (int)eos);
+    free(scores);
+    free(types);
+    if (!m->tok) {
+        char why[400];
+        snprintf(why, sizeof why, "%s", ms_last_error());
+        ms_error("%s: tokenizer: %s", c->g->path, why);
+        return -1;
+    }
+    if (m->cfg.bos_id < 0) m->cfg.bos_id = (int)bos;
+    if (m->cfg.eos_id < 0) m->cfg.eos_id = (int)eos;
+    return 0;
+}
+
+static int parse_config(gg_ctx *c, ms_config *cfg) {
+    ms_gguf *g = c->g;
+    const ms_gguf_tensor *emb = ms_gguf_find_tensor(g, "token_embd.weight");
+    if (!emb) { ms_error("%s: missing tensor 'token_embd.weight'", g->path); return -1; }
+    if (emb->ne[1] <= 0 || emb->ne[1] > INT32_MAX) { ms_error("%s: token_embd.weight has a bad shape", g->path); return -1; }
+    cfg->vocab_size = (int)emb->ne[1];
+    cfg->n_ctx = 2048;
+    cfg->rope_theta = 10000.0f;
+    cfg->bos_id = cfg->eos_id = -1;
+    cfg->n_kv_head = -1;
+    if (meta_int(c, "block_count", &cfg->n_layer, 1) || meta_int(c, "embedding_length", &cfg->d_model, 1) ||
+        meta_int(c, "feed_forward_length", &cfg->d_mlp, 1) || meta_int(c, "attention.head_count", &cfg->n_head, 1) ||
+        meta_int(c, "attention.head_count_kv", &cfg->n_kv_head, 0) ||
+        meta_int(c, "context_length", &cfg->n_ctx, cfg->arch == MS_ARCH_GPT2))
+        return -1;
+    if (cfg->n_kv_head < 0) cfg->n_kv_head = cfg->n_head;
+    cfg->d_head = 0; // d_model / n_head unless the file says otherwise
+    if (meta_int(c, "attention.key_length", &cfg->d_head, 0)) return -1;
+    if (cfg->d_head == 0 && cfg->n_head > 0 && cfg->d_model % cfg->n_head == 0) cfg->d_head = cfg->d_model / cfg->n_head;
+    if (cfg->arch == MS_ARCH_GPT2) {
+        cfg->norm_eps = 1e-5f;
+        if (meta_float(c, "attention.layer_norm_epsilon", &cfg->norm_eps)) return -1;
+        cfg->rope_style = MS_ROPE_NONE;
+    } else {
+        cfg->norm_eps = 1e-5f;
+        if (meta_float(c, "attention.layer_norm_rms_epsilon", &cfg->norm_eps) || meta_float(c, "rope.freq_base", &cfg->rope_theta))
+            return -1;
+        int rot = cfg->d_head;
+        if (meta_int(c, "rope.dimension_count", &rot, 0)) return -1;
+        if (rot != cfg->d_head) {
+            ms_error("%s: partial rotary embeddings (rope.dimension_count %d != head dim %d) are not supported", g->path, rot, cfg->d_head);
+            return -1;
+        }
+        const char *st = NULL;
+        char k[160];
+        snprintf(k, sizeof k, "%s.rope.scaling.type", c->arch);
+        if (ms_gguf_get_str(g, k, &st) < 0) return -1;
+        if ((st && strcmp(st, "none")) || ms_gguf_find_tensor(g, "rope_freqs.weight")) {
+            ms_error("%s: RoPE scaling is not supported (only plain RoPE is implemented)", g->path);
+            return -1;
+        }
+        cfg->rope_style = MS_ROPE_INTERLEAVED;
+    }
+    cfg->tied_embeddings = ms_gguf_find_tensor(g, "output.weight") == NULL;
+    const ms_gguf_tensor *probe = ms_gguf_find_tensor(g, "blk.0.ffn_down.weight");
+    snprintf(cfg->source_dtype, sizeof cfg->source_dtype, "%s", ms_ggml_type_name((probe ? probe : emb)->ggml_type));
+    snprintf(cfg->source_format, sizeof cfg->source_format, "gguf");
+    return 0;
+}
+
+static int load_weights(gg_ctx *c, ms_model *m) {
+    const ms_config *g = &m->cfg;
+    int64_t C = g->d_model, F = g->d_mlp, V = g->vocab_size;
+    int64_t Q = (int64_t)g->n_head * g->d_head, KV = (int64_t)g->n_kv_head * g->d_head;
+    ms_weights *w = &m->w;
+    int gpt2 = g->arch == MS_ARCH_GPT2;
+    if (gg_get(c, "token_embd.weight", V, C, w->wte)) return -1;
+    if (gpt2 && gg_get(c, "position_embd.weight", g->n_ctx, C, w->wpe)) return -1;
+    char n[128];
+#define GET(suffix, d0, d1, dst) (snprintf(n, sizeof n, "blk.%d." suffix, L), gg_get(c, n, d0, d1, dst))
+    for (int L = 0; L < g->n_layer; L++) {
+        ms_layer_weights *l = &w->layers[L];
+        if (GET("attn_norm.weight", C, -1, l->ln1_w) || GET("ffn_norm.weight", C, -1, l->ln2_w) ||
+            GET("attn_output.weight", C, Q, l->wo) || GET("ffn_up.weight", F, C, l->w_in) ||
+            GET("ffn_down.weight", C, F, l->w_out))
+            return -1;
+        if (!gpt2) {
+            if (GET("attn_q.weight", Q, C, l->wq) || GET("attn_k.weight", KV, C, l->wk) ||
+                GET("attn_v.weight", KV, C, l->wv) || GET("ffn_gate.weight", F, C, l->w_gate))
+                return -1;
+            continue;
+        }
+        if (GET("attn_norm.bias", C, -1, l->ln1_b) || GET("ffn_norm.bias", C, -1, l->ln2_b) ||
+            GET("attn_output.bias", C, -1, l->bo) || GET("ffn_up.bias", F, -1, l->b_in) ||
+            GET("ffn_down.bias", C, -1, l->b_out))
+            return -1;
+        snprintf(n, sizeof n, "blk.%d.attn_qkv.weight", L);
+        if (ms_gguf_find_tensor(c->g, n)) { // fused (3C, C): rows [0,C) q, [C,2C) k, [2C,3C) v
+            float *qkv = ms_malloc((size_t)(Q + 2 * KV) * (size_t)C * sizeof(float));
+            float *b = ms_malloc((size_t)(Q + 2 * KV) * sizeof(float));
+            int rc = GET("attn_qkv.weight", Q + 2 * KV, C, qkv) || GET("attn_qkv.bias", Q + 2 * KV, -1, b);
+            if (!rc) {
+                memcpy(l->wq, qkv, (size_t)(Q * C) * sizeof(float));
+                memcpy(l->wk, qkv + Q * C, (size_t)(KV * C) * sizeof(float));
+                memcpy(l->wv, qkv + (Q + KV) * C, (size_t)(KV * C) * sizeof(float));
+                memcpy(l->bq, b, (size_t)Q * sizeof(float));
+                memcpy(l->bk, b + Q, (size_t)KV * sizeof(float));
+                memcpy(l->bv, b + Q + KV, (size_t)KV * sizeof(float));
+            }
+            free(qkv);
+            free(b);
+            if (rc) return -1;
+        } else if (GET("attn_q.weight", Q, C, l->wq) || GET("attn_k.weight", KV, C, l->wk) ||
+                   GET("attn_v.weight", KV, C, l->wv) || GET("attn_q.bias", Q, -1, l->bq) ||
+                   GET("attn_k.bias", KV, -1, l->bk) || GET("attn_v.bias", KV, -1, l->bv)) {
+            return -1;
+        }
+    }
+#undef GET
+    if (gg_get(c, "output_norm.weight", C, -1, w->lnf_w)) return -1;
+    if (gpt2 && gg_get(c, "output_norm.bias", C, -1, w->lnf_b)) return -1;
+    if (!g->tied_embeddings && gg_get(c, "output.weight", V, C, w->unembed)) return -1;
+    return 0;
+}
+
+int ms_load_gguf(const char *path, ms_model *m) {
+    gg_ctx c = {0};
+    c.g = ms_gguf_open(path);
+    if (!c.g) return -1;
+    int rc = -1;
+    const char *arch = NULL;
+    if (ms_gguf_get_str(c.g, "general.architecture", &arch) < 0) goto done;
+    if (!arch) { ms_error("%s: missing metadata 'general.architecture'", path); goto done; }
+    memset(&m->cfg, 0, sizeof m->cfg);
+    if (!strcmp(arch, "llama")) m->cfg.arch = MS_ARCH_LLAMA;
+    else if (!strcmp(arch, "gpt2")) m->cfg.arch = MS_ARCH_GPT2;
+    else { ms_error("%s: unsupported architecture \"%s\" (supported: llama, gpt2)", path, arch); goto done; }
+    c.arch = arch;
+    if (parse_config(&c, &m->cfg)) goto done;
+    {   // metadata implying more weights than the file holds is corrupt: refuse before allocating
+        const ms_config *g = &m->cfg;
+        double Dh = g->d_head > 0 ? g->d_head : 0, C = g->d_model, Q = g->n_head * Dh, KV = g->n_kv_head * Dh;
+        double need = (double)g->vocab_size * C +
+                      (double)g->n_layer * (2 * C * Q + 2 * C * KV + (g->arch == MS_ARCH_GPT2 ? 2.0 : 3.0) * C * g->d_mlp);
+        double have = 0;
+        for (int i = 0; i < c.g->n_tensors; i++) have += (double)c.g->tensors[i].numel;
+        if (need > have) {
+            ms_error("%s: metadata implies at least %.0f parameters but the file holds %.0f", path, need, have);
+            goto done;
+        }
+    }
+    if (ms_model_alloc_weights(m)) goto done; // its message names the model path
+    if (load_weights(&c, m) || load_tokenizer(&c, m)) goto done;
+    rc = 0;
+done:
+    ms_gguf_close(c.g);
+    return rc;
+}

@@ -1,4 +1,362 @@
-// load_hf.c: TEMPORARY placeholder; the formats engineer replaces this file.
+// load_hf.c: Hugging Face checkpoint directories: config.json + model.safetensors, or shards listed
+// in model.safetensors.index.json. model_type "gpt2" and "llama"; F32/F16/BF16 tensors are
+// converted to float32 in the [out, in] layout of model.h:
+//   gpt2  Conv1D weights are stored [in, out] -> transposed; c_attn (C, 3C) is split into q, k, v.
+//   llama q/k_proj are in Hugging Face's rotate_half order -> cfg.rope_style = MS_ROPE_HALF
+//         (weights kept as they are; the forward pass pairs dimension i with i + d_head/2).
+#include <json-c/json.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "io/json_util.h"
+#include "io/safetensors.h"
 #include "model/model.h"
 #include "util/util.h"
-int ms_load_hf(const char *dir, ms_model *m) { (void)m; ms_error("%s: Hugging Face loader not implemented", dir); return -1; }
+
+typedef struct {
+    const char *dir;
+    ms_safetensors **shards;
+    int n_shards;
+    const char *prefix;    // "transformer." / "model."
+    float *tmp;            // scratch for transposes, grown on demand
+    size_t tmp_len;
+} hf_ctx;
+
+// Finds a tensor with or without the architecture's prefix, in any shard.
+static const ms_st_tensor *hf_find(hf_ctx *c, const char *name, const ms_safetensors **from) {
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s%s", c->prefix, name);
+    for (int pass = 0; pass < 2; pass++)
+        for (int s = 0; s < c->n_shards; s++) {
+            const ms_st_tensor *t = ms_safetensors_find(c->shards[s], pass == 0 ? buf : name);
+            if (t) { if (from) *from = c->shards[s]; return t; }
+        }
+    return NULL;
+}
+
+// Copies tensor `name` of on-disk shape (d0[, d1]) to out as float32; transpose: out is (d1, d0).
+static int hf_get(hf_ctx *c, const char *name, int64_t d0, int64_t d1, int transpose, float *out) {
+    const ms_safetensors *st = NULL;
+    const ms_st_tensor *t = hf_find(c, name, &st);
+    if (!t) {
+        ms_error("%s: missing tensor '%s%s'", c->dir, c->prefix, name);
+        return -1;
+    }
+    int ndim = d1 < 0 ? 1 : 2;
+    if (t->ndim != ndim || t->shape[0] != d0 || (ndim == 2 && t->shape[1] != d1)) {
+        char got[96] = "", want[64];
+        for (int i = 0; i < t->ndim && strlen(got) < 64; i++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", i ? ", " : "", (long long)t->shape[i]);
+        if (ndim == 1) snprintf(want, sizeof want, "%lld", (long long)d0);
+        else snprintf(want, sizeof want, "%lld, %lld", (long long)d0, (long long)d1);
+        ms_error("%s: tensor '%s' has shape [%s] but config.json implies [%s]", st->path, t->name, got, want);
+        return -1;
+    }
+    if (t->dtype != MS_DT_F32 && t->dtype != MS_DT_F16 && t->dtype != MS_DT_BF16 && t->dtype != MS_DT_F64) {
+        ms_error("%s: tensor '%s' has dtype %s; expected F32, F16 or BF16", st->path, t->name, ms_dtype_name(t->dtype));
+        return -1;
+    }
+    size_t n = (size_t)d0 * (size_t)(d1 < 0 ? 1 : d1);
+    if (!transpose) return ms_tensor_to_f32(t->dtype, t->data, n, out);
+    if (c->tmp_len < n) {
+        free(c->tmp);
+        c->tmp = ms_malloc(n * sizeof(float));
+        c->tmp_len = n;
+    }
+    if (ms_tensor_to_f32(t->dtype, t->data, n, c->tmp)) return -1;
+    for (int64_t i = 0; i < d0; i++)     // (d0, d1) -> (d1, d0)
+        for (int64_t j = 0; j < d1; j++) out[j * d0 + i] = c->tmp[i * d1 + j];
+    return 0;
+}
+
+// Reads an int member into *dst; required: error if absent. Returns -1 on error.
+static int cfg_int(json_object *o, const char *key, int *dst, int required, const char *path) {
+    int64_t v;
+    int r = ms_json_get_int(o, key, &v, path);
+    if (r < 0) return -1;
+    if (r == 0) {
+        if (required) { ms_error("%s: missing \"%s\"", path, key); return -1; }
+        return 0;
+    }
+    if (v < 0 || v > INT32_MAX) { ms_error("%s: \"%s\" = %lld is out of range", path, key, (long long)v); return -1; }
+    *dst = (int)v;
+    return 0;
+}
+static int cfg_float(json_object *o, const char *key, float *dst, const char *path) {
+    double v;
+    int r = ms_json_get_double(o, key, &v, path);
+    if (r < 0) return -1;
+    if (r == 1) *dst = (float)v;
+    return 0;
+}
+
+static int parse_gpt2(json_object *o, ms_config *cfg, const char *path) {
+    cfg->arch = MS_ARCH_GPT2;
+    cfg->n_ctx = -1;
+    cfg->d_mlp = -1;
+    cfg->norm_eps = 1e-5f;
+    cfg->vocab_size = 50257;
+    cfg->bos_id = cfg->eos_id = 50256;
+    if (cfg_int(o, "n_embd", &cfg->d_model, 1, path) || cfg_int(o, "n_layer", &cfg->n_layer, 1, path) ||
+        cfg_int(o, "n_head", &cfg->n_head, 1, path) || cfg_int(o, "n_positions", &cfg->n_ctx, 0, path) ||
+        cfg_int(o, "n_inner", &cfg->d_mlp, 0, path) || cfg_int(o, "vocab_size", &cfg->vocab_size, 0, path) ||
+        cfg_float(o, "layer_norm_epsilon", &cfg->norm_eps, path) ||
+        cfg_int(o, "bos_token_id", &cfg->bos_id, 0, path) || cfg_int(o, "eos_token_id", &cfg->eos_id, 0, path))
+        return -1;
+    if (cfg->n_ctx < 0 && cfg_int(o, "n_ctx", &cfg->n_ctx, 1, path)) return -1;
+    if (cfg->d_mlp < 0) cfg->d_mlp = 4 * cfg->d_model; // n_inner null or absent
+    const char *act = "gelu_new";
+    if (ms_json_get_string(o, "activation_function", &act, path) < 0) return -1;
+    if (strcmp(act, "gelu_new") && strcmp(act, "gelu_pytorch_tanh")) {
+        ms_error("%s: activation_function \"%s\" is not supported (gpt2 needs gelu_new)", path, act);
+        return -1;
+    }
+    int b = 0;
+    if (ms_json_get_bool(o, "scale_attn_by_inverse_layer_idx", &b, path) < 0) return -1;
+    if (b) { ms_error("%s: scale_attn_by_inverse_layer_idx is not supported", path); return -1; }
+    cfg->n_kv_head = cfg->n_head;
+    cfg->d_head = 0; // d_model / n_head, checked by ms_model_alloc_weights
+    cfg->rope_style = MS_ROPE_NONE;
+    cfg->tied_embeddings = 1; // HF default for gpt2
+    return 0;
+}
+
+static int parse_llama(json_object *o, ms_config *cfg, const char *path) {
+    cfg->arch = MS_ARCH_LLAMA;
+    cfg->norm_eps = 1e-6f;   // LlamaConfig default
+    cfg->rope_theta = 10000.0f;
+    cfg->n_ctx = 2048;
+    cfg->vocab_size = 32000;
+    cfg->bos_id = cfg->eos_id = -1;
+    cfg->n_kv_head = -1;
+    cfg->d_head = -1;
+    if (cfg_int(o, "hidden_size", &cfg->d_model, 1, path) || cfg_int(o, "intermediate_size", &cfg->d_mlp, 1, path) ||
+        cfg_int(o, "num_hidden_layers", &cfg->n_layer, 1, path) ||
+        cfg_int(o, "num_attention_heads", &cfg->n_head, 1, path) ||
+        cfg_int(o, "num_key_value_heads", &cfg->n_kv_head, 0, path) || cfg_int(o, "head_dim", &cfg->d_head, 0, path) ||
+        cfg_float(o, "rms_norm_eps", &cfg->norm_eps, path) || cfg_float(o, "rope_theta", &cfg->rope_theta, path) ||
+        cfg_int(o, "max_position_embeddings", &cfg->n_ctx, 0, path) ||
+        cfg_int(o, "vocab_size", &cfg->vocab_size, 0, path))
+        return -1;
+    // bos/eos may be a list (Llama 3 instruct); take the first
+    const char *keys[2] = {"bos_token_id", "eos_token_id"};
+    int *dst[2] = {&cfg->bos_id, &cfg->eos_id};
+    for (int i = 0; i < 2; i++) {
+        json_object *v;
+        if (json_object_object_get_ex(o, keys[i], &v) && json_object_is_type(v, json_type_array) &&
+            json_object_array_length(v) > 0)
+            *dst[i] = json_object_get_int(json_object_array_get_idx(v, 0));
+        else if (cfg_int(o, keys[i], dst[i], 0, path))
+            return -1;
+    }
+    if (cfg->n_kv_head < 0) cfg->n_kv_head = cfg->n_head;
+    if (cfg->d_head < 0) cfg->d_head = 0; // d_model / n_head, checked by ms_model_alloc_weights
+    int tie = 0, b = 0;
+    if (ms_json_get_bool(o, "tie_word_embeddings", &tie, path) < 0) return -1;
+    cfg->tied_embeddings = tie;
+    json_object *rs;
+    if (json_object_object_get_ex(o, "rope_scaling", &rs) && rs) {
+        ms_error("%s: rope_scaling is not supported (only plain RoPE is implemented)", path);
+        return -1;
+    }
+    if (ms_json_get_bool(o, "attention_bias", &b, path) < 0) return -1;
+    if (b) { ms_error("%s: attention_bias = true is not supported", path); return -1; }
+    if (ms_json_get_bool(o, "mlp_bias", &b, path) < 0) return -1;
+    if (b) { ms_error("%s: mlp_bias = true is not supported", path); return -1; }
+    const char *act = "silu";
+    if (ms_json_get_string(o, "hidden_act", &act, path) < 0) return -1;
+    if (strcmp(act, "silu")) { ms_error("%s: hidden_act \"%s\" is not supported (llama needs silu)", path, act); return -1; }
+    cfg->rope_style = MS_ROPE_HALF;
+    return 0;
+}
+
+// Opens model.safetensors, or every shard named by model.safetensors.index.json.
+static int open_shards(hf_ctx *c) {
+    char *single = ms_path_join(c->dir, "model.safetensors");
+    char *index = ms_path_join(c->dir, "model.safetensors.index.json");
+    int rc = -1;
+    if (ms_file_exists(single)) {
+        c->shards = ms_calloc(1, sizeof *c->shards);
+        c->shards[0] = ms_safetensors_open(single);
+        if (c->shards[0]) { c->n_shards = 1; rc = 0; }
+    } else if (ms_file_exists(index)) {
+        json_object *idx = ms_json_read_file(index), *wm;
+        if (!idx) goto done;
+        if (!json_object_object_get_ex(idx, "weight_map", &wm) || !json_object_is_type(wm, json_type_object)) {
+            ms_error("%s: no \"weight_map\" object", index);
+            json_object_put(idx);
+            goto done;
+        }
+        int n = json_object_object_length(wm);
+        const char **files = ms_calloc((size_t)n + 1, sizeof *files);
+        int nf = 0;
+        json_object_object_foreach(wm, k, v) {
+            (void)k;
+            if (!json_object_is_type(v, json_type_string) || strchr(json_object_get_string(v), '/')) {
+                ms_error("%s: weight_map entry for '%s' is not a plain file name", index, k);
+                free(files);
+                json_object_put(idx);
+                goto done;
+            }
+            const char *f = json_object_get_string(v);
+            int seen = 0;
+            for (int i = 0; i < nf; i++) seen |= !strcmp(files[i], f);
+            if (!seen) files[nf++] = f;
+        }
+        c->shards = ms_calloc((size_t)nf + 1, sizeof *c->shards);
+        rc = 0;
+        for (int i = 0; i < nf && rc == 0; i++) {
+            char *p = ms_path_join(c->dir, files[i]);
+            c->shards[i] = ms_safetensors_open(p);
+            free(p);
+            if (c->shards[i]) c->n_shards++;
+            else rc = -1;
+        }
+        free(files);
+        json_object_put(idx);
+    } else {
+        ms_error("%s: no model.safetensors or model.safetensors.index.json", c->dir);
+    }
+done:
+    free(single);
+    free(index);
+    return rc;
+}
+
+static int load_gpt2_weights(hf_ctx *c, ms_model *m) {
+    const ms_config *g = &m->cfg;
+    int64_t C = g->d_model, F = g->d_mlp, V = g->vocab_size;
+    ms_weights *w = &m->w;
+    if (hf_get(c, "wte.weight", V, C, 0, w->wte) || hf_get(c, "wpe.weight", g->n_ctx, C, 0, w->wpe)) return -1;
+    char n[128];
+#define GET(fmt, d0, d1, tr, dst) (snprintf(n, sizeof n, fmt, L), hf_get(c, n, d0, d1, tr, dst))
+    for (int L = 0; L < g->n_layer; L++) {
+        ms_layer_weights *l = &w->layers[L];
+        if (GET("h.%d.ln_1.weight", C, -1, 0, l->ln1_w) || GET("h.%d.ln_1.bias", C, -1, 0, l->ln1_b) ||
+            GET("h.%d.ln_2.weight", C, -1, 0, l->ln2_w) || GET("h.%d.ln_2.bias", C, -1, 0, l->ln2_b) ||
+            GET("h.%d.attn.c_proj.weight", C, C, 1, l->wo) || GET("h.%d.attn.c_proj.bias", C, -1, 0, l->bo) ||
+            GET("h.%d.mlp.c_fc.weight", C, F, 1, l->w_in) || GET("h.%d.mlp.c_fc.bias", F, -1, 0, l->b_in) ||
+            GET("h.%d.mlp.c_proj.weight", F, C, 1, l->w_out) || GET("h.%d.mlp.c_proj.bias", C, -1, 0, l->b_out))
+            return -1;
+        // c_attn: (C, 3C) [in, out]; output columns [0,C) are q, [C,2C) k, [2C,3C) v
+        size_t n3 = (size_t)(3 * C * C);
+        float *qkv = ms_malloc(n3 * sizeof(float)), *b3 = ms_malloc((size_t)(3 * C) * sizeof(float));
+        if (GET("h.%d.attn.c_attn.weight", C, 3 * C, 1, qkv) || GET("h.%d.attn.c_attn.bias", 3 * C, -1, 0, b3)) {
+            free(qkv); free(b3);
+            return -1;
+        }
+        memcpy(l->wq, qkv, (size_t)(C * C) * sizeof(float)); // rows of the transposed (3C, C)
+        memcpy(l->wk, qkv + C * C, (size_t)(C * C) * sizeof(float));
+        memcpy(l->wv, qkv + 2 * C * C, (size_t)(C * C) * sizeof(float));
+        memcpy(l->bq, b3, (size_t)C * sizeof(float));
+        memcpy(l->bk, b3 + C, (size_t)C * sizeof(float));
+        memcpy(l->bv, b3 + 2 * C, (size_t)C * sizeof(float));
+        free(qkv); free(b3);
+    }
+#undef GET
+    if (hf_get(c, "ln_f.weight", C, -1, 0, w->lnf_w) || hf_get(c, "ln_f.bias", C, -1, 0, w->lnf_b)) return -1;
+    if (!g->tied_embeddings && hf_get(c, "lm_head.weight", V, C, 0, w->unembed)) return -1;
+    return 0;
+}
+
+static int load_llama_weights(hf_ctx *c, ms_model *m) {
+    const ms_config *g = &m->cfg;
+    int64_t C = g->d_model, F = g->d_mlp, V = g->vocab_size;
+    int64_t Q = (int64_t)g->n_head * g->d_head, KV = (int64_t)g->n_kv_head * g->d_head;
+    ms_weights *w = &m->w;
+    if (hf_get(c, "embed_tokens.weight", V, C, 0, w->wte)) return -1;
+    char n[128];
+#define GET(fmt, d0, d1, dst) (snprintf(n, sizeof n, fmt, L), hf_get(c, n, d0, d1, 0, dst))
+    for (int L = 0; L < g->n_layer; L++) {
+        ms_layer_weights *l = &w->layers[L];
+        if (GET("layers.%d.input_layernorm.weight", C, -1, l->ln1_w) ||
+            GET("layers.%d.self_attn.q_proj.weight", Q, C, l->wq) ||
+            GET("layers.%d.self_attn.k_proj.weight", KV, C, l->wk) ||
+            GET("layers.%d.self_attn.v_proj.weight", KV, C, l->wv) ||
+            GET("layers.%d.self_attn.o_proj.weight", C, Q, l->wo) ||
+            GET("layers.%d.post_attention_layernorm.weight", C, -1, l->ln2_w) ||
+            GET("layers.%d.mlp.gate_proj.weight", F, C, l->w_gate) ||
+            GET("layers.%d.mlp.up_proj.weight", F, C, l->w_in) ||
+            GET("layers.%d.mlp.down_proj.weight", C, F, l->w_out))
+            return -1;
+    }
+#undef GET
+    if (hf_get(c, "norm.weight", C, -1, 0, w->lnf_w)) return -1;
+    if (!g->tied_embeddings && hf_get(c, "lm_head.weight", V, C, 0, w->unembed)) return -1;
+    return 0;
+}
+
+int ms_load_hf(const char *dir, ms_model *m) {
+    hf_ctx c = {.dir = dir};
+    int rc = -1;
+    char *cfg_path = ms_path_join(dir, "config.json");
+    json_object *o = NULL;
+    if (!ms_file_exists(cfg_path)) { ms_error("%s: no config.json (not a Hugging Face checkpoint directory)", dir); goto done; }
+    if (!(o = ms_json_read_file(cfg_path))) goto done;
+    if (!json_object_is_type(o, json_type_object)) { ms_error("%s: not a JSON object", cfg_path); goto done; }
+    const char *mt = NULL;
+    if (ms_json_get_string(o, "model_type", &mt, cfg_path) < 0) goto done;
+    if (!mt) { ms_error("%s: missing \"model_type\"", cfg_path); goto done; }
+    memset(&m->cfg, 0, sizeof m->cfg);
+    if (!strcmp(mt, "gpt2")) {
+        if (parse_gpt2(o, &m->cfg, cfg_path)) goto done;
+        c.prefix = "transformer.";
+    } else if (!strcmp(mt, "llama")) {
+        if (parse_llama(o, &m->cfg, cfg_path)) goto done;
+        c.prefix = "model.";
+    } else {
+        ms_error("%s: unsupported model_type \"%s\" (supported: gpt2, llama)", cfg_path, mt);
+        goto done;
+    }
+    if (m->cfg.arch == MS_ARCH_GPT2) { // llama read it in parse_llama (default false there)
+        int tie = 1;
+        if (ms_json_get_bool(o, "tie_word_embeddings", &tie, cfg_path) < 0) goto done;
+        m->cfg.tied_embeddings = tie;
+    }
+    snprintf(m->cfg.source_format, sizeof m->cfg.source_format, "hf");
+    if (open_shards(&c)) goto done;
+    // A missing lm_head means the checkpoint relies on tying, whatever the config says.
+    if (!m->cfg.tied_embeddings && !hf_find(&c, "lm_head.weight", NULL)) m->cfg.tied_embeddings = 1;
+    // Before allocating: a config that implies more weights than the files hold is corrupt (and
+    // must not make us try to allocate absurd sizes).
+    {
+        const ms_config *g = &m->cfg;
+        double Dh = g->d_head > 0 ? g->d_head : (g->n_head > 0 ? (double)g->d_model / g->n_head : 0);
+        double C = g->d_model, Q = g->n_head * Dh, KV = g->n_kv_head * Dh;
+        double need = (double)g->vocab_size * C +
+                      (double)g->n_layer * (2 * C * Q + 2 * C * KV + (g->arch == MS_ARCH_GPT2 ? 2.0 : 3.0) * C * g->d_mlp);
+        double have = 0;
+        for (int s = 0; s < c.n_shards; s++)
+            for (int i = 0; i < c.shards[s]->n_tensors; i++) {
+                const ms_st_tensor *t = &c.shards[s]->tensors[i];
+                double n = 1;
+                for (int d = 0; d < t->ndim; d++) n *= (double)t->shape[d];
+                have += n;
+            }
+        if (need > have) {
+            ms_error("%s: config implies at least %.0f parameters but the safetensors hold %.0f", cfg_path, need, have);
+            goto done;
+        }
+    }
+    const ms_st_tensor *emb = hf_find(&c, m->cfg.arch == MS_ARCH_GPT2 ? "wte.weight" : "embed_tokens.weight", NULL);
+    snprintf(m->cfg.source_dtype, sizeof m->cfg.source_dtype, "%s", emb ? ms_dtype_name(emb->dtype) : "?");
+    if (ms_model_alloc_weights(m)) goto done; // its message names the model path
+    rc = m->cfg.arch == MS_ARCH_GPT2 ? load_gpt2_weights(&c, m) : load_llama_weights(&c, m);
+    if (rc) goto done;
+    // tokenizer: optional, but a broken one is an error
+    char *tj = ms_path_join(dir, "tokenizer.json"), *vj = ms_path_join(dir, "vocab.json"), *mg = ms_path_join(dir, "merges.txt");
+    int has_tok = ms_file_exists(tj) || (ms_file_exists(vj) && ms_file_exists(mg));
+    free(tj); free(vj); free(mg);
+    if (has_tok) {
+        m->tok = ms_tokenizer_load_hf(dir);
+        if (!m->tok) rc = -1;
+    }
+done:
+    for (int i = 0; i < c.n_shards; i++) ms_safetensors_close(c.shards[i]);
+    free(c.shards);
+    free(c.tmp);
+    if (o) json_object_put(o);
+    free(cfg_path);
+    return rc;
+}

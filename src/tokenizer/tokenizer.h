@@ -24,6 +24,9 @@ ms_tokenizer *ms_tokenizer_from_tables(ms_tok_kind kind, int n_tokens, const cha
                                        const float *scores, const int32_t *types,
                                        int n_merges, const char *const *merges,
                                        const char *pre_pattern, int bos_id, int eos_id);
+// Any of the above by path: a directory (HF), a *.json file (tokenizer.json, or vocab.json with
+// merges.txt beside it), else a llama2.c tokenizer.bin (vocabulary size read from the file).
+ms_tokenizer *ms_tokenizer_load(const char *path);
 void ms_tokenizer_free(ms_tokenizer *t);
 
 ms_tok_kind ms_tokenizer_kind(const ms_tokenizer *t);
@@ -36,10 +39,14 @@ int ms_tokenizer_eos(const ms_tokenizer *t);
 // family. add_bos: prepend BOS when the tokenizer has one. *ids is malloc'ed. Returns 0 / -1.
 int ms_tokenizer_encode(const ms_tokenizer *t, const char *text, size_t len, int add_bos,
                         int32_t **ids, size_t *n_ids);
-// The raw bytes one token stands for in running text (GPT-2: byte-decoded; SPM: ▁ -> ' ',
-// <0x0A> -> '\n'; BOS/EOS/control: empty). Stable pointer; *len may cover a partial UTF-8 char.
+// The raw bytes one token stands for in running text (GPT-2: byte-decoded, added/special tokens
+// such as <|endoftext|> as their own text, like tiktoken's and HF's decode; SPM: ▁ -> ' ',
+// <0x0A> -> '\n'; SPM control pieces <s>, </s>, <unk>: empty). Stable pointer; *len may cover a partial UTF-8 char.
 const char *ms_tokenizer_token_bytes(const ms_tokenizer *t, int32_t id, size_t *len);
-// Decodes a sequence to text (malloc'ed, NUL-terminated); SPM drops the leading space after BOS.
+// Decodes a sequence to text (malloc'ed, NUL-terminated); SPM drops the dummy-prefix space at the
+// start of the text (after BOS too), like sentencepiece. NULL + ms_error() if an id is out of range.
 char *ms_tokenizer_decode(const ms_tokenizer *t, const int32_t *ids, size_t n);
+// The same, with the length (the text may contain NUL bytes, e.g. from <0x00>).
+char *ms_tokenizer_decode_bytes(const ms_tokenizer *t, const int32_t *ids, size_t n, size_t *len);
 
 #endif

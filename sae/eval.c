@@ -1,0 +1,437 @@
+// eval.c: activations reader, reconstruction/sparsity metrics, /eval storage (see eval.h).
+#include "sae/eval.h"
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <hdf5.h>
+#include <json-c/json.h>
+#include "sae/h5util.h"
+#include "util/util.h"
+
+// ---------------------------------------------------------------- activations reader
+
+struct ms_acts_reader {
+    char *path;
+    char hook[256];
+    hid_t f, ds, tok;           // tok < 0 when the file has no /tokens
+    int ndim;
+    hsize_t dims[8];
+    int64_t n_seq;              // complete rows
+    int ctx, d;
+    int64_t seq, pos;           // next token to read
+};
+
+static herr_t find_only_cb(hid_t g, const char *name, const H5L_info_t *info, void *op) {
+    (void)g; (void)info;
+    char (*found)[256] = op;
+    if (found[0][0]) { found[1][0] = 1; return 1; } // a second one: ambiguous
+    snprintf(found[0], 256, "%s", name);
+    return 0;
+}
+
+ms_acts_reader *ms_acts_reader_open(const char *path, const char *hook, int d_in) {
+    ms_h5_quiet();
+    if (!ms_file_exists(path)) { ms_error("%s: no such file", path); return NULL; }
+    if (H5Fis_hdf5(path) <= 0) { ms_error("%s: not an HDF5 file", path); return NULL; }
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) { ms_error("%s: cannot open", path); return NULL; }
+    ms_acts_reader *r = ms_calloc(1, sizeof *r);
+    r->path = ms_strdup(path);
+    r->f = f;
+    r->ds = r->tok = -1;
+    if (H5Lexists(f, "acts", H5P_DEFAULT) <= 0) { ms_error("%s: no /acts group (not an activations file)", path); goto fail; }
+    if (hook) {
+        snprintf(r->hook, sizeof r->hook, "%s", hook);
+    } else {
+        char found[2][256] = {{0}, {0}};
+        hid_t g = H5Gopen2(f, "acts", H5P_DEFAULT);
+        if (g >= 0) { H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, find_only_cb, found); H5Gclose(g); }
+        if (!found[0][0]) { ms_error("%s: /acts holds no hook site", path); goto fail; }
+        if (found[1][0]) { ms_error("%s: several hook sites in /acts: choose one with --hook", path); goto fail; }
+        snprintf(r->hook, sizeof r->hook, "%s", found[0]);
+    }
+    char name[300];
+    snprintf(name, sizeof name, "acts/%s", r->hook);
+    // H5Lexists on a path whose last component is missing is fine; "a/b" with hook containing '/' is not a site
+    if (strchr(r->hook, '/') || H5Lexists(f, name, H5P_DEFAULT) <= 0) {
+        ms_error("%s: no activations for hook '%s'", path, r->hook);
+        goto fail;
+    }
+    r->ds = H5Dopen2(f, name, H5P_DEFAULT);
+    if (r->ds < 0) { ms_error("%s: cannot open /%s", path, name); goto fail; }
+    hid_t t = H5Dget_type(r->ds);
+    H5T_class_t cls = H5Tget_class(t);
+    H5Tclose(t);
+    if (cls != H5T_FLOAT) { ms_error("%s: /%s is not a float dataset", path, name); goto fail; }
+    hid_t sp = H5Dget_space(r->ds);
+    r->ndim = H5Sget_simple_extent_ndims(sp);
+    if (r->ndim >= 3 && r->ndim <= 8) H5Sget_simple_extent_dims(sp, r->dims, NULL);
+    H5Sclose(sp);
+    if (r->ndim < 3 || r->ndim > 8) { ms_error("%s: /%s must be [n_seq, ctx, ...]", path, name); goto fail; }
+    int64_t per = 1;
+    for (int i = 2; i < r->ndim; i++) per *= (int64_t)r->dims[i];
+    if (per <= 0 || per > (1 << 26) || r->dims[1] == 0 || r->dims[1] > (1u << 24)) { ms_error("%s: /%s has an implausible shape", path, name); goto fail; }
+    r->d = (int)per;
+    r->ctx = (int)r->dims[1];
+    if (d_in > 0 && r->d != d_in) {
+        ms_error("%s: activations of '%s' have %d values per token but the SAE has d_in=%d", path, r->hook, r->d, d_in);
+        goto fail;
+    }
+    r->n_seq = (int64_t)r->dims[0];
+    if (H5Aexists(f, "n_seq") > 0) { // a capture still running or interrupted: only complete rows count
+        hid_t a = H5Aopen(f, "n_seq", H5P_DEFAULT);
+        int64_t v = -1;
+        if (a >= 0 && H5Aread(a, H5T_NATIVE_INT64, &v) >= 0 && v >= 0 && v < r->n_seq) r->n_seq = v;
+        if (a >= 0) H5Aclose(a);
+    }
+    if (H5Lexists(f, "tokens", H5P_DEFAULT) > 0) {
+        int64_t td[8];
+        int nd = ms_h5_shape(f, "tokens", td);
+        if (nd == 2 && td[0] >= r->n_seq && td[1] == r->ctx) r->tok = H5Dopen2(f, "tokens", H5P_DEFAULT);
+    }
+    return r;
+fail:
+    ms_acts_reader_close(r);
+    return NULL;
+}
+
+void ms_acts_reader_close(ms_acts_reader *r) {
+    if (!r) return;
+    if (r->tok >= 0) H5Dclose(r->tok);
+    if (r->ds >= 0) H5Dclose(r->ds);
+    if (r->f >= 0) H5Fclose(r->f);
+    free(r->path);
+    free(r);
+}
+
+const char *ms_acts_reader_hook(const ms_acts_reader *r) { return r->hook; }
+int64_t ms_acts_reader_n_seq(const ms_acts_reader *r) { return r->n_seq; }
+int ms_acts_reader_ctx(const ms_acts_reader *r) { return r->ctx; }
+int ms_acts_reader_d(const ms_acts_reader *r) { return r->d; }
+int ms_acts_reader_has_tokens(const ms_acts_reader *r) { return r->tok >= 0; }
+
+// Reads rows [seq, seq+ns) positions [pos, pos+np) (np < ctx only when ns == 1) of a dataset.
+static int read_block(hid_t ds, int ndim, const hsize_t *dims, int64_t seq, int64_t ns, int64_t pos, int64_t np,
+                      hid_t memtype, void *out) {
+    hsize_t start[8] = {0}, count[8];
+    start[0] = (hsize_t)seq; start[1] = (hsize_t)pos;
+    count[0] = (hsize_t)ns; count[1] = (hsize_t)np;
+    for (int i = 2; i < ndim; i++) count[i] = dims[i];
+    hid_t fs = H5Dget_space(ds);
+    hid_t ms = H5Screate_simple(ndim, count, NULL);
+    int rc = H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) >= 0 &&
+             H5Dread(ds, memtype, ms, fs, H5P_DEFAULT, out) >= 0 ? 0 : -1;
+    H5Sclose(ms);
+    H5Sclose(fs);
+    return rc;
+}
+
+int64_t ms_acts_reader_next(ms_acts_reader *r, float *x, int32_t *ids, int64_t max) {
+    int64_t got = 0;
+    const int64_t ctx = r->ctx;
+    hsize_t tdims[2] = {(hsize_t)r->n_seq, (hsize_t)ctx};
+    while (got < max && r->seq < r->n_seq) {
+        int64_t ns, np;
+        if (r->pos == 0 && max - got >= ctx) { // whole rows
+            ns = (max - got) / ctx;
+            if (ns > r->n_seq - r->seq) ns = r->n_seq - r->seq;
+            np = ctx;
+        } else {
+            ns = 1;
+            np = ctx - r->pos;
+            if (np > max - got) np = max - got;
+        }
+        if (read_block(r->ds, r->ndim, r->dims, r->seq, ns, r->pos, np, H5T_NATIVE_FLOAT, x + got * r->d)) {
+            ms_error("%s: cannot read /acts/%s", r->path, r->hook);
+            return -1;
+        }
+        if (ids) {
+            if (r->tok >= 0) {
+                if (read_block(r->tok, 2, tdims, r->seq, ns, r->pos, np, H5T_NATIVE_INT32, ids + got)) {
+                    ms_error("%s: cannot read /tokens", r->path);
+                    return -1;
+                }
+            } else {
+                for (int64_t i = 0; i < ns * np; i++) ids[got + i] = -1;
+            }
+        }
+        got += ns * np;
+        r->pos += np;
+        if (r->pos == ctx) { r->pos = 0; r->seq += ns; }
+    }
+    return got;
+}
+
+// ---------------------------------------------------------------- metrics
+
+ms_acts_reader *ms_acts_reader_open_for(const ms_sae *s, const char *acts_path, const char *hook) {
+    if (hook) return ms_acts_reader_open(acts_path, hook, s->d_in);
+    const char *sh = ms_sae_attr_str(s, "hook");
+    if (!sh) return ms_acts_reader_open(acts_path, NULL, s->d_in); // the file's only site
+    // the SAE's own site; never silently another one: a dictionary of one site says nothing about the next
+    ms_acts_reader *r = ms_acts_reader_open(acts_path, sh, s->d_in);
+    if (!r && strstr(ms_last_error(), "no activations for hook")) {
+        char saved[1024];
+        snprintf(saved, sizeof saved, "%s", ms_last_error());
+        ms_error("%s (the SAE's hook; choose another site with --hook)", saved);
+    }
+    return r;
+}
+
+int ms_sae_eval_acts(const ms_sae *s, const char *acts_path, const ms_sae_eval_opts *o, ms_sae_eval_result *r) {
+    memset(r, 0, sizeof *r);
+    const char *hook = o && o->hook ? o->hook : NULL;
+    ms_acts_reader *rd = ms_acts_reader_open_for(s, acts_path, hook);
+    if (!rd) return -1;
+    const int d = s->d_in, S = s->d_sae;
+    const int64_t B = o && o->batch > 0 ? o->batch : 2048;
+    const int64_t maxt = o && o->max_tokens > 0 ? o->max_tokens : INT64_MAX;
+    float *x = ms_aligned_alloc((size_t)B * d * sizeof(float));
+    float *xhat = ms_aligned_alloc((size_t)B * d * sizeof(float));
+    int64_t *count = ms_calloc((size_t)S, sizeof(int64_t));
+    double *shift = ms_calloc((size_t)d, sizeof(double)); // the first token: shifted sums keep the variance exact
+    double *sum1 = ms_calloc((size_t)d, sizeof(double)), *sum2 = ms_calloc((size_t)d, sizeof(double));
+    double sse = 0, l1 = 0, shrink = 0;
+    int64_t nnz = 0, n = 0, n_shrink = 0;
+    ms_sae_codes c;
+    memset(&c, 0, sizeof c);
+    int rc = 0;
+    while (n < maxt) {
+        int64_t want = maxt - n < B ? maxt - n : B;
+        int64_t m = ms_acts_reader_next(rd, x, NULL, want);
+        if (m < 0) { rc = -1; break; }
+        if (m == 0) break;
+        for (int64_t t = 0; t < m * d; t++)
+            if (!isfinite(x[t])) { ms_error("%s: non-finite activation at token %lld", acts_path, (long long)(n + t / d)); rc = -1; break; }
+        if (rc) break;
+        if (n == 0) for (int q = 0; q < d; q++) shift[q] = x[q];
+        ms_sae_encode_sparse(s, x, m, &c);
+        ms_sae_decode_sparse(s, &c, xhat);
+        for (int64_t j = 0; j < c.nnz; j++) { count[c.idx[j]]++; l1 += fabs((double)c.val[j]); }
+        nnz += c.nnz;
+        double bsse = 0, bshr = 0;
+        int64_t bns = 0;
+        #pragma omp parallel for reduction(+:bsse,bshr,bns) schedule(static)
+        for (int64_t t = 0; t < m; t++) {
+            const float *xt = x + t * d, *ht = xhat + t * d;
+            double e = 0, nx = 0, nh = 0;
+            for (int q = 0; q < d; q++) {
+                double dx = (double)xt[q] - ht[q];
+                e += dx * dx;
+                nx += (double)xt[q] * xt[q];
+                nh += (double)ht[q] * ht[q];
+            }
+            bsse += e;
+            if (nx > 0) { bshr += sqrt(nh / nx); bns++; }
+        }
+        sse += bsse; shrink += bshr; n_shrink += bns;
+        #pragma omp parallel for schedule(static)
+        for (int q = 0; q < d; q++) {
+            double a = 0, b = 0;
+            for (int64_t t = 0; t < m; t++) { double v = (double)x[t * d + q] - shift[q]; a += v; b += v * v; }
+            sum1[q] += a; sum2[q] += b;
+        }
+        n += m;
+    }
+    if (!rc && n == 0) { ms_error("%s: no tokens to evaluate on", acts_path); rc = -1; }
+    if (!rc) {
+        double var = 0;
+        for (int q = 0; q < d; q++) var += sum2[q] - sum1[q] * sum1[q] / (double)n;
+        r->n_tokens = n;
+        r->d_in = d;
+        r->d_sae = S;
+        r->mse = sse / ((double)n * d);
+        r->nmse = var > 0 ? sse / var : (sse > 0 ? INFINITY : 0);
+        r->explained_variance = 1 - r->nmse;
+        r->l0 = (double)nnz / n;
+        r->l1 = l1 / n;
+        r->shrinkage = n_shrink ? shrink / n_shrink : 0;
+        r->density = ms_malloc((size_t)S * sizeof(double));
+        int64_t dead = 0, d1 = 0, d10 = 0;
+        for (int i = 0; i < S; i++) {
+            double den = (double)count[i] / n;
+            r->density[i] = den;
+            if (count[i] == 0) { dead++; continue; }
+            if (den > 0.01) d1++;
+            if (den > 0.1) d10++;
+            int b = (int)floor((log10(den) - MS_EVAL_HIST_LO) / (-MS_EVAL_HIST_LO) * MS_EVAL_HIST_BINS);
+            if (b < 0) b = 0;
+            if (b >= MS_EVAL_HIST_BINS) b = MS_EVAL_HIST_BINS - 1; // density 1 falls in the last bin
+            r->hist[b]++;
+        }
+        r->dead_frac = (double)dead / S;
+        r->dense_frac_1pct = (double)d1 / S;
+        r->dense_frac_10pct = (double)d10 / S;
+        snprintf(r->hook, sizeof r->hook, "%s", ms_acts_reader_hook(rd));
+        snprintf(r->acts, sizeof r->acts, "%s", acts_path);
+    }
+    ms_sae_codes_free(&c);
+    free(x); free(xhat); free(count); free(shift); free(sum1); free(sum2);
+    ms_acts_reader_close(rd);
+    return rc;
+}
+
+void ms_sae_eval_result_free(ms_sae_eval_result *r) {
+    free(r->density);
+    r->density = NULL;
+}
+
+// ---------------------------------------------------------------- output
+
+void ms_sae_eval_print(FILE *f, const ms_sae_eval_result *r) {
+    fprintf(f, "eval of %s on %lld tokens (%s)\n", r->hook, (long long)r->n_tokens, r->acts);
+    fprintf(f, "  mse                 %.6g   (per element)\n", r->mse);
+    fprintf(f, "  normalized mse      %.6g   (sum |x - x_hat|^2 / sum |x - mean x|^2)\n", r->nmse);
+    fprintf(f, "  explained variance  %.6f\n", r->explained_variance);
+    fprintf(f, "  L0                  %.3f\n", r->l0);
+    fprintf(f, "  L1                  %.6g\n", r->l1);
+    fprintf(f, "  dead latents        %.4f   (never active on these tokens)\n", r->dead_frac);
+    fprintf(f, "  dense latents       %.4f > 1%%, %.4f > 10%% of tokens\n", r->dense_frac_1pct, r->dense_frac_10pct);
+    fprintf(f, "  shrinkage |x_hat|/|x| %.6f\n", r->shrinkage);
+    fprintf(f, "  log10 feature density (live latents), %d bins over [%g, 0]:\n   ", MS_EVAL_HIST_BINS, MS_EVAL_HIST_LO);
+    int first = MS_EVAL_HIST_BINS, last = -1;
+    for (int b = 0; b < MS_EVAL_HIST_BINS; b++) if (r->hist[b]) { if (b < first) first = b; last = b; }
+    int64_t mx = 1;
+    for (int b = 0; b < MS_EVAL_HIST_BINS; b++) if (r->hist[b] > mx) mx = r->hist[b];
+    for (int b = first; b <= last; b++) {
+        double lo = MS_EVAL_HIST_LO + b * (-MS_EVAL_HIST_LO) / MS_EVAL_HIST_BINS;
+        int w = (int)(40.0 * r->hist[b] / mx + 0.5);
+        fprintf(f, "%s%6.2f %8lld ", b == first ? "" : "   ", lo, (long long)r->hist[b]);
+        for (int i = 0; i < w; i++) fputc('#', f);
+        fputc('\n', f);
+    }
+    if (last < 0) fputc('\n', f);
+    if (r->have_model) {
+        fprintf(f, "  downstream on %lld predicted tokens (%s):\n", (long long)r->ce_tokens, r->model);
+        fprintf(f, "    CE clean %.6f, with SAE %.6f, zero-ablated %.6f\n", r->ce_clean, r->ce_splice, r->ce_zero);
+        fprintf(f, "    CE loss recovered   %.6f\n", r->ce_recovered);
+        fprintf(f, "    KL(clean||SAE)      %.6g per token (zero-ablated %.6g), KL score %.6f\n", r->kl_splice, r->kl_zero, r->kl_score);
+    }
+}
+
+static json_object *jnum(double v) {
+    if (!isfinite(v)) return NULL; // JSON has no NaN/inf: null
+    char buf[40];
+    snprintf(buf, sizeof buf, "%.17g", v);
+    return json_object_new_double_s(v, buf);
+}
+
+char *ms_sae_eval_json(const ms_sae_eval_result *r) {
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "acts", json_object_new_string(r->acts));
+    json_object_object_add(o, "hook", json_object_new_string(r->hook));
+    json_object_object_add(o, "n_tokens", json_object_new_int64(r->n_tokens));
+    json_object_object_add(o, "d_in", json_object_new_int(r->d_in));
+    json_object_object_add(o, "d_sae", json_object_new_int(r->d_sae));
+    json_object_object_add(o, "mse", jnum(r->mse));
+    json_object_object_add(o, "nmse", jnum(r->nmse));
+    json_object_object_add(o, "explained_variance", jnum(r->explained_variance));
+    json_object_object_add(o, "l0", jnum(r->l0));
+    json_object_object_add(o, "l1", jnum(r->l1));
+    json_object_object_add(o, "dead_frac", jnum(r->dead_frac));
+    json_object_object_add(o, "dense_frac_1pct", jnum(r->dense_frac_1pct));
+    json_object_object_add(o, "dense_frac_10pct", jnum(r->dense_frac_10pct));
+    json_object_object_add(o, "shrinkage", jnum(r->shrinkage));
+    json_object *h = json_object_new_object(), *cnt = json_object_new_array();
+    json_object_object_add(h, "log10_lo", jnum(MS_EVAL_HIST_LO));
+    json_object_object_add(h, "log10_hi", jnum(0));
+    for (int b = 0; b < MS_EVAL_HIST_BINS; b++) json_object_array_add(cnt, json_object_new_int64(r->hist[b]));
+    json_object_object_add(h, "counts", cnt);
+    json_object_object_add(o, "density_hist", h);
+    if (r->have_model) {
+        json_object *m = json_object_new_object();
+        json_object_object_add(m, "model", json_object_new_string(r->model));
+        json_object_object_add(m, "tokens", json_object_new_int64(r->ce_tokens));
+        json_object_object_add(m, "ce_clean", jnum(r->ce_clean));
+        json_object_object_add(m, "ce_splice", jnum(r->ce_splice));
+        json_object_object_add(m, "ce_zero_ablate", jnum(r->ce_zero));
+        json_object_object_add(m, "ce_recovered", jnum(r->ce_recovered));
+        json_object_object_add(m, "kl_splice", jnum(r->kl_splice));
+        json_object_object_add(m, "kl_zero_ablate", jnum(r->kl_zero));
+        json_object_object_add(m, "kl_score", jnum(r->kl_score));
+        json_object_object_add(o, "downstream", m);
+    }
+    char *out = ms_strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(o);
+    return out;
+}
+
+// ---------------------------------------------------------------- /eval in the SAE file
+
+static int copy_file(const char *src, const char *dst) {
+    FILE *in = fopen(src, "rb");
+    if (!in) { ms_error("%s: cannot read: %s", src, strerror(errno)); return -1; }
+    FILE *out = fopen(dst, "wb");
+    if (!out) { ms_error("%s: cannot write: %s", dst, strerror(errno)); fclose(in); return -1; }
+    char *buf = ms_malloc(1 << 20);
+    size_t k;
+    int ok = 1;
+    while (ok && (k = fread(buf, 1, 1 << 20, in)) > 0) ok = fwrite(buf, 1, k, out) == k;
+    if (ferror(in)) ok = 0;
+    free(buf);
+    fclose(in);
+    if (fclose(out) != 0) ok = 0;
+    if (!ok) ms_error("%s: copy failed: %s", dst, strerror(errno));
+    return ok ? 0 : -1;
+}
+
+int ms_sae_eval_store(const char *sae_path, const ms_sae_eval_result *r) {
+    ms_h5_quiet();
+    char *tmp = ms_atomic_tmp_path(sae_path);
+    if (copy_file(sae_path, tmp)) { unlink(tmp); free(tmp); return -1; }
+    hid_t f = H5Fopen(tmp, H5F_ACC_RDWR, H5P_DEFAULT);
+    if (f < 0) { ms_error("%s: cannot open for writing", sae_path); unlink(tmp); free(tmp); return -1; }
+    if (H5Lexists(f, "eval", H5P_DEFAULT) > 0) H5Ldelete(f, "eval", H5P_DEFAULT);
+    hid_t g = H5Gcreate2(f, "eval", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = g < 0 ? -1 : 0;
+    if (!rc) {
+        rc |= ms_h5_attr_str(g, "acts", r->acts);
+        rc |= ms_h5_attr_str(g, "hook", r->hook);
+        rc |= ms_h5_attr_int(g, "n_tokens", r->n_tokens);
+        rc |= ms_h5_attr_float(g, "mse", r->mse);
+        rc |= ms_h5_attr_float(g, "nmse", r->nmse);
+        rc |= ms_h5_attr_float(g, "explained_variance", r->explained_variance);
+        rc |= ms_h5_attr_float(g, "l0", r->l0);
+        rc |= ms_h5_attr_float(g, "l1", r->l1);
+        rc |= ms_h5_attr_float(g, "dead_frac", r->dead_frac);
+        rc |= ms_h5_attr_float(g, "dense_frac_1pct", r->dense_frac_1pct);
+        rc |= ms_h5_attr_float(g, "dense_frac_10pct", r->dense_frac_10pct);
+        rc |= ms_h5_attr_float(g, "shrinkage", r->shrinkage);
+        rc |= ms_h5_attr_str(g, "definitions",
+                             "mse = sum|x-x_hat|^2/(N*d_in); nmse = sum|x-x_hat|^2/sum|x-mean(x)|^2; explained_variance = 1-nmse; "
+                             "l0/l1 = mean per token; density = fraction of tokens a latent is non-zero; shrinkage = mean |x_hat|/|x|; "
+                             "ce_recovered = (CE_zero-CE_splice)/(CE_zero-CE_clean); kl = mean per token KL(clean||other); "
+                             "kl_score = (kl_zero-kl_splice)/kl_zero");
+        rc |= ms_h5_attr_str(g, "monoscope_version", MS_VERSION);
+        rc |= ms_h5_attr_str(g, "command", ms_command_line());
+        if (r->have_model) {
+            rc |= ms_h5_attr_str(g, "model", r->model);
+            rc |= ms_h5_attr_int(g, "ce_tokens", r->ce_tokens);
+            rc |= ms_h5_attr_float(g, "ce_clean", r->ce_clean);
+            rc |= ms_h5_attr_float(g, "ce_splice", r->ce_splice);
+            rc |= ms_h5_attr_float(g, "ce_zero_ablate", r->ce_zero);
+            rc |= ms_h5_attr_float(g, "ce_recovered", r->ce_recovered);
+            rc |= ms_h5_attr_float(g, "kl_splice", r->kl_splice);
+            rc |= ms_h5_attr_float(g, "kl_zero_ablate", r->kl_zero);
+            rc |= ms_h5_attr_float(g, "kl_score", r->kl_score);
+        }
+        int64_t S = r->d_sae, nb = MS_EVAL_HIST_BINS;
+        rc |= ms_h5_write(g, "feature_density", H5T_NATIVE_DOUBLE, 1, &S, r->density);
+        rc |= ms_h5_write(g, "density_hist", H5T_NATIVE_INT64, 1, &nb, r->hist);
+        hid_t ds = H5Dopen2(g, "density_hist", H5P_DEFAULT);
+        if (ds >= 0) {
+            rc |= ms_h5_attr_float(ds, "log10_lo", MS_EVAL_HIST_LO);
+            rc |= ms_h5_attr_float(ds, "log10_hi", 0.0);
+            H5Dclose(ds);
+        } else rc = -1;
+        H5Gclose(g);
+    }
+    if (H5Fclose(f) < 0) rc = -1;
+    if (rc) { ms_error("%s: cannot write /eval", sae_path); unlink(tmp); free(tmp); return -1; }
+    rc = ms_atomic_commit(tmp, sae_path);
+    if (rc) unlink(tmp);
+    free(tmp);
+    return rc;
+}

@@ -1,0 +1,101 @@
+// eval.h: evaluation of a dictionary on an activations file (reconstruction and sparsity metrics,
+// feature density), optional downstream metrics by splicing the reconstruction into the model,
+// storage of the results in the SAE file, and sparse encoding of a whole activations file.
+//
+// Definitions (x: one token's activation, x̂: its reconstruction, N tokens, d = d_in):
+//   mse                 Σ_t ‖x_t − x̂_t‖² / (N·d)                     (per element)
+//   nmse                Σ_t ‖x_t − x̂_t‖² / Σ_t ‖x_t − x̄‖², x̄ the mean activation over the N tokens
+//                       (fraction of variance unexplained)
+//   explained_variance  1 − nmse
+//   l0, l1              mean over tokens of #{i: f_i ≠ 0} and of Σ_i |f_i|
+//   density_i           fraction of the N tokens on which latent i is non-zero
+//   dead_frac           fraction of latents with density 0 on the eval set
+//   dense_frac_1pct/10pct  fraction of latents with density > 0.01 / > 0.1
+//   density histogram   counts of log10(density_i) of the live latents in MS_EVAL_HIST_BINS equal
+//                       bins over [MS_EVAL_HIST_LO, 0]; dead latents are counted by dead_frac only
+//   shrinkage           mean over tokens with x ≠ 0 of ‖x̂_t‖ / ‖x_t‖ (< 1: the codes shrink)
+// Downstream, with a model (next-token cross-entropy over every predicted position):
+//   ce_recovered        (CE_zero_ablate − CE_splice) / (CE_zero_ablate − CE_clean)
+//   kl_splice, kl_zero  mean per token of KL(p_clean ‖ p_splice) and KL(p_clean ‖ p_zero_ablate)
+//   kl_score            (kl_zero − kl_splice) / kl_zero
+#ifndef MS_SAE_EVAL_H
+#define MS_SAE_EVAL_H
+#include <stdint.h>
+#include <stdio.h>
+#include "sae/sae.h"
+
+// ---- sequential reader of one hook site in an activations file (README "Activations file")
+typedef struct ms_acts_reader ms_acts_reader;
+// hook NULL: the file's only /acts dataset. d_in > 0: checked against the per-token size
+// (product of the dimensions after [n_seq, ctx]). NULL + ms_error on failure.
+ms_acts_reader *ms_acts_reader_open(const char *path, const char *hook, int d_in);
+void ms_acts_reader_close(ms_acts_reader *r);
+const char *ms_acts_reader_hook(const ms_acts_reader *r);
+int64_t ms_acts_reader_n_seq(const ms_acts_reader *r); // complete sequences (root attribute n_seq)
+int ms_acts_reader_ctx(const ms_acts_reader *r);
+int ms_acts_reader_d(const ms_acts_reader *r);
+int ms_acts_reader_has_tokens(const ms_acts_reader *r);
+// Reads the next up to max tokens (token order: sequence-major) as float32 into x (max·d) and their
+// ids into ids (may be NULL). Returns the count, 0 at the end, -1 on a read error.
+int64_t ms_acts_reader_next(ms_acts_reader *r, float *x, int32_t *ids, int64_t max);
+
+// The reader for an SAE: hook if given, else the SAE's "hook" attribute (an error if the file lacks
+// it), else the file's only site.
+ms_acts_reader *ms_acts_reader_open_for(const ms_sae *s, const char *acts_path, const char *hook);
+
+// ---- metrics
+#define MS_EVAL_HIST_BINS 50
+#define MS_EVAL_HIST_LO (-10.0)
+
+typedef struct {
+    int64_t n_tokens;
+    int d_in, d_sae;
+    double mse, nmse, explained_variance, l0, l1, dead_frac, dense_frac_1pct, dense_frac_10pct, shrinkage;
+    double *density;                       // (d_sae)
+    int64_t hist[MS_EVAL_HIST_BINS];
+    char hook[256], acts[1024];
+    // downstream
+    int have_model;
+    int64_t ce_tokens;
+    double ce_clean, ce_splice, ce_zero, ce_recovered, kl_splice, kl_zero, kl_score;
+    char model[1024];
+} ms_sae_eval_result;
+
+typedef struct {
+    const char *hook;     // NULL: the SAE's "hook" attribute, else the file's only site
+    int64_t max_tokens;   // 0: all
+    int64_t batch;        // tokens per step (0: 2048)
+} ms_sae_eval_opts;
+
+int ms_sae_eval_acts(const ms_sae *s, const char *acts_path, const ms_sae_eval_opts *o, ms_sae_eval_result *r);
+void ms_sae_eval_result_free(ms_sae_eval_result *r);
+// Downstream metrics (eval_model.c): runs the model on n_seq token rows (row stride T; row i has
+// lens[i] tokens, lens NULL: all T) three times per batch: clean, with the SAE reconstruction
+// spliced in at hook, and with the hook zero-ablated; fills the have_model/ce_*/kl_* fields.
+struct ms_model;
+int ms_sae_eval_downstream(const ms_sae *s, const struct ms_model *m, const char *hook, const int32_t *tokens,
+                           const int *lens, int64_t n_seq, int T, int batch, ms_sae_eval_result *r);
+// Writes the results as group /eval of the SAE file (attributes + /eval/feature_density and
+// /eval/density_hist), replacing an earlier /eval: the file is copied, modified and renamed over the
+// original, so a crash leaves either the old or the new file.
+int ms_sae_eval_store(const char *sae_path, const ms_sae_eval_result *r);
+void ms_sae_eval_print(FILE *f, const ms_sae_eval_result *r);
+char *ms_sae_eval_json(const ms_sae_eval_result *r); // malloc'ed
+
+// ---- sparse encoding of a whole activations file (encode.c)
+// Output (HDF5, written in batches, memory bounded by the batch):
+//   /indptr  int64 [n_tokens + 1]   token t's latents are indices[indptr[t] .. indptr[t+1])
+//   /indices int32 [nnz]            ascending latent index within a token
+//   /values  float32 [nnz]
+//   /tokens  int32 [n_tokens]       token ids (when the activations file has /tokens)
+//   attributes: n_tokens, n_seq, ctx, d_in, d_sae, nnz, hook, architecture, k, sae, acts, format="csr",
+//               monoscope_version, command. Token t is sequence t / ctx, position t % ctx.
+typedef struct {
+    const char *hook;
+    int64_t max_tokens;   // 0: all
+    int64_t batch;        // tokens per step (0: 4096)
+    const char *sae_path; // recorded as an attribute
+} ms_sae_encode_opts;
+int ms_sae_encode_file(const ms_sae *s, const char *acts_path, const char *out_path, const ms_sae_encode_opts *o);
+
+#endif

@@ -1,0 +1,21 @@
+// h5util.h: the few HDF5 helpers the SAE files and checkpoints need (errors via ms_error).
+#ifndef MS_SAE_H5UTIL_H
+#define MS_SAE_H5UTIL_H
+#include <hdf5.h>
+#include <stdint.h>
+
+void ms_h5_quiet(void); // stop HDF5 printing its own error stacks; we report one line instead
+// Writes a dataset of `type` (H5T_NATIVE_FLOAT, H5T_NATIVE_DOUBLE, H5T_NATIVE_INT64 ...) with the
+// given shape. Returns 0 / -1.
+int ms_h5_write(hid_t loc, const char *name, hid_t type, int ndim, const int64_t *shape, const void *data);
+// Reads a whole dataset into data (n elements expected, converted to `type`); shape checked
+// against `shape` when non-NULL. Returns 0 / -1 with "<file>: <name>: <problem>".
+int ms_h5_read(hid_t loc, const char *file, const char *name, hid_t type, int ndim, const int64_t *shape, void *data);
+// Shape of a dataset: returns ndim (-1 if missing), fills dims (up to 8).
+int ms_h5_shape(hid_t loc, const char *name, int64_t *dims);
+int ms_h5_attr_int(hid_t loc, const char *name, int64_t v);
+int ms_h5_attr_float(hid_t loc, const char *name, double v);
+int ms_h5_attr_str(hid_t loc, const char *name, const char *v);
+int ms_h5_attr_strs(hid_t loc, const char *name, const char *const *v, int n); // 1-D vlen strings
+
+#endif

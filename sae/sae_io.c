@@ -1,0 +1,206 @@
+// sae_io.c: the SAE HDF5 file (README "On-disk formats"): datasets, root attributes, training log.
+#include <stdlib.h>
+#include <string.h>
+#include "sae/h5util.h"
+#include "sae/sae.h"
+#include "util/util.h"
+
+int ms_sae_save(const ms_sae *s, const char *path) {
+    ms_h5_quiet();
+    char *tmp = ms_atomic_tmp_path(path);
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) { ms_error("%s: cannot create", tmp); free(tmp); return -1; }
+    const int64_t d = s->d_in, S = s->d_sae;
+    int64_t enc_shape[2] = {d, S}, dec_shape[2] = {S, d};
+    int rc = 0;
+    rc |= ms_h5_write(f, "W_enc", H5T_NATIVE_FLOAT, 2, enc_shape, s->W_enc);
+    rc |= ms_h5_write(f, "W_dec", H5T_NATIVE_FLOAT, 2, dec_shape, s->W_dec);
+    rc |= ms_h5_write(f, "b_enc", H5T_NATIVE_FLOAT, 1, &S, s->b_enc);
+    rc |= ms_h5_write(f, "b_dec", H5T_NATIVE_FLOAT, 1, &d, s->b_dec);
+    if (ms_sae_arch_has_threshold(s->arch) && s->threshold)
+        rc |= ms_h5_write(f, "threshold", H5T_NATIVE_FLOAT, 1, &S, s->threshold);
+    rc |= ms_h5_attr_str(f, "architecture", ms_sae_arch_name(s->arch));
+    rc |= ms_h5_attr_int(f, "d_in", s->d_in);
+    rc |= ms_h5_attr_int(f, "d_sae", s->d_sae);
+    rc |= ms_h5_attr_int(f, "k", s->k);
+    if (!ms_sae_attr_get(s, "monoscope_version")) rc |= ms_h5_attr_str(f, "monoscope_version", MS_VERSION);
+    for (int i = 0; i < s->n_attrs; i++) {
+        const ms_sae_attr *a = &s->attrs[i];
+        if (!strcmp(a->name, "architecture") || !strcmp(a->name, "d_in") || !strcmp(a->name, "d_sae") ||
+            !strcmp(a->name, "k"))
+            continue;
+        if (a->type == MS_ATTR_INT) rc |= ms_h5_attr_int(f, a->name, a->i);
+        else if (a->type == MS_ATTR_FLOAT) rc |= ms_h5_attr_float(f, a->name, a->f);
+        else rc |= ms_h5_attr_str(f, a->name, a->s);
+    }
+    if (s->log && s->log_cols > 0) {
+        int64_t shape[2] = {s->log_rows, s->log_cols};
+        rc |= ms_h5_write(f, "training_log", H5T_NATIVE_DOUBLE, 2, shape, s->log);
+        hid_t ds = H5Dopen2(f, "training_log", H5P_DEFAULT);
+        if (ds >= 0) {
+            rc |= ms_h5_attr_strs(ds, "columns", (const char *const *)s->log_columns, s->log_cols);
+            H5Dclose(ds);
+        } else rc = -1;
+    }
+    if (H5Fclose(f) < 0) rc = -1;
+    if (rc) {
+        ms_error("%s: cannot write SAE file", path);
+        remove(tmp); free(tmp); return -1;
+    }
+    rc = ms_atomic_commit(tmp, path);
+    if (rc) remove(tmp);
+    free(tmp);
+    return rc;
+}
+
+// Root attribute -> ms_sae attribute (scalar integers, floats and strings; others are skipped).
+static herr_t read_attr_cb(hid_t loc, const char *name, const H5A_info_t *info, void *op) {
+    (void)info;
+    ms_sae *s = op;
+    if (!strcmp(name, "architecture") || !strcmp(name, "d_in") || !strcmp(name, "d_sae") || !strcmp(name, "k"))
+        return 0;
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+    if (a < 0) return 0;
+    hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
+    H5T_class_t cls = H5Tget_class(t);
+    if (H5Sget_simple_extent_npoints(sp) == 1) {
+        if (cls == H5T_INTEGER) {
+            int64_t v;
+            if (H5Aread(a, H5T_NATIVE_INT64, &v) >= 0) ms_sae_set_attr_int(s, name, v);
+        } else if (cls == H5T_FLOAT) {
+            double v;
+            if (H5Aread(a, H5T_NATIVE_DOUBLE, &v) >= 0) ms_sae_set_attr_float(s, name, v);
+        } else if (cls == H5T_STRING) {
+            if (H5Tis_variable_str(t) > 0) {
+                char *v = NULL;
+                hid_t mt = H5Tcopy(H5T_C_S1);
+                H5Tset_size(mt, H5T_VARIABLE);
+                H5Tset_cset(mt, H5Tget_cset(t));
+                if (H5Aread(a, mt, &v) >= 0 && v) {
+                    ms_sae_set_attr_str(s, name, v);
+                    H5free_memory(v);
+                }
+                H5Tclose(mt);
+            } else {
+                size_t n = H5Tget_size(t);
+                char *v = ms_calloc(n + 1, 1);
+                hid_t mt = H5Tcopy(H5T_C_S1);
+                H5Tset_size(mt, n + 1);
+                if (H5Aread(a, mt, v) >= 0) ms_sae_set_attr_str(s, name, v);
+                H5Tclose(mt);
+                free(v);
+            }
+        }
+    }
+    H5Sclose(sp); H5Tclose(t); H5Aclose(a);
+    return 0;
+}
+
+static int read_scalar_int(hid_t f, const char *name, int64_t *v) {
+    if (H5Aexists(f, name) <= 0) return -1;
+    hid_t a = H5Aopen(f, name, H5P_DEFAULT);
+    int rc = H5Aread(a, H5T_NATIVE_INT64, v) >= 0 ? 0 : -1;
+    H5Aclose(a);
+    return rc;
+}
+
+static char *read_scalar_str(hid_t f, const char *name) {
+    if (H5Aexists(f, name) <= 0) return NULL;
+    hid_t a = H5Aopen(f, name, H5P_DEFAULT);
+    hid_t t = H5Aget_type(a);
+    if (H5Tget_class(t) != H5T_STRING) { H5Tclose(t); H5Aclose(a); return NULL; }
+    char *out = NULL;
+    if (H5Tis_variable_str(t) > 0) {
+        char *v = NULL;
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mt, H5T_VARIABLE);
+        H5Tset_cset(mt, H5Tget_cset(t));
+        if (H5Aread(a, mt, &v) >= 0 && v) { out = ms_strdup(v); H5free_memory(v); }
+        H5Tclose(mt);
+    } else {
+        size_t n = H5Tget_size(t);
+        out = ms_calloc(n + 1, 1);
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mt, n + 1);
+        if (H5Aread(a, mt, out) < 0) out[0] = 0;
+        H5Tclose(mt);
+    }
+    H5Tclose(t); H5Aclose(a);
+    return out;
+}
+
+static void read_log(hid_t f, ms_sae *s) {
+    int64_t dims[8];
+    if (ms_h5_shape(f, "training_log", dims) != 2 || dims[1] <= 0) return;
+    int rows = (int)dims[0], cols = (int)dims[1];
+    double *log = ms_malloc((size_t)rows * cols * sizeof(double) + 8);
+    if (ms_h5_read(f, "", "training_log", H5T_NATIVE_DOUBLE, 2, dims, log) < 0) { free(log); ms_clear_error(); return; }
+    char **names = ms_calloc((size_t)cols, sizeof(char *));
+    hid_t ds = H5Dopen2(f, "training_log", H5P_DEFAULT);
+    if (H5Aexists(ds, "columns") > 0) {
+        hid_t a = H5Aopen(ds, "columns", H5P_DEFAULT);
+        hid_t sp = H5Aget_space(a), t = H5Aget_type(a);
+        if (H5Sget_simple_extent_npoints(sp) == cols && H5Tis_variable_str(t) > 0) {
+            char **v = ms_calloc((size_t)cols, sizeof(char *));
+            hid_t mt = H5Tcopy(H5T_C_S1);
+            H5Tset_size(mt, H5T_VARIABLE);
+            H5Tset_cset(mt, H5Tget_cset(t));
+            if (H5Aread(a, mt, v) >= 0)
+                for (int i = 0; i < cols; i++) { names[i] = ms_strdup(v[i] ? v[i] : ""); H5free_memory(v[i]); }
+            H5Tclose(mt);
+            free(v);
+        }
+        H5Tclose(t); H5Sclose(sp); H5Aclose(a);
+    }
+    H5Dclose(ds);
+    char buf[32];
+    for (int i = 0; i < cols; i++)
+        if (!names[i]) { snprintf(buf, sizeof buf, "col%d", i); names[i] = ms_strdup(buf); }
+    ms_sae_set_log(s, log, rows, cols, (const char *const *)names);
+    for (int i = 0; i < cols; i++) free(names[i]);
+    free(names);
+    free(log);
+}
+
+ms_sae *ms_sae_load(const char *path) {
+    ms_h5_quiet();
+    if (!ms_file_exists(path)) { ms_error("%s: no such file", path); return NULL; }
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) { ms_error("%s: not an HDF5 file", path); return NULL; }
+    int64_t de[8], dd[8];
+    int ne = ms_h5_shape(f, "W_enc", de), nd = ms_h5_shape(f, "W_dec", dd);
+    if (ne != 2 || nd != 2) { ms_error("%s: not an SAE file (W_enc/W_dec missing or not 2-D)", path); H5Fclose(f); return NULL; }
+    if (de[0] != dd[1] || de[1] != dd[0] || de[0] <= 0 || de[1] <= 0 || de[0] > INT32_MAX || de[1] > INT32_MAX) {
+        ms_error("%s: W_enc [%lld,%lld] and W_dec [%lld,%lld] do not match", path, (long long)de[0],
+                 (long long)de[1], (long long)dd[0], (long long)dd[1]);
+        H5Fclose(f); return NULL;
+    }
+    char *arch_s = read_scalar_str(f, "architecture");
+    ms_sae_arch arch;
+    if (!arch_s) { ms_error("%s: missing 'architecture' attribute", path); H5Fclose(f); return NULL; }
+    if (ms_sae_arch_parse(arch_s, &arch) < 0) {
+        ms_error("%s: unknown architecture '%s'", path, arch_s);
+        free(arch_s); H5Fclose(f); return NULL;
+    }
+    free(arch_s);
+    int64_t k = 0;
+    read_scalar_int(f, "k", &k);
+    if ((arch == MS_SAE_TOPK || arch == MS_SAE_BATCHTOPK) && (k <= 0 || k > de[1])) {
+        ms_error("%s: architecture %s needs 1 <= k <= d_sae, got k=%lld", path, ms_sae_arch_name(arch), (long long)k);
+        H5Fclose(f); return NULL;
+    }
+    ms_sae *s = ms_sae_new(arch, (int)de[0], (int)de[1], (int)k);
+    int64_t S = s->d_sae, d = s->d_in;
+    if (ms_h5_read(f, path, "W_enc", H5T_NATIVE_FLOAT, 2, de, s->W_enc) < 0 ||
+        ms_h5_read(f, path, "W_dec", H5T_NATIVE_FLOAT, 2, dd, s->W_dec) < 0 ||
+        ms_h5_read(f, path, "b_enc", H5T_NATIVE_FLOAT, 1, &S, s->b_enc) < 0 ||
+        ms_h5_read(f, path, "b_dec", H5T_NATIVE_FLOAT, 1, &d, s->b_dec) < 0 ||
+        (s->threshold && ms_h5_read(f, path, "threshold", H5T_NATIVE_FLOAT, 1, &S, s->threshold) < 0)) {
+        ms_sae_free(s); H5Fclose(f); return NULL;
+    }
+    hsize_t idx = 0;
+    H5Aiterate2(f, H5_INDEX_NAME, H5_ITER_INC, &idx, read_attr_cb, s);
+    read_log(f, s);
+    H5Fclose(f);
+    return s;
+}

@@ -1,0 +1,476 @@
+// train_step.c: forward + backward of one batch (see train_step.h).
+//
+// Data flow (B tokens, d inputs, S latents, nnz active (token, latent) pairs):
+//   xc  = x − bd                                   (B, d)
+//   pre = xc · Wtᵀ + be                            (B, S)   sgemm, the only dense O(B·d·S) product
+//   codes: CSR per token (idx, val)                (nnz)    selection per architecture
+//   x̂   = bd + Σ val · Wd[idx]                    (B, d)   sparse-dense, O(nnz·d)
+//   ∂L/∂f (active) = ge_b · Wd_i                   (nnz)    ge = 2(x̂ − x)/B
+//   ∂L/∂Wd_i = Σ_b f_bi ge_b, ∂L/∂Wt_i = Σ_b g_bi xc_b, ∂L/∂be_i = Σ_b g_bi   via a CSC transpose
+//   ∂L/∂bd = Σ_b (ge_b − Σ_i g_bi Wt_i)            (d)
+// Every sum has a fixed order (per latent over tokens ascending, per dimension over tokens
+// ascending), so results do not depend on scheduling or thread count.
+#include "sae/train_step.h"
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+#include "sae/topk.h"
+#include "util/util.h"
+
+typedef struct {
+    int64_t *row;   // (B+1)
+    int32_t *idx, *tok;
+    float *val, *g;
+    int64_t cap, nnz;
+} csr;
+
+struct ms_step_ws {
+    int Bmax, d, S;
+    float *xc, *pre, *e, *ge, *gea, *gxc; // (B,d) except pre (B,S)
+    float *th;                            // (S) exp(logth)
+    float *dnorm;                         // (S) decoder row norms (relu)
+    csr m, a, win;                        // main codes, AuxK codes, jumprelu window entries
+    int32_t *cnt;                         // (B)
+    int32_t *tk_idx; float *tk_val;       // (B * kmax) per-token top-k scratch
+    int64_t tk_cap;
+    int64_t *cptr;                        // (S+1) CSC over main + aux entries
+    int64_t *cref, ccap;
+    int32_t *fired;                       // (S)
+    int32_t *cand;                        // (S) dead latents
+    double *tok_mse, *tok_aux;            // (B)
+    uint32_t *hist;                       // batchtopk histograms, nthreads * 65536
+    int hist_threads;
+    float *binvals; int64_t bincap;
+};
+
+ms_step_ws *ms_step_ws_new(int B, int d, int S) {
+    ms_step_ws *w = ms_calloc(1, sizeof *w);
+    w->Bmax = B; w->d = d; w->S = S;
+    size_t bd = (size_t)B * d * sizeof(float);
+    w->xc = ms_aligned_alloc(bd); w->e = ms_aligned_alloc(bd); w->ge = ms_aligned_alloc(bd);
+    w->gea = ms_aligned_alloc(bd); w->gxc = ms_aligned_alloc(bd);
+    w->pre = ms_aligned_alloc((size_t)B * S * sizeof(float));
+    w->th = ms_aligned_alloc((size_t)S * sizeof(float));
+    w->dnorm = ms_aligned_alloc((size_t)S * sizeof(float));
+    csr *cs[3] = {&w->m, &w->a, &w->win};
+    for (int i = 0; i < 3; i++) cs[i]->row = ms_calloc((size_t)B + 1, sizeof(int64_t));
+    w->cnt = ms_calloc((size_t)B, sizeof(int32_t));
+    w->cptr = ms_calloc((size_t)S + 1, sizeof(int64_t));
+    w->fired = ms_calloc((size_t)S, sizeof(int32_t));
+    w->cand = ms_calloc((size_t)S, sizeof(int32_t));
+    w->tok_mse = ms_calloc((size_t)B, sizeof(double));
+    w->tok_aux = ms_calloc((size_t)B, sizeof(double));
+    return w;
+}
+
+static void csr_free(csr *c) { free(c->row); free(c->idx); free(c->tok); free(c->val); free(c->g); }
+void ms_step_ws_free(ms_step_ws *w) {
+    if (!w) return;
+    free(w->xc); free(w->pre); free(w->e); free(w->ge); free(w->gea); free(w->gxc); free(w->th); free(w->dnorm);
+    csr_free(&w->m); csr_free(&w->a); csr_free(&w->win);
+    free(w->cnt); free(w->tk_idx); free(w->tk_val); free(w->cptr); free(w->cref); free(w->fired); free(w->cand);
+    free(w->tok_mse); free(w->tok_aux); free(w->hist); free(w->binvals);
+    free(w);
+}
+const float *ms_step_residual_neg(const ms_step_ws *w) { return w->e; }
+
+// Prefix-sums w->cnt into c->row and makes room for the entries.
+static void csr_alloc(ms_step_ws *w, csr *c, int B) {
+    c->row[0] = 0;
+    for (int b = 0; b < B; b++) c->row[b + 1] = c->row[b] + w->cnt[b];
+    c->nnz = c->row[B];
+    if (c->nnz > c->cap) {
+        int64_t cap = c->nnz + c->nnz / 4 + 1024;
+        free(c->idx); free(c->tok); free(c->val); free(c->g);
+        c->idx = ms_malloc((size_t)cap * sizeof(int32_t));
+        c->tok = ms_malloc((size_t)cap * sizeof(int32_t));
+        c->val = ms_malloc((size_t)cap * sizeof(float));
+        c->g = ms_malloc((size_t)cap * sizeof(float));
+        c->cap = cap;
+    }
+}
+
+static void tk_reserve(ms_step_ws *w, int64_t n) {
+    if (n <= w->tk_cap) return;
+    free(w->tk_idx); free(w->tk_val);
+    w->tk_idx = ms_malloc((size_t)n * sizeof(int32_t));
+    w->tk_val = ms_malloc((size_t)n * sizeof(float));
+    w->tk_cap = n;
+}
+
+// Codes from a per-token top-k list in tk_* (kk slots per token, cnt[b] valid ones).
+static void csr_from_tk(ms_step_ws *w, csr *c, int B, int kk) {
+    csr_alloc(w, c, B);
+    #pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        int64_t o = c->row[b];
+        for (int j = 0; j < w->cnt[b]; j++) {
+            c->idx[o + j] = w->tk_idx[(int64_t)b * kk + j];
+            c->val[o + j] = w->tk_val[(int64_t)b * kk + j];
+            c->tok[o + j] = b;
+        }
+    }
+}
+
+static void select_topk(ms_step_ws *w, int B, int k) {
+    const int S = w->S;
+    if (k > S) k = S;
+    tk_reserve(w, (int64_t)B * k);
+    #pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        int32_t *ix = w->tk_idx + (int64_t)b * k;
+        float *vv = w->tk_val + (int64_t)b * k;
+        int m = ms_topk_row(w->pre + (int64_t)b * S, S, k, ix, vv), n = 0;
+        for (int j = 0; j < m; j++) if (vv[j] > 0) { ix[n] = ix[j]; vv[n] = vv[j]; n++; } // relu
+        w->cnt[b] = n;
+    }
+    csr_from_tk(w, &w->m, B, k);
+}
+
+// Entries with pre > thr_i (per latent) or pre > 0 when thr == NULL; scal: one threshold for all.
+static void select_threshold(ms_step_ws *w, int B, const float *thr, float scal, int ge_scal) {
+    const int S = w->S;
+    #pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        const float *r = w->pre + (int64_t)b * S;
+        int n = 0;
+        if (thr) { for (int i = 0; i < S; i++) n += r[i] > thr[i] && r[i] > 0; }
+        else if (ge_scal) { for (int i = 0; i < S; i++) n += r[i] >= scal && r[i] > 0; }
+        else { for (int i = 0; i < S; i++) n += r[i] > scal; }
+        w->cnt[b] = n;
+    }
+    csr *c = &w->m;
+    csr_alloc(w, c, B);
+    #pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        const float *r = w->pre + (int64_t)b * S;
+        int64_t o = c->row[b];
+        for (int i = 0; i < S; i++) {
+            float v = r[i];
+            int on = thr ? (v > thr[i] && v > 0) : ge_scal ? (v >= scal && v > 0) : (v > scal);
+            if (on) { c->idx[o] = i; c->val[o] = v; c->tok[o] = b; o++; }
+        }
+    }
+}
+
+static int cmp_desc(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x < y) - (x > y);
+}
+
+// BatchTopK: the B·k largest positive pre-activations of the whole batch. Radix selection on the
+// float bit patterns (monotonic for positive floats): a 16-bit histogram pass finds the bin of
+// the cut, the values of that bin are sorted to find the exact cut value t; then pre >= t.
+static float select_batchtopk(ms_step_ws *w, int B, int k) {
+    const int S = w->S;
+    const int64_t N = (int64_t)B * S, K = (int64_t)B * k;
+    int nt = omp_get_max_threads();
+    if (w->hist_threads < nt) { free(w->hist); w->hist = ms_malloc((size_t)nt * 65536 * sizeof(uint32_t)); w->hist_threads = nt; }
+    memset(w->hist, 0, (size_t)nt * 65536 * sizeof(uint32_t));
+    int used = 1;
+    #pragma omp parallel
+    {
+        int t = omp_get_thread_num(), n = omp_get_num_threads();
+        #pragma omp single
+        used = n;
+        uint32_t *h = w->hist + (size_t)t * 65536;
+        int64_t lo = N * t / n, hi = N * (t + 1) / n;
+        const uint32_t *bits = (const uint32_t *)w->pre;
+        for (int64_t i = lo; i < hi; i++) {
+            float v = w->pre[i];
+            if (v > 0) h[bits[i] >> 16]++;
+        }
+    }
+    int64_t above = 0, total = 0;
+    for (int bin = 65535; bin >= 0; bin--) for (int t = 0; t < used; t++) total += w->hist[(size_t)t * 65536 + bin];
+    float cut = 0;
+    if (total <= K) {
+        select_threshold(w, B, NULL, 0.0f, 0); // every positive entry
+        float mn = INFINITY;
+        for (int64_t j = 0; j < w->m.nnz; j++) if (w->m.val[j] < mn) mn = w->m.val[j];
+        return w->m.nnz ? mn : 0.0f;
+    }
+    int bstar = 65535;
+    for (; bstar >= 0; bstar--) {
+        int64_t c = 0;
+        for (int t = 0; t < used; t++) c += w->hist[(size_t)t * 65536 + bstar];
+        if (above + c >= K) break;
+        above += c;
+    }
+    int64_t inbin = 0;
+    for (int t = 0; t < used; t++) inbin += w->hist[(size_t)t * 65536 + bstar];
+    if (inbin > w->bincap) { free(w->binvals); w->binvals = ms_malloc((size_t)inbin * sizeof(float)); w->bincap = inbin; }
+    int64_t pos = 0;
+    const uint32_t *bits = (const uint32_t *)w->pre;
+    for (int64_t i = 0; i < N; i++)
+        if (w->pre[i] > 0 && (int)(bits[i] >> 16) == bstar) w->binvals[pos++] = w->pre[i];
+    qsort(w->binvals, (size_t)pos, sizeof(float), cmp_desc);
+    int64_t r = K - above; // 1-based rank within the bin
+    cut = w->binvals[r - 1];
+    select_threshold(w, B, NULL, cut, 1);
+    return cut;
+}
+
+int ms_sae_step(ms_step_ws *w, const ms_sae_params *p, const float *x, int B, const ms_step_opts *o,
+                ms_sae_grads *g, ms_step_stats *st) {
+    const int d = p->d, S = p->S;
+    const ms_sae_arch arch = p->arch;
+    memset(st, 0, sizeof *st);
+    // ---- encoder: pre = (x − bd) Wtᵀ + be
+    #pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        const float *xb = x + (int64_t)b * d;
+        float *c = w->xc + (int64_t)b * d;
+        for (int j = 0; j < d; j++) c[j] = xb[j] - p->bd[j];
+        memcpy(w->pre + (int64_t)b * S, p->be, (size_t)S * sizeof(float));
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, S, d, 1.0f, w->xc, d, p->Wt, d, 1.0f, w->pre, S);
+
+    // ---- activation -> sparse codes
+    if (arch == MS_SAE_JUMPRELU)
+        for (int i = 0; i < S; i++) w->th[i] = expf(p->logth[i]);
+    if (arch == MS_SAE_RELU) {
+        #pragma omp parallel for schedule(static)
+        for (int i = 0; i < S; i++) {
+            const float *r = p->Wd + (int64_t)i * d;
+            double s = 0;
+            for (int j = 0; j < d; j++) s += (double)r[j] * r[j];
+            w->dnorm[i] = (float)sqrt(s);
+        }
+    }
+    switch (arch) {
+    case MS_SAE_TOPK: select_topk(w, B, p->k); break;
+    case MS_SAE_BATCHTOPK: st->min_selected = select_batchtopk(w, B, p->k); break;
+    case MS_SAE_JUMPRELU: select_threshold(w, B, w->th, 0, 0); break;
+    case MS_SAE_RELU: default: select_threshold(w, B, NULL, 0.0f, 0); break;
+    }
+    csr *m = &w->m;
+    st->l0 = (double)m->nnz / B;
+
+    // ---- decoder and reconstruction error, per token
+    #pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        float *e = w->e + (int64_t)b * d;
+        memcpy(e, p->bd, (size_t)d * sizeof(float));
+        for (int64_t j = m->row[b]; j < m->row[b + 1]; j++) {
+            const float v = m->val[j];
+            const float *r = p->Wd + (int64_t)m->idx[j] * d;
+            for (int q = 0; q < d; q++) e[q] += v * r[q];
+        }
+        const float *xb = x + (int64_t)b * d;
+        float *ge = w->ge + (int64_t)b * d;
+        double s = 0;
+        for (int q = 0; q < d; q++) {
+            e[q] -= xb[q];
+            s += (double)e[q] * e[q];
+            ge[q] = 2.0f * e[q] / (float)B;
+        }
+        w->tok_mse[b] = s;
+    }
+    double mse = 0;
+    for (int b = 0; b < B; b++) mse += w->tok_mse[b];
+    st->mse_sum = mse;
+    { // variance of x around the batch mean (explained variance denominator), fixed order
+        double *mean = ms_calloc((size_t)d, sizeof(double));
+        for (int b = 0; b < B; b++) for (int q = 0; q < d; q++) mean[q] += x[(int64_t)b * d + q];
+        for (int q = 0; q < d; q++) mean[q] /= B;
+        double v = 0;
+        for (int b = 0; b < B; b++) for (int q = 0; q < d; q++) { double t = x[(int64_t)b * d + q] - mean[q]; v += t * t; }
+        st->var_sum = v;
+        free(mean);
+    }
+    // sparsity penalty value
+    double sp = 0;
+    if (arch == MS_SAE_RELU) for (int64_t j = 0; j < m->nnz; j++) sp += (double)m->val[j] * w->dnorm[m->idx[j]];
+    if (arch == MS_SAE_JUMPRELU) sp = (double)m->nnz;
+    st->sparsity_loss = (arch == MS_SAE_RELU || arch == MS_SAE_JUMPRELU) ? o->lambda * sp / B : 0;
+
+    // ---- AuxK on dead latents (topk, batchtopk)
+    csr *a = &w->a;
+    a->nnz = 0;
+    for (int b = 0; b <= B; b++) a->row[b] = 0;
+    int nd = 0;
+    if ((arch == MS_SAE_TOPK || arch == MS_SAE_BATCHTOPK) && o->k_aux > 0 && o->dead && o->aux_coef > 0)
+        for (int i = 0; i < S; i++) if (o->dead[i]) w->cand[nd++] = i;
+    if (nd > 0) {
+        int ka = o->k_aux < nd ? o->k_aux : nd;
+        tk_reserve(w, (int64_t)B * ka);
+        #pragma omp parallel for schedule(static)
+        for (int b = 0; b < B; b++) {
+            int32_t *ix = w->tk_idx + (int64_t)b * ka;
+            float *vv = w->tk_val + (int64_t)b * ka;
+            int mm = ms_topk_subset(w->pre + (int64_t)b * S, w->cand, nd, ka, ix, vv), n = 0;
+            for (int j = 0; j < mm; j++) if (vv[j] > 0) { ix[n] = ix[j]; vv[n] = vv[j]; n++; }
+            w->cnt[b] = n;
+        }
+        csr_from_tk(w, a, B, ka);
+        const float coef = (float)o->aux_coef;
+        #pragma omp parallel for schedule(static)
+        for (int b = 0; b < B; b++) {
+            float *ga = w->gea + (int64_t)b * d;
+            memset(ga, 0, (size_t)d * sizeof(float));
+            for (int64_t j = a->row[b]; j < a->row[b + 1]; j++) {
+                const float v = a->val[j];
+                const float *r = p->Wd + (int64_t)a->idx[j] * d;
+                for (int q = 0; q < d; q++) ga[q] += v * r[q];
+            }
+            // residual r = x − x̂ = −e (held constant)
+            const float *tgt = o->aux_target ? o->aux_target + (int64_t)b * d : NULL;
+            const float *e = w->e + (int64_t)b * d;
+            double s = 0;
+            for (int q = 0; q < d; q++) {
+                float diff = ga[q] - (tgt ? tgt[q] : -e[q]);
+                s += (double)diff * diff;
+                ga[q] = coef * 2.0f * diff / (float)B;
+            }
+            w->tok_aux[b] = s;
+        }
+        double s = 0;
+        for (int b = 0; b < B; b++) s += w->tok_aux[b];
+        st->aux_loss = o->aux_coef * s / B;
+    }
+    st->loss = mse / B + st->sparsity_loss + st->aux_loss;
+
+    // fired counts (main codes) — also needed without gradients for dead tracking
+    memset(w->fired, 0, (size_t)S * sizeof(int32_t));
+    for (int64_t j = 0; j < m->nnz; j++) w->fired[m->idx[j]]++;
+    st->fired = w->fired;
+    if (!g) return 0;
+
+    // ---- ∂L/∂f and ∂L/∂pre on active entries (activation derivative is 1 where active)
+    const float lam_b = (float)(o->lambda / B);
+    #pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        const float *ge = w->ge + (int64_t)b * d;
+        for (int64_t j = m->row[b]; j < m->row[b + 1]; j++) {
+            const float *r = p->Wd + (int64_t)m->idx[j] * d;
+            float s = 0;
+            for (int q = 0; q < d; q++) s += ge[q] * r[q];
+            if (arch == MS_SAE_RELU) s += lam_b * w->dnorm[m->idx[j]];
+            m->g[j] = s;
+        }
+        const float *ga = w->gea + (int64_t)b * d;
+        for (int64_t j = a->row[b]; j < a->row[b + 1]; j++) {
+            const float *r = p->Wd + (int64_t)a->idx[j] * d;
+            float s = 0;
+            for (int q = 0; q < d; q++) s += ga[q] * r[q];
+            a->g[j] = s;
+        }
+    }
+
+    // ---- JumpReLU threshold: straight-through estimator with a rectangle kernel
+    if (arch == MS_SAE_JUMPRELU) {
+        const float eps = (float)o->eps, half = 0.5f * eps;
+        csr *wn = &w->win;
+        #pragma omp parallel for schedule(static)
+        for (int b = 0; b < B; b++) {
+            const float *r = w->pre + (int64_t)b * S;
+            int n = 0;
+            for (int i = 0; i < S; i++) n += fabsf(r[i] - w->th[i]) < half;
+            w->cnt[b] = n;
+        }
+        csr_alloc(w, wn, B);
+        #pragma omp parallel for schedule(static)
+        for (int b = 0; b < B; b++) {
+            const float *r = w->pre + (int64_t)b * S;
+            const float *ge = w->ge + (int64_t)b * d;
+            int64_t off = wn->row[b];
+            for (int i = 0; i < S; i++) {
+                if (!(fabsf(r[i] - w->th[i]) < half)) continue;
+                const float *wd = p->Wd + (int64_t)i * d;
+                float s = 0;
+                for (int q = 0; q < d; q++) s += ge[q] * wd[q];
+                // ∂/∂θ of f (recon) and of H (L0):  −(θ/ε)·K·∂L/∂f  −  (1/ε)·K·λ/B
+                wn->idx[off] = i;
+                wn->g[off] = -(w->th[i] / eps) * s - lam_b / eps;
+                off++;
+            }
+        }
+        memset(g->logth, 0, (size_t)S * sizeof(float));
+        double *acc = ms_calloc((size_t)S, sizeof(double));
+        for (int64_t j = 0; j < wn->nnz; j++) acc[wn->idx[j]] += wn->g[j];
+        for (int i = 0; i < S; i++) g->logth[i] = (float)(acc[i] * w->th[i]); // chain rule through θ = exp(logθ)
+        free(acc);
+    }
+
+    // ---- CSC transpose of main + aux entries: per latent, its entries in token order
+    int64_t tot = m->nnz + a->nnz;
+    if (tot > w->ccap) { free(w->cref); w->ccap = tot + tot / 4 + 1024; w->cref = ms_malloc((size_t)w->ccap * sizeof(int64_t)); }
+    memset(w->cptr, 0, (size_t)(S + 1) * sizeof(int64_t));
+    for (int64_t j = 0; j < m->nnz; j++) w->cptr[m->idx[j] + 1]++;
+    for (int64_t j = 0; j < a->nnz; j++) w->cptr[a->idx[j] + 1]++;
+    for (int i = 0; i < S; i++) w->cptr[i + 1] += w->cptr[i];
+    {
+        int64_t *fill = ms_malloc((size_t)S * sizeof(int64_t));
+        memcpy(fill, w->cptr, (size_t)S * sizeof(int64_t));
+        // token-major walk keeps each latent's list in token order; main before aux per token
+        for (int b = 0; b < B; b++) {
+            for (int64_t j = m->row[b]; j < m->row[b + 1]; j++) w->cref[fill[m->idx[j]]++] = j;
+            for (int64_t j = a->row[b]; j < a->row[b + 1]; j++) w->cref[fill[a->idx[j]]++] = m->nnz + j;
+        }
+        free(fill);
+    }
+
+    // ---- per-latent gradients: Wd, Wt, be (rows without entries are left untouched)
+    #pragma omp parallel for schedule(dynamic, 16)
+    for (int i = 0; i < S; i++) {
+        int64_t c0 = w->cptr[i], c1 = w->cptr[i + 1];
+        g->be[i] = 0;
+        g->row_active[i] = c1 > c0;
+        if (c1 == c0) continue;
+        float *gd = g->Wd + (int64_t)i * d, *gt = g->Wt + (int64_t)i * d;
+        memset(gd, 0, (size_t)d * sizeof(float));
+        memset(gt, 0, (size_t)d * sizeof(float));
+        float gb = 0, fsum = 0;
+        for (int64_t c = c0; c < c1; c++) {
+            int64_t j = w->cref[c];
+            int aux = j >= m->nnz;
+            const csr *cs = aux ? a : m;
+            if (aux) j -= m->nnz;
+            const int b = cs->tok[j];
+            const float f = cs->val[j], gp = cs->g[j];
+            const float *U = (aux ? w->gea : w->ge) + (int64_t)b * d;
+            const float *xc = w->xc + (int64_t)b * d;
+            for (int q = 0; q < d; q++) { gd[q] += f * U[q]; gt[q] += gp * xc[q]; }
+            gb += gp;
+            if (!aux) fsum += f;
+        }
+        if (arch == MS_SAE_RELU && w->dnorm[i] > 0) { // ∂/∂Wd_i of (λ/B) Σ_b f_bi ‖Wd_i‖
+            const float c = lam_b * fsum / w->dnorm[i];
+            const float *wd = p->Wd + (int64_t)i * d;
+            for (int q = 0; q < d; q++) gd[q] += c * wd[q];
+        }
+        g->be[i] = gb;
+    }
+
+    // ---- ∂L/∂bd = Σ_b (ge_b − gxc_b), gxc_b = Σ_i g_bi Wt_i (through the pre-encoder subtraction)
+    #pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        float *gx = w->gxc + (int64_t)b * d;
+        const float *ge = w->ge + (int64_t)b * d;
+        memcpy(gx, ge, (size_t)d * sizeof(float));
+        for (int64_t j = m->row[b]; j < m->row[b + 1]; j++) {
+            const float gp = m->g[j];
+            const float *r = p->Wt + (int64_t)m->idx[j] * d;
+            for (int q = 0; q < d; q++) gx[q] -= gp * r[q];
+        }
+        for (int64_t j = a->row[b]; j < a->row[b + 1]; j++) {
+            const float gp = a->g[j];
+            const float *r = p->Wt + (int64_t)a->idx[j] * d;
+            for (int q = 0; q < d; q++) gx[q] -= gp * r[q];
+        }
+    }
+    #pragma omp parallel for schedule(static)
+    for (int q0 = 0; q0 < d; q0 += 16) {
+        int q1 = q0 + 16 < d ? q0 + 16 : d;
+        float acc[16] = {0};
+        for (int b = 0; b < B; b++) {
+            const float *gx = w->gxc + (int64_t)b * d;
+            for (int q = q0; q < q1; q++) acc[q - q0] += gx[q];
+        }
+        for (int q = q0; q < q1; q++) g->bd[q] = acc[q - q0];
+    }
+    return 0;
+}

@@ -1,0 +1,68 @@
+// train_step.h: one forward + backward pass of an SAE on a batch, for every architecture, with
+// the sparse structure of the codes exploited (sgemm for the dense encoder forward; the decoder
+// and every backward product touch only active latents). Used by the trainer and checked against
+// finite differences in tests/test_sae_grad.c.
+//
+// Parameters live in training layout: the encoder is stored transposed, Wt (d_sae, d_in), so a
+// latent's encoder and decoder vectors are both contiguous rows. Inputs are already normalised.
+//
+// Loss (mean over the batch of B tokens; x̂ = f·Wd + bd; e = x̂ − x):
+//   L = (1/B) Σ_b ‖e_b‖²                                      reconstruction
+//     + relu:     (λ/B) Σ_b Σ_i f_bi ‖Wd_i‖                     (L1 weighted by decoder norms)
+//     + jumprelu: (λ/B) Σ_b Σ_i H(pre_bi − θ_i)                 (L0; θ = exp(logθ); straight-through
+//                 estimator with a rectangle kernel of bandwidth ε for ∂/∂θ, none for ∂/∂pre)
+//     + topk/batchtopk with dead latents: aux_coef · (1/B) Σ_b ‖ê_b − r_b‖², AuxK: ê_b decodes the
+//       k_aux largest pre-activations among dead latents (relu'd, no bias), r_b = x_b − x̂_b held
+//       constant (no gradient through the residual).
+#ifndef MS_SAE_TRAIN_STEP_H
+#define MS_SAE_TRAIN_STEP_H
+#include <stdint.h>
+#include "sae/sae.h"
+
+typedef struct {
+    ms_sae_arch arch;
+    int d, S, k;
+    float *Wt;      // (S, d) encoder, transposed
+    float *Wd;      // (S, d) decoder
+    float *be;      // (S)
+    float *bd;      // (d)
+    float *logth;   // (S) jumprelu log-threshold; NULL otherwise
+} ms_sae_params;
+
+typedef struct {
+    float *Wt, *Wd, *be, *bd, *logth; // same shapes as the parameters
+    // Rows of Wt/Wd whose gradient was written this step; other rows' gradients are zero and
+    // were not touched (the optimizer treats them as 0).
+    uint8_t *row_active; // (S)
+} ms_sae_grads;
+
+typedef struct {
+    double lambda;             // sparsity coefficient in effect (relu: L1, jumprelu: L0)
+    double eps;                // jumprelu bandwidth
+    int k_aux;                 // AuxK latents per token (0: no AuxK)
+    double aux_coef;
+    const uint8_t *dead;       // (S) 1 = dead latent (AuxK candidates), or NULL
+    const float *aux_target;   // tests: a fixed residual (B, d) for AuxK instead of x − x̂
+} ms_step_opts;
+
+typedef struct {
+    double loss, mse_sum, sparsity_loss, aux_loss;
+    double var_sum;            // Σ_b ‖x_b − mean(x)‖² (for explained variance)
+    double l0;                 // mean active latents per token
+    double min_selected;       // batchtopk: smallest selected activation (for the inference threshold)
+    const int32_t *fired;      // (S) tokens of this batch in which each latent was active (points into ws)
+} ms_step_stats;
+
+typedef struct ms_step_ws ms_step_ws;
+ms_step_ws *ms_step_ws_new(int B, int d, int S);
+void ms_step_ws_free(ms_step_ws *w);
+
+// Forward (+ backward when g != NULL) on x (B, d). The batch size may be smaller than the
+// workspace's. Gradients are overwritten (not accumulated). Returns 0.
+int ms_sae_step(ms_step_ws *w, const ms_sae_params *p, const float *x, int B, const ms_step_opts *o,
+                ms_sae_grads *g, ms_step_stats *st);
+
+// The residual x − x̂ (B, d) of the last call (tests: AuxK target).
+const float *ms_step_residual_neg(const ms_step_ws *w); // returns e = x̂ − x
+
+#endif

@@ -1,0 +1,29 @@
+// input.h: corpus readers for capture. A reader yields sequences of at most ctx token ids, one at
+// a time, so any corpus size streams through bounded memory:
+//   ids:   whitespace-separated ids, one sequence per line (empty lines skipped), each line <= ctx
+//   text:  the whole file tokenized as one stream, cut into consecutive ctx-token windows
+//   jsonl: one JSON object per line; its "text" field is one document, tokenized and cut into
+//          ctx-token windows (the last window of a document may be shorter)
+// With prepend_bos each window starts with BOS followed by ctx-1 tokens of the stream.
+#ifndef MS_CAPTURE_INPUT_H
+#define MS_CAPTURE_INPUT_H
+#include <stddef.h>
+#include <stdint.h>
+#include "tokenizer/tokenizer.h"
+
+typedef enum { MS_INPUT_TEXT = 0, MS_INPUT_JSONL, MS_INPUT_IDS } ms_input_format;
+
+// Parses whitespace-separated non-negative ids of s into *ids (malloc'ed). what names the source in
+// errors ("input.txt line 3"). Returns 0 / -1.
+int ms_parse_ids(const char *s, const char *what, int32_t **ids, size_t *n);
+
+typedef struct ms_input ms_input;
+// tok may be NULL for ids; bos used with prepend_bos (-1: error if prepend_bos is asked).
+ms_input *ms_input_open(const char *path, ms_input_format fmt, const ms_tokenizer *tok, int ctx,
+                        int prepend_bos, int bos, int vocab_size);
+// Next sequence into out (room for ctx ids): returns its length (>= 1), 0 at the end, -1 on error.
+int ms_input_next(ms_input *in, int32_t *out);
+// Fraction of the input consumed so far (0..1), for progress estimates.
+double ms_input_fraction(const ms_input *in);
+void ms_input_close(ms_input *in);
+#endif

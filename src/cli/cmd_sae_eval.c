@@ -1,0 +1,207 @@
+// cmd_sae_eval.c: `monoscope sae eval --sae sae.h5 --acts acts.h5 [--model PATH ...]`.
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <hdf5.h>
+#include "capture/input.h"
+#include "cli/cli.h"
+#include "model/model.h"
+#include "sae/eval.h"
+#include "sae/sae.h"
+#include "util/util.h"
+
+static void help(FILE *f) {
+    fprintf(f,
+        "usage: monoscope sae eval --sae sae.h5 --acts acts.h5 [--hook NAME] [--max-tokens N] [--json]\n"
+        "                          [--model PATH [--input FILE] [--input-format text|jsonl|ids] [--ctx N]\n"
+        "                           [--max-seqs N] [--prepend-bos]] [--no-store]\n\n"
+        "Evaluates a dictionary on activations and stores the results in the SAE file (group /eval,\n"
+        "written by copy + atomic rename, so the file is never left half-written).\n"
+        "Metrics (x: a token's activation, x_hat its reconstruction, over N tokens of d_in values):\n"
+        "  mse                 sum |x - x_hat|^2 / (N d_in)\n"
+        "  normalized mse      sum |x - x_hat|^2 / sum |x - mean(x)|^2   (fraction of variance unexplained)\n"
+        "  explained variance  1 - normalized mse\n"
+        "  L0, L1              mean number of active latents per token, mean sum |f| per token\n"
+        "  dead / dense        fraction of latents never active / active on > 1%% and > 10%% of tokens\n"
+        "  density histogram   log10(fraction of tokens a latent fires on), live latents, 50 bins over [-10, 0]\n"
+        "  shrinkage           mean |x_hat| / |x|\n"
+        "With --model, the reconstruction is spliced into the forward pass at the hook (a hook callback\n"
+        "overwrites the activation) and the next-token loss is compared with the clean and the\n"
+        "zero-ablated runs: CE loss recovered = (CE_zero - CE_splice) / (CE_zero - CE_clean), and\n"
+        "KL(clean || splice) per token, KL score = (KL_zero - KL_splice) / KL_zero.\n\n"
+        "  --sae PATH          the SAE file\n"
+        "  --acts PATH         activations file from `monoscope capture`\n"
+        "  --hook NAME         hook site (default: the SAE's hook attribute, else the file's only site)\n"
+        "  --max-tokens N      evaluate on the first N tokens only (default: all)\n"
+        "  --batch B           tokens per step (default 2048)\n"
+        "  --json              print the results as JSON on stdout\n"
+        "  --no-store          do not write /eval into the SAE file\n"
+        "  --model PATH        checkpoint (as for `monoscope capture`) for the downstream metrics\n"
+        "  --input FILE        corpus for the downstream metrics, read like `monoscope capture --input`;\n"
+        "                      default: the /tokens rows of the activations file\n"
+        "  --input-format F    text (default), jsonl or ids (one sequence of ids per line)\n"
+        "  --ctx N             tokens per sequence for --input (default: the activations' ctx)\n"
+        "  --max-seqs N        at most N sequences for the downstream metrics (default 64)\n"
+        "  --prepend-bos       start every --input window with BOS\n"
+        "  --model-batch B     sequences per forward pass (default 4)\n"
+        "  -h, --help          this help\n");
+}
+
+// The first n rows of /tokens of an activations file (NULL + error if absent).
+static int32_t *acts_tokens(const char *path, int64_t *n, int *ctx) {
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) { ms_error("%s: cannot open", path); return NULL; }
+    int32_t *out = NULL;
+    hid_t ds = H5Lexists(f, "tokens", H5P_DEFAULT) > 0 ? H5Dopen2(f, "tokens", H5P_DEFAULT) : -1;
+    if (ds < 0) { ms_error("%s: no /tokens to run the model on (give --input)", path); H5Fclose(f); return NULL; }
+    hid_t sp = H5Dget_space(ds);
+    hsize_t d[2] = {0, 0};
+    if (H5Sget_simple_extent_ndims(sp) == 2) H5Sget_simple_extent_dims(sp, d, NULL);
+    int64_t rows = (int64_t)d[0];
+    if (H5Aexists(f, "n_seq") > 0) {
+        hid_t a = H5Aopen(f, "n_seq", H5P_DEFAULT);
+        int64_t v = -1;
+        if (a >= 0 && H5Aread(a, H5T_NATIVE_INT64, &v) >= 0 && v >= 0 && v < rows) rows = v;
+        if (a >= 0) H5Aclose(a);
+    }
+    if (rows > *n) rows = *n;
+    if (d[1] == 0 || rows <= 0) {
+        ms_error("%s: /tokens is empty or not [n_seq, ctx]", path);
+    } else {
+        hsize_t start[2] = {0, 0}, cnt[2] = {(hsize_t)rows, d[1]};
+        out = ms_malloc((size_t)rows * d[1] * sizeof(int32_t));
+        hid_t ms = H5Screate_simple(2, cnt, NULL);
+        if (H5Sselect_hyperslab(sp, H5S_SELECT_SET, start, NULL, cnt, NULL) < 0 ||
+            H5Dread(ds, H5T_NATIVE_INT32, ms, sp, H5P_DEFAULT, out) < 0) {
+            ms_error("%s: cannot read /tokens", path);
+            free(out); out = NULL;
+        }
+        H5Sclose(ms);
+        *n = rows;
+        *ctx = (int)d[1];
+    }
+    H5Sclose(sp); H5Dclose(ds); H5Fclose(f);
+    return out;
+}
+
+int cmd_sae_eval(int argc, char **argv) {
+    enum { O_SAE = 1, O_ACTS, O_HOOK, O_MAXT, O_BATCH, O_JSON, O_NOSTORE, O_MODEL, O_INPUT, O_FMT, O_CTX, O_MAXS, O_BOS, O_MB };
+    static const struct option opts[] = {
+        {"sae", required_argument, 0, O_SAE}, {"acts", required_argument, 0, O_ACTS}, {"hook", required_argument, 0, O_HOOK},
+        {"max-tokens", required_argument, 0, O_MAXT}, {"batch", required_argument, 0, O_BATCH}, {"json", no_argument, 0, O_JSON},
+        {"no-store", no_argument, 0, O_NOSTORE}, {"model", required_argument, 0, O_MODEL}, {"input", required_argument, 0, O_INPUT},
+        {"input-format", required_argument, 0, O_FMT}, {"ctx", required_argument, 0, O_CTX}, {"max-seqs", required_argument, 0, O_MAXS},
+        {"prepend-bos", no_argument, 0, O_BOS}, {"model-batch", required_argument, 0, O_MB}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    const char *sae_path = NULL, *acts = NULL, *model_path = NULL, *input = NULL;
+    ms_sae_eval_opts eo = {0};
+    ms_input_format fmt = MS_INPUT_TEXT;
+    int json = 0, store = 1, ctx = 0, bos = 0, mbatch = 4;
+    long max_seqs = 64, v;
+    int ch;
+    optind = 1;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (ch) {
+        case O_SAE: sae_path = optarg; break;
+        case O_ACTS: acts = optarg; break;
+        case O_HOOK: eo.hook = optarg; break;
+        case O_MAXT: if ((v = cli_parse_long("--max-tokens", optarg)) < 0) return 2; eo.max_tokens = v; break;
+        case O_BATCH:
+            if ((v = cli_parse_long("--batch", optarg)) < 0) return 2;
+            if (v < 1) return cli_usage_error("--batch must be at least 1");
+            eo.batch = v;
+            break;
+        case O_JSON: json = 1; break;
+        case O_NOSTORE: store = 0; break;
+        case O_MODEL: model_path = optarg; break;
+        case O_INPUT: input = optarg; break;
+        case O_FMT:
+            if (!strcmp(optarg, "text")) fmt = MS_INPUT_TEXT;
+            else if (!strcmp(optarg, "jsonl")) fmt = MS_INPUT_JSONL;
+            else if (!strcmp(optarg, "ids")) fmt = MS_INPUT_IDS;
+            else return cli_usage_error("--input-format must be text, jsonl or ids, got '%s'", optarg);
+            break;
+        case O_CTX:
+            if ((v = cli_parse_long("--ctx", optarg)) < 0) return 2;
+            if (v < 2 || v > (1 << 20)) return cli_usage_error("--ctx must be between 2 and 1048576");
+            ctx = (int)v;
+            break;
+        case O_MAXS: if ((v = cli_parse_long("--max-seqs", optarg)) < 0) return 2; max_seqs = v; break;
+        case O_BOS: bos = 1; break;
+        case O_MB:
+            if ((v = cli_parse_long("--model-batch", optarg)) < 0) return 2;
+            if (v < 1 || v > 4096) return cli_usage_error("--model-batch must be between 1 and 4096");
+            mbatch = (int)v;
+            break;
+        case 'h': help(stdout); return 0;
+        default: return cli_usage_error("sae eval: unknown option or missing value '%s' (see monoscope sae eval --help)", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) return cli_usage_error("sae eval: unexpected argument '%s'", argv[optind]);
+    if (!sae_path || !acts) return cli_usage_error("sae eval needs --sae and --acts (see monoscope sae eval --help)");
+    if (!model_path && (input || ctx || bos)) return cli_usage_error("--input, --ctx and --prepend-bos need --model");
+
+    ms_sae *s = ms_sae_load(sae_path);
+    if (!s) return cli_fail();
+    ms_sae_eval_result r;
+    if (ms_sae_eval_acts(s, acts, &eo, &r)) { ms_sae_free(s); return cli_fail(); }
+
+    int rc = 0;
+    if (model_path) {
+        ms_model *m = ms_model_load(model_path);
+        int32_t *tok = NULL;
+        int *lens = NULL;
+        int64_t n = max_seqs > 0 ? max_seqs : INT64_MAX;
+        int T = ctx;
+        if (!m) rc = -1;
+        else if (!input) { // the very sequences the activations came from
+            int fctx = 0;
+            tok = acts_tokens(acts, &n, &fctx);
+            if (!tok) rc = -1;
+            else if (ctx && ctx != fctx) { ms_error("--ctx %d differs from the activations' ctx %d (give --input)", ctx, fctx); rc = -1; }
+            else T = fctx;
+        } else {
+            if (!T) T = 128;
+            if (T > m->cfg.n_ctx) T = m->cfg.n_ctx;
+            if (fmt != MS_INPUT_IDS && !m->tok) { ms_error("%s: the model has no tokenizer: use --input-format ids", model_path); rc = -1; }
+            ms_input *in = rc ? NULL : ms_input_open(input, fmt, m->tok, T, bos, m->tok ? ms_tokenizer_bos(m->tok) : m->cfg.bos_id,
+                                                     m->cfg.vocab_size);
+            if (!in) rc = -1;
+            int64_t cap = 0, got = 0;
+            while (in && got < n) {
+                if (got == cap) {
+                    cap = cap ? 2 * cap : 64;
+                    tok = ms_realloc(tok, (size_t)cap * T * sizeof(int32_t));
+                    lens = ms_realloc(lens, (size_t)cap * sizeof(int));
+                }
+                int L = ms_input_next(in, tok + got * T);
+                if (L < 0) { rc = -1; break; }
+                if (L == 0) break;
+                lens[got++] = L;
+            }
+            if (in) ms_input_close(in);
+            n = got;
+            if (!rc && n == 0) { ms_error("%s: no sequences", input); rc = -1; }
+        }
+        if (!rc && T > m->cfg.n_ctx) { ms_error("sequences of %d tokens exceed the model's context of %d", T, m->cfg.n_ctx); rc = -1; }
+        if (!rc) rc = ms_sae_eval_downstream(s, m, r.hook, tok, lens, n, T, mbatch, &r);
+        free(tok); free(lens);
+        if (m) ms_model_free(m);
+    }
+    if (!rc && store) rc = ms_sae_eval_store(sae_path, &r);
+    if (!rc) {
+        if (json) {
+            char *js = ms_sae_eval_json(&r);
+            printf("%s\n", js);
+            free(js);
+        } else {
+            ms_sae_eval_print(stdout, &r);
+            if (store) printf("stored in %s:/eval\n", sae_path);
+        }
+    }
+    ms_sae_eval_result_free(&r);
+    ms_sae_free(s);
+    return rc ? cli_fail() : 0;
+}

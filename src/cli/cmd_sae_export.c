@@ -1,0 +1,53 @@
+// cmd_sae_export.c: `monoscope sae export --sae sae.h5 --format saelens --out DIR`.
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include "cli/cli.h"
+#include "sae/sae.h"
+#include "sae/saelens.h"
+#include "util/util.h"
+
+static void help(FILE *f) {
+    fprintf(f,
+        "usage: monoscope sae export --sae sae.h5 --out DIR [--format saelens]\n\n"
+        "Writes a dictionary in another tool's layout. saelens: DIR/cfg.json + DIR/sae_weights.safetensors\n"
+        "(float32 W_enc [d_in,d_sae], W_dec [d_sae,d_in], b_enc, b_dec, threshold), loadable with\n"
+        "sae_lens.SAE.load_from_disk(DIR). Architectures: relu -> \"standard\", topk -> \"topk\" (k),\n"
+        "jumprelu -> \"jumprelu\", batchtopk -> \"jumprelu\" with its global threshold on every latent (how\n"
+        "SAELens saves BatchTopK SAEs for inference). The activation normalisation is already folded in\n"
+        "(normalize_activations \"none\"). Every sae.h5 attribute and the training log are kept too, so\n"
+        "`monoscope sae import DIR` gives back the same file. Files are written atomically.\n\n"
+        "  --sae PATH      the SAE file (from `monoscope sae train` or `sae import`)\n"
+        "  --out DIR       output directory (created if missing; existing files replaced)\n"
+        "  --format NAME   saelens (the only format for now; default)\n"
+        "  -h, --help      this help\n");
+}
+
+int cmd_sae_export(int argc, char **argv) {
+    static const struct option opts[] = {{"sae", required_argument, 0, 's'}, {"out", required_argument, 0, 'o'},
+                                         {"format", required_argument, 0, 'f'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    const char *sae_path = NULL, *out = NULL, *format = "saelens";
+    int ch;
+    optind = 1;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 's': sae_path = optarg; break;
+        case 'o': out = optarg; break;
+        case 'f': format = optarg; break;
+        case 'h': help(stdout); return 0;
+        default: return cli_usage_error("sae export: unknown option or missing value '%s' (see monoscope sae export --help)", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) return cli_usage_error("sae export: unexpected argument '%s'", argv[optind]);
+    if (!sae_path || !out) return cli_usage_error("sae export needs --sae and --out (see monoscope sae export --help)");
+    if (strcmp(format, "saelens")) return cli_usage_error("sae export: unknown --format '%s' (supported: saelens)", format);
+    ms_sae *s = ms_sae_load(sae_path);
+    if (!s) return cli_fail();
+    int rc = ms_saelens_export(s, out);
+    if (!rc)
+        printf("wrote %s/cfg.json and %s/sae_weights.safetensors (%s, d_in %d, d_sae %d)\n", out, out,
+               s->arch == MS_SAE_RELU ? "standard" : s->arch == MS_SAE_TOPK ? "topk" : "jumprelu", s->d_in, s->d_sae);
+    ms_sae_free(s);
+    return rc ? cli_fail() : 0;
+}

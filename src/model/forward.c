@@ -1,0 +1,292 @@
+// forward.c: batched prefill of B sequences × T tokens through GPT-2 / Llama blocks, with every
+// hook site of probes/hooks.h offered to callbacks that may overwrite it in place.
+//
+// All B*T rows go through each projection as one sgemm (N = B*T). Attention runs per (sequence,
+// head) in parallel, each pair with two small sgemms (Q·Kᵀ and P·V) on a T×T scratch matrix.
+// A hook sees exactly the buffer the pass continues from, and the arithmetic is the same with or
+// without hooks, so observe-only hooks never change results.
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "model/model.h"
+#include "model/ops.h"
+#include "util/util.h"
+
+struct ms_state {
+    int max_B, max_T, n_threads;
+    float *x;             // (N, C) residual stream
+    float *ln;            // (N, C) normalized, then gained; also pos-embed scratch
+    float *tmp;           // (N, C) embed / attn_out / mlp_out
+    float *q;             // (N, H*Dh)
+    float *k, *v;         // (N, Hkv*Dh)
+    float *z;             // (N, H*Dh)
+    float *h1, *h2;       // (N, F) mlp pre (gate) / up
+    float *att_scratch;   // (n_threads, max_T, max_T) per-thread score matrix
+    float *att;           // (B, H, T, T) materialised scores/pattern; allocated on first need
+    size_t att_cap;
+    float *logits;        // (N, V); allocated on first need
+    size_t logits_cap;
+    float *rope_cos, *rope_sin; // (max_T, Dh/2)
+};
+
+ms_state *ms_state_new(const ms_model *m, int max_batch, int max_T) {
+    const ms_config *c = &m->cfg;
+    if (max_batch < 1 || max_T < 1) {
+        ms_error("state: batch %d and sequence length %d must be positive", max_batch, max_T);
+        return NULL;
+    }
+    if (max_T > c->n_ctx) {
+        ms_error("sequence length %d exceeds the model's context of %d tokens", max_T, c->n_ctx);
+        return NULL;
+    }
+    ms_state *s = ms_calloc(1, sizeof(ms_state));
+    s->max_B = max_batch;
+    s->max_T = max_T;
+    s->n_threads = ms_num_threads();
+    omp_set_num_threads(s->n_threads); // OpenBLAS' OpenMP build follows this too
+    const size_t N = (size_t)max_batch * max_T, C = (size_t)c->d_model;
+    const size_t QD = (size_t)c->n_head * c->d_head, KD = (size_t)c->n_kv_head * c->d_head;
+    s->x = ms_aligned_alloc(N * C * sizeof(float));
+    s->ln = ms_aligned_alloc(N * C * sizeof(float));
+    s->tmp = ms_aligned_alloc(N * C * sizeof(float));
+    s->q = ms_aligned_alloc(N * QD * sizeof(float));
+    s->k = ms_aligned_alloc(N * KD * sizeof(float));
+    s->v = ms_aligned_alloc(N * KD * sizeof(float));
+    s->z = ms_aligned_alloc(N * QD * sizeof(float));
+    s->h1 = ms_aligned_alloc(N * (size_t)c->d_mlp * sizeof(float));
+    if (c->arch == MS_ARCH_LLAMA) s->h2 = ms_aligned_alloc(N * (size_t)c->d_mlp * sizeof(float));
+    s->att_scratch = ms_aligned_alloc((size_t)s->n_threads * max_T * max_T * sizeof(float));
+    if (c->arch == MS_ARCH_LLAMA) {
+        const int P = c->d_head / 2;
+        s->rope_cos = ms_aligned_alloc((size_t)max_T * P * sizeof(float));
+        s->rope_sin = ms_aligned_alloc((size_t)max_T * P * sizeof(float));
+        for (int t = 0; t < max_T; t++)
+            for (int i = 0; i < P; i++) {
+                // angles in double: at long positions float32 would lose ~1e-5 rad
+                double freq = pow((double)c->rope_theta, -2.0 * i / c->d_head);
+                s->rope_cos[(size_t)t * P + i] = (float)cos(t * freq);
+                s->rope_sin[(size_t)t * P + i] = (float)sin(t * freq);
+            }
+    }
+    return s;
+}
+
+void ms_state_free(ms_state *s) {
+    if (!s) return;
+    free(s->x); free(s->ln); free(s->tmp); free(s->q); free(s->k); free(s->v); free(s->z);
+    free(s->h1); free(s->h2); free(s->att_scratch); free(s->att); free(s->logits);
+    free(s->rope_cos); free(s->rope_sin);
+    free(s);
+}
+
+const float *ms_state_logits(const ms_state *s) { return s->logits; }
+
+// Offers (B, site shape) at data to the callbacks; 0 to continue.
+static int hook(const ms_hooks *hk, const ms_config *c, ms_site site, int layer, float *data, int B, int T) {
+    if (!ms_hooks_wants(hk, site, layer)) return 0;
+    char name[96];
+    ms_site_name(site, layer, name, sizeof name);
+    ms_activation a = {.site = site, .layer = layer, .name = name, .data = data, .seq0 = 0};
+    int64_t sh[4];
+    int nd = ms_site_shape(c, site, T, sh);
+    if (nd < 0) return 0; // the site does not exist for this architecture
+    a.ndim = nd + 1;
+    a.shape[0] = B;
+    for (int i = 0; i < nd; i++) a.shape[i + 1] = sh[i];
+    int rc = ms_hooks_call(hk, &a);
+    if (rc) {
+        if (!strcmp(ms_last_error(), "unknown error")) ms_error("a hook at %s stopped the forward pass", name);
+        return -1;
+    }
+    return 0;
+}
+
+// ---- attention, per (sequence b, head h), on a (T, T) matrix S
+static void att_scores(const ms_config *c, const ms_state *s, int b, int h, int T, float *S) {
+    const int H = c->n_head, Dh = c->d_head, KD = c->n_kv_head * Dh;
+    const int kvh = h / (H / c->n_kv_head); // query head h reads kv head h / group size
+    const float *q = s->q + (size_t)b * T * H * Dh + (size_t)h * Dh;
+    const float *k = s->k + (size_t)b * T * KD + (size_t)kvh * Dh;
+    // S(T,T) = Q(T,Dh) · K(T,Dh)ᵀ / sqrt(Dh); rows strided through the (T, heads, Dh) buffers
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, Dh, 1.0f / sqrtf((float)Dh), q, H * Dh, k, KD,
+                0.0f, S, T);
+    for (int t = 0; t < T; t++)
+        for (int j = t + 1; j < T; j++) S[(size_t)t * T + j] = -INFINITY;
+}
+
+// Row softmax over all T columns: masked (-inf) entries become exactly 0, and the sums run in the
+// same order whether or not a hook looked at the scores, so both paths agree bit for bit.
+static void att_softmax(float *S, int T) {
+    for (int t = 0; t < T; t++) {
+        float *r = S + (size_t)t * T;
+        float mx = -INFINITY;
+        for (int j = 0; j < T; j++) mx = r[j] > mx ? r[j] : mx;
+        if (mx == -INFINITY) { for (int j = 0; j < T; j++) r[j] = 0.0f; continue; }
+        float sum = 0.0f;
+        for (int j = 0; j < T; j++) { r[j] = expf(r[j] - mx); sum += r[j]; }
+        float inv = 1.0f / sum;
+        for (int j = 0; j < T; j++) r[j] *= inv;
+    }
+}
+
+static void att_values(const ms_config *c, ms_state *s, int b, int h, int T, const float *P) {
+    const int H = c->n_head, Dh = c->d_head, KD = c->n_kv_head * Dh;
+    const int kvh = h / (H / c->n_kv_head);
+    const float *v = s->v + (size_t)b * T * KD + (size_t)kvh * Dh;
+    float *z = s->z + (size_t)b * T * H * Dh + (size_t)h * Dh;
+    // Z(T,Dh) = P(T,T) · V(T,Dh)
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, Dh, T, 1.0f, P, T, v, KD, 0.0f, z, H * Dh);
+}
+
+static int attention(const ms_model *m, ms_state *s, const ms_hooks *hk, int layer, int B, int T) {
+    const ms_config *c = &m->cfg;
+    const int H = c->n_head, BH = B * H;
+    const int want_scores = ms_hooks_wants(hk, MS_SITE_ATTN_SCORES, layer);
+    const int want_pattern = ms_hooks_wants(hk, MS_SITE_ATTN_PATTERN, layer);
+    const size_t TT = (size_t)T * T;
+    // fork only when there is enough work: on a loaded machine an idle spinning team costs more
+    const int par = (double)BH * TT * c->d_head >= 1 << 20;
+    if (!want_scores && !want_pattern) { // fused: one (T,T) scratch per thread, nothing materialised
+#pragma omp parallel for schedule(static) if (par)
+        for (int bh = 0; bh < BH; bh++) {
+            float *S = s->att_scratch + (size_t)omp_get_thread_num() * s->max_T * s->max_T;
+            att_scores(c, s, bh / H, bh % H, T, S);
+            att_softmax(S, T);
+            att_values(c, s, bh / H, bh % H, T, S);
+        }
+        return 0;
+    }
+    // materialised: (B, H, T, T) so hooks can read and edit scores / pattern
+    size_t need = (size_t)BH * TT;
+    if (need > s->att_cap) {
+        free(s->att);
+        s->att = ms_aligned_alloc(need * sizeof(float));
+        s->att_cap = need;
+    }
+#pragma omp parallel for schedule(static) if (par)
+    for (int bh = 0; bh < BH; bh++) att_scores(c, s, bh / H, bh % H, T, s->att + bh * TT);
+    if (hook(hk, c, MS_SITE_ATTN_SCORES, layer, s->att, B, T)) return -1;
+#pragma omp parallel for schedule(static) if (par)
+    for (int bh = 0; bh < BH; bh++) att_softmax(s->att + bh * TT, T);
+    if (hook(hk, c, MS_SITE_ATTN_PATTERN, layer, s->att, B, T)) return -1;
+#pragma omp parallel for schedule(static) if (par)
+    for (int bh = 0; bh < BH; bh++) att_values(c, s, bh / H, bh % H, T, s->att + bh * TT);
+    return 0;
+}
+
+static int block(const ms_model *m, ms_state *s, const ms_hooks *hk, int l, int B, int T) {
+    const ms_config *c = &m->cfg;
+    const ms_layer_weights *w = &m->w.layers[l];
+    const int N = B * T, C = c->d_model, F = c->d_mlp;
+    const int QD = c->n_head * c->d_head, KD = c->n_kv_head * c->d_head;
+    const int gpt2 = c->arch == MS_ARCH_GPT2;
+#define HOOK(site, buf) do { if (hook(hk, c, site, l, buf, B, T)) return -1; } while (0)
+
+    HOOK(MS_SITE_RESID_PRE, s->x);
+    if (gpt2) ms_op_layernorm_core(s->ln, s->x, N, C, c->norm_eps);
+    else ms_op_rmsnorm_core(s->ln, s->x, N, C, c->norm_eps);
+    HOOK(MS_SITE_LN1_NORMALIZED, s->ln);
+    ms_op_gain(s->ln, w->ln1_w, w->ln1_b, N, C);
+
+    ms_op_linear(s->q, s->ln, w->wq, w->bq, N, C, QD); // (N, H, Dh)
+    ms_op_linear(s->k, s->ln, w->wk, w->bk, N, C, KD); // (N, Hkv, Dh)
+    ms_op_linear(s->v, s->ln, w->wv, w->bv, N, C, KD);
+    HOOK(MS_SITE_ATTN_Q, s->q);
+    HOOK(MS_SITE_ATTN_K, s->k);
+    HOOK(MS_SITE_ATTN_V, s->v);
+    if (c->rope_style != MS_ROPE_NONE) {
+        const int half = c->rope_style == MS_ROPE_HALF;
+        ms_op_rope(s->q, N, T, c->n_head, c->d_head, half, s->rope_cos, s->rope_sin);
+        ms_op_rope(s->k, N, T, c->n_kv_head, c->d_head, half, s->rope_cos, s->rope_sin);
+        HOOK(MS_SITE_ATTN_ROT_Q, s->q);
+        HOOK(MS_SITE_ATTN_ROT_K, s->k);
+    }
+    if (attention(m, s, hk, l, B, T)) return -1;
+    HOOK(MS_SITE_ATTN_Z, s->z);
+    ms_op_linear(s->tmp, s->z, w->wo, w->bo, N, QD, C);
+    HOOK(MS_SITE_ATTN_OUT, s->tmp);
+    ms_op_add(s->x, s->tmp, (size_t)N * C);
+    HOOK(MS_SITE_RESID_MID, s->x);
+
+    if (gpt2) ms_op_layernorm_core(s->ln, s->x, N, C, c->norm_eps);
+    else ms_op_rmsnorm_core(s->ln, s->x, N, C, c->norm_eps);
+    HOOK(MS_SITE_LN2_NORMALIZED, s->ln);
+    ms_op_gain(s->ln, w->ln2_w, w->ln2_b, N, C);
+    if (gpt2) {
+        ms_op_linear(s->h1, s->ln, w->w_in, w->b_in, N, C, F);
+        HOOK(MS_SITE_MLP_PRE, s->h1);
+        ms_op_gelu_new(s->h1, (size_t)N * F);
+    } else {
+        ms_op_linear(s->h1, s->ln, w->w_gate, NULL, N, C, F);
+        ms_op_linear(s->h2, s->ln, w->w_in, NULL, N, C, F);
+        HOOK(MS_SITE_MLP_PRE, s->h1);
+        HOOK(MS_SITE_MLP_PRE_LINEAR, s->h2);
+        ms_op_swiglu(s->h1, s->h2, (size_t)N * F);
+    }
+    HOOK(MS_SITE_MLP_POST, s->h1);
+    ms_op_linear(s->tmp, s->h1, w->w_out, w->b_out, N, F, C);
+    HOOK(MS_SITE_MLP_OUT, s->tmp);
+    ms_op_add(s->x, s->tmp, (size_t)N * C);
+    HOOK(MS_SITE_RESID_POST, s->x);
+#undef HOOK
+    return 0;
+}
+
+int ms_forward(const ms_model *m, ms_state *s, const int32_t *tokens, int B, int T, const ms_forward_opts *opts) {
+    const ms_config *c = &m->cfg;
+    static const ms_forward_opts none = {NULL, 0, -1};
+    if (!opts) opts = &none;
+    const ms_hooks *hk = opts->hooks;
+    if (B < 1 || T < 1) { ms_error("empty input: %d sequences of %d tokens", B, T); return -1; }
+    if (T > c->n_ctx) { ms_error("sequence of %d tokens exceeds the model's context of %d", T, c->n_ctx); return -1; }
+    if (B > s->max_B || T > s->max_T) {
+        ms_error("batch %d x %d tokens exceeds the state's capacity %d x %d", B, T, s->max_B, s->max_T);
+        return -1;
+    }
+    const int N = B * T, C = c->d_model;
+    for (int i = 0; i < N; i++)
+        if (tokens[i] < 0 || tokens[i] >= c->vocab_size) {
+            ms_error("token id %d at sequence %d position %d is outside the vocabulary (0..%d)", (int)tokens[i],
+                     i / T, i % T, c->vocab_size - 1);
+            return -1;
+        }
+    const int want_logits = opts->want_logits || ms_hooks_wants(hk, MS_SITE_LOGITS, -1);
+    int last = opts->stop_after_layer >= 0 ? opts->stop_after_layer
+             : want_logits ? c->n_layer : ms_hooks_last_layer(hk, c->n_layer);
+    if (last > c->n_layer) last = c->n_layer;
+    // Small problems run on one thread: below ~8M multiply-adds per projection the fork/join and
+    // spin-wait of a thread team (BLAS' and ours) costs more than it saves, badly so on a loaded machine.
+    omp_set_num_threads((double)N * C * C >= (double)(1 << 23) ? s->n_threads : 1);
+
+    // embeddings: tmp = wte[tokens]; gpt2 adds ln = wpe[pos]
+    for (int i = 0; i < N; i++) memcpy(s->tmp + (size_t)i * C, m->w.wte + (size_t)tokens[i] * C, (size_t)C * sizeof(float));
+    if (hook(hk, c, MS_SITE_EMBED, -1, s->tmp, B, T)) return -1;
+    if (m->w.wpe) {
+        for (int i = 0; i < N; i++) memcpy(s->ln + (size_t)i * C, m->w.wpe + (size_t)(i % T) * C, (size_t)C * sizeof(float));
+        if (hook(hk, c, MS_SITE_POS_EMBED, -1, s->ln, B, T)) return -1;
+        for (size_t i = 0; i < (size_t)N * C; i++) s->x[i] = s->tmp[i] + s->ln[i];
+    } else {
+        memcpy(s->x, s->tmp, (size_t)N * C * sizeof(float));
+    }
+    for (int l = 0; l <= last && l < c->n_layer; l++)
+        if (block(m, s, hk, l, B, T)) return -1;
+    if (last < c->n_layer) return 0;
+
+    if (c->arch == MS_ARCH_GPT2) ms_op_layernorm_core(s->ln, s->x, N, C, c->norm_eps);
+    else ms_op_rmsnorm_core(s->ln, s->x, N, C, c->norm_eps);
+    if (hook(hk, c, MS_SITE_LN_FINAL_NORMALIZED, -1, s->ln, B, T)) return -1;
+    if (!want_logits) return 0;
+    ms_op_gain(s->ln, m->w.lnf_w, m->w.lnf_b, N, C);
+    size_t need = (size_t)N * c->vocab_size;
+    if (need > s->logits_cap) {
+        free(s->logits);
+        s->logits = ms_aligned_alloc(need * sizeof(float));
+        s->logits_cap = need;
+    }
+    ms_op_linear(s->logits, s->ln, m->w.unembed, NULL, N, C, c->vocab_size);
+    if (hook(hk, c, MS_SITE_LOGITS, -1, s->logits, B, T)) return -1;
+    return 0;
+}

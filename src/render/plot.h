@@ -1,0 +1,59 @@
+// plot.h: 2-D plots for paper figures: a data area inside a box, linear or log10 axes with
+// "nice" ticks (1, 2, 5 x 10^k), tick labels, axis labels, title, lines, markers, bars, legend.
+// Every size is in pixels at 100 dpi and multiplied by `scale` (= dpi / 100).
+#ifndef MS_PLOT_H
+#define MS_PLOT_H
+#include "render/canvas.h"
+#include "render/text.h"
+
+#define MS_PLOT_MAX_TICKS 16
+
+typedef struct {
+    ms_canvas *c;
+    ms_font *font;        // tick labels, legend
+    ms_font *font_label;  // axis labels
+    ms_font *font_title;
+    double scale;
+    int bx, by, bw, bh;   // the outer box given to ms_plot_init
+    int x, y, w, h;       // the data area inside it
+    double x0, x1, y0, y1; // data range (log10 axes: the range of the values, > 0)
+    int xlog, ylog;
+    double xt[MS_PLOT_MAX_TICKS], yt[MS_PLOT_MAX_TICKS];
+    int nxt, nyt;
+    double xstep, ystep;  // tick spacing (in log10 units on log axes)
+    const char **xcat;    // categorical x labels at x = 0..nxcat-1 (else NULL)
+    int nxcat;
+} ms_plot;
+
+// Nice ticks covering [lo, hi]: step = {1,2,5} x 10^k with at most max_ticks ticks inside;
+// *lo / *hi are widened to multiples of the step when expand is set. Returns the tick count.
+int ms_nice_ticks(double *lo, double *hi, int max_ticks, int expand, double *ticks, double *step);
+// Formats v with just enough decimals for ticks spaced step apart ("0.25", "1e+06" for huge).
+void ms_format_tick(double v, double step, char *buf, int bufsz);
+// Formats 10^e as "10⁻³" (UTF-8 superscripts).
+void ms_format_pow10(int e, char *buf, int bufsz);
+
+// Lays out a plot in the box (x, y, w, h): picks ticks for the ranges (non-finite or empty ranges
+// become [0, 1]; log axes need positive ranges), and reserves room for title, labels and ticks.
+void ms_plot_init(ms_plot *p, ms_canvas *c, ms_font *font, ms_font *font_label, ms_font *font_title,
+                  double scale, int x, int y, int w, int h, double x0, double x1, int xlog,
+                  double y0, double y1, int ylog, const char *title, const char *xlabel, const char *ylabel);
+// Categorical x axis: labels centred at x = 0..n-1 (call before ms_plot_init with x0 = -0.5, x1 = n-0.5).
+void ms_plot_set_xcat(ms_plot *p, const char **labels, int n);
+// Draws frame, grid, ticks, tick labels, axis labels and title.
+void ms_plot_axes(ms_plot *p, const char *title, const char *xlabel, const char *ylabel);
+// Data -> pixel coordinates (may lie outside the area).
+double ms_plot_px(const ms_plot *p, double x);
+double ms_plot_py(const ms_plot *p, double y);
+// Polyline through the finite points, clipped to the data area.
+void ms_plot_line(ms_plot *p, const double *xs, const double *ys, int n, ms_rgb col, int thick);
+// Filled square markers of half-size r (scaled) at the finite points inside the area.
+void ms_plot_scatter(ms_plot *p, const double *xs, const double *ys, int n, ms_rgb col, int r);
+// Bars from y = base up to ys[i] between edges[i] and edges[i+1] (n bars, n+1 edges).
+void ms_plot_bars(ms_plot *p, const double *edges, const double *ys, int n, double base, ms_rgb col);
+// Legend box in the top-right (corner 0) or top-left (corner 1) of the data area.
+void ms_plot_legend(ms_plot *p, const char **labels, const ms_rgb *cols, int n, int corner);
+// Text label placed at data coordinates (left-aligned, vertically centred), clipped to the canvas.
+void ms_plot_annotate(ms_plot *p, double x, double y, const char *s, ms_rgb col);
+
+#endif

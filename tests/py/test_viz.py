@@ -1,0 +1,226 @@
+"""monoscope viz heatmap|text|dashboard|summary on synthetic files (tests/py/vizdata.py): every PNG
+is read back and checked against numpy (the SAE encoding recomputed here) and against properties:
+dimensions follow features/tokens, the largest activation has viridis' extreme colour, labels
+have ink, CJK tokens render, text chunks carry the command, errors are one line."""
+import os
+import numpy as np
+import h5py
+import mstest
+from mstest import run, check, finish, TMP
+import vizdata as vd
+
+D_IN, D_SAE, CTX, N_SEQ = 16, 48, 24, 40
+SAE = os.path.join(TMP, "sae.h5")
+ACTS = os.path.join(TMP, "acts.h5")
+vd.make_acts(ACTS, N_SEQ, CTX, D_IN)
+W_enc, b_enc, b_dec = vd.make_sae(SAE, D_IN, D_SAE, log=True, eval_=True)
+with h5py.File(ACTS, "r") as f:
+    X = f["acts/blocks.0.hook_resid_post"][:]
+    TOK = f["tokens"][:]
+CODES = vd.encode(X.reshape(-1, D_IN), W_enc, b_enc, b_dec).reshape(N_SEQ, CTX, D_SAE)
+VIRIDIS_TOP = np.array([253, 231, 37])  # matplotlib viridis(1.0) = (0.993248, 0.906157, 0.143936)
+
+
+def ink(img, x, y, w, h):
+    reg = img[y:y + h, x:x + w].astype(float)
+    luma = reg @ np.array([0.2126, 0.7152, 0.0722])
+    return int((luma < 128).sum())
+
+
+def heatmap(seq, feats, out):
+    p = run("viz", "heatmap", "--sae", SAE, "--acts", ACTS, "--seq", seq, "--features", ",".join(map(str, feats)), "--out", out)
+    img, t = vd.read_png(out)
+    return img, t, vd.layout(t)
+
+
+def t_heatmap():
+    seq, feats = 3, [5, 1, 12, 40, 7]
+    img, t, L = heatmap(seq, feats, os.path.join(TMP, "h5.png"))
+    assert L["rows"] == 5 and L["cols"] == CTX
+    gx, gy = L["grid"]
+    cw, chh = L["cell"]
+    a = CODES[seq][:, feats].T  # (rows, tokens)
+    i, j = np.unravel_index(np.argmax(a), a.shape)
+    px = img[gy + i * chh + chh // 2, gx + j * cw + cw // 2].astype(int)
+    assert np.abs(px - VIRIDIS_TOP).max() <= 1, f"max cell colour {px}"
+    # every other cell is darker than the extreme (the map is monotone in luminance)
+    for r in range(5):
+        for c in range(CTX):
+            if (r, c) != (i, j) and a[r, c] < a[i, j] - 1e-3:
+                q = img[gy + r * chh + chh // 2, gx + c * cw + cw // 2].astype(int)
+                assert np.abs(q - VIRIDIS_TOP).max() > 1, (r, c)
+    # labels
+    rx, rw = L["rowlab"]
+    for r in range(5):
+        assert ink(img, rx, gy + r * chh, rw + 2, chh) > 5, f"row label {r}"
+    cy, ch = L["collab"]
+    for c in range(CTX):
+        assert ink(img, gx + c * cw, cy, cw, ch) > 0, f"column label {c}"
+    assert "monoscope viz heatmap" in t["Command"] and "--features" in t["Command"], t["Command"]
+    assert SAE in t["Inputs"] and ACTS in t["Inputs"]
+    # dimensions follow the numbers of features
+    img2, _, L2 = heatmap(seq, list(range(14)), os.path.join(TMP, "h14.png"))
+    img3, _, L3 = heatmap(seq, list(range(20)), os.path.join(TMP, "h20.png"))
+    assert img3.shape[0] - img2.shape[0] == 6 * chh, (img2.shape, img3.shape)
+    assert img3.shape[1] == img2.shape[1]
+
+
+def t_heatmap_cjk_and_positions():
+    # find a sequence with the split CJK character (token 10 then 11)
+    seq = next(s for s in range(N_SEQ) if any(TOK[s, p] == 10 and TOK[s, p + 1] == 11 for p in range(CTX - 1)))
+    pos = next(p for p in range(CTX - 1) if TOK[seq, p] == 10 and TOK[seq, p + 1] == 11)
+    out = os.path.join(TMP, "cjk.png")
+    run("viz", "heatmap", "--sae", SAE, "--acts", ACTS, "--seq", seq, "--top", 4, "--out", out)
+    img, t = vd.read_png(out)
+    L = vd.layout(t)
+    gx, gy = L["grid"]
+    cw, chh = L["cell"]
+    cy, ch = L["collab"]
+    n_cjk = ink(img, gx + (pos + 1) * cw, cy, cw, ch)
+    assert n_cjk > 15, f"CJK label ink {n_cjk}"
+    # --top 4: the 4 features with the largest activation on this sequence, in order
+    want = [int(x) for x in np.argsort(-CODES[seq].max(0), kind="stable")[:4]]
+    assert L["rows"] == 4
+    got = [int(x) for x in t["Inputs"].split("features=")[1].split(";")[0].split(",")]
+    assert got == want, (got, want)
+    # positions: width follows the number of tokens
+    o2 = os.path.join(TMP, "pos.png")
+    run("viz", "heatmap", "--sae", SAE, "--acts", ACTS, "--seq", seq, "--features", "1,2", "--positions", "0-19", "--out", o2)
+    o3 = os.path.join(TMP, "pos2.png")
+    run("viz", "heatmap", "--sae", SAE, "--acts", ACTS, "--seq", seq, "--features", "1,2", "--positions", "0-23", "--out", o3)
+    a2, t2 = vd.read_png(o2)
+    a3, t3 = vd.read_png(o3)
+    L2, L3 = vd.layout(t2), vd.layout(t3)
+    assert L2["cols"] == 20 and L3["cols"] == 24
+    assert a3.shape[1] - a2.shape[1] == 24 * L3["cell"][0] - 20 * L2["cell"][0], (a2.shape, a3.shape)
+
+
+def t_text():
+    out = os.path.join(TMP, "text.png")
+    seq, f = 5, 1
+    run("viz", "text", "--sae", SAE, "--acts", ACTS, "--seq", seq, "--feature", f, "--width", 500, "--out", out)
+    img, t = vd.read_png(out)
+    assert img.shape[1] == 500
+    orange = np.array([255, 140, 0])
+    n_full = int((np.abs(img.astype(int) - orange).max(2) == 0).sum())
+    assert CODES[seq][:, f].max() > 0
+    assert n_full > 50, f"no token on full orange ({n_full})"
+    assert "viz text" in t["Command"]
+
+
+def t_dashboard():
+    out = os.path.join(TMP, "dash")
+    feats = [0, 1, 2, 10, 11, 47]
+    run("viz", "dashboard", "--sae", SAE, "--acts", ACTS, "--features", ",".join(map(str, feats)), "--top-k", 5,
+        "--context", 4, "--out", out)
+    for f in feats:
+        p = os.path.join(out, f"feature_{f:05d}.png")
+        img, t = vd.read_png(p)
+        assert img.shape[1] == 980 and img.shape[0] > 400, img.shape
+        assert "viz dashboard" in t["Command"] and "top_k=5" in t["Inputs"]
+        assert ink(img, 0, 0, img.shape[1], img.shape[0]) > 2000
+    idx, _ = vd.read_png(os.path.join(out, "index_000.png"))
+    assert idx.shape[0] > 6 * 20
+    # a memory budget small enough to force several groups gives identical pages
+    out2 = os.path.join(TMP, "dash2")
+    p = run("viz", "dashboard", "--sae", SAE, "--acts", ACTS, "--features", ",".join(map(str, feats)), "--top-k", 5,
+            "--context", 4, "--mem-mb", 16, "--out", out2)
+    for f in feats:
+        a, _ = vd.read_png(os.path.join(out, f"feature_{f:05d}.png"))
+        b, _ = vd.read_png(os.path.join(out2, f"feature_{f:05d}.png"))
+        assert a.shape == b.shape and (a == b).all(), f
+
+
+def t_summary():
+    sae2 = os.path.join(TMP, "sae_l1.h5")
+    vd.make_sae(sae2, D_IN, D_SAE, hook="blocks.1.hook_resid_post", seed=3, log=True, eval_=True)
+    out = os.path.join(TMP, "summary")
+    run("viz", "summary", "--sae", f"{SAE},{sae2}", "--out", out, "--dpi", 150)
+    for name in ("density.png", "l0_ev.png", "dead.png", "training.png"):
+        img, t = vd.read_png(os.path.join(out, name))
+        assert "viz summary" in t["Command"] and sae2 in t["Inputs"]
+        assert ink(img, 0, 0, img.shape[1], img.shape[0]) > 500, name
+    a, _ = vd.read_png(os.path.join(out, "density.png"))
+    assert a.shape[1] == round(720 * 1.5), a.shape  # --dpi scales the figure
+
+
+def safetensors(path):
+    import json, struct
+    b = open(path, "rb").read()
+    n = struct.unpack("<Q", b[:8])[0]
+    h = json.loads(b[8:8 + n])
+    out = {}
+    for k, v in h.items():
+        if k == "__metadata__":
+            continue
+        a, e = v["data_offsets"]
+        assert v["dtype"] == "F32"
+        out[k] = np.frombuffer(b[8 + n + a:8 + n + e], np.float32).reshape(v["shape"])
+    return out
+
+
+def t_model():
+    """--model: a random GPT-2 with a byte-level tokenizer (CJK splits into byte tokens)."""
+    model = os.path.join(TMP, "rm")
+    run("random-model", "--arch", "gpt2", "--out", model, "--d-model", 32, "--layers", 2, "--vocab", 400)
+    sae = os.path.join(TMP, "sae_rm.h5")
+    W_enc, _, _ = vd.make_sae(sae, 32, 40, hook="blocks.1.hook_resid_post", model="rm", bias=0.0)
+    out = os.path.join(TMP, "hm_model.png")
+    text = "Hello \u4e2d\u6587 world,\tnew\nline"
+    run("viz", "heatmap", "--sae", sae, "--model", model, "--text", text, "--top", 5, "--out", out)
+    img, t = vd.read_png(out)
+    L = vd.layout(t)
+    n_tok = L["cols"]
+    assert n_tok > 15 and L["rows"] == 5
+    assert text in t["Inputs"] and text in t["Command"]  # iTXt: UTF-8 survives
+    gx, gy = L["grid"]
+    cw, chh = L["cell"]
+    cy, ch = L["collab"]
+    for c in range(n_tok):
+        assert ink(img, gx + c * cw, cy, cw, ch) > 0, f"column {c}"
+    tv = os.path.join(TMP, "tv_model.png")
+    run("viz", "text", "--sae", sae, "--model", model, "--text", text, "--feature", 3, "--out", tv)
+    # dashboard with the logit lens, checked against numpy: W_U (gamma * centred W_dec[f])
+    acts = os.path.join(TMP, "acts_rm.h5")
+    vd.make_acts(acts, 10, 16, 32, hook="blocks.1.hook_resid_post")
+    d = os.path.join(TMP, "dash_rm")
+    run("viz", "dashboard", "--sae", sae, "--acts", acts, "--model", model, "--features", "0-3", "--out", d)
+    w = safetensors(os.path.join(model, "model.safetensors"))
+    WU, gam = w["transformer.wte.weight"], w["transformer.ln_f.weight"]
+    with h5py.File(sae, "r") as f:
+        W_dec = f["W_dec"][:]
+    for fi in range(4):
+        _, tx = vd.read_png(os.path.join(d, f"feature_{fi:05d}.png"))
+        pos, neg = tx["LogitLens"].split(" ")
+        got_pos = [int(x.split(":")[0]) for x in pos[1:].split(",")]
+        got_neg = [int(x.split(":")[0]) for x in neg[1:].split(",")]
+        v = W_dec[fi].astype(np.float64)
+        lg = WU.astype(np.float64) @ ((v - v.mean()) * gam)
+        order = np.argsort(-lg)
+        assert got_pos[:5] == [int(i) for i in order[:5]], (got_pos, order[:5])
+        assert got_neg[:5] == [int(i) for i in order[::-1][:5]], (got_neg, order[::-1][:5])
+        vals = [float(x.split(":")[1]) for x in pos[1:].split(",")]
+        assert abs(vals[0] - lg[order[0]]) < 1e-4 * max(1, abs(lg[order[0]]))
+
+
+def t_errors():
+    p = run("viz", "heatmap", "--sae", SAE, "--acts", ACTS, "--seq", 999, "--out", os.path.join(TMP, "x.png"), ok=False)
+    assert len(p.stderr.strip().splitlines()) == 1 and "999" in p.stderr
+    p = run("viz", "heatmap", "--sae", SAE, "--out", os.path.join(TMP, "x.png"), ok=False)
+    p = run("viz", "text", "--sae", SAE, "--acts", ACTS, "--seq", 0, "--feature", 9999, "--out", os.path.join(TMP, "x.png"), ok=False)
+    p = run("viz", "dashboard", "--sae", os.path.join(TMP, "none.h5"), "--acts", ACTS, "--out", os.path.join(TMP, "d"), ok=False)
+    assert "none.h5" in p.stderr
+    p = run("viz", "nope", ok=False)
+    for sub in ("heatmap", "text", "dashboard", "summary"):
+        h = run("viz", sub, "--help")
+        assert "--out" in h.stdout and "usage" in h.stdout
+
+
+check("heatmap", t_heatmap)
+check("heatmap_cjk_positions", t_heatmap_cjk_and_positions)
+check("text", t_text)
+check("dashboard", t_dashboard)
+check("summary", t_summary)
+check("model", t_model)
+check("errors", t_errors)
+finish()

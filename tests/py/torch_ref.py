@@ -1,0 +1,245 @@
+"""torch_ref.py: an independent PyTorch reference of the GPT-2 and Llama forward passes, written
+from the architectures' definitions (HF transformers semantics, TransformerLens hook names), not
+from monoscope's C code. Tests compare monoscope's activations and logits against it.
+
+API
+---
+    logits, hooks = torch_ref.forward(weights, cfg, ids, dtype=torch.float64)
+
+  weights: dict name -> tensor/ndarray (float), Hugging Face names and layouts, with or without the
+           "transformer." / "model." prefix:
+     gpt2:  wte.weight (V,C), wpe.weight (n_ctx,C), h.L.ln_1.{weight,bias},
+            h.L.attn.c_attn.{weight (C,3C) Conv1D [in,out], bias (3C)}, h.L.attn.c_proj.{weight (C,C), bias},
+            h.L.ln_2.{weight,bias}, h.L.mlp.c_fc.{weight (C,F), bias}, h.L.mlp.c_proj.{weight (F,C), bias},
+            ln_f.{weight,bias}, optional lm_head.weight (V,C) (absent: tied to wte)
+     llama: embed_tokens.weight (V,C), layers.L.input_layernorm.weight,
+            layers.L.self_attn.{q,k,v,o}_proj.weight ([out,in] like nn.Linear),
+            layers.L.post_attention_layernorm.weight, layers.L.mlp.{gate,up,down}_proj.weight,
+            norm.weight, optional lm_head.weight (absent: tied to embed_tokens)
+  cfg: dict
+     arch: "gpt2" | "llama"
+     n_head: query heads;  n_kv_head (llama; default n_head)
+     eps: layer_norm_epsilon / rms_norm_eps (default 1e-5)
+     rope_theta (llama, default 10000.0)
+     rope_style (llama): "half" (HF rotate_half: pairs (i, i+d/2)) or
+                         "interleaved" (llama2.c / GGUF / Meta: pairs (2i, 2i+1))
+  ids: list/array of token ids, 1-D (one sequence) or 2-D (batch, pos).
+  dtype: computation dtype (float64 default, so the reference is more exact than what it checks).
+
+  Returns logits (pos, vocab) or (batch, pos, vocab) as a numpy array, and hooks: dict of
+  TransformerLens hook name -> numpy array with the per-sequence shape of probes/hooks.h
+  (plus a leading batch dim for 2-D ids):
+     hook_embed, hook_pos_embed (gpt2)            [pos, d_model]
+     blocks.L.hook_resid_pre                      [pos, d_model]
+     blocks.L.ln1.hook_normalized                 [pos, d_model]  (before gain/bias)
+     blocks.L.attn.hook_q / hook_rot_q            [pos, n_head, d_head]   (rot: llama only)
+     blocks.L.attn.hook_k / hook_rot_k / hook_v   [pos, n_kv_head, d_head]
+     blocks.L.attn.hook_attn_scores               [n_head, q, k] (scaled, causal mask = -inf)
+     blocks.L.attn.hook_pattern                   [n_head, q, k]
+     blocks.L.attn.hook_z                         [pos, n_head, d_head]
+     blocks.L.hook_attn_out, hook_resid_mid       [pos, d_model]
+     blocks.L.ln2.hook_normalized                 [pos, d_model]
+     blocks.L.mlp.hook_pre (gpt2 fc / llama gate) [pos, d_mlp]
+     blocks.L.mlp.hook_pre_linear (llama up)      [pos, d_mlp]
+     blocks.L.mlp.hook_post                       [pos, d_mlp]
+     blocks.L.hook_mlp_out, hook_resid_post       [pos, d_model]
+     ln_final.hook_normalized                     [pos, d_model]
+     logits                                       [pos, vocab]
+
+    torch_ref.greedy(weights, cfg, prompt_ids, n) -> list of n generated ids (prompt excluded)
+"""
+import math
+
+import numpy as np
+import torch
+
+
+def _strip(weights):
+    out = {}
+    for k, v in weights.items():
+        for p in ("transformer.", "model."):
+            if k.startswith(p):
+                k = k[len(p):]
+                break
+        out[k] = v if isinstance(v, torch.Tensor) else torch.from_numpy(np.asarray(v))
+    return out
+
+
+def _layer_norm_core(x, eps):
+    mu = x.mean(-1, keepdim=True)
+    var = ((x - mu) ** 2).mean(-1, keepdim=True)
+    return (x - mu) / torch.sqrt(var + eps)
+
+
+def _rms_core(x, eps):
+    return x / torch.sqrt((x * x).mean(-1, keepdim=True) + eps)
+
+
+def _gelu_new(x):
+    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
+
+
+def _rope(x, theta, style):
+    # x: (B, T, H, D); rotate each pair of dimensions by angle pos * theta^(-2i/D)
+    B, T, H, D = x.shape
+    half = D // 2
+    inv = 1.0 / (theta ** (torch.arange(0, half, dtype=torch.float64) * 2.0 / D))  # (D/2)
+    ang = torch.arange(T, dtype=torch.float64)[:, None] * inv[None, :]  # (T, D/2)
+    cos = torch.cos(ang).to(x.dtype)[None, :, None, :]
+    sin = torch.sin(ang).to(x.dtype)[None, :, None, :]
+    if style == "half":
+        a, b = x[..., :half], x[..., half:]
+        return torch.cat([a * cos - b * sin, a * sin + b * cos], dim=-1)
+    if style == "interleaved":
+        a, b = x[..., 0::2], x[..., 1::2]
+        out = torch.empty_like(x)
+        out[..., 0::2] = a * cos - b * sin
+        out[..., 1::2] = a * sin + b * cos
+        return out
+    raise ValueError(f"unknown rope_style {style!r}")
+
+
+def _attention(q, k, v, n_head, n_kv, hooks, pre):
+    # q: (B,T,H,D) k,v: (B,T,Hkv,D) -> z (B,T,H,D)
+    B, T, H, D = q.shape
+    rep = n_head // n_kv
+    kk = k.repeat_interleave(rep, dim=2)  # query head h uses kv head h // rep
+    vv = v.repeat_interleave(rep, dim=2)
+    scores = torch.einsum("bqhd,bkhd->bhqk", q, kk) / math.sqrt(D)
+    mask = torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1)
+    scores = scores.masked_fill(mask, float("-inf"))
+    hooks[pre + "attn.hook_attn_scores"] = scores
+    pattern = torch.softmax(scores, dim=-1)
+    hooks[pre + "attn.hook_pattern"] = pattern
+    z = torch.einsum("bhqk,bkhd->bqhd", pattern, vv)
+    hooks[pre + "attn.hook_z"] = z
+    return z
+
+
+def _gpt2(W, cfg, ids, dt):
+    H = cfg["n_head"]
+    eps = cfg.get("eps", 1e-5)
+    g = lambda n: W[n].to(dt)
+    n_layer = 1 + max(int(k.split(".")[1]) for k in W if k.startswith("h."))
+    B, T = ids.shape
+    hooks = {}
+    emb = g("wte.weight")[ids]
+    pos = g("wpe.weight")[:T][None].expand(B, T, -1)
+    hooks["hook_embed"], hooks["hook_pos_embed"] = emb, pos
+    x = emb + pos
+    C = x.shape[-1]
+    D = C // H
+    for L in range(n_layer):
+        p, pre = f"h.{L}.", f"blocks.{L}."
+        hooks[pre + "hook_resid_pre"] = x
+        n = _layer_norm_core(x, eps)
+        hooks[pre + "ln1.hook_normalized"] = n
+        h = n * g(p + "ln_1.weight") + g(p + "ln_1.bias")
+        qkv = h @ g(p + "attn.c_attn.weight") + g(p + "attn.c_attn.bias")  # Conv1D: x @ W[in,out]
+        q, k, v = qkv.split(C, dim=-1)
+        q, k, v = (t.reshape(B, T, H, D) for t in (q, k, v))
+        hooks[pre + "attn.hook_q"], hooks[pre + "attn.hook_k"], hooks[pre + "attn.hook_v"] = q, k, v
+        z = _attention(q, k, v, H, H, hooks, pre)
+        a = z.reshape(B, T, C) @ g(p + "attn.c_proj.weight") + g(p + "attn.c_proj.bias")
+        hooks[pre + "hook_attn_out"] = a
+        x = x + a
+        hooks[pre + "hook_resid_mid"] = x
+        n = _layer_norm_core(x, eps)
+        hooks[pre + "ln2.hook_normalized"] = n
+        h = n * g(p + "ln_2.weight") + g(p + "ln_2.bias")
+        hp = h @ g(p + "mlp.c_fc.weight") + g(p + "mlp.c_fc.bias")
+        hooks[pre + "mlp.hook_pre"] = hp
+        post = _gelu_new(hp)
+        hooks[pre + "mlp.hook_post"] = post
+        m = post @ g(p + "mlp.c_proj.weight") + g(p + "mlp.c_proj.bias")
+        hooks[pre + "hook_mlp_out"] = m
+        x = x + m
+        hooks[pre + "hook_resid_post"] = x
+    n = _layer_norm_core(x, eps)
+    hooks["ln_final.hook_normalized"] = n
+    h = n * g("ln_f.weight") + g("ln_f.bias")
+    U = g("lm_head.weight") if "lm_head.weight" in W else g("wte.weight")
+    logits = h @ U.T
+    hooks["logits"] = logits
+    return logits, hooks
+
+
+def _llama(W, cfg, ids, dt):
+    H = cfg["n_head"]
+    Hkv = cfg.get("n_kv_head", H)
+    eps = cfg.get("eps", 1e-5)
+    theta = cfg.get("rope_theta", 10000.0)
+    style = cfg["rope_style"]
+    g = lambda n: W[n].to(dt)
+    n_layer = 1 + max(int(k.split(".")[1]) for k in W if k.startswith("layers."))
+    B, T = ids.shape
+    hooks = {}
+    x = g("embed_tokens.weight")[ids]
+    hooks["hook_embed"] = x
+    for L in range(n_layer):
+        p, pre = f"layers.{L}.", f"blocks.{L}."
+        hooks[pre + "hook_resid_pre"] = x
+        n = _rms_core(x, eps)
+        hooks[pre + "ln1.hook_normalized"] = n
+        h = n * g(p + "input_layernorm.weight")
+        q = h @ g(p + "self_attn.q_proj.weight").T
+        k = h @ g(p + "self_attn.k_proj.weight").T
+        v = h @ g(p + "self_attn.v_proj.weight").T
+        D = q.shape[-1] // H
+        q, k, v = q.reshape(B, T, H, D), k.reshape(B, T, Hkv, D), v.reshape(B, T, Hkv, D)
+        hooks[pre + "attn.hook_q"], hooks[pre + "attn.hook_k"], hooks[pre + "attn.hook_v"] = q, k, v
+        q, k = _rope(q, theta, style), _rope(k, theta, style)
+        hooks[pre + "attn.hook_rot_q"], hooks[pre + "attn.hook_rot_k"] = q, k
+        z = _attention(q, k, v, H, Hkv, hooks, pre)
+        a = z.reshape(B, T, H * D) @ g(p + "self_attn.o_proj.weight").T
+        hooks[pre + "hook_attn_out"] = a
+        x = x + a
+        hooks[pre + "hook_resid_mid"] = x
+        n = _rms_core(x, eps)
+        hooks[pre + "ln2.hook_normalized"] = n
+        h = n * g(p + "post_attention_layernorm.weight")
+        gate = h @ g(p + "mlp.gate_proj.weight").T
+        up = h @ g(p + "mlp.up_proj.weight").T
+        hooks[pre + "mlp.hook_pre"], hooks[pre + "mlp.hook_pre_linear"] = gate, up
+        post = gate * torch.sigmoid(gate) * up  # SwiGLU: silu(gate) * up
+        hooks[pre + "mlp.hook_post"] = post
+        m = post @ g(p + "mlp.down_proj.weight").T
+        hooks[pre + "hook_mlp_out"] = m
+        x = x + m
+        hooks[pre + "hook_resid_post"] = x
+    n = _rms_core(x, eps)
+    hooks["ln_final.hook_normalized"] = n
+    h = n * g("norm.weight")
+    U = g("lm_head.weight") if "lm_head.weight" in W else g("embed_tokens.weight")
+    logits = h @ U.T
+    hooks["logits"] = logits
+    return logits, hooks
+
+
+def forward(weights, cfg, ids, dtype=torch.float64):
+    W = _strip(weights)
+    ids_t = torch.as_tensor(np.asarray(ids), dtype=torch.long)
+    single = ids_t.dim() == 1
+    if single:
+        ids_t = ids_t[None]
+    with torch.no_grad():
+        if cfg["arch"] == "gpt2":
+            logits, hooks = _gpt2(W, cfg, ids_t, dtype)
+        elif cfg["arch"] == "llama":
+            logits, hooks = _llama(W, cfg, ids_t, dtype)
+        else:
+            raise ValueError(f"unknown arch {cfg['arch']!r}")
+    conv = (lambda t: t[0].numpy()) if single else (lambda t: t.numpy())
+    return conv(logits), {k: conv(v) for k, v in hooks.items()}
+
+
+def greedy(weights, cfg, prompt_ids, n, dtype=torch.float64):
+    """Greedy generation by re-running the full prefix each step (simple, independent of any cache)."""
+    ids = list(prompt_ids)
+    out = []
+    for _ in range(n):
+        logits, _ = forward(weights, cfg, ids, dtype)
+        nxt = int(np.argmax(logits[-1]))
+        out.append(nxt)
+        ids.append(nxt)
+    return out

@@ -1,0 +1,201 @@
+// test_hooks_forward.c: properties of the hooked forward pass on random in-memory GPT-2 and Llama
+// models (no files): observe-only hooks change nothing (bit for bit), editing hooks propagate as
+// derived below, early stop gives the same early activations, a hook can abort, runs are
+// deterministic, and bad inputs are refused.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "model/model.h"
+#include "util/util.h"
+
+static int failures;
+#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); printf(__VA_ARGS__); printf("\n"); } } while (0)
+
+static uint64_t rng = 88172645463325252ull;
+static float frand(void) { // xorshift, uniform in [-1, 1)
+    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+    return (float)((rng >> 40) / (double)(1ull << 24)) * 2.0f - 1.0f;
+}
+
+static ms_model *random_model(ms_arch arch, int n_kv_head, int tied) {
+    ms_model *m = ms_calloc(1, sizeof(ms_model));
+    m->path = ms_strdup("random");
+    ms_config *c = &m->cfg;
+    c->arch = arch;
+    c->n_layer = 3; c->d_model = 32; c->n_head = 4; c->n_kv_head = n_kv_head; c->d_mlp = 72;
+    c->vocab_size = 53; c->n_ctx = 24; c->norm_eps = 1e-5f; c->tied_embeddings = tied;
+    c->rope_style = arch == MS_ARCH_LLAMA ? MS_ROPE_HALF : MS_ROPE_NONE;
+    c->rope_theta = 10000.0f;
+    if (ms_model_alloc_weights(m)) { printf("alloc: %s\n", ms_last_error()); exit(1); }
+    // the whole arena random (padding included), norms near 1
+    float *end = (m->w.lnf_b ? m->w.lnf_b : m->w.lnf_w) + c->d_model; // the arena's last tensors
+    if (!tied) end = m->w.unembed + (size_t)c->vocab_size * c->d_model;
+    size_t n = (size_t)(end - m->arena);
+    for (size_t i = 0; i < n; i++) m->arena[i] = 0.3f * frand();
+    for (int l = 0; l < c->n_layer; l++)
+        for (int i = 0; i < c->d_model; i++) {
+            m->w.layers[l].ln1_w[i] = 1.0f + 0.1f * frand();
+            m->w.layers[l].ln2_w[i] = 1.0f + 0.1f * frand();
+        }
+    return m;
+}
+
+static int observe(ms_activation *a, void *user) { (*(int *)user)++; (void)a; return 0; }
+static int zero_all(ms_activation *a, void *user) {
+    (void)user;
+    size_t n = 1;
+    for (int i = 0; i < a->ndim; i++) n *= (size_t)a->shape[i];
+    memset(a->data, 0, n * sizeof(float));
+    return 0;
+}
+typedef struct { int head, n_head, d_head; } head_sel;
+static int zero_head(ms_activation *a, void *user) { // hook_z (B, T, H, Dh): zero one head
+    head_sel *h = user;
+    size_t rows = (size_t)a->shape[0] * a->shape[1];
+    for (size_t r = 0; r < rows; r++) memset(a->data + (r * h->n_head + h->head) * h->d_head, 0, h->d_head * sizeof(float));
+    return 0;
+}
+static float *saved;
+static int save(ms_activation *a, void *user) {
+    size_t n = 1;
+    for (int i = 0; i < a->ndim; i++) n *= (size_t)a->shape[i];
+    *(size_t *)user = n;
+    saved = realloc(saved, n * sizeof(float));
+    memcpy(saved, a->data, n * sizeof(float));
+    return 0;
+}
+static int stop(ms_activation *a, void *user) { (void)a; (void)user; return 1; }
+
+static float *run(const ms_model *m, ms_state *s, const int32_t *tok, int B, int T, ms_hooks *h) {
+    ms_forward_opts o = {.hooks = h, .want_logits = 1, .stop_after_layer = -1};
+    if (ms_forward(m, s, tok, B, T, &o)) { printf("forward: %s\n", ms_last_error()); exit(1); }
+    size_t n = (size_t)B * T * m->cfg.vocab_size;
+    float *out = malloc(n * sizeof(float));
+    memcpy(out, ms_state_logits(s), n * sizeof(float));
+    return out;
+}
+
+static void test_model(const char *label, ms_model *m) {
+    const ms_config *c = &m->cfg;
+    const int B = 3, T = 10, V = c->vocab_size;
+    const size_t NL = (size_t)B * T * V;
+    int32_t tok[30];
+    for (int i = 0; i < B * T; i++) tok[i] = (int32_t)((i * 7 + 3) % V);
+    ms_state *s = ms_state_new(m, B, T);
+
+    float *plain = run(m, s, tok, B, T, NULL);
+    float *again = run(m, s, tok, B, T, NULL);
+    CHECK(!memcmp(plain, again, NL * sizeof(float)), "%s: two runs differ", label);
+
+    // observe-only hooks on every site: bit-identical logits, and every site is offered
+    ms_hooks *h = ms_hooks_new();
+    int calls = 0;
+    ms_hooks_add(h, "*", observe, &calls);
+    float *observed = run(m, s, tok, B, T, h);
+    CHECK(!memcmp(plain, observed, NL * sizeof(float)), "%s: observe-only hooks changed the logits", label);
+    int per_block = c->arch == MS_ARCH_LLAMA ? 18 : 15, global = c->arch == MS_ARCH_LLAMA ? 3 : 4;
+    CHECK(calls == c->n_layer * per_block + global, "%s: %d hook calls, expected %d", label, calls,
+          c->n_layer * per_block + global);
+    ms_hooks_free(h);
+
+    // zeroing blocks.0.hook_resid_post: every later input is the same zero vector at every position
+    // of every sequence, so all logits rows are identical (llama: RMSNorm(0) = 0 and no biases, so 0)
+    h = ms_hooks_new();
+    ms_hooks_add(h, "blocks.0.hook_resid_post", zero_all, NULL);
+    float *z = run(m, s, tok, B, T, h);
+    // (equal up to rounding: averaging t identical values is exact only in exact arithmetic)
+    int same = 1, zero = 1;
+    for (int r = 1; r < B * T; r++)
+        for (int v = 0; v < V; v++) same &= fabsf(z[(size_t)r * V + v] - z[v]) <= 1e-5f * (1.0f + fabsf(z[v]));
+    for (size_t i = 0; i < NL; i++) zero &= z[i] == 0.0f;
+    CHECK(same, "%s: zeroed residual stream, yet logits depend on the tokens", label);
+    if (c->arch == MS_ARCH_LLAMA) CHECK(zero, "%s: llama logits after a zero residual should be 0", label);
+    CHECK(memcmp(z, plain, NL * sizeof(float)), "%s: the edit had no effect", label);
+    ms_hooks_free(h);
+    free(z);
+
+    // ablating head 2 of block 1 through hook_z equals zeroing that head's columns of W_O
+    h = ms_hooks_new();
+    head_sel hs = {2, c->n_head, c->d_head};
+    ms_hooks_add(h, "blocks.1.attn.hook_z", zero_head, &hs);
+    float *abl = run(m, s, tok, B, T, h);
+    ms_hooks_free(h);
+    float *wo = m->w.layers[1].wo, *keep = malloc((size_t)c->d_model * c->d_head * sizeof(float));
+    for (int r = 0; r < c->d_model; r++) {
+        memcpy(keep + (size_t)r * c->d_head, wo + (size_t)r * c->n_head * c->d_head + 2 * c->d_head, c->d_head * sizeof(float));
+        memset(wo + (size_t)r * c->n_head * c->d_head + 2 * c->d_head, 0, c->d_head * sizeof(float));
+    }
+    float *abl_w = run(m, s, tok, B, T, NULL);
+    for (int r = 0; r < c->d_model; r++)
+        memcpy(wo + (size_t)r * c->n_head * c->d_head + 2 * c->d_head, keep + (size_t)r * c->d_head, c->d_head * sizeof(float));
+    float md = 0;
+    for (size_t i = 0; i < NL; i++) md = fmaxf(md, fabsf(abl[i] - abl_w[i]));
+    CHECK(md < 1e-5f, "%s: head ablation via hook_z != via W_O (max diff %g)", label, md);
+    free(abl); free(abl_w); free(keep);
+
+    // early stop: a hook on block 0 only stops after block 0, with the same values as a full run
+    h = ms_hooks_new();
+    size_t n_full = 0, n_early = 0;
+    ms_hooks_add(h, "blocks.0.hook_resid_post", save, &n_full);
+    ms_forward_opts o = {.hooks = h, .want_logits = 1, .stop_after_layer = -1};
+    ms_forward(m, s, tok, B, T, &o);
+    float *full = malloc(n_full * sizeof(float));
+    memcpy(full, saved, n_full * sizeof(float));
+    CHECK(ms_hooks_last_layer(h, c->n_layer) == 0, "%s: last layer should be 0", label);
+    o.want_logits = 0;
+    ms_forward(m, s, tok, B, T, &o);
+    ms_hooks_free(h);
+    h = ms_hooks_new();
+    ms_hooks_add(h, "blocks.0.hook_resid_post", save, &n_early);
+    int later = 0;
+    ms_hooks_add(h, "blocks.1.hook_resid_pre", observe, &later); // registered but beyond the stop
+    o.hooks = h;
+    o.stop_after_layer = 0;
+    CHECK(ms_forward(m, s, tok, B, T, &o) == 0, "%s: early stop failed", label);
+    CHECK(later == 0, "%s: block 1 ran although the pass should stop after block 0", label);
+    CHECK(n_early == n_full && !memcmp(full, saved, n_full * sizeof(float)), "%s: early-stop activations differ", label);
+    ms_hooks_free(h);
+    free(full);
+
+    // a hook returning non-zero aborts the pass
+    h = ms_hooks_new();
+    ms_hooks_add(h, "blocks.1.mlp.hook_post", stop, NULL);
+    o = (ms_forward_opts){.hooks = h, .want_logits = 1, .stop_after_layer = -1};
+    CHECK(ms_forward(m, s, tok, B, T, &o) == -1, "%s: aborting hook ignored", label);
+    ms_hooks_free(h);
+
+    // bad inputs
+    int32_t bad[2] = {0, (int32_t)V};
+    CHECK(ms_forward(m, s, bad, 1, 2, NULL) == -1, "%s: id == vocab accepted", label);
+    bad[1] = -1;
+    CHECK(ms_forward(m, s, bad, 1, 2, NULL) == -1, "%s: negative id accepted", label);
+    CHECK(ms_forward(m, s, tok, B + 1, T, NULL) == -1, "%s: batch beyond capacity accepted", label);
+    CHECK(ms_forward(m, s, tok, 1, 0, NULL) == -1, "%s: empty input accepted", label);
+    CHECK(ms_state_new(m, 1, c->n_ctx + 1) == NULL, "%s: state longer than the context accepted", label);
+
+    free(plain); free(again); free(observed);
+    ms_state_free(s);
+    printf("%s: done\n", label);
+}
+
+int main(void) {
+    ms_model *g = random_model(MS_ARCH_GPT2, 4, 1);
+    test_model("gpt2", g);
+    ms_model_free(g);
+    ms_model *l = random_model(MS_ARCH_LLAMA, 2, 0);
+    test_model("llama-gqa", l);
+    ms_model_free(l);
+    // config validation
+    ms_model *b = ms_calloc(1, sizeof(ms_model));
+    b->path = ms_strdup("bad");
+    b->cfg = (ms_config){.arch = MS_ARCH_LLAMA, .n_layer = 1, .d_model = 32, .n_head = 4, .n_kv_head = 3, .d_mlp = 8,
+                         .vocab_size = 5, .n_ctx = 4, .rope_style = MS_ROPE_HALF};
+    CHECK(ms_model_alloc_weights(b) == -1 && strstr(ms_last_error(), "n_kv_head"), "n_head %% n_kv_head accepted");
+    b->cfg.n_kv_head = 4; b->cfg.d_model = 0;
+    CHECK(ms_model_alloc_weights(b) == -1, "d_model 0 accepted");
+    ms_model_free(b);
+    free(saved);
+    printf(failures ? "FAILED (%d)\n" : "all passed\n", failures);
+    return failures ? 1 : 0;
+}
