@@ -28,6 +28,7 @@ void ms_train_cfg_init(ms_train_cfg *c) {
     c->sparsity_warmup_frac = -1;
     c->aux_coef = -1;
     c->bandwidth = -1;
+    c->jumprelu_warm = -1;
     c->threshold_beta = -1;
     c->controller_rate = -1;
     c->clip = -1;
@@ -95,7 +96,7 @@ static void log_row(site *s, const double *row) {
 
 typedef struct {
     ms_train_cfg c;
-    int64_t n_steps, warmup_steps, decay_start, sp_warmup_steps;
+    int64_t n_steps, warmup_steps, decay_start, sp_warmup_steps, jr_warm_steps;
     int unit_norm, controlled;
 } plan;
 
@@ -125,8 +126,11 @@ static void resolve(plan *P, const ms_train_cfg *in, int d_in, int64_t epoch_tok
     }
     if (c->k_aux <= 0) c->k_aux = d_in / 2 > 0 ? d_in / 2 : 1;
     if (c->aux_coef < 0) c->aux_coef = 1.0 / 32;
-    if (c->bandwidth <= 0) c->bandwidth = 0.001;
+    // ε = 0.001 for activations of unit mean squared norm (Gemma Scope); ours have E‖x‖² = d_in,
+    // so pre-activations are √d_in larger and so is the equivalent bandwidth.
+    if (c->bandwidth <= 0) c->bandwidth = 0.001 * sqrt((double)d_in);
     if (c->threshold_beta < 0) c->threshold_beta = 0.99;
+    if (c->jumprelu_warm < 0) c->jumprelu_warm = 0.2;
     if (c->controller_rate < 0) c->controller_rate = 0.01;
     if (c->clip < 0) c->clip = c->arch == MS_SAE_RELU ? 1.0 : 0.0;
     if (c->adam_b1 < 0) c->adam_b1 = 0.9;
@@ -141,6 +145,7 @@ static void resolve(plan *P, const ms_train_cfg *in, int d_in, int64_t epoch_tok
     P->warmup_steps = (int64_t)ceil(c->warmup_frac * P->n_steps);
     P->decay_start = P->n_steps - (int64_t)floor(c->decay_frac * P->n_steps);
     P->sp_warmup_steps = (int64_t)ceil(c->sparsity_warmup_frac * P->n_steps);
+    P->jr_warm_steps = (c->arch == MS_SAE_JUMPRELU || c->arch == MS_SAE_BATCHTOPK) ? (int64_t)floor(c->jumprelu_warm * P->n_steps) : 0;
     P->unit_norm = c->arch != MS_SAE_RELU;
     P->controlled = (c->arch == MS_SAE_RELU || c->arch == MS_SAE_JUMPRELU) && c->l1 < 0;
 }
@@ -166,11 +171,11 @@ static char *fingerprint(const plan *P, const char *const *files, int n_files, c
     int n = snprintf(s, cap,
         "arch=%s d_sae=%d k=%d l1=%.17g l0_target=%.17g tokens=%lld batch=%d lr=%.17g seed=%llu threads=%d "
         "buffer=%lld warmup=%.17g decay=%.17g sp_warmup=%.17g dead_window=%lld k_aux=%d aux=%.17g eps=%.17g "
-        "beta=%.17g ctrl=%.17g clip=%.17g adam=%.17g,%.17g,%.17g log_every=%d init=%lld gm=%d files=",
+        "beta=%.17g jrwarm=%.17g ctrl=%.17g clip=%.17g adam=%.17g,%.17g,%.17g log_every=%d init=%lld gm=%d files=",
         ms_sae_arch_name(c->arch), c->d_sae, c->k, c->l1, c->l0_target, (long long)c->tokens, c->batch, c->lr,
         (unsigned long long)c->seed, c->threads, (long long)c->buffer_tokens, c->warmup_frac, c->decay_frac,
         c->sparsity_warmup_frac, (long long)c->dead_window, c->k_aux, c->aux_coef, c->bandwidth, c->threshold_beta,
-        c->controller_rate, c->clip, c->adam_b1, c->adam_b2, c->adam_eps, c->log_every, (long long)c->init_tokens,
+        c->jumprelu_warm, c->controller_rate, c->clip, c->adam_b1, c->adam_b2, c->adam_eps, c->log_every, (long long)c->init_tokens,
         c->gm_iters);
     for (int i = 0; i < n_files; i++) n += snprintf(s + n, cap - n, "%s%s", i ? "," : "", files[i]);
     n += snprintf(s + n, cap - n, " hooks=");
@@ -256,7 +261,7 @@ static void site_init(site *s, const plan *P, int h, const float *sample, int64_
     // initial sparsity coefficient
     double T = c->l0_target, ratio = (double)d / T;
     if (c->l1 >= 0) s->lambda = c->l1;
-    else if (c->arch == MS_SAE_JUMPRELU) s->lambda = 0.1 * ratio; // ~ a tenth of a feature's energy
+    else if (c->arch == MS_SAE_JUMPRELU) s->lambda = 0.1 * ratio; // a tenth of a feature's energy (d_in/T each)
     else if (c->arch == MS_SAE_RELU) s->lambda = 0.2 * sqrt(ratio);
     else s->lambda = 0;
     s->bt_thr = 0; s->bt_wsum = 0;
@@ -499,6 +504,7 @@ static int site_save(site *s, const plan *P, const char *const *files, int n_fil
     ms_sae_set_attr_int(o, "k_aux", c->k_aux);
     ms_sae_set_attr_float(o, "aux_coefficient", c->aux_coef);
     ms_sae_set_attr_float(o, "jumprelu_bandwidth", c->bandwidth);
+    ms_sae_set_attr_float(o, "jumprelu_topk_warm_frac", c->arch == MS_SAE_JUMPRELU ? c->jumprelu_warm : 0);
     ms_sae_set_attr_float(o, "batchtopk_threshold_beta", c->threshold_beta);
     ms_sae_set_attr_float(o, "controller_rate", c->controller_rate);
     ms_sae_set_attr_float(o, "grad_clip", c->clip);
@@ -541,10 +547,34 @@ static void print_config(const plan *P, int d_in, int n_hooks, int64_t epoch_tok
             c->adam_b1, c->adam_b2, c->adam_eps, c->clip > 0 ? "" : "off ", c->clip);
     fprintf(stderr, "  dead window %lld tokens  k_aux %d  aux coef %.4g  jumprelu bandwidth %.3g  batchtopk threshold beta %.3g\n",
             (long long)c->dead_window, c->k_aux, c->aux_coef, c->bandwidth, c->threshold_beta);
+    if (c->arch == MS_SAE_JUMPRELU)
+        fprintf(stderr, "  jumprelu: first %.3g of steps trained as TopK (k = l0_target), then thresholds matched to its firing rates\n", c->jumprelu_warm);
     fprintf(stderr, "  init: scale so E|x|^2 = d_in, b_dec = geometric median (%d Weiszfeld iters) of %lld tokens; decoder %s\n",
             c->gm_iters, (long long)c->init_tokens, P->unit_norm ? "unit-norm rows" : "rows of norm 0.1, unconstrained");
     fprintf(stderr, "  seed %llu  threads %d  shuffle buffer %lld tokens  checkpoint every %lld tokens  log every %d steps\n",
             (unsigned long long)c->seed, c->threads, (long long)buffer, (long long)c->checkpoint_every, c->log_every);
+}
+
+// End of the JumpReLU warm start: each latent's threshold is set so that, on the last batch, it
+// fires as often as TopK selected it (its (fired+1)-th largest pre-activation, between the
+// selected and the rejected values), so the switch keeps the learned codes.
+static void jumprelu_switch(site *s, const ms_step_ws *w, const int32_t *fired, int B) {
+    const int S = s->S;
+    const float *pre = ms_step_preacts(w);
+    #pragma omp parallel
+    {
+        float *col = ms_malloc((size_t)B * sizeof(float));
+        #pragma omp for schedule(static)
+        for (int i = 0; i < S; i++) {
+            for (int b = 0; b < B; b++) col[b] = pre[(int64_t)b * S + i];
+            qsort(col, (size_t)B, sizeof(float), cmp_float_desc);
+            int r = fired[i] < B ? fired[i] : B - 1;
+            float hi = r > 0 ? col[r - 1] : col[0], lo = col[r];
+            float th = r > 0 ? 0.5f * (hi + lo) : col[0] + 1e-3f; // never selected: just above its largest value
+            s->p.logth[i] = logf(th > 1e-3f ? th : 1e-3f);
+        }
+        free(col);
+    }
 }
 
 int ms_sae_train(const ms_train_cfg *cfg, const char *const *files, int n_files, const char *const *hooks,
@@ -629,7 +659,18 @@ int ms_sae_train(const ms_train_cfg *cfg, const char *const *files, int n_files,
             o.aux_coef = c->aux_coef;
             o.dead = s->dead;
             ms_step_stats stt;
-            ms_sae_step(ws[h], &s->p, x, (int)B, &o, &s->g, &stt);
+            const int jr_warm = t < P.jr_warm_steps;
+            if (jr_warm) { // JumpReLU warm start: train as TopK with k = the L0 target
+                ms_sae_params pk = s->p;
+                pk.arch = MS_SAE_TOPK;
+                pk.k = c->arch == MS_SAE_BATCHTOPK ? s->p.k : (int)lround(c->l0_target) < S ? (int)lround(c->l0_target) : S;
+                if (pk.k < 1) pk.k = 1;
+                pk.logth = NULL;
+                ms_sae_step(ws[h], &pk, x, (int)B, &o, &s->g, &stt);
+                if (s->g.logth) memset(s->g.logth, 0, (size_t)S * sizeof(float));
+                if (t + 1 == P.jr_warm_steps && c->arch == MS_SAE_JUMPRELU) jumprelu_switch(s, ws[h], stt.fired, (int)B);
+            } else
+                ms_sae_step(ws[h], &s->p, x, (int)B, &o, &s->g, &stt);
             if (!isfinite(stt.loss)) {
                 ms_error("training diverged at step %lld for %s (loss is not finite); try a lower --lr", (long long)t, s->hook);
                 goto done;
@@ -649,7 +690,7 @@ int ms_sae_train(const ms_train_cfg *cfg, const char *const *files, int n_files,
                 s->bt_wsum = c->threshold_beta * s->bt_wsum + (1 - c->threshold_beta);
             }
             // sparsity coefficient controller (after its warmup): multiplicative, bounded steps
-            if (P.controlled && t + 1 >= P.sp_warmup_steps) {
+            if (P.controlled && t + 1 >= P.sp_warmup_steps && t >= P.jr_warm_steps) {
                 double r = log((stt.l0 + 1.0) / (c->l0_target + 1.0));
                 if (r > 1) r = 1;
                 if (r < -1) r = -1;

@@ -28,7 +28,9 @@ typedef struct {
     int64_t dead_window;     // tokens without firing before a latent counts as dead; 0: auto
     int k_aux;               // AuxK latents; 0: d_in / 2
     double aux_coef;         // AuxK coefficient (1/32)
-    double bandwidth;        // JumpReLU STE bandwidth ε (0.001)
+    double bandwidth;        // JumpReLU STE bandwidth ε (0.001·√d_in: 0.001 at unit mean squared norm)
+    double jumprelu_warm;    // JumpReLU: fraction of steps trained as TopK (k = l0_target) before
+                             // switching to thresholds (0.2); < 0: default
     double threshold_beta;   // BatchTopK threshold EMA (0.99)
     double controller_rate;  // per-step max relative change of λ when adapting to l0_target (0.01)
     double clip;             // gradient-norm clip; < 0: 1.0 for relu, off otherwise

@@ -75,6 +75,7 @@ void ms_step_ws_free(ms_step_ws *w) {
     free(w);
 }
 const float *ms_step_residual_neg(const ms_step_ws *w) { return w->e; }
+const float *ms_step_preacts(const ms_step_ws *w) { return w->pre; }
 
 // Prefix-sums w->cnt into c->row and makes room for the entries.
 static void csr_alloc(ms_step_ws *w, csr *c, int B) {
@@ -185,7 +186,7 @@ static float select_batchtopk(ms_step_ws *w, int B, int k) {
     }
     int64_t above = 0, total = 0;
     for (int bin = 65535; bin >= 0; bin--) for (int t = 0; t < used; t++) total += w->hist[(size_t)t * 65536 + bin];
-    float cut = 0;
+    float cut;
     if (total <= K) {
         select_threshold(w, B, NULL, 0.0f, 0); // every positive entry
         float mn = INFINITY;
@@ -202,10 +203,22 @@ static float select_batchtopk(ms_step_ws *w, int B, int k) {
     int64_t inbin = 0;
     for (int t = 0; t < used; t++) inbin += w->hist[(size_t)t * 65536 + bstar];
     if (inbin > w->bincap) { free(w->binvals); w->binvals = ms_malloc((size_t)inbin * sizeof(float)); w->bincap = inbin; }
-    int64_t pos = 0;
-    const uint32_t *bits = (const uint32_t *)w->pre;
-    for (int64_t i = 0; i < N; i++)
-        if (w->pre[i] > 0 && (int)(bits[i] >> 16) == bstar) w->binvals[pos++] = w->pre[i];
+    // gather the cut bin's values: each thread its own range, into its own segment (same partition as the histogram)
+    int64_t *seg = ms_malloc((size_t)(used + 1) * sizeof(int64_t));
+    seg[0] = 0;
+    for (int t = 0; t < used; t++) seg[t + 1] = seg[t] + w->hist[(size_t)t * 65536 + bstar];
+    #pragma omp parallel num_threads(used)
+    {
+        int t = omp_get_thread_num(), n = omp_get_num_threads();
+        const uint32_t *bits = (const uint32_t *)w->pre;
+        for (int tt = t; tt < used; tt += n) { // (any team size works: partitions are those of the histogram)
+            int64_t lo = N * tt / used, hi = N * (tt + 1) / used, o = seg[tt];
+            for (int64_t i = lo; i < hi; i++)
+                if (w->pre[i] > 0 && (int)(bits[i] >> 16) == bstar) w->binvals[o++] = w->pre[i];
+        }
+    }
+    int64_t pos = seg[used];
+    free(seg);
     qsort(w->binvals, (size_t)pos, sizeof(float), cmp_desc);
     int64_t r = K - above; // 1-based rank within the bin
     cut = w->binvals[r - 1];

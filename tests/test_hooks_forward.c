@@ -18,13 +18,15 @@ static float frand(void) { // xorshift, uniform in [-1, 1)
     return (float)((rng >> 40) / (double)(1ull << 24)) * 2.0f - 1.0f;
 }
 
-static ms_model *random_model(ms_arch arch, int n_kv_head, int tied) {
+static ms_model *random_model_ctx(ms_arch arch, int n_kv_head, int tied, int n_ctx);
+static ms_model *random_model(ms_arch arch, int n_kv_head, int tied) { return random_model_ctx(arch, n_kv_head, tied, 24); }
+static ms_model *random_model_ctx(ms_arch arch, int n_kv_head, int tied, int n_ctx) {
     ms_model *m = ms_calloc(1, sizeof(ms_model));
     m->path = ms_strdup("random");
     ms_config *c = &m->cfg;
     c->arch = arch;
     c->n_layer = 3; c->d_model = 32; c->n_head = 4; c->n_kv_head = n_kv_head; c->d_mlp = 72;
-    c->vocab_size = 53; c->n_ctx = 24; c->norm_eps = 1e-5f; c->tied_embeddings = tied;
+    c->vocab_size = 53; c->n_ctx = n_ctx; c->norm_eps = 1e-5f; c->tied_embeddings = tied;
     c->rope_style = arch == MS_ARCH_LLAMA ? MS_ROPE_HALF : MS_ROPE_NONE;
     c->rope_theta = 10000.0f;
     if (ms_model_alloc_weights(m)) { printf("alloc: %s\n", ms_last_error()); exit(1); }
@@ -65,6 +67,63 @@ static int save(ms_activation *a, void *user) {
     memcpy(saved, a->data, n * sizeof(float));
     return 0;
 }
+static int uniform_pattern(ms_activation *a, void *user) { // (B, H, T, T) -> every row 1/T, future included
+    (void)user;
+    size_t n = (size_t)a->shape[0] * a->shape[1] * a->shape[2] * a->shape[3];
+    for (size_t i = 0; i < n; i++) a->data[i] = 1.0f / (float)a->shape[3];
+    return 0;
+}
+static float *saved_v, *saved_z;
+static int keep_v(ms_activation *a, void *user) {
+    size_t n = (size_t)a->shape[0] * a->shape[1] * a->shape[2] * a->shape[3];
+    saved_v = realloc(saved_v, n * sizeof(float)); memcpy(saved_v, a->data, n * sizeof(float)); (void)user; return 0;
+}
+static int keep_z(ms_activation *a, void *user) {
+    size_t n = (size_t)a->shape[0] * a->shape[1] * a->shape[2] * a->shape[3];
+    saved_z = realloc(saved_z, n * sizeof(float)); memcpy(saved_z, a->data, n * sizeof(float)); (void)user; return 0;
+}
+
+static float *run(const ms_model *m, ms_state *s, const int32_t *tok, int B, int T, ms_hooks *h);
+
+// Long sequences (several query blocks of the blocked causal attention): observe-only hooks are
+// bit-identical, and a pattern edited to attend everywhere (future included) is honoured:
+// z[t, h] = mean over all positions of v[., kv head of h].
+static void test_long(const char *label, ms_model *m) {
+    const ms_config *c = &m->cfg;
+    const int B = 2, T = c->n_ctx, V = c->vocab_size;
+    int32_t *tok = malloc((size_t)B * T * sizeof(int32_t));
+    for (int i = 0; i < B * T; i++) tok[i] = (int32_t)((i * 13 + 5) % V);
+    ms_state *s = ms_state_new(m, B, T);
+    float *plain = run(m, s, tok, B, T, NULL);
+    ms_hooks *h = ms_hooks_new();
+    int calls = 0;
+    ms_hooks_add(h, "*", observe, &calls);
+    float *obs = run(m, s, tok, B, T, h);
+    CHECK(!memcmp(plain, obs, (size_t)B * T * V * sizeof(float)), "%s: observe-only hooks changed long-sequence logits", label);
+    ms_hooks_free(h);
+    h = ms_hooks_new();
+    ms_hooks_add(h, "blocks.1.attn.hook_v", keep_v, NULL);
+    ms_hooks_add(h, "blocks.1.attn.hook_pattern", uniform_pattern, NULL);
+    ms_hooks_add(h, "blocks.1.attn.hook_z", keep_z, NULL);
+    free(run(m, s, tok, B, T, h));
+    ms_hooks_free(h);
+    const int H = c->n_head, KV = c->n_kv_head, Dh = c->d_head;
+    float md = 0;
+    for (int b = 0; b < B; b++)
+        for (int hh = 0; hh < H; hh++)
+            for (int d = 0; d < Dh; d++) {
+                double mean = 0;
+                for (int j = 0; j < T; j++) mean += saved_v[(((size_t)b * T + j) * KV + hh / (H / KV)) * Dh + d];
+                mean /= T;
+                for (int t = 0; t < T; t++)
+                    md = fmaxf(md, fabsf(saved_z[(((size_t)b * T + t) * H + hh) * Dh + d] - (float)mean));
+            }
+    CHECK(md < 1e-4f, "%s: non-causal edited pattern not honoured (max diff %g)", label, md);
+    free(plain); free(obs); free(tok);
+    ms_state_free(s);
+    printf("%s long: done\n", label);
+}
+
 static int stop(ms_activation *a, void *user) { (void)a; (void)user; return 1; }
 
 static float *run(const ms_model *m, ms_state *s, const int32_t *tok, int B, int T, ms_hooks *h) {
@@ -186,6 +245,12 @@ int main(void) {
     ms_model *l = random_model(MS_ARCH_LLAMA, 2, 0);
     test_model("llama-gqa", l);
     ms_model_free(l);
+    g = random_model_ctx(MS_ARCH_GPT2, 4, 1, 150);
+    test_long("gpt2", g);
+    ms_model_free(g);
+    l = random_model_ctx(MS_ARCH_LLAMA, 2, 1, 150);
+    test_long("llama-gqa", l);
+    ms_model_free(l);
     // config validation
     ms_model *b = ms_calloc(1, sizeof(ms_model));
     b->path = ms_strdup("bad");
@@ -195,7 +260,7 @@ int main(void) {
     b->cfg.n_kv_head = 4; b->cfg.d_model = 0;
     CHECK(ms_model_alloc_weights(b) == -1, "d_model 0 accepted");
     ms_model_free(b);
-    free(saved);
+    free(saved); free(saved_v); free(saved_z);
     printf(failures ? "FAILED (%d)\n" : "all passed\n", failures);
     return failures ? 1 : 0;
 }

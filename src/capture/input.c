@@ -159,6 +159,8 @@ static int next_doc(ms_input *in) {
         if (rc) return -1;
         if (check_vocab(in, in->doc, in->doc_n, what)) return -1;
         if (in->doc_n > 0) return 1;
+        free(in->doc); // an empty document: try the next line
+        in->doc = NULL;
     }
 }
 

@@ -44,7 +44,10 @@ static void usage(FILE *f) {
 "  --dead-window N       tokens without firing before a latent is dead (default tokens/10, <= 10M)\n"
 "  --k-aux N             AuxK latents for topk/batchtopk (default d_in/2)\n"
 "  --aux-coef C          AuxK loss coefficient (default 1/32)\n"
-"  --bandwidth E         JumpReLU straight-through bandwidth (default 0.001)\n"
+"  --bandwidth E         JumpReLU straight-through bandwidth (default 0.001*sqrt(d_in), i.e. 0.001\n"
+"                        at unit mean squared norm; inputs are scaled to E|x|^2 = d_in)\n"
+"  --jumprelu-warm F     JumpReLU: train the first F of steps as TopK (k = --l0-target), then set\n"
+"                        each threshold to reproduce its TopK firing rate (default 0.2)\n"
 "  --clip C              gradient-norm clipping (default 1 for relu, off otherwise)\n"
 "  --log-every N         steps between rows of /training_log (default: ~1000 rows)\n");
 }
@@ -77,7 +80,7 @@ static int parse_real(const char *opt, const char *v, double *out) {
 
 int cmd_sae_train(int argc, char **argv) {
     enum { O_ACTS = 1000, O_HOOK, O_OUT, O_ARCH, O_DSAE, O_EXP, O_K, O_L1, O_L0, O_TOKENS, O_BATCH, O_LR, O_SEED,
-           O_CKPT, O_RESUME, O_THREADS, O_BUF, O_WARM, O_DECAY, O_SPW, O_DEAD, O_KAUX, O_AUXC, O_BW, O_CLIP, O_LOG, O_HELP };
+           O_CKPT, O_RESUME, O_THREADS, O_BUF, O_WARM, O_DECAY, O_SPW, O_DEAD, O_KAUX, O_AUXC, O_BW, O_CLIP, O_LOG, O_JRW, O_HELP };
     static const struct option opts[] = {
         {"acts", required_argument, 0, O_ACTS}, {"hook", required_argument, 0, O_HOOK},
         {"out", required_argument, 0, O_OUT}, {"arch", required_argument, 0, O_ARCH},
@@ -91,7 +94,7 @@ int cmd_sae_train(int argc, char **argv) {
         {"decay", required_argument, 0, O_DECAY}, {"sparsity-warmup", required_argument, 0, O_SPW},
         {"dead-window", required_argument, 0, O_DEAD}, {"k-aux", required_argument, 0, O_KAUX},
         {"aux-coef", required_argument, 0, O_AUXC}, {"bandwidth", required_argument, 0, O_BW},
-        {"clip", required_argument, 0, O_CLIP}, {"log-every", required_argument, 0, O_LOG},
+        {"clip", required_argument, 0, O_CLIP}, {"jumprelu-warm", required_argument, 0, O_JRW}, {"log-every", required_argument, 0, O_LOG},
         {"help", no_argument, 0, O_HELP}, {0, 0, 0, 0}};
     ms_train_cfg c;
     ms_train_cfg_init(&c);
@@ -129,6 +132,7 @@ int cmd_sae_train(int argc, char **argv) {
         case O_AUXC: if (parse_real("--aux-coef", v, &c.aux_coef) < 0) return 2; break;
         case O_BW: if (parse_real("--bandwidth", v, &c.bandwidth) < 0) return 2; break;
         case O_CLIP: if (parse_real("--clip", v, &r) < 0) return 2; c.clip = r > 0 ? r : 0; break;
+        case O_JRW: if (parse_real("--jumprelu-warm", v, &c.jumprelu_warm) < 0) return 2; if (c.jumprelu_warm >= 1) return cli_usage_error("--jumprelu-warm must be < 1"); break;
         case O_LOG: if (parse_count("--log-every", v, &n) < 0) return 2; c.log_every = (int)n; break;
         case O_HELP: case 'h': usage(stdout); return 0;
         default: return cli_usage_error("sae train: unknown or incomplete option '%s' (see --help)", argv[optind - 1]);

@@ -17,6 +17,7 @@
 #include "util/util.h"
 #include "viz/acts_h5.h"
 #include "viz/dashboard.h"
+#include "viz/figure.h"
 #include "viz/heatmap.h"
 #include "viz/summary.h"
 #include "viz/tokens.h"
@@ -323,6 +324,10 @@ static int viz_heatmap(int argc, char **argv) {
     }
     if (source_load(&s) < 0) { free(feat); source_free(&s); return cli_fail(); }
     int D = s.sae->d_sae;
+    if (s.n > 1000) { // one column is >= 26 px: keep the image under PNG viewers' comfortable sizes
+        free(feat); source_free(&s);
+        return cli_usage_error("--positions: %d tokens; a heatmap shows at most 1000 (split the range)", s.n);
+    }
     if (feat) {
         for (int i = 0; i < nf; i++)
             if (feat[i] >= D) { free(feat); source_free(&s); return cli_usage_error("--features: %d is out of range (the SAE has %d)", feat[i], D); }
@@ -572,6 +577,8 @@ static int viz_dashboard(int argc, char **argv) {
     ms_dash_index_row *rows = NULL;
     float *x = NULL, *codes = NULL;
     int32_t *ids = NULL;
+    int fonts_open = 0;
+    ms_fig_fonts fonts;
     if (!af) { rc = cli_fail(); goto done; }
     if (ms_acts_file_d(af) != sae->d_in) {
         ms_error("%s: /acts/%s has %d values per token but the SAE's d_in is %d", acts_path, ms_acts_file_hook(af), ms_acts_file_d(af), sae->d_in);
@@ -601,6 +608,7 @@ static int viz_dashboard(int argc, char **argv) {
     }
     int ctx = ms_acts_file_ctx(af);
     int64_t n_seq = ms_acts_file_n_seq(af);
+    if (n_seq < 1) { ms_error("%s: no complete sequences", acts_path); rc = cli_fail(); goto done; }
     if (max_tokens > 0 && max_tokens / ctx < n_seq) n_seq = max_tokens / ctx > 0 ? max_tokens / ctx : 1;
     // memory: codes for a chunk of whole sequences (about a quarter of the budget) + group statistics
     size_t budget = (size_t)mem_mb << 20;
@@ -630,6 +638,9 @@ static int viz_dashboard(int argc, char **argv) {
     const char *note = m ? (m->cfg.arch == MS_ARCH_GPT2 ? "W_U \xc2\xb7 (\xce\xb3 \xe2\x8a\x99 centred W_dec[f]): ln_final's gain, no bias"
                                                         : "W_U \xc2\xb7 (\xce\xb3 \xe2\x8a\x99 W_dec[f]): the final RMSNorm's gain") : NULL;
     int n_logit = m ? 10 : 0;
+    // one set of fonts for every page: glyphs are rasterised once, not once per page
+    if (ms_fig_fonts_open(&fonts, dpi / 100.0) < 0) { rc = cli_fail(); goto done; }
+    fonts_open = 1;
     double t_pass = 0, t_render = 0, t0;
     for (int g0 = 0; g0 < nf && !rc; g0 += group) {
         t0 = ms_now();
@@ -671,7 +682,7 @@ static int viz_dashboard(int argc, char **argv) {
             }
             snprintf(title, sizeof title, "Feature %d", feat[g0 + g]);
             ms_dash_page pg = {title, sub, (const char *const *)voc, vl, nv, n_logit, pt, m ? lt.pos_v + (size_t)g * n_logit : NULL,
-                               nt, m ? lt.neg_v + (size_t)g * n_logit : NULL, note, dpi / 100.0};
+                               nt, m ? lt.neg_v + (size_t)g * n_logit : NULL, note, dpi / 100.0, &fonts};
             ms_canvas *cv = ms_dash_render(st, g, &pg);
             snprintf(path, sizeof path, "%s/feature_%05d.png", out, feat[g0 + g]);
             // the logit-lens table as text too ("+id:value,... -id:value,..."), for scripts and tests
@@ -698,7 +709,7 @@ static int viz_dashboard(int argc, char **argv) {
         int n = nf - p0 < 100 ? nf - p0 : 100;
         char t2[128];
         snprintf(t2, sizeof t2, "Feature index: %d\xe2\x80\x93%d (%d of %d features)", rows[p0].feature, rows[p0 + n - 1].feature, n, nf);
-        ms_dash_index ix = {t2, sub, (const char *const *)voc, vl, nv, dpi / 100.0};
+        ms_dash_index ix = {t2, sub, (const char *const *)voc, vl, nv, dpi / 100.0, &fonts};
         ms_canvas *cv = ms_dash_render_index(rows + p0, n, &ix);
         snprintf(path, sizeof path, "%s/index_%03d.png", out, p0 / 100);
         if (!cv || write_png(cv, path, inputs, NULL) < 0) rc = cli_fail();
@@ -709,6 +720,7 @@ static int viz_dashboard(int argc, char **argv) {
         printf("wrote %d feature pages and %d index pages to %s (%lld tokens; statistics %.1f s, rendering %.1f s)\n", nf,
                (nf + 99) / 100, out, (long long)n_seq * ctx, t_pass, t_render);
 done:
+    if (fonts_open) ms_fig_fonts_close(&fonts);
     if (rows) for (int i = 0; i < nf; i++) ms_dash_index_row_free(&rows[i]);
     free(rows); free(x); free(ids); free(codes);
     free(lt.pos_id); free(lt.neg_id); free(lt.pos_v); free(lt.neg_v);

@@ -105,40 +105,66 @@ static int hook(const ms_hooks *hk, const ms_config *c, ms_site site, int layer,
 }
 
 // ---- attention, per (sequence b, head h), on a (T, T) matrix S
+// Query rows go in blocks of ATT_QB: block [t0, t1) only needs keys [0, t1), which skips nearly
+// half of the Q·Kᵀ and P·V work that a full square product would spend on masked entries.
+#define ATT_QB 64
 static void att_scores(const ms_config *c, const ms_state *s, int b, int h, int T, float *S) {
     const int H = c->n_head, Dh = c->d_head, KD = c->n_kv_head * Dh;
     const int kvh = h / (H / c->n_kv_head); // query head h reads kv head h / group size
     const float *q = s->q + (size_t)b * T * H * Dh + (size_t)h * Dh;
     const float *k = s->k + (size_t)b * T * KD + (size_t)kvh * Dh;
-    // S(T,T) = Q(T,Dh) · K(T,Dh)ᵀ / sqrt(Dh); rows strided through the (T, heads, Dh) buffers
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, Dh, 1.0f / sqrtf((float)Dh), q, H * Dh, k, KD,
-                0.0f, S, T);
+    // S[t0:t1, 0:t1] = Q[t0:t1] · K[0:t1]ᵀ / sqrt(Dh); rows strided through the (T, heads, Dh) buffers
+    for (int t0 = 0; t0 < T; t0 += ATT_QB) {
+        const int t1 = t0 + ATT_QB < T ? t0 + ATT_QB : T;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, t1 - t0, t1, Dh, 1.0f / sqrtf((float)Dh),
+                    q + (size_t)t0 * H * Dh, H * Dh, k, KD, 0.0f, S + (size_t)t0 * T, T);
+    }
     for (int t = 0; t < T; t++)
         for (int j = t + 1; j < T; j++) S[(size_t)t * T + j] = -INFINITY;
 }
 
-// Row softmax over all T columns: masked (-inf) entries become exactly 0, and the sums run in the
-// same order whether or not a hook looked at the scores, so both paths agree bit for bit.
-static void att_softmax(float *S, int T) {
+// Row softmax. causal: row t covers columns 0..t and the rest is set to 0 (they hold -inf);
+// otherwise (a hook may have edited the scores) all T columns. Both give bit-identical results on
+// causal scores: the max ignores -inf, exp(-inf) is exactly 0, and adding trailing zeros to the
+// left-to-right sum changes nothing, so observe-only hooks never change the pattern.
+static void att_softmax(float *S, int T, int causal) {
     for (int t = 0; t < T; t++) {
         float *r = S + (size_t)t * T;
+        const int n = causal ? t + 1 : T;
         float mx = -INFINITY;
-        for (int j = 0; j < T; j++) mx = r[j] > mx ? r[j] : mx;
+        for (int j = 0; j < n; j++) mx = r[j] > mx ? r[j] : mx;
         if (mx == -INFINITY) { for (int j = 0; j < T; j++) r[j] = 0.0f; continue; }
         float sum = 0.0f;
-        for (int j = 0; j < T; j++) { r[j] = expf(r[j] - mx); sum += r[j]; }
+        for (int j = 0; j < n; j++) r[j] = ms_expf(r[j] - mx); // masked: exp(-inf) = 0 exactly
+        for (int j = 0; j < n; j++) sum += r[j];
         float inv = 1.0f / sum;
-        for (int j = 0; j < T; j++) r[j] *= inv;
+        for (int j = 0; j < n; j++) r[j] *= inv;
+        for (int j = n; j < T; j++) r[j] = 0.0f;
     }
 }
 
-static void att_values(const ms_config *c, ms_state *s, int b, int h, int T, const float *P) {
+// Z = P · V. causal (P is 0 above the diagonal): by query blocks over keys [0, t1) only, else the
+// full product (a hook edited the pattern to attend ahead). Exact zeros add nothing to a sum, so
+// both give the same bits on a causal P.
+static void att_values(const ms_config *c, ms_state *s, int b, int h, int T, const float *P, int causal) {
     const int H = c->n_head, Dh = c->d_head, KD = c->n_kv_head * Dh;
     const int kvh = h / (H / c->n_kv_head);
     const float *v = s->v + (size_t)b * T * KD + (size_t)kvh * Dh;
     float *z = s->z + (size_t)b * T * H * Dh + (size_t)h * Dh;
-    // Z(T,Dh) = P(T,T) · V(T,Dh)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, Dh, T, 1.0f, P, T, v, KD, 0.0f, z, H * Dh);
+    const int qb = causal ? ATT_QB : T;
+    for (int t0 = 0; t0 < T; t0 += qb) {
+        const int t1 = t0 + qb < T ? t0 + qb : T;
+        // Z[t0:t1] (rows of H*Dh) = P[t0:t1, 0:t1] · V[0:t1]
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, t1 - t0, Dh, t1, 1.0f, P + (size_t)t0 * T, T, v, KD,
+                    0.0f, z + (size_t)t0 * H * Dh, H * Dh);
+    }
+}
+
+static int is_causal(const float *P, int T) {
+    for (int t = 0; t < T; t++)
+        for (int j = t + 1; j < T; j++)
+            if (P[(size_t)t * T + j] != 0.0f) return 0;
+    return 1;
 }
 
 static int attention(const ms_model *m, ms_state *s, const ms_hooks *hk, int layer, int B, int T) {
@@ -154,8 +180,8 @@ static int attention(const ms_model *m, ms_state *s, const ms_hooks *hk, int lay
         for (int bh = 0; bh < BH; bh++) {
             float *S = s->att_scratch + (size_t)omp_get_thread_num() * s->max_T * s->max_T;
             att_scores(c, s, bh / H, bh % H, T, S);
-            att_softmax(S, T);
-            att_values(c, s, bh / H, bh % H, T, S);
+            att_softmax(S, T, 1);
+            att_values(c, s, bh / H, bh % H, T, S, 1);
         }
         return 0;
     }
@@ -170,10 +196,13 @@ static int attention(const ms_model *m, ms_state *s, const ms_hooks *hk, int lay
     for (int bh = 0; bh < BH; bh++) att_scores(c, s, bh / H, bh % H, T, s->att + bh * TT);
     if (hook(hk, c, MS_SITE_ATTN_SCORES, layer, s->att, B, T)) return -1;
 #pragma omp parallel for schedule(static) if (par)
-    for (int bh = 0; bh < BH; bh++) att_softmax(s->att + bh * TT, T);
+    for (int bh = 0; bh < BH; bh++) att_softmax(s->att + bh * TT, T, 0);
     if (hook(hk, c, MS_SITE_ATTN_PATTERN, layer, s->att, B, T)) return -1;
 #pragma omp parallel for schedule(static) if (par)
-    for (int bh = 0; bh < BH; bh++) att_values(c, s, bh / H, bh % H, T, s->att + bh * TT);
+    for (int bh = 0; bh < BH; bh++) {
+        const float *P = s->att + bh * TT;
+        att_values(c, s, bh / H, bh % H, T, P, is_causal(P, T));
+    }
     return 0;
 }
 
@@ -235,7 +264,7 @@ static int block(const ms_model *m, ms_state *s, const ms_hooks *hk, int l, int 
     return 0;
 }
 
-int ms_forward(const ms_model *m, ms_state *s, const int32_t *tokens, int B, int T, const ms_forward_opts *opts) {
+static int forward(const ms_model *m, ms_state *s, const int32_t *tokens, int B, int T, const ms_forward_opts *opts) {
     const ms_config *c = &m->cfg;
     static const ms_forward_opts none = {NULL, 0, -1};
     if (!opts) opts = &none;
@@ -289,4 +318,11 @@ int ms_forward(const ms_model *m, ms_state *s, const int32_t *tokens, int B, int
     ms_op_linear(s->logits, s->ln, m->w.unembed, NULL, N, C, c->vocab_size);
     if (hook(hk, c, MS_SITE_LOGITS, -1, s->logits, B, T)) return -1;
     return 0;
+}
+
+int ms_forward(const ms_model *m, ms_state *s, const int32_t *tokens, int B, int T, const ms_forward_opts *opts) {
+    const int saved = omp_get_max_threads(); // the thread count is the caller's again afterwards
+    int rc = forward(m, s, tokens, B, T, opts);
+    omp_set_num_threads(saved);
+    return rc;
 }

@@ -57,12 +57,13 @@ void ms_op_add(float *x, const float *y, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] += y[i];
 }
 
+// 0.5 (1 + tanh(u)) = sigmoid(2u), so gelu_new(x) = x / (1 + exp(-2u)) with one vectorised exp.
 void ms_op_gelu_new(float *x, size_t n) {
-    const float k = 0.7978845608028654f; // sqrt(2/pi)
+    const float k2 = -2.0f * 0.7978845608028654f; // -2 sqrt(2/pi)
 #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         float v = x[i];
-        x[i] = 0.5f * v * (1.0f + tanhf(k * (v + 0.044715f * v * v * v)));
+        x[i] = v / (1.0f + ms_expf(k2 * (v + 0.044715f * v * v * v)));
     }
 }
 
@@ -70,7 +71,7 @@ void ms_op_swiglu(float *g, const float *u, size_t n) {
 #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         float v = g[i];
-        g[i] = v / (1.0f + expf(-v)) * u[i];
+        g[i] = v / (1.0f + ms_expf(-v)) * u[i];
     }
 }
 

@@ -2,7 +2,7 @@
 // viridis is stored as 33 anchors of the published map (matplotlib's _cm_listed.py _viridis_data,
 // CC0 by Stéfan van der Walt and Nathaniel Smith), taken at entries round(k * 255 / 32) of its
 // 256-entry table and interpolated linearly in sRGB: the result differs from the 256-entry table
-// by at most 2/255 per channel (checked against matplotlib in tests/py/test_viz_render.py).
+// by at most 2/255 per channel (the heatmap colorbar is checked against matplotlib in tests/py/test_viz.py).
 #include "render/colormap.h"
 #include <math.h>
 

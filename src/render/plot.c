@@ -308,7 +308,7 @@ void ms_plot_legend(ms_plot *p, const char **labels, const ms_rgb *cols, int n, 
 void ms_plot_annotate(ms_plot *p, double x, double y, const char *s, ms_rgb col) {
     double X = ms_plot_px(p, x), Y = ms_plot_py(p, y);
     if (!isfinite(X) || !isfinite(Y)) return;
-    int w = ms_text_width(p->font, s), xi = (int)lround(X) + S(5);
-    if (xi + w > p->x + p->w) xi = (int)lround(X) - S(5) - w; // flip to the left at the right edge
+    int w = ms_text_width(p->font, s), xi = (int)lround(X) + S(9);
+    if (xi + w > p->x + p->w) xi = (int)lround(X) - S(9) - w; // flip to the left at the right edge
     ms_text_draw(p->c, p->font, xi, (int)lround(Y) - ms_font_line_height(p->font) / 2, s, col);
 }

@@ -12,9 +12,11 @@ typedef enum { MS_TOK_BYTE_BPE = 0, MS_TOK_SPM_BPE = 1 } ms_tok_kind;
 typedef struct ms_tokenizer ms_tokenizer;
 
 // Loaders. NULL + ms_error() on failure.
-// dir holding tokenizer.json, or vocab.json + merges.txt.
+// dir holding tokenizer.json, or vocab.json + merges.txt (or the path of one of those .json files);
+// tokenizer_config.json / config.json beside them name BOS/EOS when tokenizer.json does not.
 ms_tokenizer *ms_tokenizer_load_hf(const char *dir);
 // llama2.c tokenizer.bin (max_token_length, then per token: float score, int len, bytes).
+// vocab_size <= 0: as many tokens as the file holds.
 ms_tokenizer *ms_tokenizer_load_llama2c(const char *path, int vocab_size);
 // From in-memory tables (GGUF metadata "tokenizer.ggml.*"):
 //   byte BPE: tokens in GPT-2's byte-to-unicode form, merges "a b"; scores/types may be NULL.
@@ -41,7 +43,8 @@ int ms_tokenizer_encode(const ms_tokenizer *t, const char *text, size_t len, int
                         int32_t **ids, size_t *n_ids);
 // The raw bytes one token stands for in running text (GPT-2: byte-decoded, added/special tokens
 // such as <|endoftext|> as their own text, like tiktoken's and HF's decode; SPM: ▁ -> ' ',
-// <0x0A> -> '\n'; SPM control pieces <s>, </s>, <unk>: empty). Stable pointer; *len may cover a partial UTF-8 char.
+// <0x0A> -> '\n'; SPM control pieces <s>, </s>, <unk>: empty). Stable pointer; *len may cover a
+// partial UTF-8 char. Out-of-range id: "" with *len 0.
 const char *ms_tokenizer_token_bytes(const ms_tokenizer *t, int32_t id, size_t *len);
 // Decodes a sequence to text (malloc'ed, NUL-terminated); SPM drops the dummy-prefix space at the
 // start of the text (after BOS too), like sentencepiece. NULL + ms_error() if an id is out of range.

@@ -240,10 +240,9 @@ static const double q_edges[N_INTERVALS + 1] = {0, 0.5, 0.75, 0.9, 0.99, 1.0};
 
 ms_canvas *ms_dash_render(const ms_dash_stats *s, int g, const ms_dash_page *pg) {
     ms_fig_fonts F;
-    if (ms_fig_fonts_open(&F, pg->scale) < 0) return NULL;
-    ms_fig_fonts *f = &F;
-    ms_font *cf = ms_font_new(12 * f->s, 0);
-    if (!cf) { ms_fig_fonts_close(f); return NULL; }
+    if (!pg->fonts && ms_fig_fonts_open(&F, pg->scale) < 0) return NULL;
+    const ms_fig_fonts *f = pg->fonts ? pg->fonts : &F;
+    ms_font *cf = f->ctx;
     int pad = MS_PX(f, 16), W = MS_PX(f, 980), inner = W - 2 * pad;
     int lh_t = ms_font_line_height(f->title), lh_n = ms_font_line_height(f->normal), lh_b = ms_font_line_height(f->bold);
     int lh_s = ms_font_line_height(f->small);
@@ -406,8 +405,7 @@ ms_canvas *ms_dash_render(const ms_dash_stats *s, int g, const ms_dash_page *pg)
             y += row_h;
         }
     }
-    ms_font_free(cf);
-    ms_fig_fonts_close(f);
+    if (f == &F) ms_fig_fonts_close(&F);
     return c;
 }
 
@@ -439,10 +437,9 @@ void ms_dash_index_row_free(ms_dash_index_row *r) {
 
 ms_canvas *ms_dash_render_index(const ms_dash_index_row *rows, int n, const ms_dash_index *ix) {
     ms_fig_fonts F;
-    if (ms_fig_fonts_open(&F, ix->scale) < 0) return NULL;
-    ms_fig_fonts *f = &F;
-    ms_font *cf = ms_font_new(12 * f->s, 0);
-    if (!cf) { ms_fig_fonts_close(f); return NULL; }
+    if (!ix->fonts && ms_fig_fonts_open(&F, ix->scale) < 0) return NULL;
+    const ms_fig_fonts *f = ix->fonts ? ix->fonts : &F;
+    ms_font *cf = f->ctx;
     int pad = MS_PX(f, 16), W = MS_PX(f, 980);
     int lh_t = ms_font_line_height(f->title), lh_n = ms_font_line_height(f->normal);
     int row_h = ms_font_line_height(cf) + MS_PX(f, 2) + MS_PX(f, 6);
@@ -480,7 +477,6 @@ ms_canvas *ms_dash_render_index(const ms_dash_index_row *rows, int n, const ms_d
                          ix->vocab, ix->vocab_lens, ix->n_vocab);
         y += row_h;
     }
-    ms_font_free(cf);
-    ms_fig_fonts_close(f);
+    if (f == &F) ms_fig_fonts_close(&F);
     return c;
 }

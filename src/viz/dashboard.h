@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "render/canvas.h"
+#include "viz/figure.h"
 #include "viz/tokens.h"
 
 #define MS_DASH_BINS 256
@@ -75,6 +76,7 @@ typedef struct {
     const char *const *neg_tok; const float *neg_val;
     const char *logit_note; // how the directions were computed, printed under the section
     double scale;
+    const ms_fig_fonts *fonts; // opened once by the caller for many pages (NULL: opened per page)
 } ms_dash_page;
 
 // Renders the page of group feature g. NULL + ms_error() on failure.
@@ -98,6 +100,7 @@ typedef struct {
     const size_t *vocab_lens;
     int n_vocab;
     double scale;
+    const ms_fig_fonts *fonts; // NULL: opened per page
 } ms_dash_index;
 // Renders rows[0..n) as one page (callers page by 100 rows).
 ms_canvas *ms_dash_render_index(const ms_dash_index_row *rows, int n, const ms_dash_index *ix);

@@ -9,7 +9,8 @@ int ms_fig_fonts_open(ms_fig_fonts *f, double scale) {
     memset(f, 0, sizeof *f);
     f->s = scale > 0.25 ? scale : 0.25;
     f->small = ms_font_new(11 * f->s, 0);
-    f->normal = f->small ? ms_font_new(13 * f->s, 0) : NULL;
+    f->ctx = f->small ? ms_font_new(12 * f->s, 0) : NULL;
+    f->normal = f->ctx ? ms_font_new(13 * f->s, 0) : NULL;
     f->bold = f->normal ? ms_font_new(13 * f->s, 1) : NULL;
     f->title = f->bold ? ms_font_new(16 * f->s, 1) : NULL;
     if (!f->title) {
@@ -21,6 +22,7 @@ int ms_fig_fonts_open(ms_fig_fonts *f, double scale) {
 
 void ms_fig_fonts_close(ms_fig_fonts *f) {
     ms_font_free(f->small);
+    ms_font_free(f->ctx);
     ms_font_free(f->normal);
     ms_font_free(f->bold);
     ms_font_free(f->title);

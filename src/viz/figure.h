@@ -7,7 +7,8 @@
 
 typedef struct {
     double s;           // scale: 1.0 at 100 dpi
-    ms_font *small;     // 11 px: tick labels, token labels in contexts
+    ms_font *small;     // 11 px: tick labels, column labels
+    ms_font *ctx;       // 12 px: tokens in dashboard contexts
     ms_font *normal;    // 13 px: labels
     ms_font *bold;      // 13 px bold: section headings
     ms_font *title;     // 16 px bold: figure title

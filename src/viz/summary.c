@@ -88,12 +88,8 @@ int ms_viz_summary(const ms_summary_opts *o) {
         ms_site site;
         if (hook && ms_site_parse(hook, &site, &e->layer) < 0) e->layer = -1;
         // legend label: the hook when the dictionaries differ by site, else the file name
-        snprintf(e->label, sizeof e->label, "%s", base(o->files[i]));
-        if (hook && *hook) {
-            int same = 1;
-            (void)same;
-            snprintf(e->label, sizeof e->label, "%s (%s)", hook, base(o->files[i]));
-        }
+        if (hook && *hook) snprintf(e->label, sizeof e->label, "%s (%s)", hook, base(o->files[i]));
+        else snprintf(e->label, sizeof e->label, "%s", base(o->files[i]));
         e->have_eval = read_eval(o->files[i], e);
         if (!e->have_eval && o->acts) {
             ms_sae_eval_result r;

@@ -10,6 +10,8 @@ the format's definition:
            so cfg["rope_style"] = "interleaved")
     write(path, weights, cfg)      writes a llama2.c checkpoint
     read(path) -> (weights, cfg)   parses one (torch_ref naming)
+    write_tokenizer(path, pieces, scores=None)   llama2.c tokenizer.bin: int32 max_token_length,
+                                   then per token float32 score, int32 length, bytes
 """
 import struct
 
@@ -95,3 +97,13 @@ def read(path):
     cfg = dict(arch="llama", n_head=H, n_kv_head=KVH, eps=1e-5, rope_theta=10000.0, rope_style="interleaved",
                dim=C, hidden=F, n_layers=L, vocab=V, seq_len=S)
     return W, cfg
+
+
+def write_tokenizer(path, pieces, scores=None):
+    enc = [p.encode("utf-8") if isinstance(p, str) else p for p in pieces]
+    scores = scores if scores is not None else [-float(i) for i in range(len(enc))]
+    with open(path, "wb") as fh:
+        fh.write(struct.pack("<i", max(len(b) for b in enc)))
+        for b, sc in zip(enc, scores):
+            fh.write(struct.pack("<fi", sc, len(b)))
+            fh.write(b)

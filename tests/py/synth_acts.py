@@ -59,7 +59,7 @@ def make(path, hooks=("blocks.0.hook_resid_post",), d_in=64, n_features=512, n_s
          p=None, active_mean=6.0, correlated=False, dtype="float32", noise=0.0, seed=0, scale=1.0,
          extra_dims=None, mag_lo=0.5, mag_hi=1.5, chunk_seq=None):
     """Writes the file; returns (D, C) for the first hook: the dictionary [n_features, d_in] and
-    the codes [n_seq*ctx, n_features]. Every hook gets its own dictionary (seed + hook index).
+    the codes of the first slab of sequences [<= 16384 tokens, n_features] (x = scale * C @ D + noise). Every hook gets its own dictionary (seed + hook index).
     `extra_dims` (e.g. (8, 8) with d_in=64) stores the site shape [n_seq, ctx, *extra_dims]."""
     import h5py
     if p is None:
@@ -87,18 +87,26 @@ def make(path, hooks=("blocks.0.hook_resid_post",), d_in=64, n_features=512, n_s
         for h_i, hook in enumerate(hooks):
             D = dictionary(n_features, d_in, seed + 17 * h_i)
             rng = np.random.default_rng(seed + 31 * h_i + 1)
-            C = codes(n, n_features, p, rng, correlated, mag_lo=mag_lo, mag_hi=mag_hi)
-            X = C @ D
-            if noise > 0:
-                X += noise * rng.standard_normal(X.shape).astype(np.float32)
-            X *= scale
             kw = {}
             if chunk_seq:
                 kw["chunks"] = (chunk_seq, ctx) + shape[2:]
-            f.create_dataset("acts/" + hook, data=X.reshape(shape).astype(dtype), **kw)
+            ds = f.create_dataset("acts/" + hook, shape=shape, dtype=dtype, **kw)
+            # generated in slabs of sequences so memory stays small for large files
+            per = max(1, 16384 // ctx)
+            C0 = None
+            for s0 in range(0, n_seq, per):
+                m = min(per, n_seq - s0)
+                C = codes(m * ctx, n_features, p, rng, correlated, mag_lo=mag_lo, mag_hi=mag_hi)
+                X = C @ D
+                if noise > 0:
+                    X += noise * rng.standard_normal(X.shape).astype(np.float32)
+                X *= scale
+                ds[s0:s0 + m] = X.reshape((m,) + shape[1:]).astype(dtype)
+                if C0 is None:
+                    C0 = C
             g["dictionary" if h_i == 0 else "dictionary_%d" % h_i] = D
             if first is None:
-                first = (D, C)
+                first = (D, C0)
     return first
 
 

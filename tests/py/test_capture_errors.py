@@ -78,6 +78,9 @@ def test_capture_bad_input():
 
 
 def test_refuses_overwrite():
+    for f in os.listdir(T):
+        if f.startswith("exists.h5"):
+            os.remove(os.path.join(T, f))
     mstest.run(*cap(out="exists.h5"))
     fails(*cap(out="exists.h5"), expect="--overwrite")
     mstest.run(*cap("--overwrite", out="exists.h5"))

@@ -54,6 +54,30 @@ def run_case(name, dims):
             assert err < 1e-4, f"{name} seq {i} {k}: error {err:.2e} of scale"
 
 
+def test_tokenizer_beside():
+    """A tokenizer.bin next to the checkpoint is picked up: info names it, generate prints text."""
+    d = os.path.join(mstest.TMP, "withtok")
+    os.makedirs(d, exist_ok=True)
+    V = 40
+    W, cfg = fx_llama2c.random_weights(32, 48, 1, 4, 2, V, 16, seed=9)
+    fx_llama2c.write(os.path.join(d, "model.bin"), W, cfg)
+    pieces = ["<unk>", "\n<s>\n", "\n</s>\n"] + [chr(ord("a") + i) for i in range(26)] + \
+             ["\u2581" + chr(ord("a") + i) for i in range(V - 29)]
+    fx_llama2c.write_tokenizer(os.path.join(d, "tokenizer.bin"), pieces)
+    out = mstest.run("info", os.path.join(d, "model.bin")).stdout
+    assert "tokenizer: sentencepiece-bpe" in out, out
+    ids = [int(x) for x in mstest.run("generate", "--model", os.path.join(d, "model.bin"), "-n", 6,
+                                      "--print-ids").stdout.split()]
+    text = mstest.run("generate", "--model", os.path.join(d, "model.bin"), "-n", 6).stdout
+    want = "".join(pieces[i].replace("\u2581", " ") for i in ids if i > 2)
+    assert text.rstrip("\n") == want, (text, want, ids)
+    with open(os.path.join(d, "tokenizer.bin"), "r+b") as fh:  # corrupt it: a clear error, not a crash
+        fh.truncate(30)
+    p = mstest.run("info", os.path.join(d, "model.bin"), ok=False)
+    assert "tokenizer.bin" in p.stderr, p.stderr
+
+
+mstest.check("tokenizer.bin beside a llama2.c checkpoint", test_tokenizer_beside)
 for name, dims in CASES:
     mstest.check(f"every hook site matches torch: {name}", lambda: run_case(name, dims))
 mstest.finish()

@@ -38,7 +38,7 @@ CORPUS = [
     "Combining marks: e\u0301 a\u0300 o\u0308 n\u0303 \u0915\u094d\u0937 Z\u0351\u0352\u0353alg\u0354o".encode(),
     "Accents: café naïve résumé Ångström Øre straße ĳ ŉ".encode(),
     "Greek Ελληνικά, Cyrillic кириллица, Arabic العربية, Hebrew עברית, Thai ภาษาไทย".encode(),
-    "Unicode spaces:\u00a0nbsp\u2003em\u3000ideographic\u2028ls\u2029ps end \u180e mvs\u180e\u180e x".encode(),
+    "Unicode spaces:\u00a0nbsp\u2003em\u3000ideographic\u2028ls\u2029ps end \u180e mvs\u180e\u180e x \u180eb".encode(),
     b"<|endoftext|>special token in text<|endoftext|>",
     b"a",
     b" ",

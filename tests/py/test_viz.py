@@ -3,6 +3,7 @@ is read back and checked against numpy (the SAE encoding recomputed here) and ag
 dimensions follow features/tokens, the largest activation has viridis' extreme colour, labels
 have ink, CJK tokens render, text chunks carry the command, errors are one line."""
 import os
+import shutil
 import numpy as np
 import h5py
 import mstest
@@ -56,6 +57,13 @@ def t_heatmap():
     cy, ch = L["collab"]
     for c in range(CTX):
         assert ink(img, gx + c * cw, cy, cw, ch) > 0, f"column label {c}"
+    # the colorbar against matplotlib's viridis (an independent implementation of the map)
+    from matplotlib import cm
+    bx, by, bw, bh = L["cbar"]
+    for yy in range(0, bh, 7):
+        want = np.array(cm.get_cmap("viridis")(1.0 - yy / (bh - 1))[:3]) * 255
+        got = img[by + yy, bx + bw // 2].astype(float)
+        assert np.abs(got - want).max() <= 2.5, (yy, got, want)
     assert "monoscope viz heatmap" in t["Command"] and "--features" in t["Command"], t["Command"]
     assert SAE in t["Inputs"] and ACTS in t["Inputs"]
     # dimensions follow the numbers of features
@@ -142,6 +150,16 @@ def t_summary():
         assert ink(img, 0, 0, img.shape[1], img.shape[0]) > 500, name
     a, _ = vd.read_png(os.path.join(out, "density.png"))
     assert a.shape[1] == round(720 * 1.5), a.shape  # --dpi scales the figure
+    # a dictionary without /eval: metrics computed from --acts, else the figures are skipped
+    bare = os.path.join(TMP, "sae_bare.h5")
+    vd.make_sae(bare, D_IN, D_SAE)
+    out2 = os.path.join(TMP, "summary2")
+    shutil.rmtree(out2, ignore_errors=True)
+    p = run("viz", "summary", "--sae", bare, "--out", out2)
+    assert not os.path.exists(os.path.join(out2, "density.png")) and "skipped" in p.stderr
+    run("viz", "summary", "--sae", bare, "--acts", ACTS, "--out", out2)
+    for name in ("density.png", "l0_ev.png", "dead.png"):
+        assert os.path.exists(os.path.join(out2, name)), name
 
 
 def safetensors(path):

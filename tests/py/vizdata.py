@@ -24,7 +24,7 @@ def make_acts(path, n_seq, ctx, d_in, hook="blocks.0.hook_resid_post", seed=0, d
     """Sequences of random words (the CJK pair always adjacent), activation = embedding + noise."""
     rng = np.random.default_rng(seed)
     V = len(WORDS)
-    E = embeddings(d_in, seed)
+    E = embeddings(d_in, 0)  # the directions make_sae's features read; seed only varies the text and noise
     with h5py.File(path, "w") as f:
         f.attrs["model"] = "synthetic"
         f.attrs["ctx"] = ctx
