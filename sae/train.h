@@ -16,7 +16,7 @@ typedef struct {
     double l0_target;        // relu/jumprelu target L0 when l1 < 0; <= 0: k
     int64_t tokens;          // 0: one pass over the files
     int batch;               // default 4096
-    double lr;               // <= 0: 2e-4 · sqrt(16384 / d_sae), at most 1e-3
+    double lr;               // <= 0: 3e-3 · sqrt(1024 / d_sae), at most 3e-3
     uint64_t seed;
     int64_t checkpoint_every;// tokens; < 0: tokens / 10; 0: never
     int resume;

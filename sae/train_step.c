@@ -43,6 +43,7 @@ struct ms_step_ws {
     uint32_t *hist;                       // batchtopk histograms, nthreads * 65536
     int hist_threads;
     float *binvals; int64_t bincap;
+    float *g2;                            // (B,S) relu dense path: ∂L/∂pre, allocated on first use
 };
 
 ms_step_ws *ms_step_ws_new(int B, int d, int S) {
@@ -71,7 +72,7 @@ void ms_step_ws_free(ms_step_ws *w) {
     free(w->xc); free(w->pre); free(w->e); free(w->ge); free(w->gea); free(w->gxc); free(w->th); free(w->dnorm);
     csr_free(&w->m); csr_free(&w->a); csr_free(&w->win);
     free(w->cnt); free(w->tk_idx); free(w->tk_val); free(w->cptr); free(w->cref); free(w->fired); free(w->cand);
-    free(w->tok_mse); free(w->tok_aux); free(w->hist); free(w->binvals);
+    free(w->tok_mse); free(w->tok_aux); free(w->hist); free(w->binvals); free(w->g2);
     free(w);
 }
 const float *ms_step_residual_neg(const ms_step_ws *w) { return w->e; }
@@ -226,6 +227,104 @@ static float select_batchtopk(ms_step_ws *w, int B, int k) {
     return cut;
 }
 
+// Σ_b ‖x_b − mean(x)‖², fixed order.
+static double batch_var(const float *x, int B, int d) {
+    double *mean = ms_calloc((size_t)d, sizeof(double)), v = 0;
+    for (int b = 0; b < B; b++) for (int q = 0; q < d; q++) mean[q] += x[(int64_t)b * d + q];
+    for (int q = 0; q < d; q++) mean[q] /= B;
+    for (int b = 0; b < B; b++) for (int q = 0; q < d; q++) { double t = x[(int64_t)b * d + q] - mean[q]; v += t * t; }
+    free(mean);
+    return v;
+}
+
+// ReLU while the codes are still dense (early training): every product as one sgemm, since
+// sparse-dense products only pay off below ~10 % density. w->pre holds pre-activations on entry.
+static int relu_dense(ms_step_ws *w, const ms_sae_params *p, const float *x, int B, const ms_step_opts *o,
+                      ms_sae_grads *g, ms_step_stats *st, int64_t nnz) {
+    const int d = p->d, S = p->S;
+    float *f = w->pre;
+    #pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < (int64_t)B * S; i++) f[i] = f[i] > 0 ? f[i] : 0;
+    // x̂ − x = f Wd + bd − x
+    #pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int q = 0; q < d; q++) w->e[(int64_t)b * d + q] = p->bd[q] - x[(int64_t)b * d + q];
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, d, S, 1.0f, f, S, p->Wd, d, 1.0f, w->e, d);
+    #pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        double s = 0;
+        for (int q = 0; q < d; q++) {
+            float e = w->e[(int64_t)b * d + q];
+            s += (double)e * e;
+            w->ge[(int64_t)b * d + q] = 2.0f * e / (float)B;
+        }
+        w->tok_mse[b] = s;
+    }
+    double mse = 0;
+    for (int b = 0; b < B; b++) mse += w->tok_mse[b];
+    // per-latent column statistics (blocks of 16 latents, tokens in order): Σ f, Σ f‖Wd‖, count
+    double sp = 0;
+    float *fsum = ms_calloc((size_t)S, sizeof(float));
+    #pragma omp parallel for schedule(static)
+    for (int i0 = 0; i0 < S; i0 += 16) {
+        int i1 = i0 + 16 < S ? i0 + 16 : S;
+        float acc[16] = {0};
+        int cnt[16] = {0};
+        for (int b = 0; b < B; b++) {
+            const float *r = f + (int64_t)b * S;
+            for (int i = i0; i < i1; i++) { acc[i - i0] += r[i]; cnt[i - i0] += r[i] > 0; }
+        }
+        for (int i = i0; i < i1; i++) { fsum[i] = acc[i - i0]; w->fired[i] = cnt[i - i0]; }
+    }
+    for (int i = 0; i < S; i++) sp += (double)fsum[i] * w->dnorm[i];
+    st->mse_sum = mse;
+    st->var_sum = batch_var(x, B, d);
+    st->l0 = (double)nnz / B;
+    st->sparsity_loss = o->lambda * sp / B;
+    st->loss = mse / B + st->sparsity_loss;
+    st->fired = w->fired;
+    if (!g) { free(fsum); return 0; }
+    const float lam_b = (float)(o->lambda / B);
+    // ∂L/∂Wd = fᵀ ge + (λ/B) Σ_b f_bi Wd_i/‖Wd_i‖
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, S, d, B, 1.0f, f, S, w->ge, d, 0.0f, g->Wd, d);
+    #pragma omp parallel for schedule(static)
+    for (int i = 0; i < S; i++) {
+        g->row_active[i] = 1;
+        if (w->dnorm[i] > 0) {
+            const float c = lam_b * fsum[i] / w->dnorm[i];
+            for (int q = 0; q < d; q++) g->Wd[(int64_t)i * d + q] += c * p->Wd[(int64_t)i * d + q];
+        }
+    }
+    // ∂L/∂pre = (ge Wdᵀ + λ/B ‖Wd‖) · [pre > 0]
+    if (!w->g2) w->g2 = ms_aligned_alloc((size_t)w->Bmax * S * sizeof(float));
+    float *gp = w->g2;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, S, d, 1.0f, w->ge, d, p->Wd, d, 0.0f, gp, S);
+    #pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < S; i++) {
+            int64_t j = (int64_t)b * S + i;
+            gp[j] = f[j] > 0 ? gp[j] + lam_b * w->dnorm[i] : 0.0f;
+        }
+    // ∂L/∂Wt = gpᵀ xc, ∂L/∂be = Σ_b gp, ∂L/∂bd = Σ_b (ge − gp Wt)
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, S, d, B, 1.0f, gp, S, w->xc, d, 0.0f, g->Wt, d);
+    #pragma omp parallel for schedule(static)
+    for (int i0 = 0; i0 < S; i0 += 16) {
+        int i1 = i0 + 16 < S ? i0 + 16 : S;
+        float acc[16] = {0};
+        for (int b = 0; b < B; b++) for (int i = i0; i < i1; i++) acc[i - i0] += gp[(int64_t)b * S + i];
+        for (int i = i0; i < i1; i++) g->be[i] = acc[i - i0];
+    }
+    memcpy(w->gxc, w->ge, (size_t)B * d * sizeof(float));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, d, S, -1.0f, gp, S, p->Wt, d, 1.0f, w->gxc, d);
+    for (int q = 0; q < d; q++) {
+        float acc = 0;
+        for (int b = 0; b < B; b++) acc += w->gxc[(int64_t)b * d + q];
+        g->bd[q] = acc;
+    }
+    free(fsum);
+    return 0;
+}
+
 int ms_sae_step(ms_step_ws *w, const ms_sae_params *p, const float *x, int B, const ms_step_opts *o,
                 ms_sae_grads *g, ms_step_stats *st) {
     const int d = p->d, S = p->S;
@@ -252,6 +351,18 @@ int ms_sae_step(ms_step_ws *w, const ms_sae_params *p, const float *x, int B, co
             for (int j = 0; j < d; j++) s += (double)r[j] * r[j];
             w->dnorm[i] = (float)sqrt(s);
         }
+    }
+    if (arch == MS_SAE_RELU && !o->force_sparse) {
+        int64_t nnz = 0;
+        #pragma omp parallel for schedule(static)
+        for (int b = 0; b < B; b++) {
+            const float *r = w->pre + (int64_t)b * S;
+            int n = 0;
+            for (int i = 0; i < S; i++) n += r[i] > 0;
+            w->cnt[b] = n;
+        }
+        for (int b = 0; b < B; b++) nnz += w->cnt[b];
+        if (nnz * 10 > (int64_t)B * S || o->force_dense) return relu_dense(w, p, x, B, o, g, st, nnz);
     }
     switch (arch) {
     case MS_SAE_TOPK: select_topk(w, B, p->k); break;
@@ -285,15 +396,7 @@ int ms_sae_step(ms_step_ws *w, const ms_sae_params *p, const float *x, int B, co
     double mse = 0;
     for (int b = 0; b < B; b++) mse += w->tok_mse[b];
     st->mse_sum = mse;
-    { // variance of x around the batch mean (explained variance denominator), fixed order
-        double *mean = ms_calloc((size_t)d, sizeof(double));
-        for (int b = 0; b < B; b++) for (int q = 0; q < d; q++) mean[q] += x[(int64_t)b * d + q];
-        for (int q = 0; q < d; q++) mean[q] /= B;
-        double v = 0;
-        for (int b = 0; b < B; b++) for (int q = 0; q < d; q++) { double t = x[(int64_t)b * d + q] - mean[q]; v += t * t; }
-        st->var_sum = v;
-        free(mean);
-    }
+    st->var_sum = batch_var(x, B, d); // explained variance denominator
     // sparsity penalty value
     double sp = 0;
     if (arch == MS_SAE_RELU) for (int64_t j = 0; j < m->nnz; j++) sp += (double)m->val[j] * w->dnorm[m->idx[j]];

@@ -43,6 +43,7 @@ typedef struct {
     double aux_coef;
     const uint8_t *dead;       // (S) 1 = dead latent (AuxK candidates), or NULL
     const float *aux_target;   // tests: a fixed residual (B, d) for AuxK instead of x − x̂
+    int force_dense, force_sparse; // tests: relu's dense (sgemm) or sparse path regardless of density
 } ms_step_opts;
 
 typedef struct {

@@ -7,7 +7,8 @@
 #     PyTorch, dense decoder
 #     the encoder GEMM (4096x768 . 768x24576) alone, timed in C against the OpenBLAS monoscope links
 #     (and through torch.mm): batch / t_gemm is the encoder-GEMM bound on tokens/s
-#   ReLU + L1 at the same size: monoscope `sae train --arch relu` vs PyTorch dense.
+#   ReLU + L1 at the same size: monoscope `sae train --arch relu` (one run of RELU_STEPS steps, its
+#   reported loop rate) vs PyTorch dense.
 #
 # monoscope's rate is steady state: two runs of N1 and N2 steps, (N2-N1)*batch divided by the
 # difference of the training-loop times it reports (tokens / reported tokens/s) (initialisation and the first step cancel);
@@ -122,41 +123,39 @@ ours() { # arch extra-args... -> prints one rate per rep
 median() { $PY -c "import sys, statistics; v = [float(x) for x in sys.stdin.read().split()]; print(statistics.median(v))"; }
 field() { $PY -c "import sys, json; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
 
-echo "running monoscope topk ..." >&2
-OURS_TOPK_ALL=$(ours topk --k "$K" | tr '\n' ' ')
+say() { echo "$@"; }
+say ""
+$PY - "$BATCH" "$GEMM_S" "$GEMM_GF" "$TORCH_GEMM" <<'EOF2'
+import sys, json
+B, s, gf, tg = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3], json.loads(sys.argv[4])
+print("encoder GEMM %dx768 . 768x%d: OpenBLAS %.3f s (%s GFLOP/s) -> bound %.0f tokens/s; torch.mm %.3f s (%.0f tokens/s)"
+      % (B, tg["d_sae"], s, gf, B / s, tg["median_step_s"], tg["tokens_per_s"]))
+EOF2
+
+say "TopK k=$K (tokens/s):"
+OURS_TOPK_ALL=$(ours topk --k "$K" | $PY -c "import sys; print(' '.join('%.0f' % float(v) for v in sys.stdin.read().split()))")
 OURS_TOPK=$(echo "$OURS_TOPK_ALL" | median)
 L0_TOPK=$(sed -n 's/.*L0 \([0-9.]*\) .*/\1/p' "$WORK/ours_topk_$N2.log" | tail -1)
-echo "running PyTorch topk (sparse, dense) ..." >&2
+printf "  monoscope sae train       %8.0f   (median of steady-state runs: %s; L0 %s)\n" "$OURS_TOPK" "$OURS_TOPK_ALL" "${L0_TOPK:-?}"
 T_SPARSE=$($PY "$ROOT/scripts/bench_sae_torch.py" --variant topk-sparse --threads "$THREADS" --d-sae "$D_SAE" --k "$K" --batch "$BATCH" --steps $((STEPS + 1)))
+printf "  PyTorch sparse decoder    %8.0f   (step s: %s)\n" "$(field "$T_SPARSE" tokens_per_s)" "$(field "$T_SPARSE" step_s)"
 T_DENSE=$($PY "$ROOT/scripts/bench_sae_torch.py" --variant topk-dense --threads "$THREADS" --d-sae "$D_SAE" --k "$K" --batch "$BATCH" --steps "$STEPS")
-echo "running monoscope relu, PyTorch relu ..." >&2
-OURS_RELU_ALL=$(ours relu --l1 5 | tr '\n' ' ')
-OURS_RELU=$(echo "$OURS_RELU_ALL" | median)
-L0_RELU=$(sed -n 's/.*L0 \([0-9.]*\) .*/\1/p' "$WORK/ours_relu_$N2.log" | tail -1)
-T_RELU=$($PY "$ROOT/scripts/bench_sae_torch.py" --variant relu-dense --threads "$THREADS" --d-sae "$D_SAE" --batch "$BATCH" --steps "$STEPS" --l1 5)
+printf "  PyTorch dense decoder     %8.0f   (step s: %s)\n" "$(field "$T_DENSE" tokens_per_s)" "$(field "$T_DENSE" step_s)"
+$PY -c "
+o, s, d, b = $OURS_TOPK, $(field "$T_SPARSE" tokens_per_s), $(field "$T_DENSE" tokens_per_s), $BATCH / $GEMM_S
+print('  ratios: monoscope / PyTorch sparse %.2fx, / PyTorch dense %.2fx, / encoder-GEMM bound %.1f %%' % (o / s, o / d, 100 * o / b))"
 
-$PY - "$BATCH" "$GEMM_S" "$GEMM_GF" "$TORCH_GEMM" "$OURS_TOPK" "$OURS_TOPK_ALL" "$T_SPARSE" "$T_DENSE" \
-      "$OURS_RELU" "$OURS_RELU_ALL" "$T_RELU" "${L0_TOPK:-?}" "${L0_RELU:-?}" <<'EOF'
-import sys, json
-a = sys.argv[1:]
-B, gemm_s, gemm_gf = int(a[0]), float(a[1]), a[2]
-tg = json.loads(a[3])
-ours_topk, ours_topk_all = float(a[4]), a[5].split()
-ts, td = json.loads(a[6]), json.loads(a[7])
-ours_relu, ours_relu_all = float(a[8]), a[9].split()
-tr = json.loads(a[10])
-bound = B / gemm_s
-print()
-print("encoder GEMM %dx768 . 768x%d: OpenBLAS %.3f s (%s GFLOP/s) -> bound %.0f tokens/s; torch.mm %.3f s (%.0f tokens/s)"
-      % (B, ts["d_sae"], gemm_s, gemm_gf, bound, tg["median_step_s"], tg["tokens_per_s"]))
-print("TopK k=%d (tokens/s, medians):" % ts["k"])
-print("  monoscope sae train       %8.0f   (runs: %s; L0 %s)" % (ours_topk, " ".join("%.0f" % float(x) for x in ours_topk_all), a[11]))
-print("  PyTorch sparse decoder    %8.0f   (steps s: %s)" % (ts["tokens_per_s"], ts["step_s"]))
-print("  PyTorch dense decoder     %8.0f   (steps s: %s)" % (td["tokens_per_s"], td["step_s"]))
-print("  ratios: monoscope / PyTorch sparse %.2fx, / PyTorch dense %.2fx, / encoder-GEMM bound %.1f %%"
-      % (ours_topk / ts["tokens_per_s"], ours_topk / td["tokens_per_s"], 100 * ours_topk / bound))
-print("ReLU + L1 (tokens/s, medians):")
-print("  monoscope sae train       %8.0f   (runs: %s; L0 at the end %s)" % (ours_relu, " ".join("%.0f" % float(x) for x in ours_relu_all), a[12]))
-print("  PyTorch dense             %8.0f   (steps s: %s)" % (tr["tokens_per_s"], tr["step_s"]))
-print("  ratio: monoscope / PyTorch dense %.2fx" % (ours_relu / tr["tokens_per_s"]))
-EOF
+# ReLU: one run of RELU_STEPS steps, the loop rate monoscope reports (its first steps run with the
+# dense codes of the initialisation, so this is a lower bound on its steady state)
+RELU_STEPS=${RELU_STEPS:-2}
+say "ReLU + L1 (tokens/s):"
+"$BIN" sae train --acts "$ACTS" --hook "$HOOK" --out "$WORK/ours_relu.h5" --arch relu --d-sae "$D_SAE" --l1 5 \
+    --batch "$BATCH" --tokens $((RELU_STEPS * BATCH)) --checkpoint-every 0 --seed 1 --threads "$THREADS" \
+    2> "$WORK/ours_relu.log" >/dev/null || { echo "bench_sae: sae train --arch relu failed, see $WORK/ours_relu.log" >&2; exit 1; }
+OURS_RELU=$(sed -n 's/^sae train: [0-9]* tokens in [0-9.]* s (\([0-9.]*\) tokens\/s).*/\1/p' "$WORK/ours_relu.log")
+L0_RELU=$(sed -n 's/.*L0 \([0-9.]*\) .*/\1/p' "$WORK/ours_relu.log" | tail -1)
+printf "  monoscope sae train       %8.0f   (%s steps incl. the first; L0 %s)\n" "$OURS_RELU" "$RELU_STEPS" "${L0_RELU:-?}"
+T_RELU=$($PY "$ROOT/scripts/bench_sae_torch.py" --variant relu-dense --threads "$THREADS" --d-sae "$D_SAE" --batch "$BATCH" --steps "$RELU_STEPS" --l1 5)
+printf "  PyTorch dense             %8.0f   (step s: %s)\n" "$(field "$T_RELU" tokens_per_s)" "$(field "$T_RELU" step_s)"
+$PY -c "print('  ratio: monoscope / PyTorch dense %.2fx' % ($OURS_RELU / $(field "$T_RELU" tokens_per_s)))"
+echo "load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

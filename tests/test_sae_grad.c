@@ -22,7 +22,7 @@ enum { D = 6, S = 12, B = 7, K = 3 };
 
 typedef struct { float Wt[S * D], Wd[S * D], be[S], bd[D], logth[S]; } P;
 
-static void check_arch(ms_sae_arch arch) {
+static void check_arch(ms_sae_arch arch, int relu_path) {
     ms_step_ws *w = ms_step_ws_new(B, D, S);
     P p;
     float x[B * D];
@@ -36,6 +36,8 @@ static void check_arch(ms_sae_arch arch) {
     o.lambda = arch == MS_SAE_RELU ? 0.7 : arch == MS_SAE_JUMPRELU ? 0.4 : 0;
     o.eps = 0.05; // wide enough that some pre-activations fall in the kernel window
     if (arch == MS_SAE_TOPK || arch == MS_SAE_BATCHTOPK) { o.k_aux = 2; o.aux_coef = 0.5; o.dead = dead; }
+    o.force_dense = relu_path == 1;  // relu: dense sgemm path and sparse path both checked
+    o.force_sparse = relu_path == 2;
     // analytic gradients at p, with the AuxK residual held fixed at its value at p
     ms_sae_params pp = {arch, D, S, K, p.Wt, p.Wd, p.be, p.bd, arch == MS_SAE_JUMPRELU ? p.logth : NULL};
     float gWt[S * D], gWd[S * D], gbe[S], gbd[D], gth[S];
@@ -75,7 +77,7 @@ static void check_arch(ms_sae_arch arch) {
             if (fabs(fd) > maxg) maxg = fabs(fd);
         }
         double tol = 2e-3 + 2e-3 * maxg;
-        printf("%-9s %-5s max |fd - analytic| = %.2e (max |grad| %.3g, %d kinks skipped)\n", ms_sae_arch_name(arch), t[q].name, maxerr, maxg, skipped);
+        printf("%-9s%-8s %-5s max |fd - analytic| = %.2e (max |grad| %.3g, %d kinks skipped)\n", ms_sae_arch_name(arch), relu_path == 1 ? "(dense)" : relu_path == 2 ? "(sparse)" : "", t[q].name, maxerr, maxg, skipped);
         CHECK(maxerr < tol, "%s %s gradient mismatch %.3g", ms_sae_arch_name(arch), t[q].name, maxerr);
         CHECK(skipped < t[q].n / 4 + 2, "%s %s: too many kinks", ms_sae_arch_name(arch), t[q].name);
     }
@@ -174,7 +176,9 @@ static void check_encode(ms_sae_arch arch) {
 }
 
 int main(void) {
-    for (int a = 0; a < MS_SAE_ARCH_COUNT; a++) check_arch((ms_sae_arch)a);
+    for (int a = 0; a < MS_SAE_RELU; a++) check_arch((ms_sae_arch)a, 0);
+    check_arch(MS_SAE_RELU, 1);
+    check_arch(MS_SAE_RELU, 2);
     for (int a = 0; a < MS_SAE_ARCH_COUNT; a++) check_encode((ms_sae_arch)a);
     CHECK(ms_sae_load("/nonexistent/sae.h5") == NULL, "load of a missing file must fail");
     printf("%s\n", failures ? "FAILED" : "all passed");

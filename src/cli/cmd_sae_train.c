@@ -30,7 +30,7 @@ static void usage(FILE *f) {
 "  --l0-target T         target active latents per token for relu/jumprelu (default: --k)\n"
 "  --tokens N            training tokens (default: one pass over the files); suffixes k, M, G\n"
 "  --batch B             tokens per step (default 4096)\n"
-"  --lr ETA              Adam learning rate (default 2e-4*sqrt(16384/d_sae), at most 1e-3)\n"
+"  --lr ETA              Adam learning rate (default 3e-3*sqrt(1024/d_sae), at most 3e-3)\n"
 "  --seed S              initialisation and shuffling seed (default 0)\n"
 "  --checkpoint-every N  write PATH.ckpt atomically every N tokens (default tokens/10; 0: never)\n"
 "  --resume              continue from PATH.ckpt if present (same options and thread count give\n"
@@ -46,8 +46,9 @@ static void usage(FILE *f) {
 "  --aux-coef C          AuxK loss coefficient (default 1/32)\n"
 "  --bandwidth E         JumpReLU straight-through bandwidth (default 0.001*sqrt(d_in), i.e. 0.001\n"
 "                        at unit mean squared norm; inputs are scaled to E|x|^2 = d_in)\n"
-"  --jumprelu-warm F     JumpReLU: train the first F of steps as TopK (k = --l0-target), then set\n"
-"                        each threshold to reproduce its TopK firing rate (default 0.2)\n"
+"  --jumprelu-warm F     batchtopk/jumprelu: train the first F of steps as TopK (jumprelu: k =\n"
+"                        --l0-target, then each threshold set to reproduce its TopK firing\n"
+"                        rate) (default 0.2)\n"
 "  --clip C              gradient-norm clipping (default 1 for relu, off otherwise)\n"
 "  --log-every N         steps between rows of /training_log (default: ~1000 rows)\n");
 }

@@ -2,6 +2,8 @@
 import os, subprocess, sys
 
 BIN = os.environ.get("MONOSCOPE_BIN", "build/monoscope")
+# optimised, unsanitized build for numerically heavy runs (training to convergence); see tests/CMakeLists.txt
+FAST_BIN = os.environ.get("MONOSCOPE_FAST_BIN", BIN)
 SRC = os.environ.get("MONOSCOPE_SRC", os.getcwd())
 SHARED = os.environ.get("MONOSCOPE_SHARED", os.path.join(SRC, "..", "shared"))
 TMP = os.environ.get("MONOSCOPE_TMP", "/tmp/monoscope-test")
@@ -12,13 +14,14 @@ _failures = 0
 _passed = 0
 
 
-def run(*args, ok=True, input=None, env=None):
+def run(*args, ok=True, input=None, env=None, fast=False):
     """Runs `monoscope args...`; returns CompletedProcess (text). ok=True asserts exit 0,
-    ok=False asserts a non-zero exit with exactly one 'error' line and no crash signal."""
+    ok=False asserts a non-zero exit with exactly one 'error' line and no crash signal.
+    fast=True runs the optimised build (MONOSCOPE_FAST_BIN) for heavy numerical work."""
     e = dict(os.environ)
     if env:
         e.update(env)
-    p = subprocess.run([BIN, *map(str, args)], capture_output=True, text=True, input=input, env=e)
+    p = subprocess.run([FAST_BIN if fast else BIN, *map(str, args)], capture_output=True, text=True, input=input, env=e)
     if ok and p.returncode != 0:
         raise AssertionError(f"monoscope {' '.join(map(str, args))} failed ({p.returncode}):\n{p.stderr}")
     if ok is False:

@@ -1,6 +1,6 @@
 """Planted-feature recovery with default hyperparameters, shared by test_sae_train_<arch>.py.
 
-Synthetic activations (synth_acts.py): 512 random unit-norm features in 64 dimensions (8x
+Synthetic activations (synth_acts.py): 512 random unit-norm features in 128 dimensions (4x
 superposition), each active independently with probability 5/512 (or, correlated, in groups of 8
 driven by one Gaussian copula), magnitudes U(0.5, 1.5); 131k tokens. Only the architecture, k or
 the L0 target, d_sae = 1024 and a token budget of ~12 passes are given to `sae train`.
@@ -21,7 +21,7 @@ import h5py
 from mstest import run, TMP
 import synth_acts
 
-D_IN, N_FEAT, ACTIVE, D_SAE = 64, 512, 5.0, 1024
+D_IN, N_FEAT, ACTIVE, D_SAE = 128, 512, 5.0, 1024
 N_SEQ, CTX, TOKENS = 1024, 128, "1.6M"
 
 
@@ -46,7 +46,7 @@ def recover(arch, sparsity_args, k_bound, margin, correlated=False, tag=""):
                            correlated=correlated, dtype="float16", seed=11)
     out = os.path.join(TMP, "sae_%s%s.h5" % (arch, tag))
     p = run("sae", "train", "--acts", path, "--hook", "blocks.0.hook_resid_post", "--out", out, "--arch", arch,
-            "--d-sae", D_SAE, "--tokens", TOKENS, *sparsity_args)
+            "--d-sae", D_SAE, "--tokens", TOKENS, *sparsity_args, fast=True)
     sys.stderr.write(p.stderr)
     # held-out tokens from the same dictionary
     rng = np.random.default_rng(99)

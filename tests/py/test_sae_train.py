@@ -82,9 +82,11 @@ def t_resume():
     for arch in ("topk", "jumprelu"):
         ref = os.path.join(TMP, "ref_%s.h5" % arch)
         out = os.path.join(TMP, "res_%s.h5" % arch)
-        args = small(ref, "--arch", arch, "--checkpoint-every", "8k", "--tokens", "120k")
-        run(*args)
-        args = small(out, "--arch", arch, "--checkpoint-every", "8k", "--tokens", "120k")
+        # a short dead window so dead latents (and AuxK, and their counters) cross the checkpoint
+        extra = ["--arch", arch, "--checkpoint-every", "8k", "--tokens", "120k", "--d-sae", 512, "--k", 2,
+                 "--dead-window", 1024]
+        run(*small(ref, *extra))
+        args = small(out, *extra)
         ck = out + ".ckpt"
         for pth in (out, ck):
             if os.path.exists(pth):
