@@ -736,6 +736,9 @@ int ms_sae_train(const ms_train_cfg *cfg, const char *const *files, int n_files,
     remove(ckpt_path);
     fprintf(stderr, "sae train: %lld tokens in %.1f s (%.0f tokens/s), peak RSS %.1f MiB\n", (long long)done_tokens, el,
             el > 0 ? done_tokens / el : 0, ms_peak_rss() / 1048576.0);
+    double tg = 0;
+    for (int h = 0; h < n_hooks; h++) tg += ms_step_gemm_seconds(ws[h]);
+    fprintf(stderr, "sae train: encoder forward sgemm %.1f s = %.1f %% of the training loop\n", tg, el > 0 ? 100 * tg / el : 0);
     rc = 0;
 done:
     if (sites) for (int h = 0; h < n_hooks; h++) { site_free(&sites[h]); ms_step_ws_free(ws[h]); free(xb[h]); }

@@ -44,6 +44,7 @@ struct ms_step_ws {
     int hist_threads;
     float *binvals; int64_t bincap;
     float *g2;                            // (B,S) relu dense path: ∂L/∂pre, allocated on first use
+    double gemm_seconds;                  // time in the encoder forward sgemm (for the summary line)
 };
 
 ms_step_ws *ms_step_ws_new(int B, int d, int S) {
@@ -77,6 +78,7 @@ void ms_step_ws_free(ms_step_ws *w) {
 }
 const float *ms_step_residual_neg(const ms_step_ws *w) { return w->e; }
 const float *ms_step_preacts(const ms_step_ws *w) { return w->pre; }
+double ms_step_gemm_seconds(const ms_step_ws *w) { return w->gemm_seconds; }
 
 // Prefix-sums w->cnt into c->row and makes room for the entries.
 static void csr_alloc(ms_step_ws *w, csr *c, int B) {
@@ -116,7 +118,7 @@ static void csr_from_tk(ms_step_ws *w, csr *c, int B, int kk) {
     }
 }
 
-static void select_topk(ms_step_ws *w, int B, int k) {
+static void select_topk(ms_step_ws *w, int B, int k, const float *be) {
     const int S = w->S;
     if (k > S) k = S;
     tk_reserve(w, (int64_t)B * k);
@@ -124,7 +126,9 @@ static void select_topk(ms_step_ws *w, int B, int k) {
     for (int b = 0; b < B; b++) {
         int32_t *ix = w->tk_idx + (int64_t)b * k;
         float *vv = w->tk_val + (int64_t)b * k;
-        int m = ms_topk_row(w->pre + (int64_t)b * S, S, k, ix, vv), n = 0;
+        float *r = w->pre + (int64_t)b * S;
+        for (int i = 0; i < S; i++) r[i] += be[i];
+        int m = ms_topk_row(r, S, k, ix, vv), n = 0;
         for (int j = 0; j < m; j++) if (vv[j] > 0) { ix[n] = ix[j]; vv[n] = vv[j]; n++; } // relu
         w->cnt[b] = n;
     }
@@ -336,9 +340,18 @@ int ms_sae_step(ms_step_ws *w, const ms_sae_params *p, const float *x, int B, co
         const float *xb = x + (int64_t)b * d;
         float *c = w->xc + (int64_t)b * d;
         for (int j = 0; j < d; j++) c[j] = xb[j] - p->bd[j];
-        memcpy(w->pre + (int64_t)b * S, p->be, (size_t)S * sizeof(float));
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, S, d, 1.0f, w->xc, d, p->Wt, d, 1.0f, w->pre, S);
+    double tg = ms_now();
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, S, d, 1.0f, w->xc, d, p->Wt, d, 0.0f, w->pre, S);
+    w->gemm_seconds += ms_now() - tg;
+    // + be: TopK adds it row by row inside its selection (the row is then in cache); others here
+    if (arch != MS_SAE_TOPK) {
+        #pragma omp parallel for schedule(static)
+        for (int b = 0; b < B; b++) {
+            float *r = w->pre + (int64_t)b * S;
+            for (int i = 0; i < S; i++) r[i] += p->be[i];
+        }
+    }
 
     // ---- activation -> sparse codes
     if (arch == MS_SAE_JUMPRELU)
@@ -365,7 +378,7 @@ int ms_sae_step(ms_step_ws *w, const ms_sae_params *p, const float *x, int B, co
         if (nnz * 10 > (int64_t)B * S || o->force_dense) return relu_dense(w, p, x, B, o, g, st, nnz);
     }
     switch (arch) {
-    case MS_SAE_TOPK: select_topk(w, B, p->k); break;
+    case MS_SAE_TOPK: select_topk(w, B, p->k, p->be); break;
     case MS_SAE_BATCHTOPK: st->min_selected = select_batchtopk(w, B, p->k); break;
     case MS_SAE_JUMPRELU: select_threshold(w, B, w->th, 0, 0); break;
     case MS_SAE_RELU: default: select_threshold(w, B, NULL, 0.0f, 0); break;

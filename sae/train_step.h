@@ -63,6 +63,8 @@ void ms_step_ws_free(ms_step_ws *w);
 int ms_sae_step(ms_step_ws *w, const ms_sae_params *p, const float *x, int B, const ms_step_opts *o,
                 ms_sae_grads *g, ms_step_stats *st);
 
+// Seconds spent in the dense encoder sgemm so far (the bound every other part is measured against).
+double ms_step_gemm_seconds(const ms_step_ws *w);
 // Pre-activations (B, S) of the last call.
 const float *ms_step_preacts(const ms_step_ws *w);
 // The residual x − x̂ (B, d) of the last call (tests: AuxK target).

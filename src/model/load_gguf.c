@@ -67,7 +67,12 @@ static const char *pre_pattern(const char *pre) {
     // as it would at the end of a gap.
     if (!strcmp(pre, "starcoder") || !strcmp(pre, "smollm") || !strcmp(pre, "refact"))
         return "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+|\\s+(?![^\\s\\p{N}])|\\s+";
-    return NULL; // "gpt-2", "default" and unknown names
+    // "gpt-2" and "default" are GPT-2's rule. An unknown name may split differently: say so once
+    // (stderr, not an error: the ids are still those of GPT-2's rule, which most models share).
+    if (strcmp(pre, "gpt-2") && strcmp(pre, "gpt2") && strcmp(pre, "default"))
+        fprintf(stderr, "monoscope: warning: tokenizer.ggml.pre \"%s\" is not known; using GPT-2's "
+                        "pre-tokenizer split, which may differ from the original tokenizer's\n", pre);
+    return NULL;
 }
 
 static int load_tokenizer(gg_ctx *c, ms_model *m) {

@@ -161,7 +161,18 @@ void ms_progress_finish(ms_progress *p) {
 
 int ms_glob_match(const char *pattern, const char *name) { return fnmatch(pattern, name, 0) == 0; }
 
+// VmHWM of /proc/self/status: getrusage's ru_maxrss carries a parent's peak across exec, so a
+// large parent (a test harness) would inflate our own figure.
 size_t ms_peak_rss(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (f) {
+        char line[256];
+        size_t kb = 0;
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "VmHWM: %zu kB", &kb) == 1) break;
+        fclose(f);
+        if (kb) return kb * 1024;
+    }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     return (size_t)ru.ru_maxrss * 1024;

@@ -83,7 +83,7 @@ def t_resume():
         ref = os.path.join(TMP, "ref_%s.h5" % arch)
         out = os.path.join(TMP, "res_%s.h5" % arch)
         # a short dead window so dead latents (and AuxK, and their counters) cross the checkpoint
-        extra = ["--arch", arch, "--checkpoint-every", "8k", "--tokens", "120k", "--d-sae", 512, "--k", 2,
+        extra = ["--arch", arch, "--checkpoint-every", "8k", "--tokens", "80k", "--d-sae", 512, "--k", 2,
                  "--dead-window", 1024]
         run(*small(ref, *extra))
         args = small(out, *extra)
