@@ -127,8 +127,7 @@ static void select_topk(ms_step_ws *w, int B, int k, const float *be) {
         int32_t *ix = w->tk_idx + (int64_t)b * k;
         float *vv = w->tk_val + (int64_t)b * k;
         float *r = w->pre + (int64_t)b * S;
-        for (int i = 0; i < S; i++) r[i] += be[i];
-        int m = ms_topk_row(r, S, k, ix, vv), n = 0;
+        int m = ms_topk_row_bias(r, be, S, k, ix, vv), n = 0; // r += be on the way
         for (int j = 0; j < m; j++) if (vv[j] > 0) { ix[n] = ix[j]; vv[n] = vv[j]; n++; } // relu
         w->cnt[b] = n;
     }
@@ -386,6 +385,7 @@ int ms_sae_step(ms_step_ws *w, const ms_sae_params *p, const float *x, int B, co
     csr *m = &w->m;
     st->l0 = (double)m->nnz / B;
 
+    const float lam_b = (float)(o->lambda / B);
     // ---- decoder and reconstruction error, per token
     #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
@@ -405,6 +405,16 @@ int ms_sae_step(ms_step_ws *w, const ms_sae_params *p, const float *x, int B, co
             ge[q] = 2.0f * e[q] / (float)B;
         }
         w->tok_mse[b] = s;
+        // ∂L/∂f on the main codes while this token's decoder rows are still in cache
+        // (activation derivative is 1 where active)
+        if (g)
+            for (int64_t j = m->row[b]; j < m->row[b + 1]; j++) {
+                const float *r = p->Wd + (int64_t)m->idx[j] * d;
+                float gs = 0;
+                for (int q = 0; q < d; q++) gs += ge[q] * r[q];
+                if (arch == MS_SAE_RELU) gs += lam_b * w->dnorm[m->idx[j]];
+                m->g[j] = gs;
+            }
     }
     double mse = 0;
     for (int b = 0; b < B; b++) mse += w->tok_mse[b];
@@ -468,18 +478,10 @@ int ms_sae_step(ms_step_ws *w, const ms_sae_params *p, const float *x, int B, co
     st->fired = w->fired;
     if (!g) return 0;
 
-    // ---- ∂L/∂f and ∂L/∂pre on active entries (activation derivative is 1 where active)
-    const float lam_b = (float)(o->lambda / B);
+    // ---- ∂L/∂f and ∂L/∂pre on the AuxK entries (main ones were done with the decoder)
+    if (a->nnz > 0) {
     #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
-        const float *ge = w->ge + (int64_t)b * d;
-        for (int64_t j = m->row[b]; j < m->row[b + 1]; j++) {
-            const float *r = p->Wd + (int64_t)m->idx[j] * d;
-            float s = 0;
-            for (int q = 0; q < d; q++) s += ge[q] * r[q];
-            if (arch == MS_SAE_RELU) s += lam_b * w->dnorm[m->idx[j]];
-            m->g[j] = s;
-        }
         const float *ga = w->gea + (int64_t)b * d;
         for (int64_t j = a->row[b]; j < a->row[b + 1]; j++) {
             const float *r = p->Wd + (int64_t)a->idx[j] * d;
@@ -487,6 +489,7 @@ int ms_sae_step(ms_step_ws *w, const ms_sae_params *p, const float *x, int B, co
             for (int q = 0; q < d; q++) s += ga[q] * r[q];
             a->g[j] = s;
         }
+    }
     }
 
     // ---- JumpReLU threshold: straight-through estimator with a rectangle kernel

@@ -20,8 +20,12 @@ struct ms_state {
     float *x;             // (N, C) residual stream
     float *ln;            // (N, C) normalized, then gained; also pos-embed scratch
     float *tmp;           // (N, C) embed / attn_out / mlp_out
+    float *qkv;           // (N, H*Dh + 2*Hkv*Dh) fused projection output (when the weights are adjacent)
     float *q;             // (N, H*Dh)
     float *k, *v;         // (N, Hkv*Dh)
+    // where attention reads q, k, v this layer: into qkv (row stride QD+2KD) or q/k/v (QD, KD)
+    const float *qp, *kp, *vp;
+    int ldq, ldkv;
     float *z;             // (N, H*Dh)
     float *h1, *h2;       // (N, F) mlp pre (gate) / up
     float *att_scratch;   // (n_threads, max_T, max_T) per-thread score matrix
@@ -52,6 +56,7 @@ ms_state *ms_state_new(const ms_model *m, int max_batch, int max_T) {
     s->x = ms_aligned_alloc(N * C * sizeof(float));
     s->ln = ms_aligned_alloc(N * C * sizeof(float));
     s->tmp = ms_aligned_alloc(N * C * sizeof(float));
+    s->qkv = ms_aligned_alloc(N * (QD + 2 * KD) * sizeof(float));
     s->q = ms_aligned_alloc(N * QD * sizeof(float));
     s->k = ms_aligned_alloc(N * KD * sizeof(float));
     s->v = ms_aligned_alloc(N * KD * sizeof(float));
@@ -76,7 +81,7 @@ ms_state *ms_state_new(const ms_model *m, int max_batch, int max_T) {
 
 void ms_state_free(ms_state *s) {
     if (!s) return;
-    free(s->x); free(s->ln); free(s->tmp); free(s->q); free(s->k); free(s->v); free(s->z);
+    free(s->x); free(s->qkv); free(s->ln); free(s->tmp); free(s->q); free(s->k); free(s->v); free(s->z);
     free(s->h1); free(s->h2); free(s->att_scratch); free(s->att); free(s->logits);
     free(s->rope_cos); free(s->rope_sin);
     free(s);
@@ -108,22 +113,25 @@ static int hook(const ms_hooks *hk, const ms_config *c, ms_site site, int layer,
 // Query rows go in blocks of ATT_QB: block [t0, t1) only needs keys [0, t1), which skips nearly
 // half of the Q·Kᵀ and P·V work that a full square product would spend on masked entries.
 #define ATT_QB 64
-static void att_scores(const ms_config *c, const ms_state *s, int b, int h, int T, float *S) {
-    const int H = c->n_head, Dh = c->d_head, KD = c->n_kv_head * Dh;
+// mask: write -inf above the diagonal (for hooks and the general softmax); the fused causal path
+// skips it, since its softmax never reads those entries and zero-fills them itself.
+static void att_scores(const ms_config *c, const ms_state *s, int b, int h, int T, float *S, int mask) {
+    const int H = c->n_head, Dh = c->d_head, ldq = s->ldq, ldk = s->ldkv;
     const int kvh = h / (H / c->n_kv_head); // query head h reads kv head h / group size
-    const float *q = s->q + (size_t)b * T * H * Dh + (size_t)h * Dh;
-    const float *k = s->k + (size_t)b * T * KD + (size_t)kvh * Dh;
+    const float *q = s->qp + (size_t)b * T * ldq + (size_t)h * Dh;
+    const float *k = s->kp + (size_t)b * T * ldk + (size_t)kvh * Dh;
     // S[t0:t1, 0:t1] = Q[t0:t1] · K[0:t1]ᵀ / sqrt(Dh); rows strided through the (T, heads, Dh) buffers
     for (int t0 = 0; t0 < T; t0 += ATT_QB) {
         const int t1 = t0 + ATT_QB < T ? t0 + ATT_QB : T;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, t1 - t0, t1, Dh, 1.0f / sqrtf((float)Dh),
-                    q + (size_t)t0 * H * Dh, H * Dh, k, KD, 0.0f, S + (size_t)t0 * T, T);
+                    q + (size_t)t0 * ldq, ldq, k, ldk, 0.0f, S + (size_t)t0 * T, T);
     }
+    if (!mask) return;
     for (int t = 0; t < T; t++)
         for (int j = t + 1; j < T; j++) S[(size_t)t * T + j] = -INFINITY;
 }
 
-// Row softmax. causal: row t covers columns 0..t and the rest is set to 0 (they hold -inf);
+// Row softmax. causal: row t covers columns 0..t and the rest of its query block is set to 0;
 // otherwise (a hook may have edited the scores) all T columns. Both give bit-identical results on
 // causal scores: the max ignores -inf, exp(-inf) is exactly 0, and adding trailing zeros to the
 // left-to-right sum changes nothing, so observe-only hooks never change the pattern.
@@ -139,7 +147,9 @@ static void att_softmax(float *S, int T, int causal) {
         for (int j = 0; j < n; j++) sum += r[j];
         float inv = 1.0f / sum;
         for (int j = 0; j < n; j++) r[j] *= inv;
-        for (int j = n; j < T; j++) r[j] = 0.0f;
+        // causal: att_values reads row t only up to the end of its ATT_QB query block
+        const int zend = causal && (t / ATT_QB + 1) * ATT_QB < T ? (t / ATT_QB + 1) * ATT_QB : T;
+        for (int j = n; j < zend; j++) r[j] = 0.0f;
     }
 }
 
@@ -147,15 +157,15 @@ static void att_softmax(float *S, int T, int causal) {
 // full product (a hook edited the pattern to attend ahead). Exact zeros add nothing to a sum, so
 // both give the same bits on a causal P.
 static void att_values(const ms_config *c, ms_state *s, int b, int h, int T, const float *P, int causal) {
-    const int H = c->n_head, Dh = c->d_head, KD = c->n_kv_head * Dh;
+    const int H = c->n_head, Dh = c->d_head, ldv = s->ldkv;
     const int kvh = h / (H / c->n_kv_head);
-    const float *v = s->v + (size_t)b * T * KD + (size_t)kvh * Dh;
+    const float *v = s->vp + (size_t)b * T * ldv + (size_t)kvh * Dh;
     float *z = s->z + (size_t)b * T * H * Dh + (size_t)h * Dh;
     const int qb = causal ? ATT_QB : T;
     for (int t0 = 0; t0 < T; t0 += qb) {
         const int t1 = t0 + qb < T ? t0 + qb : T;
         // Z[t0:t1] (rows of H*Dh) = P[t0:t1, 0:t1] · V[0:t1]
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, t1 - t0, Dh, t1, 1.0f, P + (size_t)t0 * T, T, v, KD,
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, t1 - t0, Dh, t1, 1.0f, P + (size_t)t0 * T, T, v, ldv,
                     0.0f, z + (size_t)t0 * H * Dh, H * Dh);
     }
 }
@@ -179,7 +189,7 @@ static int attention(const ms_model *m, ms_state *s, const ms_hooks *hk, int lay
 #pragma omp parallel for schedule(static) if (par)
         for (int bh = 0; bh < BH; bh++) {
             float *S = s->att_scratch + (size_t)omp_get_thread_num() * s->max_T * s->max_T;
-            att_scores(c, s, bh / H, bh % H, T, S);
+            att_scores(c, s, bh / H, bh % H, T, S, 0);
             att_softmax(S, T, 1);
             att_values(c, s, bh / H, bh % H, T, S, 1);
         }
@@ -193,7 +203,7 @@ static int attention(const ms_model *m, ms_state *s, const ms_hooks *hk, int lay
         s->att_cap = need;
     }
 #pragma omp parallel for schedule(static) if (par)
-    for (int bh = 0; bh < BH; bh++) att_scores(c, s, bh / H, bh % H, T, s->att + bh * TT);
+    for (int bh = 0; bh < BH; bh++) att_scores(c, s, bh / H, bh % H, T, s->att + bh * TT, 1);
     if (hook(hk, c, MS_SITE_ATTN_SCORES, layer, s->att, B, T)) return -1;
 #pragma omp parallel for schedule(static) if (par)
     for (int bh = 0; bh < BH; bh++) att_softmax(s->att + bh * TT, T, 0);
@@ -215,18 +225,51 @@ static int block(const ms_model *m, ms_state *s, const ms_hooks *hk, int l, int 
 #define HOOK(site, buf) do { if (hook(hk, c, site, l, buf, B, T)) return -1; } while (0)
 
     HOOK(MS_SITE_RESID_PRE, s->x);
-    if (gpt2) ms_op_layernorm_core(s->ln, s->x, N, C, c->norm_eps);
-    else ms_op_rmsnorm_core(s->ln, s->x, N, C, c->norm_eps);
-    HOOK(MS_SITE_LN1_NORMALIZED, s->ln);
-    ms_op_gain(s->ln, w->ln1_w, w->ln1_b, N, C);
+    // norm + gain in one pass unless a hook wants the normalized values between them (same bits)
+    if (ms_hooks_wants(hk, MS_SITE_LN1_NORMALIZED, l)) {
+        if (gpt2) ms_op_layernorm_core(s->ln, s->x, N, C, c->norm_eps);
+        else ms_op_rmsnorm_core(s->ln, s->x, N, C, c->norm_eps);
+        HOOK(MS_SITE_LN1_NORMALIZED, s->ln);
+        ms_op_gain(s->ln, w->ln1_w, w->ln1_b, N, C);
+    } else if (gpt2) {
+        ms_op_layernorm(s->ln, s->x, w->ln1_w, w->ln1_b, N, C, c->norm_eps);
+    } else {
+        ms_op_rmsnorm(s->ln, s->x, w->ln1_w, N, C, c->norm_eps);
+    }
 
-    ms_op_linear(s->q, s->ln, w->wq, w->bq, N, C, QD); // (N, H, Dh)
-    ms_op_linear(s->k, s->ln, w->wk, w->bk, N, C, KD); // (N, Hkv, Dh)
-    ms_op_linear(s->v, s->ln, w->wv, w->bv, N, C, KD);
-    HOOK(MS_SITE_ATTN_Q, s->q);
-    HOOK(MS_SITE_ATTN_K, s->k);
-    HOOK(MS_SITE_ATTN_V, s->v);
-    if (c->rope_style != MS_ROPE_NONE) {
+    // q, k, v: one (N, QD+2KD) sgemm when wq, wk, wv (and their biases) lie back to back in the
+    // arena, as ms_model_alloc_weights lays them out; attention then reads strided rows of it.
+    // Hooks and RoPE need contiguous (N, heads, Dh) buffers: the columns are copied out (exact).
+    const int QKV = QD + 2 * KD;
+    const int fused = w->wk == w->wq + (size_t)QD * C && w->wv == w->wk + (size_t)KD * C &&
+                      ((!w->bq && !w->bk && !w->bv) || (w->bq && w->bk == w->bq + QD && w->bv == w->bk + KD));
+    const int rope = c->rope_style != MS_ROPE_NONE;
+    if (fused) {
+        ms_op_linear(s->qkv, s->ln, w->wq, w->bq, N, C, QKV);
+        if (rope || ms_hooks_wants(hk, MS_SITE_ATTN_Q, l) || ms_hooks_wants(hk, MS_SITE_ATTN_K, l) ||
+            ms_hooks_wants(hk, MS_SITE_ATTN_V, l)) {
+            for (int r = 0; r < N; r++) {
+                const float *src = s->qkv + (size_t)r * QKV;
+                memcpy(s->q + (size_t)r * QD, src, (size_t)QD * sizeof(float));
+                memcpy(s->k + (size_t)r * KD, src + QD, (size_t)KD * sizeof(float));
+                memcpy(s->v + (size_t)r * KD, src + QD + KD, (size_t)KD * sizeof(float));
+            }
+            s->qp = s->q, s->kp = s->k, s->vp = s->v, s->ldq = QD, s->ldkv = KD;
+        } else {
+            s->qp = s->qkv, s->kp = s->qkv + QD, s->vp = s->qkv + QD + KD, s->ldq = s->ldkv = QKV;
+        }
+    } else {
+        ms_op_linear(s->q, s->ln, w->wq, w->bq, N, C, QD); // (N, H, Dh)
+        ms_op_linear(s->k, s->ln, w->wk, w->bk, N, C, KD); // (N, Hkv, Dh)
+        ms_op_linear(s->v, s->ln, w->wv, w->bv, N, C, KD);
+        s->qp = s->q, s->kp = s->k, s->vp = s->v, s->ldq = QD, s->ldkv = KD;
+    }
+    if (s->qp == s->q) {
+        HOOK(MS_SITE_ATTN_Q, s->q);
+        HOOK(MS_SITE_ATTN_K, s->k);
+        HOOK(MS_SITE_ATTN_V, s->v);
+    }
+    if (rope) {
         const int half = c->rope_style == MS_ROPE_HALF;
         ms_op_rope(s->q, N, T, c->n_head, c->d_head, half, s->rope_cos, s->rope_sin);
         ms_op_rope(s->k, N, T, c->n_kv_head, c->d_head, half, s->rope_cos, s->rope_sin);
@@ -235,19 +278,37 @@ static int block(const ms_model *m, ms_state *s, const ms_hooks *hk, int l, int 
     }
     if (attention(m, s, hk, l, B, T)) return -1;
     HOOK(MS_SITE_ATTN_Z, s->z);
-    ms_op_linear(s->tmp, s->z, w->wo, w->bo, N, QD, C);
-    HOOK(MS_SITE_ATTN_OUT, s->tmp);
-    ms_op_add(s->x, s->tmp, (size_t)N * C);
+    // output projections: sgemm without bias; the bias is added in the pass that follows (fused
+    // into the residual add, or into gelu), or on its own where a hook wants the biased output
+    ms_op_linear(s->tmp, s->z, w->wo, NULL, N, QD, C);
+    if (ms_hooks_wants(hk, MS_SITE_ATTN_OUT, l)) {
+        ms_op_bias(s->tmp, w->bo, N, C);
+        HOOK(MS_SITE_ATTN_OUT, s->tmp);
+        ms_op_add(s->x, s->tmp, (size_t)N * C);
+    } else {
+        ms_op_add_bias(s->x, s->tmp, w->bo, N, C);
+    }
     HOOK(MS_SITE_RESID_MID, s->x);
 
-    if (gpt2) ms_op_layernorm_core(s->ln, s->x, N, C, c->norm_eps);
-    else ms_op_rmsnorm_core(s->ln, s->x, N, C, c->norm_eps);
-    HOOK(MS_SITE_LN2_NORMALIZED, s->ln);
-    ms_op_gain(s->ln, w->ln2_w, w->ln2_b, N, C);
+    if (ms_hooks_wants(hk, MS_SITE_LN2_NORMALIZED, l)) {
+        if (gpt2) ms_op_layernorm_core(s->ln, s->x, N, C, c->norm_eps);
+        else ms_op_rmsnorm_core(s->ln, s->x, N, C, c->norm_eps);
+        HOOK(MS_SITE_LN2_NORMALIZED, s->ln);
+        ms_op_gain(s->ln, w->ln2_w, w->ln2_b, N, C);
+    } else if (gpt2) {
+        ms_op_layernorm(s->ln, s->x, w->ln2_w, w->ln2_b, N, C, c->norm_eps);
+    } else {
+        ms_op_rmsnorm(s->ln, s->x, w->ln2_w, N, C, c->norm_eps);
+    }
     if (gpt2) {
-        ms_op_linear(s->h1, s->ln, w->w_in, w->b_in, N, C, F);
-        HOOK(MS_SITE_MLP_PRE, s->h1);
-        ms_op_gelu_new(s->h1, (size_t)N * F);
+        ms_op_linear(s->h1, s->ln, w->w_in, NULL, N, C, F);
+        if (ms_hooks_wants(hk, MS_SITE_MLP_PRE, l)) {
+            ms_op_bias(s->h1, w->b_in, N, F);
+            HOOK(MS_SITE_MLP_PRE, s->h1);
+            ms_op_gelu_new(s->h1, (size_t)N * F);
+        } else {
+            ms_op_bias_gelu_new(s->h1, w->b_in, N, F);
+        }
     } else {
         ms_op_linear(s->h1, s->ln, w->w_gate, NULL, N, C, F);
         ms_op_linear(s->h2, s->ln, w->w_in, NULL, N, C, F);
@@ -256,9 +317,14 @@ static int block(const ms_model *m, ms_state *s, const ms_hooks *hk, int l, int 
         ms_op_swiglu(s->h1, s->h2, (size_t)N * F);
     }
     HOOK(MS_SITE_MLP_POST, s->h1);
-    ms_op_linear(s->tmp, s->h1, w->w_out, w->b_out, N, F, C);
-    HOOK(MS_SITE_MLP_OUT, s->tmp);
-    ms_op_add(s->x, s->tmp, (size_t)N * C);
+    ms_op_linear(s->tmp, s->h1, w->w_out, NULL, N, F, C);
+    if (ms_hooks_wants(hk, MS_SITE_MLP_OUT, l)) {
+        ms_op_bias(s->tmp, w->b_out, N, C);
+        HOOK(MS_SITE_MLP_OUT, s->tmp);
+        ms_op_add(s->x, s->tmp, (size_t)N * C);
+    } else {
+        ms_op_add_bias(s->x, s->tmp, w->b_out, N, C);
+    }
     HOOK(MS_SITE_RESID_POST, s->x);
 #undef HOOK
     return 0;

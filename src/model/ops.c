@@ -15,20 +15,45 @@ void ms_op_linear(float *Y, const float *X, const float *W, const float *b, int 
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, out, in, 1.0f, X, in, W, in, b ? 1.0f : 0.0f, Y, out);
 }
 
+// Row statistics shared by the plain and the gain-fused LayerNorm (same bits in both).
+static inline float ln_stats(const float *xr, int C, float eps, float *mean_out) {
+    float mean = 0.0f;
+    for (int i = 0; i < C; i++) mean += xr[i];
+    mean /= (float)C;
+    float var = 0.0f;
+    for (int i = 0; i < C; i++) { float d = xr[i] - mean; var += d * d; }
+    var /= (float)C;
+    *mean_out = mean;
+    return 1.0f / sqrtf(var + eps);
+}
+
 void ms_op_layernorm_core(float *out, const float *x, int N, int C, float eps) {
 #pragma omp parallel for schedule(static) if ((size_t)N * C >= PAR_MIN)
     for (int r = 0; r < N; r++) {
         const float *xr = x + (size_t)r * C;
         float *o = out + (size_t)r * C;
-        float mean = 0.0f;
-        for (int i = 0; i < C; i++) mean += xr[i];
-        mean /= (float)C;
-        float var = 0.0f;
-        for (int i = 0; i < C; i++) { float d = xr[i] - mean; var += d * d; }
-        var /= (float)C;
-        float s = 1.0f / sqrtf(var + eps);
+        float mean;
+        const float s = ln_stats(xr, C, eps, &mean);
         for (int i = 0; i < C; i++) o[i] = (xr[i] - mean) * s;
     }
+}
+
+void ms_op_layernorm(float *out, const float *x, const float *w, const float *b, int N, int C, float eps) {
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= PAR_MIN)
+    for (int r = 0; r < N; r++) {
+        const float *xr = x + (size_t)r * C;
+        float *o = out + (size_t)r * C;
+        float mean;
+        const float s = ln_stats(xr, C, eps, &mean);
+        if (b) for (int i = 0; i < C; i++) { float t = (xr[i] - mean) * s; o[i] = t * w[i] + b[i]; }
+        else for (int i = 0; i < C; i++) { float t = (xr[i] - mean) * s; o[i] = t * w[i]; }
+    }
+}
+
+static inline float rms_scale(const float *xr, int C, float eps) {
+    float ss = 0.0f;
+    for (int i = 0; i < C; i++) ss += xr[i] * xr[i];
+    return 1.0f / sqrtf(ss / (float)C + eps);
 }
 
 void ms_op_rmsnorm_core(float *out, const float *x, int N, int C, float eps) {
@@ -36,10 +61,18 @@ void ms_op_rmsnorm_core(float *out, const float *x, int N, int C, float eps) {
     for (int r = 0; r < N; r++) {
         const float *xr = x + (size_t)r * C;
         float *o = out + (size_t)r * C;
-        float ss = 0.0f;
-        for (int i = 0; i < C; i++) ss += xr[i] * xr[i];
-        float s = 1.0f / sqrtf(ss / (float)C + eps);
+        const float s = rms_scale(xr, C, eps);
         for (int i = 0; i < C; i++) o[i] = xr[i] * s;
+    }
+}
+
+void ms_op_rmsnorm(float *out, const float *x, const float *w, int N, int C, float eps) {
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= PAR_MIN)
+    for (int r = 0; r < N; r++) {
+        const float *xr = x + (size_t)r * C;
+        float *o = out + (size_t)r * C;
+        const float s = rms_scale(xr, C, eps);
+        for (int i = 0; i < C; i++) { float t = xr[i] * s; o[i] = t * w[i]; }
     }
 }
 
@@ -57,13 +90,36 @@ void ms_op_add(float *x, const float *y, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] += y[i];
 }
 
-// 0.5 (1 + tanh(u)) = sigmoid(2u), so gelu_new(x) = x / (1 + exp(-2u)) with one vectorised exp.
+void ms_op_bias(float *x, const float *b, int N, int C) {
+    if (!b) return;
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= PAR_MIN)
+    for (int r = 0; r < N; r++) {
+        float *xr = x + (size_t)r * C;
+        for (int i = 0; i < C; i++) xr[i] += b[i];
+    }
+}
+
+void ms_op_add_bias(float *x, const float *y, const float *b, int N, int C) {
+    if (!b) { ms_op_add(x, y, (size_t)N * C); return; }
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= PAR_MIN)
+    for (int r = 0; r < N; r++) {
+        float *xr = x + (size_t)r * C;
+        const float *yr = y + (size_t)r * C;
+        for (int i = 0; i < C; i++) { float t = yr[i] + b[i]; xr[i] += t; }
+    }
+}
+
 void ms_op_gelu_new(float *x, size_t n) {
-    const float k2 = -2.0f * 0.7978845608028654f; // -2 sqrt(2/pi)
 #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
-        float v = x[i];
-        x[i] = v / (1.0f + ms_expf(k2 * (v + 0.044715f * v * v * v)));
+    for (size_t i = 0; i < n; i++) x[i] = ms_gelu_new1(x[i]);
+}
+
+void ms_op_bias_gelu_new(float *x, const float *b, int N, int C) {
+    if (!b) { ms_op_gelu_new(x, (size_t)N * C); return; }
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= PAR_MIN)
+    for (int r = 0; r < N; r++) {
+        float *xr = x + (size_t)r * C;
+        for (int i = 0; i < C; i++) { float t = xr[i] + b[i]; xr[i] = ms_gelu_new1(t); }
     }
 }
 

@@ -34,6 +34,13 @@ static inline float ms_expf(float x) {
     return hi < -87.3f ? 0.0f : p * s;
 }
 
+// gelu_new of one value: 0.5 (1 + tanh(u)) = sigmoid(2u), so gelu_new(v) = v / (1 + exp(-2u)).
+// Shared by the plain and the bias-fused kernels so both give the same bits.
+static inline float ms_gelu_new1(float v) {
+    const float k2 = -2.0f * 0.7978845608028654f; // -2 sqrt(2/pi)
+    return v / (1.0f + ms_expf(k2 * (v + 0.044715f * v * v * v)));
+}
+
 // Y(N, out) = X(N, in) · W(out, in)ᵀ + b   (b may be NULL); one sgemm.
 void ms_op_linear(float *Y, const float *X, const float *W, const float *b, int N, int in, int out);
 // out(N,C) = (x - mean) / sqrt(var + eps) per row (LayerNorm without gain/bias).
@@ -44,8 +51,19 @@ void ms_op_rmsnorm_core(float *out, const float *x, int N, int C, float eps);
 void ms_op_gain(float *x, const float *w, const float *b, int N, int C);
 // x(n) += y(n)
 void ms_op_add(float *x, const float *y, size_t n);
+// x(N,C) += b  (row bias; no-op if b is NULL)
+void ms_op_bias(float *x, const float *b, int N, int C);
+// x(N,C) += (y + b)  per element (b may be NULL: x += y). Same bits as ms_op_bias(y) then ms_op_add.
+void ms_op_add_bias(float *x, const float *y, const float *b, int N, int C);
+// out(N,C) = LayerNorm core then * w + b (b may be NULL), in one pass; same bits as
+// ms_op_layernorm_core followed by ms_op_gain.
+void ms_op_layernorm(float *out, const float *x, const float *w, const float *b, int N, int C, float eps);
+// out(N,C) = RMSNorm core then * w, in one pass; same bits as ms_op_rmsnorm_core + ms_op_gain.
+void ms_op_rmsnorm(float *out, const float *x, const float *w, int N, int C, float eps);
 // x(n) = gelu_new(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x³)))
 void ms_op_gelu_new(float *x, size_t n);
+// x(N,C) = gelu_new(x + b) (b may be NULL); same bits as ms_op_bias then ms_op_gelu_new.
+void ms_op_bias_gelu_new(float *x, const float *b, int N, int C);
 // g(n) = silu(g) * u = g * sigmoid(g) * u
 void ms_op_swiglu(float *g, const float *u, size_t n);
 // Rotates pairs of each head of x (N rows of n_heads * Dh) by position (row % T):
