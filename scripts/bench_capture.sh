@@ -27,23 +27,28 @@ capture_rate() { # hooks -> prints "tokens/s hdf5_fraction" (from capture's own 
         sed -n 's/.*: \([0-9.]*\) tokens\/s.*hdf5 [0-9.]* s (\([0-9.]*\)%).*/\1 \2/p'
 }
 
-ours=(); hdf=(); early=(); torch=(); torch_early=()
-for r in $(seq "$R"); do
-    read -r t h < <(capture_rate 'blocks.*.hook_resid_post'); ours+=("$t"); hdf+=("$h")
-    read -r t h < <(capture_rate 'blocks.0.hook_resid_post,blocks.1.hook_resid_post,blocks.2.hook_resid_post'); early+=("$t")
-done
-torch=$(OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 scripts/bench/capture_torch.py --threads "$T" --repeats "$R" | awk '{print $2}')
-torch_early=$(OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 scripts/bench/capture_torch.py --threads "$T" --repeats "$R" --upto-layer 2 | awk '{print $2}')
-# sgemm-bound: per token and layer the four projections (M = 1024 rows of a 4 x 256 batch)
-gflops=$(./build/sgemm_rate 1024 2304 768 1024 768 768 1024 3072 768 1024 768 3072 | awk '/total/ {print $2}')
+# Machines are noisy (a shared VM's speed drifts by tens of percent within minutes), so each round
+# measures all three back to back and the ratios are taken per round; medians over rounds.
 flops_per_token=$(awk 'BEGIN {print 12 * 2 * (768*2304 + 768*768 + 2*768*3072)}')
-bound=$(awk -v g="$gflops" -v f="$flops_per_token" 'BEGIN {printf "%.1f", g * 1e9 / f}')
-
-o=$(printf '%s\n' "${ours[@]}" | median); e=$(printf '%s\n' "${early[@]}" | median)
-h=$(printf '%s\n' "${hdf[@]}" | median)
-echo "threads $T, median of $R runs, 4 x 256 tokens per batch, GPT-2-small shape"
-echo "monoscope capture (12 x resid_post): $o tokens/s   (HDF5 writing $h % of capture time)"
-echo "PyTorch CPU forward (same sites):    $torch tokens/s"
-echo "sgemm-bound ($gflops GFLOP/s):       $bound tokens/s"
-awk -v o="$o" -v t="$torch" -v b="$bound" 'BEGIN {printf "ratios: monoscope/PyTorch %.2fx, monoscope/sgemm-bound %.0f%%, PyTorch/sgemm-bound %.0f%%\n", o/t, 100*o/b, 100*t/b}'
-echo "early layers only (blocks 0-2): monoscope $e tokens/s, PyTorch $torch_early tokens/s"
+ours=(); hdf=(); early=(); torch=(); torch_early=(); bound=(); r_pt=(); r_bound=(); r_pt_bound=()
+for r in $(seq "$R"); do
+    read -r o h < <(capture_rate 'blocks.*.hook_resid_post'); ours+=("$o"); hdf+=("$h")
+    read -r e _ < <(capture_rate 'blocks.0.hook_resid_post,blocks.1.hook_resid_post,blocks.2.hook_resid_post'); early+=("$e")
+    t=$(OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 scripts/bench/capture_torch.py --threads "$T" --repeats 1 | awk '{print $2}')
+    te=$(OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 scripts/bench/capture_torch.py --threads "$T" --repeats 1 --upto-layer 2 | awk '{print $2}')
+    # sgemm-bound: per token and layer the four projections (M = 1024 rows of a 4 x 256 batch)
+    g=$(./build/sgemm_rate 1024 2304 768 1024 768 768 1024 3072 768 1024 768 3072 | awk '/total/ {print $2}')
+    b=$(awk -v g="$g" -v f="$flops_per_token" 'BEGIN {printf "%.1f", g * 1e9 / f}')
+    torch+=("$t"); torch_early+=("$te"); bound+=("$b")
+    r_pt+=("$(awk -v a="$o" -v b="$t" 'BEGIN {print a/b}')")
+    r_bound+=("$(awk -v a="$o" -v b="$b" 'BEGIN {print a/b}')")
+    r_pt_bound+=("$(awk -v a="$t" -v b="$b" 'BEGIN {print a/b}')")
+    echo "round $r: monoscope $o, PyTorch $t, sgemm-bound $b ($g GFLOP/s), early layers: monoscope $e, PyTorch $te tokens/s"
+done
+m() { printf '%s\n' "$@" | median; }
+echo "threads $T, median of $R rounds, 4 x 256 tokens per batch, GPT-2-small shape"
+echo "monoscope capture (12 x resid_post): $(m "${ours[@]}") tokens/s   (HDF5 writing $(m "${hdf[@]}") % of capture time)"
+echo "PyTorch CPU forward (same sites):    $(m "${torch[@]}") tokens/s"
+echo "sgemm-bound:                         $(m "${bound[@]}") tokens/s"
+awk -v a="$(m "${r_pt[@]}")" -v b="$(m "${r_bound[@]}")" -v c="$(m "${r_pt_bound[@]}")" 'BEGIN {printf "ratios (median of per-round ratios): monoscope/PyTorch %.2fx, monoscope/sgemm-bound %.0f%%, PyTorch/sgemm-bound %.0f%%\n", a, 100*b, 100*c}'
+echo "early layers only (blocks 0-2): monoscope $(m "${early[@]}") tokens/s, PyTorch $(m "${torch_early[@]}") tokens/s"

@@ -317,7 +317,7 @@ static int viz_heatmap(int argc, char **argv) {
     int rc = source_check(&s, out);
     if (rc) return rc;
     if (feat_arg && top > 0) return cli_usage_error("give --features or --top, not both");
-    int *feat = NULL, nf;
+    int *feat = NULL, nf = 0;
     if (feat_arg) {
         if ((nf = parse_features(feat_arg, &feat)) <= 0) return cli_usage_error("--features: cannot parse '%s'", feat_arg);
         if (nf > 2000) { free(feat); return cli_usage_error("--features: %d features; at most 2000 rows", nf); }
@@ -556,7 +556,7 @@ static int viz_dashboard(int argc, char **argv) {
     ms_sae *sae = ms_sae_load(sae_path);
     if (!sae) return cli_fail();
     int D = sae->d_sae, rc = 0;
-    int *feat = NULL, nf;
+    int *feat = NULL, nf = 0;
     if (!feat_arg || strcmp(feat_arg, "all")) {
         if ((nf = parse_features(feat_arg ? feat_arg : "0-99", &feat)) <= 0) { ms_sae_free(sae); return cli_usage_error("--features: cannot parse '%s'", feat_arg); }
         if (!feat_arg && nf > D) nf = D;
