@@ -149,6 +149,7 @@ ms_act_stream *ms_act_stream_open(const ms_act_stream_cfg *cfg) {
                 s->model = ms_calloc(n + 1, 1);
                 hid_t mt = H5Tcopy(H5T_C_S1);
                 H5Tset_size(mt, n + 1);
+                H5Tset_cset(mt, H5Tget_cset(t)); // HDF5 will not convert between ASCII and UTF-8
                 H5Aread(a, mt, s->model);
                 H5Tclose(mt);
             }

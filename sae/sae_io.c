@@ -86,6 +86,7 @@ static herr_t read_attr_cb(hid_t loc, const char *name, const H5A_info_t *info, 
                 char *v = ms_calloc(n + 1, 1);
                 hid_t mt = H5Tcopy(H5T_C_S1);
                 H5Tset_size(mt, n + 1);
+                H5Tset_cset(mt, H5Tget_cset(t)); // HDF5 will not convert between ASCII and UTF-8
                 if (H5Aread(a, mt, v) >= 0) ms_sae_set_attr_str(s, name, v);
                 H5Tclose(mt);
                 free(v);

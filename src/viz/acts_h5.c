@@ -49,6 +49,7 @@ static void read_str_attr(hid_t f, const char *name, char *out, size_t outsz) {
             char *s = ms_calloc(n + 1, 1);
             hid_t mt = H5Tcopy(H5T_C_S1);
             H5Tset_size(mt, n + 1);
+            H5Tset_cset(mt, H5Tget_cset(t)); // HDF5 will not convert between ASCII and UTF-8
             if (H5Aread(a, mt, s) >= 0) snprintf(out, outsz, "%s", s);
             H5Tclose(mt);
             free(s);

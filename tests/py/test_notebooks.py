@@ -20,6 +20,20 @@ run("sae", "train", "--acts", acts, "--hook", "blocks.1.hook_resid_post", "--arc
     "--k", "4", "--expansion", "2", "--batch", "512", "--tokens", "16k", "--out", sae)
 
 
+def provenance():
+    # the dictionary names the model its activations came from (attributes are fixed-length in one
+    # file and variable-length in the other, ASCII or UTF-8: all must be read)
+    import h5py
+    with h5py.File(acts) as a, h5py.File(sae) as s:
+        m = a.attrs["model"]
+        m = m.decode() if isinstance(m, bytes) else m
+        assert m == model, m
+        assert s.attrs["model"] == m, s.attrs["model"]
+
+
+check("sae file names the model", provenance)
+
+
 def execute(path):
     nb = nbformat.read(path, as_version=4)
     env = {"MONOSCOPE_ACTS": acts, "MONOSCOPE_SAE": sae, "MONOSCOPE_NB_OUT": TMP}
