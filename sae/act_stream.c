@@ -135,26 +135,7 @@ ms_act_stream *ms_act_stream_open(const ms_act_stream_cfg *cfg) {
         if (!ms_file_exists(f->path)) { ms_error("%s: no such file", f->path); goto fail; }
         f->fid = H5Fopen(f->path, H5F_ACC_RDONLY, H5P_DEFAULT);
         if (f->fid < 0) { ms_error("%s: not an HDF5 file", f->path); goto fail; }
-        if (fi == 0 && H5Aexists(f->fid, "model") > 0) {
-            hid_t a = H5Aopen(f->fid, "model", H5P_DEFAULT), t = H5Aget_type(a);
-            if (H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) > 0) {
-                char *v = NULL;
-                hid_t mt = H5Tcopy(H5T_C_S1);
-                H5Tset_size(mt, H5T_VARIABLE);
-                H5Tset_cset(mt, H5Tget_cset(t));
-                if (H5Aread(a, mt, &v) >= 0 && v) { s->model = ms_strdup(v); H5free_memory(v); }
-                H5Tclose(mt);
-            } else if (H5Tget_class(t) == H5T_STRING) {
-                size_t n = H5Tget_size(t);
-                s->model = ms_calloc(n + 1, 1);
-                hid_t mt = H5Tcopy(H5T_C_S1);
-                H5Tset_size(mt, n + 1);
-                H5Tset_cset(mt, H5Tget_cset(t)); // HDF5 will not convert between ASCII and UTF-8
-                H5Aread(a, mt, s->model);
-                H5Tclose(mt);
-            }
-            H5Tclose(t); H5Aclose(a);
-        }
+        if (fi == 0) s->model = ms_h5_read_attr_str(f->fid, "model");
         int64_t attr_n_seq = -1;
         read_n_seq_attr(f->fid, &attr_n_seq);
         f->n_seq = -1;

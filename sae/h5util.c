@@ -1,5 +1,6 @@
 // h5util.c: see h5util.h.
 #include "sae/h5util.h"
+#include <stdlib.h>
 #include <string.h>
 #include "util/util.h"
 
@@ -95,4 +96,31 @@ int ms_h5_attr_strs(hid_t loc, const char *name, const char *const *v, int n) {
     H5Tclose(t);
     H5Sclose(sp);
     return rc;
+}
+
+char *ms_h5_read_attr_str(hid_t loc, const char *name) {
+    if (H5Aexists(loc, name) <= 0) return NULL;
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT), t = H5Aget_type(a);
+    char *out = NULL;
+    if (H5Tget_class(t) == H5T_STRING) {
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        H5Tset_cset(mt, H5Tget_cset(t)); // HDF5 will not convert between ASCII and UTF-8
+        if (H5Tis_variable_str(t) > 0) {
+            char *v = NULL;
+            H5Tset_size(mt, H5T_VARIABLE);
+            if (H5Aread(a, mt, &v) >= 0 && v) {
+                out = ms_strdup(v);
+                H5free_memory(v);
+            }
+        } else {
+            size_t n = H5Tget_size(t);
+            out = ms_calloc(n + 1, 1);
+            H5Tset_size(mt, n + 1);
+            if (H5Aread(a, mt, out) < 0) { free(out); out = NULL; }
+        }
+        H5Tclose(mt);
+    }
+    H5Tclose(t);
+    H5Aclose(a);
+    return out;
 }

@@ -16,6 +16,9 @@ int ms_h5_shape(hid_t loc, const char *name, int64_t *dims);
 int ms_h5_attr_int(hid_t loc, const char *name, int64_t v);
 int ms_h5_attr_float(hid_t loc, const char *name, double v);
 int ms_h5_attr_str(hid_t loc, const char *name, const char *v);
+// Reads a scalar string attribute (fixed- or variable-length, ASCII or UTF-8) into a malloc'ed
+// string; NULL if absent or not a string.
+char *ms_h5_read_attr_str(hid_t loc, const char *name);
 int ms_h5_attr_strs(hid_t loc, const char *name, const char *const *v, int n); // 1-D vlen strings
 
 #endif

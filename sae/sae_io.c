@@ -71,26 +71,9 @@ static herr_t read_attr_cb(hid_t loc, const char *name, const H5A_info_t *info, 
             double v;
             if (H5Aread(a, H5T_NATIVE_DOUBLE, &v) >= 0) ms_sae_set_attr_float(s, name, v);
         } else if (cls == H5T_STRING) {
-            if (H5Tis_variable_str(t) > 0) {
-                char *v = NULL;
-                hid_t mt = H5Tcopy(H5T_C_S1);
-                H5Tset_size(mt, H5T_VARIABLE);
-                H5Tset_cset(mt, H5Tget_cset(t));
-                if (H5Aread(a, mt, &v) >= 0 && v) {
-                    ms_sae_set_attr_str(s, name, v);
-                    H5free_memory(v);
-                }
-                H5Tclose(mt);
-            } else {
-                size_t n = H5Tget_size(t);
-                char *v = ms_calloc(n + 1, 1);
-                hid_t mt = H5Tcopy(H5T_C_S1);
-                H5Tset_size(mt, n + 1);
-                H5Tset_cset(mt, H5Tget_cset(t)); // HDF5 will not convert between ASCII and UTF-8
-                if (H5Aread(a, mt, v) >= 0) ms_sae_set_attr_str(s, name, v);
-                H5Tclose(mt);
-                free(v);
-            }
+            char *v = ms_h5_read_attr_str(loc, name);
+            if (v) ms_sae_set_attr_str(s, name, v);
+            free(v);
         }
     }
     H5Sclose(sp); H5Tclose(t); H5Aclose(a);

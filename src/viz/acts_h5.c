@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "sae/h5util.h"
 #include "util/util.h"
 
 struct ms_acts_file {
@@ -30,33 +31,9 @@ static int list_hooks(hid_t f, char names[][256], int max) {
 }
 
 static void read_str_attr(hid_t f, const char *name, char *out, size_t outsz) {
-    out[0] = 0;
-    if (H5Aexists(f, name) <= 0) return;
-    hid_t a = H5Aopen(f, name, H5P_DEFAULT);
-    hid_t t = H5Aget_type(a);
-    if (H5Tget_class(t) == H5T_STRING) {
-        if (H5Tis_variable_str(t) > 0) {
-            hid_t mt = H5Tcopy(H5T_C_S1);
-            H5Tset_size(mt, H5T_VARIABLE);
-            char *s = NULL;
-            if (H5Aread(a, mt, &s) >= 0 && s) {
-                snprintf(out, outsz, "%s", s);
-                H5free_memory(s);
-            }
-            H5Tclose(mt);
-        } else {
-            size_t n = H5Tget_size(t);
-            char *s = ms_calloc(n + 1, 1);
-            hid_t mt = H5Tcopy(H5T_C_S1);
-            H5Tset_size(mt, n + 1);
-            H5Tset_cset(mt, H5Tget_cset(t)); // HDF5 will not convert between ASCII and UTF-8
-            if (H5Aread(a, mt, s) >= 0) snprintf(out, outsz, "%s", s);
-            H5Tclose(mt);
-            free(s);
-        }
-    }
-    H5Tclose(t);
-    H5Aclose(a);
+    char *v = ms_h5_read_attr_str(f, name);
+    snprintf(out, outsz, "%s", v ? v : "");
+    free(v);
 }
 
 ms_acts_file *ms_acts_file_open(const char *path, const char *hook) {

@@ -7,6 +7,7 @@ import h5py
 import mstest
 from mstest import run, check, finish, TMP, BIN
 import synth_acts
+from sae_planted import encode  # the numpy reference encoder (README formulas)
 
 HOOK = "blocks.0.hook_resid_post"
 A = os.path.join(TMP, "a.h5")
@@ -17,19 +18,6 @@ synth_acts.make(A, hooks=(HOOK, "blocks.1.hook_resid_post"), d_in=32, n_features
 def small(out, *extra):
     return ["sae", "train", "--acts", A, "--hook", HOOK, "--out", out, "--d-sae", 128, "--k", 4,
             "--tokens", "60k", "--batch", 512, "--threads", 2, *extra]
-
-
-def encode_np(f, X):
-    We, Wd, be, bd = f["W_enc"][:], f["W_dec"][:], f["b_enc"][:], f["b_dec"][:]
-    pre = (X - bd) @ We + be
-    arch = f.attrs["architecture"]
-    if arch == "topk":
-        k = int(f.attrs["k"])
-        idx = np.argpartition(-pre, k, axis=1)[:, :k]
-        F = np.zeros_like(pre)
-        np.put_along_axis(F, idx, np.take_along_axis(pre, idx, 1), 1)
-        return np.maximum(F, 0)
-    return np.maximum(pre, 0)
 
 
 def t_layout():
@@ -54,7 +42,7 @@ def t_layout():
         assert np.all(np.isfinite(L))
         # the encoding rule of the README applied to the raw activations (normalisation folded in)
         X = h5py.File(A)["acts/" + HOOK][:].reshape(-1, 32)[:2000]
-        F = encode_np(f, X)
+        F = encode(f, X)
         assert np.allclose((F > 0).sum(1).mean(), 4, atol=0.5)
         Xh = F @ f["W_dec"][:] + f["b_dec"][:]
         ev = 1 - ((X - Xh) ** 2).sum() / ((X - X.mean(0)) ** 2).sum()
