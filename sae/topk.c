@@ -2,6 +2,7 @@
 #include "sae/topk.h"
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #ifdef __AVX__
 #include <immintrin.h>
 #endif
@@ -35,29 +36,19 @@ static void sort_by_index(int32_t *idx, float *val, int m) {
 
 static inline float clean(float v) { return v == v ? v : -INFINITY; } // NaN never wins
 
-// row += bias (when bias != NULL, in place, element by element as it is reached) and top-k of the
-// result. Inlined into both entry points so the bias-free one carries no extra work.
-static inline int topk_core(float *row, const float *bias, int n, int k, int32_t *idx, float *val) {
-    if (k > n) k = n;
-    if (k <= 0) {
-        if (bias) for (int i = 0; i < n; i++) row[i] += bias[i];
-        return 0;
-    }
-    if (bias) for (int i = 0; i < k; i++) row[i] += bias[i];
+// The exact scan: a min-heap of the k best so far; blocks of 16 that hold nothing above the heap
+// minimum are skipped with one vector compare (after the first few hundred entries almost nothing
+// qualifies); a block that passes is scanned in order, as the plain loop would.
+static int topk_heap(const float *row, int n, int k, int32_t *idx, float *val) {
     for (int i = 0; i < k; i++) { val[i] = clean(row[i]); idx[i] = i; }
     for (int p = k / 2 - 1; p >= 0; p--) sift_down(val, idx, k, p);
     float mn = val[0];
-    // Blocks of 16: a vectorised "any value > the heap minimum" test skips most of the row (after
-    // the first few hundred entries almost nothing qualifies); a block that passes is scanned in
-    // order exactly as the plain loop would, so the result is the same.
     int i = k;
     for (; i < n && (i & 15); i++) {
-        if (bias) row[i] += bias[i];
         float v = row[i];
         if (v > mn) { val[0] = v; idx[0] = i; sift_down(val, idx, k, 0); mn = val[0]; }
     }
     for (; i + 16 <= n; i += 16) {
-        if (bias) for (int j = i; j < i + 16; j++) row[j] += bias[j];
 #ifdef __AVX__
         const __m256 vm = _mm256_set1_ps(mn); // ordered compare: NaN never passes, as with v > mn
         __m256 c = _mm256_or_ps(_mm256_cmp_ps(_mm256_loadu_ps(row + i), vm, _CMP_GT_OQ),
@@ -74,7 +65,6 @@ static inline int topk_core(float *row, const float *bias, int n, int k, int32_t
         }
     }
     for (; i < n; i++) {
-        if (bias) row[i] += bias[i];
         float v = row[i];
         if (v > mn) { // strictly larger: an equal value at a higher index never displaces
             val[0] = v; idx[0] = i;
@@ -86,12 +76,72 @@ static inline int topk_core(float *row, const float *bias, int n, int k, int32_t
     return k;
 }
 
-int ms_topk_row(const float *row, int n, int k, int32_t *idx, float *val) {
-    return topk_core((float *)row, NULL, n, k, idx, val); // bias NULL: row is only read
+enum { GROUPS = 64, CAND_PER_K = 8 };
+
+// Long rows: a lower bound t on the k-th largest value first, from the maxima of 64 interleaved
+// groups (element i is in group i mod 64; the k-th largest group maximum is at most the k-th
+// largest value, since those k groups hold k distinct elements at least that large). One pass of
+// vertical maxima, one pass collecting the elements >= t (a few k on typical rows), and the heap
+// over those candidates only: the same result as topk_heap, with far fewer heap operations.
+// Returns -1 (caller falls back to topk_heap) when the candidates do not fit (many ties, NaN, -inf).
+static int topk_bounded(const float *row, int n, int k, int32_t *idx, float *val) {
+    float gm[GROUPS];
+    for (int j = 0; j < GROUPS; j++) gm[j] = -INFINITY;
+    int i = 0;
+    for (; i + GROUPS <= n; i += GROUPS)
+        for (int j = 0; j < GROUPS; j++) gm[j] = row[i + j] > gm[j] ? row[i + j] : gm[j]; // NaN never wins
+    for (int j = 0; i + j < n; j++) gm[j] = row[i + j] > gm[j] ? row[i + j] : gm[j];
+    float srt[GROUPS];
+    memcpy(srt, gm, sizeof srt);
+    // k-th largest of the 64 maxima: partial selection sort (k <= 64, once per row)
+    for (int a = 0; a < k; a++) {
+        int b = a;
+        for (int c = a + 1; c < GROUPS; c++) if (srt[c] > srt[b]) b = c;
+        float t = srt[a]; srt[a] = srt[b]; srt[b] = t;
+    }
+    const float t = srt[k - 1];
+    if (!(t > -INFINITY)) return -1;
+    int32_t ci[CAND_PER_K * GROUPS];
+    float cv[CAND_PER_K * GROUPS];
+    const int cap = CAND_PER_K * k;
+    int m = 0;
+    i = 0;
+    for (; i + 16 <= n; i += 16) {
+#ifdef __AVX__
+        const __m256 vt = _mm256_set1_ps(t);
+        __m256 c = _mm256_or_ps(_mm256_cmp_ps(_mm256_loadu_ps(row + i), vt, _CMP_GE_OQ),
+                                _mm256_cmp_ps(_mm256_loadu_ps(row + i + 8), vt, _CMP_GE_OQ));
+        if (!_mm256_movemask_ps(c)) continue;
+#endif
+        for (int j = i; j < i + 16; j++)
+            if (row[j] >= t) {
+                if (m == cap) return -1;
+                ci[m] = j; cv[m] = row[j]; m++;
+            }
+    }
+    for (; i < n; i++)
+        if (row[i] >= t) {
+            if (m == cap) return -1;
+            ci[m] = i; cv[m] = row[i]; m++;
+        }
+    if (m < k) return -1; // cannot happen for finite t; kept as a guard
+    // exact top-k of the candidates (in index order, so ties resolve as in topk_heap)
+    for (int a = 0; a < k; a++) { val[a] = cv[a]; idx[a] = ci[a]; }
+    for (int p = k / 2 - 1; p >= 0; p--) sift_down(val, idx, k, p);
+    for (int a = k; a < m; a++)
+        if (cv[a] > val[0]) { val[0] = cv[a]; idx[0] = ci[a]; sift_down(val, idx, k, 0); }
+    sort_by_index(idx, val, k);
+    return k;
 }
 
-int ms_topk_row_bias(float *row, const float *bias, int n, int k, int32_t *idx, float *val) {
-    return topk_core(row, bias, n, k, idx, val);
+int ms_topk_row(const float *row, int n, int k, int32_t *idx, float *val) {
+    if (k > n) k = n;
+    if (k <= 0) return 0;
+    if (k <= GROUPS / 2 && n >= 16 * GROUPS) {
+        int m = topk_bounded(row, n, k, idx, val);
+        if (m >= 0) return m;
+    }
+    return topk_heap(row, n, k, idx, val);
 }
 
 int ms_topk_subset(const float *row, const int32_t *cand, int nc, int k, int32_t *idx, float *val) {

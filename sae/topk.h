@@ -8,9 +8,6 @@
 // idx and val need room for k entries. Deterministic, O(n + k log k) typical.
 int ms_topk_row(const float *row, int n, int k, int32_t *idx, float *val);
 
-// Adds bias[0..n) to row in place, then selects as ms_topk_row (one pass over the row instead of two).
-int ms_topk_row_bias(float *row, const float *bias, int n, int k, int32_t *idx, float *val);
-
 // Same as ms_topk_row, but only over the candidate indices cand[0..nc) (e.g. dead latents for AuxK).
 int ms_topk_subset(const float *row, const int32_t *cand, int nc, int k, int32_t *idx, float *val);
 

@@ -10,13 +10,18 @@
 #include <string.h>
 #include "sae/act_stream.h"
 #include "sae/h5util.h"
+#include "sae/resample.h"
 #include "sae/rng.h"
 #include "sae/train_step.h"
 #include "util/util.h"
+#include "util/vecops.h"
 
-enum { LOG_STEP, LOG_TOKENS, LOG_LR, LOG_COEF, LOG_LOSS, LOG_MSE, LOG_L0, LOG_DEAD, LOG_EV, LOG_AUX, LOG_THR, LOG_COLS };
+enum { LOG_STEP, LOG_TOKENS, LOG_LR, LOG_COEF, LOG_LOSS, LOG_MSE, LOG_L0, LOG_DEAD, LOG_EV, LOG_AUX, LOG_THR, LOG_RS, LOG_SEC, LOG_COLS };
 static const char *log_columns[LOG_COLS] = {"step", "tokens", "lr", "sparsity_coef", "loss", "mse", "l0",
-                                            "dead_frac", "explained_variance", "aux_loss", "threshold"};
+                                            "dead_frac", "explained_variance", "aux_loss", "threshold",
+                                            "resampled", "seconds"};
+// resampled: latents resampled so far (cumulative); seconds: training-loop wall time at the end of
+// the step (since the start of this run, or of the resumed part)
 
 void ms_train_cfg_init(ms_train_cfg *c) {
     memset(c, 0, sizeof *c);
@@ -37,6 +42,7 @@ void ms_train_cfg_init(ms_train_cfg *c) {
     c->clip = -1;
     c->adam_b1 = -1; c->adam_b2 = -1; c->adam_eps = -1;
     c->gm_iters = -1;
+    c->resample_every = -1;
     c->progress = 1;
 }
 
@@ -55,6 +61,7 @@ typedef struct {
     double *log; int64_t log_rows, log_cap;
     ms_step_stats last;
     double last_dead;
+    int64_t resampled;      // dead latents resampled so far (relu, sae/resample.h)
 } site;
 
 static void site_alloc(site *s, ms_sae_arch arch, int d, int S, int k) {
@@ -129,6 +136,8 @@ static void resolve(plan *P, const ms_train_cfg *in, int d_in, int64_t epoch_tok
         if (c->dead_window > 10000000) c->dead_window = 10000000;
         if (c->dead_window < 4 * (int64_t)c->batch) c->dead_window = 4 * (int64_t)c->batch;
     }
+    if (c->arch != MS_SAE_RELU) c->resample_every = 0; // the others revive dead latents with AuxK
+    else if (c->resample_every < 0) c->resample_every = c->dead_window;
     if (c->k_aux <= 0) c->k_aux = d_in / 2 > 0 ? d_in / 2 : 1;
     if (c->aux_coef < 0) c->aux_coef = 1.0 / 32;
     // ε = 0.001 for activations of unit mean squared norm (Gemma Scope); ours have E‖x‖² = d_in,
@@ -150,7 +159,9 @@ static void resolve(plan *P, const ms_train_cfg *in, int d_in, int64_t epoch_tok
     P->warmup_steps = (int64_t)ceil(c->warmup_frac * P->n_steps);
     P->decay_start = P->n_steps - (int64_t)floor(c->decay_frac * P->n_steps);
     P->sp_warmup_steps = (int64_t)ceil(c->sparsity_warmup_frac * P->n_steps);
-    P->jr_warm_steps = (c->arch == MS_SAE_JUMPRELU || c->arch == MS_SAE_BATCHTOPK) ? (int64_t)floor(c->jumprelu_warm * P->n_steps) : 0;
+    // (a TopK warm start for batchtopk/jumprelu, unless continuing from a saved SAE)
+    P->jr_warm_steps = (c->arch == MS_SAE_JUMPRELU || c->arch == MS_SAE_BATCHTOPK) && !c->init_from
+                           ? (int64_t)floor(c->jumprelu_warm * P->n_steps) : 0;
     P->unit_norm = c->arch != MS_SAE_RELU;
     P->controlled = (c->arch == MS_SAE_RELU || c->arch == MS_SAE_JUMPRELU) && c->l1 < 0;
 }
@@ -176,12 +187,12 @@ static char *fingerprint(const plan *P, const char *const *files, int n_files, c
     int n = snprintf(s, cap,
         "arch=%s d_sae=%d k=%d l1=%.17g l0_target=%.17g tokens=%lld batch=%d lr=%.17g seed=%llu threads=%d "
         "buffer=%lld warmup=%.17g decay=%.17g sp_warmup=%.17g dead_window=%lld k_aux=%d aux=%.17g eps=%.17g "
-        "beta=%.17g jrwarm=%.17g ctrl=%.17g clip=%.17g adam=%.17g,%.17g,%.17g log_every=%d init=%lld gm=%d files=",
+        "beta=%.17g jrwarm=%.17g ctrl=%.17g clip=%.17g adam=%.17g,%.17g,%.17g log_every=%d init=%lld gm=%d resample=%lld enc=%s init=%s files=",
         ms_sae_arch_name(c->arch), c->d_sae, c->k, c->l1, c->l0_target, (long long)c->tokens, c->batch, c->lr,
         (unsigned long long)c->seed, c->threads, (long long)c->buffer_tokens, c->warmup_frac, c->decay_frac,
         c->sparsity_warmup_frac, (long long)c->dead_window, c->k_aux, c->aux_coef, c->bandwidth, c->threshold_beta,
         c->jumprelu_warm, c->controller_rate, c->clip, c->adam_b1, c->adam_b2, c->adam_eps, c->log_every, (long long)c->init_tokens,
-        c->gm_iters);
+        c->gm_iters, (long long)c->resample_every, ms_enc_dtype_name((ms_enc_dtype)c->encoder_dtype), c->init_from ? c->init_from : "-");
     for (int i = 0; i < n_files; i++) n += snprintf(s + n, cap - n, "%s%s", i ? "," : "", files[i]);
     n += snprintf(s + n, cap - n, " hooks=");
     for (int i = 0; i < n_hooks; i++) n += snprintf(s + n, cap - n, "%s%s", i ? "," : "", hooks[i]);
@@ -189,6 +200,39 @@ static char *fingerprint(const plan *P, const char *const *files, int n_files, c
 }
 
 // ---- initialisation
+
+// Parameters from a saved SAE instead of the random init (continued training, fine-tuning an
+// imported SAE, benchmarks in a given sparsity regime). The file's weights act on raw
+// activations; in training layout they act on scale·x: Wt = W_encᵀ / scale, Wd = W_dec · scale,
+// bd = b_dec · scale; b_enc and the thresholds (on pre-activations, which are unchanged) as is.
+static int site_init_from(site *s, const char *path) {
+    ms_sae *f = ms_sae_load(path);
+    if (!f) return -1;
+    const int d = s->d, S = s->S;
+    int rc = -1;
+    if (f->d_in != d || f->d_sae != S) {
+        ms_error("--init-from %s: d_in %d, d_sae %d; this run has d_in %d, d_sae %d", path, f->d_in, f->d_sae, d, S);
+        goto out;
+    }
+    const float sc = (float)s->scale;
+    #pragma omp parallel for schedule(static)
+    for (int i = 0; i < S; i++)
+        for (int j = 0; j < d; j++) {
+            s->p.Wt[(int64_t)i * d + j] = f->W_enc[(int64_t)j * S + i] / sc;
+            s->p.Wd[(int64_t)i * d + j] = f->W_dec[(int64_t)i * d + j] * sc;
+        }
+    memcpy(s->p.be, f->b_enc, (size_t)S * sizeof(float));
+    for (int j = 0; j < d; j++) s->p.bd[j] = f->b_dec[j] * sc;
+    if (s->p.logth)
+        for (int i = 0; i < S; i++) {
+            float th = f->threshold ? f->threshold[i] : 1e-3f;
+            s->p.logth[i] = logf(th > 1e-3f ? th : 1e-3f);
+        }
+    rc = 0;
+out:
+    ms_sae_free(f);
+    return rc;
+}
 
 // Geometric median of n points (n, d) by Weiszfeld iterations from the mean.
 static void geometric_median(const float *X, int64_t n, int d, int iters, float *out) {
@@ -309,12 +353,59 @@ static void adam_row(float *restrict p, float *restrict m, float *restrict v, co
     for (; j < n; j++) adam1(p + j, m + j, v + j, gr ? gr[j] * gscale : 0.0f, b1, b2, a, bc2s, eps);
 }
 
+// The optimizer step's constants, shared by every row of one update.
+typedef struct {
+    site *s;
+    float b1, b2, eps, a, bc2s; // Adam; a = lr_t / (1 − β1^t), bc2s = 1 / √(1 − β2^t)
+    float gscale;               // gradient clipping factor (1: none)
+    int unit;                   // unit-norm decoder rows
+} row_step;
+
+static row_step row_step_at(site *s, const plan *P, int64_t t, float gscale) {
+    const ms_train_cfg *c = &P->c;
+    const double bc1 = 1 - pow(c->adam_b1, (double)(t + 1)), bc2 = 1 - pow(c->adam_b2, (double)(t + 1));
+    row_step k = {s, (float)c->adam_b1, (float)c->adam_b2, (float)c->adam_eps, (float)(lr_at(P, t) / bc1),
+                  (float)(1.0 / sqrt(bc2)), gscale, P->unit_norm};
+    return k;
+}
+
+// Latent i's parameters: encoder and decoder rows, b_enc[i], logθ[i]. gd/gt NULL: zero gradient
+// (the moments still decay). gd is modified (projected off the unit-norm row).
+static void update_row(const row_step *k, int i, float *gd, const float *gt, float gbe, float gth) {
+    site *s = k->s;
+    const int d = s->d;
+    const int64_t o = (int64_t)i * d;
+    float *wt = s->p.Wt + o, *wd = s->p.Wd + o;
+    if (gd && k->unit) { // remove the component along the (unit) row: keeps the step tangent to the sphere
+        const float dot = ms_dot(gd, wd, d);
+        for (int j = 0; j < d; j++) gd[j] -= dot * wd[j];
+    }
+    adam_row(wt, s->mWt + o, s->vWt + o, gt, k->gscale, d, k->b1, k->b2, k->a, k->bc2s, k->eps);
+    adam_row(wd, s->mWd + o, s->vWd + o, gd, k->gscale, d, k->b1, k->b2, k->a, k->bc2s, k->eps);
+    if (k->unit) {
+        const float n2 = (float)ms_sumsq(wd, d);
+        if (n2 > 0) { float f = 1.0f / sqrtf(n2); for (int j = 0; j < d; j++) wd[j] *= f; }
+    }
+    adam1(s->p.be + i, s->mbe + i, s->vbe + i, gbe * k->gscale, k->b1, k->b2, k->a, k->bc2s, k->eps);
+    if (s->p.logth) adam1(s->p.logth + i, s->mth + i, s->vth + i, gth * k->gscale, k->b1, k->b2, k->a, k->bc2s, k->eps);
+}
+
+// ms_row_sink for the step: the row's update as soon as its gradient is complete (in cache).
+static void row_sink(void *ctx, int i, float *gd, float *gt, float gbe, float gth) {
+    update_row(ctx, i, gd, gt, gbe, gth);
+}
+
+static void update_bd(const row_step *k) {
+    site *s = k->s;
+    for (int j = 0; j < s->d; j++)
+        adam1(s->p.bd + j, s->mbd + j, s->vbd + j, s->g.bd[j] * k->gscale, k->b1, k->b2, k->a, k->bc2s, k->eps);
+}
+
+// Adam over every parameter from the stored gradients (when the rows were not already updated
+// through the step's sink): the global gradient norm for clipping needs all of them first.
 static void site_update(site *s, const plan *P, int64_t t) {
     const int d = s->d, S = s->S;
     const ms_train_cfg *c = &P->c;
-    const float b1 = (float)c->adam_b1, b2 = (float)c->adam_b2, eps = (float)c->adam_eps;
-    const double bc1 = 1 - pow(c->adam_b1, (double)(t + 1)), bc2 = 1 - pow(c->adam_b2, (double)(t + 1));
-    const float a = (float)(lr_at(P, t) / bc1), bc2s = (float)(1.0 / sqrt(bc2));
     float gscale = 1.0f;
     if (c->clip > 0) { // global gradient norm, summed in a fixed order
         double *rs = ms_calloc((size_t)S, sizeof(double));
@@ -322,11 +413,7 @@ static void site_update(site *s, const plan *P, int64_t t) {
         for (int i = 0; i < S; i++) {
             double q = (double)s->g.be[i] * s->g.be[i];
             if (s->g.logth) q += (double)s->g.logth[i] * s->g.logth[i];
-            if (s->g.row_active[i])
-                for (int j = 0; j < d; j++) {
-                    float x = s->g.Wt[(int64_t)i * d + j], y = s->g.Wd[(int64_t)i * d + j];
-                    q += (double)x * x + (double)y * y;
-                }
+            if (s->g.row_active[i]) q += ms_sumsq(s->g.Wt + (int64_t)i * d, d) + ms_sumsq(s->g.Wd + (int64_t)i * d, d);
             rs[i] = q;
         }
         double tot = 0;
@@ -336,34 +423,14 @@ static void site_update(site *s, const plan *P, int64_t t) {
         double nrm = sqrt(tot);
         if (nrm > c->clip) gscale = (float)(c->clip / nrm);
     }
-    const int unit = P->unit_norm;
+    const row_step k = row_step_at(s, P, t, gscale);
     #pragma omp parallel for schedule(static)
     for (int i = 0; i < S; i++) {
-        const int64_t o = (int64_t)i * d;
-        float *wt = s->p.Wt + o, *wd = s->p.Wd + o;
-        float *mt = s->mWt + o, *vt = s->vWt + o, *md = s->mWd + o, *vd = s->vWd + o;
-        if (s->g.row_active[i]) {
-            float *gt = s->g.Wt + o, *gd = s->g.Wd + o;
-            if (unit) { // remove the component along the (unit) row: keeps the step tangent to the sphere
-                float dot = 0;
-                for (int j = 0; j < d; j++) dot += gd[j] * wd[j];
-                for (int j = 0; j < d; j++) gd[j] -= dot * wd[j];
-            }
-            adam_row(wt, mt, vt, gt, gscale, d, b1, b2, a, bc2s, eps);
-            adam_row(wd, md, vd, gd, gscale, d, b1, b2, a, bc2s, eps);
-        } else {
-            adam_row(wt, mt, vt, NULL, gscale, d, b1, b2, a, bc2s, eps);
-            adam_row(wd, md, vd, NULL, gscale, d, b1, b2, a, bc2s, eps);
-        }
-        if (unit) {
-            float n2 = 0;
-            for (int j = 0; j < d; j++) n2 += wd[j] * wd[j];
-            if (n2 > 0) { float f = 1.0f / sqrtf(n2); for (int j = 0; j < d; j++) wd[j] *= f; }
-        }
-        adam1(s->p.be + i, s->mbe + i, s->vbe + i, s->g.be[i] * gscale, b1, b2, a, bc2s, eps);
-        if (s->p.logth) adam1(s->p.logth + i, s->mth + i, s->vth + i, s->g.logth[i] * gscale, b1, b2, a, bc2s, eps);
+        const int on = s->g.row_active[i];
+        update_row(&k, i, on ? s->g.Wd + (int64_t)i * d : NULL, on ? s->g.Wt + (int64_t)i * d : NULL, s->g.be[i],
+                   s->g.logth ? s->g.logth[i] : 0.0f);
     }
-    for (int j = 0; j < d; j++) adam1(s->p.bd + j, s->mbd + j, s->vbd + j, s->g.bd[j] * gscale, b1, b2, a, bc2s, eps);
+    update_bd(&k);
 }
 
 // ---- checkpoints (HDF5, atomic): everything needed to continue bit-exactly
@@ -397,6 +464,7 @@ static int ckpt_write(const char *path, site *sites, int n, int64_t step, int64_
         rc |= ms_h5_attr_float(g, "scale", s->scale);
         rc |= ms_h5_attr_float(g, "bt_thr", s->bt_thr);
         rc |= ms_h5_attr_float(g, "bt_wsum", s->bt_wsum);
+        rc |= ms_h5_attr_int(g, "resampled", s->resampled);
         H5Gclose(g);
     }
     if (H5Fclose(f) < 0) rc = -1;
@@ -473,6 +541,7 @@ static int ckpt_read(const char *path, site *sites, int n, int64_t *step, int64_
         rc |= read_attr_d(g, "scale", &s->scale);
         rc |= read_attr_d(g, "bt_thr", &s->bt_thr);
         rc |= read_attr_d(g, "bt_wsum", &s->bt_wsum);
+        rc |= read_attr_i(g, "resampled", &s->resampled);
         H5Gclose(g);
     }
     H5Fclose(f);
@@ -528,10 +597,12 @@ static int site_save(site *s, const plan *P, const char *const *files, int n_fil
     ms_sae_set_attr_float(o, "lr_decay_frac", c->decay_frac);
     ms_sae_set_attr_float(o, "sparsity_warmup_frac", c->sparsity_warmup_frac);
     ms_sae_set_attr_int(o, "dead_window_tokens", c->dead_window);
+    ms_sae_set_attr_int(o, "resample_every_tokens", c->resample_every);
+    ms_sae_set_attr_int(o, "resampled_latents", s->resampled);
     ms_sae_set_attr_int(o, "k_aux", c->k_aux);
     ms_sae_set_attr_float(o, "aux_coefficient", c->aux_coef);
     ms_sae_set_attr_float(o, "jumprelu_bandwidth", c->bandwidth);
-    ms_sae_set_attr_float(o, "jumprelu_topk_warm_frac", (c->arch == MS_SAE_JUMPRELU || c->arch == MS_SAE_BATCHTOPK) ? c->jumprelu_warm : 0);
+    ms_sae_set_attr_float(o, "jumprelu_topk_warm_frac", P->jr_warm_steps > 0 ? c->jumprelu_warm : 0);
     ms_sae_set_attr_float(o, "batchtopk_threshold_beta", c->threshold_beta);
     ms_sae_set_attr_float(o, "controller_rate", c->controller_rate);
     ms_sae_set_attr_float(o, "grad_clip", c->clip);
@@ -541,6 +612,8 @@ static int site_save(site *s, const plan *P, const char *const *files, int n_fil
     ms_sae_set_attr_int(o, "log_every", c->log_every);
     ms_sae_set_attr_int(o, "init_tokens", c->init_tokens);
     ms_sae_set_attr_int(o, "geometric_median_iters", c->gm_iters);
+    ms_sae_set_attr_str(o, "encoder_dtype", ms_enc_dtype_name((ms_enc_dtype)c->encoder_dtype));
+    ms_sae_set_attr_str(o, "init_from", c->init_from ? c->init_from : "random");
     ms_sae_set_attr_str(o, "decoder_unit_norm", P->unit_norm ? "yes (before folding)" : "no");
     ms_sae_set_attr_str(o, "command", ms_command_line());
     ms_sae_set_attr_str(o, "monoscope_version", MS_VERSION);
@@ -557,7 +630,8 @@ static int site_save(site *s, const plan *P, const char *const *files, int n_fil
     return rc;
 }
 
-static void print_config(const plan *P, int d_in, int n_hooks, int64_t epoch_tokens, int64_t buffer, const site *s0) {
+static void print_config(const plan *P, int d_in, int n_hooks, int64_t epoch_tokens, int64_t buffer, const site *s0,
+                         const char *enc_desc) {
     const ms_train_cfg *c = &P->c;
     fprintf(stderr, "sae train: %d site(s), d_in %d, %lld tokens per pass over the files\n", n_hooks, d_in, (long long)epoch_tokens);
     fprintf(stderr, "  arch %s  d_sae %d (expansion %.4g)  k %d\n", ms_sae_arch_name(c->arch), c->d_sae, c->expansion, c->k);
@@ -574,12 +648,19 @@ static void print_config(const plan *P, int d_in, int n_hooks, int64_t epoch_tok
             c->adam_b1, c->adam_b2, c->adam_eps, c->clip > 0 ? "" : "off ", c->clip);
     fprintf(stderr, "  dead window %lld tokens  k_aux %d  aux coef %.4g  jumprelu bandwidth %.3g  batchtopk threshold beta %.3g\n",
             (long long)c->dead_window, c->k_aux, c->aux_coef, c->bandwidth, c->threshold_beta);
-    if (c->arch == MS_SAE_JUMPRELU)
+    if (c->resample_every > 0)
+        fprintf(stderr, "  dead-latent resampling every %lld tokens during the first half of training (to step %lld)\n",
+                (long long)c->resample_every, (long long)(P->n_steps / 2));
+    else
+        fprintf(stderr, "  dead-latent resampling off%s\n", c->arch == MS_SAE_RELU ? "" : " (relu only; AuxK instead)");
+    if (c->arch == MS_SAE_JUMPRELU && P->jr_warm_steps > 0)
         fprintf(stderr, "  jumprelu: first %.3g of steps trained as TopK (k = l0_target), then thresholds matched to its firing rates\n", c->jumprelu_warm);
-    if (c->arch == MS_SAE_BATCHTOPK)
+    if (c->arch == MS_SAE_BATCHTOPK && P->jr_warm_steps > 0)
         fprintf(stderr, "  batchtopk: first %.3g of steps trained as TopK (same k)\n", c->jumprelu_warm);
-    fprintf(stderr, "  init: scale so E|x|^2 = d_in, b_dec = geometric median (%d Weiszfeld iters) of %lld tokens; decoder %s\n",
+    if (c->init_from) fprintf(stderr, "  init: scale so E|x|^2 = d_in; parameters from %s\n", c->init_from);
+    else fprintf(stderr, "  init: scale so E|x|^2 = d_in, b_dec = geometric median (%d Weiszfeld iters) of %lld tokens; decoder %s\n",
             c->gm_iters, (long long)c->init_tokens, P->unit_norm ? "unit-norm rows" : "rows of norm 0.1, unconstrained");
+    fprintf(stderr, "  encoder product: %s inputs, fp32 accumulation (%s)\n", ms_enc_dtype_name((ms_enc_dtype)c->encoder_dtype), enc_desc);
     fprintf(stderr, "  seed %llu  threads %d  shuffle buffer %lld tokens  checkpoint every %lld tokens  log every %d steps\n",
             (unsigned long long)c->seed, c->threads, (long long)buffer, (long long)c->checkpoint_every, c->log_every);
 }
@@ -623,6 +704,7 @@ int ms_sae_train(const ms_train_cfg *cfg, const char *const *files, int n_files,
     const ms_train_cfg *c = &P.c;
     omp_set_num_threads(c->threads);
     if (c->k_aux <= 0 || c->batch <= 0 || c->d_sae <= 0) { ms_error("bad configuration"); goto done; }
+    if (c->init_from && n_hooks > 1) { ms_error("--init-from takes one SAE: train one hook at a time"); goto done; }
     sites = ms_calloc((size_t)n_hooks, sizeof(site));
     ws = ms_calloc((size_t)n_hooks, sizeof *ws);
     xb = ms_calloc((size_t)n_hooks, sizeof *xb);
@@ -632,7 +714,8 @@ int ms_sae_train(const ms_train_cfg *cfg, const char *const *files, int n_files,
         sites[h].hook = hooks[h];
         sites[h].out = outs[h];
         site_alloc(&sites[h], c->arch, d, S, c->k < S ? c->k : S);
-        ws[h] = ms_step_ws_new(c->batch, d, S);
+        ws[h] = ms_step_ws_new(c->batch, d, S, (ms_enc_dtype)c->encoder_dtype);
+        if (!ws[h]) goto done;
         xb[h] = ms_aligned_alloc((size_t)c->batch * d * sizeof(float));
     }
     fp = fingerprint(&P, files, n_files, hooks, n_hooks);
@@ -658,19 +741,23 @@ int ms_sae_train(const ms_train_cfg *cfg, const char *const *files, int n_files,
         for (int h = 0; h < n_hooks; h++) sb[h] = ms_malloc((size_t)c->init_tokens * sites[h].d * sizeof(float));
         int ok = ms_act_stream_next(smp, c->init_tokens, sb) == 0;
         for (int h = 0; h < n_hooks && ok; h++) site_init(&sites[h], &P, h, sb[h], c->init_tokens);
+        if (ok && c->init_from && site_init_from(&sites[0], c->init_from) < 0) ok = 0;
         for (int h = 0; h < n_hooks; h++) free(sb[h]);
         free(sb);
         ms_act_stream_close(smp);
         smp = NULL;
         if (!ok) goto done;
     }
-    print_config(&P, sites[0].d, n_hooks, ms_act_stream_tokens(st), ms_act_stream_buffer_tokens(st), &sites[0]);
+    print_config(&P, sites[0].d, n_hooks, ms_act_stream_tokens(st), ms_act_stream_buffer_tokens(st), &sites[0],
+                 ms_step_encoder_describe(ws[0]));
     if (resumed) fprintf(stderr, "  resuming from %s at step %lld (%lld tokens)\n", ckpt_path, (long long)step0, (long long)(step0 * c->batch));
 
     ms_progress pb;
     ms_progress_start(&pb, "sae train", (double)(P.n_steps * c->batch), "tok");
     if (!c->progress) pb.enabled = 0;
     const double t0 = ms_now();
+    // the seconds column continues across a resume (from the last row the checkpoint kept)
+    const double sec0 = resumed && sites[0].log_rows > 0 ? sites[0].log[(sites[0].log_rows - 1) * LOG_COLS + LOG_SEC] : 0;
     const int64_t B = c->batch;
     const int64_t ck_steps = c->checkpoint_every > 0 ? (c->checkpoint_every + B - 1) / B : 0;
     for (int64_t t = step0; t < P.n_steps; t++) {
@@ -690,6 +777,11 @@ int ms_sae_train(const ms_train_cfg *cfg, const char *const *files, int n_files,
             o.k_aux = c->k_aux;
             o.aux_coef = c->aux_coef;
             o.dead = s->dead;
+            // rows updated by the step itself as their gradients complete, unless clipping needs
+            // the global gradient norm first
+            const int sink = c->clip <= 0;
+            row_step rk = row_step_at(s, &P, t, 1.0f);
+            if (sink) { o.sink = row_sink; o.sink_ctx = &rk; }
             ms_step_stats stt;
             const int jr_warm = t < P.jr_warm_steps;
             if (jr_warm) { // JumpReLU warm start: train as TopK with k = the L0 target
@@ -698,16 +790,17 @@ int ms_sae_train(const ms_train_cfg *cfg, const char *const *files, int n_files,
                 pk.k = c->arch == MS_SAE_BATCHTOPK ? s->p.k : (int)lround(c->l0_target) < S ? (int)lround(c->l0_target) : S;
                 if (pk.k < 1) pk.k = 1;
                 pk.logth = NULL;
-                ms_sae_step(ws[h], &pk, x, (int)B, &o, &s->g, &stt);
+                if (ms_sae_step(ws[h], &pk, x, (int)B, &o, &s->g, &stt) < 0) goto done;
                 if (s->g.logth) memset(s->g.logth, 0, (size_t)S * sizeof(float));
                 if (t + 1 == P.jr_warm_steps && c->arch == MS_SAE_JUMPRELU) jumprelu_switch(s, ws[h], stt.fired, (int)B);
             } else
-                ms_sae_step(ws[h], &s->p, x, (int)B, &o, &s->g, &stt);
+                if (ms_sae_step(ws[h], &s->p, x, (int)B, &o, &s->g, &stt) < 0) goto done;
             if (!isfinite(stt.loss)) {
                 ms_error("training diverged at step %lld for %s (loss is not finite); try a lower --lr", (long long)t, s->hook);
                 goto done;
             }
-            site_update(s, &P, t);
+            if (sink) update_bd(&rk); // the rows were updated inside the step
+            else site_update(s, &P, t);
             // dead-latent tracking over a window of tokens
             int64_t nd = 0;
             for (int i = 0; i < S; i++) {
@@ -715,6 +808,15 @@ int ms_sae_train(const ms_train_cfg *cfg, const char *const *files, int n_files,
                 else s->since_fired[i] += B;
                 s->dead[i] = s->since_fired[i] >= c->dead_window;
                 nd += s->dead[i];
+            }
+            // relu: dead latents resampled from this batch's badly reconstructed inputs
+            if (nd > 0 && ms_resample_due(t, B, c->resample_every, P.n_steps)) {
+                ms_resample_site rs = {d, S, s->p.Wt, s->p.Wd, s->p.be, s->p.bd, s->mWt, s->vWt, s->mWd, s->vWd,
+                                       s->mbe, s->vbe, s->since_fired, s->dead};
+                ms_rng rr = ms_rng_from(c->seed ^ 0x5E5A3B1Eull, (uint64_t)t, (uint64_t)h);
+                int64_t nr = ms_resample_dead(&rs, x, ms_step_residual_neg(ws[h]), (int)B, &rr);
+                s->resampled += nr;
+                nd -= nr;
             }
             // BatchTopK inference threshold: EMA of the smallest selected activation
             if (c->arch == MS_SAE_BATCHTOPK && stt.min_selected > 0) {
@@ -736,7 +838,8 @@ int ms_sae_train(const ms_train_cfg *cfg, const char *const *files, int n_files,
                 if (c->arch == MS_SAE_BATCHTOPK) thr = s->bt_wsum > 0 ? s->bt_thr / s->bt_wsum : 0;
                 if (c->arch == MS_SAE_JUMPRELU) { for (int i = 0; i < S; i++) thr += exp(s->p.logth[i]); thr /= S; }
                 double row[LOG_COLS] = {(double)(t + 1), (double)((t + 1) * B), lr_at(&P, t), o.lambda, stt.loss,
-                                        stt.mse_sum / ((double)B * d), stt.l0, s->last_dead, ev, stt.aux_loss, thr};
+                                        stt.mse_sum / ((double)B * d), stt.l0, s->last_dead, ev, stt.aux_loss, thr,
+                                        (double)s->resampled, sec0 + ms_now() - t0};
                 log_row(s, row);
             }
             sum_loss += stt.loss; sum_mse += stt.mse_sum / ((double)B * d); sum_l0 += stt.l0; sum_dead += s->last_dead; sum_ev += ev;
@@ -758,12 +861,17 @@ int ms_sae_train(const ms_train_cfg *cfg, const char *const *files, int n_files,
         fprintf(stderr, "  %s -> %s: mse %.4g  L0 %.2f  dead %.2f%%  explained variance %.4f\n", s->hook, s->out,
                 s->last.mse_sum / ((double)B * s->d), s->last.l0, 100 * s->last_dead, ev);
     }
+    if (c->resample_every > 0) {
+        int64_t tot = 0;
+        for (int h = 0; h < n_hooks; h++) tot += sites[h].resampled;
+        fprintf(stderr, "sae train: resampled %lld dead latents in total\n", (long long)tot);
+    }
     remove(ckpt_path);
     fprintf(stderr, "sae train: %lld tokens in %.1f s (%.0f tokens/s), peak RSS %.1f MiB\n", (long long)done_tokens, el,
             el > 0 ? done_tokens / el : 0, ms_peak_rss() / 1048576.0);
     double tg = 0;
     for (int h = 0; h < n_hooks; h++) tg += ms_step_gemm_seconds(ws[h]);
-    fprintf(stderr, "sae train: encoder forward sgemm %.1f s = %.1f %% of the training loop\n", tg, el > 0 ? 100 * tg / el : 0);
+    fprintf(stderr, "sae train: encoder product %.1f s = %.1f %% of the training loop\n", tg, el > 0 ? 100 * tg / el : 0);
     rc = 0;
 done:
     if (sites) for (int h = 0; h < n_hooks; h++) { site_free(&sites[h]); ms_step_ws_free(ws[h]); free(xb[h]); }

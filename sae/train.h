@@ -26,6 +26,9 @@ typedef struct {
     double decay_frac;       // LR linear decay to 0 over the last fraction of steps (0.2)
     double sparsity_warmup_frac; // sparsity coefficient linear warmup (0.05)
     int64_t dead_window;     // tokens without firing before a latent counts as dead; 0: auto
+    int64_t resample_every;  // relu: resample dead latents every N tokens during the first half of
+                             // training (sae/resample.h); < 0: the dead window; 0: off (always off
+                             // for the other architectures, which use AuxK)
     int k_aux;               // AuxK latents; 0: d_in / 2
     double aux_coef;         // AuxK coefficient (1/32)
     double bandwidth;        // JumpReLU STE bandwidth ε (0.001·√d_in: 0.001 at unit mean squared norm)
@@ -38,7 +41,9 @@ typedef struct {
     int log_every;           // steps between training-log rows; 0: auto
     int64_t init_tokens;     // sample for the normalisation scale and geometric median (32768)
     int gm_iters;            // Weiszfeld iterations (10)
+    const char *init_from;   // start from this sae.h5 (same d_in, d_sae) instead of a random init; NULL: off
     int progress;            // draw the progress bar (when stderr is a terminal)
+    int encoder_dtype;       // ms_enc_dtype of the encoder product's inputs (MS_ENC_F32)
 } ms_train_cfg;
 
 // Fills every field with its documented "unset" value (so defaults get resolved later).

@@ -2,12 +2,12 @@
 //
 // Data flow (B tokens, d inputs, S latents, nnz active (token, latent) pairs):
 //   xc  = x − bd                                   (B, d)
-//   pre = xc · Wtᵀ + be                            (B, S)   sgemm, the only dense O(B·d·S) product
+//   pre = xc · Wtᵀ + be                            (B, S)   the only dense O(B·d·S) product (enc_gemm.h)
 //   codes: CSR per token (idx, val)                (nnz)    selection per architecture
 //   x̂   = bd + Σ val · Wd[idx]                    (B, d)   sparse-dense, O(nnz·d)
 //   ∂L/∂f (active) = ge_b · Wd_i                   (nnz)    ge = 2(x̂ − x)/B
 //   ∂L/∂Wd_i = Σ_b f_bi ge_b, ∂L/∂Wt_i = Σ_b g_bi xc_b, ∂L/∂be_i = Σ_b g_bi   via a CSC transpose
-//   ∂L/∂bd = Σ_b (ge_b − Σ_i g_bi Wt_i)            (d)
+//   ∂L/∂bd = Σ_b ge_b − Σ_i (Σ_b g_bi) Wt_i          (d)
 // Every sum has a fixed order (per latent over tokens ascending, per dimension over tokens
 // ascending), so results do not depend on scheduling or thread count.
 #include "sae/train_step.h"
@@ -16,8 +16,12 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include "sae/enc_gemm.h"
 #include "sae/topk.h"
 #include "util/util.h"
+#include "util/vecops.h"
+
+enum { BD_CHUNK = 64 }; // latents per partial sum of ∂L/∂bd
 
 typedef struct {
     int64_t *row;   // (B+1)
@@ -44,12 +48,19 @@ struct ms_step_ws {
     int hist_threads;
     float *binvals; int64_t bincap;
     float *g2;                            // (B,S) relu dense path: ∂L/∂pre, allocated on first use
-    double gemm_seconds;                  // time in the encoder forward sgemm (for the summary line)
+    float *bdpart;                        // (⌈S/BD_CHUNK⌉, d) partial sums for ∂L/∂bd
+    float *rowbuf;                        // (threads, 2, d) a latent's gradient rows for the sink
+    int rowbuf_threads;
+    ms_enc_gemm *enc;                     // the dense encoder product
+    double gemm_seconds;                  // time in the encoder product (for the summary line)
 };
 
-ms_step_ws *ms_step_ws_new(int B, int d, int S) {
+ms_step_ws *ms_step_ws_new(int B, int d, int S, ms_enc_dtype dt) {
     ms_step_ws *w = ms_calloc(1, sizeof *w);
     w->Bmax = B; w->d = d; w->S = S;
+    w->bdpart = ms_aligned_alloc((size_t)((S + BD_CHUNK - 1) / BD_CHUNK) * d * sizeof(float));
+    w->enc = ms_enc_gemm_new(d, S, B, dt);
+    if (!w->enc) { free(w); return NULL; }
     size_t bd = (size_t)B * d * sizeof(float);
     w->xc = ms_aligned_alloc(bd); w->e = ms_aligned_alloc(bd); w->ge = ms_aligned_alloc(bd);
     w->gea = ms_aligned_alloc(bd); w->gxc = ms_aligned_alloc(bd);
@@ -70,6 +81,9 @@ ms_step_ws *ms_step_ws_new(int B, int d, int S) {
 static void csr_free(csr *c) { free(c->row); free(c->idx); free(c->tok); free(c->val); free(c->g); }
 void ms_step_ws_free(ms_step_ws *w) {
     if (!w) return;
+    ms_enc_gemm_free(w->enc);
+    free(w->bdpart);
+    free(w->rowbuf);
     free(w->xc); free(w->pre); free(w->e); free(w->ge); free(w->gea); free(w->gxc); free(w->th); free(w->dnorm);
     csr_free(&w->m); csr_free(&w->a); csr_free(&w->win);
     free(w->cnt); free(w->tk_idx); free(w->tk_val); free(w->cptr); free(w->cref); free(w->fired); free(w->cand);
@@ -79,6 +93,7 @@ void ms_step_ws_free(ms_step_ws *w) {
 const float *ms_step_residual_neg(const ms_step_ws *w) { return w->e; }
 const float *ms_step_preacts(const ms_step_ws *w) { return w->pre; }
 double ms_step_gemm_seconds(const ms_step_ws *w) { return w->gemm_seconds; }
+const char *ms_step_encoder_describe(const ms_step_ws *w) { return ms_enc_gemm_describe(w->enc); }
 
 // Prefix-sums w->cnt into c->row and makes room for the entries.
 static void csr_alloc(ms_step_ws *w, csr *c, int B) {
@@ -118,7 +133,8 @@ static void csr_from_tk(ms_step_ws *w, csr *c, int B, int kk) {
     }
 }
 
-static void select_topk(ms_step_ws *w, int B, int k, const float *be) {
+// Top-k of every row of w->pre (bias included), relu'd, as CSR codes.
+static void select_topk(ms_step_ws *w, int B, int k) {
     const int S = w->S;
     if (k > S) k = S;
     tk_reserve(w, (int64_t)B * k);
@@ -126,10 +142,9 @@ static void select_topk(ms_step_ws *w, int B, int k, const float *be) {
     for (int b = 0; b < B; b++) {
         int32_t *ix = w->tk_idx + (int64_t)b * k;
         float *vv = w->tk_val + (int64_t)b * k;
-        float *r = w->pre + (int64_t)b * S;
-        int m = ms_topk_row_bias(r, be, S, k, ix, vv), n = 0; // r += be on the way
-        for (int j = 0; j < m; j++) if (vv[j] > 0) { ix[n] = ix[j]; vv[n] = vv[j]; n++; } // relu
-        w->cnt[b] = n;
+        int m = ms_topk_row(w->pre + (int64_t)b * S, S, k, ix, vv), c = 0;
+        for (int j = 0; j < m; j++) if (vv[j] > 0) { ix[c] = ix[j]; vv[c] = vv[j]; c++; } // relu
+        w->cnt[b] = c;
     }
     csr_from_tk(w, &w->m, B, k);
 }
@@ -230,13 +245,24 @@ static float select_batchtopk(ms_step_ws *w, int B, int k) {
     return cut;
 }
 
-// Σ_b ‖x_b − mean(x)‖², fixed order.
+// Σ_b ‖x_b − mean(x)‖², fixed order: per block of 16 dimensions, tokens ascending.
 static double batch_var(const float *x, int B, int d) {
-    double *mean = ms_calloc((size_t)d, sizeof(double)), v = 0;
-    for (int b = 0; b < B; b++) for (int q = 0; q < d; q++) mean[q] += x[(int64_t)b * d + q];
-    for (int q = 0; q < d; q++) mean[q] /= B;
-    for (int b = 0; b < B; b++) for (int q = 0; q < d; q++) { double t = x[(int64_t)b * d + q] - mean[q]; v += t * t; }
-    free(mean);
+    const int nblk = (d + 15) / 16;
+    double part[nblk];
+    #pragma omp parallel for schedule(static)
+    for (int k = 0; k < nblk; k++) {
+        const int q0 = 16 * k, n = d - q0 < 16 ? d - q0 : 16;
+        double mean[16] = {0}, ss[16] = {0};
+        for (int b = 0; b < B; b++)
+            for (int j = 0; j < n; j++) mean[j] += x[(int64_t)b * d + q0 + j];
+        for (int j = 0; j < n; j++) mean[j] /= B;
+        for (int b = 0; b < B; b++)
+            for (int j = 0; j < n; j++) { double t = x[(int64_t)b * d + q0 + j] - mean[j]; ss[j] += t * t; }
+        part[k] = 0;
+        for (int j = 0; j < n; j++) part[k] += ss[j];
+    }
+    double v = 0;
+    for (int k = 0; k < nblk; k++) v += part[k];
     return v;
 }
 
@@ -255,13 +281,10 @@ static int relu_dense(ms_step_ws *w, const ms_sae_params *p, const float *x, int
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, d, S, 1.0f, f, S, p->Wd, d, 1.0f, w->e, d);
     #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
-        double s = 0;
-        for (int q = 0; q < d; q++) {
-            float e = w->e[(int64_t)b * d + q];
-            s += (double)e * e;
-            w->ge[(int64_t)b * d + q] = 2.0f * e / (float)B;
-        }
-        w->tok_mse[b] = s;
+        const float *e = w->e + (int64_t)b * d;
+        float *ge = w->ge + (int64_t)b * d;
+        for (int q = 0; q < d; q++) ge[q] = 2.0f * e[q] / (float)B;
+        w->tok_mse[b] = ms_sumsq(e, d);
     }
     double mse = 0;
     for (int b = 0; b < B; b++) mse += w->tok_mse[b];
@@ -324,6 +347,11 @@ static int relu_dense(ms_step_ws *w, const ms_sae_params *p, const float *x, int
         for (int b = 0; b < B; b++) acc += w->gxc[(int64_t)b * d + q];
         g->bd[q] = acc;
     }
+    if (o->sink) { // every parameter gradient above was computed before any row changes
+        #pragma omp parallel for schedule(static)
+        for (int i = 0; i < S; i++)
+            o->sink(o->sink_ctx, i, g->Wd + (int64_t)i * d, g->Wt + (int64_t)i * d, g->be[i], 0.0f);
+    }
     free(fsum);
     return 0;
 }
@@ -333,7 +361,8 @@ int ms_sae_step(ms_step_ws *w, const ms_sae_params *p, const float *x, int B, co
     const int d = p->d, S = p->S;
     const ms_sae_arch arch = p->arch;
     memset(st, 0, sizeof *st);
-    // ---- encoder: pre = (x − bd) Wtᵀ + be
+    // ---- encoder: pre = (x − bd) Wtᵀ + be, one product for the whole batch (row blocks that stay
+    // in cache for the selection measured no faster: the product then streams the weights per block)
     #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
         const float *xb = x + (int64_t)b * d;
@@ -341,16 +370,8 @@ int ms_sae_step(ms_step_ws *w, const ms_sae_params *p, const float *x, int B, co
         for (int j = 0; j < d; j++) c[j] = xb[j] - p->bd[j];
     }
     double tg = ms_now();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, S, d, 1.0f, w->xc, d, p->Wt, d, 0.0f, w->pre, S);
+    if (ms_enc_gemm_set_weights(w->enc, p->Wt) < 0 || ms_enc_gemm_rows(w->enc, w->xc, B, p->be, w->pre) < 0) return -1;
     w->gemm_seconds += ms_now() - tg;
-    // + be: TopK adds it row by row inside its selection (the row is then in cache); others here
-    if (arch != MS_SAE_TOPK) {
-        #pragma omp parallel for schedule(static)
-        for (int b = 0; b < B; b++) {
-            float *r = w->pre + (int64_t)b * S;
-            for (int i = 0; i < S; i++) r[i] += p->be[i];
-        }
-    }
 
     // ---- activation -> sparse codes
     if (arch == MS_SAE_JUMPRELU)
@@ -359,9 +380,7 @@ int ms_sae_step(ms_step_ws *w, const ms_sae_params *p, const float *x, int B, co
         #pragma omp parallel for schedule(static)
         for (int i = 0; i < S; i++) {
             const float *r = p->Wd + (int64_t)i * d;
-            double s = 0;
-            for (int j = 0; j < d; j++) s += (double)r[j] * r[j];
-            w->dnorm[i] = (float)sqrt(s);
+            w->dnorm[i] = (float)sqrt(ms_sumsq(r, d));
         }
     }
     if (arch == MS_SAE_RELU && !o->force_sparse) {
@@ -377,7 +396,7 @@ int ms_sae_step(ms_step_ws *w, const ms_sae_params *p, const float *x, int B, co
         if (nnz * 10 > (int64_t)B * S || o->force_dense) return relu_dense(w, p, x, B, o, g, st, nnz);
     }
     switch (arch) {
-    case MS_SAE_TOPK: select_topk(w, B, p->k, p->be); break;
+    case MS_SAE_TOPK: select_topk(w, B, p->k); break;
     case MS_SAE_BATCHTOPK: st->min_selected = select_batchtopk(w, B, p->k); break;
     case MS_SAE_JUMPRELU: select_threshold(w, B, w->th, 0, 0); break;
     case MS_SAE_RELU: default: select_threshold(w, B, NULL, 0.0f, 0); break;
@@ -398,20 +417,17 @@ int ms_sae_step(ms_step_ws *w, const ms_sae_params *p, const float *x, int B, co
         }
         const float *xb = x + (int64_t)b * d;
         float *ge = w->ge + (int64_t)b * d;
-        double s = 0;
         for (int q = 0; q < d; q++) {
             e[q] -= xb[q];
-            s += (double)e[q] * e[q];
             ge[q] = 2.0f * e[q] / (float)B;
         }
-        w->tok_mse[b] = s;
+        w->tok_mse[b] = ms_sumsq(e, d);
         // ∂L/∂f on the main codes while this token's decoder rows are still in cache
         // (activation derivative is 1 where active)
         if (g)
             for (int64_t j = m->row[b]; j < m->row[b + 1]; j++) {
                 const float *r = p->Wd + (int64_t)m->idx[j] * d;
-                float gs = 0;
-                for (int q = 0; q < d; q++) gs += ge[q] * r[q];
+                float gs = ms_dot(ge, r, d);
                 if (arch == MS_SAE_RELU) gs += lam_b * w->dnorm[m->idx[j]];
                 m->g[j] = gs;
             }
@@ -458,13 +474,9 @@ int ms_sae_step(ms_step_ws *w, const ms_sae_params *p, const float *x, int B, co
             // residual r = x − x̂ = −e (held constant)
             const float *tgt = o->aux_target ? o->aux_target + (int64_t)b * d : NULL;
             const float *e = w->e + (int64_t)b * d;
-            double s = 0;
-            for (int q = 0; q < d; q++) {
-                float diff = ga[q] - (tgt ? tgt[q] : -e[q]);
-                s += (double)diff * diff;
-                ga[q] = coef * 2.0f * diff / (float)B;
-            }
-            w->tok_aux[b] = s;
+            for (int q = 0; q < d; q++) ga[q] -= tgt ? tgt[q] : -e[q]; // ê − r
+            w->tok_aux[b] = ms_sumsq(ga, d);
+            for (int q = 0; q < d; q++) ga[q] *= coef * 2.0f / (float)B;
         }
         double s = 0;
         for (int b = 0; b < B; b++) s += w->tok_aux[b];
@@ -485,9 +497,7 @@ int ms_sae_step(ms_step_ws *w, const ms_sae_params *p, const float *x, int B, co
         const float *ga = w->gea + (int64_t)b * d;
         for (int64_t j = a->row[b]; j < a->row[b + 1]; j++) {
             const float *r = p->Wd + (int64_t)a->idx[j] * d;
-            float s = 0;
-            for (int q = 0; q < d; q++) s += ga[q] * r[q];
-            a->g[j] = s;
+            a->g[j] = ms_dot(ga, r, d);
         }
     }
     }
@@ -512,8 +522,7 @@ int ms_sae_step(ms_step_ws *w, const ms_sae_params *p, const float *x, int B, co
             for (int i = 0; i < S; i++) {
                 if (!(fabsf(r[i] - w->th[i]) < half)) continue;
                 const float *wd = p->Wd + (int64_t)i * d;
-                float s = 0;
-                for (int q = 0; q < d; q++) s += ge[q] * wd[q];
+                const float s = ms_dot(ge, wd, d);
                 // ∂/∂θ of f (recon) and of H (L0):  −(θ/ε)·K·∂L/∂f  −  (1/ε)·K·λ/B
                 wn->idx[off] = i;
                 wn->g[off] = -(w->th[i] / eps) * s - lam_b / eps;
@@ -545,64 +554,69 @@ int ms_sae_step(ms_step_ws *w, const ms_sae_params *p, const float *x, int B, co
         free(fill);
     }
 
-    // ---- per-latent gradients: Wd, Wt, be (rows without entries are left untouched)
-    #pragma omp parallel for schedule(dynamic, 16)
-    for (int i = 0; i < S; i++) {
-        int64_t c0 = w->cptr[i], c1 = w->cptr[i + 1];
-        g->be[i] = 0;
-        g->row_active[i] = c1 > c0;
-        if (c1 == c0) continue;
-        float *gd = g->Wd + (int64_t)i * d, *gt = g->Wt + (int64_t)i * d;
-        memset(gd, 0, (size_t)d * sizeof(float));
-        memset(gt, 0, (size_t)d * sizeof(float));
-        float gb = 0, fsum = 0;
-        for (int64_t c = c0; c < c1; c++) {
-            int64_t j = w->cref[c];
-            int aux = j >= m->nnz;
-            const csr *cs = aux ? a : m;
-            if (aux) j -= m->nnz;
-            const int b = cs->tok[j];
-            const float f = cs->val[j], gp = cs->g[j];
-            const float *U = (aux ? w->gea : w->ge) + (int64_t)b * d;
-            const float *xc = w->xc + (int64_t)b * d;
-            for (int q = 0; q < d; q++) { gd[q] += f * U[q]; gt[q] += gp * xc[q]; }
-            gb += gp;
-            if (!aux) fsum += f;
-        }
-        if (arch == MS_SAE_RELU && w->dnorm[i] > 0) { // ∂/∂Wd_i of (λ/B) Σ_b f_bi ‖Wd_i‖
-            const float c = lam_b * fsum / w->dnorm[i];
-            const float *wd = p->Wd + (int64_t)i * d;
-            for (int q = 0; q < d; q++) gd[q] += c * wd[q];
-        }
-        g->be[i] = gb;
+    // ---- per-latent gradients: Wd, Wt, be; chunks of BD_CHUNK latents, each also adding its part
+    // of ∂L/∂bd = Σ_b ge_b − Σ_i (∂L/∂be_i) Wt_i (b_dec enters every pre-activation as −Wt_i·bd)
+    // while the row is in cache and before a sink updates it. Rows without entries are left
+    // untouched (zero gradient); with a sink, every row goes to it instead of into g.
+    const int nch = (S + BD_CHUNK - 1) / BD_CHUNK;
+    if (w->rowbuf_threads < omp_get_max_threads()) {
+        free(w->rowbuf);
+        w->rowbuf_threads = omp_get_max_threads();
+        w->rowbuf = ms_aligned_alloc((size_t)w->rowbuf_threads * 2 * d * sizeof(float));
     }
-
-    // ---- ∂L/∂bd = Σ_b (ge_b − gxc_b), gxc_b = Σ_i g_bi Wt_i (through the pre-encoder subtraction)
-    #pragma omp parallel for schedule(static)
-    for (int b = 0; b < B; b++) {
-        float *gx = w->gxc + (int64_t)b * d;
-        const float *ge = w->ge + (int64_t)b * d;
-        memcpy(gx, ge, (size_t)d * sizeof(float));
-        for (int64_t j = m->row[b]; j < m->row[b + 1]; j++) {
-            const float gp = m->g[j];
-            const float *r = p->Wt + (int64_t)m->idx[j] * d;
-            for (int q = 0; q < d; q++) gx[q] -= gp * r[q];
-        }
-        for (int64_t j = a->row[b]; j < a->row[b + 1]; j++) {
-            const float gp = a->g[j];
-            const float *r = p->Wt + (int64_t)a->idx[j] * d;
-            for (int q = 0; q < d; q++) gx[q] -= gp * r[q];
+    #pragma omp parallel
+    {
+        float *scratch = w->rowbuf + (int64_t)omp_get_thread_num() * 2 * d;
+        #pragma omp for schedule(dynamic, 1)
+        for (int ch = 0; ch < nch; ch++) {
+            float *bdacc = w->bdpart + (int64_t)ch * d;
+            memset(bdacc, 0, (size_t)d * sizeof(float));
+            const int i1 = (ch + 1) * BD_CHUNK < S ? (ch + 1) * BD_CHUNK : S;
+            for (int i = ch * BD_CHUNK; i < i1; i++) {
+                const int64_t c0 = w->cptr[i], c1 = w->cptr[i + 1];
+                const int on = c1 > c0;
+                float *gd = o->sink ? scratch : g->Wd + (int64_t)i * d;
+                float *gt = o->sink ? scratch + d : g->Wt + (int64_t)i * d;
+                float gb = 0, fsum = 0;
+                for (int64_t c = c0; c < c1; c++) {
+                    int64_t j = w->cref[c];
+                    const int aux = j >= m->nnz;
+                    const csr *cs = aux ? a : m;
+                    if (aux) j -= m->nnz;
+                    const int b = cs->tok[j];
+                    const float f = cs->val[j], gp = cs->g[j];
+                    const float *U = (aux ? w->gea : w->ge) + (int64_t)b * d;
+                    const float *xc = w->xc + (int64_t)b * d;
+                    if (c == c0) for (int q = 0; q < d; q++) { gd[q] = f * U[q]; gt[q] = gp * xc[q]; }
+                    else for (int q = 0; q < d; q++) { gd[q] += f * U[q]; gt[q] += gp * xc[q]; }
+                    gb += gp;
+                    if (!aux) fsum += f;
+                }
+                if (on && arch == MS_SAE_RELU && w->dnorm[i] > 0) { // ∂/∂Wd_i of (λ/B) Σ_b f_bi ‖Wd_i‖
+                    const float c = lam_b * fsum / w->dnorm[i];
+                    const float *wd = p->Wd + (int64_t)i * d;
+                    for (int q = 0; q < d; q++) gd[q] += c * wd[q];
+                }
+                g->be[i] = gb;
+                g->row_active[i] = on;
+                if (on) {
+                    const float *wt = p->Wt + (int64_t)i * d;
+                    for (int q = 0; q < d; q++) bdacc[q] += gb * wt[q];
+                }
+                if (o->sink)
+                    o->sink(o->sink_ctx, i, on ? gd : NULL, on ? gt : NULL, gb, g->logth && p->logth ? g->logth[i] : 0.0f);
+            }
         }
     }
     #pragma omp parallel for schedule(static)
     for (int q0 = 0; q0 < d; q0 += 16) {
-        int q1 = q0 + 16 < d ? q0 + 16 : d;
-        float acc[16] = {0};
-        for (int b = 0; b < B; b++) {
-            const float *gx = w->gxc + (int64_t)b * d;
-            for (int q = q0; q < q1; q++) acc[q - q0] += gx[q];
-        }
-        for (int q = q0; q < q1; q++) g->bd[q] = acc[q - q0];
+        const int n = d - q0 < 16 ? d - q0 : 16;
+        float acc[16] = {0}, enc[16] = {0};
+        for (int b = 0; b < B; b++)
+            for (int j = 0; j < n; j++) acc[j] += w->ge[(int64_t)b * d + q0 + j];
+        for (int c = 0; c < nch; c++)
+            for (int j = 0; j < n; j++) enc[j] += w->bdpart[(int64_t)c * d + q0 + j];
+        for (int j = 0; j < n; j++) g->bd[q0 + j] = acc[j] - enc[j];
     }
     return 0;
 }

@@ -17,6 +17,7 @@
 #ifndef MS_SAE_TRAIN_STEP_H
 #define MS_SAE_TRAIN_STEP_H
 #include <stdint.h>
+#include "sae/enc_gemm.h"
 #include "sae/sae.h"
 
 typedef struct {
@@ -36,6 +37,13 @@ typedef struct {
     uint8_t *row_active; // (S)
 } ms_sae_grads;
 
+// Receives latent i's parameter gradients as soon as they are complete, on the thread that
+// computed them, instead of their being stored in ms_sae_grads: an optimizer can update the row
+// while it is in cache, and two (S, d) gradient arrays are never written nor read back. Called once
+// per latent per step, after everything in the step that reads row i's parameters; gWd and gWt are
+// NULL for a latent without entries in the batch (zero gradient). gWd may be modified.
+typedef void (*ms_row_sink)(void *ctx, int i, float *gWd, float *gWt, float gbe, float glogth);
+
 typedef struct {
     double lambda;             // sparsity coefficient in effect (relu: L1, jumprelu: L0)
     double eps;                // jumprelu bandwidth
@@ -44,6 +52,8 @@ typedef struct {
     const uint8_t *dead;       // (S) 1 = dead latent (AuxK candidates), or NULL
     const float *aux_target;   // tests: a fixed residual (B, d) for AuxK instead of x − x̂
     int force_dense, force_sparse; // tests: relu's dense (sgemm) or sparse path regardless of density
+    ms_row_sink sink;          // NULL: gradients stored in g (Wt, Wd, be, logth rows)
+    void *sink_ctx;
 } ms_step_opts;
 
 typedef struct {
@@ -55,16 +65,19 @@ typedef struct {
 } ms_step_stats;
 
 typedef struct ms_step_ws ms_step_ws;
-ms_step_ws *ms_step_ws_new(int B, int d, int S);
+// NULL + ms_error when the encoder precision is not available.
+ms_step_ws *ms_step_ws_new(int B, int d, int S, ms_enc_dtype dt);
 void ms_step_ws_free(ms_step_ws *w);
 
 // Forward (+ backward when g != NULL) on x (B, d). The batch size may be smaller than the
-// workspace's. Gradients are overwritten (not accumulated). Returns 0.
+// workspace's. Gradients are overwritten (not accumulated). Returns 0, or -1 + ms_error.
 int ms_sae_step(ms_step_ws *w, const ms_sae_params *p, const float *x, int B, const ms_step_opts *o,
                 ms_sae_grads *g, ms_step_stats *st);
 
-// Seconds spent in the dense encoder sgemm so far (the bound every other part is measured against).
+// Seconds spent in the dense encoder product so far (the bound every other part is measured against).
 double ms_step_gemm_seconds(const ms_step_ws *w);
+// Which kernel runs the encoder product.
+const char *ms_step_encoder_describe(const ms_step_ws *w);
 // Pre-activations (B, S) of the last call.
 const float *ms_step_preacts(const ms_step_ws *w);
 // The residual x − x̂ (B, d) of the last call (tests: AuxK target).

@@ -1,48 +1,56 @@
 #!/usr/bin/env bash
-# bench_sae.sh: SAE training throughput, monoscope vs PyTorch (CPU), same thread count, same run.
+# bench_sae.sh: SAE training throughput (issue 3), monoscope vs PyTorch (CPU), same thread count,
+# same invocation. d_in 768, d_sae 24576, batch 4096, synthetic activations.
 #
-#   TopK  d_in 768, d_sae 24576, k 32, batch 4096, synthetic activations:
-#     monoscope `sae train --arch topk`            tokens/s
-#     PyTorch, sparse decoder (embedding_bag gather of the k active rows, as OpenAI's code)
-#     PyTorch, dense decoder
-#     the encoder GEMM (4096x768 . 768x24576) alone, timed in C against the OpenBLAS monoscope links
-#     (and through torch.mm): batch / t_gemm is the encoder-GEMM bound on tokens/s
-#   ReLU + L1 at the same size: monoscope `sae train --arch relu` (one run of RELU_STEPS steps, its
-#   reported loop rate) vs PyTorch dense.
+#   encoder-product bound  the dense encoder product (4096x768 . 768x24576 + b) alone, every way this
+#                          machine offers (scripts/bench/enc_gemm_rate.c: OpenBLAS sgemm, oneDNN f32
+#                          in one call and in the trainer's row blocks; oneDNN bf16), fastest per
+#                          precision: batch / seconds is the bound on tokens/s
+#   TopK k=32              monoscope `sae train --arch topk` in f32 and with --encoder-dtype bf16;
+#                          PyTorch with a sparse decoder (embedding_bag of the k active rows, as in
+#                          OpenAI's code) and, in the first round only (slow), with a dense one
+#   ReLU + L1              monoscope `sae train --arch relu` started (--init-from) from a ReLU SAE whose
+#                          codes are as sparse as a trained one's (each latent fires on ~L0_INIT/d_sae
+#                          of tokens), i.e. the steady state of a long run; PyTorch dense, whose cost
+#                          does not depend on the codes
 #
-# monoscope's rate is steady state: two runs of N1 and N2 steps, (N2-N1)*batch divided by the
-# difference of the training-loop times it reports (tokens / reported tokens/s) (initialisation and the first step cancel);
-# REPS such pairs, median. PyTorch: WARMUP untimed steps, then STEPS timed steps, median.
-# Both get OMP_WAIT_POLICY=PASSIVE and THREADS threads (torch.set_num_threads / MONOSCOPE_THREADS).
+# monoscope's rate is its steady state: from the wall-clock column of /training_log, the tokens of
+# steps SKIP+1..SKIP+STEPS over their time (oneDNN's kernel generation and the first step excluded).
+# PyTorch: 1 untimed step, then STEPS timed steps, median. Both get OMP_WAIT_POLICY=PASSIVE and
+# THREADS threads. This VM's speed drifts by tens of percent within minutes, so every round runs
+# everything back to back and ratios are taken per round; the summary gives medians over rounds.
 #
-# usage: bash scripts/bench_sae.sh            (env: BIN, THREADS, REPS, STEPS, WORK, D_SAE, K, BATCH)
-# Not a test: takes several minutes on 2 cores; do not run while the machine is busy.
+# usage: bash scripts/bench_sae.sh [rounds]     (env: BIN, THREADS, STEPS, SKIP, D_SAE, K, BATCH, WORK)
+# Not a test: ~3 minutes per round on 2 cores; do not run while the machine is busy.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${BIN:-$ROOT/build/monoscope}
+RATE=${RATE:-$(dirname "$BIN")/enc_gemm_rate}
 PY=/usr/bin/python3
+ROUNDS=${1:-3}
 THREADS=${THREADS:-$(nproc)}
-REPS=${REPS:-3}
 STEPS=${STEPS:-4}
+SKIP=${SKIP:-2}
 D_IN=768
 D_SAE=${D_SAE:-24576}
 K=${K:-32}
 BATCH=${BATCH:-4096}
+L0_INIT=${L0_INIT:-64}
 WORK=${WORK:-$(mktemp -d /tmp/bench_sae.XXXXXX)}
 export OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS=$THREADS MONOSCOPE_THREADS=$THREADS MONOSCOPE_NO_PROGRESS=1
 HOOK=blocks.0.hook_resid_post
-N1=2
-N2=$((N1 + STEPS))
-[ -x "$BIN" ] || { echo "bench_sae: no monoscope binary at $BIN (build it or set BIN)" >&2; exit 1; }
+N=$((SKIP + STEPS))
+for f in "$BIN" "$RATE"; do
+    [ -x "$f" ] || { echo "bench_sae: no $f (cmake --build build --target monoscope enc_gemm_rate)" >&2; exit 1; }
+done
 mkdir -p "$WORK"
 echo "bench_sae: $(date -u +%FT%TZ)  $(nproc) cores, THREADS=$THREADS, load: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "  $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-echo "  d_in $D_IN  d_sae $D_SAE  k $K  batch $BATCH  reps $REPS  steps $STEPS  work $WORK"
+echo "  $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}"
+echo "  d_in $D_IN  d_sae $D_SAE  k $K  batch $BATCH  rounds $ROUNDS  steps $STEPS (after $SKIP)  work $WORK"
 
 # ---- synthetic activations: sparse combinations of 4*d_in random unit directions + noise
 ACTS=$WORK/acts.h5
-TOKENS=$(( (N2 + 2) * BATCH ))
-$PY - "$ACTS" "$HOOK" "$D_IN" "$TOKENS" <<'EOF'
+$PY - "$ACTS" "$HOOK" "$D_IN" "$(( (N + 2) * BATCH ))" <<'EOF'
 import sys, numpy as np, h5py
 path, hook, d, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 ctx = 128
@@ -64,98 +72,97 @@ with h5py.File(path, "w") as f:
     f.attrs["model"] = "synthetic"
 EOF
 
-# ---- the encoder GEMM in C, against the OpenBLAS monoscope links
-CACHE=$(dirname "$BIN")/CMakeCache.txt
-OBLAS=$(sed -n 's/^OPENBLAS_LIB:FILEPATH=//p' "$CACHE" 2>/dev/null || true)
-OINC=$(sed -n 's/^CBLAS_INCLUDE:PATH=//p' "$CACHE" 2>/dev/null || true)
-GEMM_S=""
-if [ -n "$OBLAS" ] && [ -n "$OINC" ]; then
-    cat > "$WORK/sgemm.c" <<'EOF'
-// C(M,N) = A(M,K) . B(K,N), row-major float32, the SAE encoder's shape; prints the median seconds.
-#include <stdio.h>
-#include <stdlib.h>
-#include <time.h>
-#include <cblas.h>
-static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + 1e-9 * t.tv_nsec; }
-static int cmp(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return (x > y) - (x < y); }
-int main(int argc, char **argv) {
-    int M = atoi(argv[1]), K = atoi(argv[2]), N = atoi(argv[3]), reps = atoi(argv[4]);
-    float *A = aligned_alloc(64, (size_t)M * K * 4), *B = aligned_alloc(64, (size_t)K * N * 4), *C = aligned_alloc(64, (size_t)M * N * 4);
-    for (size_t i = 0; i < (size_t)M * K; i++) A[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
-    for (size_t i = 0; i < (size_t)K * N; i++) B[i] = (float)((i * 40503u) % 1000) / 1000.0f - 0.5f;
-    double t[64];
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, K, B, N, 0.0f, C, N); // warm-up
-    for (int r = 0; r < reps; r++) {
-        double t0 = now();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, K, B, N, 0.0f, C, N);
-        t[r] = now() - t0;
-    }
-    qsort(t, reps, sizeof t[0], cmp);
-    printf("%.6f %.1f\n", t[reps / 2], 2.0 * M * N * K / t[reps / 2] / 1e9);
-    return 0;
-}
+# ---- a ReLU SAE in the sparse regime of a trained one (sae.h5 layout, README): random unit decoder
+# rows, encoder = decoderᵀ, each b_enc at minus its latent's (1 - L0_INIT/d_sae) quantile on a sample
+RELU_INIT=$WORK/relu_init.h5
+$PY - "$ACTS" "$HOOK" "$RELU_INIT" "$D_SAE" "$L0_INIT" <<'EOF'
+import sys, numpy as np, h5py
+acts, hook, out, S, l0 = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
+with h5py.File(acts) as f:
+    X = f["acts/" + hook][:32].reshape(-1, f["acts/" + hook].shape[-1]).astype(np.float32)
+d = X.shape[1]
+rng = np.random.default_rng(1)
+Wd = rng.standard_normal((S, d)).astype(np.float32)
+Wd /= np.linalg.norm(Wd, axis=1, keepdims=True)
+bd = X.mean(0).astype(np.float32)
+We = np.ascontiguousarray(Wd.T)
+pre = (X - bd) @ We
+be = -np.quantile(pre, 1 - l0 / S, axis=0).astype(np.float32)
+with h5py.File(out, "w") as f:
+    f["W_enc"], f["W_dec"], f["b_enc"], f["b_dec"] = We, Wd, be, bd
+    f.attrs["architecture"] = "relu"
+    f.attrs["d_in"], f.attrs["d_sae"], f.attrs["k"] = d, S, 0
+    f.attrs["hook"] = hook
 EOF
-    if cc -O2 -I"$OINC" "$WORK/sgemm.c" "$OBLAS" -fopenmp -lm -o "$WORK/sgemm" 2>"$WORK/sgemm.log"; then
-        read -r GEMM_S GEMM_GF < <("$WORK/sgemm" "$BATCH" "$D_IN" "$D_SAE" 5)
-    fi
-fi
-[ -n "$GEMM_S" ] || { echo "bench_sae: could not build the sgemm timer (see $WORK/sgemm.log)" >&2; GEMM_S=nan; GEMM_GF=nan; }
-TORCH_GEMM=$($PY "$ROOT/scripts/bench_sae_torch.py" --variant gemm --threads "$THREADS" --d-sae "$D_SAE" --batch "$BATCH" --steps 5)
 
-# ---- monoscope: steady-state tokens/s from the loop times of an N1- and an N2-step run
-ours() { # arch extra-args... -> prints one rate per rep
-    local arch=$1; shift
-    for r in $(seq "$REPS"); do
-        local t1 t2
-        for n in $N1 $N2; do
-            "$BIN" sae train --acts "$ACTS" --hook "$HOOK" --out "$WORK/ours_$arch.h5" --arch "$arch" --d-sae "$D_SAE" \
-                --batch "$BATCH" --tokens $((n * BATCH)) --checkpoint-every 0 --seed "$r" --threads "$THREADS" "$@" \
-                2> "$WORK/ours_${arch}_$n.log" >/dev/null || { echo "bench_sae: sae train failed, see $WORK/ours_${arch}_$n.log" >&2; exit 1; }
-            # loop time = tokens / (tokens/s): the rate is printed with more significant digits
-            local secs
-            secs=$(sed -n 's/^sae train: \([0-9]*\) tokens in [0-9.]* s (\([0-9.]*\) tokens\/s).*/\1 \2/p' "$WORK/ours_${arch}_$n.log" |
-                   $PY -c "import sys; t, r = map(float, sys.stdin.read().split()); print(t / r)")
-            if [ "$n" = "$N1" ]; then t1=$secs; else t2=$secs; fi
-        done
-        $PY -c "print(${STEPS} * ${BATCH} / max(1e-9, $t2 - $t1))"
-    done
-}
 median() { $PY -c "import sys, statistics; v = [float(x) for x in sys.stdin.read().split()]; print(statistics.median(v))"; }
+m() { printf '%s\n' "$@" | median; }
 field() { $PY -c "import sys, json; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
+ratio() { $PY -c "print($1 / $2)"; }
 
-say() { echo "$@"; }
-say ""
-$PY - "$BATCH" "$GEMM_S" "$GEMM_GF" "$TORCH_GEMM" <<'EOF2'
-import sys, json
-B, s, gf, tg = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3], json.loads(sys.argv[4])
-print("encoder GEMM %dx768 . 768x%d: OpenBLAS %.3f s (%s GFLOP/s) -> bound %.0f tokens/s; torch.mm %.3f s (%.0f tokens/s)"
-      % (B, tg["d_sae"], s, gf, B / s, tg["median_step_s"], tg["tokens_per_s"]))
-EOF2
+# monoscope, one run of N steps -> "tokens/s L0" over steps SKIP+1..N from /training_log
+ours() { # tag args...
+    local tag=$1; shift
+    rm -f "$WORK/ours_$tag.h5"
+    "$BIN" sae train --acts "$ACTS" --hook "$HOOK" --out "$WORK/ours_$tag.h5" --d-sae "$D_SAE" --batch "$BATCH" \
+        --tokens $((N * BATCH)) --checkpoint-every 0 --seed 1 --threads "$THREADS" "$@" \
+        2> "$WORK/ours_$tag.log" >/dev/null || { echo "bench_sae: sae train ($tag) failed, see $WORK/ours_$tag.log" >&2; exit 1; }
+    $PY - "$WORK/ours_$tag.h5" "$SKIP" <<'EOF'
+import sys, h5py
+with h5py.File(sys.argv[1]) as f:
+    log = f["training_log"]
+    cols = [c.decode() if isinstance(c, bytes) else c for c in log.attrs["columns"]]
+    L = log[:]
+skip = int(sys.argv[2])
+tok, sec, l0 = (L[:, cols.index(c)] for c in ("tokens", "seconds", "l0"))
+a, b = skip - 1, len(L) - 1
+print("%.1f %.1f" % ((tok[b] - tok[a]) / (sec[b] - sec[a]), l0[a + 1:].mean()), end=" ")
+EOF
+    # the encoder product's share of this run's own training loop (same process, same moments:
+    # immune to the machine's drift between runs; includes the first steps)
+    sed -n 's/^sae train: encoder product [0-9.]* s = \([0-9.]*\) %.*/\1/p' "$WORK/ours_$tag.log"
+}
+torch_rate() { # variant steps [args] -> tokens/s
+    local v=$1 s=$2; shift 2
+    local j
+    j=$($PY "$ROOT/scripts/bench_sae_torch.py" --variant "$v" --threads "$THREADS" --d-sae "$D_SAE" --k "$K" \
+        --batch "$BATCH" --steps "$s" "$@")
+    field "$j" tokens_per_s
+}
 
-say "TopK k=$K (tokens/s):"
-OURS_TOPK_ALL=$(ours topk --k "$K" | $PY -c "import sys; print(' '.join('%.0f' % float(v) for v in sys.stdin.read().split()))")
-OURS_TOPK=$(echo "$OURS_TOPK_ALL" | median)
-L0_TOPK=$(sed -n 's/.*L0 \([0-9.]*\) .*/\1/p' "$WORK/ours_topk_$N2.log" | tail -1)
-printf "  monoscope sae train       %8.0f   (median of steady-state runs: %s; L0 %s)\n" "$OURS_TOPK" "$OURS_TOPK_ALL" "${L0_TOPK:-?}"
-T_SPARSE=$($PY "$ROOT/scripts/bench_sae_torch.py" --variant topk-sparse --threads "$THREADS" --d-sae "$D_SAE" --k "$K" --batch "$BATCH" --steps $((STEPS + 1)))
-printf "  PyTorch sparse decoder    %8.0f   (step s: %s)\n" "$(field "$T_SPARSE" tokens_per_s)" "$(field "$T_SPARSE" step_s)"
-T_DENSE=$($PY "$ROOT/scripts/bench_sae_torch.py" --variant topk-dense --threads "$THREADS" --d-sae "$D_SAE" --k "$K" --batch "$BATCH" --steps "$STEPS")
-printf "  PyTorch dense decoder     %8.0f   (step s: %s)\n" "$(field "$T_DENSE" tokens_per_s)" "$(field "$T_DENSE" step_s)"
-$PY -c "
-o, s, d, b = $OURS_TOPK, $(field "$T_SPARSE" tokens_per_s), $(field "$T_DENSE" tokens_per_s), $BATCH / $GEMM_S
-print('  ratios: monoscope / PyTorch sparse %.2fx, / PyTorch dense %.2fx, / encoder-GEMM bound %.1f %%' % (o / s, o / d, 100 * o / b))"
-
-# ReLU: one run of RELU_STEPS steps, the loop rate monoscope reports (its first steps run with the
-# dense codes of the initialisation, so this is a lower bound on its steady state)
-RELU_STEPS=${RELU_STEPS:-2}
-say "ReLU + L1 (tokens/s):"
-"$BIN" sae train --acts "$ACTS" --hook "$HOOK" --out "$WORK/ours_relu.h5" --arch relu --d-sae "$D_SAE" --l1 5 \
-    --batch "$BATCH" --tokens $((RELU_STEPS * BATCH)) --checkpoint-every 0 --seed 1 --threads "$THREADS" \
-    2> "$WORK/ours_relu.log" >/dev/null || { echo "bench_sae: sae train --arch relu failed, see $WORK/ours_relu.log" >&2; exit 1; }
-OURS_RELU=$(sed -n 's/^sae train: [0-9]* tokens in [0-9.]* s (\([0-9.]*\) tokens\/s).*/\1/p' "$WORK/ours_relu.log")
-L0_RELU=$(sed -n 's/.*L0 \([0-9.]*\) .*/\1/p' "$WORK/ours_relu.log" | tail -1)
-printf "  monoscope sae train       %8.0f   (%s steps incl. the first; L0 %s)\n" "$OURS_RELU" "$RELU_STEPS" "${L0_RELU:-?}"
-T_RELU=$($PY "$ROOT/scripts/bench_sae_torch.py" --variant relu-dense --threads "$THREADS" --d-sae "$D_SAE" --batch "$BATCH" --steps "$RELU_STEPS" --l1 5)
-printf "  PyTorch dense             %8.0f   (step s: %s)\n" "$(field "$T_RELU" tokens_per_s)" "$(field "$T_RELU" step_s)"
-$PY -c "print('  ratio: monoscope / PyTorch dense %.2fx' % ($OURS_RELU / $(field "$T_RELU" tokens_per_s)))"
+declare -a s32 sbf bf32 bbf16 o32 obf ots otd orelu trelu r32 rbf rbf_ts r32_ts rrelu l0relu
+for r in $(seq "$ROUNDS"); do
+    "$RATE" "$BATCH" "$D_IN" "$D_SAE" 3 > "$WORK/gemm_$r.txt" 2> "$WORK/gemm_$r.err"
+    g32=$(awk '/_f32/ {print $2}' "$WORK/gemm_$r.txt" | sort -g | head -1)
+    gbf=$(awk '/_bf16/ {print $2}' "$WORK/gemm_$r.txt" | sort -g | head -1)
+    b32=$($PY -c "print($BATCH / $g32)"); bb=$($PY -c "print($BATCH / $gbf)")
+    read -r a _ sh32 < <(ours topk_f32 --arch topk --k "$K")
+    read -r b _ shbf < <(ours topk_bf16 --arch topk --k "$K" --encoder-dtype bf16)
+    ts=$(torch_rate topk-sparse "$STEPS")
+    read -r rl l0 _ < <(ours relu --arch relu --l1 5 --init-from "$RELU_INIT")
+    tr=$(torch_rate relu-dense 2 --l1 5)
+    s32+=("$sh32"); sbf+=("$shbf"); bf32+=("$b32"); bbf16+=("$bb"); o32+=("$a"); obf+=("$b"); ots+=("$ts"); orelu+=("$rl"); trelu+=("$tr"); l0relu+=("$l0")
+    r32+=("$(ratio "$a" "$b32")"); rbf+=("$(ratio "$b" "$bb")"); r32_ts+=("$(ratio "$a" "$ts")"); rbf_ts+=("$(ratio "$b" "$ts")")
+    rrelu+=("$(ratio "$rl" "$tr")")
+    line="round $r: bound f32 $(printf %.0f "$b32") bf16 $(printf %.0f "$bb") | topk f32 $(printf %.0f "$a") bf16 $(printf %.0f "$b") PyTorch sparse $(printf %.0f "$ts")"
+    if [ "$r" = 1 ]; then
+        td=$(torch_rate topk-dense 2); otd+=("$td")
+        line="$line dense $(printf %.0f "$td")"
+    fi
+    echo "$line | relu $(printf %.0f "$rl") (L0 $l0) PyTorch dense $(printf %.0f "$tr")  [tokens/s]"
+    echo "  encoder product alone (s, GFLOP/s): $(tr '\n' ' ' < "$WORK/gemm_$r.txt")"
+    echo "  encoder product's share of monoscope's own training loop: f32 $sh32 %, bf16 $shbf %"
+done
+echo ""
+echo "medians over $ROUNDS rounds (tokens/s; ratios are medians of per-round ratios), threads $THREADS:"
+printf "  encoder-product bound     f32 %6.0f   bf16 %6.0f   (kernels: %s)\n" "$(m "${bf32[@]}")" "$(m "${bbf16[@]}")" \
+    "$(sort -u "$WORK"/gemm_*.err | tr '\n' ';')"
+printf "  TopK  monoscope f32       %6.0f   = %.1f %% of the f32 bound, %.2fx PyTorch sparse\n" "$(m "${o32[@]}")" \
+    "$($PY -c "print(100 * $(m "${r32[@]}"))")" "$(m "${r32_ts[@]}")"
+printf "  TopK  monoscope bf16      %6.0f   = %.1f %% of the bf16 bound, %.2fx PyTorch sparse\n" "$(m "${obf[@]}")" \
+    "$($PY -c "print(100 * $(m "${rbf[@]}"))")" "$(m "${rbf_ts[@]}")"
+printf "  encoder product's share of monoscope's training loop (same process): f32 %s %%, bf16 %s %%\n" "$(m "${s32[@]}")" "$(m "${sbf[@]}")"
+printf "  TopK  PyTorch sparse      %6.0f   dense (round 1) %s\n" "$(m "${ots[@]}")" "$(printf %.0f "${otd[0]}")"
+printf "  ReLU  monoscope f32       %6.0f   (L0 %s) = %.2fx PyTorch dense (%s)\n" "$(m "${orelu[@]}")" "$(m "${l0relu[@]}")" \
+    "$(m "${rrelu[@]}")" "$(printf %.0f "$(m "${trelu[@]}")")"
 echo "load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

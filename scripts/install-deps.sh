@@ -2,7 +2,7 @@
 # Installs the Debian packages monoscope needs to build and test, skipping those already present.
 set -euo pipefail
 BUILD_PKGS="build-essential cmake pkg-config libhdf5-dev libopenblas-dev libopenblas-openmp-dev
-  liblapacke-dev libpng-dev libjson-c-dev libpcre2-dev libfreetype-dev fonts-dejavu-core fonts-noto-cjk"
+  liblapacke-dev libdnnl-dev libpng-dev libjson-c-dev libpcre2-dev libfreetype-dev fonts-dejavu-core fonts-noto-cjk"
 TEST_PKGS="python3 python3-torch python3-numpy python3-h5py python3-matplotlib python3-nbconvert
   python3-nbformat python3-ipykernel jupyter-nbconvert"
 want="$BUILD_PKGS"

@@ -22,8 +22,19 @@ enum { D = 6, S = 12, B = 7, K = 3 };
 
 typedef struct { float Wt[S * D], Wd[S * D], be[S], bd[D], logth[S]; } P;
 
+// What a row sink receives (the trainer's fused optimizer path).
+typedef struct { float Wt[S * D], Wd[S * D], be[S], th[S]; int calls[S], nulls[S]; } sink_rows;
+static void collect(void *ctx, int i, float *gd, float *gt, float gbe, float gth) {
+    sink_rows *r = ctx;
+    r->calls[i]++;
+    if (!gd || !gt) r->nulls[i] = 1;
+    else { memcpy(r->Wd + i * D, gd, sizeof(float) * D); memcpy(r->Wt + i * D, gt, sizeof(float) * D); }
+    r->be[i] = gbe;
+    r->th[i] = gth;
+}
+
 static void check_arch(ms_sae_arch arch, int relu_path) {
-    ms_step_ws *w = ms_step_ws_new(B, D, S);
+    ms_step_ws *w = ms_step_ws_new(B, D, S, MS_ENC_F32);
     P p;
     float x[B * D];
     for (int i = 0; i < S * D; i++) { p.Wt[i] = nrand() * 0.6f; p.Wd[i] = nrand() * 0.5f; }
@@ -46,6 +57,24 @@ static void check_arch(ms_sae_arch arch, int relu_path) {
     memset(gWt, 0, sizeof gWt); memset(gWd, 0, sizeof gWd);
     ms_step_stats st;
     ms_sae_step(w, &pp, x, B, &o, &g, &st);
+    { // the same step with a row sink: every latent once, the stored path's gradients bit for bit
+        float bd0[D];
+        memcpy(bd0, gbd, sizeof bd0);
+        sink_rows r;
+        memset(&r, 0, sizeof r);
+        ms_step_opts os = o;
+        os.sink = collect;
+        os.sink_ctx = &r;
+        ms_step_stats st2;
+        ms_sae_step(w, &pp, x, B, &os, &g, &st2);
+        int bad = memcmp(bd0, gbd, sizeof bd0) != 0;
+        for (int i = 0; i < S; i++) {
+            bad |= r.calls[i] != 1 || r.nulls[i] != !act[i] || r.be[i] != gbe[i];
+            if (arch == MS_SAE_JUMPRELU) bad |= r.th[i] != gth[i];
+            if (act[i]) bad |= memcmp(r.Wd + i * D, gWd + i * D, sizeof(float) * D) || memcmp(r.Wt + i * D, gWt + i * D, sizeof(float) * D);
+        }
+        CHECK(!bad, "%s (path %d): the row sink does not see the stored gradients", ms_sae_arch_name(arch), relu_path);
+    }
     float resid[B * D];
     const float *e = ms_step_residual_neg(w);
     for (int i = 0; i < B * D; i++) resid[i] = -e[i];

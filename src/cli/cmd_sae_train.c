@@ -5,6 +5,7 @@
 #include <string.h>
 #include "cli/cli.h"
 #include "sae/act_stream.h"
+#include "sae/enc_gemm.h"
 #include "sae/train.h"
 #include "util/util.h"
 
@@ -37,11 +38,22 @@ static void usage(FILE *f) {
 "                        bit-identical weights to an uninterrupted run)\n"
 "  --threads N           OpenMP/BLAS threads (default: MONOSCOPE_THREADS, OMP_NUM_THREADS or all cores)\n"
 "  --buffer-tokens N     shuffle buffer size in tokens (default 262144, at most 512 MiB)\n"
+"  --encoder-dtype T     f32 (default) | bf16: precision of the encoder product's inputs (x - b_dec\n"
+"                        and W_enc rounded to bfloat16, fp32 accumulation; AMX/AVX512-BF16 through\n"
+"                        oneDNN, several times faster). Master weights, Adam and every other product\n"
+"                        stay fp32.\n"
+"  --init-from SAE.h5    start from a saved SAE (same d_in and d_sae; e.g. one imported from SAELens)\n"
+"                        instead of the random initialisation; the normalisation scale is estimated\n"
+"                        anew and the weights converted to it\n"
 "advanced:\n"
 "  --warmup F            LR warmup fraction of steps (default 0.01)\n"
 "  --decay F             LR linear decay to 0 over the last F of steps (default 0.2)\n"
 "  --sparsity-warmup F   sparsity coefficient warmup fraction (default 0.05)\n"
 "  --dead-window N       tokens without firing before a latent is dead (default tokens/10, <= 10M)\n"
+"  --resample-every N    relu: every N tokens during the first half of training, re-initialise each\n"
+"                        dead latent towards an input of the batch drawn with probability\n"
+"                        proportional to its squared reconstruction error (Anthropic 2023)\n"
+"                        (default: the dead window; 0: off; other architectures use AuxK instead)\n"
 "  --k-aux N             AuxK latents for topk/batchtopk (default d_in/2)\n"
 "  --aux-coef C          AuxK loss coefficient (default 1/32)\n"
 "  --bandwidth E         JumpReLU straight-through bandwidth (default 0.001*sqrt(d_in), i.e. 0.001\n"
@@ -81,7 +93,7 @@ static int parse_real(const char *opt, const char *v, double *out) {
 
 int cmd_sae_train(int argc, char **argv) {
     enum { O_ACTS = 1000, O_HOOK, O_OUT, O_ARCH, O_DSAE, O_EXP, O_K, O_L1, O_L0, O_TOKENS, O_BATCH, O_LR, O_SEED,
-           O_CKPT, O_RESUME, O_THREADS, O_BUF, O_WARM, O_DECAY, O_SPW, O_DEAD, O_KAUX, O_AUXC, O_BW, O_CLIP, O_LOG, O_JRW, O_HELP };
+           O_CKPT, O_RESUME, O_THREADS, O_BUF, O_WARM, O_DECAY, O_SPW, O_DEAD, O_KAUX, O_AUXC, O_BW, O_CLIP, O_LOG, O_JRW, O_RS, O_ENC, O_INIT, O_HELP };
     static const struct option opts[] = {
         {"acts", required_argument, 0, O_ACTS}, {"hook", required_argument, 0, O_HOOK},
         {"out", required_argument, 0, O_OUT}, {"arch", required_argument, 0, O_ARCH},
@@ -96,6 +108,8 @@ int cmd_sae_train(int argc, char **argv) {
         {"dead-window", required_argument, 0, O_DEAD}, {"k-aux", required_argument, 0, O_KAUX},
         {"aux-coef", required_argument, 0, O_AUXC}, {"bandwidth", required_argument, 0, O_BW},
         {"clip", required_argument, 0, O_CLIP}, {"jumprelu-warm", required_argument, 0, O_JRW}, {"log-every", required_argument, 0, O_LOG},
+        {"resample-every", required_argument, 0, O_RS}, {"encoder-dtype", required_argument, 0, O_ENC},
+        {"init-from", required_argument, 0, O_INIT},
         {"help", no_argument, 0, O_HELP}, {0, 0, 0, 0}};
     ms_train_cfg c;
     ms_train_cfg_init(&c);
@@ -134,6 +148,12 @@ int cmd_sae_train(int argc, char **argv) {
         case O_BW: if (parse_real("--bandwidth", v, &c.bandwidth) < 0) return 2; break;
         case O_CLIP: if (parse_real("--clip", v, &r) < 0) return 2; c.clip = r > 0 ? r : 0; break;
         case O_JRW: if (parse_real("--jumprelu-warm", v, &c.jumprelu_warm) < 0) return 2; if (c.jumprelu_warm >= 1) return cli_usage_error("--jumprelu-warm must be < 1"); break;
+        case O_INIT: c.init_from = v; break;
+        case O_ENC:
+            c.encoder_dtype = ms_enc_dtype_parse(v);
+            if (c.encoder_dtype < 0) return cli_usage_error("--encoder-dtype must be f32 or bf16");
+            break;
+        case O_RS: if (parse_count("--resample-every", v, &c.resample_every) < 0) return 2; break;
         case O_LOG: if (parse_count("--log-every", v, &n) < 0) return 2; c.log_every = (int)n; break;
         case O_HELP: case 'h': usage(stdout); return 0;
         default: return cli_usage_error("sae train: unknown or incomplete option '%s' (see --help)", argv[optind - 1]);

@@ -49,3 +49,35 @@ def check(name, fn):
 def finish():
     print(f"{_passed} passed, {_failures} failed", flush=True)
     sys.exit(1 if _failures else 0)
+
+
+def sae_arrays(path):
+    """An SAE file's weights and training log as bytes, for bit-identity checks (resume). The log's
+    wall-clock 'seconds' column is left out: it is the one column that may differ between runs."""
+    import h5py
+    with h5py.File(path) as f:
+        a = {n: f[n][:].tobytes() for n in ("W_enc", "W_dec", "b_enc", "b_dec")}
+        cols = [c.decode() if isinstance(c, bytes) else c for c in f["training_log"].attrs["columns"]]
+        assert "seconds" in cols, "training_log has no 'seconds' column: %s" % cols
+        keep = [i for i, c in enumerate(cols) if c != "seconds"]
+        a["training_log"] = f["training_log"][:][:, keep].tobytes()
+        return a
+
+
+def kill_after_checkpoint(args, out, ck):
+    """Starts `monoscope args...` (the sanitizer binary) writing out, and kills it with SIGKILL once
+    its first checkpoint file ck exists (the interrupted half of a resume test); out must not exist."""
+    import signal, time
+    for p in (out, ck):
+        if os.path.exists(p):
+            os.remove(p)
+    proc = subprocess.Popen([BIN, *map(str, args)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t0 = time.time()
+    while not os.path.exists(ck) and proc.poll() is None and time.time() - t0 < 120:
+        time.sleep(0.01)
+    time.sleep(0.05)
+    killed = proc.poll() is None
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert killed, "run finished before it could be killed; make it longer"
+    assert os.path.exists(ck) and not os.path.exists(out)

@@ -63,3 +63,4 @@ def recover(arch, sparsity_args, k_bound, margin, correlated=False, tag=""):
           % (arch, tag, mmc, ev, bound, margin, l0), flush=True)
     assert mmc >= 0.95, "mean max cosine %.4f < 0.95" % mmc
     assert ev >= bound - margin, "explained variance %.4f below bound %.4f - %.2f" % (ev, bound, margin)
+    return mmc, ev

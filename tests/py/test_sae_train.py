@@ -1,11 +1,11 @@
 """`monoscope sae train`: output layout and attributes, encoding rule vs numpy, hook globs,
 bit-identical resume after kill -9, flat memory when streaming a file much larger than the
 shuffle buffer, and one clear error line for bad input."""
-import os, re, signal, subprocess, time
+import os, re, subprocess
 import numpy as np
 import h5py
 import mstest
-from mstest import run, check, finish, TMP, BIN
+from mstest import run, check, finish, TMP, sae_arrays, kill_after_checkpoint
 import synth_acts
 from sae_planted import encode  # the numpy reference encoder (README formulas)
 
@@ -61,11 +61,6 @@ def t_glob():
             assert f.attrs["hook"] == h and f["W_dec"].shape == (64, 32)
 
 
-def arrays(path):
-    with h5py.File(path) as f:
-        return {n: f[n][:].tobytes() for n in ("W_enc", "W_dec", "b_enc", "b_dec", "training_log")}
-
-
 def t_resume():
     for arch in ("topk", "jumprelu"):
         ref = os.path.join(TMP, "ref_%s.h5" % arch)
@@ -76,22 +71,10 @@ def t_resume():
         run(*small(ref, *extra))
         args = small(out, *extra)
         ck = out + ".ckpt"
-        for pth in (out, ck):
-            if os.path.exists(pth):
-                os.remove(pth)
-        proc = subprocess.Popen([BIN, *map(str, args)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        t0 = time.time()
-        while not os.path.exists(ck) and proc.poll() is None and time.time() - t0 < 120:
-            time.sleep(0.01)
-        time.sleep(0.05)
-        killed = proc.poll() is None
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        assert killed, "run finished before it could be killed; make it longer"
-        assert os.path.exists(ck) and not os.path.exists(out)
+        kill_after_checkpoint(args, out, ck)
         p = run(*args, "--resume")
         assert "resuming" in p.stderr, p.stderr
-        a, b = arrays(ref), arrays(out)
+        a, b = sae_arrays(ref), sae_arrays(out)
         for n in a:
             assert a[n] == b[n], "%s: %s differs after resume" % (arch, n)
 
@@ -156,7 +139,32 @@ def t_bad_input():
     os.remove(ck_out + ".ckpt")
 
 
+def t_init_from():
+    """--init-from starts from a saved SAE: with a negligible learning rate the result is that SAE
+    (weights converted to the run's own normalisation and back), and it encodes the same; a file
+    of another shape is refused."""
+    src = os.path.join(TMP, "init_src.h5")
+    run(*small(src))
+    for arch in ("topk", "relu"):
+        out = os.path.join(TMP, "init_%s.h5" % arch)
+        extra = ["--arch", arch] + (["--l1", "1e-9"] if arch == "relu" else [])
+        # topk: also the architecture of the source; relu: the same weights read as a ReLU SAE
+        run("sae", "train", "--acts", A, "--hook", HOOK, "--out", out, "--d-sae", 128, "--k", 4, "--tokens", 1024,
+            "--batch", 512, "--lr", "1e-20", "--init-from", src, *extra)
+        with h5py.File(src) as a, h5py.File(out) as b:
+            assert b.attrs["init_from"] == src
+            for n in ("W_enc", "W_dec", "b_enc", "b_dec"):
+                assert np.allclose(a[n][:], b[n][:], rtol=1e-5, atol=1e-6), (arch, n, np.abs(a[n][:] - b[n][:]).max())
+            if arch == "topk":
+                X = h5py.File(A)["acts/" + HOOK][:].reshape(-1, 32)[:2000]
+                assert np.allclose(encode(a, X), encode(b, X), rtol=1e-4, atol=1e-5)
+    p = run("sae", "train", "--acts", A, "--hook", HOOK, "--out", os.path.join(TMP, "init_bad.h5"), "--d-sae", 256,
+            "--init-from", src, ok=False)
+    assert "d_sae 128" in p.stderr and p.stderr.count("error") == 1, p.stderr
+
+
 check("layout, attributes, encoding rule", t_layout)
+check("--init-from continues from a saved SAE", t_init_from)
 check("glob: one dictionary per site", t_glob)
 check("resume after kill -9 is bit-identical", t_resume)
 check("streaming: flat RSS for a file 10x+ the buffer", t_stream_flat_rss)
