@@ -40,10 +40,16 @@ def encode(f, X):
     return np.maximum(pre, 0)
 
 
-def recover(arch, sparsity_args, k_bound, margin, correlated=False, tag=""):
+def ensure_data(correlated=False, tag=""):
+    """Writes the planted activations (once per tag); returns (path, planted dictionary)."""
     path = os.path.join(TMP, "planted%s.h5" % tag)
     D, _ = synth_acts.make(path, d_in=D_IN, n_features=N_FEAT, n_seq=N_SEQ, ctx=CTX, active_mean=ACTIVE,
                            correlated=correlated, dtype="float16", seed=11)
+    return path, D
+
+
+def recover(arch, sparsity_args, k_bound, margin, correlated=False, tag=""):
+    path, D = ensure_data(correlated, tag)
     out = os.path.join(TMP, "sae_%s%s.h5" % (arch, tag))
     p = run("sae", "train", "--acts", path, "--hook", "blocks.0.hook_resid_post", "--out", out, "--arch", arch,
             "--d-sae", D_SAE, "--tokens", TOKENS, *sparsity_args, fast=True)
