@@ -3,7 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "sae/h5util.h"
+#include "io/h5util.h"
 #include "sae/rng.h"
 #include "util/util.h"
 

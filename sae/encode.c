@@ -5,7 +5,7 @@
 #include <unistd.h>
 #include <hdf5.h>
 #include "sae/eval.h"
-#include "sae/h5util.h"
+#include "io/h5util.h"
 #include "util/util.h"
 
 // A 1-D dataset that grows as batches are appended.

@@ -7,7 +7,7 @@
 #include <unistd.h>
 #include <hdf5.h>
 #include <json-c/json.h>
-#include "sae/h5util.h"
+#include "io/h5util.h"
 #include "util/util.h"
 
 // ---------------------------------------------------------------- activations reader

@@ -1,7 +1,7 @@
 // sae_io.c: the SAE HDF5 file (README "On-disk formats"): datasets, root attributes, training log.
 #include <stdlib.h>
 #include <string.h>
-#include "sae/h5util.h"
+#include "io/h5util.h"
 #include "sae/sae.h"
 #include "util/util.h"
 

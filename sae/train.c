@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "sae/act_stream.h"
-#include "sae/h5util.h"
+#include "io/h5util.h"
 #include "sae/resample.h"
 #include "sae/rng.h"
 #include "sae/train_step.h"

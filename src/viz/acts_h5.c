@@ -4,7 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "sae/h5util.h"
+#include "io/h5util.h"
 #include "util/util.h"
 
 struct ms_acts_file {

@@ -1,5 +1,5 @@
 // h5util.c: see h5util.h.
-#include "sae/h5util.h"
+#include "io/h5util.h"
 #include <stdlib.h>
 #include <string.h>
 #include "util/util.h"

@@ -1,6 +1,7 @@
-// h5util.h: the few HDF5 helpers the SAE files and checkpoints need (errors via ms_error).
-#ifndef MS_SAE_H5UTIL_H
-#define MS_SAE_H5UTIL_H
+// h5util.h: the few HDF5 helpers shared by the SAE files, checkpoints, activation readers and
+// figures (errors via ms_error).
+#ifndef MS_IO_H5UTIL_H
+#define MS_IO_H5UTIL_H
 #include <hdf5.h>
 #include <stdint.h>
 
