@@ -88,31 +88,6 @@ static int read_scalar_int(hid_t f, const char *name, int64_t *v) {
     return rc;
 }
 
-static char *read_scalar_str(hid_t f, const char *name) {
-    if (H5Aexists(f, name) <= 0) return NULL;
-    hid_t a = H5Aopen(f, name, H5P_DEFAULT);
-    hid_t t = H5Aget_type(a);
-    if (H5Tget_class(t) != H5T_STRING) { H5Tclose(t); H5Aclose(a); return NULL; }
-    char *out = NULL;
-    if (H5Tis_variable_str(t) > 0) {
-        char *v = NULL;
-        hid_t mt = H5Tcopy(H5T_C_S1);
-        H5Tset_size(mt, H5T_VARIABLE);
-        H5Tset_cset(mt, H5Tget_cset(t));
-        if (H5Aread(a, mt, &v) >= 0 && v) { out = ms_strdup(v); H5free_memory(v); }
-        H5Tclose(mt);
-    } else {
-        size_t n = H5Tget_size(t);
-        out = ms_calloc(n + 1, 1);
-        hid_t mt = H5Tcopy(H5T_C_S1);
-        H5Tset_size(mt, n + 1);
-        if (H5Aread(a, mt, out) < 0) out[0] = 0;
-        H5Tclose(mt);
-    }
-    H5Tclose(t); H5Aclose(a);
-    return out;
-}
-
 static void read_log(hid_t f, ms_sae *s) {
     int64_t dims[8];
     if (ms_h5_shape(f, "training_log", dims) != 2 || dims[1] <= 0) return;
@@ -159,7 +134,7 @@ ms_sae *ms_sae_load(const char *path) {
                  (long long)de[1], (long long)dd[0], (long long)dd[1]);
         H5Fclose(f); return NULL;
     }
-    char *arch_s = read_scalar_str(f, "architecture");
+    char *arch_s = ms_h5_read_attr_str(f, "architecture");
     ms_sae_arch arch;
     if (!arch_s) { ms_error("%s: missing 'architecture' attribute", path); H5Fclose(f); return NULL; }
     if (ms_sae_arch_parse(arch_s, &arch) < 0) {

@@ -109,6 +109,20 @@ static int hook(const ms_hooks *hk, const ms_config *c, ms_site site, int layer,
     return 0;
 }
 
+// out (B·T, d_model) = norm(x) · w (+ b): LayerNorm (gpt2) or RMSNorm, the gain fused into the same
+// pass unless a hook wants the normalized values before it (`site`); same bits either way.
+static int norm(const ms_model *m, const ms_hooks *hk, ms_site site, int layer, float *out, const float *x,
+                const float *w, const float *b, int B, int T) {
+    const ms_config *c = &m->cfg;
+    const int N = B * T, C = c->d_model, split = ms_hooks_wants(hk, site, layer);
+    if (c->arch == MS_ARCH_GPT2) ms_op_layernorm(out, x, split ? NULL : w, b, N, C, c->norm_eps);
+    else ms_op_rmsnorm(out, x, split ? NULL : w, N, C, c->norm_eps);
+    if (!split) return 0;
+    if (hook(hk, c, site, layer, out, B, T)) return -1;
+    ms_op_gain(out, w, b, N, C);
+    return 0;
+}
+
 // ---- attention, per (sequence b, head h), on a (T, T) matrix S
 // Query rows go in blocks of ATT_QB: block [t0, t1) only needs keys [0, t1), which skips nearly
 // half of the Q·Kᵀ and P·V work that a full square product would spend on masked entries.
@@ -226,16 +240,7 @@ static int block(const ms_model *m, ms_state *s, const ms_hooks *hk, int l, int 
 
     HOOK(MS_SITE_RESID_PRE, s->x);
     // norm + gain in one pass unless a hook wants the normalized values between them (same bits)
-    if (ms_hooks_wants(hk, MS_SITE_LN1_NORMALIZED, l)) {
-        if (gpt2) ms_op_layernorm_core(s->ln, s->x, N, C, c->norm_eps);
-        else ms_op_rmsnorm_core(s->ln, s->x, N, C, c->norm_eps);
-        HOOK(MS_SITE_LN1_NORMALIZED, s->ln);
-        ms_op_gain(s->ln, w->ln1_w, w->ln1_b, N, C);
-    } else if (gpt2) {
-        ms_op_layernorm(s->ln, s->x, w->ln1_w, w->ln1_b, N, C, c->norm_eps);
-    } else {
-        ms_op_rmsnorm(s->ln, s->x, w->ln1_w, N, C, c->norm_eps);
-    }
+    if (norm(m, hk, MS_SITE_LN1_NORMALIZED, l, s->ln, s->x, w->ln1_w, w->ln1_b, B, T)) return -1;
 
     // q, k, v: one (N, QD+2KD) sgemm when wq, wk, wv (and their biases) lie back to back in the
     // arena, as ms_model_alloc_weights lays them out; attention then reads strided rows of it.
@@ -290,16 +295,7 @@ static int block(const ms_model *m, ms_state *s, const ms_hooks *hk, int l, int 
     }
     HOOK(MS_SITE_RESID_MID, s->x);
 
-    if (ms_hooks_wants(hk, MS_SITE_LN2_NORMALIZED, l)) {
-        if (gpt2) ms_op_layernorm_core(s->ln, s->x, N, C, c->norm_eps);
-        else ms_op_rmsnorm_core(s->ln, s->x, N, C, c->norm_eps);
-        HOOK(MS_SITE_LN2_NORMALIZED, s->ln);
-        ms_op_gain(s->ln, w->ln2_w, w->ln2_b, N, C);
-    } else if (gpt2) {
-        ms_op_layernorm(s->ln, s->x, w->ln2_w, w->ln2_b, N, C, c->norm_eps);
-    } else {
-        ms_op_rmsnorm(s->ln, s->x, w->ln2_w, N, C, c->norm_eps);
-    }
+    if (norm(m, hk, MS_SITE_LN2_NORMALIZED, l, s->ln, s->x, w->ln2_w, w->ln2_b, B, T)) return -1;
     if (gpt2) {
         ms_op_linear(s->h1, s->ln, w->w_in, NULL, N, C, F);
         if (ms_hooks_wants(hk, MS_SITE_MLP_PRE, l)) {
@@ -370,11 +366,8 @@ static int forward(const ms_model *m, ms_state *s, const int32_t *tokens, int B,
         if (block(m, s, hk, l, B, T)) return -1;
     if (last < c->n_layer) return 0;
 
-    if (c->arch == MS_ARCH_GPT2) ms_op_layernorm_core(s->ln, s->x, N, C, c->norm_eps);
-    else ms_op_rmsnorm_core(s->ln, s->x, N, C, c->norm_eps);
-    if (hook(hk, c, MS_SITE_LN_FINAL_NORMALIZED, -1, s->ln, B, T)) return -1;
+    if (norm(m, hk, MS_SITE_LN_FINAL_NORMALIZED, -1, s->ln, s->x, m->w.lnf_w, m->w.lnf_b, B, T)) return -1;
     if (!want_logits) return 0;
-    ms_op_gain(s->ln, m->w.lnf_w, m->w.lnf_b, N, C);
     size_t need = (size_t)N * c->vocab_size;
     if (need > s->logits_cap) {
         free(s->logits);

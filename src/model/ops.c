@@ -15,7 +15,7 @@ void ms_op_linear(float *Y, const float *X, const float *W, const float *b, int 
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, out, in, 1.0f, X, in, W, in, b ? 1.0f : 0.0f, Y, out);
 }
 
-// Row statistics shared by the plain and the gain-fused LayerNorm (same bits in both).
+// Row statistics of LayerNorm.
 static inline float ln_stats(const float *xr, int C, float eps, float *mean_out) {
     float mean = 0.0f;
     for (int i = 0; i < C; i++) mean += xr[i];
@@ -27,17 +27,6 @@ static inline float ln_stats(const float *xr, int C, float eps, float *mean_out)
     return 1.0f / sqrtf(var + eps);
 }
 
-void ms_op_layernorm_core(float *out, const float *x, int N, int C, float eps) {
-#pragma omp parallel for schedule(static) if ((size_t)N * C >= PAR_MIN)
-    for (int r = 0; r < N; r++) {
-        const float *xr = x + (size_t)r * C;
-        float *o = out + (size_t)r * C;
-        float mean;
-        const float s = ln_stats(xr, C, eps, &mean);
-        for (int i = 0; i < C; i++) o[i] = (xr[i] - mean) * s;
-    }
-}
-
 void ms_op_layernorm(float *out, const float *x, const float *w, const float *b, int N, int C, float eps) {
 #pragma omp parallel for schedule(static) if ((size_t)N * C >= PAR_MIN)
     for (int r = 0; r < N; r++) {
@@ -45,7 +34,8 @@ void ms_op_layernorm(float *out, const float *x, const float *w, const float *b,
         float *o = out + (size_t)r * C;
         float mean;
         const float s = ln_stats(xr, C, eps, &mean);
-        if (b) for (int i = 0; i < C; i++) { float t = (xr[i] - mean) * s; o[i] = t * w[i] + b[i]; }
+        if (!w) for (int i = 0; i < C; i++) o[i] = (xr[i] - mean) * s;
+        else if (b) for (int i = 0; i < C; i++) { float t = (xr[i] - mean) * s; o[i] = t * w[i] + b[i]; }
         else for (int i = 0; i < C; i++) { float t = (xr[i] - mean) * s; o[i] = t * w[i]; }
     }
 }
@@ -56,23 +46,14 @@ static inline float rms_scale(const float *xr, int C, float eps) {
     return 1.0f / sqrtf(ss / (float)C + eps);
 }
 
-void ms_op_rmsnorm_core(float *out, const float *x, int N, int C, float eps) {
-#pragma omp parallel for schedule(static) if ((size_t)N * C >= PAR_MIN)
-    for (int r = 0; r < N; r++) {
-        const float *xr = x + (size_t)r * C;
-        float *o = out + (size_t)r * C;
-        const float s = rms_scale(xr, C, eps);
-        for (int i = 0; i < C; i++) o[i] = xr[i] * s;
-    }
-}
-
 void ms_op_rmsnorm(float *out, const float *x, const float *w, int N, int C, float eps) {
 #pragma omp parallel for schedule(static) if ((size_t)N * C >= PAR_MIN)
     for (int r = 0; r < N; r++) {
         const float *xr = x + (size_t)r * C;
         float *o = out + (size_t)r * C;
         const float s = rms_scale(xr, C, eps);
-        for (int i = 0; i < C; i++) { float t = xr[i] * s; o[i] = t * w[i]; }
+        if (!w) for (int i = 0; i < C; i++) o[i] = xr[i] * s;
+        else for (int i = 0; i < C; i++) { float t = xr[i] * s; o[i] = t * w[i]; }
     }
 }
 

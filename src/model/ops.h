@@ -43,10 +43,6 @@ static inline float ms_gelu_new1(float v) {
 
 // Y(N, out) = X(N, in) · W(out, in)ᵀ + b   (b may be NULL); one sgemm.
 void ms_op_linear(float *Y, const float *X, const float *W, const float *b, int N, int in, int out);
-// out(N,C) = (x - mean) / sqrt(var + eps) per row (LayerNorm without gain/bias).
-void ms_op_layernorm_core(float *out, const float *x, int N, int C, float eps);
-// out(N,C) = x / sqrt(mean(x²) + eps) per row (RMSNorm without gain).
-void ms_op_rmsnorm_core(float *out, const float *x, int N, int C, float eps);
 // x(N,C) = x * w + b  (b may be NULL)
 void ms_op_gain(float *x, const float *w, const float *b, int N, int C);
 // x(n) += y(n)
@@ -55,10 +51,11 @@ void ms_op_add(float *x, const float *y, size_t n);
 void ms_op_bias(float *x, const float *b, int N, int C);
 // x(N,C) += (y + b)  per element (b may be NULL: x += y). Same bits as ms_op_bias(y) then ms_op_add.
 void ms_op_add_bias(float *x, const float *y, const float *b, int N, int C);
-// out(N,C) = LayerNorm core then * w + b (b may be NULL), in one pass; same bits as
-// ms_op_layernorm_core followed by ms_op_gain.
+// out(N,C) = (x - mean) / sqrt(var + eps) per row, then * w + b in the same pass (w NULL: no gain
+// and no bias; b may be NULL). With w, the same bits as without it followed by ms_op_gain.
 void ms_op_layernorm(float *out, const float *x, const float *w, const float *b, int N, int C, float eps);
-// out(N,C) = RMSNorm core then * w, in one pass; same bits as ms_op_rmsnorm_core + ms_op_gain.
+// out(N,C) = x / sqrt(mean(x²) + eps) per row, then * w in the same pass (w NULL: no gain); with
+// w, the same bits as without it followed by ms_op_gain.
 void ms_op_rmsnorm(float *out, const float *x, const float *w, int N, int C, float eps);
 // x(n) = gelu_new(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x³)))
 void ms_op_gelu_new(float *x, size_t n);
