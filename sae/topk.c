@@ -91,26 +91,41 @@ static int topk_bounded(const float *row, int n, int k, int32_t *idx, float *val
     for (; i + GROUPS <= n; i += GROUPS)
         for (int j = 0; j < GROUPS; j++) gm[j] = row[i + j] > gm[j] ? row[i + j] : gm[j]; // NaN never wins
     for (int j = 0; i + j < n; j++) gm[j] = row[i + j] > gm[j] ? row[i + j] : gm[j];
-    float srt[GROUPS];
-    memcpy(srt, gm, sizeof srt);
-    // k-th largest of the 64 maxima: partial selection sort (k <= 64, once per row)
-    for (int a = 0; a < k; a++) {
-        int b = a;
-        for (int c = a + 1; c < GROUPS; c++) if (srt[c] > srt[b]) b = c;
-        float t = srt[a]; srt[a] = srt[b]; srt[b] = t;
+    // the k-th largest maximum: the one with fewer than k maxima above it and at least k at or
+    // above it (branch-free counts over all 64 vectorise; a selection sort is a chain of branches)
+    float t = -INFINITY;
+    for (int a = 0; a < GROUPS; a++) {
+        int gt = 0, ge = 0;
+        for (int b = 0; b < GROUPS; b++) { gt += gm[b] > gm[a]; ge += gm[b] >= gm[a]; }
+        if (gt < k && ge >= k) { t = gm[a]; break; }
     }
-    const float t = srt[k - 1];
     if (!(t > -INFINITY)) return -1;
     int32_t ci[CAND_PER_K * GROUPS];
     float cv[CAND_PER_K * GROUPS];
     const int cap = CAND_PER_K * k;
     int m = 0;
     i = 0;
+#ifdef __AVX512F__
+    // 64 elements per test; the few chunks that hold a candidate are walked by their mask bits
+    // (ascending, so candidates stay in index order)
+    const __m512 vt = _mm512_set1_ps(t);
+    for (; i + 64 <= n; i += 64) {
+        const uint64_t mask = (uint64_t)_mm512_cmp_ps_mask(_mm512_loadu_ps(row + i), vt, _CMP_GE_OQ) |
+                              (uint64_t)_mm512_cmp_ps_mask(_mm512_loadu_ps(row + i + 16), vt, _CMP_GE_OQ) << 16 |
+                              (uint64_t)_mm512_cmp_ps_mask(_mm512_loadu_ps(row + i + 32), vt, _CMP_GE_OQ) << 32 |
+                              (uint64_t)_mm512_cmp_ps_mask(_mm512_loadu_ps(row + i + 48), vt, _CMP_GE_OQ) << 48;
+        for (uint64_t bits = mask; bits; bits &= bits - 1) {
+            const int j = i + __builtin_ctzll(bits);
+            if (m == cap) return -1;
+            ci[m] = j; cv[m] = row[j]; m++;
+        }
+    }
+#endif
     for (; i + 16 <= n; i += 16) {
 #ifdef __AVX__
-        const __m256 vt = _mm256_set1_ps(t);
-        __m256 c = _mm256_or_ps(_mm256_cmp_ps(_mm256_loadu_ps(row + i), vt, _CMP_GE_OQ),
-                                _mm256_cmp_ps(_mm256_loadu_ps(row + i + 8), vt, _CMP_GE_OQ));
+        const __m256 vt8 = _mm256_set1_ps(t);
+        __m256 c = _mm256_or_ps(_mm256_cmp_ps(_mm256_loadu_ps(row + i), vt8, _CMP_GE_OQ),
+                                _mm256_cmp_ps(_mm256_loadu_ps(row + i + 8), vt8, _CMP_GE_OQ));
         if (!_mm256_movemask_ps(c)) continue;
 #endif
         for (int j = i; j < i + 16; j++)

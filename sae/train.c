@@ -790,6 +790,7 @@ int ms_sae_train(const ms_train_cfg *cfg, const char *const *files, int n_files,
                 pk.k = c->arch == MS_SAE_BATCHTOPK ? s->p.k : (int)lround(c->l0_target) < S ? (int)lround(c->l0_target) : S;
                 if (pk.k < 1) pk.k = 1;
                 pk.logth = NULL;
+                o.keep_preacts = t + 1 == P.jr_warm_steps && c->arch == MS_SAE_JUMPRELU; // for jumprelu_switch
                 if (ms_sae_step(ws[h], &pk, x, (int)B, &o, &s->g, &stt) < 0) goto done;
                 if (s->g.logth) memset(s->g.logth, 0, (size_t)S * sizeof(float));
                 if (t + 1 == P.jr_warm_steps && c->arch == MS_SAE_JUMPRELU) jumprelu_switch(s, ws[h], stt.fired, (int)B);

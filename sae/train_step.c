@@ -2,12 +2,14 @@
 //
 // Data flow (B tokens, d inputs, S latents, nnz active (token, latent) pairs):
 //   xc  = x − bd                                   (B, d)
-//   pre = xc · Wtᵀ + be                            (B, S)   the only dense O(B·d·S) product (enc_gemm.h)
-//   codes: CSR per token (idx, val)                (nnz)    selection per architecture
-//   x̂   = bd + Σ val · Wd[idx]                    (B, d)   sparse-dense, O(nnz·d)
-//   ∂L/∂f (active) = ge_b · Wd_i                   (nnz)    ge = 2(x̂ − x)/B
-//   ∂L/∂Wd_i = Σ_b f_bi ge_b, ∂L/∂Wt_i = Σ_b g_bi xc_b, ∂L/∂be_i = Σ_b g_bi   via a CSC transpose
-//   ∂L/∂bd = Σ_b ge_b − Σ_i (Σ_b g_bi) Wt_i          (d)
+//   pre = xc · Wtᵀ + be                            (B, S)   the only dense O(B·d·S) product (enc_gemm.h),
+//                                                           in blocks of ROW_BLOCK tokens
+//   codes: CSR per token (idx, val)                (nnz)    selection per architecture; CSC transpose
+//   x̂   = bd + Σ val · Wd[idx]                    (B, d)   sparse-dense, O(nnz·d), latent-major
+//   then per latent i, over its entries (CSC), with ge = 2(x̂ − x)/B:
+//   ∂L/∂f_bi = ge_b · Wd_i (= ∂L/∂pre_bi where active), ∂L/∂Wd_i = Σ_b f_bi ge_b,
+//   ∂L/∂Wt_i = Σ_b (∂L/∂pre_bi) xc_b, ∂L/∂be_i = Σ_b ∂L/∂pre_bi
+//   ∂L/∂bd = Σ_b ge_b − Σ_i (∂L/∂be_i) Wt_i          (d)
 // Every sum has a fixed order (per latent over tokens ascending, per dimension over tokens
 // ascending), so results do not depend on scheduling or thread count.
 #include "sae/train_step.h"
@@ -21,7 +23,8 @@
 #include "util/util.h"
 #include "util/vecops.h"
 
-enum { BD_CHUNK = 64 }; // latents per partial sum of ∂L/∂bd
+enum { BD_CHUNK = 64 };   // latents per partial sum of ∂L/∂bd
+enum { ROW_BLOCK = 512 }; // tokens per block of the encoder product
 
 typedef struct {
     int64_t *row;   // (B+1)
@@ -32,13 +35,17 @@ typedef struct {
 
 struct ms_step_ws {
     int Bmax, d, S;
-    float *xc, *pre, *e, *ge, *gea, *gxc; // (B,d) except pre (B,S)
+    float *xc, *e, *ge, *gea, *gxc;       // (B,d)
+    float *pre;                           // (pre_rows, S): all B rows, or one block (TopK)
+    int pre_rows;
     float *th;                            // (S) exp(logth)
     float *dnorm;                         // (S) decoder row norms (relu)
     csr m, a, win;                        // main codes, AuxK codes, jumprelu window entries
     int32_t *cnt;                         // (B)
-    int32_t *tk_idx; float *tk_val;       // (B * kmax) per-token top-k scratch
+    int32_t *tk_idx; float *tk_val;       // (B * k) per-token top-k (main codes)
     int64_t tk_cap;
+    int32_t *ak_idx, *acnt; float *ak_val; // (B * k_aux), (B) per-token AuxK selection
+    int64_t ak_cap;
     int64_t *cptr;                        // (S+1) CSC over main + aux entries
     int64_t *cref, ccap;
     int32_t *fired;                       // (S)
@@ -59,17 +66,17 @@ ms_step_ws *ms_step_ws_new(int B, int d, int S, ms_enc_dtype dt) {
     ms_step_ws *w = ms_calloc(1, sizeof *w);
     w->Bmax = B; w->d = d; w->S = S;
     w->bdpart = ms_aligned_alloc((size_t)((S + BD_CHUNK - 1) / BD_CHUNK) * d * sizeof(float));
-    w->enc = ms_enc_gemm_new(d, S, B, dt);
+    w->enc = ms_enc_gemm_new(d, S, B < ROW_BLOCK ? B : ROW_BLOCK, dt);
     if (!w->enc) { free(w); return NULL; }
     size_t bd = (size_t)B * d * sizeof(float);
     w->xc = ms_aligned_alloc(bd); w->e = ms_aligned_alloc(bd); w->ge = ms_aligned_alloc(bd);
     w->gea = ms_aligned_alloc(bd); w->gxc = ms_aligned_alloc(bd);
-    w->pre = ms_aligned_alloc((size_t)B * S * sizeof(float));
     w->th = ms_aligned_alloc((size_t)S * sizeof(float));
     w->dnorm = ms_aligned_alloc((size_t)S * sizeof(float));
     csr *cs[3] = {&w->m, &w->a, &w->win};
     for (int i = 0; i < 3; i++) cs[i]->row = ms_calloc((size_t)B + 1, sizeof(int64_t));
     w->cnt = ms_calloc((size_t)B, sizeof(int32_t));
+    w->acnt = ms_calloc((size_t)B, sizeof(int32_t));
     w->cptr = ms_calloc((size_t)S + 1, sizeof(int64_t));
     w->fired = ms_calloc((size_t)S, sizeof(int32_t));
     w->cand = ms_calloc((size_t)S, sizeof(int32_t));
@@ -86,7 +93,7 @@ void ms_step_ws_free(ms_step_ws *w) {
     free(w->rowbuf);
     free(w->xc); free(w->pre); free(w->e); free(w->ge); free(w->gea); free(w->gxc); free(w->th); free(w->dnorm);
     csr_free(&w->m); csr_free(&w->a); csr_free(&w->win);
-    free(w->cnt); free(w->tk_idx); free(w->tk_val); free(w->cptr); free(w->cref); free(w->fired); free(w->cand);
+    free(w->cnt); free(w->tk_idx); free(w->tk_val); free(w->acnt); free(w->ak_idx); free(w->ak_val); free(w->cptr); free(w->cref); free(w->fired); free(w->cand);
     free(w->tok_mse); free(w->tok_aux); free(w->hist); free(w->binvals); free(w->g2);
     free(w);
 }
@@ -95,10 +102,10 @@ const float *ms_step_preacts(const ms_step_ws *w) { return w->pre; }
 double ms_step_gemm_seconds(const ms_step_ws *w) { return w->gemm_seconds; }
 const char *ms_step_encoder_describe(const ms_step_ws *w) { return ms_enc_gemm_describe(w->enc); }
 
-// Prefix-sums w->cnt into c->row and makes room for the entries.
-static void csr_alloc(ms_step_ws *w, csr *c, int B) {
+// Prefix-sums cnt into c->row and makes room for the entries.
+static void csr_alloc(const int32_t *cnt, csr *c, int B) {
     c->row[0] = 0;
-    for (int b = 0; b < B; b++) c->row[b + 1] = c->row[b] + w->cnt[b];
+    for (int b = 0; b < B; b++) c->row[b + 1] = c->row[b] + cnt[b];
     c->nnz = c->row[B];
     if (c->nnz > c->cap) {
         int64_t cap = c->nnz + c->nnz / 4 + 1024;
@@ -111,42 +118,48 @@ static void csr_alloc(ms_step_ws *w, csr *c, int B) {
     }
 }
 
-static void tk_reserve(ms_step_ws *w, int64_t n) {
-    if (n <= w->tk_cap) return;
-    free(w->tk_idx); free(w->tk_val);
-    w->tk_idx = ms_malloc((size_t)n * sizeof(int32_t));
-    w->tk_val = ms_malloc((size_t)n * sizeof(float));
-    w->tk_cap = n;
+// Room for n entries in a pair of per-token selection arrays.
+static void sel_reserve(int32_t **idx, float **val, int64_t *cap, int64_t n) {
+    if (n <= *cap) return;
+    free(*idx); free(*val);
+    *idx = ms_malloc((size_t)n * sizeof(int32_t));
+    *val = ms_malloc((size_t)n * sizeof(float));
+    *cap = n;
 }
 
-// Codes from a per-token top-k list in tk_* (kk slots per token, cnt[b] valid ones).
-static void csr_from_tk(ms_step_ws *w, csr *c, int B, int kk) {
-    csr_alloc(w, c, B);
+// Codes from per-token selections (kk slots per token, cnt[b] valid ones).
+static void csr_from_sel(csr *c, int B, const int32_t *cnt, const int32_t *idx, const float *val, int kk) {
+    csr_alloc(cnt, c, B);
     #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
         int64_t o = c->row[b];
-        for (int j = 0; j < w->cnt[b]; j++) {
-            c->idx[o + j] = w->tk_idx[(int64_t)b * kk + j];
-            c->val[o + j] = w->tk_val[(int64_t)b * kk + j];
+        for (int j = 0; j < cnt[b]; j++) {
+            c->idx[o + j] = idx[(int64_t)b * kk + j];
+            c->val[o + j] = val[(int64_t)b * kk + j];
             c->tok[o + j] = b;
         }
     }
 }
 
-// Top-k of every row of w->pre (bias included), relu'd, as CSR codes.
-static void select_topk(ms_step_ws *w, int B, int k) {
-    const int S = w->S;
-    if (k > S) k = S;
-    tk_reserve(w, (int64_t)B * k);
+// Keeps the positive entries of a selection of m; returns their count.
+static int relu_sel(int32_t *ix, float *vv, int m) {
+    int c = 0;
+    for (int j = 0; j < m; j++) if (vv[j] > 0) { ix[c] = ix[j]; vv[c] = vv[j]; c++; }
+    return c;
+}
+
+// Tokens b0..b0+n (pre: their rows): the top-k of each row (bias included), over every latent
+// or over the nc candidates cand (AuxK: dead latents), relu'd, into idx/val (k per token) and cnt.
+static void select_rows(const float *pre, int S, int b0, int n, int k, const int32_t *cand, int nc,
+                        int32_t *idx, float *val, int32_t *cnt) {
     #pragma omp parallel for schedule(static)
-    for (int b = 0; b < B; b++) {
-        int32_t *ix = w->tk_idx + (int64_t)b * k;
-        float *vv = w->tk_val + (int64_t)b * k;
-        int m = ms_topk_row(w->pre + (int64_t)b * S, S, k, ix, vv), c = 0;
-        for (int j = 0; j < m; j++) if (vv[j] > 0) { ix[c] = ix[j]; vv[c] = vv[j]; c++; } // relu
-        w->cnt[b] = c;
+    for (int r = 0; r < n; r++) {
+        const int64_t b = b0 + r;
+        const float *row = pre + (int64_t)r * S;
+        int32_t *ix = idx + b * k;
+        float *vv = val + b * k;
+        cnt[b] = relu_sel(ix, vv, cand ? ms_topk_subset(row, cand, nc, k, ix, vv) : ms_topk_row(row, S, k, ix, vv));
     }
-    csr_from_tk(w, &w->m, B, k);
 }
 
 // Entries with pre > thr_i (per latent) or pre > 0 when thr == NULL; scal: one threshold for all.
@@ -162,7 +175,7 @@ static void select_threshold(ms_step_ws *w, int B, const float *thr, float scal,
         w->cnt[b] = n;
     }
     csr *c = &w->m;
-    csr_alloc(w, c, B);
+    csr_alloc(w->cnt, c, B);
     #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
         const float *r = w->pre + (int64_t)b * S;
@@ -243,6 +256,46 @@ static float select_batchtopk(ms_step_ws *w, int B, int k) {
     cut = w->binvals[r - 1];
     select_threshold(w, B, NULL, cut, 1);
     return cut;
+}
+
+// CSC transpose of the main + AuxK entries: per latent, its entries in token order (main before
+// aux for the same token), as references j < m.nnz into m and m.nnz + j into a.
+static void build_csc(ms_step_ws *w, int B) {
+    const csr *m = &w->m, *a = &w->a;
+    const int S = w->S;
+    int64_t tot = m->nnz + a->nnz;
+    if (tot > w->ccap) { free(w->cref); w->ccap = tot + tot / 4 + 1024; w->cref = ms_malloc((size_t)w->ccap * sizeof(int64_t)); }
+    memset(w->cptr, 0, (size_t)(S + 1) * sizeof(int64_t));
+    for (int64_t j = 0; j < m->nnz; j++) w->cptr[m->idx[j] + 1]++;
+    for (int64_t j = 0; j < a->nnz; j++) w->cptr[a->idx[j] + 1]++;
+    for (int i = 0; i < S; i++) w->cptr[i + 1] += w->cptr[i];
+    int64_t *fill = ms_malloc((size_t)S * sizeof(int64_t));
+    memcpy(fill, w->cptr, (size_t)S * sizeof(int64_t));
+    for (int b = 0; b < B; b++) { // a token-major walk keeps each latent's list in token order
+        for (int64_t j = m->row[b]; j < m->row[b + 1]; j++) w->cref[fill[m->idx[j]]++] = j;
+        for (int64_t j = a->row[b]; j < a->row[b + 1]; j++) w->cref[fill[a->idx[j]]++] = m->nnz + j;
+    }
+    free(fill);
+}
+
+// y = f·u (first) or y += f·u, and returns ms_dot(u, v, n) with the same lanes and order: one
+// pass over u for both, and the dot's dependent additions interleave with independent work.
+static inline float axpy_dot(float *restrict y, int first, float f, const float *restrict u,
+                             const float *restrict v, int n) {
+    float acc[16] = {0};
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int j = 0; j < 16; j++) {
+            y[i + j] = first ? f * u[i + j] : y[i + j] + f * u[i + j];
+            acc[j] += u[i + j] * v[i + j];
+        }
+    for (int j = 0; i < n; i++, j++) {
+        y[i] = first ? f * u[i] : y[i] + f * u[i];
+        acc[j] += u[i] * v[i];
+    }
+    for (int w = 8; w; w >>= 1)
+        for (int j = 0; j < w; j++) acc[j] += acc[j + w];
+    return acc[0];
 }
 
 // Σ_b ‖x_b − mean(x)‖², fixed order: per block of 16 dimensions, tokens ascending.
@@ -361,17 +414,41 @@ int ms_sae_step(ms_step_ws *w, const ms_sae_params *p, const float *x, int B, co
     const int d = p->d, S = p->S;
     const ms_sae_arch arch = p->arch;
     memset(st, 0, sizeof *st);
-    // ---- encoder: pre = (x − bd) Wtᵀ + be, one product for the whole batch (row blocks that stay
-    // in cache for the selection measured no faster: the product then streams the weights per block)
+    // ---- encoder: pre = (x − bd) Wtᵀ + be in blocks of ROW_BLOCK tokens. TopK selects its codes
+    // (and AuxK's) from each block as soon as it is computed and reuses one block's buffer:
+    // (ROW_BLOCK, S) of workspace instead of (B, S), 50 instead of 400 MB at d_sae 24576 and batch
+    // 4096. The other architectures need all pre-activations at once (a batch-wide threshold,
+    // the dense ReLU path, JumpReLU's window) and keep them.
     #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
         const float *xb = x + (int64_t)b * d;
         float *c = w->xc + (int64_t)b * d;
         for (int j = 0; j < d; j++) c[j] = xb[j] - p->bd[j];
     }
-    double tg = ms_now();
-    if (ms_enc_gemm_set_weights(w->enc, p->Wt) < 0 || ms_enc_gemm_rows(w->enc, w->xc, B, p->be, w->pre) < 0) return -1;
-    w->gemm_seconds += ms_now() - tg;
+    int nd = 0; // AuxK candidates: dead latents (topk, batchtopk)
+    if ((arch == MS_SAE_TOPK || arch == MS_SAE_BATCHTOPK) && o->k_aux > 0 && o->dead && o->aux_coef > 0)
+        for (int i = 0; i < S; i++) if (o->dead[i]) w->cand[nd++] = i;
+    const int ka = o->k_aux < nd ? o->k_aux : nd, k = p->k < S ? p->k : S;
+    if (nd > 0) sel_reserve(&w->ak_idx, &w->ak_val, &w->ak_cap, (int64_t)B * ka);
+    if (arch == MS_SAE_TOPK) sel_reserve(&w->tk_idx, &w->tk_val, &w->tk_cap, (int64_t)B * k);
+    const int stream = arch == MS_SAE_TOPK && !o->keep_preacts;
+    const int rows = stream ? (B < ROW_BLOCK ? B : ROW_BLOCK) : B;
+    if (w->pre_rows < rows) {
+        free(w->pre);
+        w->pre = ms_aligned_alloc((size_t)rows * S * sizeof(float));
+        w->pre_rows = rows;
+    }
+    if (ms_enc_gemm_set_weights(w->enc, p->Wt) < 0) return -1;
+    for (int b0 = 0; b0 < B; b0 += ROW_BLOCK) {
+        const int n = B - b0 < ROW_BLOCK ? B - b0 : ROW_BLOCK;
+        float *blk = stream ? w->pre : w->pre + (int64_t)b0 * S;
+        double tg = ms_now();
+        if (ms_enc_gemm_rows(w->enc, w->xc + (int64_t)b0 * d, n, p->be, blk) < 0) return -1;
+        w->gemm_seconds += ms_now() - tg;
+        if (arch != MS_SAE_TOPK) continue;
+        select_rows(blk, S, b0, n, k, NULL, 0, w->tk_idx, w->tk_val, w->cnt);
+        if (nd > 0) select_rows(blk, S, b0, n, ka, w->cand, nd, w->ak_idx, w->ak_val, w->acnt);
+    }
 
     // ---- activation -> sparse codes
     if (arch == MS_SAE_JUMPRELU)
@@ -396,7 +473,7 @@ int ms_sae_step(ms_step_ws *w, const ms_sae_params *p, const float *x, int B, co
         if (nnz * 10 > (int64_t)B * S || o->force_dense) return relu_dense(w, p, x, B, o, g, st, nnz);
     }
     switch (arch) {
-    case MS_SAE_TOPK: select_topk(w, B, p->k); break;
+    case MS_SAE_TOPK: csr_from_sel(&w->m, B, w->cnt, w->tk_idx, w->tk_val, k); break;
     case MS_SAE_BATCHTOPK: st->min_selected = select_batchtopk(w, B, p->k); break;
     case MS_SAE_JUMPRELU: select_threshold(w, B, w->th, 0, 0); break;
     case MS_SAE_RELU: default: select_threshold(w, B, NULL, 0.0f, 0); break;
@@ -405,32 +482,45 @@ int ms_sae_step(ms_step_ws *w, const ms_sae_params *p, const float *x, int B, co
     st->l0 = (double)m->nnz / B;
 
     const float lam_b = (float)(o->lambda / B);
-    // ---- decoder and reconstruction error, per token
-    #pragma omp parallel for schedule(static)
-    for (int b = 0; b < B; b++) {
-        float *e = w->e + (int64_t)b * d;
-        memcpy(e, p->bd, (size_t)d * sizeof(float));
-        for (int64_t j = m->row[b]; j < m->row[b + 1]; j++) {
-            const float v = m->val[j];
-            const float *r = p->Wd + (int64_t)m->idx[j] * d;
-            for (int q = 0; q < d; q++) e[q] += v * r[q];
-        }
-        const float *xb = x + (int64_t)b * d;
-        float *ge = w->ge + (int64_t)b * d;
-        for (int q = 0; q < d; q++) {
-            e[q] -= xb[q];
-            ge[q] = 2.0f * e[q] / (float)B;
-        }
-        w->tok_mse[b] = ms_sumsq(e, d);
-        // ∂L/∂f on the main codes while this token's decoder rows are still in cache
-        // (activation derivative is 1 where active)
-        if (g)
-            for (int64_t j = m->row[b]; j < m->row[b + 1]; j++) {
-                const float *r = p->Wd + (int64_t)m->idx[j] * d;
-                float gs = ms_dot(ge, r, d);
-                if (arch == MS_SAE_RELU) gs += lam_b * w->dnorm[m->idx[j]];
-                m->g[j] = gs;
+    csr *a = &w->a;
+    a->nnz = 0;
+    for (int b = 0; b <= B; b++) a->row[b] = 0;
+    if (nd > 0) {
+        if (!stream) select_rows(w->pre, S, 0, B, ka, w->cand, nd, w->ak_idx, w->ak_val, w->acnt);
+        csr_from_sel(a, B, w->acnt, w->ak_idx, w->ak_val, ka);
+    }
+    build_csc(w, B);
+
+    // ---- decoder and reconstruction error: x̂_b = bd + Σ_i f_bi Wd_i, walked latent by latent.
+    // Each thread owns a contiguous range of tokens and visits every latent's entries in its
+    // range, so a decoder row is read from memory once per thread rather than once per entry
+    // (k ≈ 32 per token), and each token still sums its latents in ascending order.
+    #pragma omp parallel
+    {
+        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        const int b_lo = (int)((int64_t)B * t / nt), b_hi = (int)((int64_t)B * (t + 1) / nt);
+        for (int b = b_lo; b < b_hi; b++) memcpy(w->e + (int64_t)b * d, p->bd, (size_t)d * sizeof(float));
+        for (int i = 0; i < S; i++) {
+            const float *r = p->Wd + (int64_t)i * d;
+            for (int64_t c = w->cptr[i]; c < w->cptr[i + 1]; c++) {
+                const int64_t j = w->cref[c];
+                if (j >= m->nnz) continue; // AuxK entry
+                const int b = m->tok[j];
+                if (b < b_lo || b >= b_hi) continue;
+                float *e = w->e + (int64_t)b * d;
+                const float v = m->val[j];
+                for (int q = 0; q < d; q++) e[q] += v * r[q];
             }
+        }
+        for (int b = b_lo; b < b_hi; b++) {
+            float *e = w->e + (int64_t)b * d, *ge = w->ge + (int64_t)b * d;
+            const float *xb = x + (int64_t)b * d;
+            for (int q = 0; q < d; q++) {
+                e[q] -= xb[q];
+                ge[q] = 2.0f * e[q] / (float)B;
+            }
+            w->tok_mse[b] = ms_sumsq(e, d);
+        }
     }
     double mse = 0;
     for (int b = 0; b < B; b++) mse += w->tok_mse[b];
@@ -443,24 +533,7 @@ int ms_sae_step(ms_step_ws *w, const ms_sae_params *p, const float *x, int B, co
     st->sparsity_loss = (arch == MS_SAE_RELU || arch == MS_SAE_JUMPRELU) ? o->lambda * sp / B : 0;
 
     // ---- AuxK on dead latents (topk, batchtopk)
-    csr *a = &w->a;
-    a->nnz = 0;
-    for (int b = 0; b <= B; b++) a->row[b] = 0;
-    int nd = 0;
-    if ((arch == MS_SAE_TOPK || arch == MS_SAE_BATCHTOPK) && o->k_aux > 0 && o->dead && o->aux_coef > 0)
-        for (int i = 0; i < S; i++) if (o->dead[i]) w->cand[nd++] = i;
-    if (nd > 0) {
-        int ka = o->k_aux < nd ? o->k_aux : nd;
-        tk_reserve(w, (int64_t)B * ka);
-        #pragma omp parallel for schedule(static)
-        for (int b = 0; b < B; b++) {
-            int32_t *ix = w->tk_idx + (int64_t)b * ka;
-            float *vv = w->tk_val + (int64_t)b * ka;
-            int mm = ms_topk_subset(w->pre + (int64_t)b * S, w->cand, nd, ka, ix, vv), n = 0;
-            for (int j = 0; j < mm; j++) if (vv[j] > 0) { ix[n] = ix[j]; vv[n] = vv[j]; n++; }
-            w->cnt[b] = n;
-        }
-        csr_from_tk(w, a, B, ka);
+    if (a->nnz > 0) {
         const float coef = (float)o->aux_coef;
         #pragma omp parallel for schedule(static)
         for (int b = 0; b < B; b++) {
@@ -490,18 +563,6 @@ int ms_sae_step(ms_step_ws *w, const ms_sae_params *p, const float *x, int B, co
     st->fired = w->fired;
     if (!g) return 0;
 
-    // ---- ∂L/∂f and ∂L/∂pre on the AuxK entries (main ones were done with the decoder)
-    if (a->nnz > 0) {
-    #pragma omp parallel for schedule(static)
-    for (int b = 0; b < B; b++) {
-        const float *ga = w->gea + (int64_t)b * d;
-        for (int64_t j = a->row[b]; j < a->row[b + 1]; j++) {
-            const float *r = p->Wd + (int64_t)a->idx[j] * d;
-            a->g[j] = ms_dot(ga, r, d);
-        }
-    }
-    }
-
     // ---- JumpReLU threshold: straight-through estimator with a rectangle kernel
     if (arch == MS_SAE_JUMPRELU) {
         const float eps = (float)o->eps, half = 0.5f * eps;
@@ -513,7 +574,7 @@ int ms_sae_step(ms_step_ws *w, const ms_sae_params *p, const float *x, int B, co
             for (int i = 0; i < S; i++) n += fabsf(r[i] - w->th[i]) < half;
             w->cnt[b] = n;
         }
-        csr_alloc(w, wn, B);
+        csr_alloc(w->cnt, wn, B);
         #pragma omp parallel for schedule(static)
         for (int b = 0; b < B; b++) {
             const float *r = w->pre + (int64_t)b * S;
@@ -534,24 +595,6 @@ int ms_sae_step(ms_step_ws *w, const ms_sae_params *p, const float *x, int B, co
         for (int64_t j = 0; j < wn->nnz; j++) acc[wn->idx[j]] += wn->g[j];
         for (int i = 0; i < S; i++) g->logth[i] = (float)(acc[i] * w->th[i]); // chain rule through θ = exp(logθ)
         free(acc);
-    }
-
-    // ---- CSC transpose of main + aux entries: per latent, its entries in token order
-    int64_t tot = m->nnz + a->nnz;
-    if (tot > w->ccap) { free(w->cref); w->ccap = tot + tot / 4 + 1024; w->cref = ms_malloc((size_t)w->ccap * sizeof(int64_t)); }
-    memset(w->cptr, 0, (size_t)(S + 1) * sizeof(int64_t));
-    for (int64_t j = 0; j < m->nnz; j++) w->cptr[m->idx[j] + 1]++;
-    for (int64_t j = 0; j < a->nnz; j++) w->cptr[a->idx[j] + 1]++;
-    for (int i = 0; i < S; i++) w->cptr[i + 1] += w->cptr[i];
-    {
-        int64_t *fill = ms_malloc((size_t)S * sizeof(int64_t));
-        memcpy(fill, w->cptr, (size_t)S * sizeof(int64_t));
-        // token-major walk keeps each latent's list in token order; main before aux per token
-        for (int b = 0; b < B; b++) {
-            for (int64_t j = m->row[b]; j < m->row[b + 1]; j++) w->cref[fill[m->idx[j]]++] = j;
-            for (int64_t j = a->row[b]; j < a->row[b + 1]; j++) w->cref[fill[a->idx[j]]++] = m->nnz + j;
-        }
-        free(fill);
     }
 
     // ---- per-latent gradients: Wd, Wt, be; chunks of BD_CHUNK latents, each also adding its part
@@ -578,17 +621,21 @@ int ms_sae_step(ms_step_ws *w, const ms_sae_params *p, const float *x, int B, co
                 float *gd = o->sink ? scratch : g->Wd + (int64_t)i * d;
                 float *gt = o->sink ? scratch + d : g->Wt + (int64_t)i * d;
                 float gb = 0, fsum = 0;
+                const float *wdi = p->Wd + (int64_t)i * d;
                 for (int64_t c = c0; c < c1; c++) {
                     int64_t j = w->cref[c];
                     const int aux = j >= m->nnz;
                     const csr *cs = aux ? a : m;
                     if (aux) j -= m->nnz;
                     const int b = cs->tok[j];
-                    const float f = cs->val[j], gp = cs->g[j];
                     const float *U = (aux ? w->gea : w->ge) + (int64_t)b * d;
                     const float *xc = w->xc + (int64_t)b * d;
-                    if (c == c0) for (int q = 0; q < d; q++) { gd[q] = f * U[q]; gt[q] = gp * xc[q]; }
-                    else for (int q = 0; q < d; q++) { gd[q] += f * U[q]; gt[q] += gp * xc[q]; }
+                    // ∂L/∂pre = ∂L/∂f = U_b · Wd_i where active (+ the L1 term on relu's main codes)
+                    const float f = cs->val[j];
+                    float gp = axpy_dot(gd, c == c0, f, U, wdi, d);
+                    if (!aux && arch == MS_SAE_RELU) gp += lam_b * w->dnorm[i];
+                    if (c == c0) for (int q = 0; q < d; q++) gt[q] = gp * xc[q];
+                    else for (int q = 0; q < d; q++) gt[q] += gp * xc[q];
                     gb += gp;
                     if (!aux) fsum += f;
                 }
@@ -620,3 +667,4 @@ int ms_sae_step(ms_step_ws *w, const ms_sae_params *p, const float *x, int B, co
     }
     return 0;
 }
+

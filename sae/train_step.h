@@ -52,6 +52,7 @@ typedef struct {
     const uint8_t *dead;       // (S) 1 = dead latent (AuxK candidates), or NULL
     const float *aux_target;   // tests: a fixed residual (B, d) for AuxK instead of x − x̂
     int force_dense, force_sparse; // tests: relu's dense (sgemm) or sparse path regardless of density
+    int keep_preacts;          // topk: keep all (B, S) pre-activations for ms_step_preacts (others always do)
     ms_row_sink sink;          // NULL: gradients stored in g (Wt, Wd, be, logth rows)
     void *sink_ctx;
 } ms_step_opts;
@@ -78,7 +79,8 @@ int ms_sae_step(ms_step_ws *w, const ms_sae_params *p, const float *x, int B, co
 double ms_step_gemm_seconds(const ms_step_ws *w);
 // Which kernel runs the encoder product.
 const char *ms_step_encoder_describe(const ms_step_ws *w);
-// Pre-activations (B, S) of the last call.
+// Pre-activations (B, S) of the last call; TopK keeps them only with keep_preacts (it selects
+// from each block of the product as it is computed and reuses one block's buffer).
 const float *ms_step_preacts(const ms_step_ws *w);
 // The residual x − x̂ (B, d) of the last call (tests: AuxK target).
 const float *ms_step_residual_neg(const ms_step_ws *w); // returns e = x̂ − x

@@ -1,8 +1,9 @@
 // enc_gemm_rate.c: the SAE encoder product pre = X · Wᵀ + b, X (B, d), W (S, d), alone: the bound
 // the trainer's throughput is measured against (bench_sae.sh). Every way this machine offers to
 // compute it in each precision is timed, and the fastest is the bound:
-//   f32:  OpenBLAS sgemm (one call), oneDNN f32 (one call, and in 8 blocks of rows)
-//   bf16: oneDNN bf16 inputs / fp32 accumulation (one call, and in 8 blocks of rows)
+//   f32:  OpenBLAS sgemm (one call), oneDNN f32 (one call; in 8 blocks of rows; and in 8 blocks of
+//         rows that all write one block-sized output, as the TopK trainer does)
+//   bf16: oneDNN bf16 inputs / fp32 accumulation (the same three ways)
 // Weight reorders are outside the timed region here (the trainer pays them once per step).
 // usage: enc_gemm_rate B d S [reps]   prints "<variant> <seconds> <GFLOP/s>" per line (median of reps)
 #include <cblas.h>
@@ -37,7 +38,7 @@ static void time_openblas(void) {
     report("openblas_f32", t);
 }
 
-static void time_enc(ms_enc_dtype dt, int rows, const char *name) {
+static void time_enc(ms_enc_dtype dt, int rows, int reuse, const char *name) {
     ms_enc_gemm *g = ms_enc_gemm_new(d, S, rows, dt);
     if (!g) { fprintf(stderr, "%s: %s\n", name, ms_last_error()); return; }
     ms_enc_gemm_set_weights(g, W);
@@ -46,7 +47,7 @@ static void time_enc(ms_enc_dtype dt, int rows, const char *name) {
         double t0 = ms_now();
         for (int b0 = 0; b0 < B; b0 += rows) {
             int n = B - b0 < rows ? B - b0 : rows;
-            if (ms_enc_gemm_rows(g, X + (size_t)b0 * d, n, be, pre + (size_t)b0 * S) < 0) {
+            if (ms_enc_gemm_rows(g, X + (size_t)b0 * d, n, be, pre + (reuse ? 0 : (size_t)b0 * S)) < 0) {
                 fprintf(stderr, "%s: %s\n", name, ms_last_error());
                 ms_enc_gemm_free(g);
                 return;
@@ -72,10 +73,13 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < (size_t)S * d; i++) W[i] = (float)((i * 40503u) % 1000) * 1e-3f - 0.5f;
     for (int i = 0; i < S; i++) be[i] = -0.01f * (float)(i % 7);
     time_openblas();
-    time_enc(MS_ENC_F32, B, "onednn_f32");
-    time_enc(MS_ENC_F32, B / 8 > 0 ? B / 8 : 1, "onednn_f32_blocks");
-    time_enc(MS_ENC_BF16, B, "onednn_bf16");
-    time_enc(MS_ENC_BF16, B / 8 > 0 ? B / 8 : 1, "onednn_bf16_blocks");
+    const int rows8 = B / 8 > 0 ? B / 8 : 1;
+    time_enc(MS_ENC_F32, B, 0, "onednn_f32");
+    time_enc(MS_ENC_F32, rows8, 0, "onednn_f32_blocks");
+    time_enc(MS_ENC_F32, rows8, 1, "onednn_f32_blocks_reuse");
+    time_enc(MS_ENC_BF16, B, 0, "onednn_bf16");
+    time_enc(MS_ENC_BF16, rows8, 0, "onednn_bf16_blocks");
+    time_enc(MS_ENC_BF16, rows8, 1, "onednn_bf16_blocks_reuse");
     free(X); free(W); free(be); free(pre);
     return 0;
 }
