@@ -33,7 +33,7 @@ struct ms_enc_gemm {
     dnnl_engine_t eng;
     dnnl_stream_t stream;
     plan full, tail;              // max_rows, and the last other row count asked for
-    dnnl_memory_desc_t wt_plain;  // Wt (S, d) f32 seen as the (d, S) weights matrix
+    dnnl_memory_desc_t wt_plain;  // the f32 weights as given (Wt or W_enc), seen as the (d, S) matrix
     dnnl_memory_t w_plain, w_kernel;
     void *w_buf;                  // weights in the kernel's layout and precision
     dnnl_primitive_t reorder;
@@ -125,10 +125,11 @@ static int plan_make(ms_enc_gemm *g, plan *p, int rows, int want_layout) {
     return rc;
 }
 
-ms_enc_gemm *ms_enc_gemm_new(int d, int S, int max_rows, ms_enc_dtype dt) {
+ms_enc_gemm *ms_enc_gemm_new(int d, int S, int max_rows, ms_enc_dtype dt, ms_enc_wlayout wl) {
     ms_enc_gemm *g = ms_calloc(1, sizeof *g);
     g->d = d; g->S = S; g->max_rows = max_rows; g->dt = dt;
     dnnl_dims_t wd = {d, S}, ws = {1, d};
+    if (wl == MS_ENC_W) { ws[0] = S; ws[1] = 1; }
     if (!ok(dnnl_engine_create(&g->eng, dnnl_cpu, 0), "engine") ||
         !ok(dnnl_stream_create(&g->stream, g->eng, dnnl_stream_default_flags), "stream") ||
         !ok(dnnl_memory_desc_init_by_strides(&g->wt_plain, 2, wd, dnnl_f32, ws), "weights descriptor") ||
@@ -156,8 +157,8 @@ void ms_enc_gemm_free(ms_enc_gemm *g) {
     free(g);
 }
 
-int ms_enc_gemm_set_weights(ms_enc_gemm *g, const float *Wt) {
-    if (!ok(dnnl_memory_set_data_handle(g->w_plain, (void *)Wt), "weights handle")) return -1;
+int ms_enc_gemm_set_weights(ms_enc_gemm *g, const float *W) {
+    if (!ok(dnnl_memory_set_data_handle(g->w_plain, (void *)W), "weights handle")) return -1;
     dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, g->w_plain}, {DNNL_ARG_TO, g->w_kernel}};
     if (!ok(dnnl_primitive_execute(g->reorder, g->stream, 2, a), "weights reorder")) return -1;
     return ok(dnnl_stream_wait(g->stream), "weights reorder") ? 0 : -1;
@@ -201,25 +202,27 @@ const char *ms_enc_gemm_describe(const ms_enc_gemm *g) { return g->desc; }
 
 struct ms_enc_gemm {
     int d, S, max_rows;
-    const float *Wt;
+    ms_enc_wlayout wl;
+    const float *W;
 };
 
-ms_enc_gemm *ms_enc_gemm_new(int d, int S, int max_rows, ms_enc_dtype dt) {
+ms_enc_gemm *ms_enc_gemm_new(int d, int S, int max_rows, ms_enc_dtype dt, ms_enc_wlayout wl) {
     if (dt != MS_ENC_F32) {
         ms_error("--encoder-dtype %s needs monoscope built with oneDNN (libdnnl-dev)", ms_enc_dtype_name(dt));
         return NULL;
     }
     ms_enc_gemm *g = ms_calloc(1, sizeof *g);
-    g->d = d; g->S = S; g->max_rows = max_rows;
+    g->d = d; g->S = S; g->max_rows = max_rows; g->wl = wl;
     return g;
 }
 void ms_enc_gemm_free(ms_enc_gemm *g) { free(g); }
-int ms_enc_gemm_set_weights(ms_enc_gemm *g, const float *Wt) { g->Wt = Wt; return 0; }
+int ms_enc_gemm_set_weights(ms_enc_gemm *g, const float *W) { g->W = W; return 0; }
 
 int ms_enc_gemm_rows(ms_enc_gemm *g, const float *xc, int rows, const float *be, float *pre) {
     if (rows <= 0) return 0;
     const int S = g->S;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, S, g->d, 1.0f, xc, g->d, g->Wt, g->d, 0.0f, pre, S);
+    if (g->wl == MS_ENC_W) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, S, g->d, 1.0f, xc, g->d, g->W, S, 0.0f, pre, S);
+    else cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, S, g->d, 1.0f, xc, g->d, g->W, g->d, 0.0f, pre, S);
     if (be) {
         #pragma omp parallel for schedule(static)
         for (int b = 0; b < rows; b++) {

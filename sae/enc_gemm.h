@@ -1,5 +1,6 @@
-// enc_gemm.h: the SAE encoder's dense product, pre = xc · Wtᵀ + be, (rows, d) · (d, S) -> (rows, S),
-// the one O(B·d·S) product of a training step (every other product touches only active latents).
+// enc_gemm.h: the SAE encoder's dense product, pre = xc · W_enc + be, (rows, d) · (d, S) -> (rows, S),
+// the one O(B·d·S) product of a training step (every other product touches only active latents),
+// and of encoding (sae.c).
 //
 // Built with oneDNN (libdnnl-dev), the weights are reordered once per step into the kernel's own
 // blocked layout and the product runs on its AVX-512 (fp32) or AMX/AVX512-BF16 (bf16 inputs,
@@ -10,18 +11,22 @@
 
 typedef enum { MS_ENC_F32 = 0, MS_ENC_BF16 = 1 } ms_enc_dtype;
 
+// How the f32 weights are stored: Wt (S, d), each latent's d weights contiguous (the trainer's
+// layout), or W_enc (d, S) as in sae.h and SAELens.
+typedef enum { MS_ENC_WT = 0, MS_ENC_W = 1 } ms_enc_wlayout;
+
 typedef struct ms_enc_gemm ms_enc_gemm;
 
 // A product for up to max_rows rows at a time. NULL + ms_error when the precision is not
 // available (bf16 without oneDNN, or on a CPU without bf16 instructions).
-ms_enc_gemm *ms_enc_gemm_new(int d, int S, int max_rows, ms_enc_dtype dt);
+ms_enc_gemm *ms_enc_gemm_new(int d, int S, int max_rows, ms_enc_dtype dt, ms_enc_wlayout wl);
 void ms_enc_gemm_free(ms_enc_gemm *g);
 
-// Takes the current encoder weights Wt (S, d); call whenever they changed. Wt must stay valid
-// (the fp32 fallback reads it in place).
-int ms_enc_gemm_set_weights(ms_enc_gemm *g, const float *Wt);
+// Takes the current encoder weights (in the layout given to ms_enc_gemm_new); call whenever they
+// changed. They must stay valid (the fp32 fallback reads them in place).
+int ms_enc_gemm_set_weights(ms_enc_gemm *g, const float *W);
 
-// pre (rows, S) = xc (rows, d) · Wtᵀ + be (be may be NULL). rows <= max_rows. 0 / -1 + ms_error.
+// pre (rows, S) = xc (rows, d) · W_enc + be (be may be NULL). rows <= max_rows. 0 / -1 + ms_error.
 int ms_enc_gemm_rows(ms_enc_gemm *g, const float *xc, int rows, const float *be, float *pre);
 
 // "oneDNN <version> (<kernel>)" or "OpenBLAS sgemm", for logs.

@@ -69,7 +69,7 @@ int ms_sae_encode_file(const ms_sae *s, const char *acts_path, const char *out_p
         int64_t m = ms_acts_reader_next(rd, x, ids, maxt - n < B ? maxt - n : B);
         if (m < 0) { rc = -1; break; }
         if (m == 0) break;
-        ms_sae_encode_sparse(s, x, m, &c);
+        if (ms_sae_encode_sparse(s, x, m, &c) < 0) { rc = -1; break; }
         for (int64_t t = 0; t < m; t++) ptr[t] = nnz + c.row[t + 1]; // global offsets
         if (grow_append(&gp, ptr, m) || grow_append(&gi, c.idx, c.nnz) || grow_append(&gv, c.val, c.nnz) ||
             (have_tok && grow_append(&gt, ids, m))) {

@@ -207,7 +207,7 @@ int ms_sae_eval_acts(const ms_sae *s, const char *acts_path, const ms_sae_eval_o
             if (!isfinite(x[t])) { ms_error("%s: non-finite activation at token %lld", acts_path, (long long)(n + t / d)); rc = -1; break; }
         if (rc) break;
         if (n == 0) for (int q = 0; q < d; q++) shift[q] = x[q];
-        ms_sae_encode_sparse(s, x, m, &c);
+        if (ms_sae_encode_sparse(s, x, m, &c) < 0) { rc = -1; break; }
         ms_sae_decode_sparse(s, &c, xhat);
         for (int64_t j = 0; j < c.nnz; j++) { count[c.idx[j]]++; l1 += fabs((double)c.val[j]); }
         nnz += c.nnz;

@@ -32,7 +32,7 @@ static int splice_cb(ms_activation *a, void *user) {
     const size_t sz = (size_t)n * (size_t)per;
     if (c->mode == RUN_ZERO) { memset(a->data, 0, sz * sizeof(float)); return 0; }
     if (sz > c->xhat_cap) { free(c->xhat); c->xhat = ms_aligned_alloc(sz * sizeof(float)); c->xhat_cap = sz; }
-    ms_sae_encode_sparse(c->s, a->data, n, &c->codes);
+    if (ms_sae_encode_sparse(c->s, a->data, n, &c->codes) < 0) return -1;
     ms_sae_decode_sparse(c->s, &c->codes, c->xhat);
     memcpy(a->data, c->xhat, sz * sizeof(float));
     return 0;

@@ -5,6 +5,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include "sae/enc_gemm.h"
 #include "sae/topk.h"
 #include "util/util.h"
 
@@ -98,17 +99,48 @@ void ms_sae_set_log(ms_sae *s, const double *log, int rows, int cols, const char
 
 // ---- encode / decode
 
-void ms_sae_preact(const ms_sae *s, const float *x, int64_t n, float *pre) {
+enum { ENC_ROWS = 512 }; // tokens per encoder product call
+
+// The encoder product for the tokens of one call: W_enc in the product's own layout (enc_gemm.h,
+// oneDNN when built with it) and the pre-encoder bias folded into the encoder bias,
+// (x − b_dec) W_enc + b_enc = x W_enc + (b_enc − b_dec W_enc), so x need not be copied.
+typedef struct {
+    ms_enc_gemm *g;
+    float *bias; // (S)
+    int rows;    // tokens per product
+} encoder;
+
+static void encoder_close(encoder *e) {
+    ms_enc_gemm_free(e->g);
+    free(e->bias);
+}
+
+static int encoder_open(encoder *e, const ms_sae *s, int64_t n) {
     const int d = s->d_in, S = s->d_sae;
-    // Fold the pre-encoder bias into the encoder bias: (x - b_dec) W_enc + b_enc
-    //   = x W_enc + (b_enc - b_dec W_enc), so x need not be copied.
-    float *bias = ms_aligned_alloc((size_t)S * sizeof(float));
-    memcpy(bias, s->b_enc, (size_t)S * sizeof(float));
-    cblas_sgemv(CblasRowMajor, CblasTrans, d, S, -1.0f, s->W_enc, S, s->b_dec, 1, 1.0f, bias, 1);
-    #pragma omp parallel for schedule(static)
-    for (int64_t t = 0; t < n; t++) memcpy(pre + t * S, bias, (size_t)S * sizeof(float));
-    if (n > 0) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, S, d, 1.0f, x, d, s->W_enc, S, 1.0f, pre, S);
-    free(bias);
+    e->rows = n < ENC_ROWS ? (n > 0 ? (int)n : 1) : ENC_ROWS;
+    e->bias = ms_aligned_alloc((size_t)S * sizeof(float));
+    memcpy(e->bias, s->b_enc, (size_t)S * sizeof(float));
+    cblas_sgemv(CblasRowMajor, CblasTrans, d, S, -1.0f, s->W_enc, S, s->b_dec, 1, 1.0f, e->bias, 1);
+    e->g = ms_enc_gemm_new(d, S, e->rows, MS_ENC_F32, MS_ENC_W);
+    if (!e->g || ms_enc_gemm_set_weights(e->g, s->W_enc) < 0) { encoder_close(e); return -1; }
+    return 0;
+}
+
+// pre (n, S) for x (n, d), ENC_ROWS tokens per product.
+static int encoder_run(encoder *e, const ms_sae *s, const float *x, int64_t n, float *pre) {
+    for (int64_t t0 = 0; t0 < n; t0 += e->rows) {
+        const int m = n - t0 < e->rows ? (int)(n - t0) : e->rows;
+        if (ms_enc_gemm_rows(e->g, x + t0 * s->d_in, m, e->bias, pre + t0 * s->d_sae) < 0) return -1;
+    }
+    return 0;
+}
+
+int ms_sae_preact(const ms_sae *s, const float *x, int64_t n, float *pre) {
+    encoder e;
+    if (encoder_open(&e, s, n) < 0) return -1;
+    int rc = encoder_run(&e, s, x, n, pre);
+    encoder_close(&e);
+    return rc;
 }
 
 void ms_sae_activate(const ms_sae *s, float *pre, int64_t n) {
@@ -144,7 +176,7 @@ void ms_sae_activate(const ms_sae *s, float *pre, int64_t n) {
 }
 
 int ms_sae_encode(const ms_sae *s, const float *x, int64_t n, float *f) {
-    ms_sae_preact(s, x, n, f);
+    if (ms_sae_preact(s, x, n, f) < 0) return -1;
     ms_sae_activate(s, f, n);
     return 0;
 }
@@ -170,11 +202,14 @@ int ms_sae_encode_sparse(const ms_sae *s, const float *x, int64_t n, ms_sae_code
     c->nnz = 0;
     c->row[0] = 0;
     // Blocks of tokens bound the dense scratch; each block's codes are appended in token order.
-    const int64_t blk = 256;
+    encoder e;
+    if (encoder_open(&e, s, n) < 0) return -1;
+    const int64_t blk = e.rows;
     float *pre = ms_aligned_alloc((size_t)blk * S * sizeof(float));
     for (int64_t t0 = 0; t0 < n; t0 += blk) {
         int64_t m = n - t0 < blk ? n - t0 : blk;
-        ms_sae_encode(s, x + t0 * d, m, pre);
+        if (encoder_run(&e, s, x + t0 * d, m, pre) < 0) { free(pre); encoder_close(&e); return -1; }
+        ms_sae_activate(s, pre, m);
         for (int64_t t = 0; t < m; t++) {
             const float *r = pre + t * S;
             int64_t cnt = 0;
@@ -192,6 +227,7 @@ int ms_sae_encode_sparse(const ms_sae *s, const float *x, int64_t n, ms_sae_code
         }
     }
     free(pre);
+    encoder_close(&e);
     return 0;
 }
 

@@ -67,11 +67,12 @@ double ms_sae_attr_num(const ms_sae *s, const char *name, double def);
 // Copies a training log (rows x cols, row-major) and its column names into the SAE.
 void ms_sae_set_log(ms_sae *s, const double *log, int rows, int cols, const char *const *columns);
 
-// ---- encode / decode (N tokens at a time; OpenMP + sgemm; thread-safe, allocates its scratch)
+// ---- encode / decode (N tokens at a time; OpenMP, the encoder product through enc_gemm.h (oneDNN
+// or OpenBLAS); thread-safe, allocates its scratch; -1 + ms_error if the product fails)
 // Dense codes f (N, d_sae).
 int ms_sae_encode(const ms_sae *s, const float *x, int64_t n, float *f);
 // Pre-activations only: pre (N, d_sae) = (x - b_dec) W_enc + b_enc.
-void ms_sae_preact(const ms_sae *s, const float *x, int64_t n, float *pre);
+int ms_sae_preact(const ms_sae *s, const float *x, int64_t n, float *pre);
 // x̂ (N, d_in) from dense codes.
 void ms_sae_decode(const ms_sae *s, const float *f, int64_t n, float *xhat);
 

@@ -24,7 +24,9 @@
 #include "util/vecops.h"
 
 enum { BD_CHUNK = 64 };   // latents per partial sum of ∂L/∂bd
-enum { ROW_BLOCK = 512 }; // tokens per block of the encoder product
+// Tokens per block of the encoder product: smaller blocks measured slower (each block streams the
+// whole weight matrix from memory once more).
+enum { ROW_BLOCK = 4096 };
 
 typedef struct {
     int64_t *row;   // (B+1)
@@ -66,7 +68,7 @@ ms_step_ws *ms_step_ws_new(int B, int d, int S, ms_enc_dtype dt) {
     ms_step_ws *w = ms_calloc(1, sizeof *w);
     w->Bmax = B; w->d = d; w->S = S;
     w->bdpart = ms_aligned_alloc((size_t)((S + BD_CHUNK - 1) / BD_CHUNK) * d * sizeof(float));
-    w->enc = ms_enc_gemm_new(d, S, B < ROW_BLOCK ? B : ROW_BLOCK, dt);
+    w->enc = ms_enc_gemm_new(d, S, B < ROW_BLOCK ? B : ROW_BLOCK, dt, MS_ENC_WT);
     if (!w->enc) { free(w); return NULL; }
     size_t bd = (size_t)B * d * sizeof(float);
     w->xc = ms_aligned_alloc(bd); w->e = ms_aligned_alloc(bd); w->ge = ms_aligned_alloc(bd);
@@ -415,10 +417,10 @@ int ms_sae_step(ms_step_ws *w, const ms_sae_params *p, const float *x, int B, co
     const ms_sae_arch arch = p->arch;
     memset(st, 0, sizeof *st);
     // ---- encoder: pre = (x − bd) Wtᵀ + be in blocks of ROW_BLOCK tokens. TopK selects its codes
-    // (and AuxK's) from each block as soon as it is computed and reuses one block's buffer:
-    // (ROW_BLOCK, S) of workspace instead of (B, S), 50 instead of 400 MB at d_sae 24576 and batch
-    // 4096. The other architectures need all pre-activations at once (a batch-wide threshold,
-    // the dense ReLU path, JumpReLU's window) and keep them.
+    // (and AuxK's) from each block as soon as it is computed and reuses one block's buffer, so its
+    // workspace stays (ROW_BLOCK, S) for any batch size. The other architectures need all
+    // pre-activations at once (a batch-wide threshold, the dense ReLU path, JumpReLU's window)
+    // and keep them.
     #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
         const float *xb = x + (int64_t)b * d;

@@ -39,7 +39,7 @@ static void time_openblas(void) {
 }
 
 static void time_enc(ms_enc_dtype dt, int rows, int reuse, const char *name) {
-    ms_enc_gemm *g = ms_enc_gemm_new(d, S, rows, dt);
+    ms_enc_gemm *g = ms_enc_gemm_new(d, S, rows, dt, MS_ENC_WT);
     if (!g) { fprintf(stderr, "%s: %s\n", name, ms_last_error()); return; }
     ms_enc_gemm_set_weights(g, W);
     double t[64];
