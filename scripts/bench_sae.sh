@@ -118,9 +118,9 @@ tok, sec, l0 = (L[:, cols.index(c)] for c in ("tokens", "seconds", "l0"))
 a, b = skip - 1, len(L) - 1
 print("%.1f %.1f" % ((tok[b] - tok[a]) / (sec[b] - sec[a]), l0[a + 1:].mean()), end=" ")
 EOF
-    # the encoder product's share of this run's own training loop (same process, same moments:
-    # immune to the machine's drift between runs; includes the first steps)
-    sed -n 's/^sae train: encoder product [0-9.]* s = \([0-9.]*\) %.*/\1/p' "$WORK/ours_$tag.log"
+    # the encoder product's share of this run's own training loop after its first step (same
+    # process, same moments: immune to the machine's drift between runs)
+    sed -n 's/^sae train: encoder product .*(\([0-9.]*\) % after its first step)/\1/p' "$WORK/ours_$tag.log"
 }
 torch_rate() { # variant steps [args] -> tokens/s
     local v=$1 s=$2; shift 2
