@@ -2,7 +2,8 @@
 // differences of the loss, on a small random problem; the JumpReLU threshold gradient (a
 // straight-through pseudo-gradient, not a true derivative) against the formula of Rajamanoharan
 // et al. (2024) evaluated directly here. Also checks encode/decode of ms_sae against a direct
-// evaluation and the file round trip.
+// evaluation and the file round trip, and TopK over a batch larger than one block of the encoder
+// product against a direct evaluation.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -204,10 +205,52 @@ static void check_encode(ms_sae_arch arch) {
     ms_sae_free(m);
 }
 
+// TopK on a batch larger than one block of the encoder product (train_step.c selects each block's
+// codes as it is computed): the reconstruction error and L0 of every token against a direct
+// evaluation here (pre-activations in double, brute-force top-k, relu, decode).
+static void check_topk_blocks(void) {
+    enum { NB = 4096 + 37 };
+    ms_step_ws *w = ms_step_ws_new(NB, D, S, MS_ENC_F32);
+    P p;
+    float *x = malloc(sizeof(float) * NB * D);
+    for (int i = 0; i < S * D; i++) { p.Wt[i] = nrand() * 0.6f; p.Wd[i] = nrand() * 0.5f; }
+    for (int i = 0; i < S; i++) p.be[i] = nrand() * 0.2f;
+    for (int i = 0; i < D; i++) p.bd[i] = nrand() * 0.1f;
+    for (int i = 0; i < NB * D; i++) x[i] = nrand();
+    ms_sae_params pp = {MS_SAE_TOPK, D, S, K, p.Wt, p.Wd, p.be, p.bd, NULL};
+    ms_step_opts o = {0};
+    ms_step_stats st;
+    CHECK(ms_sae_step(w, &pp, x, NB, &o, NULL, &st) == 0, "topk step over two product blocks");
+    double mse = 0, nnz = 0;
+    for (int b = 0; b < NB; b++) {
+        double pre[S], xh[D];
+        int on[S] = {0};
+        for (int i = 0; i < S; i++) {
+            pre[i] = p.be[i];
+            for (int q = 0; q < D; q++) pre[i] += (double)(x[b * D + q] - p.bd[q]) * p.Wt[i * D + q];
+        }
+        for (int j = 0; j < K; j++) { // the j-th largest not yet taken (ties: lower index)
+            int best = -1;
+            for (int i = 0; i < S; i++) if (!on[i] && (best < 0 || pre[i] > pre[best])) best = i;
+            on[best] = 1;
+        }
+        for (int q = 0; q < D; q++) xh[q] = p.bd[q];
+        for (int i = 0; i < S; i++)
+            if (on[i] && pre[i] > 0) { nnz++; for (int q = 0; q < D; q++) xh[q] += pre[i] * p.Wd[i * D + q]; }
+        for (int q = 0; q < D; q++) mse += (xh[q] - x[b * D + q]) * (xh[q] - x[b * D + q]);
+    }
+    CHECK(fabs(st.l0 - nnz / NB) < 1e-9, "topk over blocks: L0 %.6f, direct %.6f", st.l0, nnz / NB);
+    CHECK(fabs(st.mse_sum - mse) < 1e-4 * mse, "topk over blocks: squared error %.6f, direct %.6f", st.mse_sum, mse);
+    printf("topk over two product blocks (%d tokens): squared error %.6f, direct %.6f\n", NB, st.mse_sum, mse);
+    free(x);
+    ms_step_ws_free(w);
+}
+
 int main(void) {
     for (int a = 0; a < MS_SAE_RELU; a++) check_arch((ms_sae_arch)a, 0);
     check_arch(MS_SAE_RELU, 1);
     check_arch(MS_SAE_RELU, 2);
+    check_topk_blocks();
     for (int a = 0; a < MS_SAE_ARCH_COUNT; a++) check_encode((ms_sae_arch)a);
     CHECK(ms_sae_load("/nonexistent/sae.h5") == NULL, "load of a missing file must fail");
     printf("%s\n", failures ? "FAILED" : "all passed");
