@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "util/util.h"
+#include "util/vecops.h"
 
 int ms_resample_due(int64_t t, int64_t B, int64_t every, int64_t n_steps) {
     if (every <= 0 || B <= 0 || t < 0 || t + 1 > n_steps / 2) return 0;
@@ -33,10 +34,7 @@ int64_t ms_resample_dead(ms_resample_site *s, const float *x, const float *e, in
     for (int pass = 0; pass < 2 && nalive == 0; pass++)
         for (int i = 0; i < S; i++) {
             if (pass == 0 && s->dead[i]) continue;
-            const float *w = s->Wt + (int64_t)i * d;
-            double q = 0;
-            for (int j = 0; j < d; j++) q += (double)w[j] * w[j];
-            nsum += sqrt(q);
+            nsum += sqrt(ms_sumsq(s->Wt + (int64_t)i * d, d));
             nalive++;
         }
     double enc_norm = 0.2 * (nalive > 0 ? nsum / (double)nalive : 1.0);
@@ -45,9 +43,7 @@ int64_t ms_resample_dead(ms_resample_site *s, const float *x, const float *e, in
     // largest keys first. One uniform per token, in token order, whatever the weights.
     keyed *ks = ms_malloc((size_t)B * sizeof *ks);
     for (int b = 0; b < B; b++) {
-        const float *eb = e + (int64_t)b * d;
-        double w = 0;
-        for (int j = 0; j < d; j++) w += (double)eb[j] * eb[j];
+        const double w = ms_sumsq(e + (int64_t)b * d, d);
         const double u = ((double)(ms_rng_u64(r) >> 11) + 0.5) * (1.0 / 9007199254740992.0); // (0, 1)
         const int ok = w > 0 && isfinite(w);
         ks[b].b = b;

@@ -370,8 +370,10 @@ static row_step row_step_at(site *s, const plan *P, int64_t t, float gscale) {
 }
 
 // Latent i's parameters: encoder and decoder rows, b_enc[i], logθ[i]. gd/gt NULL: zero gradient
-// (the moments still decay). gd is modified (projected off the unit-norm row).
-static void update_row(const row_step *k, int i, float *gd, const float *gt, float gbe, float gth) {
+// (the moments still decay). gd is modified (projected off the unit-norm row). An ms_row_sink
+// (ctx: the row_step), so the step can call it as soon as the row's gradient is complete.
+static void update_row(void *ctx, int i, float *gd, float *gt, float gbe, float gth) {
+    const row_step *k = ctx;
     site *s = k->s;
     const int d = s->d;
     const int64_t o = (int64_t)i * d;
@@ -388,11 +390,6 @@ static void update_row(const row_step *k, int i, float *gd, const float *gt, flo
     }
     adam1(s->p.be + i, s->mbe + i, s->vbe + i, gbe * k->gscale, k->b1, k->b2, k->a, k->bc2s, k->eps);
     if (s->p.logth) adam1(s->p.logth + i, s->mth + i, s->vth + i, gth * k->gscale, k->b1, k->b2, k->a, k->bc2s, k->eps);
-}
-
-// ms_row_sink for the step: the row's update as soon as its gradient is complete (in cache).
-static void row_sink(void *ctx, int i, float *gd, float *gt, float gbe, float gth) {
-    update_row(ctx, i, gd, gt, gbe, gth);
 }
 
 static void update_bd(const row_step *k) {
@@ -423,7 +420,7 @@ static void site_update(site *s, const plan *P, int64_t t) {
         double nrm = sqrt(tot);
         if (nrm > c->clip) gscale = (float)(c->clip / nrm);
     }
-    const row_step k = row_step_at(s, P, t, gscale);
+    row_step k = row_step_at(s, P, t, gscale);
     #pragma omp parallel for schedule(static)
     for (int i = 0; i < S; i++) {
         const int on = s->g.row_active[i];
@@ -788,7 +785,7 @@ int ms_sae_train(const ms_train_cfg *cfg, const char *const *files, int n_files,
             // the global gradient norm first
             const int sink = c->clip <= 0;
             row_step rk = row_step_at(s, &P, t, 1.0f);
-            if (sink) { o.sink = row_sink; o.sink_ctx = &rk; }
+            if (sink) { o.sink = update_row; o.sink_ctx = &rk; }
             ms_step_stats stt;
             const int jr_warm = t < P.jr_warm_steps;
             if (jr_warm) { // JumpReLU warm start: train as TopK with k = the L0 target
@@ -797,10 +794,11 @@ int ms_sae_train(const ms_train_cfg *cfg, const char *const *files, int n_files,
                 pk.k = c->arch == MS_SAE_BATCHTOPK ? s->p.k : (int)lround(c->l0_target) < S ? (int)lround(c->l0_target) : S;
                 if (pk.k < 1) pk.k = 1;
                 pk.logth = NULL;
-                o.keep_preacts = t + 1 == P.jr_warm_steps && c->arch == MS_SAE_JUMPRELU; // for jumprelu_switch
+                const int jr_switch = t + 1 == P.jr_warm_steps && c->arch == MS_SAE_JUMPRELU;
+                o.keep_preacts = jr_switch; // jumprelu_switch reads all pre-activations
                 if (ms_sae_step(ws[h], &pk, x, (int)B, &o, &s->g, &stt) < 0) goto done;
                 if (s->g.logth) memset(s->g.logth, 0, (size_t)S * sizeof(float));
-                if (t + 1 == P.jr_warm_steps && c->arch == MS_SAE_JUMPRELU) jumprelu_switch(s, ws[h], stt.fired, (int)B);
+                if (jr_switch) jumprelu_switch(s, ws[h], stt.fired, (int)B);
             } else
                 if (ms_sae_step(ws[h], &s->p, x, (int)B, &o, &s->g, &stt) < 0) goto done;
             if (!isfinite(stt.loss)) {

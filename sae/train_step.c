@@ -31,7 +31,9 @@ enum { ROW_BLOCK = 4096 };
 typedef struct {
     int64_t *row;   // (B+1)
     int32_t *idx, *tok;
-    float *val, *g;
+    float *val;
+    float *g;       // JumpReLU window entries: ∂L/∂logθ contribution (main and AuxK codes get their
+                    // ∂L/∂f in the gradient pass instead)
     int64_t cap, nnz;
 } csr;
 
