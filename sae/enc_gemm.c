@@ -9,6 +9,9 @@
 #ifdef MS_HAVE_DNNL
 #include <oneapi/dnnl/dnnl.h>
 #endif
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 
 const char *ms_enc_dtype_name(ms_enc_dtype dt) { return dt == MS_ENC_BF16 ? "bf16" : "f32"; }
 
@@ -38,6 +41,12 @@ struct ms_enc_gemm {
     void *w_buf;                  // weights in the kernel's layout and precision
     dnnl_primitive_t reorder;
     uint16_t *src_bf16;           // (max_rows, d) bf16 inputs
+    ms_enc_wlayout wl;
+    // Where weight (q, i) lies in w_buf: off_q[q] + off_i[i] elements (blocked layouts place each
+    // dimension independently). NULL when the kernel's layout is not a blocked one (no packing).
+    int64_t *off_q, *off_i;
+    int lines64;                  // f32, and every aligned run of 64 latents lies contiguous and
+                                  // 64-byte aligned for each q: packs write whole cache lines
     float *zero_bias;             // (S) for products without a bias
     char desc[160];
 };
@@ -125,9 +134,41 @@ static int plan_make(ms_enc_gemm *g, plan *p, int rows, int want_layout) {
     return rc;
 }
 
+// Offset in elements of index x along dimension dim of a blocked layout: its outer block times that
+// dimension's stride, plus its digit in each inner block (walked innermost first) times the size
+// of the inner blocks below that one.
+static int64_t blocked_offset(const dnnl_memory_desc_t *md, int dim, int64_t x) {
+    const dnnl_blocking_desc_t *b = &md->format_desc.blocking;
+    int64_t blk = 1;
+    for (int j = 0; j < b->inner_nblks; j++) if (b->inner_idxs[j] == dim) blk *= b->inner_blks[j];
+    int64_t off = (x / blk) * b->strides[dim], inner = 1, below = 1;
+    for (int j = b->inner_nblks - 1; j >= 0; j--) {
+        if (b->inner_idxs[j] == dim) { off += (x / below) % b->inner_blks[j] * inner; below *= b->inner_blks[j]; }
+        inner *= b->inner_blks[j];
+    }
+    return off;
+}
+
+// The offset tables for ms_enc_gemm_pack_rows, when the kernel's weights are plainly blocked.
+static void pack_tables(ms_enc_gemm *g) {
+    const dnnl_memory_desc_t *hp = NULL;
+    dnnl_memory_get_memory_desc(g->w_kernel, &hp);
+    if (g->wl != MS_ENC_WT || hp->format_kind != dnnl_blocked || hp->ndims != 2 || hp->padded_offsets[0] ||
+        hp->padded_offsets[1])
+        return;
+    g->off_q = ms_malloc((size_t)g->d * sizeof(int64_t));
+    g->off_i = ms_malloc((size_t)g->S * sizeof(int64_t));
+    for (int q = 0; q < g->d; q++) g->off_q[q] = hp->offset0 + blocked_offset(hp, 0, q);
+    for (int i = 0; i < g->S; i++) g->off_i[i] = blocked_offset(hp, 1, i);
+    int lines = g->dt == MS_ENC_F32 && ((uintptr_t)g->w_buf & 63) == 0;
+    for (int q = 0; q < g->d && lines; q++) lines = g->off_q[q] % 16 == 0;
+    for (int i = 0; i < g->S && lines; i++) lines = g->off_i[i] - g->off_i[i - i % 64] == i % 64 && g->off_i[i - i % 64] % 16 == 0;
+    g->lines64 = lines;
+}
+
 ms_enc_gemm *ms_enc_gemm_new(int d, int S, int max_rows, ms_enc_dtype dt, ms_enc_wlayout wl) {
     ms_enc_gemm *g = ms_calloc(1, sizeof *g);
-    g->d = d; g->S = S; g->max_rows = max_rows; g->dt = dt;
+    g->d = d; g->S = S; g->max_rows = max_rows; g->dt = dt; g->wl = wl;
     dnnl_dims_t wd = {d, S}, ws = {1, d};
     if (wl == MS_ENC_W) { ws[0] = S; ws[1] = 1; }
     if (!ok(dnnl_engine_create(&g->eng, dnnl_cpu, 0), "engine") ||
@@ -137,6 +178,7 @@ ms_enc_gemm *ms_enc_gemm_new(int d, int S, int max_rows, ms_enc_dtype dt, ms_enc
         ms_enc_gemm_free(g);
         return NULL;
     }
+    pack_tables(g);
     g->zero_bias = ms_calloc((size_t)S, sizeof(float));
     if (dt == MS_ENC_BF16) g->src_bf16 = ms_aligned_alloc((size_t)max_rows * d * sizeof(uint16_t));
     return g;
@@ -154,6 +196,8 @@ void ms_enc_gemm_free(ms_enc_gemm *g) {
     free(g->w_buf);
     free(g->src_bf16);
     free(g->zero_bias);
+    free(g->off_q);
+    free(g->off_i);
     free(g);
 }
 
@@ -170,6 +214,72 @@ static inline uint16_t to_bf16(float f) {
     memcpy(&u, &f, 4);
     if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
     return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+int ms_enc_gemm_can_pack(const ms_enc_gemm *g) { return g->off_q != NULL; }
+
+#ifdef __AVX512F__
+// r[l][c] -> r[c][l] for a 16 × 16 tile: pairs of rows interleaved by 32 then 64 bits (each
+// 128-bit lane L of r[4g + c] then holds column 4L + c of rows 4g..4g+3), then the four lanes of
+// each column gathered across row groups by two rounds of 128-bit lane shuffles.
+static inline void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        const __m512d a = _mm512_castps_pd(t[i]), b = _mm512_castps_pd(t[i + 1]);
+        const __m512d c = _mm512_castps_pd(t[i + 2]), e = _mm512_castps_pd(t[i + 3]);
+        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, e));
+        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, e));
+    }
+    for (int c = 0; c < 4; c++) {
+        const __m512 u0 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x88), u1 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xDD);
+        const __m512 u2 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x88), u3 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xDD);
+        t[c] = _mm512_shuffle_f32x4(u0, u2, 0x88);      // column c
+        t[4 + c] = _mm512_shuffle_f32x4(u1, u3, 0x88);  // column 4 + c
+        t[8 + c] = _mm512_shuffle_f32x4(u0, u2, 0xDD);  // column 8 + c
+        t[12 + c] = _mm512_shuffle_f32x4(u1, u3, 0xDD); // column 12 + c
+    }
+    for (int i = 0; i < 16; i++) r[i] = t[i];
+}
+#endif
+
+void ms_enc_gemm_pack_rows(ms_enc_gemm *g, const float *Wt, int i0, int i1) {
+    const int d = g->d;
+#ifdef __AVX512F__
+    // 64 latents at a time: for each q their 64 weights are one contiguous run of 4 cache lines.
+    // 16 × 16 tiles of Wt (rows in cache) are transposed in registers and written with streaming
+    // stores, so the old contents are not read back first.
+    if (g->lines64) {
+        float *buf = g->w_buf;
+        const int d16 = d - d % 16;
+        for (; i0 % 64 == 0 && i0 + 64 <= i1; i0 += 64) {
+            for (int q0 = 0; q0 < d16; q0 += 16)
+                for (int j = 0; j < 64; j += 16) {
+                    __m512 r[16];
+                    for (int l = 0; l < 16; l++) r[l] = _mm512_loadu_ps(Wt + (int64_t)(i0 + j + l) * d + q0);
+                    transpose16(r);
+                    for (int c = 0; c < 16; c++) _mm512_stream_ps(buf + g->off_q[q0 + c] + g->off_i[i0] + j, r[c]);
+                }
+            for (int i = i0; i < i0 + 64; i++)
+                for (int q = d16; q < d; q++) buf[g->off_q[q] + g->off_i[i]] = Wt[(int64_t)i * d + q];
+        }
+        _mm_sfence(); // streaming stores are weakly ordered: visible before the next product
+    }
+#endif
+    if (g->dt == MS_ENC_BF16) {
+        uint16_t *buf = g->w_buf;
+        for (int i = i0; i < i1; i++)
+            for (int q = 0; q < d; q++) buf[g->off_q[q] + g->off_i[i]] = to_bf16(Wt[(int64_t)i * d + q]);
+    } else {
+        float *buf = g->w_buf;
+        for (int i = i0; i < i1; i++)
+            for (int q = 0; q < d; q++) buf[g->off_q[q] + g->off_i[i]] = Wt[(int64_t)i * d + q];
+    }
 }
 
 int ms_enc_gemm_rows(ms_enc_gemm *g, const float *xc, int rows, const float *be, float *pre) {
@@ -217,6 +327,8 @@ ms_enc_gemm *ms_enc_gemm_new(int d, int S, int max_rows, ms_enc_dtype dt, ms_enc
 }
 void ms_enc_gemm_free(ms_enc_gemm *g) { free(g); }
 int ms_enc_gemm_set_weights(ms_enc_gemm *g, const float *W) { g->W = W; return 0; }
+int ms_enc_gemm_can_pack(const ms_enc_gemm *g) { return g->wl == MS_ENC_WT; }
+void ms_enc_gemm_pack_rows(ms_enc_gemm *g, const float *Wt, int i0, int i1) { (void)g; (void)Wt; (void)i0; (void)i1; } // Wt is read in place
 
 int ms_enc_gemm_rows(ms_enc_gemm *g, const float *xc, int rows, const float *be, float *pre) {
     if (rows <= 0) return 0;

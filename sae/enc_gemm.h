@@ -2,9 +2,10 @@
 // the one O(B·d·S) product of a training step (every other product touches only active latents),
 // and of encoding (sae.c).
 //
-// Built with oneDNN (libdnnl-dev), the weights are reordered once per step into the kernel's own
-// blocked layout and the product runs on its AVX-512 (fp32) or AMX/AVX512-BF16 (bf16 inputs,
-// fp32 accumulation and output) kernels, with the bias fused. Without oneDNN: OpenBLAS sgemm plus
+// Built with oneDNN (libdnnl-dev), the product runs on its AVX-512 (fp32) or AMX/AVX512-BF16 (bf16
+// inputs, fp32 accumulation and output) kernels, with the bias fused, on its own copy of the
+// weights in the kernel's blocked layout: laid out in full by ms_enc_gemm_set_weights, or row by
+// row as a trainer updates them (ms_enc_gemm_pack_rows). Without oneDNN: OpenBLAS sgemm plus
 // a bias pass (fp32 only). Results are deterministic for a given thread count either way.
 #ifndef MS_SAE_ENC_GEMM_H
 #define MS_SAE_ENC_GEMM_H
@@ -25,6 +26,15 @@ void ms_enc_gemm_free(ms_enc_gemm *g);
 // Takes the current encoder weights (in the layout given to ms_enc_gemm_new); call whenever they
 // changed. They must stay valid (the fp32 fallback reads them in place).
 int ms_enc_gemm_set_weights(ms_enc_gemm *g, const float *W);
+
+// Whether ms_enc_gemm_pack_rows can keep the product's weights current (Wt layout; oneDNN with a
+// blocked weights layout, or the fallback, which reads Wt in place).
+int ms_enc_gemm_can_pack(const ms_enc_gemm *g);
+// Lays out latents [i0, i1) of Wt (S, d) into the product's own copy of the weights, bit for bit as
+// ms_enc_gemm_set_weights does for all of them. A trainer calls it for rows it has just updated,
+// while they are in cache, instead of a full reorder before the next product: the reorder would
+// read all of Wt from memory again. Threads may pack disjoint ranges at the same time.
+void ms_enc_gemm_pack_rows(ms_enc_gemm *g, const float *Wt, int i0, int i1);
 
 // pre (rows, S) = xc (rows, d) · W_enc + be (be may be NULL). rows <= max_rows. 0 / -1 + ms_error.
 int ms_enc_gemm_rows(ms_enc_gemm *g, const float *xc, int rows, const float *be, float *pre);

@@ -62,6 +62,7 @@ typedef struct {
     ms_step_stats last;
     double last_dead;
     int64_t resampled;      // dead latents resampled so far (relu, sae/resample.h)
+    int wt_only_by_sink;    // since the last step, Wt changed only through its sink (ms_step_opts)
 } site;
 
 static void site_alloc(site *s, ms_sae_arch arch, int d, int S, int k) {
@@ -786,6 +787,7 @@ int ms_sae_train(const ms_train_cfg *cfg, const char *const *files, int n_files,
             const int sink = c->clip <= 0;
             row_step rk = row_step_at(s, &P, t, 1.0f);
             if (sink) { o.sink = update_row; o.sink_ctx = &rk; }
+            o.wt_only_by_sink = s->wt_only_by_sink;
             ms_step_stats stt;
             const int jr_warm = t < P.jr_warm_steps;
             if (jr_warm) { // JumpReLU warm start: train as TopK with k = the L0 target
@@ -807,6 +809,7 @@ int ms_sae_train(const ms_train_cfg *cfg, const char *const *files, int n_files,
             }
             if (sink) update_bd(&rk); // the rows were updated inside the step
             else site_update(s, &P, t);
+            s->wt_only_by_sink = sink;
             // dead-latent tracking over a window of tokens
             int64_t nd = 0;
             for (int i = 0; i < S; i++) {
@@ -821,6 +824,7 @@ int ms_sae_train(const ms_train_cfg *cfg, const char *const *files, int n_files,
                                        s->mbe, s->vbe, s->since_fired, s->dead};
                 ms_rng rr = ms_rng_from(c->seed ^ 0x5E5A3B1Eull, (uint64_t)t, (uint64_t)h);
                 int64_t nr = ms_resample_dead(&rs, x, ms_step_residual_neg(ws[h]), (int)B, &rr);
+                if (nr > 0) s->wt_only_by_sink = 0; // rewrote encoder rows
                 s->resampled += nr;
                 nd -= nr;
             }
@@ -878,8 +882,10 @@ int ms_sae_train(const ms_train_cfg *cfg, const char *const *files, int n_files,
             el > 0 ? done_tokens / el : 0, ms_peak_rss() / 1048576.0);
     // the share after the first step (kernel generation, first touches) is the steady state's
     const double tg = product_seconds(ws, n_hooks), el2 = t0 + el - t_first;
-    fprintf(stderr, "sae train: encoder product %.1f s = %.1f %% of the training loop (%.1f %% after its first step)\n",
-            tg, el > 0 ? 100 * tg / el : 0, el2 > 0 && P.n_steps - step0 > 1 ? 100 * (tg - g_first) / el2 : 0);
+    const int64_t steady = P.n_steps - step0 - 1;
+    fprintf(stderr, "sae train: encoder product %.1f s = %.1f %% of the training loop (%.1f %% after its first step; "
+            "the rest of a step: %.1f ms)\n", tg, el > 0 ? 100 * tg / el : 0, el2 > 0 && steady > 0 ? 100 * (tg - g_first) / el2 : 0,
+            steady > 0 ? 1e3 * (el2 - (tg - g_first)) / steady : 0);
     rc = 0;
 done:
     if (sites) for (int h = 0; h < n_hooks; h++) { site_free(&sites[h]); ms_step_ws_free(ws[h]); free(xb[h]); }

@@ -23,7 +23,9 @@
 #include "util/util.h"
 #include "util/vecops.h"
 
-enum { BD_CHUNK = 64 };   // latents per partial sum of ∂L/∂bd
+// Latents per partial sum of ∂L/∂bd, and per pack of updated encoder rows: 64 is also the width
+// of oneDNN's f32 weight blocks, so each pack writes whole cache lines.
+enum { BD_CHUNK = 64 };
 // Tokens per block of the encoder product: smaller blocks measured slower (each block streams the
 // whole weight matrix from memory once more).
 enum { ROW_BLOCK = 4096 };
@@ -63,6 +65,7 @@ struct ms_step_ws {
     float *rowbuf;                        // (threads, 2, d) a latent's gradient rows for the sink
     int rowbuf_threads;
     ms_enc_gemm *enc;                     // the dense encoder product
+    const float *packed_wt;               // every row of this Wt was packed into enc after the last step's sink
     double gemm_seconds;                  // time in the encoder product (for the summary line)
 };
 
@@ -442,7 +445,9 @@ int ms_sae_step(ms_step_ws *w, const ms_sae_params *p, const float *x, int B, co
         w->pre = ms_aligned_alloc((size_t)rows * S * sizeof(float));
         w->pre_rows = rows;
     }
-    if (ms_enc_gemm_set_weights(w->enc, p->Wt) < 0) return -1;
+    const int reuse = o->wt_only_by_sink && w->packed_wt == p->Wt;
+    w->packed_wt = NULL;
+    if (!reuse && ms_enc_gemm_set_weights(w->enc, p->Wt) < 0) return -1;
     for (int b0 = 0; b0 < B; b0 += ROW_BLOCK) {
         const int n = B - b0 < ROW_BLOCK ? B - b0 : ROW_BLOCK;
         float *blk = stream ? w->pre : w->pre + (int64_t)b0 * S;
@@ -606,6 +611,7 @@ int ms_sae_step(ms_step_ws *w, const ms_sae_params *p, const float *x, int B, co
     // while the row is in cache and before a sink updates it. Rows without entries are left
     // untouched (zero gradient); with a sink, every row goes to it instead of into g.
     const int nch = (S + BD_CHUNK - 1) / BD_CHUNK;
+    const int pack = o->sink && ms_enc_gemm_can_pack(w->enc);
     if (w->rowbuf_threads < omp_get_max_threads()) {
         free(w->rowbuf);
         w->rowbuf_threads = omp_get_max_threads();
@@ -657,8 +663,10 @@ int ms_sae_step(ms_step_ws *w, const ms_sae_params *p, const float *x, int B, co
                 if (o->sink)
                     o->sink(o->sink_ctx, i, on ? gd : NULL, on ? gt : NULL, gb, g->logth && p->logth ? g->logth[i] : 0.0f);
             }
+            if (pack) ms_enc_gemm_pack_rows(w->enc, p->Wt, ch * BD_CHUNK, i1); // the rows the sink just updated
         }
     }
+    if (pack) w->packed_wt = p->Wt;
     #pragma omp parallel for schedule(static)
     for (int q0 = 0; q0 < d; q0 += 16) {
         const int n = d - q0 < 16 ? d - q0 : 16;

@@ -55,6 +55,11 @@ typedef struct {
     int keep_preacts;          // topk: keep all (B, S) pre-activations for ms_step_preacts (others always do)
     ms_row_sink sink;          // NULL: gradients stored in g (Wt, Wd, be, logth rows)
     void *sink_ctx;
+    // Wt has changed since the previous call on this workspace only through that call's sink. A
+    // step with a sink lays each chunk of updated rows out for the next encoder product right after
+    // the sink ran (ms_enc_gemm_pack_rows); with this set, the next step uses that copy instead of
+    // a full reorder of Wt. Leave 0 when anything else (resampling, loading) wrote Wt.
+    int wt_only_by_sink;
 } ms_step_opts;
 
 typedef struct {

@@ -120,7 +120,7 @@ print("%.1f %.1f" % ((tok[b] - tok[a]) / (sec[b] - sec[a]), l0[a + 1:].mean()), 
 EOF
     # the encoder product's share of this run's own training loop after its first step (same
     # process, same moments: immune to the machine's drift between runs)
-    sed -n 's/^sae train: encoder product .*(\([0-9.]*\) % after its first step)/\1/p' "$WORK/ours_$tag.log"
+    sed -n 's/^sae train: encoder product .*(\([0-9.]*\) % after its first step;/\1/p' "$WORK/ours_$tag.log"
 }
 torch_rate() { # variant steps [args] -> tokens/s
     local v=$1 s=$2; shift 2
