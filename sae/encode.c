@@ -62,6 +62,8 @@ int ms_sae_encode_file(const ms_sae *s, const char *acts_path, const char *out_p
     int64_t *ptr = ms_malloc((size_t)(B + 1) * sizeof(int64_t));
     ms_sae_codes c;
     memset(&c, 0, sizeof c);
+    ms_sae_encoder *enc = rc ? NULL : ms_sae_encoder_new(s);
+    if (!enc) rc = -1;
     int64_t n = 0, nnz = 0;
     ptr[0] = 0;
     if (!rc) rc = grow_append(&gp, ptr, 1);
@@ -69,7 +71,7 @@ int ms_sae_encode_file(const ms_sae *s, const char *acts_path, const char *out_p
         int64_t m = ms_acts_reader_next(rd, x, ids, maxt - n < B ? maxt - n : B);
         if (m < 0) { rc = -1; break; }
         if (m == 0) break;
-        if (ms_sae_encode_sparse(s, x, m, &c) < 0) { rc = -1; break; }
+        if (ms_sae_encoder_sparse(enc, x, m, &c) < 0) { rc = -1; break; }
         for (int64_t t = 0; t < m; t++) ptr[t] = nnz + c.row[t + 1]; // global offsets
         if (grow_append(&gp, ptr, m) || grow_append(&gi, c.idx, c.nnz) || grow_append(&gv, c.val, c.nnz) ||
             (have_tok && grow_append(&gt, ids, m))) {
@@ -103,6 +105,7 @@ int ms_sae_encode_file(const ms_sae *s, const char *acts_path, const char *out_p
     if (!rc) rc = ms_atomic_commit(tmp, out_path);
     if (rc) unlink(tmp);
     ms_sae_codes_free(&c);
+    ms_sae_encoder_free(enc);
     free(x); free(ids); free(ptr); free(tmp);
     ms_acts_reader_close(rd);
     return rc;

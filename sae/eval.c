@@ -197,8 +197,9 @@ int ms_sae_eval_acts(const ms_sae *s, const char *acts_path, const ms_sae_eval_o
     int64_t nnz = 0, n = 0, n_shrink = 0;
     ms_sae_codes c;
     memset(&c, 0, sizeof c);
-    int rc = 0;
-    while (n < maxt) {
+    ms_sae_encoder *enc = ms_sae_encoder_new(s);
+    int rc = enc ? 0 : -1;
+    while (!rc && n < maxt) {
         int64_t want = maxt - n < B ? maxt - n : B;
         int64_t m = ms_acts_reader_next(rd, x, NULL, want);
         if (m < 0) { rc = -1; break; }
@@ -207,7 +208,7 @@ int ms_sae_eval_acts(const ms_sae *s, const char *acts_path, const ms_sae_eval_o
             if (!isfinite(x[t])) { ms_error("%s: non-finite activation at token %lld", acts_path, (long long)(n + t / d)); rc = -1; break; }
         if (rc) break;
         if (n == 0) for (int q = 0; q < d; q++) shift[q] = x[q];
-        if (ms_sae_encode_sparse(s, x, m, &c) < 0) { rc = -1; break; }
+        if (ms_sae_encoder_sparse(enc, x, m, &c) < 0) { rc = -1; break; }
         ms_sae_decode_sparse(s, &c, xhat);
         for (int64_t j = 0; j < c.nnz; j++) { count[c.idx[j]]++; l1 += fabs((double)c.val[j]); }
         nnz += c.nnz;
@@ -268,6 +269,7 @@ int ms_sae_eval_acts(const ms_sae *s, const char *acts_path, const ms_sae_eval_o
         snprintf(r->acts, sizeof r->acts, "%s", acts_path);
     }
     ms_sae_codes_free(&c);
+    ms_sae_encoder_free(enc);
     free(x); free(xhat); free(count); free(shift); free(sum1); free(sum2);
     ms_acts_reader_close(rd);
     return rc;

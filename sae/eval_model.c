@@ -14,6 +14,7 @@ enum { RUN_CLEAN = 0, RUN_SPLICE, RUN_ZERO };
 typedef struct {
     const ms_sae *s;
     int mode;
+    ms_sae_encoder *enc;
     ms_sae_codes codes;
     float *xhat;
     size_t xhat_cap;
@@ -32,7 +33,7 @@ static int splice_cb(ms_activation *a, void *user) {
     const size_t sz = (size_t)n * (size_t)per;
     if (c->mode == RUN_ZERO) { memset(a->data, 0, sz * sizeof(float)); return 0; }
     if (sz > c->xhat_cap) { free(c->xhat); c->xhat = ms_aligned_alloc(sz * sizeof(float)); c->xhat_cap = sz; }
-    if (ms_sae_encode_sparse(c->s, a->data, n, &c->codes) < 0) return -1;
+    if (ms_sae_encoder_sparse(c->enc, a->data, n, &c->codes) < 0) return -1;
     ms_sae_decode_sparse(c->s, &c->codes, c->xhat);
     memcpy(a->data, c->xhat, sz * sizeof(float));
     return 0;
@@ -59,11 +60,12 @@ int ms_sae_eval_downstream(const ms_sae *s, const ms_model *m, const char *hook,
     while (batch > 1 && (size_t)batch * T * V * sizeof(float) > ((size_t)128 << 20)) batch /= 2;
     ms_state *st = ms_state_new(m, batch, T);
     if (!st) return -1;
-    splice_ctx ctx = {.s = s};
+    splice_ctx ctx = {.s = s, .enc = ms_sae_encoder_new(s)};
+    if (!ctx.enc) { ms_state_free(st); return -1; }
     ms_hooks *hk = ms_hooks_new();
     if (ms_hooks_add(hk, hook, splice_cb, &ctx)) {
         ms_error("'%s' is not a hook site", hook);
-        ms_hooks_free(hk); ms_state_free(st); return -1;
+        ms_hooks_free(hk); ms_state_free(st); ms_sae_encoder_free(ctx.enc); return -1;
     }
     float *lp_clean = ms_malloc((size_t)batch * T * V * sizeof(float));
     float *lp_other = ms_malloc((size_t)batch * T * V * sizeof(float));
@@ -122,6 +124,7 @@ int ms_sae_eval_downstream(const ms_sae *s, const ms_model *m, const char *hook,
     }
     free(lp_clean); free(lp_other);
     ms_sae_codes_free(&ctx.codes);
+    ms_sae_encoder_free(ctx.enc);
     free(ctx.xhat);
     ms_hooks_free(hk);
     ms_state_free(st);

@@ -103,33 +103,46 @@ void ms_sae_set_log(ms_sae *s, const double *log, int rows, int cols, const char
 // d_sae 24576). The trainer uses 4096-token blocks, a little faster, at 8× the memory.
 enum { ENC_ROWS = 512 };
 
-// The encoder product for the tokens of one call: W_enc in the product's own layout (enc_gemm.h,
-// oneDNN when built with it) and the pre-encoder bias folded into the encoder bias,
+// The encoder product: W_enc in the product's own layout (enc_gemm.h, oneDNN when built with it)
+// and the pre-encoder bias folded into the encoder bias,
 // (x − b_dec) W_enc + b_enc = x W_enc + (b_enc − b_dec W_enc), so x need not be copied.
-typedef struct {
+struct ms_sae_encoder {
+    const ms_sae *s;
     ms_enc_gemm *g;
     float *bias; // (S)
     int rows;    // tokens per product
-} encoder;
+    float *pre;  // (rows, S) scratch for sparse codes, allocated on first use
+};
 
-static void encoder_close(encoder *e) {
+void ms_sae_encoder_free(ms_sae_encoder *e) {
+    if (!e) return;
     ms_enc_gemm_free(e->g);
     free(e->bias);
+    free(e->pre);
+    free(e);
 }
 
-static int encoder_open(encoder *e, const ms_sae *s, int64_t n) {
+// rows: tokens per product (at most ENC_ROWS); a one-call encoder needs no more than its n.
+static ms_sae_encoder *encoder_new(const ms_sae *s, int rows) {
     const int d = s->d_in, S = s->d_sae;
-    e->rows = n < ENC_ROWS ? (n > 0 ? (int)n : 1) : ENC_ROWS;
+    ms_sae_encoder *e = ms_calloc(1, sizeof *e);
+    e->s = s;
+    e->rows = rows;
     e->bias = ms_aligned_alloc((size_t)S * sizeof(float));
     memcpy(e->bias, s->b_enc, (size_t)S * sizeof(float));
     cblas_sgemv(CblasRowMajor, CblasTrans, d, S, -1.0f, s->W_enc, S, s->b_dec, 1, 1.0f, e->bias, 1);
     e->g = ms_enc_gemm_new(d, S, e->rows, MS_ENC_F32, MS_ENC_W);
-    if (!e->g || ms_enc_gemm_set_weights(e->g, s->W_enc) < 0) { encoder_close(e); return -1; }
-    return 0;
+    if (!e->g || ms_enc_gemm_set_weights(e->g, s->W_enc) < 0) { ms_sae_encoder_free(e); return NULL; }
+    return e;
+}
+ms_sae_encoder *ms_sae_encoder_new(const ms_sae *s) { return encoder_new(s, ENC_ROWS); }
+static ms_sae_encoder *encoder_for(const ms_sae *s, int64_t n) {
+    return encoder_new(s, n < ENC_ROWS ? (n > 0 ? (int)n : 1) : ENC_ROWS);
 }
 
-// pre (n, S) for x (n, d), ENC_ROWS tokens per product.
-static int encoder_run(encoder *e, const ms_sae *s, const float *x, int64_t n, float *pre) {
+// pre (n, S) for x (n, d), e->rows tokens per product.
+int ms_sae_encoder_preact(ms_sae_encoder *e, const float *x, int64_t n, float *pre) {
+    const ms_sae *s = e->s;
     for (int64_t t0 = 0; t0 < n; t0 += e->rows) {
         const int m = n - t0 < e->rows ? (int)(n - t0) : e->rows;
         if (ms_enc_gemm_rows(e->g, x + t0 * s->d_in, m, e->bias, pre + t0 * s->d_sae) < 0) return -1;
@@ -138,10 +151,10 @@ static int encoder_run(encoder *e, const ms_sae *s, const float *x, int64_t n, f
 }
 
 int ms_sae_preact(const ms_sae *s, const float *x, int64_t n, float *pre) {
-    encoder e;
-    if (encoder_open(&e, s, n) < 0) return -1;
-    int rc = encoder_run(&e, s, x, n, pre);
-    encoder_close(&e);
+    ms_sae_encoder *e = encoder_for(s, n);
+    if (!e) return -1;
+    int rc = ms_sae_encoder_preact(e, x, n, pre);
+    ms_sae_encoder_free(e);
     return rc;
 }
 
@@ -177,10 +190,18 @@ void ms_sae_activate(const ms_sae *s, float *pre, int64_t n) {
     }
 }
 
-int ms_sae_encode(const ms_sae *s, const float *x, int64_t n, float *f) {
-    if (ms_sae_preact(s, x, n, f) < 0) return -1;
-    ms_sae_activate(s, f, n);
+int ms_sae_encoder_dense(ms_sae_encoder *e, const float *x, int64_t n, float *f) {
+    if (ms_sae_encoder_preact(e, x, n, f) < 0) return -1;
+    ms_sae_activate(e->s, f, n);
     return 0;
+}
+
+int ms_sae_encode(const ms_sae *s, const float *x, int64_t n, float *f) {
+    ms_sae_encoder *e = encoder_for(s, n);
+    if (!e) return -1;
+    int rc = ms_sae_encoder_dense(e, x, n, f);
+    ms_sae_encoder_free(e);
+    return rc;
 }
 
 void ms_sae_decode(const ms_sae *s, const float *f, int64_t n, float *xhat) {
@@ -195,7 +216,8 @@ void ms_sae_codes_free(ms_sae_codes *c) {
     memset(c, 0, sizeof *c);
 }
 
-int ms_sae_encode_sparse(const ms_sae *s, const float *x, int64_t n, ms_sae_codes *c) {
+int ms_sae_encoder_sparse(ms_sae_encoder *e, const float *x, int64_t n, ms_sae_codes *c) {
+    const ms_sae *s = e->s;
     const int S = s->d_sae, d = s->d_in;
     free(c->row);
     c->row = ms_malloc((size_t)(n + 1) * sizeof(int64_t));
@@ -204,13 +226,12 @@ int ms_sae_encode_sparse(const ms_sae *s, const float *x, int64_t n, ms_sae_code
     c->nnz = 0;
     c->row[0] = 0;
     // Blocks of tokens bound the dense scratch; each block's codes are appended in token order.
-    encoder e;
-    if (encoder_open(&e, s, n) < 0) return -1;
-    const int64_t blk = e.rows;
-    float *pre = ms_aligned_alloc((size_t)blk * S * sizeof(float));
+    const int64_t blk = e->rows;
+    if (!e->pre) e->pre = ms_aligned_alloc((size_t)blk * S * sizeof(float));
+    float *pre = e->pre;
     for (int64_t t0 = 0; t0 < n; t0 += blk) {
         int64_t m = n - t0 < blk ? n - t0 : blk;
-        if (encoder_run(&e, s, x + t0 * d, m, pre) < 0) { free(pre); encoder_close(&e); return -1; }
+        if (ms_sae_encoder_preact(e, x + t0 * d, m, pre) < 0) return -1;
         ms_sae_activate(s, pre, m);
         for (int64_t t = 0; t < m; t++) {
             const float *r = pre + t * S;
@@ -228,9 +249,15 @@ int ms_sae_encode_sparse(const ms_sae *s, const float *x, int64_t n, ms_sae_code
             c->row[t0 + t + 1] = c->nnz;
         }
     }
-    free(pre);
-    encoder_close(&e);
     return 0;
+}
+
+int ms_sae_encode_sparse(const ms_sae *s, const float *x, int64_t n, ms_sae_codes *c) {
+    ms_sae_encoder *e = encoder_for(s, n);
+    if (!e) return -1;
+    int rc = ms_sae_encoder_sparse(e, x, n, c);
+    ms_sae_encoder_free(e);
+    return rc;
 }
 
 void ms_sae_decode_sparse(const ms_sae *s, const ms_sae_codes *c, float *xhat) {

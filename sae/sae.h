@@ -95,6 +95,16 @@ void ms_sae_decode_sparse(const ms_sae *s, const ms_sae_codes *c, float *xhat);
 // In place: from the pre-activations of N tokens to codes, per the architecture's inference rule.
 void ms_sae_activate(const ms_sae *s, float *pre, int64_t n);
 
+// An encoder for many calls on one SAE: W_enc laid out for the product and b_dec folded into the
+// encoder bias once, not once per call (ms_sae_encode, ms_sae_preact and ms_sae_encode_sparse build
+// one per call). One caller at a time; the SAE must outlive it and not change.
+typedef struct ms_sae_encoder ms_sae_encoder;
+ms_sae_encoder *ms_sae_encoder_new(const ms_sae *s); // NULL + ms_error
+void ms_sae_encoder_free(ms_sae_encoder *e);
+int ms_sae_encoder_preact(ms_sae_encoder *e, const float *x, int64_t n, float *pre);
+int ms_sae_encoder_dense(ms_sae_encoder *e, const float *x, int64_t n, float *f);
+int ms_sae_encoder_sparse(ms_sae_encoder *e, const float *x, int64_t n, ms_sae_codes *c);
+
 // ---- file (sae_io.c)
 // Writes the README layout + every attribute + /training_log, atomically (temp + rename).
 int ms_sae_save(const ms_sae *s, const char *path);

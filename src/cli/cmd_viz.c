@@ -577,6 +577,7 @@ static int viz_dashboard(int argc, char **argv) {
     ms_dash_index_row *rows = NULL;
     float *x = NULL, *codes = NULL;
     int32_t *ids = NULL;
+    ms_sae_encoder *enc = NULL;
     int fonts_open = 0;
     ms_fig_fonts fonts;
     if (!af) { rc = cli_fail(); goto done; }
@@ -626,6 +627,7 @@ static int viz_dashboard(int argc, char **argv) {
     ids = ms_malloc((size_t)seq_chunk * ctx * sizeof *ids);
     codes = ms_malloc((size_t)seq_chunk * ctx * D * sizeof *codes);
     rows = ms_calloc((size_t)nf, sizeof *rows);
+    if (!(enc = ms_sae_encoder_new(sae))) { rc = cli_fail(); goto done; }
     const char *model_name = ms_sae_attr_str(sae, "model");
     if (!model_name || !*model_name) model_name = ms_acts_file_model(af);
     char sub[1024], inputs[4096], title[64], path[4096];
@@ -648,7 +650,7 @@ static int viz_dashboard(int argc, char **argv) {
         ms_dash_stats *st = ms_dash_new(feat + g0, ng, (int)topk, (int)context, (uint64_t)seed);
         for (int64_t s0 = 0; s0 < n_seq; s0 += seq_chunk) {
             int ns = (int)(n_seq - s0 < seq_chunk ? n_seq - s0 : seq_chunk);
-            if (ms_acts_file_read(af, s0, ns, x, ids) < 0 || ms_sae_encode(sae, x, (int64_t)ns * ctx, codes) < 0) { rc = cli_fail(); break; }
+            if (ms_acts_file_read(af, s0, ns, x, ids) < 0 || ms_sae_encoder_dense(enc, x, (int64_t)ns * ctx, codes) < 0) { rc = cli_fail(); break; }
             ms_dash_feed(st, codes, D, ids, s0, ns, ctx);
             ms_progress_update(&pr, pr.done + (double)ns * ctx, NULL);
         }
@@ -723,6 +725,7 @@ done:
     if (fonts_open) ms_fig_fonts_close(&fonts);
     if (rows) for (int i = 0; i < nf; i++) ms_dash_index_row_free(&rows[i]);
     free(rows); free(x); free(ids); free(codes);
+    ms_sae_encoder_free(enc);
     free(lt.pos_id); free(lt.neg_id); free(lt.pos_v); free(lt.neg_v);
     ms_vocab_free(voc, vl, nv);
     ms_model_free(m);
