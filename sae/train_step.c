@@ -34,8 +34,9 @@ typedef struct {
     int64_t *row;   // (B+1)
     int32_t *idx, *tok;
     float *val;
-    float *g;       // JumpReLU window entries: ∂L/∂logθ contribution (main and AuxK codes get their
-                    // ∂L/∂f in the gradient pass instead)
+    float *g;       // JumpReLU window entries only (has_g): ∂L/∂logθ contribution (main and AuxK
+                    // codes get their ∂L/∂f in the gradient pass instead)
+    int has_g;
     int64_t cap, nnz;
 } csr;
 
@@ -82,6 +83,7 @@ ms_step_ws *ms_step_ws_new(int B, int d, int S, ms_enc_dtype dt) {
     w->dnorm = ms_aligned_alloc((size_t)S * sizeof(float));
     csr *cs[3] = {&w->m, &w->a, &w->win};
     for (int i = 0; i < 3; i++) cs[i]->row = ms_calloc((size_t)B + 1, sizeof(int64_t));
+    w->win.has_g = 1;
     w->cnt = ms_calloc((size_t)B, sizeof(int32_t));
     w->acnt = ms_calloc((size_t)B, sizeof(int32_t));
     w->cptr = ms_calloc((size_t)S + 1, sizeof(int64_t));
@@ -120,7 +122,7 @@ static void csr_alloc(const int32_t *cnt, csr *c, int B) {
         c->idx = ms_malloc((size_t)cap * sizeof(int32_t));
         c->tok = ms_malloc((size_t)cap * sizeof(int32_t));
         c->val = ms_malloc((size_t)cap * sizeof(float));
-        c->g = ms_malloc((size_t)cap * sizeof(float));
+        if (c->has_g) c->g = ms_malloc((size_t)cap * sizeof(float));
         c->cap = cap;
     }
 }
