@@ -119,8 +119,9 @@ a, b = skip - 1, len(L) - 1
 print("%.1f %.1f" % ((tok[b] - tok[a]) / (sec[b] - sec[a]), l0[a + 1:].mean()), end=" ")
 EOF
     # the encoder product's share of this run's own training loop after its first step (same
-    # process, same moments: immune to the machine's drift between runs)
-    sed -n 's/^sae train: encoder product .*(\([0-9.]*\) % after its first step;/\1/p' "$WORK/ours_$tag.log"
+    # process, same moments: immune to the machine's drift between runs), and the milliseconds per
+    # step outside the product
+    sed -n 's/^sae train: encoder product .*(\([0-9.]*\) % after its first step; the rest of a step: \([0-9.]*\) ms)/\1 \2/p' "$WORK/ours_$tag.log"
 }
 torch_rate() { # variant steps [args] -> tokens/s
     local v=$1 s=$2; shift 2
@@ -130,18 +131,18 @@ torch_rate() { # variant steps [args] -> tokens/s
     field "$j" tokens_per_s
 }
 
-declare -a s32 sbf bf32 bbf16 o32 obf ots otd orelu trelu r32 rbf rbf_ts r32_ts rrelu l0relu
+declare -a s32 rest32 sbf bf32 bbf16 o32 obf ots otd orelu trelu r32 rbf rbf_ts r32_ts rrelu l0relu
 for r in $(seq "$ROUNDS"); do
     "$RATE" "$BATCH" "$D_IN" "$D_SAE" 3 > "$WORK/gemm_$r.txt" 2> "$WORK/gemm_$r.err"
     g32=$(awk '/_f32/ {print $2}' "$WORK/gemm_$r.txt" | sort -g | head -1)
     gbf=$(awk '/_bf16/ {print $2}' "$WORK/gemm_$r.txt" | sort -g | head -1)
     b32=$($PY -c "print($BATCH / $g32)"); bb=$($PY -c "print($BATCH / $gbf)")
-    read -r a _ sh32 < <(ours topk_f32 --arch topk --k "$K")
-    read -r b _ shbf < <(ours topk_bf16 --arch topk --k "$K" --encoder-dtype bf16)
+    read -r a _ sh32 ms32 < <(ours topk_f32 --arch topk --k "$K")
+    read -r b _ shbf _ < <(ours topk_bf16 --arch topk --k "$K" --encoder-dtype bf16)
     ts=$(torch_rate topk-sparse "$STEPS")
     read -r rl l0 _ < <(ours relu --arch relu --l1 5 --init-from "$RELU_INIT")
     tr=$(torch_rate relu-dense 2 --l1 5)
-    s32+=("$sh32"); sbf+=("$shbf"); bf32+=("$b32"); bbf16+=("$bb"); o32+=("$a"); obf+=("$b"); ots+=("$ts"); orelu+=("$rl"); trelu+=("$tr"); l0relu+=("$l0")
+    s32+=("$sh32"); rest32+=("$ms32"); sbf+=("$shbf"); bf32+=("$b32"); bbf16+=("$bb"); o32+=("$a"); obf+=("$b"); ots+=("$ts"); orelu+=("$rl"); trelu+=("$tr"); l0relu+=("$l0")
     r32+=("$(ratio "$a" "$b32")"); rbf+=("$(ratio "$b" "$bb")"); r32_ts+=("$(ratio "$a" "$ts")"); rbf_ts+=("$(ratio "$b" "$ts")")
     rrelu+=("$(ratio "$rl" "$tr")")
     line="round $r: bound f32 $(printf %.0f "$b32") bf16 $(printf %.0f "$bb") | topk f32 $(printf %.0f "$a") bf16 $(printf %.0f "$b") PyTorch sparse $(printf %.0f "$ts")"
@@ -151,7 +152,7 @@ for r in $(seq "$ROUNDS"); do
     fi
     echo "$line | relu $(printf %.0f "$rl") (L0 $l0) PyTorch dense $(printf %.0f "$tr")  [tokens/s]"
     echo "  encoder product alone (s, GFLOP/s): $(tr '\n' ' ' < "$WORK/gemm_$r.txt")"
-    echo "  encoder product's share of monoscope's own training loop: f32 $sh32 %, bf16 $shbf %"
+    echo "  encoder product's share of monoscope's own training loop: f32 $sh32 % (the rest of a step $ms32 ms), bf16 $shbf %"
 done
 echo ""
 echo "medians over $ROUNDS rounds (tokens/s; ratios are medians of per-round ratios), threads $THREADS:"
@@ -161,7 +162,8 @@ printf "  TopK  monoscope f32       %6.0f   = %.1f %% of the f32 bound, %.2fx Py
     "$($PY -c "print(100 * $(m "${r32[@]}"))")" "$(m "${r32_ts[@]}")"
 printf "  TopK  monoscope bf16      %6.0f   = %.1f %% of the bf16 bound, %.2fx PyTorch sparse\n" "$(m "${obf[@]}")" \
     "$($PY -c "print(100 * $(m "${rbf[@]}"))")" "$(m "${rbf_ts[@]}")"
-printf "  encoder product's share of monoscope's training loop (same process): f32 %s %%, bf16 %s %%\n" "$(m "${s32[@]}")" "$(m "${sbf[@]}")"
+printf "  encoder product's share of monoscope's training loop (same process): f32 %s %% (the rest of a step %s ms), bf16 %s %%\n" \
+    "$(m "${s32[@]}")" "$(m "${rest32[@]}")" "$(m "${sbf[@]}")"
 printf "  TopK  PyTorch sparse      %6.0f   dense (round 1) %s\n" "$(m "${ots[@]}")" "$(printf %.0f "${otd[0]}")"
 printf "  ReLU  monoscope f32       %6.0f   (L0 %s) = %.2fx PyTorch dense (%s)\n" "$(m "${orelu[@]}")" "$(m "${l0relu[@]}")" \
     "$(m "${rrelu[@]}")" "$(printf %.0f "$(m "${trelu[@]}")")"
