@@ -197,11 +197,9 @@ int ms_sae_encoder_dense(ms_sae_encoder *e, const float *x, int64_t n, float *f)
 }
 
 int ms_sae_encode(const ms_sae *s, const float *x, int64_t n, float *f) {
-    ms_sae_encoder *e = encoder_for(s, n);
-    if (!e) return -1;
-    int rc = ms_sae_encoder_dense(e, x, n, f);
-    ms_sae_encoder_free(e);
-    return rc;
+    if (ms_sae_preact(s, x, n, f) < 0) return -1;
+    ms_sae_activate(s, f, n);
+    return 0;
 }
 
 void ms_sae_decode(const ms_sae *s, const float *f, int64_t n, float *xhat) {

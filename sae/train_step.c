@@ -53,7 +53,7 @@ struct ms_step_ws {
     int64_t tk_cap;
     int32_t *ak_idx, *acnt; float *ak_val; // (B * k_aux), (B) per-token AuxK selection
     int64_t ak_cap;
-    int64_t *cptr;                        // (S+1) CSC over main + aux entries
+    int64_t *cptr, *cfill;                // (S+1) CSC over main + aux entries; (S) its fill cursors
     int64_t *cref, ccap;
     int32_t *fired;                       // (S)
     int32_t *cand;                        // (S) dead latents
@@ -87,6 +87,7 @@ ms_step_ws *ms_step_ws_new(int B, int d, int S, ms_enc_dtype dt) {
     w->cnt = ms_calloc((size_t)B, sizeof(int32_t));
     w->acnt = ms_calloc((size_t)B, sizeof(int32_t));
     w->cptr = ms_calloc((size_t)S + 1, sizeof(int64_t));
+    w->cfill = ms_malloc((size_t)S * sizeof(int64_t));
     w->fired = ms_calloc((size_t)S, sizeof(int32_t));
     w->cand = ms_calloc((size_t)S, sizeof(int32_t));
     w->tok_mse = ms_calloc((size_t)B, sizeof(double));
@@ -102,7 +103,7 @@ void ms_step_ws_free(ms_step_ws *w) {
     free(w->rowbuf);
     free(w->xc); free(w->pre); free(w->e); free(w->ge); free(w->gea); free(w->gxc); free(w->th); free(w->dnorm);
     csr_free(&w->m); csr_free(&w->a); csr_free(&w->win);
-    free(w->cnt); free(w->tk_idx); free(w->tk_val); free(w->acnt); free(w->ak_idx); free(w->ak_val); free(w->cptr); free(w->cref); free(w->fired); free(w->cand);
+    free(w->cnt); free(w->tk_idx); free(w->tk_val); free(w->acnt); free(w->ak_idx); free(w->ak_val); free(w->cptr); free(w->cfill); free(w->cref); free(w->fired); free(w->cand);
     free(w->tok_mse); free(w->tok_aux); free(w->hist); free(w->binvals); free(w->g2);
     free(w);
 }
@@ -278,13 +279,12 @@ static void build_csc(ms_step_ws *w, int B) {
     for (int64_t j = 0; j < m->nnz; j++) w->cptr[m->idx[j] + 1]++;
     for (int64_t j = 0; j < a->nnz; j++) w->cptr[a->idx[j] + 1]++;
     for (int i = 0; i < S; i++) w->cptr[i + 1] += w->cptr[i];
-    int64_t *fill = ms_malloc((size_t)S * sizeof(int64_t));
+    int64_t *fill = w->cfill;
     memcpy(fill, w->cptr, (size_t)S * sizeof(int64_t));
     for (int b = 0; b < B; b++) { // a token-major walk keeps each latent's list in token order
         for (int64_t j = m->row[b]; j < m->row[b + 1]; j++) w->cref[fill[m->idx[j]]++] = j;
         for (int64_t j = a->row[b]; j < a->row[b + 1]; j++) w->cref[fill[a->idx[j]]++] = m->nnz + j;
     }
-    free(fill);
 }
 
 // y = f·u (first) or y += f·u, and returns ms_dot(u, v, n) with the same lanes and order: one

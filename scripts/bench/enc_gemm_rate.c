@@ -4,7 +4,8 @@
 //   f32:  OpenBLAS sgemm (one call), oneDNN f32 (one call; in 8 blocks of rows; and in 8 blocks of
 //         rows that all write one block-sized output, as the TopK trainer does)
 //   bf16: oneDNN bf16 inputs / fp32 accumulation (the same three ways)
-// Weight reorders are outside the timed region here (the trainer pays them once per step).
+// Weight layout is outside the timed region here (the trainer writes updated rows into the
+// kernel's layout during its optimizer pass, ms_enc_gemm_pack_rows).
 // usage: enc_gemm_rate B d S [reps]   prints "<variant> <seconds> <GFLOP/s>" per line (median of reps)
 #include <cblas.h>
 #include <stdio.h>
