@@ -98,29 +98,127 @@ int ms_h5_attr_strs(hid_t loc, const char *name, const char *const *v, int n) {
     return rc;
 }
 
+// "<file>: <object path>" of loc, for error messages.
+static void where(hid_t loc, char *buf, size_t n) {
+    char file[1024], obj[512];
+    if (H5Fget_name(loc, file, sizeof file) < 0) snprintf(file, sizeof file, "?");
+    if (H5Iget_name(loc, obj, sizeof obj) <= 0) snprintf(obj, sizeof obj, "/");
+    snprintf(buf, n, "%s: %s", file, obj);
+}
+
+// Describes an attribute's type and extent: "a float of 8 bytes", "an integer of 4 bytes with 3 values".
+static void describe(hid_t t, hssize_t npoints, char *buf, size_t n) {
+    const char *cls;
+    switch (H5Tget_class(t)) {
+    case H5T_INTEGER: cls = "an integer"; break;
+    case H5T_FLOAT: cls = "a float"; break;
+    case H5T_STRING: cls = "a string"; break;
+    case H5T_COMPOUND: cls = "a compound"; break;
+    case H5T_ARRAY: cls = "an array type"; break;
+    case H5T_ENUM: cls = "an enum"; break;
+    default: cls = "a value of another class"; break;
+    }
+    int k = snprintf(buf, n, "%s of %zu bytes", cls, H5Tget_size(t));
+    if (npoints != 1 && k > 0 && (size_t)k < n) snprintf(buf + k, n - (size_t)k, " with %lld values", (long long)npoints);
+}
+
+enum { WANT_INT = 1, WANT_FLOAT = 2, WANT_STR = 4 };
+
+// Opens attribute `name` of loc after checking that it holds exactly one value of an accepted
+// class. Returns the attribute id (its type in *type, to close), -2 when absent and optional, -1 + ms_error.
+static hid_t open_checked(hid_t loc, const char *name, int required, int want, const char *expected, hid_t *type) {
+    char at[1600];
+    htri_t ex = H5Aexists(loc, name);
+    if (ex <= 0) {
+        if (ex == 0 && !required) return -2;
+        where(loc, at, sizeof at);
+        ms_error("%s: attribute '%s' is missing, expected %s", at, name, expected);
+        return -1;
+    }
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+    if (a < 0) { where(loc, at, sizeof at); ms_error("%s: attribute '%s' cannot be opened", at, name); return -1; }
+    hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
+    hssize_t np = H5Sget_simple_extent_npoints(sp);
+    H5Sclose(sp);
+    H5T_class_t c = H5Tget_class(t);
+    int ok = np == 1 && ((c == H5T_INTEGER && (want & WANT_INT)) || (c == H5T_FLOAT && (want & WANT_FLOAT)) ||
+                         (c == H5T_STRING && (want & WANT_STR)));
+    if (!ok) {
+        char found[128];
+        describe(t, np, found, sizeof found);
+        where(loc, at, sizeof at);
+        ms_error("%s: attribute '%s' is %s, expected %s", at, name, found, expected);
+        H5Tclose(t);
+        H5Aclose(a);
+        return -1;
+    }
+    *type = t;
+    return a;
+}
+
+static int read_number(hid_t loc, const char *name, int required, int want, const char *expected, hid_t mem, void *v) {
+    hid_t t;
+    hid_t a = open_checked(loc, name, required, want, expected, &t);
+    if (a < 0) return a == -2 ? 1 : -1;
+    int rc = H5Aread(a, mem, v) >= 0 ? 0 : -1; // HDF5 converts any integer/float size to `mem`
+    H5Tclose(t);
+    H5Aclose(a);
+    if (rc) {
+        char at[1600];
+        where(loc, at, sizeof at);
+        ms_error("%s: attribute '%s' cannot be read as %s", at, name, expected);
+    }
+    return rc;
+}
+
+int ms_h5_get_attr_i64(hid_t loc, const char *name, int required, int64_t *v) {
+    return read_number(loc, name, required, WANT_INT, "one integer", H5T_NATIVE_INT64, v);
+}
+
+int ms_h5_get_attr_f64(hid_t loc, const char *name, int required, double *v) {
+    return read_number(loc, name, required, WANT_INT | WANT_FLOAT, "one number", H5T_NATIVE_DOUBLE, v);
+}
+
+int ms_h5_get_attr_str(hid_t loc, const char *name, int required, char **v) {
+    hid_t t;
+    hid_t a = open_checked(loc, name, required, WANT_STR, "one string", &t);
+    if (a < 0) return a == -2 ? 1 : -1;
+    char *out = NULL;
+    hid_t mt = H5Tcopy(H5T_C_S1);
+    H5Tset_cset(mt, H5Tget_cset(t)); // HDF5 will not convert between ASCII and UTF-8
+    if (H5Tis_variable_str(t) > 0) {
+        char *s = NULL;
+        H5Tset_size(mt, H5T_VARIABLE);
+        if (H5Aread(a, mt, &s) >= 0) {
+            out = ms_strdup(s ? s : "");
+            if (s) H5free_memory(s);
+        }
+    } else {
+        size_t n = H5Tget_size(t); // the memory type gets one more byte, so the copy is always terminated
+        out = ms_calloc(n + 1, 1);
+        H5Tset_size(mt, n + 1);
+        if (H5Aread(a, mt, out) < 0) { free(out); out = NULL; }
+    }
+    H5Tclose(mt);
+    H5Tclose(t);
+    H5Aclose(a);
+    if (!out) {
+        char at[1600];
+        where(loc, at, sizeof at);
+        ms_error("%s: attribute '%s' cannot be read as a string", at, name);
+        return -1;
+    }
+    *v = out;
+    return 0;
+}
+
 char *ms_h5_read_attr_str(hid_t loc, const char *name) {
     if (H5Aexists(loc, name) <= 0) return NULL;
     hid_t a = H5Aopen(loc, name, H5P_DEFAULT), t = H5Aget_type(a);
-    char *out = NULL;
-    if (H5Tget_class(t) == H5T_STRING) {
-        hid_t mt = H5Tcopy(H5T_C_S1);
-        H5Tset_cset(mt, H5Tget_cset(t)); // HDF5 will not convert between ASCII and UTF-8
-        if (H5Tis_variable_str(t) > 0) {
-            char *v = NULL;
-            H5Tset_size(mt, H5T_VARIABLE);
-            if (H5Aread(a, mt, &v) >= 0 && v) {
-                out = ms_strdup(v);
-                H5free_memory(v);
-            }
-        } else {
-            size_t n = H5Tget_size(t);
-            out = ms_calloc(n + 1, 1);
-            H5Tset_size(mt, n + 1);
-            if (H5Aread(a, mt, out) < 0) { free(out); out = NULL; }
-        }
-        H5Tclose(mt);
-    }
+    int is_str = H5Tget_class(t) == H5T_STRING;
     H5Tclose(t);
     H5Aclose(a);
-    return out;
+    char *v = NULL;
+    if (!is_str) return NULL; // lenient by contract: a non-string is "absent" here
+    return ms_h5_get_attr_str(loc, name, MS_H5_OPTIONAL, &v) == 0 ? v : NULL;
 }

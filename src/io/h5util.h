@@ -18,8 +18,18 @@ int ms_h5_attr_int(hid_t loc, const char *name, int64_t v);
 int ms_h5_attr_float(hid_t loc, const char *name, double v);
 int ms_h5_attr_str(hid_t loc, const char *name, const char *v);
 // Reads a scalar string attribute (fixed- or variable-length, ASCII or UTF-8) into a malloc'ed
-// string; NULL if absent or not a string.
+// string; NULL if absent or not a string (no error).
 char *ms_h5_read_attr_str(hid_t loc, const char *name);
+
+// Typed, checked attribute readers. An attribute must hold exactly one value (scalar or 1-element
+// dataspace) of the right class: integer for int64; float or integer for double; string (fixed or
+// variable length, ASCII or UTF-8) for str. A missing attribute returns 1 and leaves *v alone when
+// optional (MS_H5_OPTIONAL), and is an error when MS_H5_REQUIRED. Returns 0 read, 1 absent,
+// -1 + one ms_error line "<file>: <object>: attribute '<name>' is <found>, expected <wanted>".
+enum { MS_H5_OPTIONAL = 0, MS_H5_REQUIRED = 1 };
+int ms_h5_get_attr_i64(hid_t loc, const char *name, int required, int64_t *v);
+int ms_h5_get_attr_f64(hid_t loc, const char *name, int required, double *v);
+int ms_h5_get_attr_str(hid_t loc, const char *name, int required, char **v); // *v malloc'ed
 int ms_h5_attr_strs(hid_t loc, const char *name, const char *const *v, int n); // 1-D vlen strings
 
 #endif
