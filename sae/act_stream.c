@@ -3,17 +3,15 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "io/h5util.h"
+#include "io/acts.h"
 #include "sae/rng.h"
 #include "util/util.h"
 
 typedef struct { int file; int64_t seq0, nseq, tokens; } block;
 
 typedef struct {
-    char *path;
-    hid_t fid;
-    hid_t *ds;        // per hook
-    int *esize;       // per hook: bytes per stored element (2, 4, 8)
+    ms_acts *a;       // the file, opened and validated by the one reader (io/acts.h)
+    int *hook;        // per stream hook: its index in the file
     int64_t n_seq, ctx;
 } afile;
 
@@ -36,85 +34,85 @@ struct ms_act_stream {
     int64_t round, round_tokens, offset, pos;
     float **buf;          // per hook (cap, d_in)
     int32_t *perm;        // (cap) token order within the round
-    void *scratch;        // raw block read (float16/float64 conversion)
-    size_t scratch_bytes;
 };
 
-static int64_t trailing_elems(const int64_t *dims, int nd) {
-    int64_t d = 1;
-    for (int i = 2; i < nd; i++) d *= dims[i];
-    return d;
-}
-
-typedef struct { char **names; int n; const char *pattern; } match_ctx;
-static herr_t match_cb(hid_t g, const char *name, const H5L_info_t *info, void *op) {
-    (void)g; (void)info;
-    match_ctx *m = op;
-    if (!m->pattern || ms_glob_match(m->pattern, name)) {
-        m->names = ms_realloc(m->names, (size_t)(m->n + 1) * sizeof(char *));
-        m->names[m->n++] = ms_strdup(name);
-    }
-    return 0;
-}
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 int ms_acts_match_hooks(const char *file, const char *pattern, char ***names) {
-    ms_h5_quiet();
     *names = NULL;
-    if (!ms_file_exists(file)) { ms_error("%s: no such file", file); return -1; }
-    hid_t f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) { ms_error("%s: not an HDF5 file", file); return -1; }
-    if (H5Lexists(f, "acts", H5P_DEFAULT) <= 0) {
-        ms_error("%s: no /acts group (not an activations file from monoscope capture)", file);
-        H5Fclose(f); return -1;
+    ms_acts *a = ms_acts_open(file);
+    if (!a) return -1;
+    int n = 0;
+    char **m = NULL;
+    for (int i = 0; i < ms_acts_n_hooks(a); i++) {
+        const char *name = ms_acts_hook_name(a, i);
+        if (pattern && !ms_glob_match(pattern, name)) continue;
+        m = ms_realloc(m, (size_t)(n + 1) * sizeof(char *));
+        m[n++] = ms_strdup(name);
     }
-    hid_t g = H5Gopen2(f, "acts", H5P_DEFAULT);
-    match_ctx all = {0}, m = {0};
-    m.pattern = pattern;
-    hsize_t idx = 0;
-    H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, match_cb, &all);
-    idx = 0;
-    H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, match_cb, &m);
-    H5Gclose(g);
-    H5Fclose(f);
-    if (m.n == 0) {
-        char have[512] = "";
-        for (int i = 0; i < all.n && strlen(have) < 400; i++)
-            snprintf(have + strlen(have), sizeof have - strlen(have), "%s%s", i ? ", " : "", all.names[i]);
-        ms_error("%s: no hook matches '%s' (file has: %s)", file, pattern, all.n ? have : "none");
+    if (n == 0) {
+        char *have = ms_acts_hook_list(a, 400);
+        ms_error("%s: no hook matches '%s' (file has: %s)", file, pattern, have);
+        free(have);
+        ms_acts_close(a);
+        return -1;
     }
-    for (int i = 0; i < all.n; i++) free(all.names[i]);
-    free(all.names);
-    if (m.n == 0) return -1;
-    qsort(m.names, (size_t)m.n, sizeof(char *), cmp_str);
-    *names = m.names;
-    return m.n;
-}
-
-static int read_n_seq_attr(hid_t f, int64_t *v) {
-    if (H5Aexists(f, "n_seq") <= 0) return -1;
-    hid_t a = H5Aopen(f, "n_seq", H5P_DEFAULT);
-    int rc = H5Aread(a, H5T_NATIVE_INT64, v) >= 0 ? 0 : -1;
-    H5Aclose(a);
-    return rc;
+    ms_acts_close(a);
+    qsort(m, (size_t)n, sizeof(char *), cmp_str);
+    *names = m;
+    return n;
 }
 
 void ms_act_stream_close(ms_act_stream *s) {
     if (!s) return;
     for (int i = 0; i < s->n_files; i++) {
-        afile *f = &s->files[i];
-        for (int h = 0; f->ds && h < s->n_hooks; h++) if (f->ds[h] > 0) H5Dclose(f->ds[h]);
-        if (f->fid > 0) H5Fclose(f->fid);
-        free(f->ds); free(f->esize); free(f->path);
+        ms_acts_close(s->files[i].a);
+        free(s->files[i].hook);
     }
     for (int h = 0; h < s->n_hooks; h++) { free(s->hooks[h]); if (s->buf) free(s->buf[h]); }
     free(s->files); free(s->hooks); free(s->d_in); free(s->model); free(s->blocks); free(s->order);
-    free(s->round_first); free(s->buf); free(s->perm); free(s->scratch);
+    free(s->round_first); free(s->buf); free(s->perm);
     free(s);
 }
 
+// Opens file fi and finds every stream hook in it: same ctx for all hooks of the file, and the
+// same site shape as in file 0 (dims0[h], rank nd0[h], filled from file 0).
+static int open_file(ms_act_stream *s, int fi, const char *path, int64_t (*dims0)[8], int *nd0) {
+    afile *f = &s->files[fi];
+    f->a = ms_acts_open(path);
+    if (!f->a) return -1;
+    f->hook = ms_calloc((size_t)s->n_hooks, sizeof(int));
+    if (fi == 0) s->model = ms_strdup(ms_acts_model(f->a));
+    f->n_seq = ms_acts_n_seq(f->a);
+    f->ctx = -1;
+    for (int h = 0; h < s->n_hooks; h++) {
+        if ((f->hook[h] = ms_acts_find_hook(f->a, s->hooks[h])) < 0) return -1;
+        int64_t dims[8];
+        int nd = ms_acts_dims(f->a, f->hook[h], dims);
+        if (f->ctx < 0) f->ctx = dims[1];
+        else if (dims[1] != f->ctx) {
+            ms_error("%s: /acts/%s has ctx %lld, other hooks %lld", path, s->hooks[h], (long long)dims[1], (long long)f->ctx);
+            return -1;
+        }
+        if (fi == 0) {
+            memcpy(dims0[h], dims, sizeof dims);
+            nd0[h] = nd;
+            s->d_in[h] = (int)ms_acts_d(f->a, f->hook[h]);
+            continue;
+        }
+        int same = nd == nd0[h];
+        for (int i = 2; same && i < nd; i++) same = dims[i] == dims0[h][i];
+        if (!same) {
+            ms_error("%s: /acts/%s has site shape of %lld values, %s has %d (files must match)", path, s->hooks[h],
+                     (long long)ms_acts_d(f->a, f->hook[h]), ms_acts_path(s->files[0].a), s->d_in[h]);
+            return -1;
+        }
+    }
+    if (f->n_seq <= 0 || f->ctx <= 0) { ms_error("%s: no complete sequences", path); return -1; }
+    return 0;
+}
+
 ms_act_stream *ms_act_stream_open(const ms_act_stream_cfg *cfg) {
-    ms_h5_quiet();
     if (cfg->n_files <= 0 || cfg->n_hooks <= 0) { ms_error("activation stream: no files or no hooks"); return NULL; }
     ms_act_stream *s = ms_calloc(1, sizeof *s);
     s->n_files = cfg->n_files;
@@ -124,63 +122,10 @@ ms_act_stream *ms_act_stream_open(const ms_act_stream_cfg *cfg) {
     s->hooks = ms_calloc((size_t)s->n_hooks, sizeof(char *));
     s->d_in = ms_calloc((size_t)s->n_hooks, sizeof(int));
     for (int h = 0; h < s->n_hooks; h++) s->hooks[h] = ms_strdup(cfg->hooks[h]);
-    int64_t (*hdims)[8] = ms_calloc((size_t)s->n_hooks, sizeof *hdims); // trailing dims of file 0
-    int *hnd = ms_calloc((size_t)s->n_hooks, sizeof(int));
-    int64_t max_block_elems = 0;
-    for (int fi = 0; fi < s->n_files; fi++) {
-        afile *f = &s->files[fi];
-        f->path = ms_strdup(cfg->files[fi]);
-        f->ds = ms_calloc((size_t)s->n_hooks, sizeof(hid_t));
-        f->esize = ms_calloc((size_t)s->n_hooks, sizeof(int));
-        if (!ms_file_exists(f->path)) { ms_error("%s: no such file", f->path); goto fail; }
-        f->fid = H5Fopen(f->path, H5F_ACC_RDONLY, H5P_DEFAULT);
-        if (f->fid < 0) { ms_error("%s: not an HDF5 file", f->path); goto fail; }
-        if (fi == 0) s->model = ms_h5_read_attr_str(f->fid, "model");
-        int64_t attr_n_seq = -1;
-        read_n_seq_attr(f->fid, &attr_n_seq);
-        f->n_seq = -1;
-        for (int h = 0; h < s->n_hooks; h++) {
-            char name[1024];
-            snprintf(name, sizeof name, "acts/%s", s->hooks[h]);
-            int64_t dims[8];
-            int nd = H5Lexists(f->fid, "acts", H5P_DEFAULT) > 0 ? ms_h5_shape(f->fid, name, dims) : -1;
-            if (nd < 0) { ms_error("%s: missing hook '/acts/%s'", f->path, s->hooks[h]); goto fail; }
-            if (nd < 3) { ms_error("%s: /acts/%s has %d dims, expected [n_seq, ctx, ...]", f->path, s->hooks[h], nd); goto fail; }
-            f->ds[h] = H5Dopen2(f->fid, name, H5P_DEFAULT);
-            hid_t t = H5Dget_type(f->ds[h]);
-            int cls = H5Tget_class(t);
-            size_t es = H5Tget_size(t);
-            H5Tclose(t);
-            if (cls != H5T_FLOAT || (es != 2 && es != 4 && es != 8)) {
-                ms_error("%s: /acts/%s is not float16/float32/float64", f->path, s->hooks[h]); goto fail;
-            }
-            f->esize[h] = (int)es;
-            int64_t n_seq = dims[0];
-            if (attr_n_seq >= 0 && attr_n_seq < n_seq) n_seq = attr_n_seq; // only complete rows
-            if (f->n_seq < 0) { f->n_seq = n_seq; f->ctx = dims[1]; }
-            else if (n_seq != f->n_seq || dims[1] != f->ctx) {
-                ms_error("%s: /acts/%s has [%lld, %lld] sequences x ctx, other hooks [%lld, %lld]", f->path,
-                         s->hooks[h], (long long)n_seq, (long long)dims[1], (long long)f->n_seq, (long long)f->ctx);
-                goto fail;
-            }
-            int64_t d = trailing_elems(dims, nd);
-            if (fi == 0) {
-                memcpy(hdims[h], dims, sizeof dims);
-                hnd[h] = nd;
-                if (d <= 0 || d > (1 << 24)) { ms_error("%s: /acts/%s: bad site size %lld", f->path, s->hooks[h], (long long)d); goto fail; }
-                s->d_in[h] = (int)d;
-            } else {
-                int same = nd == hnd[h];
-                for (int i = 2; same && i < nd; i++) same = dims[i] == hdims[h][i];
-                if (!same) {
-                    ms_error("%s: /acts/%s has site shape of %lld values, %s has %d (files must match)", f->path,
-                             s->hooks[h], (long long)d, s->files[0].path, s->d_in[h]);
-                    goto fail;
-                }
-            }
-        }
-        if (f->n_seq <= 0 || f->ctx <= 0) { ms_error("%s: no complete sequences", f->path); goto fail; }
-    }
+    int64_t (*dims0)[8] = ms_calloc((size_t)s->n_hooks, sizeof *dims0); // dims of file 0
+    int *nd0 = ms_calloc((size_t)s->n_hooks, sizeof(int));
+    for (int fi = 0; fi < s->n_files; fi++)
+        if (open_file(s, fi, cfg->files[fi], dims0, nd0)) goto fail;
     // Buffer capacity and block size: blocks of whole sequences, ~32 blocks per buffer so a round
     // mixes sequences from 32 random places.
     int64_t dsum = 0, max_ctx = 0;
@@ -205,8 +150,6 @@ ms_act_stream *ms_act_stream_open(const ms_act_stream_cfg *cfg) {
             s->blocks[s->n_blocks++] = b;
             s->epoch_tokens += b.tokens;
             if (b.tokens > s->cap) s->cap = b.tokens;
-            for (int h = 0; h < s->n_hooks; h++)
-                if (b.tokens * s->d_in[h] * f->esize[h] > max_block_elems) max_block_elems = b.tokens * s->d_in[h] * f->esize[h];
         }
     }
     int64_t max_block = s->cap;
@@ -215,16 +158,14 @@ ms_act_stream *ms_act_stream_open(const ms_act_stream_cfg *cfg) {
     s->buf = ms_calloc((size_t)s->n_hooks, sizeof(float *));
     for (int h = 0; h < s->n_hooks; h++) s->buf[h] = ms_aligned_alloc((size_t)s->cap * s->d_in[h] * sizeof(float));
     s->perm = ms_malloc((size_t)s->cap * sizeof(int32_t));
-    s->scratch_bytes = (size_t)max_block_elems;
-    s->scratch = ms_malloc(s->scratch_bytes + 16);
     s->order = ms_malloc((size_t)s->n_blocks * sizeof(int64_t));
     s->round_first = ms_malloc((size_t)(s->n_blocks + 1) * sizeof(int64_t));
-    free(hdims); free(hnd);
+    free(dims0); free(nd0);
     s->epoch = -1;
     if (ms_act_stream_seek(s, 0) < 0) { ms_act_stream_close(s); return NULL; }
     return s;
 fail:
-    free(hdims); free(hnd);
+    free(dims0); free(nd0);
     ms_act_stream_close(s);
     return NULL;
 }
@@ -235,56 +176,17 @@ int64_t ms_act_stream_buffer_tokens(const ms_act_stream *s) { return s->cap; }
 const char *ms_act_stream_model(const ms_act_stream *s) { return s->model ? s->model : ""; }
 int64_t ms_act_stream_pos(const ms_act_stream *s) { return s->pos; }
 
-static float f16_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
-    if (exp == 0) {
-        if (man == 0) bits = sign;
-        else { // subnormal: normalise
-            int e = -1;
-            do { e++; man <<= 1; } while (!(man & 0x400));
-            bits = sign | (uint32_t)(127 - 15 - e) << 23 | (man & 0x3ff) << 13;
-        }
-    } else if (exp == 31) bits = sign | 0x7f800000u | man << 13;
-    else bits = sign | (exp + 127 - 15) << 23 | man << 13;
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
 // Reads one block of one hook into dst (tokens, d_in) float32, checking every value is finite.
 static int read_block(ms_act_stream *s, const block *b, int h, float *dst) {
     afile *f = &s->files[b->file];
-    hid_t ds = f->ds[h];
-    hid_t fsp = H5Dget_space(ds);
-    int nd = H5Sget_simple_extent_ndims(fsp);
-    hsize_t dims[8], start[8] = {0}, count[8];
-    H5Sget_simple_extent_dims(fsp, dims, NULL);
-    for (int i = 0; i < nd; i++) count[i] = dims[i];
-    start[0] = (hsize_t)b->seq0;
-    count[0] = (hsize_t)b->nseq;
-    H5Sselect_hyperslab(fsp, H5S_SELECT_SET, start, NULL, count, NULL);
-    int64_t n = b->tokens * s->d_in[h];
-    hsize_t mn = (hsize_t)n;
-    hid_t msp = H5Screate_simple(1, &mn, NULL);
-    herr_t rc;
-    if (f->esize[h] == 4) rc = H5Dread(ds, H5T_NATIVE_FLOAT, msp, fsp, H5P_DEFAULT, dst);
-    else if (f->esize[h] == 8) rc = H5Dread(ds, H5T_NATIVE_DOUBLE, msp, fsp, H5P_DEFAULT, s->scratch);
-    else { // float16: read the raw little-endian halves and convert here (HDF5 1.10 has no native half)
-        hid_t ft = H5Dget_type(ds);
-        rc = H5Dread(ds, ft, msp, fsp, H5P_DEFAULT, s->scratch);
-        H5Tclose(ft);
-    }
-    H5Sclose(msp);
-    H5Sclose(fsp);
-    if (rc < 0) { ms_error("%s: /acts/%s: read error in sequences %lld..%lld", f->path, s->hooks[h], (long long)b->seq0, (long long)(b->seq0 + b->nseq - 1)); return -1; }
-    if (f->esize[h] == 8) { const double *src = s->scratch; for (int64_t i = 0; i < n; i++) dst[i] = (float)src[i]; }
-    else if (f->esize[h] == 2) { const uint16_t *src = s->scratch; for (int64_t i = 0; i < n; i++) dst[i] = f16_to_f32(src[i]); }
+    if (ms_acts_read(f->a, f->hook[h], b->seq0, b->nseq, 0, f->ctx, dst)) return -1;
+    const int64_t n = b->tokens * s->d_in[h];
     int64_t bad = -1;
     #pragma omp parallel for schedule(static) reduction(max : bad)
     for (int64_t i = 0; i < n; i++) if (!isfinite(dst[i])) { int64_t q = i; if (q > bad) bad = q; }
     if (bad >= 0) {
         int64_t per_seq = f->ctx * s->d_in[h];
-        ms_error("%s: /acts/%s: non-finite value (NaN or Inf) in sequence %lld", f->path, s->hooks[h], (long long)(b->seq0 + bad / per_seq));
+        ms_error("%s: /acts/%s: non-finite value (NaN or Inf) in sequence %lld", ms_acts_path(f->a), s->hooks[h], (long long)(b->seq0 + bad / per_seq));
         return -1;
     }
     return 0;

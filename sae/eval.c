@@ -1,4 +1,4 @@
-// eval.c: activations reader, reconstruction/sparsity metrics, /eval storage (see eval.h).
+// eval.c: reconstruction/sparsity metrics, /eval storage (see eval.h).
 #include "sae/eval.h"
 #include <errno.h>
 #include <math.h>
@@ -10,160 +10,6 @@
 #include "io/h5util.h"
 #include "util/util.h"
 
-// ---------------------------------------------------------------- activations reader
-
-struct ms_acts_reader {
-    char *path;
-    char hook[256];
-    hid_t f, ds, tok;           // tok < 0 when the file has no /tokens
-    int ndim;
-    hsize_t dims[8];
-    int64_t n_seq;              // complete rows
-    int ctx, d;
-    int64_t seq, pos;           // next token to read
-};
-
-static herr_t find_only_cb(hid_t g, const char *name, const H5L_info_t *info, void *op) {
-    (void)g; (void)info;
-    char (*found)[256] = op;
-    if (found[0][0]) { found[1][0] = 1; return 1; } // a second one: ambiguous
-    snprintf(found[0], 256, "%s", name);
-    return 0;
-}
-
-ms_acts_reader *ms_acts_reader_open(const char *path, const char *hook, int d_in) {
-    ms_h5_quiet();
-    if (!ms_file_exists(path)) { ms_error("%s: no such file", path); return NULL; }
-    if (H5Fis_hdf5(path) <= 0) { ms_error("%s: not an HDF5 file", path); return NULL; }
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) { ms_error("%s: cannot open", path); return NULL; }
-    ms_acts_reader *r = ms_calloc(1, sizeof *r);
-    r->path = ms_strdup(path);
-    r->f = f;
-    r->ds = r->tok = -1;
-    if (H5Lexists(f, "acts", H5P_DEFAULT) <= 0) { ms_error("%s: no /acts group (not an activations file)", path); goto fail; }
-    if (hook) {
-        snprintf(r->hook, sizeof r->hook, "%s", hook);
-    } else {
-        char found[2][256] = {{0}, {0}};
-        hid_t g = H5Gopen2(f, "acts", H5P_DEFAULT);
-        if (g >= 0) { H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, find_only_cb, found); H5Gclose(g); }
-        if (!found[0][0]) { ms_error("%s: /acts holds no hook site", path); goto fail; }
-        if (found[1][0]) { ms_error("%s: several hook sites in /acts: choose one with --hook", path); goto fail; }
-        snprintf(r->hook, sizeof r->hook, "%s", found[0]);
-    }
-    char name[300];
-    snprintf(name, sizeof name, "acts/%s", r->hook);
-    // H5Lexists on a path whose last component is missing is fine; "a/b" with hook containing '/' is not a site
-    if (strchr(r->hook, '/') || H5Lexists(f, name, H5P_DEFAULT) <= 0) {
-        ms_error("%s: no activations for hook '%s'", path, r->hook);
-        goto fail;
-    }
-    r->ds = H5Dopen2(f, name, H5P_DEFAULT);
-    if (r->ds < 0) { ms_error("%s: cannot open /%s", path, name); goto fail; }
-    hid_t t = H5Dget_type(r->ds);
-    H5T_class_t cls = H5Tget_class(t);
-    H5Tclose(t);
-    if (cls != H5T_FLOAT) { ms_error("%s: /%s is not a float dataset", path, name); goto fail; }
-    hid_t sp = H5Dget_space(r->ds);
-    r->ndim = H5Sget_simple_extent_ndims(sp);
-    if (r->ndim >= 3 && r->ndim <= 8) H5Sget_simple_extent_dims(sp, r->dims, NULL);
-    H5Sclose(sp);
-    if (r->ndim < 3 || r->ndim > 8) { ms_error("%s: /%s must be [n_seq, ctx, ...]", path, name); goto fail; }
-    int64_t per = 1;
-    for (int i = 2; i < r->ndim; i++) per *= (int64_t)r->dims[i];
-    if (per <= 0 || per > (1 << 26) || r->dims[1] == 0 || r->dims[1] > (1u << 24)) { ms_error("%s: /%s has an implausible shape", path, name); goto fail; }
-    r->d = (int)per;
-    r->ctx = (int)r->dims[1];
-    if (d_in > 0 && r->d != d_in) {
-        ms_error("%s: activations of '%s' have %d values per token but the SAE has d_in=%d", path, r->hook, r->d, d_in);
-        goto fail;
-    }
-    r->n_seq = (int64_t)r->dims[0];
-    if (H5Aexists(f, "n_seq") > 0) { // a capture still running or interrupted: only complete rows count
-        hid_t a = H5Aopen(f, "n_seq", H5P_DEFAULT);
-        int64_t v = -1;
-        if (a >= 0 && H5Aread(a, H5T_NATIVE_INT64, &v) >= 0 && v >= 0 && v < r->n_seq) r->n_seq = v;
-        if (a >= 0) H5Aclose(a);
-    }
-    if (H5Lexists(f, "tokens", H5P_DEFAULT) > 0) {
-        int64_t td[8];
-        int nd = ms_h5_shape(f, "tokens", td);
-        if (nd == 2 && td[0] >= r->n_seq && td[1] == r->ctx) r->tok = H5Dopen2(f, "tokens", H5P_DEFAULT);
-    }
-    return r;
-fail:
-    ms_acts_reader_close(r);
-    return NULL;
-}
-
-void ms_acts_reader_close(ms_acts_reader *r) {
-    if (!r) return;
-    if (r->tok >= 0) H5Dclose(r->tok);
-    if (r->ds >= 0) H5Dclose(r->ds);
-    if (r->f >= 0) H5Fclose(r->f);
-    free(r->path);
-    free(r);
-}
-
-const char *ms_acts_reader_hook(const ms_acts_reader *r) { return r->hook; }
-int64_t ms_acts_reader_n_seq(const ms_acts_reader *r) { return r->n_seq; }
-int ms_acts_reader_ctx(const ms_acts_reader *r) { return r->ctx; }
-int ms_acts_reader_d(const ms_acts_reader *r) { return r->d; }
-int ms_acts_reader_has_tokens(const ms_acts_reader *r) { return r->tok >= 0; }
-
-// Reads rows [seq, seq+ns) positions [pos, pos+np) (np < ctx only when ns == 1) of a dataset.
-static int read_block(hid_t ds, int ndim, const hsize_t *dims, int64_t seq, int64_t ns, int64_t pos, int64_t np,
-                      hid_t memtype, void *out) {
-    hsize_t start[8] = {0}, count[8];
-    start[0] = (hsize_t)seq; start[1] = (hsize_t)pos;
-    count[0] = (hsize_t)ns; count[1] = (hsize_t)np;
-    for (int i = 2; i < ndim; i++) count[i] = dims[i];
-    hid_t fs = H5Dget_space(ds);
-    hid_t ms = H5Screate_simple(ndim, count, NULL);
-    int rc = H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) >= 0 &&
-             H5Dread(ds, memtype, ms, fs, H5P_DEFAULT, out) >= 0 ? 0 : -1;
-    H5Sclose(ms);
-    H5Sclose(fs);
-    return rc;
-}
-
-int64_t ms_acts_reader_next(ms_acts_reader *r, float *x, int32_t *ids, int64_t max) {
-    int64_t got = 0;
-    const int64_t ctx = r->ctx;
-    hsize_t tdims[2] = {(hsize_t)r->n_seq, (hsize_t)ctx};
-    while (got < max && r->seq < r->n_seq) {
-        int64_t ns, np;
-        if (r->pos == 0 && max - got >= ctx) { // whole rows
-            ns = (max - got) / ctx;
-            if (ns > r->n_seq - r->seq) ns = r->n_seq - r->seq;
-            np = ctx;
-        } else {
-            ns = 1;
-            np = ctx - r->pos;
-            if (np > max - got) np = max - got;
-        }
-        if (read_block(r->ds, r->ndim, r->dims, r->seq, ns, r->pos, np, H5T_NATIVE_FLOAT, x + got * r->d)) {
-            ms_error("%s: cannot read /acts/%s", r->path, r->hook);
-            return -1;
-        }
-        if (ids) {
-            if (r->tok >= 0) {
-                if (read_block(r->tok, 2, tdims, r->seq, ns, r->pos, np, H5T_NATIVE_INT32, ids + got)) {
-                    ms_error("%s: cannot read /tokens", r->path);
-                    return -1;
-                }
-            } else {
-                for (int64_t i = 0; i < ns * np; i++) ids[got + i] = -1;
-            }
-        }
-        got += ns * np;
-        r->pos += np;
-        if (r->pos == ctx) { r->pos = 0; r->seq += ns; }
-    }
-    return got;
-}
-
 // ---------------------------------------------------------------- metrics
 
 ms_acts_reader *ms_acts_reader_open_for(const ms_sae *s, const char *acts_path, const char *hook) {
@@ -172,7 +18,7 @@ ms_acts_reader *ms_acts_reader_open_for(const ms_sae *s, const char *acts_path, 
     if (!sh) return ms_acts_reader_open(acts_path, NULL, s->d_in); // the file's only site
     // the SAE's own site; never silently another one: a dictionary of one site says nothing about the next
     ms_acts_reader *r = ms_acts_reader_open(acts_path, sh, s->d_in);
-    if (!r && strstr(ms_last_error(), "no activations for hook")) {
+    if (!r && strstr(ms_last_error(), ": no /acts/")) {
         char saved[1024];
         snprintf(saved, sizeof saved, "%s", ms_last_error());
         ms_error("%s (the SAE's hook; choose another site with --hook)", saved);

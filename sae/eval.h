@@ -22,23 +22,10 @@
 #define MS_SAE_EVAL_H
 #include <stdint.h>
 #include <stdio.h>
+#include "io/acts.h"
 #include "sae/sae.h"
 
-// ---- sequential reader of one hook site in an activations file (README "Activations file")
-typedef struct ms_acts_reader ms_acts_reader;
-// hook NULL: the file's only /acts dataset. d_in > 0: checked against the per-token size
-// (product of the dimensions after [n_seq, ctx]). NULL + ms_error on failure.
-ms_acts_reader *ms_acts_reader_open(const char *path, const char *hook, int d_in);
-void ms_acts_reader_close(ms_acts_reader *r);
-const char *ms_acts_reader_hook(const ms_acts_reader *r);
-int64_t ms_acts_reader_n_seq(const ms_acts_reader *r); // complete sequences (root attribute n_seq)
-int ms_acts_reader_ctx(const ms_acts_reader *r);
-int ms_acts_reader_d(const ms_acts_reader *r);
-int ms_acts_reader_has_tokens(const ms_acts_reader *r);
-// Reads the next up to max tokens (token order: sequence-major) as float32 into x (max·d) and their
-// ids into ids (may be NULL). Returns the count, 0 at the end, -1 on a read error.
-int64_t ms_acts_reader_next(ms_acts_reader *r, float *x, int32_t *ids, int64_t max);
-
+// ---- activations: the sequential reader of one hook site is ms_acts_reader (io/acts.h)
 // The reader for an SAE: hook if given, else the SAE's "hook" attribute (an error if the file lacks
 // it), else the file's only site.
 ms_acts_reader *ms_acts_reader_open_for(const ms_sae *s, const char *acts_path, const char *hook);

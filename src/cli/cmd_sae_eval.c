@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <hdf5.h>
 #include "capture/input.h"
 #include "cli/cli.h"
 #include "model/model.h"
@@ -46,44 +45,6 @@ static void help(FILE *f) {
         "  --prepend-bos       start every --input window with BOS\n"
         "  --model-batch B     sequences per forward pass (default 4)\n"
         "  -h, --help          this help\n");
-}
-
-// The first n rows of /tokens of an activations file (NULL + error if absent).
-static int32_t *acts_tokens(const char *path, int64_t *n, int *ctx) {
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) { ms_error("%s: cannot open", path); return NULL; }
-    int32_t *out = NULL;
-    hid_t ds = H5Lexists(f, "tokens", H5P_DEFAULT) > 0 ? H5Dopen2(f, "tokens", H5P_DEFAULT) : -1;
-    if (ds < 0) { ms_error("%s: no /tokens to run the model on (give --input)", path); H5Fclose(f); return NULL; }
-    hid_t sp = H5Dget_space(ds);
-    hsize_t d[2] = {0, 0};
-    if (H5Sget_simple_extent_ndims(sp) == 2) H5Sget_simple_extent_dims(sp, d, NULL);
-    int64_t rows = (int64_t)d[0];
-    if (H5Aexists(f, "n_seq") > 0) {
-        hid_t a = H5Aopen(f, "n_seq", H5P_DEFAULT);
-        int64_t v = -1;
-        if (a >= 0 && H5Aread(a, H5T_NATIVE_INT64, &v) >= 0 && v >= 0 && v < rows) rows = v;
-        if (a >= 0) H5Aclose(a);
-    }
-    if (rows > *n) rows = *n;
-    if (d[1] == 0 || rows <= 0) {
-        ms_error("%s: /tokens is empty or not [n_seq, ctx]", path);
-    } else {
-        hsize_t start[2] = {0, 0}, cnt[2] = {(hsize_t)rows, d[1]};
-        out = ms_malloc((size_t)rows * d[1] * sizeof(int32_t));
-        hid_t ms = H5Screate_simple(2, cnt, NULL);
-        if (H5Sselect_hyperslab(sp, H5S_SELECT_SET, start, NULL, cnt, NULL) < 0 ||
-            H5Dread(ds, H5T_NATIVE_INT32, ms, sp, H5P_DEFAULT, out) < 0) {
-            ms_error("%s: cannot read /tokens", path);
-            free(out); out = NULL;
-        }
-        H5Sclose(ms);
-        *n = rows;
-        *ctx = (int)d[1];
-    }
-    H5Sclose(sp); H5Dclose(ds); H5Fclose(f);
-    return out;
 }
 
 int cmd_sae_eval(int argc, char **argv) {
@@ -158,7 +119,7 @@ int cmd_sae_eval(int argc, char **argv) {
         if (!m) rc = -1;
         else if (!input) { // the very sequences the activations came from
             int fctx = 0;
-            tok = acts_tokens(acts, &n, &fctx);
+            tok = ms_acts_token_rows(acts, &n, &fctx);
             if (!tok) rc = -1;
             else if (ctx && ctx != fctx) { ms_error("--ctx %d differs from the activations' ctx %d (give --input)", ctx, fctx); rc = -1; }
             else T = fctx;
