@@ -5,19 +5,20 @@
 // so a crash or Ctrl-C loses at most the batch in flight. --resume reopens the partial file, checks
 // that model, hooks, ctx, dtype, input format and batch size are the same (attribute resume_key),
 // re-reads the input up to n_seq rows checking they equal /tokens, and continues. At the end the
-// partial file is fsynced and renamed to <out>.
+// partial file is fsynced and renamed to <out>. The file format itself (layout, attributes, the
+// batch-by-batch writer) is owned by io/acts.h.
 //
 // Rows are ctx tokens long. A shorter sequence (the last window of a document, a short ids line)
 // is padded: token -1, activations 0 (attention scores: -inf in the masked columns, 0 in padded rows).
 #include "capture/capture.h"
 #include <errno.h>
-#include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "io/acts.h"
 #include "model/model.h"
 #include "util/util.h"
 
@@ -30,7 +31,6 @@ typedef struct {
     int64_t shape[4];   // per-sequence shape at ctx
     size_t row;         // floats per sequence at ctx
     float *buf;         // (batch, row) staging for the batch in flight
-    hid_t ds;
     cap_ctx *cx;
 } cap_hook;
 
@@ -71,129 +71,8 @@ static int on_hook(ms_activation *a, void *user) {
     return 0;
 }
 
-// ---- HDF5 helpers
-static int attr_str(hid_t obj, const char *name, const char *value) {
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, strlen(value) + 1);
-    H5Tset_cset(t, H5T_CSET_UTF8);
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t rc = a < 0 ? -1 : H5Awrite(a, t, value);
-    if (a >= 0) H5Aclose(a);
-    H5Sclose(sp);
-    H5Tclose(t);
-    return rc < 0 ? -1 : 0;
-}
-
-static int attr_i64(hid_t obj, const char *name, long long v, int create) {
-    hid_t a;
-    if (create) {
-        hid_t sp = H5Screate(H5S_SCALAR);
-        a = H5Acreate2(obj, name, H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
-        H5Sclose(sp);
-    } else {
-        a = H5Aopen(obj, name, H5P_DEFAULT);
-    }
-    if (a < 0) return -1;
-    herr_t rc = H5Awrite(a, H5T_NATIVE_LLONG, &v);
-    H5Aclose(a);
-    return rc < 0 ? -1 : 0;
-}
-
-static int attr_read_i64(hid_t obj, const char *name, long long *v) {
-    if (H5Aexists(obj, name) <= 0) return -1;
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    herr_t rc = H5Aread(a, H5T_NATIVE_LLONG, v);
-    H5Aclose(a);
-    return rc < 0 ? -1 : 0;
-}
-
-static char *attr_read_str(hid_t obj, const char *name) {
-    if (H5Aexists(obj, name) <= 0) return NULL;
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    hid_t ft = H5Aget_type(a);
-    char *s = NULL;
-    if (H5Tget_class(ft) == H5T_STRING && !H5Tis_variable_str(ft)) {
-        size_t n = H5Tget_size(ft);
-        s = ms_calloc(n + 1, 1);
-        hid_t mt = H5Tcopy(H5T_C_S1);
-        H5Tset_cset(mt, H5Tget_cset(ft));
-        H5Tset_size(mt, n);
-        if (H5Aread(a, mt, s) < 0) { free(s); s = NULL; }
-        H5Tclose(mt);
-    }
-    H5Tclose(ft);
-    H5Aclose(a);
-    return s;
-}
-
-// IEEE binary16, little-endian, as h5py's float16 (built from the float32 type: HDF5 1.10 has no
-// predefined half type).
-static hid_t f16_type(void) {
-    hid_t t = H5Tcopy(H5T_IEEE_F32LE);
-    H5Tset_fields(t, 15, 10, 5, 0, 10);
-    H5Tset_size(t, 2);
-    H5Tset_ebias(t, 15);
-    return t;
-}
-
-static hid_t create_rows(hid_t f, const char *path, hid_t type, int ndim, const hsize_t *row_dims,
-                         size_t row_bytes, int batch, int compress) {
-    hsize_t dims[6] = {0}, maxd[6] = {H5S_UNLIMITED}, chunk[6];
-    // a chunk holds a few whole rows (~1 MiB), so readers stream rows and writers write whole chunks
-    hsize_t rows = row_bytes ? (hsize_t)((1u << 20) / row_bytes) : 1;
-    if (rows < 1) rows = 1;
-    if (rows > (hsize_t)batch) rows = (hsize_t)batch;
-    chunk[0] = rows;
-    for (int i = 0; i < ndim; i++) dims[i + 1] = maxd[i + 1] = chunk[i + 1] = row_dims[i];
-    hid_t sp = H5Screate_simple(ndim + 1, dims, maxd);
-    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    H5Pset_chunk(dcpl, ndim + 1, chunk);
-    if (compress > 0) {
-        H5Pset_shuffle(dcpl);
-        H5Pset_deflate(dcpl, (unsigned)compress);
-    }
-    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-    H5Pset_create_intermediate_group(lcpl, 1);
-    hid_t ds = H5Dcreate2(f, path, type, sp, lcpl, dcpl, H5P_DEFAULT);
-    H5Pclose(lcpl);
-    H5Pclose(dcpl);
-    H5Sclose(sp);
-    return ds;
-}
-
-// Writes rows [row0, row0 + n) of a (rows, ...) dataset, growing it to row0 + n rows.
-static int write_rows(hid_t ds, hid_t mtype, hsize_t row0, hsize_t n, const void *data) {
-    hid_t sp = H5Dget_space(ds);
-    int nd = H5Sget_simple_extent_ndims(sp);
-    hsize_t dims[8], start[8] = {0}, count[8];
-    H5Sget_simple_extent_dims(sp, dims, NULL);
-    H5Sclose(sp);
-    dims[0] = row0 + n;
-    if (H5Dset_extent(ds, dims) < 0) return -1;
-    sp = H5Dget_space(ds);
-    start[0] = row0;
-    count[0] = n;
-    for (int i = 1; i < nd; i++) count[i] = dims[i];
-    H5Sselect_hyperslab(sp, H5S_SELECT_SET, start, NULL, count, NULL);
-    hid_t ms = H5Screate_simple(nd, count, NULL);
-    herr_t rc = H5Dwrite(ds, mtype, ms, sp, H5P_DEFAULT, data);
-    H5Sclose(ms);
-    H5Sclose(sp);
-    return rc < 0 ? -1 : 0;
-}
-
-static int set_rows(hid_t ds, hsize_t n) {
-    hid_t sp = H5Dget_space(ds);
-    hsize_t dims[8];
-    H5Sget_simple_extent_dims(sp, dims, NULL);
-    H5Sclose(sp);
-    dims[0] = n;
-    return H5Dset_extent(ds, dims) < 0 ? -1 : 0;
-}
-
-static int write_vocab(hid_t f, const ms_model *m) {
-    if (!m->tok) return attr_str(f, "vocab_note", "the model has no tokenizer: /vocab omitted");
+// /vocab: the bytes of every token id (NUL-terminated copies; the writer stores them as strings).
+static char **vocab_strings(const ms_model *m) {
     const int V = m->cfg.vocab_size, tv = ms_tokenizer_vocab_size(m->tok);
     char **strs = ms_malloc((size_t)V * sizeof(char *));
     for (int i = 0; i < V; i++) {
@@ -203,19 +82,7 @@ static int write_vocab(hid_t f, const ms_model *m) {
         memcpy(strs[i], b, len);
         strs[i][len] = 0;
     }
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, H5T_VARIABLE);
-    H5Tset_cset(t, H5T_CSET_ASCII);
-    hsize_t d = (hsize_t)V;
-    hid_t sp = H5Screate_simple(1, &d, NULL);
-    hid_t ds = H5Dcreate2(f, "vocab", t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t rc = ds < 0 ? -1 : H5Dwrite(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, strs);
-    if (ds >= 0) H5Dclose(ds);
-    H5Sclose(sp);
-    H5Tclose(t);
-    for (int i = 0; i < V; i++) free(strs[i]);
-    free(strs);
-    return rc < 0 ? -1 : 0;
+    return strs;
 }
 
 // ---- hooks: expand the user's patterns to this model's concrete sites
@@ -253,7 +120,6 @@ static int expand_hooks(const ms_model *m, const char *list, int ctx, int batch,
                 x->ndim = nd;
                 x->row = 1;
                 for (int i = 0; i < nd; i++) { x->shape[i] = shape[i]; x->row *= (size_t)shape[i]; }
-                x->ds = -1;
             }
         }
         if (!matched) {
@@ -294,10 +160,7 @@ done:
 }
 
 static void free_hooks(cap_hook *h, int n) {
-    for (int i = 0; i < n; i++) {
-        free(h[i].buf);
-        if (h[i].ds >= 0) H5Dclose(h[i].ds);
-    }
+    for (int i = 0; i < n; i++) free(h[i].buf);
     free(h);
 }
 
@@ -319,23 +182,6 @@ static char *resume_key(const ms_model *m, const ms_capture_opts *o, const char 
     return k;
 }
 
-// Names the first key=value that differs between two resume keys.
-static void key_mismatch(const char *path, const char *have, const char *want) {
-    const char *a = have, *b = want;
-    while (*a && *b) {
-        const char *ea = strchr(a, ';'), *eb = strchr(b, ';');
-        if (!ea || !eb) break;
-        if (ea - a != eb - b || memcmp(a, b, (size_t)(ea - a))) {
-            ms_error("%s: --resume: this run differs from the partial file: file has %.*s, this run %.*s", path,
-                     (int)(ea - a), a, (int)(eb - b), b);
-            return;
-        }
-        a = ea + 1;
-        b = eb + 1;
-    }
-    ms_error("%s: --resume: this run's settings differ from the partial file's", path);
-}
-
 static char *join_names(const cap_hook *h, int n) {
     size_t len = 1;
     for (int i = 0; i < n; i++) len += strlen(h[i].name) + 1;
@@ -347,113 +193,35 @@ static char *join_names(const cap_hook *h, int n) {
     return s;
 }
 
-static hid_t create_file(const char *tmp, const ms_model *m, const ms_capture_opts *o, cap_hook *h, int n_hooks,
-                         const char *hook_list, const char *key, int batch, int compress, hid_t *tokens_ds) {
+static ms_acts_writer *create_file(const char *tmp, const ms_model *m, const ms_capture_opts *o, const ms_acts_site *sites,
+                                   int n_hooks, const char *hook_list, const char *key, int batch, int compress) {
     // probe with stdio first: HDF5 reports no errno
     FILE *probe = fopen(tmp, "wb");
     if (!probe) {
         ms_error("%s: cannot write output: %s", o->out_path, strerror(errno));
-        return -1;
+        return NULL;
     }
     fclose(probe);
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) { ms_error("%s: cannot create HDF5 file", tmp); return -1; }
     const ms_config *c = &m->cfg;
-    int bad = 0;
-    bad |= attr_str(f, "model", m->path);
-    bad |= attr_str(f, "architecture", ms_arch_name(c->arch));
-    bad |= attr_str(f, "source_format", c->source_format);
-    bad |= attr_str(f, "source_dtype", c->source_dtype);
-    bad |= attr_i64(f, "n_layer", c->n_layer, 1);
-    bad |= attr_i64(f, "d_model", c->d_model, 1);
-    bad |= attr_i64(f, "n_head", c->n_head, 1);
-    bad |= attr_i64(f, "n_kv_head", c->n_kv_head, 1);
-    bad |= attr_i64(f, "d_head", c->d_head, 1);
-    bad |= attr_i64(f, "d_mlp", c->d_mlp, 1);
-    bad |= attr_i64(f, "vocab_size", c->vocab_size, 1);
-    bad |= attr_i64(f, "n_ctx", c->n_ctx, 1);
-    bad |= attr_i64(f, "n_params", (long long)m->n_params, 1);
-    bad |= attr_str(f, "hooks", hook_list);
-    bad |= attr_i64(f, "ctx", o->ctx, 1);
-    bad |= attr_str(f, "dtype", o->f16 ? "f16" : "f32");
-    bad |= attr_i64(f, "n_seq", 0, 1);
-    bad |= attr_i64(f, "n_tokens", 0, 1);
-    bad |= attr_str(f, "input", o->input_path);
-    bad |= attr_str(f, "input_format", format_name(o->input_format));
-    bad |= attr_i64(f, "prepend_bos", o->prepend_bos, 1);
-    bad |= attr_i64(f, "batch", batch, 1);
-    bad |= attr_i64(f, "compress", compress, 1);
-    bad |= attr_str(f, "padding", "positions past a sequence's end: token -1, activations 0 (attn scores -inf)");
-    bad |= attr_str(f, "monoscope_version", MS_VERSION);
-    bad |= attr_str(f, "command", ms_command_line());
-    bad |= attr_str(f, "resume_key", key);
-    bad |= write_vocab(f, m);
-    hsize_t ctxd = (hsize_t)o->ctx;
-    *tokens_ds = create_rows(f, "tokens", H5T_STD_I32LE, 1, &ctxd, (size_t)o->ctx * 4, 1 << 16, compress);
-    bad |= *tokens_ds < 0;
-    hid_t ft = o->f16 ? f16_type() : H5Tcopy(H5T_IEEE_F32LE);
-    for (int i = 0; i < n_hooks && !bad; i++) {
-        char path[128];
-        hsize_t d[4];
-        for (int j = 0; j < h[i].ndim; j++) d[j] = (hsize_t)h[i].shape[j];
-        snprintf(path, sizeof path, "acts/%s", h[i].name);
-        h[i].ds = create_rows(f, path, ft, h[i].ndim, d, h[i].row * (o->f16 ? 2 : 4), batch, compress);
-        bad |= h[i].ds < 0;
-    }
-    H5Tclose(ft);
-    if (bad || H5Fflush(f, H5F_SCOPE_GLOBAL) < 0) {
-        ms_error("%s: cannot write HDF5 metadata", tmp);
-        H5Fclose(f);
-        return -1;
-    }
-    return f;
-}
-
-// Opens a partial file for --resume; *n_seq and *n_tok get its complete rows and their tokens.
-static hid_t open_partial(const char *tmp, const ms_capture_opts *o, cap_hook *h, int n_hooks, const char *key,
-                          long long *n_seq, long long *n_tok, hid_t *tokens_ds) {
-    hid_t f = H5Fopen(tmp, H5F_ACC_RDWR, H5P_DEFAULT);
-    if (f < 0) {
-        ms_error("%s: --resume: cannot open the partial file (corrupt? delete it to start over)", tmp);
-        return -1;
-    }
-    char *have = attr_read_str(f, "resume_key");
-    if (!have || attr_read_i64(f, "n_seq", n_seq) || attr_read_i64(f, "n_tokens", n_tok)) {
-        ms_error("%s: --resume: not a monoscope capture file", tmp);
-        free(have);
-        H5Fclose(f);
-        return -1;
-    }
-    if (strcmp(have, key)) {
-        key_mismatch(o->out_path, have, key);
-        free(have);
-        H5Fclose(f);
-        return -1;
-    }
-    free(have);
-    *tokens_ds = H5Dopen2(f, "tokens", H5P_DEFAULT);
-    int bad = *tokens_ds < 0;
-    for (int i = 0; i < n_hooks && !bad; i++) {
-        char path[128];
-        snprintf(path, sizeof path, "acts/%s", h[i].name);
-        h[i].ds = H5Dopen2(f, path, H5P_DEFAULT);
-        bad |= h[i].ds < 0;
-    }
-    if (bad) {
-        ms_error("%s: --resume: datasets missing from the partial file", tmp);
-        H5Fclose(f);
-        return -1;
-    }
-    return f;
-}
-
-static void to_f16(uint16_t *dst, const float *src, size_t n) {
-    _Float16 *d = (_Float16 *)dst; // GCC/Clang on x86-64: IEEE binary16, round to nearest even
-    for (size_t i = 0; i < n; i++) d[i] = (_Float16)src[i];
+    ms_acts_header hd = {
+        .model = m->path, .architecture = ms_arch_name(c->arch), .source_format = c->source_format,
+        .source_dtype = c->source_dtype, .n_layer = c->n_layer, .d_model = c->d_model, .n_head = c->n_head,
+        .n_kv_head = c->n_kv_head, .d_head = c->d_head, .d_mlp = c->d_mlp, .vocab_size = c->vocab_size,
+        .n_ctx = c->n_ctx, .n_params = (int64_t)m->n_params, .hooks = hook_list, .ctx = o->ctx, .f16 = o->f16,
+        .input = o->input_path, .input_format = format_name(o->input_format), .prepend_bos = o->prepend_bos,
+        .batch = batch, .compress = compress,
+        .padding = "positions past a sequence's end: token -1, activations 0 (attn scores -inf)", .resume_key = key,
+        .vocab_note = "the model has no tokenizer: /vocab omitted"};
+    char **vocab = m->tok ? vocab_strings(m) : NULL;
+    hd.vocab = (const char *const *)vocab;
+    hd.n_vocab = vocab ? c->vocab_size : 0;
+    ms_acts_writer *w = ms_acts_writer_create(tmp, &hd, sites, n_hooks);
+    for (int i = 0; vocab && i < c->vocab_size; i++) free(vocab[i]);
+    free(vocab);
+    return w;
 }
 
 int ms_capture(const ms_capture_opts *o) {
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL); // errors are reported through ms_error, one line
     int rc = -1;
     ms_model *m = NULL;
     ms_state *st = NULL;
@@ -464,8 +232,9 @@ int ms_capture(const ms_capture_opts *o) {
     char *tmp = NULL, *hook_list = NULL, *key = NULL;
     int32_t *tok = NULL, *seq = NULL;
     int *lens = NULL;
-    uint16_t *half = NULL;
-    hid_t f = -1, tokens_ds = -1, f16t = -1;
+    ms_acts_site *sites = NULL;
+    const float **rows = NULL;
+    ms_acts_writer *w = NULL;
     int32_t *fwd_tok = NULL;
     long long n_seq = 0, n_tok = 0;
     int fresh = 0;
@@ -496,16 +265,19 @@ int ms_capture(const ms_capture_opts *o) {
     }
     int batch = o->batch > 0 ? o->batch : 4;
     if (o->resume && o->batch <= 0 && ms_file_exists(tmp)) { // take the partial file's batch size
-        H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-        hid_t pf = H5Fopen(tmp, H5F_ACC_RDONLY, H5P_DEFAULT);
-        long long b;
-        if (pf >= 0 && attr_read_i64(pf, "batch", &b) == 0 && b > 0 && b < (1 << 20)) batch = (int)b;
-        if (pf >= 0) H5Fclose(pf);
+        int b = ms_acts_partial_batch(tmp);
+        if (b > 0) batch = b;
     }
     const int compress = o->compress >= 0 ? o->compress : MS_CAPTURE_DEFAULT_COMPRESS;
     if (compress > 9) { ms_error("--compress expects 0..9, got %d", compress); goto out; }
     if (expand_hooks(m, o->hooks ? o->hooks : "", o->ctx, batch, &h, &n_hooks)) goto out;
     hook_list = join_names(h, n_hooks);
+    sites = ms_malloc((size_t)n_hooks * sizeof *sites);
+    rows = ms_malloc((size_t)n_hooks * sizeof *rows);
+    for (int i = 0; i < n_hooks; i++) {
+        sites[i] = (ms_acts_site){.name = h[i].name, .ndim = h[i].ndim, .shape = h[i].shape};
+        rows[i] = h[i].buf;
+    }
     key = resume_key(m, o, hook_list, batch);
     in = ms_input_open(o->input_path, o->input_format, m->tok, o->ctx, o->prepend_bos, c->bos_id, c->vocab_size);
     if (!in) goto out;
@@ -515,21 +287,17 @@ int ms_capture(const ms_capture_opts *o) {
     seq = ms_malloc((size_t)ctx * sizeof(int32_t));
     lens = ms_calloc((size_t)batch, sizeof(int));
     if (o->resume && ms_file_exists(tmp)) {
-        f = open_partial(tmp, o, h, n_hooks, key, &n_seq, &n_tok, &tokens_ds);
-        if (f < 0) goto out;
+        int64_t done_seq = 0, done_tok = 0;
+        w = ms_acts_writer_resume(tmp, o->out_path, key, ctx, o->f16, batch, sites, n_hooks, &done_seq, &done_tok);
+        if (!w) goto out;
+        n_seq = done_seq;
+        n_tok = done_tok;
         // re-read the rows already done, checking the input still produces them
         int32_t *row = ms_malloc((size_t)ctx * sizeof(int32_t));
         for (long long r = 0; r < n_seq; r++) {
             int len = ms_input_next(in, seq);
             if (len < 0) { free(row); goto out; }
-            hid_t sp = H5Dget_space(tokens_ds);
-            hsize_t start[2] = {(hsize_t)r, 0}, count[2] = {1, (hsize_t)ctx};
-            H5Sselect_hyperslab(sp, H5S_SELECT_SET, start, NULL, count, NULL);
-            hid_t ms = H5Screate_simple(2, count, NULL);
-            herr_t e = H5Dread(tokens_ds, H5T_NATIVE_INT32, ms, sp, H5P_DEFAULT, row);
-            H5Sclose(ms);
-            H5Sclose(sp);
-            if (e < 0) { ms_error("%s: --resume: cannot read /tokens row %lld", tmp, r); free(row); goto out; }
+            if (ms_acts_writer_token_row(w, r, row)) { free(row); goto out; }
             int same = len > 0;
             for (int i = 0; i < ctx && same; i++) same = row[i] == (i < len ? seq[i] : -1);
             if (!same && o->max_tokens > 0 && r == n_seq - 1) same = 1; // last row may be cut by --max-tokens
@@ -542,8 +310,8 @@ int ms_capture(const ms_capture_opts *o) {
         free(row);
         fprintf(stderr, "monoscope: resuming %s after %lld sequences\n", tmp, n_seq);
     } else {
-        f = create_file(tmp, m, o, h, n_hooks, hook_list, key, batch, compress, &tokens_ds);
-        if (f < 0) goto out;
+        w = create_file(tmp, m, o, sites, n_hooks, hook_list, key, batch, compress);
+        if (!w) goto out;
         fresh = 1;
     }
 
@@ -555,10 +323,6 @@ int ms_capture(const ms_capture_opts *o) {
     }
     st = ms_state_new(m, batch, ctx);
     if (!st) goto out;
-    size_t max_row = 0;
-    for (int i = 0; i < n_hooks; i++) if (h[i].row > max_row) max_row = h[i].row;
-    if (o->f16) half = ms_malloc((size_t)batch * max_row * sizeof(uint16_t));
-    if (o->f16) f16t = f16_type();
     fwd_tok = ms_malloc((size_t)batch * ctx * sizeof(int32_t));
 
     ms_progress prog;
@@ -595,20 +359,8 @@ int ms_capture(const ms_capture_opts *o) {
         // write: tokens (padded with -1), every hook, then n_seq, then flush
         for (int b = 0; b < B; b++)
             for (int t = lens[b]; t < ctx; t++) tok[(size_t)b * ctx + t] = -1;
-        int bad = write_rows(tokens_ds, H5T_NATIVE_INT32, (hsize_t)n_seq, (hsize_t)B, tok);
-        for (int i = 0; i < n_hooks && !bad; i++) {
-            if (o->f16) {
-                to_f16(half, h[i].buf, (size_t)B * h[i].row);
-                bad |= write_rows(h[i].ds, f16t, (hsize_t)n_seq, (hsize_t)B, half);
-            } else {
-                bad |= write_rows(h[i].ds, H5T_NATIVE_FLOAT, (hsize_t)n_seq, (hsize_t)B, h[i].buf);
-            }
-        }
         n_seq += B;
-        bad |= attr_i64(f, "n_seq", n_seq, 0);
-        bad |= attr_i64(f, "n_tokens", n_tok, 0);
-        bad |= H5Fflush(f, H5F_SCOPE_GLOBAL) < 0;
-        if (bad) { ms_error("%s: writing batch at row %lld failed (disk full?)", tmp, n_seq - B); goto out; }
+        if (ms_acts_writer_append(w, B, tok, rows, n_tok)) goto out;
         t_write += ms_now() - tb;
         double frac = ms_input_fraction(in);
         double est = frac > 0 ? (double)(n_tok - n_tok0) / frac : 0;
@@ -621,8 +373,6 @@ int ms_capture(const ms_capture_opts *o) {
         ms_error("%s: empty input: no token sequences to capture", o->input_path);
         goto out;
     }
-    for (int i = 0; i < n_hooks; i++) set_rows(h[i].ds, (hsize_t)n_seq);
-    set_rows(tokens_ds, (hsize_t)n_seq);
     {
         double el = ms_now() - t0;
         long long nt = n_tok - n_tok0;
@@ -630,23 +380,20 @@ int ms_capture(const ms_capture_opts *o) {
                         "hdf5 %.2f s (%.1f%%)\n", n_seq - n_seq0, nt, el, el > 0 ? nt / el : 0.0, t_fwd, t_write,
                 el > 0 ? 100.0 * t_write / el : 0.0);
     }
-    for (int i = 0; i < n_hooks; i++) { H5Dclose(h[i].ds); h[i].ds = -1; }
-    H5Dclose(tokens_ds);
-    tokens_ds = -1;
-    if (H5Fclose(f) < 0) { f = -1; ms_error("%s: closing the HDF5 file failed", tmp); goto out; }
-    f = -1;
+    int closed = ms_acts_writer_finish(w);
+    w = NULL;
+    if (closed) goto out;
     if (ms_atomic_commit(tmp, o->out_path)) goto out;
     rc = 0;
 out:
-    if (f16t >= 0) H5Tclose(f16t);
-    if (tokens_ds >= 0) H5Dclose(tokens_ds);
+    ms_acts_writer_abort(w);
     if (h) free_hooks(h, n_hooks);
-    if (f >= 0) H5Fclose(f);
     if (rc && fresh && n_seq == 0) unlink(tmp); // nothing worth resuming
     ms_hooks_free(hk);
     ms_state_free(st);
     ms_input_close(in);
     ms_model_free(m);
-    free(tmp); free(hook_list); free(key); free(tok); free(seq); free(lens); free(half); free(fwd_tok);
+    free(tmp); free(hook_list); free(key); free(tok); free(seq); free(lens); free(fwd_tok);
+    free(sites); free(rows);
     return rc;
 }

@@ -413,3 +413,342 @@ int64_t ms_acts_reader_next(ms_acts_reader *r, float *x, int32_t *ids, int64_t m
     }
     return got;
 }
+
+// ================================================================ writer
+
+struct ms_acts_writer {
+    char *path;
+    hid_t f, tok;
+    hid_t f16t;          // file type of float16 sites; -1 when the sites are float32
+    int n_sites, ctx, batch;
+    hid_t *ds;           // (n_sites)
+    size_t *row;         // (n_sites) floats per row
+    int64_t n_seq;
+    uint16_t *half;      // (batch, max row) float16 staging
+};
+
+static int attr_fixed_str(hid_t obj, const char *name, const char *value) { // fixed-length UTF-8, as h5py reads back as str
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, strlen(value) + 1);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t rc = a < 0 ? -1 : H5Awrite(a, t, value);
+    if (a >= 0) H5Aclose(a);
+    H5Sclose(sp);
+    H5Tclose(t);
+    return rc < 0 ? -1 : 0;
+}
+
+// Little-endian int64 scalar: created when `create`, else overwritten in place (n_seq after every batch).
+static int attr_i64(hid_t obj, const char *name, long long v, int create) {
+    hid_t a;
+    if (create) {
+        hid_t sp = H5Screate(H5S_SCALAR);
+        a = H5Acreate2(obj, name, H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+        H5Sclose(sp);
+    } else {
+        a = H5Aopen(obj, name, H5P_DEFAULT);
+    }
+    if (a < 0) return -1;
+    herr_t rc = H5Awrite(a, H5T_NATIVE_LLONG, &v);
+    H5Aclose(a);
+    return rc < 0 ? -1 : 0;
+}
+
+// IEEE binary16, little-endian, as h5py's float16 (built from the float32 type: HDF5 1.10 has no
+// predefined half type).
+static hid_t f16_type(void) {
+    hid_t t = H5Tcopy(H5T_IEEE_F32LE);
+    H5Tset_fields(t, 15, 10, 5, 0, 10);
+    H5Tset_size(t, 2);
+    H5Tset_ebias(t, 15);
+    return t;
+}
+
+static void to_f16(uint16_t *dst, const float *src, size_t n) {
+    _Float16 *d = (_Float16 *)dst; // GCC/Clang on x86-64: IEEE binary16, round to nearest even
+    for (size_t i = 0; i < n; i++) d[i] = (_Float16)src[i];
+}
+
+// An extendible (0, row_dims...) dataset chunked by whole rows.
+static hid_t create_rows(hid_t f, const char *path, hid_t type, int ndim, const hsize_t *row_dims,
+                         size_t row_bytes, int batch, int compress) {
+    hsize_t dims[6] = {0}, maxd[6] = {H5S_UNLIMITED}, chunk[6];
+    // a chunk holds a few whole rows (~1 MiB), so readers stream rows and writers write whole chunks
+    hsize_t rows = row_bytes ? (hsize_t)((1u << 20) / row_bytes) : 1;
+    if (rows < 1) rows = 1;
+    if (rows > (hsize_t)batch) rows = (hsize_t)batch;
+    chunk[0] = rows;
+    for (int i = 0; i < ndim; i++) dims[i + 1] = maxd[i + 1] = chunk[i + 1] = row_dims[i];
+    hid_t sp = H5Screate_simple(ndim + 1, dims, maxd);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, ndim + 1, chunk);
+    if (compress > 0) {
+        H5Pset_shuffle(dcpl);
+        H5Pset_deflate(dcpl, (unsigned)compress);
+    }
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    hid_t ds = H5Dcreate2(f, path, type, sp, lcpl, dcpl, H5P_DEFAULT);
+    H5Pclose(lcpl);
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+    return ds;
+}
+
+// Writes rows [row0, row0 + n) of a (rows, ...) dataset, growing it to row0 + n rows.
+static int write_rows(hid_t ds, hid_t mtype, hsize_t row0, hsize_t n, const void *data) {
+    hid_t sp = H5Dget_space(ds);
+    int nd = H5Sget_simple_extent_ndims(sp);
+    hsize_t dims[8], start[8] = {0}, count[8];
+    H5Sget_simple_extent_dims(sp, dims, NULL);
+    H5Sclose(sp);
+    dims[0] = row0 + n;
+    if (H5Dset_extent(ds, dims) < 0) return -1;
+    sp = H5Dget_space(ds);
+    start[0] = row0;
+    count[0] = n;
+    for (int i = 1; i < nd; i++) count[i] = dims[i];
+    H5Sselect_hyperslab(sp, H5S_SELECT_SET, start, NULL, count, NULL);
+    hid_t ms = H5Screate_simple(nd, count, NULL);
+    herr_t rc = H5Dwrite(ds, mtype, ms, sp, H5P_DEFAULT, data);
+    H5Sclose(ms);
+    H5Sclose(sp);
+    return rc < 0 ? -1 : 0;
+}
+
+static int set_rows(hid_t ds, hsize_t n) {
+    hid_t sp = H5Dget_space(ds);
+    hsize_t dims[8];
+    H5Sget_simple_extent_dims(sp, dims, NULL);
+    H5Sclose(sp);
+    dims[0] = n;
+    return H5Dset_extent(ds, dims) < 0 ? -1 : 0;
+}
+
+static int write_vocab(hid_t f, const char *const *strs, int n) {
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_ASCII);
+    hsize_t d = (hsize_t)n;
+    hid_t sp = H5Screate_simple(1, &d, NULL);
+    hid_t ds = H5Dcreate2(f, "vocab", t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t rc = ds < 0 ? -1 : H5Dwrite(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, strs);
+    if (ds >= 0) H5Dclose(ds);
+    H5Sclose(sp);
+    H5Tclose(t);
+    return rc < 0 ? -1 : 0;
+}
+
+static ms_acts_writer *writer_new(const char *path, int ctx, int f16, int batch, const ms_acts_site *sites, int n_sites) {
+    ms_acts_writer *w = ms_calloc(1, sizeof *w);
+    w->path = ms_strdup(path);
+    w->f = w->tok = w->f16t = -1;
+    w->n_sites = n_sites;
+    w->ctx = ctx;
+    w->batch = batch;
+    w->ds = ms_malloc((size_t)(n_sites ? n_sites : 1) * sizeof(hid_t));
+    w->row = ms_malloc((size_t)(n_sites ? n_sites : 1) * sizeof(size_t));
+    size_t max_row = 0;
+    for (int i = 0; i < n_sites; i++) {
+        w->ds[i] = -1;
+        w->row[i] = 1;
+        for (int j = 0; j < sites[i].ndim; j++) w->row[i] *= (size_t)sites[i].shape[j];
+        if (w->row[i] > max_row) max_row = w->row[i];
+    }
+    if (f16) {
+        w->half = ms_malloc((size_t)batch * max_row * sizeof(uint16_t));
+        w->f16t = f16_type();
+    }
+    return w;
+}
+
+static int write_header(hid_t f, const ms_acts_header *hd) {
+    int bad = 0;
+    bad |= attr_fixed_str(f, "model", hd->model);
+    bad |= attr_fixed_str(f, "architecture", hd->architecture);
+    bad |= attr_fixed_str(f, "source_format", hd->source_format);
+    bad |= attr_fixed_str(f, "source_dtype", hd->source_dtype);
+    bad |= attr_i64(f, "n_layer", hd->n_layer, 1);
+    bad |= attr_i64(f, "d_model", hd->d_model, 1);
+    bad |= attr_i64(f, "n_head", hd->n_head, 1);
+    bad |= attr_i64(f, "n_kv_head", hd->n_kv_head, 1);
+    bad |= attr_i64(f, "d_head", hd->d_head, 1);
+    bad |= attr_i64(f, "d_mlp", hd->d_mlp, 1);
+    bad |= attr_i64(f, "vocab_size", hd->vocab_size, 1);
+    bad |= attr_i64(f, "n_ctx", hd->n_ctx, 1);
+    bad |= attr_i64(f, "n_params", hd->n_params, 1);
+    bad |= attr_fixed_str(f, "hooks", hd->hooks);
+    bad |= attr_i64(f, "ctx", hd->ctx, 1);
+    bad |= attr_fixed_str(f, "dtype", hd->f16 ? "f16" : "f32");
+    bad |= attr_i64(f, "n_seq", 0, 1);
+    bad |= attr_i64(f, "n_tokens", 0, 1);
+    bad |= attr_fixed_str(f, "input", hd->input);
+    bad |= attr_fixed_str(f, "input_format", hd->input_format);
+    bad |= attr_i64(f, "prepend_bos", hd->prepend_bos, 1);
+    bad |= attr_i64(f, "batch", hd->batch, 1);
+    bad |= attr_i64(f, "compress", hd->compress, 1);
+    bad |= attr_fixed_str(f, "padding", hd->padding);
+    bad |= attr_fixed_str(f, "monoscope_version", MS_VERSION);
+    bad |= attr_fixed_str(f, "command", ms_command_line());
+    bad |= attr_fixed_str(f, "resume_key", hd->resume_key);
+    if (hd->vocab) bad |= write_vocab(f, hd->vocab, hd->n_vocab);
+    else bad |= attr_fixed_str(f, "vocab_note", hd->vocab_note ? hd->vocab_note : "");
+    return bad;
+}
+
+ms_acts_writer *ms_acts_writer_create(const char *path, const ms_acts_header *hd, const ms_acts_site *sites, int n_sites) {
+    ms_h5_quiet();
+    const int batch = (int)hd->batch, compress = (int)hd->compress;
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) { ms_error("%s: cannot create HDF5 file", path); return NULL; }
+    ms_acts_writer *w = writer_new(path, hd->ctx, hd->f16, batch, sites, n_sites);
+    w->f = f;
+    int bad = write_header(f, hd);
+    hsize_t ctxd = (hsize_t)hd->ctx;
+    w->tok = create_rows(f, "tokens", H5T_STD_I32LE, 1, &ctxd, (size_t)hd->ctx * 4, 1 << 16, compress);
+    bad |= w->tok < 0;
+    hid_t ft = hd->f16 ? f16_type() : H5Tcopy(H5T_IEEE_F32LE);
+    for (int i = 0; i < n_sites && !bad; i++) {
+        char name[1100];
+        hsize_t d[6];
+        for (int j = 0; j < sites[i].ndim; j++) d[j] = (hsize_t)sites[i].shape[j];
+        snprintf(name, sizeof name, "acts/%s", sites[i].name);
+        w->ds[i] = create_rows(f, name, ft, sites[i].ndim, d, w->row[i] * (hd->f16 ? 2 : 4), batch, compress);
+        bad |= w->ds[i] < 0;
+    }
+    H5Tclose(ft);
+    if (bad || H5Fflush(f, H5F_SCOPE_GLOBAL) < 0) {
+        ms_error("%s: cannot write HDF5 metadata", path);
+        ms_acts_writer_abort(w);
+        return NULL;
+    }
+    return w;
+}
+
+// Names the first key=value that differs between two resume keys ("k=v;k=v;...").
+static void key_mismatch(const char *path, const char *have, const char *want) {
+    const char *a = have, *b = want;
+    while (*a && *b) {
+        const char *ea = strchr(a, ';'), *eb = strchr(b, ';');
+        if (!ea || !eb) break;
+        if (ea - a != eb - b || memcmp(a, b, (size_t)(ea - a))) {
+            ms_error("%s: --resume: this run differs from the partial file: file has %.*s, this run %.*s", path,
+                     (int)(ea - a), a, (int)(eb - b), b);
+            return;
+        }
+        a = ea + 1;
+        b = eb + 1;
+    }
+    ms_error("%s: --resume: this run's settings differ from the partial file's", path);
+}
+
+ms_acts_writer *ms_acts_writer_resume(const char *path, const char *out_path, const char *key, int ctx, int f16,
+                                      int batch, const ms_acts_site *sites, int n_sites, int64_t *n_seq, int64_t *n_tok) {
+    ms_h5_quiet();
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    if (f < 0) {
+        ms_error("%s: --resume: cannot open the partial file (corrupt? delete it to start over)", path);
+        return NULL;
+    }
+    char *have = NULL;
+    if (ms_h5_get_attr_str(f, "resume_key", MS_H5_OPTIONAL, &have) != 0 ||
+        ms_h5_get_attr_i64(f, "n_seq", MS_H5_OPTIONAL, n_seq) != 0 || ms_h5_get_attr_i64(f, "n_tokens", MS_H5_OPTIONAL, n_tok) != 0) {
+        ms_error("%s: --resume: not a monoscope capture file", path);
+        free(have);
+        H5Fclose(f);
+        return NULL;
+    }
+    if (strcmp(have, key)) {
+        key_mismatch(out_path, have, key);
+        free(have);
+        H5Fclose(f);
+        return NULL;
+    }
+    free(have);
+    ms_acts_writer *w = writer_new(path, ctx, f16, batch, sites, n_sites);
+    w->f = f;
+    w->n_seq = *n_seq;
+    w->tok = H5Dopen2(f, "tokens", H5P_DEFAULT);
+    int bad = w->tok < 0;
+    for (int i = 0; i < n_sites && !bad; i++) {
+        char name[1100];
+        snprintf(name, sizeof name, "acts/%s", sites[i].name);
+        w->ds[i] = H5Dopen2(f, name, H5P_DEFAULT);
+        bad |= w->ds[i] < 0;
+    }
+    if (bad) {
+        ms_error("%s: --resume: datasets missing from the partial file", path);
+        ms_acts_writer_abort(w);
+        return NULL;
+    }
+    return w;
+}
+
+int ms_acts_partial_batch(const char *path) {
+    ms_h5_quiet();
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return 0;
+    int64_t b = 0;
+    if (ms_h5_get_attr_i64(f, "batch", MS_H5_OPTIONAL, &b) != 0 || b <= 0 || b >= (1 << 20)) b = 0;
+    H5Fclose(f);
+    return (int)b;
+}
+
+int ms_acts_writer_token_row(ms_acts_writer *w, int64_t r, int32_t *row) {
+    hid_t sp = H5Dget_space(w->tok);
+    hsize_t start[2] = {(hsize_t)r, 0}, count[2] = {1, (hsize_t)w->ctx};
+    H5Sselect_hyperslab(sp, H5S_SELECT_SET, start, NULL, count, NULL);
+    hid_t ms = H5Screate_simple(2, count, NULL);
+    herr_t e = H5Dread(w->tok, H5T_NATIVE_INT32, ms, sp, H5P_DEFAULT, row);
+    H5Sclose(ms);
+    H5Sclose(sp);
+    if (e < 0) { ms_error("%s: --resume: cannot read /tokens row %lld", w->path, (long long)r); return -1; }
+    return 0;
+}
+
+int ms_acts_writer_append(ms_acts_writer *w, int B, const int32_t *tok, const float *const *rows, int64_t n_tokens) {
+    int bad = write_rows(w->tok, H5T_NATIVE_INT32, (hsize_t)w->n_seq, (hsize_t)B, tok);
+    for (int i = 0; i < w->n_sites && !bad; i++) {
+        if (w->f16t >= 0) {
+            to_f16(w->half, rows[i], (size_t)B * w->row[i]);
+            bad |= write_rows(w->ds[i], w->f16t, (hsize_t)w->n_seq, (hsize_t)B, w->half);
+        } else {
+            bad |= write_rows(w->ds[i], H5T_NATIVE_FLOAT, (hsize_t)w->n_seq, (hsize_t)B, rows[i]);
+        }
+    }
+    w->n_seq += B;
+    bad |= attr_i64(w->f, "n_seq", w->n_seq, 0);
+    bad |= attr_i64(w->f, "n_tokens", n_tokens, 0);
+    bad |= H5Fflush(w->f, H5F_SCOPE_GLOBAL) < 0;
+    if (bad) { ms_error("%s: writing batch at row %lld failed (disk full?)", w->path, (long long)(w->n_seq - B)); return -1; }
+    return 0;
+}
+
+int64_t ms_acts_writer_rows(const ms_acts_writer *w) { return w->n_seq; }
+
+static void writer_free(ms_acts_writer *w) {
+    if (w->f16t >= 0) H5Tclose(w->f16t);
+    free(w->ds); free(w->row); free(w->half); free(w->path);
+    free(w);
+}
+
+int ms_acts_writer_finish(ms_acts_writer *w) {
+    for (int i = 0; i < w->n_sites; i++) set_rows(w->ds[i], (hsize_t)w->n_seq);
+    set_rows(w->tok, (hsize_t)w->n_seq);
+    for (int i = 0; i < w->n_sites; i++) H5Dclose(w->ds[i]);
+    H5Dclose(w->tok);
+    int rc = H5Fclose(w->f) < 0 ? -1 : 0;
+    if (rc) ms_error("%s: closing the HDF5 file failed", w->path);
+    writer_free(w);
+    return rc;
+}
+
+void ms_acts_writer_abort(ms_acts_writer *w) {
+    if (!w) return;
+    if (w->tok >= 0) H5Dclose(w->tok);
+    for (int i = 0; i < w->n_sites; i++) if (w->ds[i] >= 0) H5Dclose(w->ds[i]);
+    if (w->f >= 0) H5Fclose(w->f);
+    writer_free(w);
+}

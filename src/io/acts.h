@@ -64,4 +64,45 @@ int ms_acts_reader_has_tokens(const ms_acts_reader *r); // /tokens present and [
 // -1 when the file has no tokens). Returns the count, 0 at the end, -1 on a read error.
 int64_t ms_acts_reader_next(ms_acts_reader *r, float *x, int32_t *ids, int64_t max);
 
+// ---- writer (monoscope capture): create or resume "<out>.partial", append batches, finish.
+// Crash safety: every append extends the datasets, writes the rows, sets the root attributes n_seq
+// and n_tokens and flushes, so a crash loses at most the batch in flight.
+typedef struct {            // the root attributes of a capture, written in this order
+    const char *model, *architecture, *source_format, *source_dtype;
+    int64_t n_layer, d_model, n_head, n_kv_head, d_head, d_mlp, vocab_size, n_ctx, n_params;
+    const char *hooks;      // comma-separated site names
+    int ctx, f16;           // row length; store float16 (else float32)
+    const char *input, *input_format;
+    int64_t prepend_bos, batch, compress;
+    const char *padding, *resume_key;
+    const char *const *vocab; // (n_vocab) NUL-terminated byte strings; NULL: vocab_note instead of /vocab
+    int n_vocab;
+    const char *vocab_note;
+} ms_acts_header;
+
+typedef struct {
+    const char *name;       // /acts/<name>
+    int ndim;               // per-sequence rank (<= 5)
+    const int64_t *shape;   // per-sequence shape
+} ms_acts_site;
+
+typedef struct ms_acts_writer ms_acts_writer;
+// A new file at path (the caller has checked it can be written). batch: the most rows per append.
+ms_acts_writer *ms_acts_writer_create(const char *path, const ms_acts_header *hd, const ms_acts_site *sites, int n_sites);
+// Reopens a partial file: its resume_key must equal `key` (else an error naming the first setting
+// that differs, reported against `out_path`); *n_seq / *n_tok get its complete rows and tokens.
+ms_acts_writer *ms_acts_writer_resume(const char *path, const char *out_path, const char *key, int ctx, int f16,
+                                      int batch, const ms_acts_site *sites, int n_sites, int64_t *n_seq, int64_t *n_tok);
+// The root attribute "batch" of a partial file, or 0 when it cannot be read.
+int ms_acts_partial_batch(const char *path);
+// Row r of /tokens (ctx ids).
+int ms_acts_writer_token_row(ms_acts_writer *w, int64_t r, int32_t *row);
+// Appends B rows: tok (B, ctx), rows[i] (B, site i's per-sequence size) float32; then sets n_seq and
+// n_tokens (= n_tokens, the running total) and flushes. 0 / -1 + ms_error.
+int ms_acts_writer_append(ms_acts_writer *w, int B, const int32_t *tok, const float *const *rows, int64_t n_tokens);
+int64_t ms_acts_writer_rows(const ms_acts_writer *w);
+// Trims the datasets to the complete rows and closes the file (the caller renames it). Frees w.
+int ms_acts_writer_finish(ms_acts_writer *w);
+void ms_acts_writer_abort(ms_acts_writer *w); // closes without finishing; frees w
+
 #endif
