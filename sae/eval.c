@@ -5,9 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <hdf5.h>
 #include <json-c/json.h>
-#include "io/h5util.h"
 #include "util/util.h"
 
 // ---------------------------------------------------------------- metrics
@@ -204,82 +202,4 @@ char *ms_sae_eval_json(const ms_sae_eval_result *r) {
     char *out = ms_strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(o);
     return out;
-}
-
-// ---------------------------------------------------------------- /eval in the SAE file
-
-static int copy_file(const char *src, const char *dst) {
-    FILE *in = fopen(src, "rb");
-    if (!in) { ms_error("%s: cannot read: %s", src, strerror(errno)); return -1; }
-    FILE *out = fopen(dst, "wb");
-    if (!out) { ms_error("%s: cannot write: %s", dst, strerror(errno)); fclose(in); return -1; }
-    char *buf = ms_malloc(1 << 20);
-    size_t k;
-    int ok = 1;
-    while (ok && (k = fread(buf, 1, 1 << 20, in)) > 0) ok = fwrite(buf, 1, k, out) == k;
-    if (ferror(in)) ok = 0;
-    free(buf);
-    fclose(in);
-    if (fclose(out) != 0) ok = 0;
-    if (!ok) ms_error("%s: copy failed: %s", dst, strerror(errno));
-    return ok ? 0 : -1;
-}
-
-int ms_sae_eval_store(const char *sae_path, const ms_sae_eval_result *r) {
-    ms_h5_quiet();
-    char *tmp = ms_atomic_tmp_path(sae_path);
-    if (copy_file(sae_path, tmp)) { unlink(tmp); free(tmp); return -1; }
-    hid_t f = H5Fopen(tmp, H5F_ACC_RDWR, H5P_DEFAULT);
-    if (f < 0) { ms_error("%s: cannot open for writing", sae_path); unlink(tmp); free(tmp); return -1; }
-    if (H5Lexists(f, "eval", H5P_DEFAULT) > 0) H5Ldelete(f, "eval", H5P_DEFAULT);
-    hid_t g = H5Gcreate2(f, "eval", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = g < 0 ? -1 : 0;
-    if (!rc) {
-        rc |= ms_h5_attr_str(g, "acts", r->acts);
-        rc |= ms_h5_attr_str(g, "hook", r->hook);
-        rc |= ms_h5_attr_int(g, "n_tokens", r->n_tokens);
-        rc |= ms_h5_attr_float(g, "mse", r->mse);
-        rc |= ms_h5_attr_float(g, "nmse", r->nmse);
-        rc |= ms_h5_attr_float(g, "explained_variance", r->explained_variance);
-        rc |= ms_h5_attr_float(g, "l0", r->l0);
-        rc |= ms_h5_attr_float(g, "l1", r->l1);
-        rc |= ms_h5_attr_float(g, "dead_frac", r->dead_frac);
-        rc |= ms_h5_attr_float(g, "dense_frac_1pct", r->dense_frac_1pct);
-        rc |= ms_h5_attr_float(g, "dense_frac_10pct", r->dense_frac_10pct);
-        rc |= ms_h5_attr_float(g, "shrinkage", r->shrinkage);
-        rc |= ms_h5_attr_str(g, "definitions",
-                             "mse = sum|x-x_hat|^2/(N*d_in); nmse = sum|x-x_hat|^2/sum|x-mean(x)|^2; explained_variance = 1-nmse; "
-                             "l0/l1 = mean per token; density = fraction of tokens a latent is non-zero; shrinkage = mean |x_hat|/|x|; "
-                             "ce_recovered = (CE_zero-CE_splice)/(CE_zero-CE_clean); kl = mean per token KL(clean||other); "
-                             "kl_score = (kl_zero-kl_splice)/kl_zero");
-        rc |= ms_h5_attr_str(g, "monoscope_version", MS_VERSION);
-        rc |= ms_h5_attr_str(g, "command", ms_command_line());
-        if (r->have_model) {
-            rc |= ms_h5_attr_str(g, "model", r->model);
-            rc |= ms_h5_attr_int(g, "ce_tokens", r->ce_tokens);
-            rc |= ms_h5_attr_float(g, "ce_clean", r->ce_clean);
-            rc |= ms_h5_attr_float(g, "ce_splice", r->ce_splice);
-            rc |= ms_h5_attr_float(g, "ce_zero_ablate", r->ce_zero);
-            rc |= ms_h5_attr_float(g, "ce_recovered", r->ce_recovered);
-            rc |= ms_h5_attr_float(g, "kl_splice", r->kl_splice);
-            rc |= ms_h5_attr_float(g, "kl_zero_ablate", r->kl_zero);
-            rc |= ms_h5_attr_float(g, "kl_score", r->kl_score);
-        }
-        int64_t S = r->d_sae, nb = MS_EVAL_HIST_BINS;
-        rc |= ms_h5_write(g, "feature_density", H5T_NATIVE_DOUBLE, 1, &S, r->density);
-        rc |= ms_h5_write(g, "density_hist", H5T_NATIVE_INT64, 1, &nb, r->hist);
-        hid_t ds = H5Dopen2(g, "density_hist", H5P_DEFAULT);
-        if (ds >= 0) {
-            rc |= ms_h5_attr_float(ds, "log10_lo", MS_EVAL_HIST_LO);
-            rc |= ms_h5_attr_float(ds, "log10_hi", 0.0);
-            H5Dclose(ds);
-        } else rc = -1;
-        H5Gclose(g);
-    }
-    if (H5Fclose(f) < 0) rc = -1;
-    if (rc) { ms_error("%s: cannot write /eval", sae_path); unlink(tmp); free(tmp); return -1; }
-    rc = ms_atomic_commit(tmp, sae_path);
-    if (rc) unlink(tmp);
-    free(tmp);
-    return rc;
 }

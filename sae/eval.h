@@ -65,7 +65,13 @@ int ms_sae_eval_downstream(const ms_sae *s, const struct ms_model *m, const char
 // Writes the results as group /eval of the SAE file (attributes + /eval/feature_density and
 // /eval/density_hist), replacing an earlier /eval: the file is copied, modified and renamed over the
 // original, so a crash leaves either the old or the new file.
+// (sae_io.c, the SAE file's owner, like ms_sae_eval_read.)
 int ms_sae_eval_store(const char *sae_path, const ms_sae_eval_result *r);
+// Reads /eval back into r (zeroed first; r->density malloc'ed when /eval/feature_density has d_sae
+// values; have_model set when ce_recovered is present). Returns 1 when /eval holds at least l0 and
+// explained_variance, 0 when it is absent or lacks them, -1 + ms_error when the file cannot be opened
+// or an attribute has the wrong type. Free with ms_sae_eval_result_free.
+int ms_sae_eval_read(const char *sae_path, int d_sae, ms_sae_eval_result *r);
 void ms_sae_eval_print(FILE *f, const ms_sae_eval_result *r);
 char *ms_sae_eval_json(const ms_sae_eval_result *r); // malloc'ed
 

@@ -1,7 +1,11 @@
-// sae_io.c: the SAE HDF5 file (README "On-disk formats"): datasets, root attributes, training log.
+// sae_io.c: the SAE HDF5 file (README "On-disk formats"): datasets, root attributes, /training_log,
+// and the /eval group (written by `sae eval`, read by the summary figures).
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "io/h5util.h"
+#include "sae/eval.h"
 #include "sae/sae.h"
 #include "util/util.h"
 
@@ -80,14 +84,6 @@ static herr_t read_attr_cb(hid_t loc, const char *name, const H5A_info_t *info, 
     return 0;
 }
 
-static int read_scalar_int(hid_t f, const char *name, int64_t *v) {
-    if (H5Aexists(f, name) <= 0) return -1;
-    hid_t a = H5Aopen(f, name, H5P_DEFAULT);
-    int rc = H5Aread(a, H5T_NATIVE_INT64, v) >= 0 ? 0 : -1;
-    H5Aclose(a);
-    return rc;
-}
-
 static void read_log(hid_t f, ms_sae *s) {
     int64_t dims[8];
     if (ms_h5_shape(f, "training_log", dims) != 2 || dims[1] <= 0) return;
@@ -143,7 +139,7 @@ ms_sae *ms_sae_load(const char *path) {
     }
     free(arch_s);
     int64_t k = 0;
-    read_scalar_int(f, "k", &k);
+    if (ms_h5_get_attr_i64(f, "k", MS_H5_OPTIONAL, &k) < 0) { H5Fclose(f); return NULL; }
     if ((arch == MS_SAE_TOPK || arch == MS_SAE_BATCHTOPK) && (k <= 0 || k > de[1])) {
         ms_error("%s: architecture %s needs 1 <= k <= d_sae, got k=%lld", path, ms_sae_arch_name(arch), (long long)k);
         H5Fclose(f); return NULL;
@@ -162,4 +158,136 @@ ms_sae *ms_sae_load(const char *path) {
     read_log(f, s);
     H5Fclose(f);
     return s;
+}
+
+// ---- /eval
+
+static int copy_file(const char *src, const char *dst) {
+    FILE *in = fopen(src, "rb");
+    if (!in) { ms_error("%s: cannot read: %s", src, strerror(errno)); return -1; }
+    FILE *out = fopen(dst, "wb");
+    if (!out) { ms_error("%s: cannot write: %s", dst, strerror(errno)); fclose(in); return -1; }
+    char *buf = ms_malloc(1 << 20);
+    size_t k;
+    int ok = 1;
+    while (ok && (k = fread(buf, 1, 1 << 20, in)) > 0) ok = fwrite(buf, 1, k, out) == k;
+    if (ferror(in)) ok = 0;
+    free(buf);
+    fclose(in);
+    if (fclose(out) != 0) ok = 0;
+    if (!ok) ms_error("%s: copy failed: %s", dst, strerror(errno));
+    return ok ? 0 : -1;
+}
+
+int ms_sae_eval_store(const char *sae_path, const ms_sae_eval_result *r) {
+    ms_h5_quiet();
+    char *tmp = ms_atomic_tmp_path(sae_path);
+    if (copy_file(sae_path, tmp)) { unlink(tmp); free(tmp); return -1; }
+    hid_t f = H5Fopen(tmp, H5F_ACC_RDWR, H5P_DEFAULT);
+    if (f < 0) { ms_error("%s: cannot open for writing", sae_path); unlink(tmp); free(tmp); return -1; }
+    if (H5Lexists(f, "eval", H5P_DEFAULT) > 0) H5Ldelete(f, "eval", H5P_DEFAULT);
+    hid_t g = H5Gcreate2(f, "eval", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = g < 0 ? -1 : 0;
+    if (!rc) {
+        rc |= ms_h5_attr_str(g, "acts", r->acts);
+        rc |= ms_h5_attr_str(g, "hook", r->hook);
+        rc |= ms_h5_attr_int(g, "n_tokens", r->n_tokens);
+        rc |= ms_h5_attr_float(g, "mse", r->mse);
+        rc |= ms_h5_attr_float(g, "nmse", r->nmse);
+        rc |= ms_h5_attr_float(g, "explained_variance", r->explained_variance);
+        rc |= ms_h5_attr_float(g, "l0", r->l0);
+        rc |= ms_h5_attr_float(g, "l1", r->l1);
+        rc |= ms_h5_attr_float(g, "dead_frac", r->dead_frac);
+        rc |= ms_h5_attr_float(g, "dense_frac_1pct", r->dense_frac_1pct);
+        rc |= ms_h5_attr_float(g, "dense_frac_10pct", r->dense_frac_10pct);
+        rc |= ms_h5_attr_float(g, "shrinkage", r->shrinkage);
+        rc |= ms_h5_attr_str(g, "definitions",
+                             "mse = sum|x-x_hat|^2/(N*d_in); nmse = sum|x-x_hat|^2/sum|x-mean(x)|^2; explained_variance = 1-nmse; "
+                             "l0/l1 = mean per token; density = fraction of tokens a latent is non-zero; shrinkage = mean |x_hat|/|x|; "
+                             "ce_recovered = (CE_zero-CE_splice)/(CE_zero-CE_clean); kl = mean per token KL(clean||other); "
+                             "kl_score = (kl_zero-kl_splice)/kl_zero");
+        rc |= ms_h5_attr_str(g, "monoscope_version", MS_VERSION);
+        rc |= ms_h5_attr_str(g, "command", ms_command_line());
+        if (r->have_model) {
+            rc |= ms_h5_attr_str(g, "model", r->model);
+            rc |= ms_h5_attr_int(g, "ce_tokens", r->ce_tokens);
+            rc |= ms_h5_attr_float(g, "ce_clean", r->ce_clean);
+            rc |= ms_h5_attr_float(g, "ce_splice", r->ce_splice);
+            rc |= ms_h5_attr_float(g, "ce_zero_ablate", r->ce_zero);
+            rc |= ms_h5_attr_float(g, "ce_recovered", r->ce_recovered);
+            rc |= ms_h5_attr_float(g, "kl_splice", r->kl_splice);
+            rc |= ms_h5_attr_float(g, "kl_zero_ablate", r->kl_zero);
+            rc |= ms_h5_attr_float(g, "kl_score", r->kl_score);
+        }
+        int64_t S = r->d_sae, nb = MS_EVAL_HIST_BINS;
+        rc |= ms_h5_write(g, "feature_density", H5T_NATIVE_DOUBLE, 1, &S, r->density);
+        rc |= ms_h5_write(g, "density_hist", H5T_NATIVE_INT64, 1, &nb, r->hist);
+        hid_t ds = H5Dopen2(g, "density_hist", H5P_DEFAULT);
+        if (ds >= 0) {
+            rc |= ms_h5_attr_float(ds, "log10_lo", MS_EVAL_HIST_LO);
+            rc |= ms_h5_attr_float(ds, "log10_hi", 0.0);
+            H5Dclose(ds);
+        } else rc = -1;
+        H5Gclose(g);
+    }
+    if (H5Fclose(f) < 0) rc = -1;
+    if (rc) { ms_error("%s: cannot write /eval", sae_path); unlink(tmp); free(tmp); return -1; }
+    rc = ms_atomic_commit(tmp, sae_path);
+    if (rc) unlink(tmp);
+    free(tmp);
+    return rc;
+}
+
+// Reads a double attribute of /eval that may be absent (left as is); -1 only when present but not one number.
+static int eval_num(hid_t g, const char *name, double *v, int *present) {
+    int rc = ms_h5_get_attr_f64(g, name, MS_H5_OPTIONAL, v);
+    if (present) *present = rc == 0;
+    return rc < 0 ? -1 : 0;
+}
+
+static char *eval_str(hid_t g, const char *name, char *out, size_t n, int *rc) {
+    char *v = NULL;
+    int got = ms_h5_get_attr_str(g, name, MS_H5_OPTIONAL, &v);
+    if (got < 0) *rc = -1;
+    if (got == 0) snprintf(out, n, "%s", v);
+    free(v);
+    return out;
+}
+
+int ms_sae_eval_read(const char *sae_path, int d_sae, ms_sae_eval_result *r) {
+    ms_h5_quiet();
+    memset(r, 0, sizeof *r);
+    r->d_sae = d_sae;
+    hid_t f = H5Fopen(sae_path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) { ms_error("%s: cannot open as HDF5", sae_path); return -1; }
+    if (H5Lexists(f, "eval", H5P_DEFAULT) <= 0) { H5Fclose(f); return 0; }
+    hid_t g = H5Gopen2(f, "eval", H5P_DEFAULT);
+    if (g < 0) { ms_error("%s: /eval is not a group", sae_path); H5Fclose(f); return -1; }
+    int rc = 0, have_l0 = 0, have_ev = 0;
+    rc |= eval_num(g, "l0", &r->l0, &have_l0);
+    rc |= eval_num(g, "explained_variance", &r->explained_variance, &have_ev);
+    struct { const char *name; double *v; } opt[] = {
+        {"mse", &r->mse}, {"nmse", &r->nmse}, {"l1", &r->l1}, {"dead_frac", &r->dead_frac},
+        {"dense_frac_1pct", &r->dense_frac_1pct}, {"dense_frac_10pct", &r->dense_frac_10pct}, {"shrinkage", &r->shrinkage},
+        {"ce_clean", &r->ce_clean}, {"ce_splice", &r->ce_splice}, {"ce_zero_ablate", &r->ce_zero},
+        {"kl_splice", &r->kl_splice}, {"kl_zero_ablate", &r->kl_zero}, {"kl_score", &r->kl_score}};
+    for (size_t i = 0; i < sizeof opt / sizeof opt[0]; i++) rc |= eval_num(g, opt[i].name, opt[i].v, NULL);
+    rc |= eval_num(g, "ce_recovered", &r->ce_recovered, &r->have_model);
+    if (ms_h5_get_attr_i64(g, "n_tokens", MS_H5_OPTIONAL, &r->n_tokens) < 0) rc = -1;
+    if (ms_h5_get_attr_i64(g, "ce_tokens", MS_H5_OPTIONAL, &r->ce_tokens) < 0) rc = -1;
+    eval_str(g, "hook", r->hook, sizeof r->hook, &rc);
+    eval_str(g, "acts", r->acts, sizeof r->acts, &rc);
+    eval_str(g, "model", r->model, sizeof r->model, &rc);
+    int64_t dims[8];
+    if (!rc && ms_h5_shape(g, "feature_density", dims) == 1 && dims[0] == d_sae && d_sae > 0) {
+        r->density = ms_malloc((size_t)d_sae * sizeof *r->density);
+        if (ms_h5_read(g, sae_path, "feature_density", H5T_NATIVE_DOUBLE, 1, dims, r->density) < 0) rc = -1;
+    }
+    int64_t nb = MS_EVAL_HIST_BINS;
+    if (!rc && ms_h5_shape(g, "density_hist", dims) == 1 && dims[0] == nb)
+        rc |= ms_h5_read(g, sae_path, "density_hist", H5T_NATIVE_INT64, 1, &nb, r->hist);
+    H5Gclose(g);
+    H5Fclose(f);
+    if (rc) { ms_sae_eval_result_free(r); return -1; }
+    return have_l0 && have_ev ? 1 : 0;
 }

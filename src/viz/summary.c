@@ -1,6 +1,5 @@
 // summary.c: see summary.h.
 #include "viz/summary.h"
-#include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,38 +23,21 @@ typedef struct {
     double *log; int rows, cols; char **columns;
 } entry;
 
-static int read_attr_d(hid_t g, const char *name, double *v) {
-    if (H5Aexists(g, name) <= 0) return 0;
-    hid_t a = H5Aopen(g, name, H5P_DEFAULT);
-    int ok = H5Aread(a, H5T_NATIVE_DOUBLE, v) >= 0;
-    H5Aclose(a);
-    return ok;
-}
-
+// /eval of the SAE file, through its owner (sae_io.c). 1: metrics present, 0: none, -1: error.
 static int read_eval(const char *path, entry *e) {
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) return 0;
-    int ok = 0;
-    if (H5Lexists(f, "eval", H5P_DEFAULT) > 0) {
-        hid_t g = H5Gopen2(f, "eval", H5P_DEFAULT);
-        ok = read_attr_d(g, "l0", &e->l0) & read_attr_d(g, "explained_variance", &e->ev);
-        read_attr_d(g, "dead_frac", &e->dead);
-        e->have_ce = read_attr_d(g, "ce_recovered", &e->ce);
-        if (H5Lexists(g, "feature_density", H5P_DEFAULT) > 0) {
-            hid_t ds = H5Dopen2(g, "feature_density", H5P_DEFAULT);
-            hid_t sp = H5Dget_space(ds);
-            if (H5Sget_simple_extent_npoints(sp) == e->d_sae) {
-                e->density = ms_malloc((size_t)e->d_sae * sizeof *e->density);
-                if (H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, e->density) < 0) { free(e->density); e->density = NULL; }
-            }
-            H5Sclose(sp);
-            H5Dclose(ds);
-        }
-        H5Gclose(g);
-    }
-    H5Fclose(f);
-    return ok;
+    ms_sae_eval_result r;
+    int got = ms_sae_eval_read(path, e->d_sae, &r);
+    if (got < 0) return -1;
+    e->density = r.density; // ownership moves to the entry (kept even when l0/ev are missing)
+    r.density = NULL;
+    if (got == 0) return 0;
+    e->l0 = r.l0;
+    e->ev = r.explained_variance;
+    e->dead = r.dead_frac;
+    e->have_ce = r.have_model;
+    e->ce = r.ce_recovered;
+    ms_sae_eval_result_free(&r);
+    return 1;
 }
 
 static const char *base(const char *p) { const char *b = strrchr(p, '/'); return b ? b + 1 : p; }
@@ -91,6 +73,7 @@ int ms_viz_summary(const ms_summary_opts *o) {
         if (hook && *hook) snprintf(e->label, sizeof e->label, "%s (%s)", hook, base(o->files[i]));
         else snprintf(e->label, sizeof e->label, "%s", base(o->files[i]));
         e->have_eval = read_eval(o->files[i], e);
+        if (e->have_eval < 0) { ms_sae_free(s); rc = -1; break; }
         if (!e->have_eval && o->acts) {
             ms_sae_eval_result r;
             memset(&r, 0, sizeof r);
