@@ -90,7 +90,7 @@ static int resolve_rows(ms_acts *a) {
     for (int i = 1; i < a->n_hooks; i++) if (a->hooks[i].dims[0] < rows) rows = a->hooks[i].dims[0];
     if (attr >= 0 && attr < rows) rows = attr;
     for (int i = 0; i < a->n_hooks; i++) {
-        if (attr < 0 && a->hooks[i].dims[0] != rows) { // no n_seq to say which rows are complete
+        if (attr < 0 && a->hooks[i].dims[0] != a->hooks[0].dims[0]) { // no n_seq to say which rows are complete
             ms_error("%s: /acts/%s has %lld rows, /acts/%s %lld (hooks must have the same rows)", a->path,
                      a->hooks[i].name, (long long)a->hooks[i].dims[0], a->hooks[0].name, (long long)a->hooks[0].dims[0]);
             return -1;
