@@ -67,20 +67,22 @@ static herr_t read_attr_cb(hid_t loc, const char *name, const H5A_info_t *info, 
     if (a < 0) return 0;
     hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
     H5T_class_t cls = H5Tget_class(t);
-    if (H5Sget_simple_extent_npoints(sp) == 1) {
-        if (cls == H5T_INTEGER) {
-            int64_t v;
-            if (H5Aread(a, H5T_NATIVE_INT64, &v) >= 0) ms_sae_set_attr_int(s, name, v);
-        } else if (cls == H5T_FLOAT) {
-            double v;
-            if (H5Aread(a, H5T_NATIVE_DOUBLE, &v) >= 0) ms_sae_set_attr_float(s, name, v);
-        } else if (cls == H5T_STRING) {
-            char *v = ms_h5_read_attr_str(loc, name);
-            if (v) ms_sae_set_attr_str(s, name, v);
-            free(v);
-        }
+    hssize_t np = H5Sget_simple_extent_npoints(sp);
+    H5Sclose(sp);
+    H5Tclose(t);
+    H5Aclose(a);
+    if (np != 1) return 0; // arrays are not ms_sae attributes: skipped, not an error
+    if (cls == H5T_INTEGER) {
+        int64_t v;
+        if (ms_h5_get_attr_i64(loc, name, MS_H5_REQUIRED, &v) == 0) ms_sae_set_attr_int(s, name, v);
+    } else if (cls == H5T_FLOAT) {
+        double v;
+        if (ms_h5_get_attr_f64(loc, name, MS_H5_REQUIRED, &v) == 0) ms_sae_set_attr_float(s, name, v);
+    } else if (cls == H5T_STRING) {
+        char *v = NULL;
+        if (ms_h5_get_attr_str(loc, name, MS_H5_REQUIRED, &v) == 0) ms_sae_set_attr_str(s, name, v);
+        free(v);
     }
-    H5Sclose(sp); H5Tclose(t); H5Aclose(a);
     return 0;
 }
 
