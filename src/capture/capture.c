@@ -221,6 +221,61 @@ static ms_acts_writer *create_file(const char *tmp, const ms_model *m, const ms_
     return w;
 }
 
+// --resume: re-reads the input up to the file's n_seq rows, checking it still produces /tokens.
+static int check_resumed_rows(const ms_capture_opts *o, ms_input *in, ms_acts_writer *w, long long n_seq, int32_t *seq) {
+    const int ctx = o->ctx;
+    int32_t *row = ms_malloc((size_t)ctx * sizeof(int32_t));
+    int rc = 0;
+    for (long long r = 0; r < n_seq && !rc; r++) {
+        int len = ms_input_next(in, seq);
+        if (len < 0 || ms_acts_writer_token_row(w, r, row)) { rc = -1; break; }
+        int same = len > 0;
+        for (int i = 0; i < ctx && same; i++) same = row[i] == (i < len ? seq[i] : -1);
+        if (!same && o->max_tokens > 0 && r == n_seq - 1) same = 1; // last row may be cut by --max-tokens
+        if (!same) {
+            ms_error("%s: --resume: the input no longer produces row %lld of the partial file", o->input_path, r);
+            rc = -1;
+        }
+    }
+    free(row);
+    return rc;
+}
+
+// Reads up to `batch` sequences into tok (batch, ctx) with their lengths; T gets the longest, *done
+// is set at the end of the input or of --max-tokens. Returns the count, -1 on an input error.
+static int gather_batch(const ms_capture_opts *o, ms_input *in, int batch, int32_t *seq, int32_t *tok, int *lens,
+                        long long *n_tok, int *T, int *done) {
+    int B = 0;
+    while (B < batch) {
+        if (o->max_tokens > 0 && *n_tok >= o->max_tokens) { *done = 1; break; }
+        int len = ms_input_next(in, seq);
+        if (len < 0) return -1;
+        if (len == 0) { *done = 1; break; }
+        if (o->max_tokens > 0 && *n_tok + len > o->max_tokens) len = (int)(o->max_tokens - *n_tok);
+        lens[B] = len;
+        *n_tok += len;
+        memcpy(tok + (size_t)B * o->ctx, seq, (size_t)len * sizeof(int32_t));
+        if (len > *T) *T = len;
+        B++;
+    }
+    return B;
+}
+
+// An existing <out>: 0 when already complete and --resume (nothing to do), -1 without --overwrite;
+// 1: go on.
+static int output_state(const ms_capture_opts *o, const char *tmp) {
+    if (!ms_file_exists(o->out_path) || o->overwrite) return 1;
+    if (o->resume && !ms_file_exists(tmp)) {
+        fprintf(stderr, "monoscope: %s is already complete; nothing to resume\n", o->out_path);
+        return 0;
+    }
+    if (!o->resume) {
+        ms_error("%s: output exists (use --overwrite to replace it, or another --out)", o->out_path);
+        return -1;
+    }
+    return 1;
+}
+
 int ms_capture(const ms_capture_opts *o) {
     int rc = -1;
     ms_model *m = NULL;
@@ -244,18 +299,8 @@ int ms_capture(const ms_capture_opts *o) {
     size_t tl = strlen(o->out_path) + 16;
     tmp = ms_malloc(tl);
     snprintf(tmp, tl, "%s.partial", o->out_path);
-    if (ms_file_exists(o->out_path) && !o->overwrite) {
-        if (o->resume && !ms_file_exists(tmp)) {
-            fprintf(stderr, "monoscope: %s is already complete; nothing to resume\n", o->out_path);
-            free(tmp);
-            return 0;
-        }
-        if (!o->resume) {
-            ms_error("%s: output exists (use --overwrite to replace it, or another --out)", o->out_path);
-            free(tmp);
-            return -1;
-        }
-    }
+    int state = output_state(o, tmp);
+    if (state <= 0) { free(tmp); return state; }
     m = ms_model_load(o->model_path);
     if (!m) goto out;
     const ms_config *c = &m->cfg;
@@ -292,22 +337,7 @@ int ms_capture(const ms_capture_opts *o) {
         if (!w) goto out;
         n_seq = done_seq;
         n_tok = done_tok;
-        // re-read the rows already done, checking the input still produces them
-        int32_t *row = ms_malloc((size_t)ctx * sizeof(int32_t));
-        for (long long r = 0; r < n_seq; r++) {
-            int len = ms_input_next(in, seq);
-            if (len < 0) { free(row); goto out; }
-            if (ms_acts_writer_token_row(w, r, row)) { free(row); goto out; }
-            int same = len > 0;
-            for (int i = 0; i < ctx && same; i++) same = row[i] == (i < len ? seq[i] : -1);
-            if (!same && o->max_tokens > 0 && r == n_seq - 1) same = 1; // last row may be cut by --max-tokens
-            if (!same) {
-                ms_error("%s: --resume: the input no longer produces row %lld of the partial file", o->input_path, r);
-                free(row);
-                goto out;
-            }
-        }
-        free(row);
+        if (check_resumed_rows(o, in, w, n_seq, seq)) goto out;
         fprintf(stderr, "monoscope: resuming %s after %lld sequences\n", tmp, n_seq);
     } else {
         w = create_file(tmp, m, o, sites, n_hooks, hook_list, key, batch, compress);
@@ -331,20 +361,8 @@ int ms_capture(const ms_capture_opts *o) {
     long long n_seq0 = n_seq, n_tok0 = n_tok;
     int done = 0;
     while (!done) {
-        // gather a batch
-        int B = 0, T = 0;
-        while (B < batch) {
-            if (o->max_tokens > 0 && n_tok >= o->max_tokens) { done = 1; break; }
-            int len = ms_input_next(in, seq);
-            if (len < 0) goto out;
-            if (len == 0) { done = 1; break; }
-            if (o->max_tokens > 0 && n_tok + len > o->max_tokens) len = (int)(o->max_tokens - n_tok);
-            lens[B] = len;
-            n_tok += len;
-            memcpy(tok + (size_t)B * ctx, seq, (size_t)len * sizeof(int32_t));
-            if (len > T) T = len;
-            B++;
-        }
+        int T = 0, B = gather_batch(o, in, batch, seq, tok, lens, &n_tok, &T, &done);
+        if (B < 0) goto out;
         if (B == 0) break;
         // pack (B, T) for the forward pass: pad short rows with a valid id (causal attention keeps
         // the padding from affecting earlier positions; its activations are zeroed in on_hook)
