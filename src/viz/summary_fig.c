@@ -36,6 +36,19 @@ static ms_rgb dict_col(int i) { return ms_cmap_tab10(i); }
 static int dict_marker(int i) { return i % MS_MARK_COUNT; }
 static int dict_hatch(int i) { return i % MS_HATCH_COUNT; }
 
+// A curve in the dictionary's colour with its marker shape at 5 points, staggered per dictionary so
+// curves that share a colour (more than 10 dictionaries) still differ, and markers rarely coincide.
+static void dict_curve(ms_plot *p, const double *xs, const double *ys, int n, int i) {
+    ms_plot_line(p, xs, ys, n, dict_col(i), 2);
+    int r = (int)lround(3.5 * p->scale);
+    for (int m = 0; m < 5 && n > 0; m++) {
+        int j = (int)((m + 0.25 + 0.7 * ((i * 3) % 10) / 10.0) / 5 * n);
+        double X = ms_plot_px(p, xs[j]), Y = ms_plot_py(p, ys[j]);
+        if (!isfinite(X) || !isfinite(Y) || X < p->x || X >= p->x + p->w || Y < p->y || Y >= p->y + p->h) continue;
+        ms_draw_marker(p->c, (int)lround(X), (int)lround(Y), r, dict_marker(i), dict_col(i));
+    }
+}
+
 // Canvas for `panels_w` of plots with the legend to their right: as tall as the legend needs.
 static ms_canvas *canvas_with_legend(const ms_fig_fonts *f, int panels_w, int h, const ms_legend_item *it, int n,
                                      int *legend_w) {
@@ -66,7 +79,7 @@ ms_canvas *ms_sum_density(const ms_fig_fonts *f, const ms_sum_dict *d, int n) {
         }
         for (int b = 0; b < NB; b++) if (cnt[i][b] > ymax) ymax = cnt[i][b];
         snprintf(lab[nl], sizeof lab[nl], "%s: %.1f %% dead", d[i].legend, 100.0 * dead / (d[i].d_sae > 0 ? d[i].d_sae : 1));
-        it[nl] = (ms_legend_item){lab[nl], dict_col(i), 1, -1, -1};
+        it[nl] = (ms_legend_item){lab[nl], dict_col(i), 1, dict_marker(i), -1};
         nl++;
     }
     ms_canvas *c = NULL;
@@ -88,7 +101,7 @@ ms_canvas *ms_sum_density(const ms_fig_fonts *f, const ms_sum_dict *d, int n) {
                 xs[2 * b + 1] = lo + (hi - lo) * (b + 1) / NB;
                 ys[2 * b] = ys[2 * b + 1] = cnt[i][b];
             }
-            ms_plot_line(&p, xs, ys, 2 * NB, dict_col(i), 2);
+            dict_curve(&p, xs, ys, 2 * NB, i);
         }
         ms_legend_draw(c, f->small, f->s, W, p.y, it, nl);
     }
@@ -158,21 +171,22 @@ ms_canvas *ms_sum_l0_ev(const ms_fig_fonts *f, const ms_sum_dict *d, int n, char
 }
 
 // ---- 3. dead fraction, bars grouped by layer
-// Value label above a bar: horizontal when it fits the bar's width, else rotated when the bar is
-// at least a line tall in width, else none; it must stay in the data area and clear of the others.
-static ms_rect value_label(ms_plot *p, const ms_fig_fonts *f, ms_rect bar, double v, const ms_rect *placed, int n_placed) {
+// Value label above a bar, horizontal or rotated (one orientation per figure: see ms_sum_dead);
+// left out where it would leave the data area or touch another.
+static ms_rect value_label(ms_plot *p, const ms_fig_fonts *f, ms_rect bar, double v, int rotated, const ms_rect *placed,
+                           int n_placed) {
     char s[32];
     snprintf(s, sizeof s, "%.1f", v);
     int tw = ms_text_width(f->small, s), lh = ms_font_line_height(f->small), cx = bar.x + bar.w / 2;
     ms_rect b = {0, 0, 0, 0};
-    if (tw <= bar.w + MS_PX(f, 4)) b = (ms_rect){cx - tw / 2, bar.y - MS_PX(f, 2) - lh, tw, lh};
+    if (!rotated) b = (ms_rect){cx - tw / 2, bar.y - MS_PX(f, 2) - lh, tw, lh};
     else if (lh <= bar.w + MS_PX(f, 2)) b = (ms_rect){cx - lh / 2, bar.y - MS_PX(f, 3) - tw, lh, tw};
     if (b.w == 0 || b.x < p->x || b.y < p->y || b.x + b.w > p->x + p->w) return (ms_rect){0, 0, 0, 0};
     for (int i = 0; i < n_placed; i++)
         if (placed[i].w && b.x < placed[i].x + placed[i].w && placed[i].x < b.x + b.w && b.y < placed[i].y + placed[i].h &&
             placed[i].y < b.y + b.h)
             return (ms_rect){0, 0, 0, 0};
-    if (b.w == tw) ms_text_draw(p->c, f->small, b.x, b.y, s, MS_GREY(30));
+    if (!rotated) ms_text_draw(p->c, f->small, b.x, b.y, s, MS_GREY(30));
     else ms_text_draw_rot90(p->c, f->small, b.x, b.y + b.h, s, MS_GREY(30));
     return b;
 }
@@ -222,7 +236,13 @@ ms_canvas *ms_sum_dead(const ms_fig_fonts *f, const ms_sum_dict *d, int n, char 
     tb_add(tp, "area=%d,%d,%d,%d n=%d", p.x, p.y, p.w, p.h, k);
     double bw = 0.8 / widest; // the same width in every group, bars centred on the group's tick
     ms_rect *vals = ms_calloc((size_t)k, sizeof *vals);
-    int y_base = (int)lround(ms_plot_py(&p, 0));
+    int y_base = (int)lround(ms_plot_py(&p, 0)), bar_px = (int)(ms_plot_px(&p, bw) - ms_plot_px(&p, 0)) - MS_PX(f, 2);
+    int rotated = 0; // horizontal value labels when every one fits its bar's width
+    for (int j = 0; j < k; j++) {
+        char s[32];
+        snprintf(s, sizeof s, "%.1f", 100 * d[order[j]].dead);
+        rotated |= ms_text_width(f->small, s) > bar_px + MS_PX(f, 4);
+    }
     for (int j = 0; j < k; j++) {
         int g = group[j], m = 0;
         for (int q = 0; q < k; q++) m += group[q] == g;
@@ -232,7 +252,7 @@ ms_canvas *ms_sum_dead(const ms_fig_fonts *f, const ms_sum_dict *d, int n, char 
         if (y_base - yt < 2) yt = y_base - 2; // zero still shows as a sliver of the dictionary's colour
         ms_rect bar = {xa, yt, xb - xa > 2 ? xb - xa : 2, y_base + 1 - yt};
         ms_draw_hatched(c, bar.x, bar.y, bar.w, bar.h, dict_col(order[j]), dict_hatch(order[j]), MS_PX(f, 5));
-        vals[j] = value_label(&p, f, bar, 100 * d[order[j]].dead, vals, j);
+        vals[j] = value_label(&p, f, bar, 100 * d[order[j]].dead, rotated, vals, j);
         ms_rgb col = dict_col(order[j]);
         tb_add(tp, "bar%d=%d,%d,%d,%d,%d,%d,%d", j, bar.x, bar.y, bar.w, bar.h, col.r, col.g, col.b);
         char key[32];
@@ -304,7 +324,7 @@ static void training_panel(const ms_fig_fonts *f, ms_canvas *c, const ms_sum_dic
             xs[r] = xc >= 0 ? d[i].log[(size_t)r * d[i].log_cols + xc] : r;
             ys[r] = d[i].log[(size_t)r * d[i].log_cols + yc];
         }
-        ms_plot_line(&p, xs, ys, d[i].log_rows, dict_col(i), 2);
+        dict_curve(&p, xs, ys, d[i].log_rows, i);
         free(xs); free(ys);
     }
 }
@@ -315,7 +335,7 @@ ms_canvas *ms_sum_training(const ms_fig_fonts *f, const ms_sum_dict *d, int n) {
     if (!np) return NULL;
     ms_legend_item *it = ms_calloc((size_t)n, sizeof *it);
     for (int i = 0; i < n; i++)
-        if (d[i].log) it[nl++] = (ms_legend_item){d[i].legend, dict_col(i), 1, -1, -1};
+        if (d[i].log) it[nl++] = (ms_legend_item){d[i].legend, dict_col(i), 1, dict_marker(i), -1};
     int pw = MS_PX(f, 560), ph = MS_PX(f, 360), gc = np > 1 ? 2 : 1, gr = (np + 1) / 2, lw;
     ms_canvas *c = canvas_with_legend(f, gc * pw, gr * ph, it, nl, &lw);
     for (int q = 0; q < np; q++) training_panel(f, c, d, n, panel[q], (q % 2) * pw, (q / 2) * ph, pw, ph);
