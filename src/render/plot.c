@@ -256,18 +256,6 @@ void ms_plot_line(ms_plot *p, const double *xs, const double *ys, int n, ms_rgb 
     }
 }
 
-void ms_plot_scatter(ms_plot *p, const double *xs, const double *ys, int n, ms_rgb col, int r) {
-    int rr = S(r) > 0 ? S(r) : 1;
-    for (int i = 0; i < n; i++) {
-        double X = ms_plot_px(p, xs[i]), Y = ms_plot_py(p, ys[i]);
-        if (!isfinite(X) || !isfinite(Y)) continue;
-        int xi = (int)lround(X), yi = (int)lround(Y);
-        if (xi < p->x || xi >= p->x + p->w || yi < p->y || yi >= p->y + p->h) continue;
-        ms_canvas_fill_rect(p->c, xi - rr, yi - rr, 2 * rr + 1, 2 * rr + 1, col);
-        ms_canvas_rect(p->c, xi - rr, yi - rr, 2 * rr + 1, 2 * rr + 1, 1, MS_RGB(col.r / 2, col.g / 2, col.b / 2));
-    }
-}
-
 void ms_plot_bars(ms_plot *p, const double *edges, const double *ys, int n, double base, ms_rgb col) {
     double yb = ms_plot_py(p, base);
     if (!isfinite(yb)) yb = p->y + p->h;
@@ -284,34 +272,6 @@ void ms_plot_bars(ms_plot *p, const double *edges, const double *ys, int n, doub
         if (y0 - yt < 1) yt = y0 - 1;
         ms_canvas_fill_rect(p->c, xa, yt, xb - xa, y0 - yt, col);
     }
-}
-
-void ms_plot_legend(ms_plot *p, const char **labels, const ms_rgb *cols, int n, int corner) {
-    if (n <= 0) return;
-    int lh = ms_font_line_height(p->font), sw = S(16), gap = S(6), wmax = 0;
-    char fit[128];
-    for (int i = 0; i < n; i++) {
-        int w = ms_text_fit(p->font, labels[i], p->w / 2, fit, sizeof fit);
-        if (w > wmax) wmax = w;
-    }
-    int bw = gap + sw + gap + wmax + gap, bh = gap + n * lh + gap;
-    int bx = corner == 0 ? p->x + p->w - bw - S(6) : p->x + S(6), by = p->y + S(6);
-    ms_canvas_fill_rect(p->c, bx, by, bw, bh, MS_WHITE);
-    ms_canvas_rect(p->c, bx, by, bw, bh, 1, MS_GREY(170));
-    for (int i = 0; i < n; i++) {
-        int yy = by + gap + i * lh;
-        ms_canvas_fill_rect(p->c, bx + gap, yy + lh / 2 - S(2), sw, S(4) > 0 ? S(4) : 1, cols[i]);
-        ms_text_fit(p->font, labels[i], p->w / 2, fit, sizeof fit);
-        ms_text_draw(p->c, p->font, bx + gap + sw + gap, yy, fit, TEXT);
-    }
-}
-
-void ms_plot_annotate(ms_plot *p, double x, double y, const char *s, ms_rgb col) {
-    double X = ms_plot_px(p, x), Y = ms_plot_py(p, y);
-    if (!isfinite(X) || !isfinite(Y)) return;
-    int w = ms_text_width(p->font, s), xi = (int)lround(X) + S(9);
-    if (xi + w > p->x + p->w) xi = (int)lround(X) - S(9) - w; // flip to the left at the right edge
-    ms_text_draw(p->c, p->font, xi, (int)lround(Y) - ms_font_line_height(p->font) / 2, s, col);
 }
 
 // ---- markers, hatched bars, legends, label placement
@@ -459,8 +419,10 @@ static int leader_free(const clearance *k, int self, seg s) {
 }
 
 // Moves markers off each other: each keeps its data position unless its box (plus a 2 px gap)
-// overlaps an earlier marker's; then it takes the nearest free cell of a grid of marker pitch.
-static void place_markers(ms_plot *p, const ms_plot_point *pts, int n, int rr, ms_plot_placed *out) {
+// overlaps an earlier marker's or an avoid box; then it takes the nearest free cell of a grid of
+// marker pitch around it.
+static void place_markers(ms_plot *p, const ms_plot_point *pts, int n, int rr, const ms_rect *avoid, int n_avoid,
+                          ms_plot_placed *out) {
     int pitch = 2 * rr + 1 + 2;
     for (int i = 0; i < n; i++) {
         ms_plot_placed *o = &out[i];
@@ -479,6 +441,7 @@ static void place_markers(ms_plot *p, const ms_plot_point *pts, int n, int rr, m
                         if (!rect_inside(m, p)) continue;
                         int clear = 1;
                         for (int e = 0; e < i && clear; e++) clear = !rect_hit(m, out[e].marker);
+                        for (int e = 0; e < n_avoid && clear; e++) clear = !rect_hit(m, avoid[e]);
                         if (!clear) continue;
                         o->cx = x0 + q * pitch;
                         o->cy = y0 + j * pitch;
@@ -526,7 +489,7 @@ void ms_plot_points(ms_plot *p, const ms_plot_point *pts, int n, int r, const ms
                     ms_plot_placed *out) {
     if (n <= 0) return;
     int rr = S(r) > 1 ? S(r) : 2, lh = ms_font_line_height(p->font), gap = S(3), tt = S(1) > 0 ? S(1) : 1;
-    place_markers(p, pts, n, rr, out);
+    place_markers(p, pts, n, rr, avoid, n_avoid, out);
     seg *leaders = calloc((size_t)(2 * n), sizeof *leaders); // ticks of moved markers, then label leaders
     int n_lead = 0;
     for (int i = 0; i < n; i++)

@@ -1,5 +1,6 @@
 // plot.h: 2-D plots for paper figures: a data area inside a box, linear or log10 axes with
-// "nice" ticks (1, 2, 5 x 10^k), tick labels, axis labels, title, lines, markers, bars, legend.
+// "nice" ticks (1, 2, 5 x 10^k), tick labels, axis labels, title, lines, bars, markers of several
+// shapes with labels placed so that nothing overlaps, hatched bars, legends beside the data area.
 // Every size is in pixels at 100 dpi and multiplied by `scale` (= dpi / 100).
 #ifndef MS_PLOT_H
 #define MS_PLOT_H
@@ -47,14 +48,8 @@ double ms_plot_px(const ms_plot *p, double x);
 double ms_plot_py(const ms_plot *p, double y);
 // Polyline through the finite points, clipped to the data area.
 void ms_plot_line(ms_plot *p, const double *xs, const double *ys, int n, ms_rgb col, int thick);
-// Filled square markers of half-size r (scaled) at the finite points inside the area.
-void ms_plot_scatter(ms_plot *p, const double *xs, const double *ys, int n, ms_rgb col, int r);
 // Bars from y = base up to ys[i] between edges[i] and edges[i+1] (n bars, n+1 edges).
 void ms_plot_bars(ms_plot *p, const double *edges, const double *ys, int n, double base, ms_rgb col);
-// Legend box in the top-right (corner 0) or top-left (corner 1) of the data area.
-void ms_plot_legend(ms_plot *p, const char **labels, const ms_rgb *cols, int n, int corner);
-// Text label placed at data coordinates (left-aligned, vertically centred), clipped to the canvas.
-void ms_plot_annotate(ms_plot *p, double x, double y, const char *s, ms_rgb col);
 
 // ---- markers, hatched bars, legends beside the data area, labels placed without overlaps
 typedef struct { int x, y, w, h; } ms_rect; // [x, x+w) x [y, y+h); w == 0: none
@@ -103,7 +98,8 @@ typedef struct {
     int leader;     // 1: the label stands away from the marker, joined by a leader line
 } ms_plot_placed;
 // Draws markers of half-size r (scaled) with their labels, nothing hidden: a marker that would
-// overlap an earlier one moves to the nearest free spot around its data position; each label takes
+// overlap an earlier one or an `avoid` box moves to the nearest free spot around its data position
+// (a thin tick points to the data position); each label takes
 // the first of 8 positions around its marker (right, left, above, below, then the diagonals) whose
 // box stays in the data area and overlaps no label, marker, leader line or `avoid` box; else the
 // nearest such spot farther out, joined by a leader line; else it is left out (the legend still
