@@ -2,6 +2,7 @@
 #include "render/plot.h"
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define S(v) ((int)lround((v) * p->scale))
@@ -255,18 +256,6 @@ void ms_plot_line(ms_plot *p, const double *xs, const double *ys, int n, ms_rgb 
     }
 }
 
-void ms_plot_scatter(ms_plot *p, const double *xs, const double *ys, int n, ms_rgb col, int r) {
-    int rr = S(r) > 0 ? S(r) : 1;
-    for (int i = 0; i < n; i++) {
-        double X = ms_plot_px(p, xs[i]), Y = ms_plot_py(p, ys[i]);
-        if (!isfinite(X) || !isfinite(Y)) continue;
-        int xi = (int)lround(X), yi = (int)lround(Y);
-        if (xi < p->x || xi >= p->x + p->w || yi < p->y || yi >= p->y + p->h) continue;
-        ms_canvas_fill_rect(p->c, xi - rr, yi - rr, 2 * rr + 1, 2 * rr + 1, col);
-        ms_canvas_rect(p->c, xi - rr, yi - rr, 2 * rr + 1, 2 * rr + 1, 1, MS_RGB(col.r / 2, col.g / 2, col.b / 2));
-    }
-}
-
 void ms_plot_bars(ms_plot *p, const double *edges, const double *ys, int n, double base, ms_rgb col) {
     double yb = ms_plot_py(p, base);
     if (!isfinite(yb)) yb = p->y + p->h;
@@ -285,30 +274,255 @@ void ms_plot_bars(ms_plot *p, const double *edges, const double *ys, int n, doub
     }
 }
 
-void ms_plot_legend(ms_plot *p, const char **labels, const ms_rgb *cols, int n, int corner) {
-    if (n <= 0) return;
-    int lh = ms_font_line_height(p->font), sw = S(16), gap = S(6), wmax = 0;
-    char fit[128];
-    for (int i = 0; i < n; i++) {
-        int w = ms_text_fit(p->font, labels[i], p->w / 2, fit, sizeof fit);
-        if (w > wmax) wmax = w;
-    }
-    int bw = gap + sw + gap + wmax + gap, bh = gap + n * lh + gap;
-    int bx = corner == 0 ? p->x + p->w - bw - S(6) : p->x + S(6), by = p->y + S(6);
-    ms_canvas_fill_rect(p->c, bx, by, bw, bh, MS_WHITE);
-    ms_canvas_rect(p->c, bx, by, bw, bh, 1, MS_GREY(170));
-    for (int i = 0; i < n; i++) {
-        int yy = by + gap + i * lh;
-        ms_canvas_fill_rect(p->c, bx + gap, yy + lh / 2 - S(2), sw, S(4) > 0 ? S(4) : 1, cols[i]);
-        ms_text_fit(p->font, labels[i], p->w / 2, fit, sizeof fit);
-        ms_text_draw(p->c, p->font, bx + gap + sw + gap, yy, fit, TEXT);
+// ---- markers, hatched bars, legends, label placement
+
+ms_rgb ms_rgb_darker(ms_rgb c) { return MS_RGB(c.r * 11 / 20, c.g * 11 / 20, c.b * 11 / 20); }
+
+// Whether the offset (dx, dy) from the centre lies inside a marker of half-size r.
+static int marker_inside(int shape, int dx, int dy, int r) {
+    if (dx < -r || dx > r || dy < -r || dy > r) return 0;
+    int ax = dx < 0 ? -dx : dx, ay = dy < 0 ? -dy : dy, arm = r / 3 > 1 ? r / 3 : 1;
+    switch (shape) {
+    case MS_MARK_CIRCLE: return dx * dx + dy * dy <= r * r + r;
+    case MS_MARK_TRIANGLE: return 2 * ax <= dy + r;       // apex up, base on the bottom row
+    case MS_MARK_TRIANGLE_DOWN: return 2 * ax <= r - dy;
+    case MS_MARK_TRIANGLE_RIGHT: return 2 * ay <= r - dx;  // base on the left, apex right
+    case MS_MARK_DIAMOND: return ax + ay <= r;
+    case MS_MARK_PLUS: return ax <= arm || ay <= arm;
+    case MS_MARK_CROSS: return abs(ax - ay) <= arm;
+    default: return 1; // square
     }
 }
 
-void ms_plot_annotate(ms_plot *p, double x, double y, const char *s, ms_rgb col) {
-    double X = ms_plot_px(p, x), Y = ms_plot_py(p, y);
-    if (!isfinite(X) || !isfinite(Y)) return;
-    int w = ms_text_width(p->font, s), xi = (int)lround(X) + S(9);
-    if (xi + w > p->x + p->w) xi = (int)lround(X) - S(9) - w; // flip to the left at the right edge
-    ms_text_draw(p->c, p->font, xi, (int)lround(Y) - ms_font_line_height(p->font) / 2, s, col);
+void ms_draw_marker(ms_canvas *c, int cx, int cy, int r, int shape, ms_rgb col) {
+    ms_rgb edge = ms_rgb_darker(col);
+    for (int dy = -r; dy <= r; dy++)
+        for (int dx = -r; dx <= r; dx++) {
+            if (!marker_inside(shape, dx, dy, r)) continue;
+            int rim = !marker_inside(shape, dx - 1, dy, r) || !marker_inside(shape, dx + 1, dy, r) ||
+                      !marker_inside(shape, dx, dy - 1, r) || !marker_inside(shape, dx, dy + 1, r);
+            ms_canvas_set(c, cx + dx, cy + dy, rim ? edge : col);
+        }
+}
+
+static int hatch_on(int hatch, int x, int y, int s) {
+    switch (hatch) {
+    case MS_HATCH_SLASH: return (x + y) % s == 0;
+    case MS_HATCH_BACKSLASH: return ((x - y) % s + s) % s == 0;
+    case MS_HATCH_HORIZONTAL: return y % s == 0;
+    case MS_HATCH_VERTICAL: return x % s == 0;
+    case MS_HATCH_CROSS: return (x + y) % s == 0 || ((x - y) % s + s) % s == 0;
+    case MS_HATCH_GRID: return x % s == 0 || y % s == 0;
+    default: return 0;
+    }
+}
+
+void ms_draw_hatched(ms_canvas *c, int x, int y, int w, int h, ms_rgb col, int hatch, int spacing) {
+    if (w <= 0 || h <= 0) return;
+    ms_rgb edge = ms_rgb_darker(col);
+    int s = spacing > 1 ? spacing : 2;
+    ms_canvas_fill_rect(c, x, y, w, h, col);
+    for (int yy = 0; yy < h; yy++) // pattern in bar coordinates, so it does not shimmer between bars
+        for (int xx = 0; xx < w; xx++)
+            if (hatch_on(hatch, xx, h - 1 - yy, s)) ms_canvas_set(c, x + xx, y + yy, edge);
+    ms_canvas_rect(c, x, y, w, h, 1, edge);
+}
+
+#define SC(v) ((int)lround((v) * scale))
+
+void ms_legend_size(ms_font *font, double scale, const ms_legend_item *it, int n, int *w, int *h) {
+    int lh = ms_font_line_height(font), row = lh > SC(14) ? lh : SC(14), wmax = 0;
+    for (int i = 0; i < n; i++) {
+        int tw = ms_text_width(font, it[i].label);
+        if (tw > wmax) wmax = tw;
+    }
+    *w = n > 0 ? SC(6) + SC(22) + SC(6) + wmax + SC(6) : 0;
+    *h = n > 0 ? SC(5) + n * row + SC(5) : 0;
+}
+
+ms_rect ms_legend_draw(ms_canvas *c, ms_font *font, double scale, int x, int y, const ms_legend_item *it, int n) {
+    int w, h, lh = ms_font_line_height(font), row = lh > SC(14) ? lh : SC(14), sw = SC(22), gap = SC(6);
+    ms_legend_size(font, scale, it, n, &w, &h);
+    ms_rect box = {x, y, w, h};
+    if (n <= 0) return box;
+    ms_canvas_fill_rect(c, x, y, w, h, MS_WHITE);
+    ms_canvas_rect(c, x, y, w, h, 1, MS_GREY(170));
+    for (int i = 0; i < n; i++) {
+        int yy = y + SC(5) + i * row, mid = yy + row / 2, sx = x + gap;
+        if (it[i].hatch >= 0) ms_draw_hatched(c, sx, mid - SC(6), sw, 2 * SC(6), it[i].col, it[i].hatch, SC(4));
+        if (it[i].line) ms_canvas_fill_rect(c, sx, mid - SC(1), sw, SC(2) > 0 ? SC(2) : 1, it[i].col);
+        if (it[i].marker >= 0) ms_draw_marker(c, sx + sw / 2, mid, SC(4), it[i].marker, it[i].col);
+        ms_text_draw(c, font, sx + sw + gap, mid - lh / 2, it[i].label, TEXT);
+    }
+    return box;
+}
+
+void ms_axis_pad(double lo, double hi, double *a, double *b) {
+    if (!isfinite(lo) || !isfinite(hi)) { lo = 0; hi = 1; }
+    if (hi < lo) { double t = lo; lo = hi; hi = t; }
+    double span = hi - lo, mag = fabs(lo) > fabs(hi) ? fabs(lo) : fabs(hi);
+    double d = span > 1e-9 * mag && span > 0 ? 0.1 * span : mag > 0 ? 0.1 * mag : 1;
+    *a = lo - d;
+    *b = hi + d;
+}
+
+static int rect_hit(ms_rect a, ms_rect b) {
+    return a.w > 0 && b.w > 0 && a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+}
+
+static int rect_inside(ms_rect a, const ms_plot *p) {
+    return a.x >= p->x && a.y >= p->y && a.x + a.w <= p->x + p->w && a.y + a.h <= p->y + p->h;
+}
+
+// Whether the segment (ax,ay)-(bx,by) passes through r (sampled every pixel: segments are short).
+static int seg_hits(int ax, int ay, int bx, int by, ms_rect r) {
+    int n = abs(bx - ax) > abs(by - ay) ? abs(bx - ax) : abs(by - ay);
+    for (int i = 0; i <= n; i++) {
+        int x = n ? ax + (bx - ax) * i / n : ax, y = n ? ay + (by - ay) * i / n : ay;
+        if (x >= r.x && x < r.x + r.w && y >= r.y && y < r.y + r.h) return 1;
+    }
+    return 0;
+}
+
+typedef struct { int ax, ay, bx, by; } seg;
+
+// What a label box must stay clear of: the area's edge, the markers, the avoid boxes, the labels
+// and leader lines placed so far (the first `n_lab` entries of out / leaders).
+typedef struct {
+    const ms_plot *p;
+    const ms_plot_placed *out;
+    int n;
+    const ms_rect *avoid;
+    int n_avoid;
+    const seg *leaders;
+    int n_leaders;
+} clearance;
+
+static int box_free(const clearance *k, ms_rect b) {
+    if (!rect_inside(b, k->p)) return 0;
+    for (int i = 0; i < k->n; i++)
+        if (rect_hit(b, k->out[i].marker) || rect_hit(b, k->out[i].label)) return 0;
+    for (int i = 0; i < k->n_avoid; i++)
+        if (rect_hit(b, k->avoid[i])) return 0;
+    for (int i = 0; i < k->n_leaders; i++)
+        if (seg_hits(k->leaders[i].ax, k->leaders[i].ay, k->leaders[i].bx, k->leaders[i].by, b)) return 0;
+    return 1;
+}
+
+// A leader from the marker's edge to the label box must not cross another marker or label.
+static int leader_free(const clearance *k, int self, seg s) {
+    for (int i = 0; i < k->n; i++) {
+        if (i != self && seg_hits(s.ax, s.ay, s.bx, s.by, k->out[i].marker)) return 0;
+        if (seg_hits(s.ax, s.ay, s.bx, s.by, k->out[i].label)) return 0;
+    }
+    return 1;
+}
+
+// Moves markers off each other: each keeps its data position unless its box (plus a 2 px gap)
+// overlaps an earlier marker's or an avoid box; then it takes the nearest free cell of a grid of
+// marker pitch around it.
+static void place_markers(ms_plot *p, const ms_plot_point *pts, int n, int rr, const ms_rect *avoid, int n_avoid,
+                          ms_plot_placed *out) {
+    int pitch = 2 * rr + 1 + 2;
+    for (int i = 0; i < n; i++) {
+        ms_plot_placed *o = &out[i];
+        memset(o, 0, sizeof *o);
+        double X = ms_plot_px(p, pts[i].x), Y = ms_plot_py(p, pts[i].y);
+        if (!isfinite(X) || !isfinite(Y)) continue;
+        int x0 = (int)lround(X), y0 = (int)lround(Y);
+        if (x0 < p->x || x0 >= p->x + p->w || y0 < p->y || y0 >= p->y + p->h) continue;
+        int found = 0;
+        for (int ring = 0; ring <= 8 && !found; ring++) // cells at Chebyshev distance `ring`, nearest first
+            for (int d2 = ring * ring; d2 <= 2 * ring * ring && !found; d2++)
+                for (int j = -ring; j <= ring && !found; j++)
+                    for (int q = -ring; q <= ring && !found; q++) {
+                        if ((abs(j) != ring && abs(q) != ring) || j * j + q * q != d2) continue;
+                        ms_rect m = {x0 + q * pitch - rr - 1, y0 + j * pitch - rr - 1, 2 * rr + 3, 2 * rr + 3};
+                        if (!rect_inside(m, p)) continue;
+                        int clear = 1;
+                        for (int e = 0; e < i && clear; e++) clear = !rect_hit(m, out[e].marker);
+                        for (int e = 0; e < n_avoid && clear; e++) clear = !rect_hit(m, avoid[e]);
+                        if (!clear) continue;
+                        o->cx = x0 + q * pitch;
+                        o->cy = y0 + j * pitch;
+                        o->moved = ring > 0;
+                        found = 1;
+                    }
+        if (!found) { o->cx = x0; o->cy = y0; } // crowded beyond 8 rings: keep the data position
+        o->marker = (ms_rect){o->cx - rr, o->cy - rr, 2 * rr + 1, 2 * rr + 1};
+    }
+}
+
+// The label box for direction (ux, uy) in {-1,0,1}^2 at distance `d` beyond the marker's edge.
+static ms_rect label_box(int cx, int cy, int rr, int d, int ux, int uy, int w, int h) {
+    int x = ux > 0 ? cx + rr + d : ux < 0 ? cx - rr - d - w : cx - w / 2;
+    int y = uy > 0 ? cy + rr + d : uy < 0 ? cy - rr - d - h : cy - h / 2;
+    if (ux && uy) { // diagonals: the box's corner at the marker's corner
+        x = ux > 0 ? cx + rr + d / 2 : cx - rr - d / 2 - w;
+        y = uy > 0 ? cy + rr + d / 2 : cy - rr - d / 2 - h;
+    }
+    return (ms_rect){x, y, w, h};
+}
+
+// A label box touching the point at distance d from the marker's centre in direction a (radians,
+// y down): the box lies beyond that point, centred on the ray where the ray is nearly vertical or horizontal.
+static ms_rect label_away(int cx, int cy, int d, double a, int w, int h) {
+    double ux = cos(a), uy = sin(a);
+    int ax = cx + (int)lround(ux * d), ay = cy + (int)lround(uy * d);
+    int x = ux > 0.38 ? ax : ux < -0.38 ? ax - w : ax - w / 2;
+    int y = uy > 0.38 ? ay : uy < -0.38 ? ay - h : ay - h / 2;
+    return (ms_rect){x, y, w, h};
+}
+
+// The leader: from the marker's edge towards the label box's nearest point.
+static seg leader_of(int cx, int cy, int rr, ms_rect b) {
+    int tx = cx < b.x ? b.x : cx >= b.x + b.w ? b.x + b.w - 1 : cx;
+    int ty = cy < b.y ? b.y : cy >= b.y + b.h ? b.y + b.h - 1 : cy;
+    double dx = tx - cx, dy = ty - cy, len = sqrt(dx * dx + dy * dy);
+    double m = fabs(dx) > fabs(dy) ? fabs(dx) : fabs(dy); // Chebyshev: leave the square marker box
+    int sx = cx, sy = cy;
+    if (m > 0 && len > 0) { sx = cx + (int)lround(dx / m * (rr + 2)); sy = cy + (int)lround(dy / m * (rr + 2)); }
+    return (seg){sx, sy, tx, ty};
+}
+
+void ms_plot_points(ms_plot *p, const ms_plot_point *pts, int n, int r, const ms_rect *avoid, int n_avoid,
+                    ms_plot_placed *out) {
+    if (n <= 0) return;
+    int rr = S(r) > 1 ? S(r) : 2, lh = ms_font_line_height(p->font), gap = S(3), tt = S(1) > 0 ? S(1) : 1;
+    place_markers(p, pts, n, rr, avoid, n_avoid, out);
+    seg *leaders = calloc((size_t)(2 * n), sizeof *leaders); // ticks of moved markers, then label leaders
+    int n_lead = 0;
+    for (int i = 0; i < n; i++)
+        if (out[i].moved)
+            leaders[n_lead++] = (seg){(int)lround(ms_plot_px(p, pts[i].x)), (int)lround(ms_plot_py(p, pts[i].y)), out[i].cx, out[i].cy};
+    static const int dirs[8][2] = {{1, 0}, {-1, 0}, {0, -1}, {0, 1}, {1, -1}, {-1, -1}, {1, 1}, {-1, 1}};
+    for (int i = 0; i < n; i++) { // labels: all markers are obstacles (clearance.n = n); labels are set as placed
+        ms_plot_placed *o = &out[i];
+        if (!pts[i].label || !*pts[i].label || o->marker.w == 0) continue;
+        clearance k = {p, out, n, avoid, n_avoid, leaders, n_lead};
+        int w = ms_text_width(p->font, pts[i].label);
+        for (int q = 0; q < 8 && o->label.w == 0; q++) { // next to the marker
+            ms_rect b = label_box(o->cx, o->cy, rr, gap, dirs[q][0], dirs[q][1], w, lh);
+            if (box_free(&k, b)) o->label = b;
+        }
+        for (int ring = 1; ring <= 24 && o->label.w == 0; ring++) // farther out, 16 directions, with a leader
+            for (int q = 0; q < 16; q++) {
+                ms_rect b = label_away(o->cx, o->cy, rr + gap + ring * (lh / 2 + 1), q * 0.39269908169872414, w, lh); // q * pi / 8
+                if (!box_free(&k, b)) continue;
+                seg s = leader_of(o->cx, o->cy, rr, b);
+                if (!leader_free(&k, i, s)) continue;
+                leaders[n_lead++] = s;
+                o->leader = 1;
+                o->label = b;
+                break;
+            }
+    }
+    ms_rgb thin = MS_GREY(150);
+    for (int i = 0; i < n_lead; i++) // first: markers and text draw over them
+        ms_canvas_line(p->c, leaders[i].ax, leaders[i].ay, leaders[i].bx, leaders[i].by, tt, thin);
+    for (int i = 0; i < n; i++)
+        if (out[i].marker.w) ms_draw_marker(p->c, out[i].cx, out[i].cy, rr, pts[i].marker, pts[i].col);
+    for (int i = 0; i < n; i++)
+        if (out[i].label.w) ms_text_draw(p->c, p->font, out[i].label.x, out[i].label.y, pts[i].label, TEXT);
+    free(leaders);
 }

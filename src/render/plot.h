@@ -1,5 +1,6 @@
 // plot.h: 2-D plots for paper figures: a data area inside a box, linear or log10 axes with
-// "nice" ticks (1, 2, 5 x 10^k), tick labels, axis labels, title, lines, markers, bars, legend.
+// "nice" ticks (1, 2, 5 x 10^k), tick labels, axis labels, title, lines, bars, markers of several
+// shapes with labels placed so that nothing overlaps, hatched bars, legends beside the data area.
 // Every size is in pixels at 100 dpi and multiplied by `scale` (= dpi / 100).
 #ifndef MS_PLOT_H
 #define MS_PLOT_H
@@ -47,13 +48,63 @@ double ms_plot_px(const ms_plot *p, double x);
 double ms_plot_py(const ms_plot *p, double y);
 // Polyline through the finite points, clipped to the data area.
 void ms_plot_line(ms_plot *p, const double *xs, const double *ys, int n, ms_rgb col, int thick);
-// Filled square markers of half-size r (scaled) at the finite points inside the area.
-void ms_plot_scatter(ms_plot *p, const double *xs, const double *ys, int n, ms_rgb col, int r);
 // Bars from y = base up to ys[i] between edges[i] and edges[i+1] (n bars, n+1 edges).
 void ms_plot_bars(ms_plot *p, const double *edges, const double *ys, int n, double base, ms_rgb col);
-// Legend box in the top-right (corner 0) or top-left (corner 1) of the data area.
-void ms_plot_legend(ms_plot *p, const char **labels, const ms_rgb *cols, int n, int corner);
-// Text label placed at data coordinates (left-aligned, vertically centred), clipped to the canvas.
-void ms_plot_annotate(ms_plot *p, double x, double y, const char *s, ms_rgb col);
+
+// ---- markers, hatched bars, legends beside the data area, labels placed without overlaps
+typedef struct { int x, y, w, h; } ms_rect; // [x, x+w) x [y, y+h); w == 0: none
+
+// Marker shapes (filled, with a darker outline), so dictionaries differ by shape as well as colour.
+enum { MS_MARK_SQUARE, MS_MARK_CIRCLE, MS_MARK_TRIANGLE, MS_MARK_DIAMOND, MS_MARK_TRIANGLE_DOWN, MS_MARK_PLUS,
+       MS_MARK_TRIANGLE_RIGHT, MS_MARK_CROSS, MS_MARK_COUNT };
+// Bar fills: plain, then line patterns drawn in the bar's outline colour.
+enum { MS_HATCH_NONE, MS_HATCH_SLASH, MS_HATCH_BACKSLASH, MS_HATCH_HORIZONTAL, MS_HATCH_VERTICAL, MS_HATCH_CROSS,
+       MS_HATCH_GRID, MS_HATCH_COUNT };
+
+// Marker of half-size r px (unscaled: pixels as given) centred at (cx, cy): its pixels lie in
+// [cx-r, cx+r] x [cy-r, cy+r].
+void ms_draw_marker(ms_canvas *c, int cx, int cy, int r, int shape, ms_rgb col);
+// Filled rectangle with a hatch pattern (spacing in px) and a 1 px outline.
+void ms_draw_hatched(ms_canvas *c, int x, int y, int w, int h, ms_rgb col, int hatch, int spacing);
+ms_rgb ms_rgb_darker(ms_rgb c); // outline colour of markers and bars
+
+typedef struct {
+    const char *label;
+    ms_rgb col;
+    int line;   // 1: a line swatch (curves)
+    int marker; // MS_MARK_* drawn on the swatch, or -1
+    int hatch;  // MS_HATCH_*: a bar swatch, or -1
+} ms_legend_item;
+// Size of the legend block for these items: every label in full (the caller makes room for it).
+void ms_legend_size(ms_font *font, double scale, const ms_legend_item *it, int n, int *w, int *h);
+// Draws the block with its top-left corner at (x, y); returns its box.
+ms_rect ms_legend_draw(ms_canvas *c, ms_font *font, double scale, int x, int y, const ms_legend_item *it, int n);
+
+// A padded axis range around values [lo, hi]: 10 % of the span each side; a degenerate span (all
+// values equal) becomes +-10 % of the value (+-1 at 0), so ticks stay readable (32 -> 28..36).
+void ms_axis_pad(double lo, double hi, double *a, double *b);
+
+typedef struct {
+    double x, y;       // data coordinates
+    ms_rgb col;
+    int marker;        // MS_MARK_*
+    const char *label; // NULL: none
+} ms_plot_point;
+typedef struct {
+    int cx, cy;     // marker centre as drawn (px); moved off the data position only to avoid another marker
+    int moved;      // 1 if moved: a thin tick joins it to its data position
+    ms_rect marker; // box of the marker's pixels (w == 0: not drawn: non-finite or outside the area)
+    ms_rect label;  // box of the label's line (w == 0: not placed: no free room in the area)
+    int leader;     // 1: the label stands away from the marker, joined by a leader line
+} ms_plot_placed;
+// Draws markers of half-size r (scaled) with their labels, nothing hidden: a marker that would
+// overlap an earlier one or an `avoid` box moves to the nearest free spot around its data position
+// (a thin tick points to the data position); each label takes
+// the first of 8 positions around its marker (right, left, above, below, then the diagonals) whose
+// box stays in the data area and overlaps no label, marker, leader line or `avoid` box; else the
+// nearest such spot farther out, joined by a leader line; else it is left out (the legend still
+// names the marker). out[n] receives the geometry (for the Layout chunk and tests).
+void ms_plot_points(ms_plot *p, const ms_plot_point *pts, int n, int r, const ms_rect *avoid, int n_avoid,
+                    ms_plot_placed *out);
 
 #endif

@@ -149,7 +149,7 @@ def t_summary():
         assert "viz summary" in t["Command"] and sae2 in t["Inputs"]
         assert ink(img, 0, 0, img.shape[1], img.shape[0]) > 500, name
     a, _ = vd.read_png(os.path.join(out, "density.png"))
-    assert a.shape[1] == round(720 * 1.5), a.shape  # --dpi scales the figure
+    assert a.shape[0] == round(460 * 1.5) and a.shape[1] > round(720 * 1.5), a.shape  # --dpi scales the figure (legend beside it)
     # a dictionary without /eval: metrics computed from --acts, else the figures are skipped
     bare = os.path.join(TMP, "sae_bare.h5")
     vd.make_sae(bare, D_IN, D_SAE)
@@ -160,6 +160,117 @@ def t_summary():
     run("viz", "summary", "--sae", bare, "--acts", ACTS, "--out", out2)
     for name in ("density.png", "l0_ev.png", "dead.png"):
         assert os.path.exists(os.path.join(out2, name)), name
+
+
+def many_saes(tag, same_l0=False):
+    """4 architectures x 6 layers; several dictionaries share (L0, EV) exactly, and with same_l0 every
+    L0 is 32 (the degenerate x range)."""
+    files = []
+    for li in range(6):
+        for ai, arch in enumerate(("relu", "topk", "batchtopk", "jumprelu")):
+            path = os.path.join(TMP, f"{tag}_l{li}_{arch}.h5")
+            vd.make_sae(path, D_IN, D_SAE, hook=f"blocks.{li}.hook_resid_post", seed=li * 4 + ai, log=True, eval_=True)
+            with h5py.File(path, "a") as f:
+                f.attrs["architecture"] = arch
+                f.attrs["k"] = 8 if arch in ("topk", "batchtopk") else 0
+                if arch in ("batchtopk", "jumprelu"):
+                    f["threshold"] = np.full(D_SAE, 0.1, np.float32)
+                g = f["eval"]
+                if same_l0:
+                    g.attrs["l0"] = 32.0
+                    g.attrs["explained_variance"] = 0.80 + 0.02 * li if ai < 3 else 0.9  # 3 coincide per layer
+                elif ai < 3 and li < 2:  # three of four architectures coincide on layers 0 and 1
+                    g.attrs["l0"] = 20.0 + li
+                    g.attrs["explained_variance"] = 0.85
+                    g.attrs["ce_recovered"] = 0.9
+                g.attrs["dead_frac"] = 0.05 * ai + 0.01 * li
+            files.append(path)
+    return files
+
+
+def overlap(a, b):
+    return a[2] > 0 and b[2] > 0 and a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
+def check_scatter(img, L):
+    H, W = img.shape[:2]
+    assert tuple(L["size"]) == (W, H)
+    lg = L["legend"]
+    assert lg[0] >= 0 and lg[1] >= 0 and lg[0] + lg[2] <= W and lg[1] + lg[3] <= H, f"legend {lg} outside {W}x{H}"
+    assert ink(img, *lg) > 200, "legend has text"
+    panels = 2 if "area1" in L else 1
+    for q in range(panels):
+        area = L[f"area{q}"]
+        assert not overlap(area, lg), "legend over the data area"
+        (x0, x1), (y0, y1) = L[f"xr{q}"], L[f"yr{q}"]
+        for lo, hi in ((x0, x1), (y0, y1)):  # padded, readable: not 31.999..32.001
+            assert hi - lo >= 0.05 * max(abs(lo), abs(hi), 1e-9) and hi - lo > 1e-6, (lo, hi)
+        n = L[f"n{q}"]
+        mk = [L[f"mk{q}_{i}"] for i in range(n)]
+        lb = [L[f"lb{q}_{i}"] for i in range(n)]
+        placed = sum(1 for b in lb if b[2] > 0)
+        assert placed >= n - 2, f"only {placed} of {n} labels placed"
+        for i in range(n):
+            m = mk[i][:4]
+            assert m[2] > 0 and overlap(m, area) and not overlap(m, lg), f"marker {i} {m}"
+            for j in range(n):
+                if j != i:
+                    assert not overlap(m, mk[j][:4]), f"markers {i} {j} overlap: {m} {mk[j]}"
+                    assert not overlap(lb[i], lb[j]), f"labels {i} {j} overlap: {lb[i]} {lb[j]}"
+                    assert not overlap(lb[i], mk[j][:4]), f"label {i} covers marker {j}"
+            b = lb[i]
+            if b[2]:
+                assert not overlap(b, lg), f"label {i} under the legend"
+                assert b[0] >= area[0] and b[1] >= area[1] and b[0] + b[2] <= area[0] + area[2] and b[1] + b[3] <= area[1] + area[3], \
+                    f"label {i} {b} leaves the area {area}"
+                assert ink(img, *b[:4]) > 5, f"label {i} has no glyphs"
+            # pixels: the marker's centre shows its own fill colour (nothing drawn over it)
+            cx, cy = m[0] + m[2] // 2, m[1] + m[3] // 2
+            assert tuple(img[cy, cx]) == tuple(mk[i][4:7]), f"marker {i} centre {img[cy, cx]} != {mk[i][4:7]}"
+        # distinct (colour, shape) per dictionary: colour and the marker's pixel mask
+        sig = set()
+        for i in range(n):
+            x, y, w, h = mk[i][:4]
+            mask = (np.abs(img[y:y + h, x:x + w].astype(int) - np.array(mk[i][4:7])).max(2) == 0)
+            sig.add((tuple(mk[i][4:7]), mask.tobytes()))
+        assert len(sig) == n, f"{n - len(sig)} dictionaries share a colour and shape"
+
+
+def t_summary_many():
+    for tag, same in (("many", False), ("flat", True)):
+        files = many_saes(tag, same)
+        out = os.path.join(TMP, f"summary_{tag}")
+        run("viz", "summary", "--sae", ",".join(files), "--out", out)
+        img, t = vd.read_png(os.path.join(out, "l0_ev.png"))
+        assert "Layout" in t, "l0_ev.png has no Layout chunk"
+        L = vd.layout(t)
+        check_scatter(img, L)
+        if same:
+            assert L["xr0"][0] <= 30 and L["xr0"][1] >= 34, L["xr0"]
+        d, td = vd.read_png(os.path.join(out, "dead.png"))
+        D = vd.layout(td)
+        H, W = d.shape[:2]
+        lg = D["legend"]
+        assert lg[0] + lg[2] <= W and lg[1] + lg[3] <= H and not overlap(lg, D["area"])
+        bars = [D[f"bar{i}"] for i in range(D["n"])]
+        vals = [D[f"val{i}"] for i in range(D["n"])]
+        assert len(bars) == len(files)
+        for i, b in enumerate(bars):
+            assert not overlap(b[:4], lg)
+            for j in range(i):
+                assert not overlap(b[:4], bars[j][:4]), f"bars {i} {j} overlap"
+                assert not overlap(vals[i], vals[j]), f"value labels {i} {j} overlap"
+            # the bar's fill colour shows at its centre column, above the base line
+            x, y, w, h = b[:4]
+            col = d[y + 1:y + h - 1, x + 1:x + w - 1].reshape(-1, 3)
+            assert (np.abs(col.astype(int) - np.array(b[4:7])).max(1) == 0).sum() > 0, f"bar {i} colour"
+        sig = set()
+        for b in bars:  # colour and hatch distinguish every bar
+            x, y, w, h = b[:4]
+            hh = min(h, 12)
+            patch = d[y + h - hh:y + h, x:x + min(w, 8)].astype(int)
+            sig.add((tuple(b[4:7]), (np.abs(patch - np.array(b[4:7])).max(2) == 0).tobytes()))
+        assert len(sig) == len(bars), f"{len(bars) - len(sig)} bars look alike"
 
 
 def safetensors(path):
@@ -239,6 +350,7 @@ check("heatmap_cjk_positions", t_heatmap_cjk_and_positions)
 check("text", t_text)
 check("dashboard", t_dashboard)
 check("summary", t_summary)
+check("summary_many", t_summary_many)
 check("model", t_model)
 check("errors", t_errors)
 finish()
