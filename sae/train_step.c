@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "sae/enc_gemm.h"
-#include "sae/topk.h"
+#include "train/topk.h"
 #include "util/util.h"
 #include "util/vecops.h"
 
