@@ -1,4 +1,6 @@
-// train.c: the training loop, optimizer, schedules, initialisation, checkpoints (see train.h).
+// train.c: the SAE training loop, initialisation, the per-row optimizer step, checkpoints and
+// output (see train.h), on the training substrate of src/train (flat parameters, Adam, schedules,
+// atomic checkpoints, the training log).
 #include "sae/train.h"
 #include <cblas.h>
 #include <math.h>
