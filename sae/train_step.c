@@ -4,7 +4,8 @@
 //   xc  = x − bd                                   (B, d)
 //   pre = xc · Wtᵀ + be                            (B, S)   the only dense O(B·d·S) product (enc_gemm.h),
 //                                                           in blocks of ROW_BLOCK tokens
-//   codes: CSR per token (idx, val)                (nnz)    selection per architecture; CSC transpose
+//   codes: CSR per token (idx, val)                (nnz)    selection per architecture (the ARCH
+//                                                           table below); CSC transpose
 //   x̂   = bd + Σ val · Wd[idx]                    (B, d)   sparse-dense, O(nnz·d), latent-major
 //   then per latent i, over its entries (CSC), with ge = 2(x̂ − x)/B:
 //   ∂L/∂f_bi = ge_b · Wd_i (= ∂L/∂pre_bi where active), ∂L/∂Wd_i = Σ_b f_bi ge_b,
