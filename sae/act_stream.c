@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "io/acts.h"
-#include "sae/rng.h"
+#include "train/rng.h"
 #include "util/util.h"
 
 typedef struct { int file; int64_t seq0, nseq, tokens; } block;

@@ -14,7 +14,7 @@
 #ifndef MS_SAE_RESAMPLE_H
 #define MS_SAE_RESAMPLE_H
 #include <stdint.h>
-#include "sae/rng.h"
+#include "train/rng.h"
 
 typedef struct {
     int d, S;

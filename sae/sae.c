@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "sae/enc_gemm.h"
-#include "sae/topk.h"
+#include "train/topk.h"
 #include "util/util.h"
 
 static const char *arch_names[MS_SAE_ARCH_COUNT] = {"topk", "batchtopk", "jumprelu", "relu"};

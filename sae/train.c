@@ -1,18 +1,21 @@
-// train.c: the training loop, optimizer, schedules, initialisation, checkpoints (see train.h).
+// train.c: the SAE training loop, initialisation, the per-row optimizer step, checkpoints and
+// output (see train.h), on the training substrate of src/train (flat parameters, Adam, schedules,
+// atomic checkpoints, the training log).
 #include "sae/train.h"
 #include <cblas.h>
 #include <math.h>
-#include <omp.h>
-#ifdef __AVX__
-#include <immintrin.h>
-#endif
 #include <stdlib.h>
 #include <string.h>
 #include "sae/act_stream.h"
 #include "io/h5util.h"
 #include "sae/resample.h"
-#include "sae/rng.h"
 #include "sae/train_step.h"
+#include "train/adam.h"
+#include "train/ckpt.h"
+#include "train/params.h"
+#include "train/rng.h"
+#include "train/schedule.h"
+#include "train/train_log.h"
 #include "util/util.h"
 #include "util/vecops.h"
 
@@ -46,68 +49,62 @@ void ms_train_cfg_init(ms_train_cfg *c) {
     c->progress = 1;
 }
 
-// One dictionary being trained: parameters in training layout, Adam moments, trackers, log.
+// The trainable tensors of one dictionary, in training layout (train_step.h), in this order.
+enum { P_WT, P_WD, P_BE, P_BD, P_LOGTH, P_COUNT };
+
+// One dictionary being trained: parameters, gradients and Adam moments (flat, train/params.h),
+// trackers, log.
 typedef struct {
     const char *hook, *out;
     int d, S;
-    ms_sae_params p;
-    float *mWt, *vWt, *mWd, *vWd, *mbe, *vbe, *mbd, *vbd, *mth, *vth;
-    ms_sae_grads g;
+    int threads;            // OpenMP threads of this site's loops (the run's --threads)
+    ms_params P;            // Wt (S,d), Wd (S,d), be (S), bd (d), logth (S, jumprelu only)
+    ms_sae_params p;        // views of P.p
+    ms_sae_grads g;         // views of P.g, and which rows it holds
     int64_t *since_fired;   // (S) tokens since each latent last fired
     uint8_t *dead;          // (S)
     double lambda;          // sparsity coefficient before warmup (adapted when controlled)
     double scale;           // normalisation: x_train = scale · x
     double bt_thr, bt_wsum; // batchtopk threshold EMA (bias-corrected: bt_thr / bt_wsum)
-    double *log; int64_t log_rows, log_cap;
+    ms_train_log log;
     ms_step_stats last;
     double last_dead;
     int64_t resampled;      // dead latents resampled so far (relu, sae/resample.h)
     int wt_only_by_sink;    // since the last step, Wt changed only through its sink (ms_step_opts)
+    double *norm_rows;      // (S) per-latent squared gradient norms (clipping), allocated once
 } site;
 
-static void site_alloc(site *s, ms_sae_arch arch, int d, int S, int k) {
-    size_t n = (size_t)S * d * sizeof(float);
-    s->d = d; s->S = S;
-    s->p.arch = arch; s->p.d = d; s->p.S = S; s->p.k = k;
-    s->p.Wt = ms_aligned_alloc(n); s->p.Wd = ms_aligned_alloc(n);
-    s->p.be = ms_aligned_alloc((size_t)S * 4); s->p.bd = ms_aligned_alloc((size_t)d * 4);
-    s->mWt = ms_aligned_alloc(n); s->vWt = ms_aligned_alloc(n); s->mWd = ms_aligned_alloc(n); s->vWd = ms_aligned_alloc(n);
-    s->mbe = ms_aligned_alloc((size_t)S * 4); s->vbe = ms_aligned_alloc((size_t)S * 4);
-    s->mbd = ms_aligned_alloc((size_t)d * 4); s->vbd = ms_aligned_alloc((size_t)d * 4);
-    s->g.Wt = ms_aligned_alloc(n); s->g.Wd = ms_aligned_alloc(n);
-    s->g.be = ms_aligned_alloc((size_t)S * 4); s->g.bd = ms_aligned_alloc((size_t)d * 4);
-    s->g.row_active = ms_calloc((size_t)S, 1);
-    if (arch == MS_SAE_JUMPRELU) {
-        s->p.logth = ms_aligned_alloc((size_t)S * 4);
-        s->mth = ms_aligned_alloc((size_t)S * 4); s->vth = ms_aligned_alloc((size_t)S * 4);
-        s->g.logth = ms_aligned_alloc((size_t)S * 4);
-    }
+static void site_alloc(site *s, ms_sae_arch arch, int d, int S, int k, int threads) {
+    s->d = d; s->S = S; s->threads = threads;
+    const ms_param_spec spec[P_COUNT] = {
+        {"Wt", 2, {S, d}}, {"Wd", 2, {S, d}}, {"be", 1, {S}}, {"bd", 1, {d}}, {"logth", 1, {S}}};
+    ms_params_init(&s->P, spec, arch == MS_SAE_JUMPRELU ? P_COUNT : P_LOGTH, 1);
+    ms_params *P = &s->P;
+    ms_sae_params p = {arch, d, S, k, ms_param_at(P, P->p, P_WT), ms_param_at(P, P->p, P_WD), ms_param_at(P, P->p, P_BE),
+                       ms_param_at(P, P->p, P_BD), P->n > P_LOGTH ? ms_param_at(P, P->p, P_LOGTH) : NULL};
+    ms_sae_grads g = {ms_param_at(P, P->g, P_WT), ms_param_at(P, P->g, P_WD), ms_param_at(P, P->g, P_BE),
+                      ms_param_at(P, P->g, P_BD), P->n > P_LOGTH ? ms_param_at(P, P->g, P_LOGTH) : NULL,
+                      ms_calloc((size_t)S, 1)};
+    s->p = p;
+    s->g = g;
     s->since_fired = ms_calloc((size_t)S, sizeof(int64_t));
     s->dead = ms_calloc((size_t)S, 1);
+    s->norm_rows = ms_calloc((size_t)S, sizeof(double));
+    ms_train_log_init(&s->log, LOG_COLS, log_columns);
 }
 
 static void site_free(site *s) {
-    free(s->p.Wt); free(s->p.Wd); free(s->p.be); free(s->p.bd); free(s->p.logth);
-    free(s->mWt); free(s->vWt); free(s->mWd); free(s->vWd); free(s->mbe); free(s->vbe); free(s->mbd); free(s->vbd);
-    free(s->mth); free(s->vth);
-    free(s->g.Wt); free(s->g.Wd); free(s->g.be); free(s->g.bd); free(s->g.logth); free(s->g.row_active);
-    free(s->since_fired); free(s->dead); free(s->log);
-}
-
-static void log_row(site *s, const double *row) {
-    if (s->log_rows == s->log_cap) {
-        s->log_cap = s->log_cap ? 2 * s->log_cap : 256;
-        s->log = ms_realloc(s->log, (size_t)s->log_cap * LOG_COLS * sizeof(double));
-    }
-    memcpy(s->log + s->log_rows * LOG_COLS, row, LOG_COLS * sizeof(double));
-    s->log_rows++;
+    ms_params_free(&s->P);
+    free(s->g.row_active); free(s->since_fired); free(s->dead); free(s->norm_rows);
+    ms_train_log_free(&s->log);
 }
 
 // ---- resolved configuration
 
 typedef struct {
     ms_train_cfg c;
-    int64_t n_steps, warmup_steps, decay_start, sp_warmup_steps, jr_warm_steps;
+    int64_t n_steps, sp_warmup_steps, jr_warm_steps;
+    ms_lr_schedule lr;
     int unit_norm, controlled;
 } plan;
 
@@ -157,25 +154,13 @@ static void resolve(plan *P, const ms_train_cfg *in, int d_in, int64_t epoch_tok
     P->n_steps = (c->tokens + c->batch - 1) / c->batch;
     if (c->log_every <= 0) c->log_every = P->n_steps >= 2000 ? (int)(P->n_steps / 1000) : 1;
     if (c->checkpoint_every < 0) c->checkpoint_every = c->tokens / 10;
-    P->warmup_steps = (int64_t)ceil(c->warmup_frac * P->n_steps);
-    P->decay_start = P->n_steps - (int64_t)floor(c->decay_frac * P->n_steps);
+    P->lr = ms_lr_schedule_make(c->lr, P->n_steps, c->warmup_frac, c->decay_frac);
     P->sp_warmup_steps = (int64_t)ceil(c->sparsity_warmup_frac * P->n_steps);
     // (a TopK warm start for batchtopk/jumprelu, unless continuing from a saved SAE)
     P->jr_warm_steps = (c->arch == MS_SAE_JUMPRELU || c->arch == MS_SAE_BATCHTOPK) && !c->init_from
                            ? (int64_t)floor(c->jumprelu_warm * P->n_steps) : 0;
     P->unit_norm = c->arch != MS_SAE_RELU;
     P->controlled = (c->arch == MS_SAE_RELU || c->arch == MS_SAE_JUMPRELU) && c->l1 < 0;
-}
-
-static double lr_at(const plan *P, int64_t t) {
-    double f = 1.0;
-    if (P->warmup_steps > 0 && t < P->warmup_steps) f = (double)(t + 1) / P->warmup_steps;
-    if (t >= P->decay_start && P->n_steps > P->decay_start)
-        f *= (double)(P->n_steps - t) / (double)(P->n_steps - P->decay_start);
-    return P->c.lr * f;
-}
-static double sparsity_warm(const plan *P, int64_t t) {
-    return P->sp_warmup_steps > 0 && t < P->sp_warmup_steps ? (double)(t + 1) / P->sp_warmup_steps : 1.0;
 }
 
 // Canonical description of everything that determines the result (checked on resume).
@@ -216,7 +201,7 @@ static int site_init_from(site *s, const char *path) {
         goto out;
     }
     const float sc = (float)s->scale;
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) num_threads(s->threads)
     for (int i = 0; i < S; i++)
         for (int j = 0; j < d; j++) {
             s->p.Wt[(int64_t)i * d + j] = f->W_enc[(int64_t)j * S + i] / sc;
@@ -294,7 +279,7 @@ static void site_init(site *s, const plan *P, int h, const float *sample, int64_
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, S, d, 1.0f, xs, d, s->p.Wt, d, 0.0f, pre, S);
         int64_t rank = (int64_t)floor(c->l0_target / S * n);
         if (rank >= n) rank = n - 1;
-        #pragma omp parallel
+        #pragma omp parallel num_threads(s->threads)
         {
             float *col = ms_malloc((size_t)n * sizeof(float));
             #pragma omp for schedule(static)
@@ -318,55 +303,21 @@ static void site_init(site *s, const plan *P, int h, const float *sample, int64_
     free(xs);
 }
 
-// ---- optimizer
-
-static inline void adam1(float *p, float *m, float *v, float g, float b1, float b2, float a, float bc2s, float eps) {
-    *m = b1 * *m + (1 - b1) * g;
-    *v = b2 * *v + (1 - b2) * g * g;
-    *p -= a * *m / (sqrtf(*v) * bc2s + eps);
-}
-
-// Adam over every parameter (moments decay on rows with zero gradient too), with the decoder
-// gradient projected off each unit-norm row and the rows renormalised after the step.
-// adam1 over one row of n parameters (gr == NULL: zero gradient), the same arithmetic element by
-// element. With AVX, 8 lanes at a time with the identical sequence of correctly rounded IEEE
-// operations (mul, add, sqrt, div; no FMA, as the scalar code is compiled with -std=c11, i.e.
-// -ffp-contract=off): bit-identical results. The scalar sqrtf does not vectorise by itself
-// because of errno.
-static void adam_row(float *restrict p, float *restrict m, float *restrict v, const float *restrict gr, float gscale,
-                     int n, float b1, float b2, float a, float bc2s, float eps) {
-    int j = 0;
-#ifdef __AVX__
-    const __m256 vb1 = _mm256_set1_ps(b1), vc1 = _mm256_set1_ps(1 - b1), vb2 = _mm256_set1_ps(b2),
-                 vc2 = _mm256_set1_ps(1 - b2), va = _mm256_set1_ps(a), vbc = _mm256_set1_ps(bc2s),
-                 veps = _mm256_set1_ps(eps), vgs = _mm256_set1_ps(gscale);
-    for (; j + 8 <= n; j += 8) {
-        const __m256 g = gr ? _mm256_mul_ps(_mm256_loadu_ps(gr + j), vgs) : _mm256_setzero_ps();
-        __m256 mm = _mm256_add_ps(_mm256_mul_ps(vb1, _mm256_loadu_ps(m + j)), _mm256_mul_ps(vc1, g));
-        __m256 vv = _mm256_add_ps(_mm256_mul_ps(vb2, _mm256_loadu_ps(v + j)), _mm256_mul_ps(_mm256_mul_ps(vc2, g), g));
-        __m256 den = _mm256_add_ps(_mm256_mul_ps(_mm256_sqrt_ps(vv), vbc), veps);
-        __m256 pp = _mm256_sub_ps(_mm256_loadu_ps(p + j), _mm256_div_ps(_mm256_mul_ps(va, mm), den));
-        _mm256_storeu_ps(m + j, mm);
-        _mm256_storeu_ps(v + j, vv);
-        _mm256_storeu_ps(p + j, pp);
-    }
-#endif
-    for (; j < n; j++) adam1(p + j, m + j, v + j, gr ? gr[j] * gscale : 0.0f, b1, b2, a, bc2s, eps);
-}
+// ---- optimizer: Adam (train/adam.h) row by row, latent i's encoder and decoder rows, b_enc[i]
+// and logθ[i] together, so the step's gradient sink can update a row while it is in cache.
 
 // The optimizer step's constants, shared by every row of one update.
 typedef struct {
     site *s;
-    float b1, b2, eps, a, bc2s; // Adam; a = lr_t / (1 − β1^t), bc2s = 1 / √(1 − β2^t)
+    ms_adam_step k;
     float gscale;               // gradient clipping factor (1: none)
-    int unit;                   // unit-norm decoder rows
+    int unit;                   // unit-norm decoder rows: the decoder gradient is projected off
+                                // each row and the rows renormalised after the step
 } row_step;
 
 static row_step row_step_at(site *s, const plan *P, int64_t t, float gscale) {
     const ms_train_cfg *c = &P->c;
-    const double bc1 = 1 - pow(c->adam_b1, (double)(t + 1)), bc2 = 1 - pow(c->adam_b2, (double)(t + 1));
-    row_step k = {s, (float)c->adam_b1, (float)c->adam_b2, (float)c->adam_eps, (float)(lr_at(P, t) / bc1),
-                  (float)(1.0 / sqrt(bc2)), gscale, P->unit_norm};
+    row_step k = {s, ms_adam_at(ms_lr_at(&P->lr, t), c->adam_b1, c->adam_b2, c->adam_eps, t), gscale, P->unit_norm};
     return k;
 }
 
@@ -376,6 +327,7 @@ static row_step row_step_at(site *s, const plan *P, int64_t t, float gscale) {
 static void update_row(void *ctx, int i, float *gd, float *gt, float gbe, float gth) {
     const row_step *k = ctx;
     site *s = k->s;
+    const ms_params *P = &s->P;
     const int d = s->d;
     const int64_t o = (int64_t)i * d;
     float *wt = s->p.Wt + o, *wd = s->p.Wd + o;
@@ -383,20 +335,42 @@ static void update_row(void *ctx, int i, float *gd, float *gt, float gbe, float 
         const float dot = ms_dot(gd, wd, d);
         for (int j = 0; j < d; j++) gd[j] -= dot * wd[j];
     }
-    adam_row(wt, s->mWt + o, s->vWt + o, gt, k->gscale, d, k->b1, k->b2, k->a, k->bc2s, k->eps);
-    adam_row(wd, s->mWd + o, s->vWd + o, gd, k->gscale, d, k->b1, k->b2, k->a, k->bc2s, k->eps);
+    const size_t ot = P->off[P_WT] + o, od = P->off[P_WD] + o, ob = P->off[P_BE] + i;
+    ms_adam_row(wt, P->m + ot, P->v + ot, gt, k->gscale, d, &k->k);
+    ms_adam_row(wd, P->m + od, P->v + od, gd, k->gscale, d, &k->k);
     if (k->unit) {
         const float n2 = (float)ms_sumsq(wd, d);
         if (n2 > 0) { float f = 1.0f / sqrtf(n2); for (int j = 0; j < d; j++) wd[j] *= f; }
     }
-    adam1(s->p.be + i, s->mbe + i, s->vbe + i, gbe * k->gscale, k->b1, k->b2, k->a, k->bc2s, k->eps);
-    if (s->p.logth) adam1(s->p.logth + i, s->mth + i, s->vth + i, gth * k->gscale, k->b1, k->b2, k->a, k->bc2s, k->eps);
+    ms_adam1(s->p.be + i, P->m + ob, P->v + ob, gbe * k->gscale, &k->k);
+    if (s->p.logth) {
+        const size_t oth = P->off[P_LOGTH] + i;
+        ms_adam1(s->p.logth + i, P->m + oth, P->v + oth, gth * k->gscale, &k->k);
+    }
 }
 
 static void update_bd(const row_step *k) {
     site *s = k->s;
-    for (int j = 0; j < s->d; j++)
-        adam1(s->p.bd + j, s->mbd + j, s->vbd + j, s->g.bd[j] * k->gscale, k->b1, k->b2, k->a, k->bc2s, k->eps);
+    const ms_params *P = &s->P;
+    const size_t o = P->off[P_BD];
+    for (int j = 0; j < s->d; j++) ms_adam1(s->p.bd + j, P->m + o + j, P->v + o + j, s->g.bd[j] * k->gscale, &k->k);
+}
+
+// Global gradient norm, summed in a fixed order (per latent, then b_dec). rs: (S) scratch.
+static double grad_norm(const site *s) {
+    const int d = s->d, S = s->S;
+    double *rs = s->norm_rows;
+    #pragma omp parallel for schedule(static) num_threads(s->threads)
+    for (int i = 0; i < S; i++) {
+        double q = (double)s->g.be[i] * s->g.be[i];
+        if (s->g.logth) q += (double)s->g.logth[i] * s->g.logth[i];
+        if (s->g.row_active[i]) q += ms_sumsq(s->g.Wt + (int64_t)i * d, d) + ms_sumsq(s->g.Wd + (int64_t)i * d, d);
+        rs[i] = q;
+    }
+    double tot = 0;
+    for (int i = 0; i < S; i++) tot += rs[i];
+    for (int j = 0; j < d; j++) tot += (double)s->g.bd[j] * s->g.bd[j];
+    return sqrt(tot);
 }
 
 // Adam over every parameter from the stored gradients (when the rows were not already updated
@@ -405,24 +379,12 @@ static void site_update(site *s, const plan *P, int64_t t) {
     const int d = s->d, S = s->S;
     const ms_train_cfg *c = &P->c;
     float gscale = 1.0f;
-    if (c->clip > 0) { // global gradient norm, summed in a fixed order
-        double *rs = ms_calloc((size_t)S, sizeof(double));
-        #pragma omp parallel for schedule(static)
-        for (int i = 0; i < S; i++) {
-            double q = (double)s->g.be[i] * s->g.be[i];
-            if (s->g.logth) q += (double)s->g.logth[i] * s->g.logth[i];
-            if (s->g.row_active[i]) q += ms_sumsq(s->g.Wt + (int64_t)i * d, d) + ms_sumsq(s->g.Wd + (int64_t)i * d, d);
-            rs[i] = q;
-        }
-        double tot = 0;
-        for (int i = 0; i < S; i++) tot += rs[i];
-        for (int j = 0; j < d; j++) tot += (double)s->g.bd[j] * s->g.bd[j];
-        free(rs);
-        double nrm = sqrt(tot);
+    if (c->clip > 0) {
+        const double nrm = grad_norm(s);
         if (nrm > c->clip) gscale = (float)(c->clip / nrm);
     }
     row_step k = row_step_at(s, P, t, gscale);
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) num_threads(s->threads)
     for (int i = 0; i < S; i++) {
         const int on = s->g.row_active[i];
         update_row(&k, i, on ? s->g.Wd + (int64_t)i * d : NULL, on ? s->g.Wt + (int64_t)i * d : NULL, s->g.be[i],
@@ -431,117 +393,58 @@ static void site_update(site *s, const plan *P, int64_t t) {
     update_bd(&k);
 }
 
-// ---- checkpoints (HDF5, atomic): everything needed to continue bit-exactly
+// ---- checkpoints (train/ckpt.h): per site, its tensors and moments (one loop over the table),
+// the dead-latent counters, the log and the scalars; everything needed to continue bit-exactly
+
+static int site_write(hid_t f, int h, const site *s) {
+    char name[32];
+    snprintf(name, sizeof name, "site%d", h);
+    hid_t g = H5Gcreate2(f, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0) return -1;
+    const int64_t sv = s->S;
+    int rc = ms_params_write(g, &s->P);
+    rc |= ms_h5_write(g, "since_fired", H5T_NATIVE_INT64, 1, &sv, s->since_fired);
+    rc |= ms_train_log_write(g, "log", &s->log);
+    rc |= ms_h5_attr_float(g, "lambda", s->lambda);
+    rc |= ms_h5_attr_float(g, "scale", s->scale);
+    rc |= ms_h5_attr_float(g, "bt_thr", s->bt_thr);
+    rc |= ms_h5_attr_float(g, "bt_wsum", s->bt_wsum);
+    rc |= ms_h5_attr_int(g, "resampled", s->resampled);
+    H5Gclose(g);
+    return rc;
+}
+
+static int site_read(hid_t f, const char *path, int h, site *s) {
+    char name[32];
+    snprintf(name, sizeof name, "site%d", h);
+    hid_t g = H5Gopen2(f, name, H5P_DEFAULT);
+    if (g < 0) return -1;
+    const int64_t sv = s->S;
+    int rc = ms_params_read(g, path, &s->P);
+    if (!rc) rc |= ms_h5_read(g, path, "since_fired", H5T_NATIVE_INT64, 1, &sv, s->since_fired);
+    if (!rc) rc |= ms_train_log_read(g, path, "log", &s->log);
+    rc |= ms_ckpt_attr_f64(g, "lambda", &s->lambda);
+    rc |= ms_ckpt_attr_f64(g, "scale", &s->scale);
+    rc |= ms_ckpt_attr_f64(g, "bt_thr", &s->bt_thr);
+    rc |= ms_ckpt_attr_f64(g, "bt_wsum", &s->bt_wsum);
+    rc |= ms_ckpt_attr_i64(g, "resampled", &s->resampled);
+    H5Gclose(g);
+    return rc;
+}
 
 static int ckpt_write(const char *path, site *sites, int n, int64_t step, int64_t pos, const char *fp) {
-    ms_h5_quiet();
-    char *tmp = ms_atomic_tmp_path(path);
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) { ms_error("%s: cannot create checkpoint", tmp); free(tmp); return -1; }
+    ms_ckpt ck;
+    if (ms_ckpt_begin(&ck, path, step, pos, fp) < 0) return -1;
     int rc = 0;
-    rc |= ms_h5_attr_int(f, "step", step);
-    rc |= ms_h5_attr_int(f, "stream_pos", pos);
-    rc |= ms_h5_attr_str(f, "fingerprint", fp);
-    for (int h = 0; h < n; h++) {
-        site *s = &sites[h];
-        char name[32];
-        snprintf(name, sizeof name, "site%d", h);
-        hid_t g = H5Gcreate2(f, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        int64_t m2[2] = {s->S, s->d}, sv = s->S, dv = s->d;
-        struct { const char *n; float *p; int64_t *shape; int nd; } t[] = {
-            {"Wt", s->p.Wt, m2, 2}, {"Wd", s->p.Wd, m2, 2}, {"be", s->p.be, &sv, 1}, {"bd", s->p.bd, &dv, 1},
-            {"mWt", s->mWt, m2, 2}, {"vWt", s->vWt, m2, 2}, {"mWd", s->mWd, m2, 2}, {"vWd", s->vWd, m2, 2},
-            {"mbe", s->mbe, &sv, 1}, {"vbe", s->vbe, &sv, 1}, {"mbd", s->mbd, &dv, 1}, {"vbd", s->vbd, &dv, 1},
-            {"logth", s->p.logth, &sv, 1}, {"mth", s->mth, &sv, 1}, {"vth", s->vth, &sv, 1}};
-        for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
-            if (t[i].p) rc |= ms_h5_write(g, t[i].n, H5T_NATIVE_FLOAT, t[i].nd, t[i].shape, t[i].p);
-        rc |= ms_h5_write(g, "since_fired", H5T_NATIVE_INT64, 1, &sv, s->since_fired);
-        int64_t ls[2] = {s->log_rows, LOG_COLS};
-        rc |= ms_h5_write(g, "log", H5T_NATIVE_DOUBLE, 2, ls, s->log ? s->log : (double[1]){0});
-        rc |= ms_h5_attr_float(g, "lambda", s->lambda);
-        rc |= ms_h5_attr_float(g, "scale", s->scale);
-        rc |= ms_h5_attr_float(g, "bt_thr", s->bt_thr);
-        rc |= ms_h5_attr_float(g, "bt_wsum", s->bt_wsum);
-        rc |= ms_h5_attr_int(g, "resampled", s->resampled);
-        H5Gclose(g);
-    }
-    if (H5Fclose(f) < 0) rc = -1;
-    if (rc) { ms_error("%s: cannot write checkpoint", path); remove(tmp); free(tmp); return -1; }
-    rc = ms_atomic_commit(tmp, path);
-    free(tmp);
-    return rc;
-}
-
-static int read_attr_d(hid_t loc, const char *name, double *v) {
-    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-    if (a < 0) return -1;
-    int rc = H5Aread(a, H5T_NATIVE_DOUBLE, v) >= 0 ? 0 : -1;
-    H5Aclose(a);
-    return rc;
-}
-static int read_attr_i(hid_t loc, const char *name, int64_t *v) {
-    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-    if (a < 0) return -1;
-    int rc = H5Aread(a, H5T_NATIVE_INT64, v) >= 0 ? 0 : -1;
-    H5Aclose(a);
-    return rc;
+    for (int h = 0; h < n && !rc; h++) rc |= site_write(ck.file, h, &sites[h]);
+    return ms_ckpt_end(&ck, rc == 0);
 }
 
 static int ckpt_read(const char *path, site *sites, int n, int64_t *step, int64_t *pos, const char *fp) {
-    ms_h5_quiet();
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) { ms_error("%s: cannot open checkpoint", path); return -1; }
+    hid_t f = ms_ckpt_open(path, fp, step, pos);
+    if (f < 0) return -1;
     int rc = 0;
-    char *got = NULL;
-    {
-        hid_t a = H5Aopen(f, "fingerprint", H5P_DEFAULT);
-        if (a >= 0) {
-            hid_t t = H5Tcopy(H5T_C_S1);
-            H5Tset_size(t, H5T_VARIABLE);
-            H5Tset_cset(t, H5T_CSET_UTF8);
-            char *v = NULL;
-            if (H5Aread(a, t, &v) >= 0 && v) { got = ms_strdup(v); H5free_memory(v); }
-            H5Tclose(t);
-            H5Aclose(a);
-        }
-    }
-    if (!got || strcmp(got, fp)) {
-        ms_error("%s: checkpoint was written with different settings; rerun with the same options and thread count, or delete it", path);
-        free(got); H5Fclose(f); return -1;
-    }
-    free(got);
-    rc |= read_attr_i(f, "step", step);
-    rc |= read_attr_i(f, "stream_pos", pos);
-    for (int h = 0; h < n && !rc; h++) {
-        site *s = &sites[h];
-        char name[32];
-        snprintf(name, sizeof name, "site%d", h);
-        hid_t g = H5Gopen2(f, name, H5P_DEFAULT);
-        if (g < 0) { rc = -1; break; }
-        int64_t m2[2] = {s->S, s->d}, sv = s->S, dv = s->d;
-        struct { const char *n; float *p; int64_t *shape; int nd; } t[] = {
-            {"Wt", s->p.Wt, m2, 2}, {"Wd", s->p.Wd, m2, 2}, {"be", s->p.be, &sv, 1}, {"bd", s->p.bd, &dv, 1},
-            {"mWt", s->mWt, m2, 2}, {"vWt", s->vWt, m2, 2}, {"mWd", s->mWd, m2, 2}, {"vWd", s->vWd, m2, 2},
-            {"mbe", s->mbe, &sv, 1}, {"vbe", s->vbe, &sv, 1}, {"mbd", s->mbd, &dv, 1}, {"vbd", s->vbd, &dv, 1},
-            {"logth", s->p.logth, &sv, 1}, {"mth", s->mth, &sv, 1}, {"vth", s->vth, &sv, 1}};
-        for (size_t i = 0; i < sizeof t / sizeof t[0] && !rc; i++)
-            if (t[i].p) rc |= ms_h5_read(g, path, t[i].n, H5T_NATIVE_FLOAT, t[i].nd, t[i].shape, t[i].p);
-        if (!rc) rc |= ms_h5_read(g, path, "since_fired", H5T_NATIVE_INT64, 1, &sv, s->since_fired);
-        int64_t ls[8];
-        if (!rc && ms_h5_shape(g, "log", ls) == 2 && ls[1] == LOG_COLS) {
-            s->log_rows = 0;
-            double *tmp = ms_malloc((size_t)(ls[0] + 1) * LOG_COLS * sizeof(double));
-            if (ls[0] > 0) rc |= ms_h5_read(g, path, "log", H5T_NATIVE_DOUBLE, 2, ls, tmp);
-            for (int64_t r = 0; r < ls[0] && !rc; r++) log_row(s, tmp + r * LOG_COLS);
-            free(tmp);
-        }
-        rc |= read_attr_d(g, "lambda", &s->lambda);
-        rc |= read_attr_d(g, "scale", &s->scale);
-        rc |= read_attr_d(g, "bt_thr", &s->bt_thr);
-        rc |= read_attr_d(g, "bt_wsum", &s->bt_wsum);
-        rc |= read_attr_i(g, "resampled", &s->resampled);
-        H5Gclose(g);
-    }
+    for (int h = 0; h < n && !rc; h++) rc |= site_read(f, path, h, &sites[h]);
     H5Fclose(f);
     if (rc) { if (!strstr(ms_last_error(), path)) ms_error("%s: damaged checkpoint", path); return -1; }
     return 0;
@@ -615,14 +518,14 @@ static int site_save(site *s, const plan *P, const char *const *files, int n_fil
     ms_sae_set_attr_str(o, "decoder_unit_norm", P->unit_norm ? "yes (before folding)" : "no");
     ms_sae_set_attr_str(o, "command", ms_command_line());
     ms_sae_set_attr_str(o, "monoscope_version", MS_VERSION);
-    if (s->log_rows > 0) {
-        const double *last = s->log + (s->log_rows - 1) * LOG_COLS;
+    const double *last = ms_train_log_last(&s->log);
+    if (last) {
         ms_sae_set_attr_float(o, "final_mse", last[LOG_MSE]);
         ms_sae_set_attr_float(o, "final_l0", last[LOG_L0]);
         ms_sae_set_attr_float(o, "final_explained_variance", last[LOG_EV]);
         ms_sae_set_attr_float(o, "final_dead_frac", last[LOG_DEAD]);
     }
-    ms_sae_set_log(o, s->log, (int)s->log_rows, LOG_COLS, log_columns);
+    ms_sae_set_log(o, s->log.rows, (int)s->log.n, LOG_COLS, log_columns);
     int rc = ms_sae_save(o, s->out);
     ms_sae_free(o);
     return rc;
@@ -669,7 +572,7 @@ static void print_config(const plan *P, int d_in, int n_hooks, int64_t epoch_tok
 static void jumprelu_switch(site *s, const ms_step_ws *w, const int32_t *fired, int B) {
     const int S = s->S;
     const float *pre = ms_step_preacts(w);
-    #pragma omp parallel
+    #pragma omp parallel num_threads(s->threads)
     {
         float *col = ms_malloc((size_t)B * sizeof(float));
         #pragma omp for schedule(static)
@@ -691,206 +594,278 @@ static double product_seconds(ms_step_ws *const *ws, int n) {
     return s;
 }
 
-int ms_sae_train(const ms_train_cfg *cfg, const char *const *files, int n_files, const char *const *hooks,
-                 int n_hooks, const char *const *outs, const char *ckpt_path) {
-    int rc = -1;
-    ms_act_stream *st = NULL, *smp = NULL;
-    site *sites = NULL;
-    ms_step_ws **ws = NULL;
-    float **xb = NULL;
-    char *fp = NULL;
-    if (cfg->threads > 0) omp_set_num_threads(cfg->threads);
-    ms_act_stream_cfg sc = {files, n_files, hooks, n_hooks, cfg->buffer_tokens, cfg->seed};
-    st = ms_act_stream_open(&sc);
-    if (!st) return -1;
-    plan P;
-    resolve(&P, cfg, ms_act_stream_d_in(st, 0), ms_act_stream_tokens(st));
-    const ms_train_cfg *c = &P.c;
-    omp_set_num_threads(c->threads);
-    if (c->k_aux <= 0 || c->batch <= 0 || c->d_sae <= 0) { ms_error("bad configuration"); goto done; }
-    if (c->init_from && n_hooks > 1) { ms_error("--init-from takes one SAE: train one hook at a time"); goto done; }
-    sites = ms_calloc((size_t)n_hooks, sizeof(site));
-    ws = ms_calloc((size_t)n_hooks, sizeof *ws);
-    xb = ms_calloc((size_t)n_hooks, sizeof *xb);
-    for (int h = 0; h < n_hooks; h++) {
-        int d = ms_act_stream_d_in(st, h);
-        int S = cfg->d_sae > 0 ? cfg->d_sae : (int)lround(c->expansion * d);
-        sites[h].hook = hooks[h];
-        sites[h].out = outs[h];
-        site_alloc(&sites[h], c->arch, d, S, c->k < S ? c->k : S);
-        ws[h] = ms_step_ws_new(c->batch, d, S, (ms_enc_dtype)c->encoder_dtype);
-        if (!ws[h]) goto done;
-        xb[h] = ms_aligned_alloc((size_t)c->batch * d * sizeof(float));
-    }
-    fp = fingerprint(&P, files, n_files, hooks, n_hooks);
-    int64_t step0 = 0;
-    int resumed = 0;
-    if (c->resume && ms_file_exists(ckpt_path)) {
-        int64_t pos = 0;
-        if (ckpt_read(ckpt_path, sites, n_hooks, &step0, &pos, fp) < 0) goto done;
-        for (int h = 0; h < n_hooks; h++) // the dead mask the next step's AuxK uses
-            for (int i = 0; i < sites[h].S; i++) sites[h].dead[i] = sites[h].since_fired[i] >= c->dead_window;
-        if (ms_act_stream_seek(st, pos) < 0) goto done;
-        resumed = 1;
-    } else {
-        if (c->resume) fprintf(stderr, "sae train: no checkpoint %s, starting from the beginning\n", ckpt_path);
-        // sample for normalisation + geometric median: its own stream, so the training order is
-        // the same whether or not we resume
-        ms_act_stream_cfg c2 = sc;
-        c2.seed = c->seed ^ 0x1D17A11ull;
-        c2.buffer_tokens = c->init_tokens;
-        smp = ms_act_stream_open(&c2);
-        if (!smp) goto done;
-        float **sb = ms_calloc((size_t)n_hooks, sizeof *sb);
-        for (int h = 0; h < n_hooks; h++) sb[h] = ms_malloc((size_t)c->init_tokens * sites[h].d * sizeof(float));
-        int ok = ms_act_stream_next(smp, c->init_tokens, sb) == 0;
-        for (int h = 0; h < n_hooks && ok; h++) site_init(&sites[h], &P, h, sb[h], c->init_tokens);
-        if (ok && c->init_from && site_init_from(&sites[0], c->init_from) < 0) ok = 0;
-        for (int h = 0; h < n_hooks; h++) free(sb[h]);
-        free(sb);
-        ms_act_stream_close(smp);
-        smp = NULL;
-        if (!ok) goto done;
-    }
-    print_config(&P, sites[0].d, n_hooks, ms_act_stream_tokens(st), ms_act_stream_buffer_tokens(st), &sites[0],
-                 ms_step_encoder_describe(ws[0]));
-    if (resumed) fprintf(stderr, "  resuming from %s at step %lld (%lld tokens)\n", ckpt_path, (long long)step0, (long long)(step0 * c->batch));
+// ---- the training run
 
-    ms_progress pb;
-    ms_progress_start(&pb, "sae train", (double)(P.n_steps * c->batch), "tok");
-    if (!c->progress) pb.enabled = 0;
-    const double t0 = ms_now();
-    // the seconds column continues across a resume (from the last row the checkpoint kept)
-    const double sec0 = resumed && sites[0].log_rows > 0 ? sites[0].log[(sites[0].log_rows - 1) * LOG_COLS + LOG_SEC] : 0;
+typedef struct {
+    plan P;
+    const char *const *files;
+    int n_files, n_hooks;
+    const char *ckpt_path;
+    ms_act_stream *st;
+    site *sites;
+    ms_step_ws **ws;
+    float **xb;              // (n_hooks) one batch per site, (B, d)
+    char *fp;                // resume fingerprint
+    int64_t step0;           // first step of this run (> 0 when resumed)
+    int resumed;
+} run;
+
+static void run_free(run *R) {
+    for (int h = 0; R->sites && h < R->n_hooks; h++) { site_free(&R->sites[h]); ms_step_ws_free(R->ws[h]); free(R->xb[h]); }
+    free(R->sites); free(R->ws); free(R->xb); free(R->fp);
+    ms_act_stream_close(R->st);
+}
+
+// Opens the stream, resolves the configuration, allocates every site and its step workspace.
+static int run_open(run *R, const ms_train_cfg *cfg, const ms_act_stream_cfg *sc, const char *const *hooks,
+                    const char *const *outs) {
+    R->st = ms_act_stream_open(sc);
+    if (!R->st) return -1;
+    resolve(&R->P, cfg, ms_act_stream_d_in(R->st, 0), ms_act_stream_tokens(R->st));
+    const ms_train_cfg *c = &R->P.c;
+    if (c->k_aux <= 0 || c->batch <= 0 || c->d_sae <= 0) { ms_error("bad configuration"); return -1; }
+    if (c->init_from && R->n_hooks > 1) { ms_error("--init-from takes one SAE: train one hook at a time"); return -1; }
+    R->sites = ms_calloc((size_t)R->n_hooks, sizeof(site));
+    R->ws = ms_calloc((size_t)R->n_hooks, sizeof *R->ws);
+    R->xb = ms_calloc((size_t)R->n_hooks, sizeof *R->xb);
+    for (int h = 0; h < R->n_hooks; h++) {
+        int d = ms_act_stream_d_in(R->st, h);
+        int S = cfg->d_sae > 0 ? cfg->d_sae : (int)lround(c->expansion * d);
+        R->sites[h].hook = hooks[h];
+        R->sites[h].out = outs[h];
+        site_alloc(&R->sites[h], c->arch, d, S, c->k < S ? c->k : S, c->threads);
+        R->ws[h] = ms_step_ws_new(c->batch, d, S, (ms_enc_dtype)c->encoder_dtype);
+        if (!R->ws[h]) return -1;
+        R->xb[h] = ms_aligned_alloc((size_t)c->batch * d * sizeof(float));
+    }
+    R->fp = fingerprint(&R->P, R->files, R->n_files, hooks, R->n_hooks);
+    R->fp = ms_params_describe(&R->sites[0].P, R->fp);
+    return 0;
+}
+
+// Fresh start: normalisation scale, b_dec and the weights from a sample read by its own stream,
+// so the training order is the same whether or not we resume.
+static int run_init(run *R, const ms_act_stream_cfg *sc) {
+    const ms_train_cfg *c = &R->P.c;
+    ms_act_stream_cfg c2 = *sc;
+    c2.seed = c->seed ^ 0x1D17A11ull;
+    c2.buffer_tokens = c->init_tokens;
+    ms_act_stream *smp = ms_act_stream_open(&c2);
+    if (!smp) return -1;
+    float **sb = ms_calloc((size_t)R->n_hooks, sizeof *sb);
+    for (int h = 0; h < R->n_hooks; h++) sb[h] = ms_malloc((size_t)c->init_tokens * R->sites[h].d * sizeof(float));
+    int ok = ms_act_stream_next(smp, c->init_tokens, sb) == 0;
+    for (int h = 0; h < R->n_hooks && ok; h++) site_init(&R->sites[h], &R->P, h, sb[h], c->init_tokens);
+    if (ok && c->init_from && site_init_from(&R->sites[0], c->init_from) < 0) ok = 0;
+    for (int h = 0; h < R->n_hooks; h++) free(sb[h]);
+    free(sb);
+    ms_act_stream_close(smp);
+    return ok ? 0 : -1;
+}
+
+// Resume from the checkpoint when asked and present, else the fresh start.
+static int run_start(run *R, const ms_act_stream_cfg *sc) {
+    const ms_train_cfg *c = &R->P.c;
+    if (c->resume && ms_file_exists(R->ckpt_path)) {
+        int64_t pos = 0;
+        if (ckpt_read(R->ckpt_path, R->sites, R->n_hooks, &R->step0, &pos, R->fp) < 0) return -1;
+        for (int h = 0; h < R->n_hooks; h++) { // the dead mask the next step's AuxK uses
+            site *s = &R->sites[h];
+            for (int i = 0; i < s->S; i++) s->dead[i] = s->since_fired[i] >= c->dead_window;
+        }
+        if (ms_act_stream_seek(R->st, pos) < 0) return -1;
+        R->resumed = 1;
+        return 0;
+    }
+    if (c->resume) fprintf(stderr, "sae train: no checkpoint %s, starting from the beginning\n", R->ckpt_path);
+    return run_init(R, sc);
+}
+
+// Forward + backward + optimizer step of site s on its batch x (normalised in place). The rows
+// are updated by the step itself as their gradients complete (its sink), unless clipping needs
+// the global gradient norm first.
+static int site_step(site *s, ms_step_ws *w, const plan *P, int64_t t, float *x, ms_step_stats *stt, double *lambda) {
+    const ms_train_cfg *c = &P->c;
     const int64_t B = c->batch;
+    const float scl = (float)s->scale;
+    #pragma omp parallel for schedule(static) num_threads(s->threads)
+    for (int64_t i = 0; i < B * s->d; i++) x[i] *= scl;
+    ms_step_opts o = {0};
+    o.lambda = s->lambda * ms_warmup_factor(t, P->sp_warmup_steps);
+    o.eps = c->bandwidth;
+    o.k_aux = c->k_aux;
+    o.aux_coef = c->aux_coef;
+    o.dead = s->dead;
+    o.threads = s->threads;
+    const int sink = c->clip <= 0;
+    row_step rk = row_step_at(s, P, t, 1.0f);
+    if (sink) { o.sink = update_row; o.sink_ctx = &rk; }
+    o.wt_only_by_sink = s->wt_only_by_sink;
+    *lambda = o.lambda;
+    ms_sae_params p = s->p;
+    const int warm = t < P->jr_warm_steps; // JumpReLU/BatchTopK warm start: train as TopK
+    const int jr_switch = warm && t + 1 == P->jr_warm_steps && c->arch == MS_SAE_JUMPRELU;
+    if (warm) {
+        const int kt = (int)lround(c->l0_target);
+        p.arch = MS_SAE_TOPK;
+        p.k = c->arch == MS_SAE_BATCHTOPK ? s->p.k : kt < s->S ? kt : s->S; // jumprelu: k = the L0 target
+        if (p.k < 1) p.k = 1;
+        p.logth = NULL;
+        o.keep_preacts = jr_switch; // jumprelu_switch reads all pre-activations
+    }
+    if (ms_sae_step(w, &p, x, (int)B, &o, &s->g, stt) < 0) return -1;
+    if (warm && s->g.logth) memset(s->g.logth, 0, (size_t)s->S * sizeof(float));
+    if (jr_switch) jumprelu_switch(s, w, stt->fired, (int)B);
+    if (!isfinite(stt->loss)) {
+        ms_error("training diverged at step %lld for %s (loss is not finite); try a lower --lr", (long long)t, s->hook);
+        return -1;
+    }
+    if (sink) update_bd(&rk); // the rows were updated inside the step
+    else site_update(s, P, t);
+    s->wt_only_by_sink = sink;
+    return 0;
+}
+
+// After a step: dead-latent tracking over a window of tokens, ReLU resampling, the BatchTopK
+// threshold EMA, the sparsity controller. Returns the number of dead latents.
+static int64_t site_track(site *s, const plan *P, int64_t t, int h, const float *x, const ms_step_ws *w,
+                          const ms_step_stats *stt) {
+    const ms_train_cfg *c = &P->c;
+    const int64_t B = c->batch;
+    int64_t nd = 0;
+    for (int i = 0; i < s->S; i++) {
+        if (stt->fired[i]) s->since_fired[i] = 0;
+        else s->since_fired[i] += B;
+        s->dead[i] = s->since_fired[i] >= c->dead_window;
+        nd += s->dead[i];
+    }
+    // relu: dead latents resampled from this batch's badly reconstructed inputs
+    if (nd > 0 && ms_resample_due(t, B, c->resample_every, P->n_steps)) {
+        const ms_params *Q = &s->P;
+        ms_resample_site rs = {s->d, s->S, s->p.Wt, s->p.Wd, s->p.be, s->p.bd,
+                               ms_param_at(Q, Q->m, P_WT), ms_param_at(Q, Q->v, P_WT), ms_param_at(Q, Q->m, P_WD),
+                               ms_param_at(Q, Q->v, P_WD), ms_param_at(Q, Q->m, P_BE), ms_param_at(Q, Q->v, P_BE),
+                               s->since_fired, s->dead};
+        ms_rng rr = ms_rng_from(c->seed ^ 0x5E5A3B1Eull, (uint64_t)t, (uint64_t)h);
+        int64_t nr = ms_resample_dead(&rs, x, ms_step_residual_neg(w), (int)B, &rr);
+        if (nr > 0) s->wt_only_by_sink = 0; // rewrote encoder rows
+        s->resampled += nr;
+        nd -= nr;
+    }
+    // BatchTopK inference threshold: EMA of the smallest selected activation
+    if (c->arch == MS_SAE_BATCHTOPK && stt->min_selected > 0) {
+        s->bt_thr = c->threshold_beta * s->bt_thr + (1 - c->threshold_beta) * stt->min_selected;
+        s->bt_wsum = c->threshold_beta * s->bt_wsum + (1 - c->threshold_beta);
+    }
+    // sparsity coefficient controller (after its warmup): multiplicative, bounded steps
+    if (P->controlled && t + 1 >= P->sp_warmup_steps && t >= P->jr_warm_steps) {
+        double r = log((stt->l0 + 1.0) / (c->l0_target + 1.0));
+        if (r > 1) r = 1;
+        if (r < -1) r = -1;
+        s->lambda *= exp(c->controller_rate * r);
+    }
+    return nd;
+}
+
+// The training-log row of step t.
+static void site_log(site *s, const plan *P, int64_t t, const ms_step_stats *stt, double lambda, double ev, double sec) {
+    const ms_train_cfg *c = &P->c;
+    const int64_t B = c->batch;
+    double thr = 0;
+    if (c->arch == MS_SAE_BATCHTOPK) thr = s->bt_wsum > 0 ? s->bt_thr / s->bt_wsum : 0;
+    if (c->arch == MS_SAE_JUMPRELU) { for (int i = 0; i < s->S; i++) thr += exp(s->p.logth[i]); thr /= s->S; }
+    double row[LOG_COLS] = {(double)(t + 1), (double)((t + 1) * B), ms_lr_at(&P->lr, t), lambda, stt->loss,
+                            stt->mse_sum / ((double)B * s->d), stt->l0, s->last_dead, ev, stt->aux_loss, thr,
+                            (double)s->resampled, sec};
+    ms_train_log_append(&s->log, row);
+}
+
+// Every step from step0 to the end, checkpointing on the way. *t_first, *g_first: wall clock and
+// product seconds at the end of the first step.
+static int run_loop(run *R, double t0, double *t_first, double *g_first) {
+    const plan *P = &R->P;
+    const ms_train_cfg *c = &P->c;
+    const int64_t B = c->batch, nh = R->n_hooks;
     const int64_t ck_steps = c->checkpoint_every > 0 ? (c->checkpoint_every + B - 1) / B : 0;
-    double t_first = 0, g_first = 0; // wall clock and product seconds at the end of the first step
-    for (int64_t t = step0; t < P.n_steps; t++) {
-        if (ms_act_stream_next(st, B, xb) < 0) goto done;
+    // the seconds column continues across a resume (from the last row the checkpoint kept)
+    const double *last0 = ms_train_log_last(&R->sites[0].log);
+    const double sec0 = R->resumed && last0 ? last0[LOG_SEC] : 0;
+    ms_progress pb;
+    ms_progress_start(&pb, "sae train", (double)(P->n_steps * B), "tok");
+    if (!c->progress) pb.enabled = 0;
+    for (int64_t t = R->step0; t < P->n_steps; t++) {
+        if (ms_act_stream_next(R->st, B, R->xb) < 0) return -1;
         double sum_loss = 0, sum_mse = 0, sum_l0 = 0, sum_dead = 0, sum_ev = 0;
-        for (int h = 0; h < n_hooks; h++) {
-            site *s = &sites[h];
-            const int d = s->d, S = s->S;
-            const float scl = (float)s->scale;
-            float *x = xb[h];
-            #pragma omp parallel for schedule(static)
-            for (int64_t i = 0; i < B * d; i++) x[i] *= scl;
-            ms_step_opts o = {0};
-            const double warm = sparsity_warm(&P, t);
-            o.lambda = s->lambda * warm;
-            o.eps = c->bandwidth;
-            o.k_aux = c->k_aux;
-            o.aux_coef = c->aux_coef;
-            o.dead = s->dead;
-            // rows updated by the step itself as their gradients complete, unless clipping needs
-            // the global gradient norm first
-            const int sink = c->clip <= 0;
-            row_step rk = row_step_at(s, &P, t, 1.0f);
-            if (sink) { o.sink = update_row; o.sink_ctx = &rk; }
-            o.wt_only_by_sink = s->wt_only_by_sink;
+        for (int h = 0; h < nh; h++) {
+            site *s = &R->sites[h];
             ms_step_stats stt;
-            const int jr_warm = t < P.jr_warm_steps;
-            if (jr_warm) { // JumpReLU warm start: train as TopK with k = the L0 target
-                ms_sae_params pk = s->p;
-                pk.arch = MS_SAE_TOPK;
-                pk.k = c->arch == MS_SAE_BATCHTOPK ? s->p.k : (int)lround(c->l0_target) < S ? (int)lround(c->l0_target) : S;
-                if (pk.k < 1) pk.k = 1;
-                pk.logth = NULL;
-                const int jr_switch = t + 1 == P.jr_warm_steps && c->arch == MS_SAE_JUMPRELU;
-                o.keep_preacts = jr_switch; // jumprelu_switch reads all pre-activations
-                if (ms_sae_step(ws[h], &pk, x, (int)B, &o, &s->g, &stt) < 0) goto done;
-                if (s->g.logth) memset(s->g.logth, 0, (size_t)S * sizeof(float));
-                if (jr_switch) jumprelu_switch(s, ws[h], stt.fired, (int)B);
-            } else
-                if (ms_sae_step(ws[h], &s->p, x, (int)B, &o, &s->g, &stt) < 0) goto done;
-            if (!isfinite(stt.loss)) {
-                ms_error("training diverged at step %lld for %s (loss is not finite); try a lower --lr", (long long)t, s->hook);
-                goto done;
-            }
-            if (sink) update_bd(&rk); // the rows were updated inside the step
-            else site_update(s, &P, t);
-            s->wt_only_by_sink = sink;
-            // dead-latent tracking over a window of tokens
-            int64_t nd = 0;
-            for (int i = 0; i < S; i++) {
-                if (stt.fired[i]) s->since_fired[i] = 0;
-                else s->since_fired[i] += B;
-                s->dead[i] = s->since_fired[i] >= c->dead_window;
-                nd += s->dead[i];
-            }
-            // relu: dead latents resampled from this batch's badly reconstructed inputs
-            if (nd > 0 && ms_resample_due(t, B, c->resample_every, P.n_steps)) {
-                ms_resample_site rs = {d, S, s->p.Wt, s->p.Wd, s->p.be, s->p.bd, s->mWt, s->vWt, s->mWd, s->vWd,
-                                       s->mbe, s->vbe, s->since_fired, s->dead};
-                ms_rng rr = ms_rng_from(c->seed ^ 0x5E5A3B1Eull, (uint64_t)t, (uint64_t)h);
-                int64_t nr = ms_resample_dead(&rs, x, ms_step_residual_neg(ws[h]), (int)B, &rr);
-                if (nr > 0) s->wt_only_by_sink = 0; // rewrote encoder rows
-                s->resampled += nr;
-                nd -= nr;
-            }
-            // BatchTopK inference threshold: EMA of the smallest selected activation
-            if (c->arch == MS_SAE_BATCHTOPK && stt.min_selected > 0) {
-                s->bt_thr = c->threshold_beta * s->bt_thr + (1 - c->threshold_beta) * stt.min_selected;
-                s->bt_wsum = c->threshold_beta * s->bt_wsum + (1 - c->threshold_beta);
-            }
-            // sparsity coefficient controller (after its warmup): multiplicative, bounded steps
-            if (P.controlled && t + 1 >= P.sp_warmup_steps && t >= P.jr_warm_steps) {
-                double r = log((stt.l0 + 1.0) / (c->l0_target + 1.0));
-                if (r > 1) r = 1;
-                if (r < -1) r = -1;
-                s->lambda *= exp(c->controller_rate * r);
-            }
-            double ev = stt.var_sum > 0 ? 1.0 - stt.mse_sum / stt.var_sum : 0;
+            double lambda;
+            if (site_step(s, R->ws[h], P, t, R->xb[h], &stt, &lambda) < 0) return -1;
+            const int64_t nd = site_track(s, P, t, h, R->xb[h], R->ws[h], &stt);
+            const double ev = stt.var_sum > 0 ? 1.0 - stt.mse_sum / stt.var_sum : 0;
             s->last = stt;
-            s->last_dead = (double)nd / S;
-            if ((t + 1) % c->log_every == 0 || t + 1 == P.n_steps) {
-                double thr = 0;
-                if (c->arch == MS_SAE_BATCHTOPK) thr = s->bt_wsum > 0 ? s->bt_thr / s->bt_wsum : 0;
-                if (c->arch == MS_SAE_JUMPRELU) { for (int i = 0; i < S; i++) thr += exp(s->p.logth[i]); thr /= S; }
-                double row[LOG_COLS] = {(double)(t + 1), (double)((t + 1) * B), lr_at(&P, t), o.lambda, stt.loss,
-                                        stt.mse_sum / ((double)B * d), stt.l0, s->last_dead, ev, stt.aux_loss, thr,
-                                        (double)s->resampled, sec0 + ms_now() - t0};
-                log_row(s, row);
-            }
-            sum_loss += stt.loss; sum_mse += stt.mse_sum / ((double)B * d); sum_l0 += stt.l0; sum_dead += s->last_dead; sum_ev += ev;
+            s->last_dead = (double)nd / s->S;
+            if ((t + 1) % c->log_every == 0 || t + 1 == P->n_steps) site_log(s, P, t, &stt, lambda, ev, sec0 + ms_now() - t0);
+            sum_loss += stt.loss; sum_mse += stt.mse_sum / ((double)B * s->d); sum_l0 += stt.l0; sum_dead += s->last_dead; sum_ev += ev;
         }
         char extra[160];
-        snprintf(extra, sizeof extra, "loss %.4g mse %.4g L0 %.1f dead %.1f%% EV %.3f", sum_loss / n_hooks,
-                 sum_mse / n_hooks, sum_l0 / n_hooks, 100 * sum_dead / n_hooks, sum_ev / n_hooks);
+        snprintf(extra, sizeof extra, "loss %.4g mse %.4g L0 %.1f dead %.1f%% EV %.3f", sum_loss / nh, sum_mse / nh,
+                 sum_l0 / nh, 100 * sum_dead / nh, sum_ev / nh);
         ms_progress_update(&pb, (double)((t + 1) * B), extra);
-        if (t == step0) { t_first = ms_now(); g_first = product_seconds(ws, n_hooks); }
-        if (ck_steps > 0 && (t + 1) % ck_steps == 0 && t + 1 < P.n_steps)
-            if (ckpt_write(ckpt_path, sites, n_hooks, t + 1, ms_act_stream_pos(st), fp) < 0) goto done;
+        if (t == R->step0) { *t_first = ms_now(); *g_first = product_seconds(R->ws, (int)nh); }
+        if (ck_steps > 0 && (t + 1) % ck_steps == 0 && t + 1 < P->n_steps)
+            if (ckpt_write(R->ckpt_path, R->sites, (int)nh, t + 1, ms_act_stream_pos(R->st), R->fp) < 0) return -1;
     }
     ms_progress_finish(&pb);
-    double el = ms_now() - t0;
-    int64_t done_tokens = (P.n_steps - step0) * B;
-    for (int h = 0; h < n_hooks; h++) {
-        site *s = &sites[h];
-        if (site_save(s, &P, files, n_files, ms_act_stream_model(st), P.n_steps * B) < 0) goto done;
+    return 0;
+}
+
+// Saves every SAE, removes the checkpoint, prints the summary.
+static int run_finish(run *R, double t0, double t_first, double g_first) {
+    const plan *P = &R->P;
+    const int64_t B = P->c.batch;
+    const double el = ms_now() - t0;
+    const int64_t done_tokens = (P->n_steps - R->step0) * B;
+    for (int h = 0; h < R->n_hooks; h++) {
+        site *s = &R->sites[h];
+        if (site_save(s, P, R->files, R->n_files, ms_act_stream_model(R->st), P->n_steps * B) < 0) return -1;
         double ev = s->last.var_sum > 0 ? 1 - s->last.mse_sum / s->last.var_sum : 0;
         fprintf(stderr, "  %s -> %s: mse %.4g  L0 %.2f  dead %.2f%%  explained variance %.4f\n", s->hook, s->out,
                 s->last.mse_sum / ((double)B * s->d), s->last.l0, 100 * s->last_dead, ev);
     }
-    if (c->resample_every > 0) {
+    if (P->c.resample_every > 0) {
         int64_t tot = 0;
-        for (int h = 0; h < n_hooks; h++) tot += sites[h].resampled;
+        for (int h = 0; h < R->n_hooks; h++) tot += R->sites[h].resampled;
         fprintf(stderr, "sae train: resampled %lld dead latents in total\n", (long long)tot);
     }
-    remove(ckpt_path);
+    remove(R->ckpt_path);
     fprintf(stderr, "sae train: %lld tokens in %.1f s (%.0f tokens/s), peak RSS %.1f MiB\n", (long long)done_tokens, el,
             el > 0 ? done_tokens / el : 0, ms_peak_rss() / 1048576.0);
     // the share after the first step (kernel generation, first touches) is the steady state's
-    const double tg = product_seconds(ws, n_hooks), el2 = t0 + el - t_first;
-    const int64_t steady = P.n_steps - step0 - 1;
+    const double tg = product_seconds(R->ws, R->n_hooks), el2 = t0 + el - t_first;
+    const int64_t steady = P->n_steps - R->step0 - 1;
     fprintf(stderr, "sae train: encoder product %.1f s = %.1f %% of the training loop (%.1f %% after its first step; "
             "the rest of a step: %.1f ms)\n", tg, el > 0 ? 100 * tg / el : 0, el2 > 0 && steady > 0 ? 100 * (tg - g_first) / el2 : 0,
             steady > 0 ? 1e3 * (el2 - (tg - g_first)) / steady : 0);
+    return 0;
+}
+
+int ms_sae_train(const ms_train_cfg *cfg, const char *const *files, int n_files, const char *const *hooks,
+                 int n_hooks, const char *const *outs, const char *ckpt_path) {
+    run R = {0};
+    R.files = files; R.n_files = n_files; R.n_hooks = n_hooks; R.ckpt_path = ckpt_path;
+    ms_act_stream_cfg sc = {files, n_files, hooks, n_hooks, cfg->buffer_tokens, cfg->seed};
+    int rc = -1;
+    if (run_open(&R, cfg, &sc, hooks, outs) < 0 || run_start(&R, &sc) < 0) goto done;
+    const ms_train_cfg *c = &R.P.c;
+    print_config(&R.P, R.sites[0].d, n_hooks, ms_act_stream_tokens(R.st), ms_act_stream_buffer_tokens(R.st), &R.sites[0],
+                 ms_step_encoder_describe(R.ws[0]));
+    if (R.resumed) fprintf(stderr, "  resuming from %s at step %lld (%lld tokens)\n", ckpt_path, (long long)R.step0, (long long)(R.step0 * c->batch));
+    const double t0 = ms_now();
+    double t_first = 0, g_first = 0;
+    if (run_loop(&R, t0, &t_first, &g_first) < 0 || run_finish(&R, t0, t_first, g_first) < 0) goto done;
     rc = 0;
 done:
-    if (sites) for (int h = 0; h < n_hooks; h++) { site_free(&sites[h]); ms_step_ws_free(ws[h]); free(xb[h]); }
-    free(sites); free(ws); free(xb); free(fp);
-    ms_act_stream_close(st);
-    ms_act_stream_close(smp);
+    run_free(&R);
     return rc;
 }

@@ -20,7 +20,8 @@ typedef struct {
     uint64_t seed;
     int64_t checkpoint_every;// tokens; < 0: tokens / 10; 0: never
     int resume;
-    int threads;             // 0: ms_num_threads()
+    int threads;             // the trainer's own OpenMP loops; 0: ms_num_threads(). OpenBLAS and
+                             // oneDNN follow the caller's OpenMP default (the CLI sets it to this)
     int64_t buffer_tokens;   // 0: act_stream default
     double warmup_frac;      // LR warmup, fraction of steps (default 0.01)
     double decay_frac;       // LR linear decay to 0 over the last fraction of steps (0.2)

@@ -60,6 +60,8 @@ typedef struct {
     // the sink ran (ms_enc_gemm_pack_rows); with this set, the next step uses that copy instead of
     // a full reorder of Wt. Leave 0 when anything else (resampling, loading) wrote Wt.
     int wt_only_by_sink;
+    int threads;               // OpenMP threads of the step's own loops; 0: omp_get_max_threads()
+                               // (BLAS and oneDNN follow the caller's OpenMP setting)
 } ms_step_opts;
 
 typedef struct {

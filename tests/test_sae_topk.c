@@ -1,4 +1,4 @@
-// test_sae_topk.c: top-k selection (sae/topk.h) against brute force: sort every index by (value
+// test_sae_topk.c: top-k selection (train/topk.h) against brute force: sort every index by (value
 // descending, NaN as -inf; index ascending), keep the first k, report them in index order. Rows
 // short and long (the long ones take the bounded fast path), k from 1 to past the fast path's
 // limit, and the rows that stress it: random, ascending (every element a new maximum), descending,
@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "sae/topk.h"
+#include "train/topk.h"
 
 static int failures = 0, cases = 0;
 #define CHECK(c, ...) do { if (!(c)) { failures++; printf("FAIL: " __VA_ARGS__); printf("\n"); } } while (0)

@@ -1,5 +1,6 @@
 // cmd_sae_train.c: `monoscope sae train` — learn one sparse dictionary per hook site.
 #include <getopt.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,6 +184,10 @@ int cmd_sae_train(int argc, char **argv) {
         hooks = ms_malloc(sizeof(char *));
         hooks[0] = ms_strdup(hook);
     }
+    // The application sets the process-wide OpenMP default, once: OpenBLAS and oneDNN follow it;
+    // the trainer's own loops are given c.threads explicitly.
+    if (c.threads <= 0) c.threads = ms_num_threads();
+    omp_set_num_threads(c.threads);
     outs = ms_calloc((size_t)n_hooks, sizeof(char *));
     if (is_glob) {
         size_t L = strlen(out);

@@ -1,7 +1,7 @@
 // rng.h: small deterministic random numbers (splitmix64), whose whole state is one uint64 so
 // checkpoints can store it and resumed runs replay exactly.
-#ifndef MS_SAE_RNG_H
-#define MS_SAE_RNG_H
+#ifndef MS_TRAIN_RNG_H
+#define MS_TRAIN_RNG_H
 #include <math.h>
 #include <stdint.h>
 

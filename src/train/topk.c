@@ -1,5 +1,5 @@
 // topk.c: min-heap top-k selection (see topk.h).
-#include "sae/topk.h"
+#include "train/topk.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

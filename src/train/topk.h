@@ -1,6 +1,6 @@
 // topk.h: top-k selection within one row of values (used by encode and the trainer).
-#ifndef MS_SAE_TOPK_H
-#define MS_SAE_TOPK_H
+#ifndef MS_TRAIN_TOPK_H
+#define MS_TRAIN_TOPK_H
 #include <stdint.h>
 
 // Selects the k largest of row[0..n) (ties: the lower index wins). Writes their indices in

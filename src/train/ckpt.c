@@ -1,0 +1,61 @@
+// ckpt.c: atomic training checkpoints (see ckpt.h).
+#include "train/ckpt.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "io/h5util.h"
+#include "util/util.h"
+
+int ms_ckpt_begin(ms_ckpt *c, const char *path, int64_t step, int64_t stream_pos, const char *fingerprint) {
+    ms_h5_quiet();
+    c->path = path;
+    c->tmp = ms_atomic_tmp_path(path);
+    c->file = H5Fcreate(c->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (c->file < 0) { ms_error("%s: cannot create checkpoint", c->tmp); free(c->tmp); c->tmp = NULL; return -1; }
+    int rc = 0;
+    rc |= ms_h5_attr_int(c->file, "step", step);
+    rc |= ms_h5_attr_int(c->file, "stream_pos", stream_pos);
+    rc |= ms_h5_attr_str(c->file, "fingerprint", fingerprint);
+    if (rc) { ms_ckpt_end(c, 0); return -1; }
+    return 0;
+}
+
+int ms_ckpt_end(ms_ckpt *c, int ok) {
+    if (H5Fclose(c->file) < 0) ok = 0;
+    int rc = -1;
+    if (!ok) { ms_error("%s: cannot write checkpoint", c->path); remove(c->tmp); }
+    else rc = ms_atomic_commit(c->tmp, c->path);
+    free(c->tmp);
+    c->tmp = NULL;
+    return rc;
+}
+
+static int read_attr(hid_t loc, const char *name, hid_t type, void *v) {
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+    if (a < 0) return -1;
+    int rc = H5Aread(a, type, v) >= 0 ? 0 : -1;
+    H5Aclose(a);
+    return rc;
+}
+int ms_ckpt_attr_f64(hid_t loc, const char *name, double *v) { return read_attr(loc, name, H5T_NATIVE_DOUBLE, v); }
+int ms_ckpt_attr_i64(hid_t loc, const char *name, int64_t *v) { return read_attr(loc, name, H5T_NATIVE_INT64, v); }
+
+hid_t ms_ckpt_open(const char *path, const char *fingerprint, int64_t *step, int64_t *stream_pos) {
+    ms_h5_quiet();
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) { ms_error("%s: cannot open checkpoint", path); return -1; }
+    char *got = ms_h5_read_attr_str(f, "fingerprint");
+    const int same = got && !strcmp(got, fingerprint);
+    free(got);
+    if (!same) {
+        ms_error("%s: checkpoint was written with different settings; rerun with the same options and thread count, or delete it", path);
+        H5Fclose(f);
+        return -1;
+    }
+    if (ms_ckpt_attr_i64(f, "step", step) < 0 || ms_ckpt_attr_i64(f, "stream_pos", stream_pos) < 0) {
+        ms_error("%s: damaged checkpoint", path);
+        H5Fclose(f);
+        return -1;
+    }
+    return f;
+}

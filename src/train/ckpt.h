@@ -1,0 +1,31 @@
+// ckpt.h: training checkpoints, HDF5 files written atomically (temp + fsync + rename, so a kill
+// at any moment leaves the previous checkpoint or the new one, never a torn file). The root holds
+// the step, the data stream position and a fingerprint of everything that determines the result;
+// a resume refuses a checkpoint of other settings. The trainer adds its groups (ms_params_write,
+// ms_train_log_write, its own state) between begin and end.
+#ifndef MS_TRAIN_CKPT_H
+#define MS_TRAIN_CKPT_H
+#include <hdf5.h>
+#include <stdint.h>
+
+typedef struct {
+    const char *path;
+    char *tmp;   // "<path>.tmp.<pid>" being written
+    hid_t file;
+} ms_ckpt;
+
+// Creates the temp file with the root attributes. -1 + ms_error.
+int ms_ckpt_begin(ms_ckpt *c, const char *path, int64_t step, int64_t stream_pos, const char *fingerprint);
+// Closes the temp file and renames it over path; ok == 0 (something failed in between): removes it
+// instead and reports "<path>: cannot write checkpoint". Returns 0 / -1.
+int ms_ckpt_end(ms_ckpt *c, int ok);
+
+// Opens path for reading after checking its fingerprint. Returns the file (close with H5Fclose) or
+// -1 + ms_error.
+hid_t ms_ckpt_open(const char *path, const char *fingerprint, int64_t *step, int64_t *stream_pos);
+
+// Scalar attributes of a checkpoint group (the typed readers of io/h5util.h once they land).
+int ms_ckpt_attr_f64(hid_t loc, const char *name, double *v);
+int ms_ckpt_attr_i64(hid_t loc, const char *name, int64_t *v);
+
+#endif
