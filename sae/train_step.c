@@ -18,7 +18,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
-#include "sae/enc_gemm.h"
+#include "backend/enc_gemm.h"
 #include "sae/topk.h"
 #include "util/util.h"
 #include "util/vecops.h"

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "probes/hooks.h"
+#include "model/hooks.h"
 #include "render/colormap.h"
 #include "render/plot.h"
 #include "render/png_io.h"
