@@ -27,7 +27,7 @@ static int ms_test_checks, ms_test_failures;
         ms_test_checks++;                                                                                              \
         if (!(fabs(got_ - want_) <= tol_)) {                                                                           \
             ms_test_failures++;                                                                                        \
-            fprintf(stderr, "FAIL %s:%d: %.9g vs %.9g (tolerance %.3g): ", __FILE__, __LINE__, got_, want_, tol_);    \
+            fprintf(stderr, "FAIL %s:%d: %.9g vs %.9g (tolerance %.3g): ", __FILE__, __LINE__, got_, want_, tol_);     \
             fprintf(stderr, __VA_ARGS__);                                                                              \
             fputc('\n', stderr);                                                                                       \
         }                                                                                                              \

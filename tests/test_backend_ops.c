@@ -36,7 +36,7 @@ static float *copy_buf(const float *src, size_t n) {
 
 static const ms_backend_ctx one = {1}, three = {3};
 static const ms_backend_ctx *const ctxs[2] = {&one, &three};
-#define DOT_TOL(K, sum_abs) (2.0 * (K) * FLT_EPSILON / 2 * (sum_abs) + 1e-30)
+#define DOT_TOL(K, sum_abs) (2.0 * (K)*FLT_EPSILON / 2 * (sum_abs) + 1e-30)
 
 // ---- GEMM
 static void test_sgemm(int M, int N, int K, int ta, int tb, int pad) {
@@ -167,21 +167,67 @@ static void check_elementwise(const char *name, const float *x0, size_t n, apply
     free(r[0]), free(r[1]);
 }
 
-typedef struct { const float *x, *y, *w, *b; int N, C; } ew_args;
-static void ap_gain(const ms_backend_ctx *be, float *x, const void *a_) { const ew_args *a = a_; ms_op_gain(be, x, a->w, a->b, a->N, a->C); }
-static double rf_gain(size_t i, const void *a_) { const ew_args *a = a_; return (double)a->x[i] * a->w[i % a->C] + (a->b ? a->b[i % a->C] : 0); }
-static void ap_add(const ms_backend_ctx *be, float *x, const void *a_) { const ew_args *a = a_; ms_op_add(be, x, a->y, (size_t)a->N * a->C); }
-static double rf_add(size_t i, const void *a_) { const ew_args *a = a_; return (double)a->x[i] + a->y[i]; }
-static void ap_bias(const ms_backend_ctx *be, float *x, const void *a_) { const ew_args *a = a_; ms_op_bias(be, x, a->b, a->N, a->C); }
-static double rf_bias(size_t i, const void *a_) { const ew_args *a = a_; return (double)a->x[i] + (a->b ? a->b[i % a->C] : 0); }
-static void ap_add_bias(const ms_backend_ctx *be, float *x, const void *a_) { const ew_args *a = a_; ms_op_add_bias(be, x, a->y, a->b, a->N, a->C); }
-static double rf_add_bias(size_t i, const void *a_) { const ew_args *a = a_; return (double)a->x[i] + a->y[i] + (a->b ? a->b[i % a->C] : 0); }
-static void ap_gelu(const ms_backend_ctx *be, float *x, const void *a_) { const ew_args *a = a_; ms_op_gelu_new(be, x, (size_t)a->N * a->C); }
-static double rf_gelu(size_t i, const void *a_) { const ew_args *a = a_; return gelu_new_ref(a->x[i]); }
-static void ap_bias_gelu(const ms_backend_ctx *be, float *x, const void *a_) { const ew_args *a = a_; ms_op_bias_gelu_new(be, x, a->b, a->N, a->C); }
-static double rf_bias_gelu(size_t i, const void *a_) { const ew_args *a = a_; return gelu_new_ref((double)(float)(a->x[i] + (a->b ? a->b[i % a->C] : 0))); }
-static void ap_swiglu(const ms_backend_ctx *be, float *x, const void *a_) { const ew_args *a = a_; ms_op_swiglu(be, x, a->y, (size_t)a->N * a->C); }
-static double rf_swiglu(size_t i, const void *a_) { const ew_args *a = a_; double g = a->x[i]; return g / (1 + exp(-g)) * a->y[i]; }
+typedef struct {
+    const float *x, *y, *w, *b;
+    int N, C;
+} ew_args;
+static void ap_gain(const ms_backend_ctx *be, float *x, const void *a_) {
+    const ew_args *a = a_;
+    ms_op_gain(be, x, a->w, a->b, a->N, a->C);
+}
+static double rf_gain(size_t i, const void *a_) {
+    const ew_args *a = a_;
+    return (double)a->x[i] * a->w[i % a->C] + (a->b ? a->b[i % a->C] : 0);
+}
+static void ap_add(const ms_backend_ctx *be, float *x, const void *a_) {
+    const ew_args *a = a_;
+    ms_op_add(be, x, a->y, (size_t)a->N * a->C);
+}
+static double rf_add(size_t i, const void *a_) {
+    const ew_args *a = a_;
+    return (double)a->x[i] + a->y[i];
+}
+static void ap_bias(const ms_backend_ctx *be, float *x, const void *a_) {
+    const ew_args *a = a_;
+    ms_op_bias(be, x, a->b, a->N, a->C);
+}
+static double rf_bias(size_t i, const void *a_) {
+    const ew_args *a = a_;
+    return (double)a->x[i] + (a->b ? a->b[i % a->C] : 0);
+}
+static void ap_add_bias(const ms_backend_ctx *be, float *x, const void *a_) {
+    const ew_args *a = a_;
+    ms_op_add_bias(be, x, a->y, a->b, a->N, a->C);
+}
+static double rf_add_bias(size_t i, const void *a_) {
+    const ew_args *a = a_;
+    return (double)a->x[i] + a->y[i] + (a->b ? a->b[i % a->C] : 0);
+}
+static void ap_gelu(const ms_backend_ctx *be, float *x, const void *a_) {
+    const ew_args *a = a_;
+    ms_op_gelu_new(be, x, (size_t)a->N * a->C);
+}
+static double rf_gelu(size_t i, const void *a_) {
+    const ew_args *a = a_;
+    return gelu_new_ref(a->x[i]);
+}
+static void ap_bias_gelu(const ms_backend_ctx *be, float *x, const void *a_) {
+    const ew_args *a = a_;
+    ms_op_bias_gelu_new(be, x, a->b, a->N, a->C);
+}
+static double rf_bias_gelu(size_t i, const void *a_) {
+    const ew_args *a = a_;
+    return gelu_new_ref((double)(float)(a->x[i] + (a->b ? a->b[i % a->C] : 0)));
+}
+static void ap_swiglu(const ms_backend_ctx *be, float *x, const void *a_) {
+    const ew_args *a = a_;
+    ms_op_swiglu(be, x, a->y, (size_t)a->N * a->C);
+}
+static double rf_swiglu(size_t i, const void *a_) {
+    const ew_args *a = a_;
+    double g = a->x[i];
+    return g / (1 + exp(-g)) * a->y[i];
+}
 
 static void test_elementwise(int N, int C) {
     const size_t n = (size_t)N * C;
@@ -221,7 +267,8 @@ static void test_expf(void) {
 static void test_rope(int N, int T, int heads, int Dh, int half) {
     const int P = Dh / 2;
     const size_t n = (size_t)N * heads * Dh;
-    float *x = rand_buf(n, 1), *cs = ms_malloc((size_t)T * P * sizeof(float)), *sn = ms_malloc((size_t)T * P * sizeof(float));
+    float *x = rand_buf(n, 1), *cs = ms_malloc((size_t)T * P * sizeof(float)),
+          *sn = ms_malloc((size_t)T * P * sizeof(float));
     for (int t = 0; t < T; t++)
         for (int i = 0; i < P; i++) {
             const double ang = t * pow(10000.0, -2.0 * i / Dh);
@@ -255,8 +302,17 @@ static void test_attention(int B, int T, int H, int Hkv, int Dh) {
     const size_t zn = (size_t)N * QD, TT = (size_t)T * T;
     float *zf = ms_calloc(zn, sizeof(float)), *z3 = ms_calloc(zn, sizeof(float));
     float *att = ms_malloc((size_t)B * H * TT * sizeof(float)), *scratch = ms_malloc(3 * TT * sizeof(float));
-    ms_attention_io io = {.q = qkv, .k = qkv + QD, .v = qkv + QD + KD, .ldq = ld, .ldkv = ld, .z = zf,
-                          .B = B, .T = T, .H = H, .Hkv = Hkv, .Dh = Dh};
+    ms_attention_io io = {.q = qkv,
+                          .k = qkv + QD,
+                          .v = qkv + QD + KD,
+                          .ldq = ld,
+                          .ldkv = ld,
+                          .z = zf,
+                          .B = B,
+                          .T = T,
+                          .H = H,
+                          .Hkv = Hkv,
+                          .Dh = Dh};
     ms_op_attention(&three, &io, scratch);
     io.z = z3;
     ms_op_attention_scores(&one, &io, att);
@@ -311,7 +367,8 @@ static void test_attention(int B, int T, int H, int Hkv, int Dh) {
                         const double v = qkv[((size_t)b * T + j) * ld + QD + KD + (size_t)(h / (H / Hkv)) * Dh + i];
                         zr += v / T, mag += fabs(v) / T;
                     }
-                    bad += !(fabs(z3[((size_t)b * T + t) * QD + (size_t)h * Dh + i] - zr) <= DOT_TOL(T + 1, mag) + 1e-7 * mag);
+                    bad += !(fabs(z3[((size_t)b * T + t) * QD + (size_t)h * Dh + i] - zr) <=
+                             DOT_TOL(T + 1, mag) + 1e-7 * mag);
                 }
     CHECK(!bad, "attention values of a non-causal pattern B%d T%d: %zu off", B, T, bad);
     free(qkv), free(zf), free(z3), free(att), free(scratch), free(p);
@@ -377,9 +434,9 @@ int main(void) {
     }
     test_attention(1, 1, 1, 1, 4);
     test_attention(2, 5, 4, 2, 8);
-    test_attention(2, 65, 6, 3, 12);   // crosses one query block of 64
-    test_attention(1, 130, 4, 1, 16);  // multi-query, two block boundaries
-    test_attention(3, 100, 8, 8, 64);  // enough work for the (sequence, head) loop to fork
+    test_attention(2, 65, 6, 3, 12);  // crosses one query block of 64
+    test_attention(1, 130, 4, 1, 16); // multi-query, two block boundaries
+    test_attention(3, 100, 8, 8, 64); // enough work for the (sequence, head) loop to fork
     for (int dt = 0; dt < 2; dt++) {
         test_enc_gemm(33, 70, 5, (ms_enc_dtype)dt, MS_ENC_WT);
         test_enc_gemm(64, 128, 37, (ms_enc_dtype)dt, MS_ENC_W);

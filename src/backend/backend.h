@@ -81,7 +81,8 @@ void ms_op_bias(const ms_backend_ctx *be, float *x, const float *b, int N, int C
 void ms_op_add_bias(const ms_backend_ctx *be, float *x, const float *y, const float *b, int N, int C);
 // out(N,C) = (x - mean) / sqrt(var + eps) per row, then * w + b in the same pass (w NULL: no gain
 // and no bias; b may be NULL). With w, the same bits as without it followed by ms_op_gain.
-void ms_op_layernorm(const ms_backend_ctx *be, float *out, const float *x, const float *w, const float *b, int N, int C, float eps);
+void ms_op_layernorm(const ms_backend_ctx *be, float *out, const float *x, const float *w, const float *b, int N, int C,
+                     float eps);
 // out(N,C) = x / sqrt(mean(x²) + eps) per row, then * w in the same pass (w NULL: no gain); with
 // w, the same bits as without it followed by ms_op_gain.
 void ms_op_rmsnorm(const ms_backend_ctx *be, float *out, const float *x, const float *w, int N, int C, float eps);
@@ -93,8 +94,8 @@ void ms_op_bias_gelu_new(const ms_backend_ctx *be, float *x, const float *b, int
 void ms_op_swiglu(const ms_backend_ctx *be, float *g, const float *u, size_t n);
 // Rotates pairs of each head of x (N rows of n_heads * Dh) by position (row % T):
 // interleaved: pairs (2i, 2i+1); half: pairs (i, i + Dh/2). cos/sin tables are (T, Dh/2).
-void ms_op_rope(const ms_backend_ctx *be, float *x, int N, int T, int n_heads, int Dh, int half_style, const float *cos_t,
-                const float *sin_t);
+void ms_op_rope(const ms_backend_ctx *be, float *x, int N, int T, int n_heads, int Dh, int half_style,
+                const float *cos_t, const float *sin_t);
 
 // ---- causal multi-head attention (cpu_attention.c)
 // Q rows of B sequences × T tokens: q (B*T, ldq) holds head h at columns [h*Dh, (h+1)*Dh); k and v

@@ -11,9 +11,7 @@
 #define ATT_QB 64
 
 // fork only when there is enough work: on a loaded machine an idle spinning team costs more
-static int att_parallel(const ms_attention_io *io) {
-    return (double)io->B * io->H * io->T * io->T * io->Dh >= 1 << 20;
-}
+static int att_parallel(const ms_attention_io *io) { return (double)io->B * io->H * io->T * io->T * io->Dh >= 1 << 20; }
 
 // S (T, T) = Q·Kᵀ / sqrt(Dh) for pair (b, h). mask: write -inf above the diagonal (for callers that
 // read the scores and for the general softmax); the fused causal path skips it, since its softmax
@@ -44,7 +42,10 @@ static void att_softmax(float *S, int T, int causal) {
         const int n = causal ? t + 1 : T;
         float mx = -INFINITY;
         for (int j = 0; j < n; j++) mx = r[j] > mx ? r[j] : mx;
-        if (mx == -INFINITY) { for (int j = 0; j < T; j++) r[j] = 0.0f; continue; }
+        if (mx == -INFINITY) {
+            for (int j = 0; j < T; j++) r[j] = 0.0f;
+            continue;
+        }
         float sum = 0.0f;
         for (int j = 0; j < n; j++) r[j] = ms_expf(r[j] - mx); // masked: exp(-inf) = 0 exactly
         for (int j = 0; j < n; j++) sum += r[j];

@@ -19,7 +19,8 @@ static inline float ln_stats(const float *xr, int C, float eps, float *mean_out)
     return 1.0f / sqrtf(var + eps);
 }
 
-void ms_op_layernorm(const ms_backend_ctx *be, float *out, const float *x, const float *w, const float *b, int N, int C, float eps) {
+void ms_op_layernorm(const ms_backend_ctx *be, float *out, const float *x, const float *w, const float *b, int N, int C,
+                     float eps) {
 #pragma omp parallel for schedule(static) num_threads(be->n_threads) if ((size_t)N * C >= PAR_MIN)
     for (int r = 0; r < N; r++) {
         const float *xr = x + (size_t)r * C;
@@ -104,8 +105,8 @@ void ms_op_swiglu(const ms_backend_ctx *be, float *g, const float *u, size_t n) 
     }
 }
 
-void ms_op_rope(const ms_backend_ctx *be, float *x, int N, int T, int n_heads, int Dh, int half_style, const float *cos_t,
-                const float *sin_t) {
+void ms_op_rope(const ms_backend_ctx *be, float *x, int N, int T, int n_heads, int Dh, int half_style,
+                const float *cos_t, const float *sin_t) {
     const int P = Dh / 2;
 #pragma omp parallel for schedule(static) num_threads(be->n_threads) if ((size_t)N * n_heads * Dh >= PAR_MIN)
     for (int r = 0; r < N; r++) {

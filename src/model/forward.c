@@ -25,7 +25,7 @@ struct ms_state {
     float *qkv;           // (N, H*Dh + 2*Hkv*Dh) fused projection output (layers with wqkv)
     float *q;             // (N, H*Dh)
     float *k, *v;         // (N, Hkv*Dh)
-    // where attention reads q, k, v this layer: into qkv (row stride QD+2KD) or q/k/v (QD, KD)
+    // where attention reads q, k, v this layer: into qkv (row stride H*Dh + 2*Hkv*Dh) or q/k/v (H*Dh, Hkv*Dh)
     const float *qp, *kp, *vp;
     int ldq, ldkv;
     float *z;             // (N, H*Dh)
@@ -161,7 +161,7 @@ static int block(const ms_model *m, ms_state *s, const ms_hooks *hk, int l, int 
     const ms_config *c = &m->cfg;
     const ms_layer_weights *w = &m->w.layers[l];
     const int N = B * T, C = c->d_model, F = c->d_mlp;
-    const int QD = c->n_head * c->d_head, KD = c->n_kv_head * c->d_head;
+    const int QD = c->n_head * c->d_head, KD = c->n_kv_head * c->d_head; // H*Dh, Hkv*Dh
     const int gpt2 = c->arch == MS_ARCH_GPT2;
 #define HOOK(site, buf) do { if (hook(hk, c, site, l, buf, B, T)) return -1; } while (0)
 
@@ -169,7 +169,7 @@ static int block(const ms_model *m, ms_state *s, const ms_hooks *hk, int l, int 
     // norm + gain in one pass unless a hook wants the normalized values between them (same bits)
     if (norm(m, s, hk, MS_SITE_LN1_NORMALIZED, l, s->ln, s->x, w->ln1_w, w->ln1_b, B, T)) return -1;
 
-    // q, k, v: one (N, QD+2KD) sgemm on the stacked weights (wqkv, decided at load); attention then
+    // q, k, v: one (N, H*Dh + 2*Hkv*Dh) sgemm on the stacked weights (wqkv, decided at load); attention then
     // reads strided rows of it. Hooks and RoPE need contiguous (N, heads, Dh) buffers: the columns
     // are copied out (exact).
     const int QKV = QD + 2 * KD;
@@ -191,7 +191,7 @@ static int block(const ms_model *m, ms_state *s, const ms_hooks *hk, int l, int 
     } else {
         ms_op_linear(&s->be, s->q, s->ln, w->wq, w->bq, N, C, QD); // (N, H, Dh)
         ms_op_linear(&s->be, s->k, s->ln, w->wk, w->bk, N, C, KD); // (N, Hkv, Dh)
-        ms_op_linear(&s->be, s->v, s->ln, w->wv, w->bv, N, C, KD);
+        ms_op_linear(&s->be, s->v, s->ln, w->wv, w->bv, N, C, KD); // (N, Hkv, Dh)
         s->qp = s->q, s->kp = s->k, s->vp = s->v, s->ldq = QD, s->ldkv = KD;
     }
     if (s->qp == s->q) {
@@ -210,7 +210,7 @@ static int block(const ms_model *m, ms_state *s, const ms_hooks *hk, int l, int 
     HOOK(MS_SITE_ATTN_Z, s->z);
     // output projections: sgemm without bias; the bias is added in the pass that follows (fused
     // into the residual add, or into gelu), or on its own where a hook wants the biased output
-    ms_op_linear(&s->be, s->tmp, s->z, w->wo, NULL, N, QD, C);
+    ms_op_linear(&s->be, s->tmp, s->z, w->wo, NULL, N, QD, C); // (N, C)
     if (ms_hooks_wants(hk, MS_SITE_ATTN_OUT, l)) {
         ms_op_bias(&s->be, s->tmp, w->bo, N, C);
         HOOK(MS_SITE_ATTN_OUT, s->tmp);
@@ -222,7 +222,7 @@ static int block(const ms_model *m, ms_state *s, const ms_hooks *hk, int l, int 
 
     if (norm(m, s, hk, MS_SITE_LN2_NORMALIZED, l, s->ln, s->x, w->ln2_w, w->ln2_b, B, T)) return -1;
     if (gpt2) {
-        ms_op_linear(&s->be, s->h1, s->ln, w->w_in, NULL, N, C, F);
+        ms_op_linear(&s->be, s->h1, s->ln, w->w_in, NULL, N, C, F); // (N, F)
         if (ms_hooks_wants(hk, MS_SITE_MLP_PRE, l)) {
             ms_op_bias(&s->be, s->h1, w->b_in, N, F);
             HOOK(MS_SITE_MLP_PRE, s->h1);
@@ -238,7 +238,7 @@ static int block(const ms_model *m, ms_state *s, const ms_hooks *hk, int l, int 
         ms_op_swiglu(&s->be, s->h1, s->h2, (size_t)N * F);
     }
     HOOK(MS_SITE_MLP_POST, s->h1);
-    ms_op_linear(&s->be, s->tmp, s->h1, w->w_out, NULL, N, F, C);
+    ms_op_linear(&s->be, s->tmp, s->h1, w->w_out, NULL, N, F, C); // (N, C)
     if (ms_hooks_wants(hk, MS_SITE_MLP_OUT, l)) {
         ms_op_bias(&s->be, s->tmp, w->b_out, N, C);
         HOOK(MS_SITE_MLP_OUT, s->tmp);
@@ -277,7 +277,7 @@ static int forward(const ms_model *m, ms_state *s, const int32_t *tokens, int B,
     // spin-wait of a thread team (BLAS' and ours) costs more than it saves, badly so on a loaded machine.
     s->be.n_threads = (double)N * C * C >= (double)(1 << 23) ? s->n_threads : 1;
 
-    // embeddings: tmp = wte[tokens]; gpt2 adds ln = wpe[pos]
+    // embeddings: tmp (N, C) = wte[tokens]; gpt2 adds ln (N, C) = wpe[pos]
     for (int i = 0; i < N; i++) memcpy(s->tmp + (size_t)i * C, m->w.wte + (size_t)tokens[i] * C, (size_t)C * sizeof(float));
     if (hook(hk, c, MS_SITE_EMBED, -1, s->tmp, B, T)) return -1;
     if (m->w.wpe) {
@@ -299,7 +299,7 @@ static int forward(const ms_model *m, ms_state *s, const int32_t *tokens, int B,
         s->logits = ms_aligned_alloc(need * sizeof(float));
         s->logits_cap = need;
     }
-    ms_op_linear(&s->be, s->logits, s->ln, m->w.unembed, NULL, N, C, c->vocab_size);
+    ms_op_linear(&s->be, s->logits, s->ln, m->w.unembed, NULL, N, C, c->vocab_size); // (N, V)
     if (hook(hk, c, MS_SITE_LOGITS, -1, s->logits, B, T)) return -1;
     return 0;
 }
