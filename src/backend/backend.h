@@ -12,8 +12,9 @@
 // deterministic: rows are split across threads, but each row is computed by one thread in a fixed
 // order, so results do not depend on the thread count (only sgemm's internal blocking might).
 //
-// Threads: every kernel takes an ms_backend_ctx and runs on exactly ctx->n_threads (num_threads
-// clauses; OpenBLAS is handed the same count per call). Nothing here sets process-wide OpenMP state.
+// Threads: every kernel takes an ms_backend_ctx and runs on at most ctx->n_threads (num_threads
+// clauses; OpenBLAS is handed the same count per call, cpu_gemm.c). Nothing here sets process-wide
+// OpenMP state.
 #ifndef MS_BACKEND_H
 #define MS_BACKEND_H
 #include <stddef.h>

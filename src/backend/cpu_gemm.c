@@ -13,8 +13,9 @@ static void sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, co
 // Debian's OpenMP build of OpenBLAS (0.3.21: no per-call thread count) sizes its team from the calling
 // task's nthreads-var, and runs on one thread inside an active parallel region. To hand it
 // be->n_threads without changing the caller's OpenMP state, the count is set in the data environment
-// of an undeferred task: the ICV belongs to that task and ends with it (OpenMP 5.x, 2.4 "ICV scope"),
-// no thread team is forked for it, and BLAS' own parallel region inside is not nested.
+// of an undeferred task: nthreads-var has data-environment scope, so the setting belongs to that task
+// and ends with it; no thread team is forked for it, and BLAS' own parallel region inside is not
+// nested. (OpenBLAS still caps the count at the cores it found when it started.)
 void ms_op_sgemm(const ms_backend_ctx *be, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                  int lda, const float *B, int ldb, float beta, float *C, int ldc) {
     if (omp_in_parallel() || be->n_threads == omp_get_max_threads()) {
