@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "model/model.h"
-#include "probes/hooks.h"
+#include "model/hooks.h"
 #include "sae/eval.h"
 #include "util/util.h"
 

@@ -19,7 +19,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
-#include "sae/enc_gemm.h"
+#include "backend/enc_gemm.h"
 #include "train/topk.h"
 #include "util/util.h"
 #include "util/vecops.h"

@@ -17,7 +17,7 @@
 #ifndef MS_SAE_TRAIN_STEP_H
 #define MS_SAE_TRAIN_STEP_H
 #include <stdint.h>
-#include "sae/enc_gemm.h"
+#include "backend/enc_gemm.h"
 #include "sae/sae.h"
 
 typedef struct {

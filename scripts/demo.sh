@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 MS=${MONOSCOPE:-build/monoscope}
 OUT=${DEMO_OUT:-demo-out}
 mkdir -p "$OUT"
-cat README.md src/*/*.h sae/*.h probes/*.h > "$OUT/corpus.txt"
+cat README.md src/*/*.h sae/*.h > "$OUT/corpus.txt"
 
 echo "== model: random-weight GPT-2 shape (4 layers, d_model 128) with a byte-level tokenizer"
 "$MS" random-model --arch gpt2 --layers 4 --d-model 128 --heads 4 --d-mlp 512 --vocab 512 \

@@ -7,9 +7,8 @@
 #include <string.h>
 #include "io/gguf.h"
 #include "util/util.h"
+#include "harness.h"
 
-static int fails = 0;
-#define CHECK(c, ...) do { if (!(c)) { fails++; fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } while (0)
 
 static char *tmp_path(const char *name) { const char *t = getenv("MONOSCOPE_TMP"); return ms_path_join(t ? t : "/tmp", name); }
 
@@ -180,7 +179,5 @@ static void test_q8_alignment(void) {
 int main(void) {
     test_roundtrip();
     test_q8_alignment();
-    if (fails) { fprintf(stderr, "%d checks failed\n", fails); return 1; }
-    printf("test_gguf: all checks passed\n");
-    return 0;
+    return ms_test_summary("test_gguf");
 }

@@ -8,9 +8,8 @@
 #include <string.h>
 #include "model/model.h"
 #include "util/util.h"
+#include "harness.h"
 
-static int failures;
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); printf(__VA_ARGS__); printf("\n"); } } while (0)
 
 static uint64_t rng = 88172645463325252ull;
 static float frand(void) { // xorshift, uniform in [-1, 1)
@@ -261,6 +260,5 @@ int main(void) {
     CHECK(ms_model_alloc_weights(b) == -1, "d_model 0 accepted");
     ms_model_free(b);
     free(saved); free(saved_v); free(saved_z);
-    printf(failures ? "FAILED (%d)\n" : "all passed\n", failures);
-    return failures ? 1 : 0;
+    return ms_test_summary("test_hooks_forward");
 }

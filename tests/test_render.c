@@ -14,10 +14,8 @@
 #include "util/util.h"
 #include "viz/heatmap.h"
 #include "viz/tokens.h"
+#include "harness.h"
 
-static int fails = 0, checks = 0;
-#define CHECK(cond, ...) do { checks++; if (!(cond)) { fails++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-    printf(__VA_ARGS__); printf("\n"); } } while (0)
 
 static char *tmp_path(const char *name) {
     const char *d = getenv("MONOSCOPE_TMP");
@@ -336,6 +334,5 @@ int main(void) {
     test_heatmap();
     test_textview();
     test_points_no_overlap();
-    printf("%d checks, %d failed\n", checks, fails);
-    return fails ? 1 : 0;
+    return ms_test_summary("test_render");
 }

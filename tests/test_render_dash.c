@@ -9,10 +9,8 @@
 #include <string.h>
 #include "util/util.h"
 #include "viz/dashboard.h"
+#include "harness.h"
 
-static int fails = 0, checks = 0;
-#define CHECK(cond, ...) do { checks++; if (!(cond)) { fails++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-    printf(__VA_ARGS__); printf("\n"); } } while (0)
 
 static uint64_t rng = 88172645463325252ull;
 static double urand(void) { rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17; return (rng >> 11) * (1.0 / 9007199254740992.0); }
@@ -118,6 +116,5 @@ int main(void) {
     ms_dash_free(a);
     ms_dash_free(b);
     free(col); free(codes); free(ids);
-    printf("%d checks, %d failed\n", checks, fails);
-    return fails ? 1 : 0;
+    return ms_test_summary("test_render_dash");
 }

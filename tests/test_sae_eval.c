@@ -9,9 +9,8 @@
 #include "sae/eval.h"
 #include "sae/saelens.h"
 #include "util/util.h"
+#include "harness.h"
 
-static int failures = 0;
-#define CHECK(c, ...) do { if (!(c)) { failures++; fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } while (0)
 
 static const char *tmpdir(void) { const char *t = getenv("MONOSCOPE_TMP"); return t && *t ? t : "/tmp"; }
 
@@ -134,7 +133,5 @@ int main(void) {
     test_roundtrip(MS_SAE_TOPK, 3);
     test_roundtrip(MS_SAE_JUMPRELU, 0);
     test_roundtrip(MS_SAE_BATCHTOPK, 4);
-    if (failures) { fprintf(stderr, "%d failure(s)\n", failures); return 1; }
-    printf("test_sae_eval: all passed\n");
-    return 0;
+    return ms_test_summary("test_sae_eval");
 }

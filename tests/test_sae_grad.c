@@ -12,9 +12,8 @@
 #include "sae/sae.h"
 #include "sae/train_step.h"
 #include "util/util.h"
+#include "harness.h"
 
-static int failures = 0;
-#define CHECK(c, ...) do { if (!(c)) { failures++; printf("FAIL: " __VA_ARGS__); printf("\n"); } } while (0)
 
 static uint64_t rs = 12345;
 static double urand(void) { rs = rs * 6364136223846793005ull + 1442695040888963407ull; return (double)(rs >> 11) / 9007199254740992.0; }
@@ -325,6 +324,5 @@ int main(void) {
     check_packed_weights(MS_ENC_BF16);
     for (int a = 0; a < MS_SAE_ARCH_COUNT; a++) check_encode((ms_sae_arch)a);
     CHECK(ms_sae_load("/nonexistent/sae.h5") == NULL, "load of a missing file must fail");
-    printf("%s\n", failures ? "FAILED" : "all passed");
-    return failures ? 1 : 0;
+    return ms_test_summary("test_sae_grad");
 }

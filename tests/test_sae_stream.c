@@ -9,9 +9,8 @@
 #include <string.h>
 #include "sae/act_stream.h"
 #include "util/util.h"
+#include "harness.h"
 
-static int failures = 0;
-#define CHECK(c, ...) do { if (!(c)) { failures++; printf("FAIL: " __VA_ARGS__); printf("\n"); } } while (0)
 
 enum { CTX = 16, D0 = 4, D1A = 2, D1B = 3 }; // hook 1 has site shape [2, 3] -> d_in 6
 
@@ -114,6 +113,5 @@ int main(void) {
     free(names);
     free(a); free(b);
     remove(f0); remove(f1);
-    printf("%s\n", failures ? "FAILED" : "all passed");
-    return failures ? 1 : 0;
+    return ms_test_summary("test_sae_stream");
 }

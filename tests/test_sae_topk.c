@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "train/topk.h"
+#include "harness.h"
 
-static int failures = 0, cases = 0;
-#define CHECK(c, ...) do { if (!(c)) { failures++; printf("FAIL: " __VA_ARGS__); printf("\n"); } } while (0)
+static int cases = 0;
 
 static uint64_t rng_state = 88172645463325252ull;
 static double urand(void) { // xorshift64*
@@ -76,6 +76,6 @@ int main(void) {
         }
     }
     free(row);
-    printf("%d cases, %d failures\n", cases, failures);
-    return failures != 0;
+    printf("%d cases\n", cases);
+    return ms_test_summary("test_sae_topk");
 }

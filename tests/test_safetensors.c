@@ -6,9 +6,8 @@
 #include <string.h>
 #include "io/safetensors.h"
 #include "util/util.h"
+#include "harness.h"
 
-static int fails = 0;
-#define CHECK(c, ...) do { if (!(c)) { fails++; fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } while (0)
 
 static const char *tmpdir(void) { const char *t = getenv("MONOSCOPE_TMP"); return t ? t : "/tmp"; }
 
@@ -157,7 +156,5 @@ int main(void) {
     test_half();
     test_roundtrip();
     test_corrupt();
-    if (fails) { fprintf(stderr, "%d checks failed\n", fails); return 1; }
-    printf("test_safetensors: all checks passed\n");
-    return 0;
+    return ms_test_summary("test_safetensors");
 }

@@ -7,10 +7,8 @@
 #include <string.h>
 #include "tokenizer/tokenizer.h"
 #include "util/util.h"
+#include "harness.h"
 
-static int failures = 0;
-#define CHECK(c, ...) do { if (!(c)) { failures++; fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-    fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } while (0)
 
 static char *tmp_path(const char *name) {
     const char *d = getenv("MONOSCOPE_TMP");
@@ -170,6 +168,5 @@ static void test_byte_tables(void) {
 int main(void) {
     test_spm_tables();
     test_byte_tables();
-    printf("%s\n", failures ? "FAILED" : "all tokenizer table tests passed");
-    return failures ? 1 : 0;
+    return ms_test_summary("test_tokenizer");
 }

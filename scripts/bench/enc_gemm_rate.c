@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "sae/enc_gemm.h"
+#include "backend/enc_gemm.h"
 #include "util/util.h"
 
 static int cmp_double(const void *a, const void *b) {

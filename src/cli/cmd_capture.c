@@ -25,7 +25,7 @@ static void help(FILE *f) {
         "                               and cut into ctx-token windows; needs a tokenizer\n"
         "                         ids   whitespace-separated token ids, one sequence per line, each <= ctx\n"
         "  -k, --hooks LIST       comma-separated hook names or globs, e.g. 'blocks.*.hook_resid_post',\n"
-        "                         'blocks.3.*', 'logits' (names: TransformerLens, see probes/hooks.h)\n"
+        "                         'blocks.3.*', 'logits' (names: TransformerLens, see model/hooks.h)\n"
         "  -c, --ctx N            tokens per row (<= the model's context)\n"
         "  -o, --out FILE         output HDF5 file. It is written as FILE.partial and renamed to FILE when\n"
         "                         the run completes; an existing FILE is never overwritten without --overwrite\n"

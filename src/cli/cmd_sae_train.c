@@ -6,7 +6,7 @@
 #include <string.h>
 #include "cli/cli.h"
 #include "sae/act_stream.h"
-#include "sae/enc_gemm.h"
+#include "backend/enc_gemm.h"
 #include "sae/train.h"
 #include "util/util.h"
 

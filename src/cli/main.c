@@ -1,4 +1,5 @@
 // main.c: `monoscope <command> ...` dispatch.
+#include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,9 @@ static void usage(FILE *f) {
 
 int main(int argc, char **argv) {
     ms_set_command_line(argc, argv);
+    // The process default, set once here (the library sets no OpenMP state): MONOSCOPE_THREADS,
+    // else OMP_NUM_THREADS, else all cores, for every OpenMP loop and OpenBLAS call of the command.
+    omp_set_num_threads(ms_num_threads());
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
         return argc < 2 ? 2 : 0;

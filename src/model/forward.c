@@ -1,29 +1,31 @@
 // forward.c: batched prefill of B sequences × T tokens through GPT-2 / Llama blocks, with every
-// hook site of probes/hooks.h offered to callbacks that may overwrite it in place.
+// hook site of model/hooks.h offered to callbacks that may overwrite it in place.
 //
-// All B*T rows go through each projection as one sgemm (N = B*T). Attention runs per (sequence,
-// head) in parallel, each pair with two small sgemms (Q·Kᵀ and P·V) on a T×T scratch matrix.
+// All N = B*T rows go through each projection as one sgemm. Attention runs per (sequence, head) in
+// parallel, each pair with two small sgemms (Q·Kᵀ and P·V) on a T×T scratch matrix. Every kernel is
+// called through backend/backend.h with an explicit thread count (ms_backend_ctx); shapes use the
+// dimension legend of model.h.
 // A hook sees exactly the buffer the pass continues from, and the arithmetic is the same with or
 // without hooks, so observe-only hooks never change results.
-#include <cblas.h>
 #include <math.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "backend/backend.h"
 #include "model/model.h"
-#include "model/ops.h"
 #include "util/util.h"
 
 struct ms_state {
-    int max_B, max_T, n_threads;
+    int max_B, max_T;
+    int n_threads;        // thread count of a pass (ms_state_set_threads)
+    ms_backend_ctx be;    // threads of the pass in progress: n_threads, or 1 for a small problem
     float *x;             // (N, C) residual stream
     float *ln;            // (N, C) normalized, then gained; also pos-embed scratch
     float *tmp;           // (N, C) embed / attn_out / mlp_out
-    float *qkv;           // (N, H*Dh + 2*Hkv*Dh) fused projection output (when the weights are adjacent)
+    float *qkv;           // (N, H*Dh + 2*Hkv*Dh) fused projection output (layers with wqkv)
     float *q;             // (N, H*Dh)
     float *k, *v;         // (N, Hkv*Dh)
-    // where attention reads q, k, v this layer: into qkv (row stride QD+2KD) or q/k/v (QD, KD)
+    // where attention reads q, k, v this layer: into qkv (row stride H*Dh + 2*Hkv*Dh) or q/k/v (H*Dh, Hkv*Dh)
     const float *qp, *kp, *vp;
     int ldq, ldkv;
     float *z;             // (N, H*Dh)
@@ -50,7 +52,7 @@ ms_state *ms_state_new(const ms_model *m, int max_batch, int max_T) {
     s->max_B = max_batch;
     s->max_T = max_T;
     s->n_threads = ms_num_threads();
-    omp_set_num_threads(s->n_threads); // OpenBLAS' OpenMP build follows this too
+    s->be.n_threads = s->n_threads;
     const size_t N = (size_t)max_batch * max_T, C = (size_t)c->d_model;
     const size_t QD = (size_t)c->n_head * c->d_head, KD = (size_t)c->n_kv_head * c->d_head;
     s->x = ms_aligned_alloc(N * C * sizeof(float));
@@ -63,7 +65,8 @@ ms_state *ms_state_new(const ms_model *m, int max_batch, int max_T) {
     s->z = ms_aligned_alloc(N * QD * sizeof(float));
     s->h1 = ms_aligned_alloc(N * (size_t)c->d_mlp * sizeof(float));
     if (c->arch == MS_ARCH_LLAMA) s->h2 = ms_aligned_alloc(N * (size_t)c->d_mlp * sizeof(float));
-    s->att_scratch = ms_aligned_alloc((size_t)s->n_threads * max_T * max_T * sizeof(float));
+    s->att_scratch = NULL;
+    ms_state_set_threads(s, s->n_threads);
     if (c->arch == MS_ARCH_LLAMA) {
         const int P = c->d_head / 2;
         s->rope_cos = ms_aligned_alloc((size_t)max_T * P * sizeof(float));
@@ -85,6 +88,13 @@ void ms_state_free(ms_state *s) {
     free(s->h1); free(s->h2); free(s->att_scratch); free(s->att); free(s->logits);
     free(s->rope_cos); free(s->rope_sin);
     free(s);
+}
+
+void ms_state_set_threads(ms_state *s, int n_threads) {
+    s->n_threads = n_threads < 1 ? 1 : n_threads;
+    s->be.n_threads = s->n_threads;
+    free(s->att_scratch);
+    s->att_scratch = ms_aligned_alloc((size_t)s->n_threads * s->max_T * s->max_T * sizeof(float));
 }
 
 const float *ms_state_logits(const ms_state *s) { return s->logits; }
@@ -109,124 +119,41 @@ static int hook(const ms_hooks *hk, const ms_config *c, ms_site site, int layer,
     return 0;
 }
 
-// out (B·T, d_model) = norm(x) · w (+ b): LayerNorm (gpt2) or RMSNorm, the gain fused into the same
+// out (N, C) = norm(x) · w (+ b): LayerNorm (gpt2) or RMSNorm, the gain fused into the same
 // pass unless a hook wants the normalized values before it (`site`); same bits either way.
-static int norm(const ms_model *m, const ms_hooks *hk, ms_site site, int layer, float *out, const float *x,
-                const float *w, const float *b, int B, int T) {
+static int norm(const ms_model *m, const ms_state *s, const ms_hooks *hk, ms_site site, int layer, float *out,
+                const float *x, const float *w, const float *b, int B, int T) {
     const ms_config *c = &m->cfg;
     const int N = B * T, C = c->d_model, split = ms_hooks_wants(hk, site, layer);
-    if (c->arch == MS_ARCH_GPT2) ms_op_layernorm(out, x, split ? NULL : w, b, N, C, c->norm_eps);
-    else ms_op_rmsnorm(out, x, split ? NULL : w, N, C, c->norm_eps);
+    if (c->arch == MS_ARCH_GPT2) ms_op_layernorm(&s->be, out, x, split ? NULL : w, b, N, C, c->norm_eps);
+    else ms_op_rmsnorm(&s->be, out, x, split ? NULL : w, N, C, c->norm_eps);
     if (!split) return 0;
     if (hook(hk, c, site, layer, out, B, T)) return -1;
-    ms_op_gain(out, w, b, N, C);
+    ms_op_gain(&s->be, out, w, b, N, C);
     return 0;
 }
 
-// ---- attention, per (sequence b, head h), on a (T, T) matrix S
-// Query rows go in blocks of ATT_QB: block [t0, t1) only needs keys [0, t1), which skips nearly
-// half of the Q·Kᵀ and P·V work that a full square product would spend on masked entries.
-#define ATT_QB 64
-// mask: write -inf above the diagonal (for hooks and the general softmax); the fused causal path
-// skips it, since its softmax never reads those entries and zero-fills them itself.
-static void att_scores(const ms_config *c, const ms_state *s, int b, int h, int T, float *S, int mask) {
-    const int H = c->n_head, Dh = c->d_head, ldq = s->ldq, ldk = s->ldkv;
-    const int kvh = h / (H / c->n_kv_head); // query head h reads kv head h / group size
-    const float *q = s->qp + (size_t)b * T * ldq + (size_t)h * Dh;
-    const float *k = s->kp + (size_t)b * T * ldk + (size_t)kvh * Dh;
-    // S[t0:t1, 0:t1] = Q[t0:t1] · K[0:t1]ᵀ / sqrt(Dh); rows strided through the (T, heads, Dh) buffers
-    for (int t0 = 0; t0 < T; t0 += ATT_QB) {
-        const int t1 = t0 + ATT_QB < T ? t0 + ATT_QB : T;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, t1 - t0, t1, Dh, 1.0f / sqrtf((float)Dh),
-                    q + (size_t)t0 * ldq, ldq, k, ldk, 0.0f, S + (size_t)t0 * T, T);
-    }
-    if (!mask) return;
-    for (int t = 0; t < T; t++)
-        for (int j = t + 1; j < T; j++) S[(size_t)t * T + j] = -INFINITY;
-}
-
-// Row softmax. causal: row t covers columns 0..t and the rest of its query block is set to 0;
-// otherwise (a hook may have edited the scores) all T columns. Both give bit-identical results on
-// causal scores: the max ignores -inf, exp(-inf) is exactly 0, and adding trailing zeros to the
-// left-to-right sum changes nothing, so observe-only hooks never change the pattern.
-static void att_softmax(float *S, int T, int causal) {
-    for (int t = 0; t < T; t++) {
-        float *r = S + (size_t)t * T;
-        const int n = causal ? t + 1 : T;
-        float mx = -INFINITY;
-        for (int j = 0; j < n; j++) mx = r[j] > mx ? r[j] : mx;
-        if (mx == -INFINITY) { for (int j = 0; j < T; j++) r[j] = 0.0f; continue; }
-        float sum = 0.0f;
-        for (int j = 0; j < n; j++) r[j] = ms_expf(r[j] - mx); // masked: exp(-inf) = 0 exactly
-        for (int j = 0; j < n; j++) sum += r[j];
-        float inv = 1.0f / sum;
-        for (int j = 0; j < n; j++) r[j] *= inv;
-        // causal: att_values reads row t only up to the end of its ATT_QB query block
-        const int zend = causal && (t / ATT_QB + 1) * ATT_QB < T ? (t / ATT_QB + 1) * ATT_QB : T;
-        for (int j = n; j < zend; j++) r[j] = 0.0f;
-    }
-}
-
-// Z = P · V. causal (P is 0 above the diagonal): by query blocks over keys [0, t1) only, else the
-// full product (a hook edited the pattern to attend ahead). Exact zeros add nothing to a sum, so
-// both give the same bits on a causal P.
-static void att_values(const ms_config *c, ms_state *s, int b, int h, int T, const float *P, int causal) {
-    const int H = c->n_head, Dh = c->d_head, ldv = s->ldkv;
-    const int kvh = h / (H / c->n_kv_head);
-    const float *v = s->vp + (size_t)b * T * ldv + (size_t)kvh * Dh;
-    float *z = s->z + (size_t)b * T * H * Dh + (size_t)h * Dh;
-    const int qb = causal ? ATT_QB : T;
-    for (int t0 = 0; t0 < T; t0 += qb) {
-        const int t1 = t0 + qb < T ? t0 + qb : T;
-        // Z[t0:t1] (rows of H*Dh) = P[t0:t1, 0:t1] · V[0:t1]
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, t1 - t0, Dh, t1, 1.0f, P + (size_t)t0 * T, T, v, ldv,
-                    0.0f, z + (size_t)t0 * H * Dh, H * Dh);
-    }
-}
-
-static int is_causal(const float *P, int T) {
-    for (int t = 0; t < T; t++)
-        for (int j = t + 1; j < T; j++)
-            if (P[(size_t)t * T + j] != 0.0f) return 0;
-    return 1;
-}
-
+// Causal attention of layer `layer` into s->z, materialising the (B, H, T, T) scores and pattern
+// only where a hook wants them (fused per (sequence, head) otherwise; same bits either way).
 static int attention(const ms_model *m, ms_state *s, const ms_hooks *hk, int layer, int B, int T) {
     const ms_config *c = &m->cfg;
-    const int H = c->n_head, BH = B * H;
-    const int want_scores = ms_hooks_wants(hk, MS_SITE_ATTN_SCORES, layer);
-    const int want_pattern = ms_hooks_wants(hk, MS_SITE_ATTN_PATTERN, layer);
-    const size_t TT = (size_t)T * T;
-    // fork only when there is enough work: on a loaded machine an idle spinning team costs more
-    const int par = (double)BH * TT * c->d_head >= 1 << 20;
-    if (!want_scores && !want_pattern) { // fused: one (T,T) scratch per thread, nothing materialised
-#pragma omp parallel for schedule(static) if (par)
-        for (int bh = 0; bh < BH; bh++) {
-            float *S = s->att_scratch + (size_t)omp_get_thread_num() * s->max_T * s->max_T;
-            att_scores(c, s, bh / H, bh % H, T, S, 0);
-            att_softmax(S, T, 1);
-            att_values(c, s, bh / H, bh % H, T, S, 1);
-        }
+    const ms_attention_io io = {.q = s->qp, .k = s->kp, .v = s->vp, .ldq = s->ldq, .ldkv = s->ldkv, .z = s->z,
+                                .B = B, .T = T, .H = c->n_head, .Hkv = c->n_kv_head, .Dh = c->d_head};
+    if (!ms_hooks_wants(hk, MS_SITE_ATTN_SCORES, layer) && !ms_hooks_wants(hk, MS_SITE_ATTN_PATTERN, layer)) {
+        ms_op_attention(&s->be, &io, s->att_scratch); // one (T, T) scratch per thread
         return 0;
     }
-    // materialised: (B, H, T, T) so hooks can read and edit scores / pattern
-    size_t need = (size_t)BH * TT;
+    size_t need = (size_t)B * c->n_head * T * T; // (B, H, T, T)
     if (need > s->att_cap) {
         free(s->att);
         s->att = ms_aligned_alloc(need * sizeof(float));
         s->att_cap = need;
     }
-#pragma omp parallel for schedule(static) if (par)
-    for (int bh = 0; bh < BH; bh++) att_scores(c, s, bh / H, bh % H, T, s->att + bh * TT, 1);
+    ms_op_attention_scores(&s->be, &io, s->att);
     if (hook(hk, c, MS_SITE_ATTN_SCORES, layer, s->att, B, T)) return -1;
-#pragma omp parallel for schedule(static) if (par)
-    for (int bh = 0; bh < BH; bh++) att_softmax(s->att + bh * TT, T, 0);
+    ms_op_attention_softmax(&s->be, &io, s->att);
     if (hook(hk, c, MS_SITE_ATTN_PATTERN, layer, s->att, B, T)) return -1;
-#pragma omp parallel for schedule(static) if (par)
-    for (int bh = 0; bh < BH; bh++) {
-        const float *P = s->att + bh * TT;
-        att_values(c, s, bh / H, bh % H, T, P, is_causal(P, T));
-    }
+    ms_op_attention_values(&s->be, &io, s->att);
     return 0;
 }
 
@@ -234,23 +161,21 @@ static int block(const ms_model *m, ms_state *s, const ms_hooks *hk, int l, int 
     const ms_config *c = &m->cfg;
     const ms_layer_weights *w = &m->w.layers[l];
     const int N = B * T, C = c->d_model, F = c->d_mlp;
-    const int QD = c->n_head * c->d_head, KD = c->n_kv_head * c->d_head;
+    const int QD = c->n_head * c->d_head, KD = c->n_kv_head * c->d_head; // H*Dh, Hkv*Dh
     const int gpt2 = c->arch == MS_ARCH_GPT2;
 #define HOOK(site, buf) do { if (hook(hk, c, site, l, buf, B, T)) return -1; } while (0)
 
     HOOK(MS_SITE_RESID_PRE, s->x);
     // norm + gain in one pass unless a hook wants the normalized values between them (same bits)
-    if (norm(m, hk, MS_SITE_LN1_NORMALIZED, l, s->ln, s->x, w->ln1_w, w->ln1_b, B, T)) return -1;
+    if (norm(m, s, hk, MS_SITE_LN1_NORMALIZED, l, s->ln, s->x, w->ln1_w, w->ln1_b, B, T)) return -1;
 
-    // q, k, v: one (N, QD+2KD) sgemm when wq, wk, wv (and their biases) lie back to back in the
-    // arena, as ms_model_alloc_weights lays them out; attention then reads strided rows of it.
-    // Hooks and RoPE need contiguous (N, heads, Dh) buffers: the columns are copied out (exact).
+    // q, k, v: one (N, H*Dh + 2*Hkv*Dh) sgemm on the stacked weights (wqkv, decided at load); attention then
+    // reads strided rows of it. Hooks and RoPE need contiguous (N, heads, Dh) buffers: the columns
+    // are copied out (exact).
     const int QKV = QD + 2 * KD;
-    const int fused = w->wk == w->wq + (size_t)QD * C && w->wv == w->wk + (size_t)KD * C &&
-                      ((!w->bq && !w->bk && !w->bv) || (w->bq && w->bk == w->bq + QD && w->bv == w->bk + KD));
     const int rope = c->rope_style != MS_ROPE_NONE;
-    if (fused) {
-        ms_op_linear(s->qkv, s->ln, w->wq, w->bq, N, C, QKV);
+    if (w->wqkv) {
+        ms_op_linear(&s->be, s->qkv, s->ln, w->wqkv, w->bqkv, N, C, QKV);
         if (rope || ms_hooks_wants(hk, MS_SITE_ATTN_Q, l) || ms_hooks_wants(hk, MS_SITE_ATTN_K, l) ||
             ms_hooks_wants(hk, MS_SITE_ATTN_V, l)) {
             for (int r = 0; r < N; r++) {
@@ -264,9 +189,9 @@ static int block(const ms_model *m, ms_state *s, const ms_hooks *hk, int l, int 
             s->qp = s->qkv, s->kp = s->qkv + QD, s->vp = s->qkv + QD + KD, s->ldq = s->ldkv = QKV;
         }
     } else {
-        ms_op_linear(s->q, s->ln, w->wq, w->bq, N, C, QD); // (N, H, Dh)
-        ms_op_linear(s->k, s->ln, w->wk, w->bk, N, C, KD); // (N, Hkv, Dh)
-        ms_op_linear(s->v, s->ln, w->wv, w->bv, N, C, KD);
+        ms_op_linear(&s->be, s->q, s->ln, w->wq, w->bq, N, C, QD); // (N, H, Dh)
+        ms_op_linear(&s->be, s->k, s->ln, w->wk, w->bk, N, C, KD); // (N, Hkv, Dh)
+        ms_op_linear(&s->be, s->v, s->ln, w->wv, w->bv, N, C, KD); // (N, Hkv, Dh)
         s->qp = s->q, s->kp = s->k, s->vp = s->v, s->ldq = QD, s->ldkv = KD;
     }
     if (s->qp == s->q) {
@@ -276,8 +201,8 @@ static int block(const ms_model *m, ms_state *s, const ms_hooks *hk, int l, int 
     }
     if (rope) {
         const int half = c->rope_style == MS_ROPE_HALF;
-        ms_op_rope(s->q, N, T, c->n_head, c->d_head, half, s->rope_cos, s->rope_sin);
-        ms_op_rope(s->k, N, T, c->n_kv_head, c->d_head, half, s->rope_cos, s->rope_sin);
+        ms_op_rope(&s->be, s->q, N, T, c->n_head, c->d_head, half, s->rope_cos, s->rope_sin);
+        ms_op_rope(&s->be, s->k, N, T, c->n_kv_head, c->d_head, half, s->rope_cos, s->rope_sin);
         HOOK(MS_SITE_ATTN_ROT_Q, s->q);
         HOOK(MS_SITE_ATTN_ROT_K, s->k);
     }
@@ -285,41 +210,41 @@ static int block(const ms_model *m, ms_state *s, const ms_hooks *hk, int l, int 
     HOOK(MS_SITE_ATTN_Z, s->z);
     // output projections: sgemm without bias; the bias is added in the pass that follows (fused
     // into the residual add, or into gelu), or on its own where a hook wants the biased output
-    ms_op_linear(s->tmp, s->z, w->wo, NULL, N, QD, C);
+    ms_op_linear(&s->be, s->tmp, s->z, w->wo, NULL, N, QD, C); // (N, C)
     if (ms_hooks_wants(hk, MS_SITE_ATTN_OUT, l)) {
-        ms_op_bias(s->tmp, w->bo, N, C);
+        ms_op_bias(&s->be, s->tmp, w->bo, N, C);
         HOOK(MS_SITE_ATTN_OUT, s->tmp);
-        ms_op_add(s->x, s->tmp, (size_t)N * C);
+        ms_op_add(&s->be, s->x, s->tmp, (size_t)N * C);
     } else {
-        ms_op_add_bias(s->x, s->tmp, w->bo, N, C);
+        ms_op_add_bias(&s->be, s->x, s->tmp, w->bo, N, C);
     }
     HOOK(MS_SITE_RESID_MID, s->x);
 
-    if (norm(m, hk, MS_SITE_LN2_NORMALIZED, l, s->ln, s->x, w->ln2_w, w->ln2_b, B, T)) return -1;
+    if (norm(m, s, hk, MS_SITE_LN2_NORMALIZED, l, s->ln, s->x, w->ln2_w, w->ln2_b, B, T)) return -1;
     if (gpt2) {
-        ms_op_linear(s->h1, s->ln, w->w_in, NULL, N, C, F);
+        ms_op_linear(&s->be, s->h1, s->ln, w->w_in, NULL, N, C, F); // (N, F)
         if (ms_hooks_wants(hk, MS_SITE_MLP_PRE, l)) {
-            ms_op_bias(s->h1, w->b_in, N, F);
+            ms_op_bias(&s->be, s->h1, w->b_in, N, F);
             HOOK(MS_SITE_MLP_PRE, s->h1);
-            ms_op_gelu_new(s->h1, (size_t)N * F);
+            ms_op_gelu_new(&s->be, s->h1, (size_t)N * F);
         } else {
-            ms_op_bias_gelu_new(s->h1, w->b_in, N, F);
+            ms_op_bias_gelu_new(&s->be, s->h1, w->b_in, N, F);
         }
     } else {
-        ms_op_linear(s->h1, s->ln, w->w_gate, NULL, N, C, F);
-        ms_op_linear(s->h2, s->ln, w->w_in, NULL, N, C, F);
+        ms_op_linear(&s->be, s->h1, s->ln, w->w_gate, NULL, N, C, F);
+        ms_op_linear(&s->be, s->h2, s->ln, w->w_in, NULL, N, C, F);
         HOOK(MS_SITE_MLP_PRE, s->h1);
         HOOK(MS_SITE_MLP_PRE_LINEAR, s->h2);
-        ms_op_swiglu(s->h1, s->h2, (size_t)N * F);
+        ms_op_swiglu(&s->be, s->h1, s->h2, (size_t)N * F);
     }
     HOOK(MS_SITE_MLP_POST, s->h1);
-    ms_op_linear(s->tmp, s->h1, w->w_out, NULL, N, F, C);
+    ms_op_linear(&s->be, s->tmp, s->h1, w->w_out, NULL, N, F, C); // (N, C)
     if (ms_hooks_wants(hk, MS_SITE_MLP_OUT, l)) {
-        ms_op_bias(s->tmp, w->b_out, N, C);
+        ms_op_bias(&s->be, s->tmp, w->b_out, N, C);
         HOOK(MS_SITE_MLP_OUT, s->tmp);
-        ms_op_add(s->x, s->tmp, (size_t)N * C);
+        ms_op_add(&s->be, s->x, s->tmp, (size_t)N * C);
     } else {
-        ms_op_add_bias(s->x, s->tmp, w->b_out, N, C);
+        ms_op_add_bias(&s->be, s->x, s->tmp, w->b_out, N, C);
     }
     HOOK(MS_SITE_RESID_POST, s->x);
 #undef HOOK
@@ -328,7 +253,7 @@ static int block(const ms_model *m, ms_state *s, const ms_hooks *hk, int l, int 
 
 static int forward(const ms_model *m, ms_state *s, const int32_t *tokens, int B, int T, const ms_forward_opts *opts) {
     const ms_config *c = &m->cfg;
-    static const ms_forward_opts none = {NULL, 0, -1};
+    static const ms_forward_opts none = {.stop_after_layer = -1};
     if (!opts) opts = &none;
     const ms_hooks *hk = opts->hooks;
     if (B < 1 || T < 1) { ms_error("empty input: %d sequences of %d tokens", B, T); return -1; }
@@ -350,9 +275,9 @@ static int forward(const ms_model *m, ms_state *s, const int32_t *tokens, int B,
     if (last > c->n_layer) last = c->n_layer;
     // Small problems run on one thread: below ~8M multiply-adds per projection the fork/join and
     // spin-wait of a thread team (BLAS' and ours) costs more than it saves, badly so on a loaded machine.
-    omp_set_num_threads((double)N * C * C >= (double)(1 << 23) ? s->n_threads : 1);
+    s->be.n_threads = (double)N * C * C >= (double)(1 << 23) ? s->n_threads : 1;
 
-    // embeddings: tmp = wte[tokens]; gpt2 adds ln = wpe[pos]
+    // embeddings: tmp (N, C) = wte[tokens]; gpt2 adds ln (N, C) = wpe[pos]
     for (int i = 0; i < N; i++) memcpy(s->tmp + (size_t)i * C, m->w.wte + (size_t)tokens[i] * C, (size_t)C * sizeof(float));
     if (hook(hk, c, MS_SITE_EMBED, -1, s->tmp, B, T)) return -1;
     if (m->w.wpe) {
@@ -366,7 +291,7 @@ static int forward(const ms_model *m, ms_state *s, const int32_t *tokens, int B,
         if (block(m, s, hk, l, B, T)) return -1;
     if (last < c->n_layer) return 0;
 
-    if (norm(m, hk, MS_SITE_LN_FINAL_NORMALIZED, -1, s->ln, s->x, m->w.lnf_w, m->w.lnf_b, B, T)) return -1;
+    if (norm(m, s, hk, MS_SITE_LN_FINAL_NORMALIZED, -1, s->ln, s->x, m->w.lnf_w, m->w.lnf_b, B, T)) return -1;
     if (!want_logits) return 0;
     size_t need = (size_t)N * c->vocab_size;
     if (need > s->logits_cap) {
@@ -374,14 +299,11 @@ static int forward(const ms_model *m, ms_state *s, const int32_t *tokens, int B,
         s->logits = ms_aligned_alloc(need * sizeof(float));
         s->logits_cap = need;
     }
-    ms_op_linear(s->logits, s->ln, m->w.unembed, NULL, N, C, c->vocab_size);
+    ms_op_linear(&s->be, s->logits, s->ln, m->w.unembed, NULL, N, C, c->vocab_size); // (N, V)
     if (hook(hk, c, MS_SITE_LOGITS, -1, s->logits, B, T)) return -1;
     return 0;
 }
 
 int ms_forward(const ms_model *m, ms_state *s, const int32_t *tokens, int B, int T, const ms_forward_opts *opts) {
-    const int saved = omp_get_max_threads(); // the thread count is the caller's again afterwards
-    int rc = forward(m, s, tokens, B, T, opts);
-    omp_set_num_threads(saved);
-    return rc;
+    return forward(m, s, tokens, B, T, opts);
 }

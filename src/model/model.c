@@ -143,6 +143,16 @@ int ms_model_alloc_weights(ms_model *m) {
         }
     }
 #undef TAKE
+    // q, k, v as one (QD+2KD, C) projection where the 16-float padding left wq, wk, wv (and bq, bk,
+    // bv) back to back. Otherwise three GEMMs: one stacked GEMM rounds differently from three, and
+    // results must not change with the layout.
+    for (int l = 0; l < c->n_layer; l++) {
+        ms_layer_weights *lw = &m->w.layers[l];
+        const int w_adjacent = lw->wk == lw->wq + QD * C && lw->wv == lw->wk + KD * C;
+        const int b_adjacent = !gpt2 || (lw->bk == lw->bq + QD && lw->bv == lw->bk + KD);
+        lw->wqkv = w_adjacent && b_adjacent ? lw->wq : NULL;
+        lw->bqkv = lw->wqkv && gpt2 ? lw->bq : NULL;
+    }
     // parameter count: every tensor once (the tied unembedding is the embedding)
     size_t per_layer = 2 * C + 2 * QD * C + 2 * KD * C + 2 * F * C + (gpt2 ? 0 : F * C);
     if (gpt2) per_layer += 2 * C + QD + 2 * KD + C + 2 * C + F;

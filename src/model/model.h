@@ -2,10 +2,16 @@
 // format they were read from (Hugging Face safetensors, llama2.c .bin, GGUF). All weights are held
 // as float32 in one arena, in the [out, in] row-major layout of torch.nn.Linear, so the forward
 // pass computes Y(B*T, out) = X(B*T, in) · Wᵀ with one sgemm per projection.
+//
+// Dimension legend, used by the shape comments here, in src/model and in src/backend:
+//   B  sequences in a batch        T  tokens per sequence         N   = B*T rows of a batch
+//   C  d_model (residual width)    H  query heads (n_head)        Hkv key/value heads (n_kv_head)
+//   Dh d_head                      F  d_mlp (MLP hidden width)    V   vocab_size
+//   d_in, d_sae: a dictionary's input width (one site's width) and its number of latents (sae/)
 #ifndef MS_MODEL_H
 #define MS_MODEL_H
 #include <stdint.h>
-#include "probes/hooks.h"
+#include "model/hooks.h"
 #include "tokenizer/tokenizer.h"
 
 typedef enum { MS_ARCH_GPT2 = 0, MS_ARCH_LLAMA = 1 } ms_arch;
@@ -18,13 +24,13 @@ typedef enum { MS_ROPE_NONE = 0, MS_ROPE_INTERLEAVED, MS_ROPE_HALF } ms_rope_sty
 typedef struct {
     ms_arch arch;
     int n_layer;
-    int d_model;
-    int n_head;
-    int n_kv_head;        // == n_head without GQA
-    int d_head;           // d_model / n_head unless the file says otherwise
-    int d_mlp;
-    int vocab_size;
-    int n_ctx;            // maximum sequence length
+    int d_model;          // C
+    int n_head;           // H
+    int n_kv_head;        // Hkv; == n_head without GQA
+    int d_head;           // Dh; d_model / n_head unless the file says otherwise
+    int d_mlp;            // F
+    int vocab_size;       // V
+    int n_ctx;            // maximum sequence length (T <= n_ctx)
     float norm_eps;       // layer_norm_epsilon (gpt2) / rms_norm_eps (llama), read from the file
     float rope_theta;     // llama; read from the file (10000 if absent)
     ms_rope_style rope_style;
@@ -39,11 +45,15 @@ typedef struct {
     float *ln1_w, *ln1_b;        // (C)        ln1_b NULL for RMSNorm
     float *wq, *wk, *wv;         // (H*Dh, C), (Hkv*Dh, C), (Hkv*Dh, C)
     float *bq, *bk, *bv;         // gpt2 only
+    // wq, wk, wv (and bq, bk, bv) as one stacked (H*Dh + 2*Hkv*Dh, C) tensor (and bias), decided by
+    // ms_model_alloc_weights: set where its layout put them back to back, and the forward pass then
+    // projects q, k, v with one GEMM; NULL: three GEMMs. bqkv NULL when there are no biases.
+    float *wqkv, *bqkv;
     float *wo, *bo;              // (C, H*Dh), (C)
     float *ln2_w, *ln2_b;        // (C)
-    float *w_in, *b_in;          // (d_mlp, C): gpt2 c_fc, llama up_proj
-    float *w_gate;               // (d_mlp, C): llama gate_proj, NULL for gpt2
-    float *w_out, *b_out;        // (C, d_mlp): gpt2 c_proj, llama down_proj
+    float *w_in, *b_in;          // (F, C): gpt2 c_fc, llama up_proj
+    float *w_gate;               // (F, C): llama gate_proj, NULL for gpt2
+    float *w_out, *b_out;        // (C, F): gpt2 c_proj, llama down_proj
 } ms_layer_weights;
 
 typedef struct {
@@ -84,6 +94,9 @@ int ms_load_gguf(const char *path, ms_model *m);
 typedef struct ms_state ms_state;
 ms_state *ms_state_new(const ms_model *m, int max_batch, int max_T);
 void ms_state_free(ms_state *s);
+// Threads the kernels of later passes use (ms_state_new takes ms_num_threads()); n >= 1. The count
+// travels with the state into every kernel: nothing sets process-wide OpenMP state.
+void ms_state_set_threads(ms_state *s, int n_threads);
 
 typedef struct {
     const ms_hooks *hooks;   // NULL: no hooks, no cost
@@ -92,7 +105,8 @@ typedef struct {
 } ms_forward_opts;
 
 // tokens: (B, T) row-major token ids; every id must be < vocab_size and T <= n_ctx.
-// Deterministic for a given thread count. Returns 0, or -1 (bad input, or a hook aborted).
+// Deterministic for a given thread count. Sets no process-wide OpenMP state. Returns 0, or -1 (bad
+// input, or a hook aborted).
 int ms_forward(const ms_model *m, ms_state *s, const int32_t *tokens, int B, int T,
                const ms_forward_opts *opts);
 // (B, T, V) logits of the last ms_forward with want_logits.

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "probes/hooks.h"
+#include "model/hooks.h"
 #include "render/png_io.h"
 #include "sae/eval.h"
 #include "sae/sae.h"

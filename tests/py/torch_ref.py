@@ -27,7 +27,7 @@ API
   dtype: computation dtype (float64 default, so the reference is more exact than what it checks).
 
   Returns logits (pos, vocab) or (batch, pos, vocab) as a numpy array, and hooks: dict of
-  TransformerLens hook name -> numpy array with the per-sequence shape of probes/hooks.h
+  TransformerLens hook name -> numpy array with the per-sequence shape of src/model/hooks.h
   (plus a leading batch dim for 2-D ids):
      hook_embed, hook_pos_embed (gpt2)            [pos, d_model]
      blocks.L.hook_resid_pre                      [pos, d_model]

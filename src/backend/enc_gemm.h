@@ -7,8 +7,8 @@
 // weights in the kernel's blocked layout: laid out in full by ms_enc_gemm_set_weights, or row by
 // row as a trainer updates them (ms_enc_gemm_pack_rows). Without oneDNN: OpenBLAS sgemm plus
 // a bias pass (fp32 only). Results are deterministic for a given thread count either way.
-#ifndef MS_SAE_ENC_GEMM_H
-#define MS_SAE_ENC_GEMM_H
+#ifndef MS_BACKEND_ENC_GEMM_H
+#define MS_BACKEND_ENC_GEMM_H
 
 typedef enum { MS_ENC_F32 = 0, MS_ENC_BF16 = 1 } ms_enc_dtype;
 

@@ -1,5 +1,5 @@
 // hooks.c: hook-site names and the callback registry (see hooks.h).
-#include "probes/hooks.h"
+#include "model/hooks.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 // enc_gemm.c: the encoder product through oneDNN, or OpenBLAS without it (see enc_gemm.h).
-#include "sae/enc_gemm.h"
+#include "backend/enc_gemm.h"
 #include <cblas.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -1,19 +1,11 @@
-// ops.c: kernels of the forward pass (see ops.h). Row loops are split across OpenMP threads only
-// when the work is large enough to amortise the fork; each row is always computed the same way,
-// so results do not depend on the thread count (only sgemm's internal blocking might).
-#include "model/ops.h"
-#include <cblas.h>
+// cpu_ops.c: the elementwise and row-wise kernels (see backend.h). Row loops are split across
+// be->n_threads OpenMP threads only when the work is large enough to amortise the fork; each row is
+// always computed the same way, so results do not depend on the thread count.
 #include <math.h>
 #include <string.h>
+#include "backend/backend.h"
 
 #define PAR_MIN 65536 // elements below which a fork costs more than it saves
-
-void ms_op_linear(float *Y, const float *X, const float *W, const float *b, int N, int in, int out) {
-    if (b) {
-        for (int r = 0; r < N; r++) memcpy(Y + (size_t)r * out, b, (size_t)out * sizeof(float));
-    }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, out, in, 1.0f, X, in, W, in, b ? 1.0f : 0.0f, Y, out);
-}
 
 // Row statistics of LayerNorm.
 static inline float ln_stats(const float *xr, int C, float eps, float *mean_out) {
@@ -27,8 +19,9 @@ static inline float ln_stats(const float *xr, int C, float eps, float *mean_out)
     return 1.0f / sqrtf(var + eps);
 }
 
-void ms_op_layernorm(float *out, const float *x, const float *w, const float *b, int N, int C, float eps) {
-#pragma omp parallel for schedule(static) if ((size_t)N * C >= PAR_MIN)
+void ms_op_layernorm(const ms_backend_ctx *be, float *out, const float *x, const float *w, const float *b, int N, int C,
+                     float eps) {
+#pragma omp parallel for schedule(static) num_threads(be->n_threads) if ((size_t)N * C >= PAR_MIN)
     for (int r = 0; r < N; r++) {
         const float *xr = x + (size_t)r * C;
         float *o = out + (size_t)r * C;
@@ -46,8 +39,8 @@ static inline float rms_scale(const float *xr, int C, float eps) {
     return 1.0f / sqrtf(ss / (float)C + eps);
 }
 
-void ms_op_rmsnorm(float *out, const float *x, const float *w, int N, int C, float eps) {
-#pragma omp parallel for schedule(static) if ((size_t)N * C >= PAR_MIN)
+void ms_op_rmsnorm(const ms_backend_ctx *be, float *out, const float *x, const float *w, int N, int C, float eps) {
+#pragma omp parallel for schedule(static) num_threads(be->n_threads) if ((size_t)N * C >= PAR_MIN)
     for (int r = 0; r < N; r++) {
         const float *xr = x + (size_t)r * C;
         float *o = out + (size_t)r * C;
@@ -57,8 +50,8 @@ void ms_op_rmsnorm(float *out, const float *x, const float *w, int N, int C, flo
     }
 }
 
-void ms_op_gain(float *x, const float *w, const float *b, int N, int C) {
-#pragma omp parallel for schedule(static) if ((size_t)N * C >= PAR_MIN)
+void ms_op_gain(const ms_backend_ctx *be, float *x, const float *w, const float *b, int N, int C) {
+#pragma omp parallel for schedule(static) num_threads(be->n_threads) if ((size_t)N * C >= PAR_MIN)
     for (int r = 0; r < N; r++) {
         float *xr = x + (size_t)r * C;
         if (b) for (int i = 0; i < C; i++) xr[i] = xr[i] * w[i] + b[i];
@@ -66,23 +59,23 @@ void ms_op_gain(float *x, const float *w, const float *b, int N, int C) {
     }
 }
 
-void ms_op_add(float *x, const float *y, size_t n) {
-#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+void ms_op_add(const ms_backend_ctx *be, float *x, const float *y, size_t n) {
+#pragma omp parallel for schedule(static) num_threads(be->n_threads) if (n >= PAR_MIN)
     for (size_t i = 0; i < n; i++) x[i] += y[i];
 }
 
-void ms_op_bias(float *x, const float *b, int N, int C) {
+void ms_op_bias(const ms_backend_ctx *be, float *x, const float *b, int N, int C) {
     if (!b) return;
-#pragma omp parallel for schedule(static) if ((size_t)N * C >= PAR_MIN)
+#pragma omp parallel for schedule(static) num_threads(be->n_threads) if ((size_t)N * C >= PAR_MIN)
     for (int r = 0; r < N; r++) {
         float *xr = x + (size_t)r * C;
         for (int i = 0; i < C; i++) xr[i] += b[i];
     }
 }
 
-void ms_op_add_bias(float *x, const float *y, const float *b, int N, int C) {
-    if (!b) { ms_op_add(x, y, (size_t)N * C); return; }
-#pragma omp parallel for schedule(static) if ((size_t)N * C >= PAR_MIN)
+void ms_op_add_bias(const ms_backend_ctx *be, float *x, const float *y, const float *b, int N, int C) {
+    if (!b) { ms_op_add(be, x, y, (size_t)N * C); return; }
+#pragma omp parallel for schedule(static) num_threads(be->n_threads) if ((size_t)N * C >= PAR_MIN)
     for (int r = 0; r < N; r++) {
         float *xr = x + (size_t)r * C;
         const float *yr = y + (size_t)r * C;
@@ -90,32 +83,32 @@ void ms_op_add_bias(float *x, const float *y, const float *b, int N, int C) {
     }
 }
 
-void ms_op_gelu_new(float *x, size_t n) {
-#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+void ms_op_gelu_new(const ms_backend_ctx *be, float *x, size_t n) {
+#pragma omp parallel for schedule(static) num_threads(be->n_threads) if (n >= PAR_MIN)
     for (size_t i = 0; i < n; i++) x[i] = ms_gelu_new1(x[i]);
 }
 
-void ms_op_bias_gelu_new(float *x, const float *b, int N, int C) {
-    if (!b) { ms_op_gelu_new(x, (size_t)N * C); return; }
-#pragma omp parallel for schedule(static) if ((size_t)N * C >= PAR_MIN)
+void ms_op_bias_gelu_new(const ms_backend_ctx *be, float *x, const float *b, int N, int C) {
+    if (!b) { ms_op_gelu_new(be, x, (size_t)N * C); return; }
+#pragma omp parallel for schedule(static) num_threads(be->n_threads) if ((size_t)N * C >= PAR_MIN)
     for (int r = 0; r < N; r++) {
         float *xr = x + (size_t)r * C;
         for (int i = 0; i < C; i++) { float t = xr[i] + b[i]; xr[i] = ms_gelu_new1(t); }
     }
 }
 
-void ms_op_swiglu(float *g, const float *u, size_t n) {
-#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+void ms_op_swiglu(const ms_backend_ctx *be, float *g, const float *u, size_t n) {
+#pragma omp parallel for schedule(static) num_threads(be->n_threads) if (n >= PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         float v = g[i];
         g[i] = v / (1.0f + ms_expf(-v)) * u[i];
     }
 }
 
-void ms_op_rope(float *x, int N, int T, int n_heads, int Dh, int half_style, const float *cos_t,
-                const float *sin_t) {
+void ms_op_rope(const ms_backend_ctx *be, float *x, int N, int T, int n_heads, int Dh, int half_style,
+                const float *cos_t, const float *sin_t) {
     const int P = Dh / 2;
-#pragma omp parallel for schedule(static) if ((size_t)N * n_heads * Dh >= PAR_MIN)
+#pragma omp parallel for schedule(static) num_threads(be->n_threads) if ((size_t)N * n_heads * Dh >= PAR_MIN)
     for (int r = 0; r < N; r++) {
         const float *c = cos_t + (size_t)(r % T) * P, *s = sin_t + (size_t)(r % T) * P;
         for (int h = 0; h < n_heads; h++) {

@@ -1,0 +1,124 @@
+// backend.h: the kernels of the forward pass (GEMMs, norms, activations, RoPE, attention), with one
+// CPU implementation: OpenBLAS sgemm and OpenMP loops (cpu_gemm.c, cpu_ops.c, cpu_attention.c). The SAE
+// encoder's f32/bf16 product (oneDNN where present) is enc_gemm.h, beside it.
+//
+// A header of plain functions, not a struct of function pointers as in ggml's backends: there is one
+// implementation, so a table would add an indirect call per kernel (and block inlining) for no choice
+// anyone can make at run time; a second backend would be a second component implementing this same
+// header, picked when linking. The forward pass calls kernels only through this header.
+//
+// Dimensions as in model/model.h: N rows (= B*T tokens), C model width, H / Hkv query / key-value
+// heads, Dh head width, F MLP width. Every kernel works on contiguous row-major buffers and is
+// deterministic: rows are split across threads, but each row is computed by one thread in a fixed
+// order, so results do not depend on the thread count (only sgemm's internal blocking might).
+//
+// Threads: every kernel takes an ms_backend_ctx and runs on at most ctx->n_threads (num_threads
+// clauses; OpenBLAS is handed the same count per call, cpu_gemm.c). Nothing here sets process-wide
+// OpenMP state.
+#ifndef MS_BACKEND_H
+#define MS_BACKEND_H
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+// exp(x) for float32 in plain arithmetic that compilers vectorise (libm's expf is a call per
+// element): x = n ln2 + r with |r| <= ln2/2 (Cody-Waite split of ln2), e^r by its degree-7 Taylor
+// polynomial (truncation < 2e-9 relative), times 2^n built in the exponent bits. Max error ~2 ulp.
+// Returns 0 below -87.3 (where expf turns denormal) and clamps above 88.
+static inline float ms_expf(float x) {
+    const float hi = x > 88.0f ? 88.0f : x;
+    const float xc = hi < -87.3f ? -87.3f : hi;
+    const float shift = 12582912.0f; // 1.5 * 2^23: adding it rounds to an integer in the low bits
+    const float t = xc * 1.44269504088896341f + shift;
+    const float n = t - shift;
+    const float r = (xc - n * 0.693145751953125f) - n * 1.428606765330187e-06f;
+    float p = 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    int32_t ti;
+    memcpy(&ti, &t, sizeof ti);
+    const int32_t bits = (ti - 0x4B400000 + 127) << 23; // integer n from t's mantissa, biased
+    float s;
+    memcpy(&s, &bits, sizeof s);
+    return hi < -87.3f ? 0.0f : p * s;
+}
+
+// gelu_new of one value: 0.5 (1 + tanh(u)) = sigmoid(2u), so gelu_new(v) = v / (1 + exp(-2u)).
+// Shared by the plain and the bias-fused kernels so both give the same bits.
+static inline float ms_gelu_new1(float v) {
+    const float k2 = -2.0f * 0.7978845608028654f; // -2 sqrt(2/pi)
+    return v / (1.0f + ms_expf(k2 * (v + 0.044715f * v * v * v)));
+}
+
+// How many threads the kernels of one call may use. Decided by the caller (a forward pass runs
+// small problems on one thread); n_threads >= 1.
+typedef struct {
+    int n_threads;
+} ms_backend_ctx;
+
+// ---- GEMM (cpu_gemm.c)
+// C(M, N) = alpha · op(A)(M, K) · op(B)(K, N) + beta · C, row-major with leading dimensions lda, ldb,
+// ldc; op(A) = Aᵀ when trans_a (A stored (K, M)), likewise B. OpenBLAS sgemm on ctx->n_threads
+// threads (one when called from inside a parallel region).
+void ms_op_sgemm(const ms_backend_ctx *be, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                 int lda, const float *B, int ldb, float beta, float *C, int ldc);
+// Y(N, out) = X(N, in) · W(out, in)ᵀ + b   (b may be NULL); one sgemm.
+void ms_op_linear(const ms_backend_ctx *be, float *Y, const float *X, const float *W, const float *b, int N, int in,
+                  int out);
+
+// ---- elementwise and row-wise kernels (cpu_ops.c)
+// x(N,C) = x * w + b  (b may be NULL)
+void ms_op_gain(const ms_backend_ctx *be, float *x, const float *w, const float *b, int N, int C);
+// x(n) += y(n)
+void ms_op_add(const ms_backend_ctx *be, float *x, const float *y, size_t n);
+// x(N,C) += b  (row bias; no-op if b is NULL)
+void ms_op_bias(const ms_backend_ctx *be, float *x, const float *b, int N, int C);
+// x(N,C) += (y + b)  per element (b may be NULL: x += y). Same bits as ms_op_bias(y) then ms_op_add.
+void ms_op_add_bias(const ms_backend_ctx *be, float *x, const float *y, const float *b, int N, int C);
+// out(N,C) = (x - mean) / sqrt(var + eps) per row, then * w + b in the same pass (w NULL: no gain
+// and no bias; b may be NULL). With w, the same bits as without it followed by ms_op_gain.
+void ms_op_layernorm(const ms_backend_ctx *be, float *out, const float *x, const float *w, const float *b, int N, int C,
+                     float eps);
+// out(N,C) = x / sqrt(mean(x²) + eps) per row, then * w in the same pass (w NULL: no gain); with
+// w, the same bits as without it followed by ms_op_gain.
+void ms_op_rmsnorm(const ms_backend_ctx *be, float *out, const float *x, const float *w, int N, int C, float eps);
+// x(n) = gelu_new(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x³)))
+void ms_op_gelu_new(const ms_backend_ctx *be, float *x, size_t n);
+// x(N,C) = gelu_new(x + b) (b may be NULL); same bits as ms_op_bias then ms_op_gelu_new.
+void ms_op_bias_gelu_new(const ms_backend_ctx *be, float *x, const float *b, int N, int C);
+// g(n) = silu(g) * u = g * sigmoid(g) * u
+void ms_op_swiglu(const ms_backend_ctx *be, float *g, const float *u, size_t n);
+// Rotates pairs of each head of x (N rows of n_heads * Dh) by position (row % T):
+// interleaved: pairs (2i, 2i+1); half: pairs (i, i + Dh/2). cos/sin tables are (T, Dh/2).
+void ms_op_rope(const ms_backend_ctx *be, float *x, int N, int T, int n_heads, int Dh, int half_style,
+                const float *cos_t, const float *sin_t);
+
+// ---- causal multi-head attention (cpu_attention.c)
+// Q rows of B sequences × T tokens: q (B*T, ldq) holds head h at columns [h*Dh, (h+1)*Dh); k and v
+// (B*T, ldkv) hold the Hkv key/value heads likewise (query head h reads kv head h / (H / Hkv)).
+// Row strides let attention read q, k, v straight out of a fused (N, H*Dh + 2*Hkv*Dh) projection.
+// z (B*T, H*Dh) is the per-head output, heads side by side.
+typedef struct {
+    const float *q, *k, *v;
+    int ldq, ldkv;
+    float *z;
+    int B, T, H, Hkv, Dh;
+} ms_attention_io;
+
+// Fused: scores, causal softmax and P·V per (sequence, head), nothing materialised. scratch:
+// (n_threads, T, T), one score matrix per thread.
+void ms_op_attention(const ms_backend_ctx *be, const ms_attention_io *io, float *scratch);
+// The same in three steps on a materialised att (B, H, T, T), so a caller can read or edit the
+// scores and the pattern between them:
+//   scores:  att = Q·Kᵀ / sqrt(Dh), -inf above the diagonal
+//   softmax: row softmax over all T columns (a fully -inf row becomes 0)
+//   values:  Z = P·V; by causal blocks where P is zero above the diagonal (same bits as the fused path)
+void ms_op_attention_scores(const ms_backend_ctx *be, const ms_attention_io *io, float *att);
+void ms_op_attention_softmax(const ms_backend_ctx *be, const ms_attention_io *io, float *att);
+void ms_op_attention_values(const ms_backend_ctx *be, const ms_attention_io *io, const float *att);
+#endif

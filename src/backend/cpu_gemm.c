@@ -1,0 +1,38 @@
+// cpu_gemm.c: the GEMMs of backend.h on OpenBLAS.
+#include <cblas.h>
+#include <omp.h>
+#include <string.h>
+#include "backend/backend.h"
+
+static void sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                  int ldb, float beta, float *C, int ldc) {
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha,
+                A, lda, B, ldb, beta, C, ldc);
+}
+
+// Debian's OpenMP build of OpenBLAS (0.3.21: no per-call thread count) sizes its team from the calling
+// task's nthreads-var, and runs on one thread inside an active parallel region. To hand it
+// be->n_threads without changing the caller's OpenMP state, the count is set in the data environment
+// of an undeferred task: nthreads-var has data-environment scope, so the setting belongs to that task
+// and ends with it; no thread team is forked for it, and BLAS' own parallel region inside is not
+// nested. (OpenBLAS still caps the count at the cores it found when it started.)
+void ms_op_sgemm(const ms_backend_ctx *be, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                 int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+    if (omp_in_parallel() || be->n_threads == omp_get_max_threads()) {
+        sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+#pragma omp task if (0)
+    {
+        omp_set_num_threads(be->n_threads); // this task's ICV only
+        sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    }
+}
+
+void ms_op_linear(const ms_backend_ctx *be, float *Y, const float *X, const float *W, const float *b, int N, int in,
+                  int out) {
+    if (b) {
+        for (int r = 0; r < N; r++) memcpy(Y + (size_t)r * out, b, (size_t)out * sizeof(float));
+    }
+    ms_op_sgemm(be, 0, 1, N, out, in, 1.0f, X, in, W, in, b ? 1.0f : 0.0f, Y, out);
+}
