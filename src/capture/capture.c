@@ -20,9 +20,9 @@
 #include <unistd.h>
 #include "io/acts.h"
 #include "model/model.h"
+#include "model/observe.h"
 #include "util/util.h"
 
-typedef struct cap_ctx cap_ctx;
 typedef struct {
     ms_site site;
     int layer;
@@ -30,46 +30,8 @@ typedef struct {
     int ndim;           // per-sequence rank at ctx
     int64_t shape[4];   // per-sequence shape at ctx
     size_t row;         // floats per sequence at ctx
-    float *buf;         // (batch, row) staging for the batch in flight
-    cap_ctx *cx;
+    float *buf;         // (batch, row) staging for the batch in flight, filled by ms_observe
 } cap_hook;
-
-struct cap_ctx {
-    cap_hook *h;
-    int n;
-    int ctx, T, batch;
-    const int *lens;
-};
-
-static int is_att(ms_site s) { return s == MS_SITE_ATTN_SCORES || s == MS_SITE_ATTN_PATTERN; }
-
-// Copies the hook's (B, T, ...) tensor into the (B, ctx, ...) staging rows, padding past each length.
-static int on_hook(ms_activation *a, void *user) {
-    cap_hook *h = user;
-    const cap_ctx *cx = h->cx;
-    const int B = (int)a->shape[0], T = cx->T, ctx = cx->ctx;
-    for (int b = 0; b < B; b++) {
-        const int len = cx->lens[b];
-        float *dst = h->buf + (size_t)b * h->row;
-        if (is_att(h->site)) {
-            const int H = (int)a->shape[1];
-            const float pad = h->site == MS_SITE_ATTN_SCORES ? -INFINITY : 0.0f;
-            for (int hh = 0; hh < H; hh++)
-                for (int q = 0; q < ctx; q++) {
-                    float *d = dst + ((size_t)hh * ctx + q) * ctx;
-                    if (q >= len) { memset(d, 0, (size_t)ctx * sizeof(float)); continue; }
-                    const float *src = a->data + (((size_t)b * H + hh) * T + q) * T;
-                    memcpy(d, src, (size_t)len * sizeof(float));
-                    for (int k = len; k < ctx; k++) d[k] = pad;
-                }
-        } else {
-            const size_t inner = h->row / (size_t)ctx;
-            memcpy(dst, a->data + (size_t)b * T * inner, (size_t)len * inner * sizeof(float));
-            memset(dst + (size_t)len * inner, 0, (size_t)(ctx - len) * inner * sizeof(float));
-        }
-    }
-    return 0;
-}
 
 // /vocab: the bytes of every token id (NUL-terminated copies; the writer stores them as strings).
 static char **vocab_strings(const ms_model *m) {
@@ -280,7 +242,7 @@ int ms_capture(const ms_capture_opts *o) {
     int rc = -1;
     ms_model *m = NULL;
     ms_state *st = NULL;
-    ms_hooks *hk = NULL;
+    ms_observer *obs = NULL;
     ms_input *in = NULL;
     cap_hook *h = NULL;
     int n_hooks = 0;
@@ -345,11 +307,14 @@ int ms_capture(const ms_capture_opts *o) {
         fresh = 1;
     }
 
-    hk = ms_hooks_new();
-    cap_ctx cx = {.h = h, .n = n_hooks, .ctx = ctx, .batch = batch, .lens = lens};
-    for (int i = 0; i < n_hooks; i++) {
-        h[i].cx = &cx;
-        if (ms_hooks_add(hk, h[i].name, on_hook, &h[i])) goto out;
+    {
+        const char **names = ms_malloc((size_t)n_hooks * sizeof *names);
+        float **bufs = ms_malloc((size_t)n_hooks * sizeof *bufs);
+        for (int i = 0; i < n_hooks; i++) { names[i] = h[i].name; bufs[i] = h[i].buf; }
+        obs = ms_observer_new(m, names, n_hooks, ctx, bufs);
+        free(names);
+        free(bufs);
+        if (!obs) goto out;
     }
     st = ms_state_new(m, batch, ctx);
     if (!st) goto out;
@@ -365,13 +330,11 @@ int ms_capture(const ms_capture_opts *o) {
         if (B < 0) goto out;
         if (B == 0) break;
         // pack (B, T) for the forward pass: pad short rows with a valid id (causal attention keeps
-        // the padding from affecting earlier positions; its activations are zeroed in on_hook)
+        // the padding from affecting earlier positions; ms_observe leaves it out of the rows)
         for (int b = 0; b < B; b++)
             for (int t = 0; t < T; t++) fwd_tok[(size_t)b * T + t] = t < lens[b] ? tok[(size_t)b * ctx + t] : 0;
-        cx.T = T;
         double ta = ms_now();
-        ms_forward_opts fo = {.hooks = hk, .want_logits = 0, .stop_after_layer = -1};
-        if (ms_forward(m, st, fwd_tok, B, T, &fo)) goto out;
+        if (ms_observe(obs, st, fwd_tok, B, T, lens)) goto out;
         double tb = ms_now();
         t_fwd += tb - ta;
         // write: tokens (padded with -1), every hook, then n_seq, then flush
@@ -407,7 +370,7 @@ out:
     ms_acts_writer_abort(w);
     if (h) free_hooks(h, n_hooks);
     if (rc && fresh && n_seq == 0) unlink(tmp); // nothing worth resuming
-    ms_hooks_free(hk);
+    ms_observer_free(obs);
     ms_state_free(st);
     ms_input_close(in);
     ms_model_free(m);

@@ -1,13 +1,12 @@
-// cmd_generate.c: `monoscope generate`: greedy decoding from a prompt, ids, or BOS alone.
-// Each step reruns the batched prefill over the whole prefix (no KV cache): simple, exactly the
-// same arithmetic as capture, and fast enough for the short generations this tool needs.
+// cmd_generate.c: `monoscope generate`: greedy decoding (src/model/generate.c) from a prompt, ids,
+// or BOS alone, each token printed as it is chosen.
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "capture/input.h"
 #include "cli/cli.h"
-#include "model/model.h"
+#include "model/generate.h"
 #include "util/util.h"
 
 static void help(FILE *f) {
@@ -24,6 +23,25 @@ static void help(FILE *f) {
         "      --print-ids    print the generated ids space-separated on one line instead of text\n"
         "                     (also the output when the model has no tokenizer)\n"
         "  -h, --help         this help\n");
+}
+
+typedef struct {
+    const ms_tokenizer *tok; // print text; NULL: ids
+    int first;
+} printer;
+
+static int print_token(int32_t id, void *user) {
+    printer *p = user;
+    if (p->tok) {
+        size_t len;
+        const char *b = ms_tokenizer_token_bytes(p->tok, id, &len);
+        fwrite(b, 1, len, stdout);
+    } else {
+        printf(p->first ? "%d" : " %d", (int)id);
+    }
+    fflush(stdout);
+    p->first = 0;
+    return 0;
 }
 
 int cmd_generate(int argc, char **argv) {
@@ -56,7 +74,6 @@ int cmd_generate(int argc, char **argv) {
     int rc = 1;
     int32_t *ids = NULL;
     size_t n = 0;
-    ms_state *s = NULL;
     if (prompt) {
         if (!m->tok) { ms_error("%s: --prompt needs a tokenizer and this model has none (use --ids)", model_path); goto out; }
         if (ms_tokenizer_encode(m->tok, prompt, strlen(prompt), 1, &ids, &n)) goto out;
@@ -81,34 +98,13 @@ int cmd_generate(int argc, char **argv) {
     size_t total = n + (size_t)n_gen;
     if (total > (size_t)c->n_ctx) total = (size_t)c->n_ctx;
     ids = ms_realloc(ids, (total > 0 ? total : 1) * sizeof(int32_t));
-    s = ms_state_new(m, 1, (int)total);
-    if (!s) goto out;
-    const int text = !print_ids && m->tok;
+    printer pr = {!print_ids && m->tok ? m->tok : NULL, 1};
     if (!print_ids && !m->tok) fprintf(stderr, "monoscope: note: the model has no tokenizer; printing ids\n");
-    ms_forward_opts fo = {.hooks = NULL, .want_logits = 1, .stop_after_layer = -1};
-    int first = 1;
-    while (n < total) {
-        if (ms_forward(m, s, ids, 1, (int)n, &fo)) goto out;
-        const float *lg = ms_state_logits(s) + (n - 1) * (size_t)c->vocab_size;
-        int best = 0;
-        for (int v = 1; v < c->vocab_size; v++) if (lg[v] > lg[best]) best = v;
-        ids[n++] = best;
-        if (text) {
-            size_t len;
-            const char *b = ms_tokenizer_token_bytes(m->tok, best, &len);
-            fwrite(b, 1, len, stdout);
-        } else {
-            printf(first ? "%d" : " %d", best);
-        }
-        fflush(stdout);
-        first = 0;
-        if (best == c->eos_id) break;
-    }
+    if (ms_generate_greedy(m, ids, (int)n, (int)total, print_token, &pr) < 0) goto out;
     printf("\n");
     rc = 0;
 out:
     if (rc) cli_fail();
-    ms_state_free(s);
     free(ids);
     ms_model_free(m);
     return rc;
