@@ -20,6 +20,8 @@ int cmd_info(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_capture(int argc, char **argv);
+int cmd_run(int argc, char **argv);   // cmd_run.c
+int cmd_hooks(int argc, char **argv); // cmd_hooks.c
 int cmd_random_model(int argc, char **argv);
 int cmd_sae(int argc, char **argv);
 int cmd_viz(int argc, char **argv);

@@ -11,6 +11,8 @@ static const ms_command commands[] = {
     {"info", cmd_info, "print a checkpoint's architecture, dimensions, dtype and tokenizer"},
     {"tokenize", cmd_tokenize, "text -> token ids, or ids -> text with --decode"},
     {"generate", cmd_generate, "greedy generation from a prompt, ids or BOS"},
+    {"run", cmd_run, "top predictions and greedy text with/without ablation, steering or patching"},
+    {"hooks", cmd_hooks, "list a model's hook sites (TransformerLens names) and their shapes"},
     {"capture", cmd_capture, "run a model over a corpus and write hook-site activations to HDF5"},
     {"random-model", cmd_random_model, "write a small random-weight checkpoint (demos, benchmarks)"},
     {"sae", cmd_sae, "train, evaluate, export, import and apply sparse autoencoders"},

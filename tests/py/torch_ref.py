@@ -4,7 +4,7 @@ from monoscope's C code. Tests compare monoscope's activations and logits agains
 
 API
 ---
-    logits, hooks = torch_ref.forward(weights, cfg, ids, dtype=torch.float64)
+    logits, hooks = torch_ref.forward(weights, cfg, ids, dtype=torch.float64, edits=None)
 
   weights: dict name -> tensor/ndarray (float), Hugging Face names and layouts, with or without the
            "transformer." / "model." prefix:
@@ -25,6 +25,9 @@ API
                          "interleaved" (llama2.c / GGUF / Meta: pairs (2i, 2i+1))
   ids: list/array of token ids, 1-D (one sequence) or 2-D (batch, pos).
   dtype: computation dtype (float64 default, so the reference is more exact than what it checks).
+  edits: optional dict hook name -> fn(tensor) -> tensor; the pass continues from fn's result at
+         that site (tensors carry the leading batch dim: (B, ...site shape)). The hooks dict then
+         holds the edited values.
 
   Returns logits (pos, vocab) or (batch, pos, vocab) as a numpy array, and hooks: dict of
   TransformerLens hook name -> numpy array with the per-sequence shape of src/model/hooks.h
@@ -99,7 +102,7 @@ def _rope(x, theta, style):
     raise ValueError(f"unknown rope_style {style!r}")
 
 
-def _attention(q, k, v, n_head, n_kv, hooks, pre):
+def _attention(q, k, v, n_head, n_kv, put, pre):
     # q: (B,T,H,D) k,v: (B,T,Hkv,D) -> z (B,T,H,D)
     B, T, H, D = q.shape
     rep = n_head // n_kv
@@ -108,63 +111,63 @@ def _attention(q, k, v, n_head, n_kv, hooks, pre):
     scores = torch.einsum("bqhd,bkhd->bhqk", q, kk) / math.sqrt(D)
     mask = torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1)
     scores = scores.masked_fill(mask, float("-inf"))
-    hooks[pre + "attn.hook_attn_scores"] = scores
-    pattern = torch.softmax(scores, dim=-1)
-    hooks[pre + "attn.hook_pattern"] = pattern
+    scores = put(pre + "attn.hook_attn_scores", scores)
+    pattern = put(pre + "attn.hook_pattern", torch.softmax(scores, dim=-1))
     z = torch.einsum("bhqk,bkhd->bqhd", pattern, vv)
-    hooks[pre + "attn.hook_z"] = z
-    return z
+    return put(pre + "attn.hook_z", z)
 
 
-def _gpt2(W, cfg, ids, dt):
+def _hook_recorder(edits):
+    """hooks dict and put(name, t): records t under name, after edits[name](t) when given (the
+    forward pass continues from the edited tensor, as a TransformerLens hook that returns a value)."""
+    hooks = {}
+
+    def put(name, t):
+        if edits and name in edits:
+            t = edits[name](t.clone())
+        hooks[name] = t
+        return t
+    return hooks, put
+
+
+def _gpt2(W, cfg, ids, dt, edits=None):
     H = cfg["n_head"]
     eps = cfg.get("eps", 1e-5)
     g = lambda n: W[n].to(dt)
     n_layer = 1 + max(int(k.split(".")[1]) for k in W if k.startswith("h."))
     B, T = ids.shape
-    hooks = {}
-    emb = g("wte.weight")[ids]
-    pos = g("wpe.weight")[:T][None].expand(B, T, -1)
-    hooks["hook_embed"], hooks["hook_pos_embed"] = emb, pos
+    hooks, put = _hook_recorder(edits)
+    emb = put("hook_embed", g("wte.weight")[ids])
+    pos = put("hook_pos_embed", g("wpe.weight")[:T][None].expand(B, T, -1))
     x = emb + pos
     C = x.shape[-1]
     D = C // H
     for L in range(n_layer):
         p, pre = f"h.{L}.", f"blocks.{L}."
-        hooks[pre + "hook_resid_pre"] = x
-        n = _layer_norm_core(x, eps)
-        hooks[pre + "ln1.hook_normalized"] = n
+        x = put(pre + "hook_resid_pre", x)
+        n = put(pre + "ln1.hook_normalized", _layer_norm_core(x, eps))
         h = n * g(p + "ln_1.weight") + g(p + "ln_1.bias")
         qkv = h @ g(p + "attn.c_attn.weight") + g(p + "attn.c_attn.bias")  # Conv1D: x @ W[in,out]
         q, k, v = qkv.split(C, dim=-1)
         q, k, v = (t.reshape(B, T, H, D) for t in (q, k, v))
-        hooks[pre + "attn.hook_q"], hooks[pre + "attn.hook_k"], hooks[pre + "attn.hook_v"] = q, k, v
-        z = _attention(q, k, v, H, H, hooks, pre)
-        a = z.reshape(B, T, C) @ g(p + "attn.c_proj.weight") + g(p + "attn.c_proj.bias")
-        hooks[pre + "hook_attn_out"] = a
-        x = x + a
-        hooks[pre + "hook_resid_mid"] = x
-        n = _layer_norm_core(x, eps)
-        hooks[pre + "ln2.hook_normalized"] = n
+        q, k, v = put(pre + "attn.hook_q", q), put(pre + "attn.hook_k", k), put(pre + "attn.hook_v", v)
+        z = _attention(q, k, v, H, H, put, pre)
+        a = put(pre + "hook_attn_out", z.reshape(B, T, C) @ g(p + "attn.c_proj.weight") + g(p + "attn.c_proj.bias"))
+        x = put(pre + "hook_resid_mid", x + a)
+        n = put(pre + "ln2.hook_normalized", _layer_norm_core(x, eps))
         h = n * g(p + "ln_2.weight") + g(p + "ln_2.bias")
-        hp = h @ g(p + "mlp.c_fc.weight") + g(p + "mlp.c_fc.bias")
-        hooks[pre + "mlp.hook_pre"] = hp
-        post = _gelu_new(hp)
-        hooks[pre + "mlp.hook_post"] = post
-        m = post @ g(p + "mlp.c_proj.weight") + g(p + "mlp.c_proj.bias")
-        hooks[pre + "hook_mlp_out"] = m
-        x = x + m
-        hooks[pre + "hook_resid_post"] = x
-    n = _layer_norm_core(x, eps)
-    hooks["ln_final.hook_normalized"] = n
+        hp = put(pre + "mlp.hook_pre", h @ g(p + "mlp.c_fc.weight") + g(p + "mlp.c_fc.bias"))
+        post = put(pre + "mlp.hook_post", _gelu_new(hp))
+        m = put(pre + "hook_mlp_out", post @ g(p + "mlp.c_proj.weight") + g(p + "mlp.c_proj.bias"))
+        x = put(pre + "hook_resid_post", x + m)
+    n = put("ln_final.hook_normalized", _layer_norm_core(x, eps))
     h = n * g("ln_f.weight") + g("ln_f.bias")
     U = g("lm_head.weight") if "lm_head.weight" in W else g("wte.weight")
-    logits = h @ U.T
-    hooks["logits"] = logits
+    logits = put("logits", h @ U.T)
     return logits, hooks
 
 
-def _llama(W, cfg, ids, dt):
+def _llama(W, cfg, ids, dt, edits=None):
     H = cfg["n_head"]
     Hkv = cfg.get("n_kv_head", H)
     eps = cfg.get("eps", 1e-5)
@@ -173,50 +176,39 @@ def _llama(W, cfg, ids, dt):
     g = lambda n: W[n].to(dt)
     n_layer = 1 + max(int(k.split(".")[1]) for k in W if k.startswith("layers."))
     B, T = ids.shape
-    hooks = {}
-    x = g("embed_tokens.weight")[ids]
-    hooks["hook_embed"] = x
+    hooks, put = _hook_recorder(edits)
+    x = put("hook_embed", g("embed_tokens.weight")[ids])
     for L in range(n_layer):
         p, pre = f"layers.{L}.", f"blocks.{L}."
-        hooks[pre + "hook_resid_pre"] = x
-        n = _rms_core(x, eps)
-        hooks[pre + "ln1.hook_normalized"] = n
+        x = put(pre + "hook_resid_pre", x)
+        n = put(pre + "ln1.hook_normalized", _rms_core(x, eps))
         h = n * g(p + "input_layernorm.weight")
         q = h @ g(p + "self_attn.q_proj.weight").T
         k = h @ g(p + "self_attn.k_proj.weight").T
         v = h @ g(p + "self_attn.v_proj.weight").T
         D = q.shape[-1] // H
         q, k, v = q.reshape(B, T, H, D), k.reshape(B, T, Hkv, D), v.reshape(B, T, Hkv, D)
-        hooks[pre + "attn.hook_q"], hooks[pre + "attn.hook_k"], hooks[pre + "attn.hook_v"] = q, k, v
-        q, k = _rope(q, theta, style), _rope(k, theta, style)
-        hooks[pre + "attn.hook_rot_q"], hooks[pre + "attn.hook_rot_k"] = q, k
-        z = _attention(q, k, v, H, Hkv, hooks, pre)
-        a = z.reshape(B, T, H * D) @ g(p + "self_attn.o_proj.weight").T
-        hooks[pre + "hook_attn_out"] = a
-        x = x + a
-        hooks[pre + "hook_resid_mid"] = x
-        n = _rms_core(x, eps)
-        hooks[pre + "ln2.hook_normalized"] = n
+        q, k, v = put(pre + "attn.hook_q", q), put(pre + "attn.hook_k", k), put(pre + "attn.hook_v", v)
+        q = put(pre + "attn.hook_rot_q", _rope(q, theta, style))
+        k = put(pre + "attn.hook_rot_k", _rope(k, theta, style))
+        z = _attention(q, k, v, H, Hkv, put, pre)
+        a = put(pre + "hook_attn_out", z.reshape(B, T, H * D) @ g(p + "self_attn.o_proj.weight").T)
+        x = put(pre + "hook_resid_mid", x + a)
+        n = put(pre + "ln2.hook_normalized", _rms_core(x, eps))
         h = n * g(p + "post_attention_layernorm.weight")
-        gate = h @ g(p + "mlp.gate_proj.weight").T
-        up = h @ g(p + "mlp.up_proj.weight").T
-        hooks[pre + "mlp.hook_pre"], hooks[pre + "mlp.hook_pre_linear"] = gate, up
-        post = gate * torch.sigmoid(gate) * up  # SwiGLU: silu(gate) * up
-        hooks[pre + "mlp.hook_post"] = post
-        m = post @ g(p + "mlp.down_proj.weight").T
-        hooks[pre + "hook_mlp_out"] = m
-        x = x + m
-        hooks[pre + "hook_resid_post"] = x
-    n = _rms_core(x, eps)
-    hooks["ln_final.hook_normalized"] = n
+        gate = put(pre + "mlp.hook_pre", h @ g(p + "mlp.gate_proj.weight").T)
+        up = put(pre + "mlp.hook_pre_linear", h @ g(p + "mlp.up_proj.weight").T)
+        post = put(pre + "mlp.hook_post", gate * torch.sigmoid(gate) * up)  # SwiGLU: silu(gate) * up
+        m = put(pre + "hook_mlp_out", post @ g(p + "mlp.down_proj.weight").T)
+        x = put(pre + "hook_resid_post", x + m)
+    n = put("ln_final.hook_normalized", _rms_core(x, eps))
     h = n * g("norm.weight")
     U = g("lm_head.weight") if "lm_head.weight" in W else g("embed_tokens.weight")
-    logits = h @ U.T
-    hooks["logits"] = logits
+    logits = put("logits", h @ U.T)
     return logits, hooks
 
 
-def forward(weights, cfg, ids, dtype=torch.float64):
+def forward(weights, cfg, ids, dtype=torch.float64, edits=None):
     W = _strip(weights)
     ids_t = torch.as_tensor(np.asarray(ids), dtype=torch.long)
     single = ids_t.dim() == 1
@@ -224,9 +216,9 @@ def forward(weights, cfg, ids, dtype=torch.float64):
         ids_t = ids_t[None]
     with torch.no_grad():
         if cfg["arch"] == "gpt2":
-            logits, hooks = _gpt2(W, cfg, ids_t, dtype)
+            logits, hooks = _gpt2(W, cfg, ids_t, dtype, edits)
         elif cfg["arch"] == "llama":
-            logits, hooks = _llama(W, cfg, ids_t, dtype)
+            logits, hooks = _llama(W, cfg, ids_t, dtype, edits)
         else:
             raise ValueError(f"unknown arch {cfg['arch']!r}")
     conv = (lambda t: t[0].numpy()) if single else (lambda t: t.numpy())
