@@ -423,11 +423,11 @@ static int site_read(hid_t f, const char *path, int h, site *s) {
     int rc = ms_params_read(g, path, &s->P);
     if (!rc) rc |= ms_h5_read(g, path, "since_fired", H5T_NATIVE_INT64, 1, &sv, s->since_fired);
     if (!rc) rc |= ms_train_log_read(g, path, "log", &s->log);
-    rc |= ms_ckpt_attr_f64(g, "lambda", &s->lambda);
-    rc |= ms_ckpt_attr_f64(g, "scale", &s->scale);
-    rc |= ms_ckpt_attr_f64(g, "bt_thr", &s->bt_thr);
-    rc |= ms_ckpt_attr_f64(g, "bt_wsum", &s->bt_wsum);
-    rc |= ms_ckpt_attr_i64(g, "resampled", &s->resampled);
+    rc |= ms_h5_get_attr_f64(g, "lambda", MS_H5_REQUIRED, &s->lambda);
+    rc |= ms_h5_get_attr_f64(g, "scale", MS_H5_REQUIRED, &s->scale);
+    rc |= ms_h5_get_attr_f64(g, "bt_thr", MS_H5_REQUIRED, &s->bt_thr);
+    rc |= ms_h5_get_attr_f64(g, "bt_wsum", MS_H5_REQUIRED, &s->bt_wsum);
+    rc |= ms_h5_get_attr_i64(g, "resampled", MS_H5_REQUIRED, &s->resampled);
     H5Gclose(g);
     return rc;
 }

@@ -30,16 +30,6 @@ int ms_ckpt_end(ms_ckpt *c, int ok) {
     return rc;
 }
 
-static int read_attr(hid_t loc, const char *name, hid_t type, void *v) {
-    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-    if (a < 0) return -1;
-    int rc = H5Aread(a, type, v) >= 0 ? 0 : -1;
-    H5Aclose(a);
-    return rc;
-}
-int ms_ckpt_attr_f64(hid_t loc, const char *name, double *v) { return read_attr(loc, name, H5T_NATIVE_DOUBLE, v); }
-int ms_ckpt_attr_i64(hid_t loc, const char *name, int64_t *v) { return read_attr(loc, name, H5T_NATIVE_INT64, v); }
-
 hid_t ms_ckpt_open(const char *path, const char *fingerprint, int64_t *step, int64_t *stream_pos) {
     ms_h5_quiet();
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -52,7 +42,8 @@ hid_t ms_ckpt_open(const char *path, const char *fingerprint, int64_t *step, int
         H5Fclose(f);
         return -1;
     }
-    if (ms_ckpt_attr_i64(f, "step", step) < 0 || ms_ckpt_attr_i64(f, "stream_pos", stream_pos) < 0) {
+    if (ms_h5_get_attr_i64(f, "step", MS_H5_REQUIRED, step) < 0 ||
+        ms_h5_get_attr_i64(f, "stream_pos", MS_H5_REQUIRED, stream_pos) < 0) {
         ms_error("%s: damaged checkpoint", path);
         H5Fclose(f);
         return -1;

@@ -24,8 +24,6 @@ int ms_ckpt_end(ms_ckpt *c, int ok);
 // -1 + ms_error.
 hid_t ms_ckpt_open(const char *path, const char *fingerprint, int64_t *step, int64_t *stream_pos);
 
-// Scalar attributes of a checkpoint group (the typed readers of io/h5util.h once they land).
-int ms_ckpt_attr_f64(hid_t loc, const char *name, double *v);
-int ms_ckpt_attr_i64(hid_t loc, const char *name, int64_t *v);
+// Scalar attributes of a checkpoint group are read with io/h5util.h's typed readers.
 
 #endif
