@@ -1,7 +1,6 @@
 // dashboard_run.c: `viz dashboard` as a library call (viz.h): groups of features sized to the
 // memory budget, one streaming pass over the activations file per group (dashboard.c gathers the
 // statistics), the logit lens of each group (logit_lens.c), then the pages and the index.
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
