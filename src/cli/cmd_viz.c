@@ -296,11 +296,6 @@ static int viz_dashboard(int argc, char **argv) {
     return rc;
 }
 
-static int mkdir_p(const char *dir) {
-    if (ms_is_dir(dir)) return 0;
-    if (mkdir(dir, 0777) < 0 && !ms_is_dir(dir)) { ms_error("%s: cannot create directory", dir); return -1; }
-    return 0;
-}
 // ---------------------------------------------------------------------------------------------
 static int viz_summary(int argc, char **argv) {
     static const struct option lo[] = {{"sae", required_argument, 0, O_SAE}, {"acts", required_argument, 0, O_ACTS},
@@ -347,7 +342,7 @@ static int viz_summary(int argc, char **argv) {
     for (char *t = strtok_r(dup, ",", &save); t && n < 256; t = strtok_r(NULL, ",", &save)) files[n++] = t;
     if (n == 0) { free(dup); return cli_usage_error("--sae: no files"); }
     int rc = 0;
-    if (mkdir_p(out) < 0) rc = cli_fail();
+    if (ms_mkdir(out) < 0) rc = cli_fail();
     else {
         char inputs[8192];
         snprintf(inputs, sizeof inputs, "sae=%s; acts=%s", sae_arg, acts ? acts : "");

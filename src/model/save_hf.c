@@ -68,8 +68,7 @@ static int write_config(const ms_checkpoint *ck, const char *dir, ms_dtype dtype
 }
 
 int ms_checkpoint_save_hf(ms_checkpoint *ck, const char *dir, ms_dtype dtype) {
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST) { ms_error("%s: cannot create directory: %s", dir, strerror(errno)); return -1; }
-    if (!ms_is_dir(dir)) { ms_error("%s: exists and is not a directory", dir); return -1; }
+    if (ms_mkdir(dir) < 0) return -1;
     if (write_config(ck, dir, dtype)) return -1;
     ms_st_writer *w = ms_st_writer_new();
     ms_st_writer_meta(w, "format", "pt");

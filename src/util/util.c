@@ -74,6 +74,16 @@ char *ms_read_file(const char *path, size_t *len) {
     return buf;
 }
 int ms_is_dir(const char *path) { struct stat st; return stat(path, &st) == 0 && S_ISDIR(st.st_mode); }
+
+int ms_mkdir(const char *path) {
+    if (ms_is_dir(path)) return 0;
+    if (mkdir(path, 0777) < 0 && !ms_is_dir(path)) {
+        if (errno == EEXIST) ms_error("%s: exists and is not a directory", path);
+        else ms_error("%s: cannot create directory: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
 int ms_file_exists(const char *path) { struct stat st; return stat(path, &st) == 0; }
 char *ms_path_join(const char *dir, const char *name) {
     size_t a = strlen(dir), b = strlen(name);

@@ -25,6 +25,8 @@ void *ms_aligned_alloc(size_t n);
 // Reads a whole file; *len gets its size; adds a terminating NUL (not counted). NULL + ms_error on failure.
 char *ms_read_file(const char *path, size_t *len);
 int ms_is_dir(const char *path);
+// Creates directory path (one level) unless it exists as a directory. Returns 0, or -1 + ms_error.
+int ms_mkdir(const char *path);
 int ms_file_exists(const char *path);
 // path_join("a/b", "c.json") -> newly allocated "a/b/c.json"
 char *ms_path_join(const char *dir, const char *name);

@@ -45,12 +45,6 @@ static const char *basename_of(const char *p) {
     return b ? b + 1 : p;
 }
 
-static int mkdir_p(const char *dir) {
-    if (ms_is_dir(dir)) return 0;
-    if (mkdir(dir, 0777) < 0 && !ms_is_dir(dir)) { ms_error("%s: cannot create directory", dir); return -1; }
-    return 0;
-}
-
 // The model's tokens as a vocabulary, for an activations file without /vocab.
 static void vocab_from_tokenizer(dash_run *r) {
     r->nv = ms_tokenizer_vocab_size(r->m->tok);
@@ -76,7 +70,7 @@ static int open_inputs(dash_run *r) {
                  ms_acts_file_d(r->af), o->sae->d_in);
         return -1;
     }
-    if (mkdir_p(o->out_dir) < 0) return -1;
+    if (ms_mkdir(o->out_dir) < 0) return -1;
     r->voc = ms_acts_file_vocab(r->af, &r->vl, &r->nv);
     if (!o->model_path) return 0;
     if (!(r->m = ms_model_load(o->model_path))) return -1;
