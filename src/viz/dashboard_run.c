@@ -20,6 +20,8 @@ typedef struct {
     const ms_viz_dashboard_opts *o;
     ms_acts_file *af;
     ms_model *m;             // NULL without --model
+    ms_site site;            // the activations' site and layer (the logit lens's path, site_resid.h)
+    int layer;
     char **voc;              // token id -> bytes (the file's /vocab, else the model's tokenizer)
     size_t *vl;
     int nv;
@@ -74,9 +76,16 @@ static int open_inputs(dash_run *r) {
     r->voc = ms_acts_file_vocab(r->af, &r->vl, &r->nv);
     if (!o->model_path) return 0;
     if (!(r->m = ms_model_load(o->model_path))) return -1;
-    if (r->m->cfg.d_model != o->sae->d_in) {
-        ms_error("--model: d_model %d differs from the SAE's d_in %d: the logit lens needs a residual-stream SAE",
-                 r->m->cfg.d_model, o->sae->d_in);
+    const char *site = ms_acts_file_hook(r->af);
+    if (ms_site_parse(site, &r->site, &r->layer) < 0 || !ms_site_resid_width(&r->m->cfg, r->site)) {
+        ms_error("--model: the logit lens is undefined at %s: it reads a direction in the residual stream, reached "
+                 "linearly only from residual-stream sites, attn.hook_z, mlp.hook_post and ln_final.hook_normalized",
+                 site);
+        return -1;
+    }
+    if (ms_site_resid_width(&r->m->cfg, r->site) != o->sae->d_in) {
+        ms_error("--model: %s is %d wide in this model but the SAE's d_in is %d", site,
+                 ms_site_resid_width(&r->m->cfg, r->site), o->sae->d_in);
         return -1;
     }
     if (!r->voc && r->m->tok) vocab_from_tokenizer(r); // decode contexts with the model's tokenizer
@@ -132,12 +141,15 @@ static int feed_group(dash_run *r, ms_dash_stats *st, ms_progress *pr) {
     return 0;
 }
 
-// Label of token id for the logit-lens table: the model's own vocabulary, else the file's.
+// Label of token id for the logit-lens table: the model's own vocabulary, else the file's, else
+// "#id" as the contexts draw it (ms_dash_context_labels).
 static void token_text(const dash_run *r, int id, char *dst, size_t cap) {
     const char *b = "";
     size_t len = 0;
+    char num[16];
     if (id >= 0 && r->m->tok) b = ms_tokenizer_token_bytes(r->m->tok, id, &len);
     else if (id >= 0 && r->voc && id < r->nv) { b = r->voc[id]; len = r->vl[id]; }
+    else if (id >= 0) { snprintf(num, sizeof num, "#%d", id); b = num; len = strlen(num); }
     ms_token_label *tl = ms_token_labels(&b, &len, 1, 0);
     snprintf(dst, cap, "%s", tl[0].text);
     ms_token_labels_free(tl, 1);
@@ -161,7 +173,7 @@ static void lens_text(const dash_run *r, int g, char *lens, size_t cap) {
 // Renders and writes the page of group feature g (global index feature).
 static int write_page(dash_run *r, const ms_dash_stats *st, int g, int feature) {
     const char *pt[N_LOGIT], *nt[N_LOGIT];
-    char pbuf[N_LOGIT][128], nbuf[N_LOGIT][128], title[64], path[4096], lens[1024];
+    char pbuf[N_LOGIT][128], nbuf[N_LOGIT][128], title[64], path[4096], lens[1024], note[160] = "";
     for (int k = 0; k < r->n_logit; k++) {
         token_text(r, r->pos_id[g * r->n_logit + k], pbuf[k], sizeof pbuf[k]);
         token_text(r, r->neg_id[g * r->n_logit + k], nbuf[k], sizeof nbuf[k]);
@@ -169,9 +181,10 @@ static int write_page(dash_run *r, const ms_dash_stats *st, int g, int feature) 
         nt[k] = nbuf[k];
     }
     snprintf(title, sizeof title, "Feature %d", feature);
+    if (r->m) ms_logit_lens_note(r->m, r->site, note, sizeof note);
     ms_dash_page pg = {title, r->sub, (const char *const *)r->voc, r->vl, r->nv, r->n_logit, pt,
                        r->m ? r->pos_v + (size_t)g * r->n_logit : NULL, nt, r->m ? r->neg_v + (size_t)g * r->n_logit : NULL,
-                       r->m ? ms_logit_lens_note(r->m) : NULL, r->o->scale, &r->fonts};
+                       r->m ? note : NULL, r->o->scale, &r->fonts};
     ms_canvas *cv = ms_dash_render(st, g, &pg);
     snprintf(path, sizeof path, "%s/feature_%05d.png", r->o->out_dir, feature);
     lens_text(r, g, lens, sizeof lens);
@@ -241,7 +254,9 @@ int ms_viz_dashboard(const ms_viz_dashboard_opts *o, ms_viz_dashboard_report *re
         rc = feed_group(&r, st, &pr);
         t_pass += ms_now() - t0;
         t0 = ms_now();
-        if (!rc && r.m) ms_logit_lens(r.m, o->sae, o->features + g0, ng, N_LOGIT, r.pos_id, r.pos_v, r.neg_id, r.neg_v);
+        if (!rc && r.m)
+            rc = ms_logit_lens(r.m, o->sae, r.site, r.layer, o->features + g0, ng, N_LOGIT, r.pos_id, r.pos_v, r.neg_id,
+                               r.neg_v);
         for (int g = 0; g < ng && !rc; g++) {
             ms_dash_index_row_from(st, g, &r.rows[g0 + g]);
             rc = write_page(&r, st, g, o->features[g0 + g]);

@@ -2,7 +2,9 @@
 #include "viz/logit_lens.h"
 #include <cblas.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "util/util.h"
 
 // Inserts (v, id) into a list of n values kept sorted by `better` first; no-op if v does not
@@ -15,19 +17,35 @@ static void keep_best(float *val, int *ids, int n, float v, int id, float sign) 
     ids[k] = id;
 }
 
-void ms_logit_lens(const ms_model *m, const ms_sae *sae, const int *feat, int n, int n_top, int *pos_id,
-                   float *pos_v, int *neg_id, float *neg_v) {
-    const int V = m->cfg.vocab_size, C = m->cfg.d_model, B = 32; // 32 directions per product
-    float *dir = ms_malloc((size_t)B * C * sizeof *dir), *lg = ms_malloc((size_t)B * V * sizeof *lg);
-    for (int b0 = 0; b0 < n; b0 += B) {
+// dir (nb, C) = g(dir): the final norm's linear part, in place.
+static void final_norm_gain(const ms_model *m, float *dir, int nb) {
+    const int C = m->cfg.d_model;
+    for (int i = 0; i < nb; i++) {
+        float *d = dir + (size_t)i * C;
+        double mean = 0;
+        if (m->cfg.arch == MS_ARCH_GPT2) { for (int j = 0; j < C; j++) mean += d[j]; mean /= C; }
+        for (int j = 0; j < C; j++) d[j] = (float)(d[j] - mean) * (m->w.lnf_w ? m->w.lnf_w[j] : 1.0f);
+    }
+}
+
+int ms_logit_lens(const ms_model *m, const ms_sae *sae, ms_site site, int layer, const int *feat, int n, int n_top,
+                  int *pos_id, float *pos_v, int *neg_id, float *neg_v) {
+    const int V = m->cfg.vocab_size, C = m->cfg.d_model, D = sae->d_in, B = 32; // 32 directions per product
+    const int width = ms_site_resid_width(&m->cfg, site);
+    if (width && width != D) {
+        char name[128];
+        ms_error("%s is %d wide in the model but the SAE's d_in is %d", ms_site_name(site, layer, name, sizeof name), width, D);
+        return -1;
+    }
+    float *row = ms_malloc((size_t)B * D * sizeof *row), *dir = ms_malloc((size_t)B * C * sizeof *dir);
+    float *lg = ms_malloc((size_t)B * V * sizeof *lg);
+    int rc = 0;
+    for (int b0 = 0; b0 < n && !rc; b0 += B) {
         int nb = n - b0 < B ? n - b0 : B;
-        for (int i = 0; i < nb; i++) { // dir[i] (C) = g(W_dec[f])
-            const float *w = sae->W_dec + (size_t)feat[b0 + i] * C;
-            float *d = dir + (size_t)i * C;
-            double mean = 0;
-            if (m->cfg.arch == MS_ARCH_GPT2) { for (int j = 0; j < C; j++) mean += w[j]; mean /= C; }
-            for (int j = 0; j < C; j++) d[j] = (float)(w[j] - mean) * (m->w.lnf_w ? m->w.lnf_w[j] : 1.0f);
-        }
+        for (int i = 0; i < nb; i++) // row (nb, D) = W_dec[feat]
+            memcpy(row + (size_t)i * D, sae->W_dec + (size_t)feat[b0 + i] * D, (size_t)D * sizeof *row);
+        if ((rc = ms_site_to_resid(m, site, layer, row, nb, dir)) < 0) break; // dir (nb, C)
+        final_norm_gain(m, dir, nb);
         // lg (nb, V) = dir (nb, C) · W_Uᵀ  with W_U (V, C)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, V, C, 1.0f, dir, C, m->w.unembed, C, 0.0f, lg, V);
         for (int i = 0; i < nb; i++) {
@@ -40,11 +58,17 @@ void ms_logit_lens(const ms_model *m, const ms_sae *sae, const int *feat, int n,
             }
         }
     }
+    free(row);
     free(dir);
     free(lg);
+    return rc;
 }
 
-const char *ms_logit_lens_note(const ms_model *m) {
-    return m->cfg.arch == MS_ARCH_GPT2 ? "W_U \xc2\xb7 (\xce\xb3 \xe2\x8a\x99 centred W_dec[f]): ln_final's gain, no bias"
-                                       : "W_U \xc2\xb7 (\xce\xb3 \xe2\x8a\x99 W_dec[f]): the final RMSNorm's gain";
+void ms_logit_lens_note(const ms_model *m, ms_site site, char *buf, size_t cap) {
+    // "W_dec[f]" carried into the residual stream along the site's path (site_resid.h)
+    const char *r = site == MS_SITE_ATTN_Z ? "W_O\xc2\xb7W_dec[f]" : site == MS_SITE_MLP_POST ? "W_out\xc2\xb7W_dec[f]" : "W_dec[f]";
+    if (m->cfg.arch == MS_ARCH_GPT2)
+        snprintf(buf, cap, "W_U \xc2\xb7 (\xce\xb3 \xe2\x8a\x99 centred %s): ln_final's gain, no bias", r);
+    else
+        snprintf(buf, cap, "W_U \xc2\xb7 (\xce\xb3 \xe2\x8a\x99 %s): the final RMSNorm's gain", r);
 }

@@ -1,0 +1,40 @@
+// site_resid.c: see site_resid.h.
+#include "model/site_resid.h"
+#include <string.h>
+#include "backend/backend.h"
+#include "util/util.h"
+
+int ms_site_resid_width(const ms_config *cfg, ms_site site) {
+    int64_t shape[4];
+    if (ms_site_shape(cfg, site, 1, shape) < 0) return 0; // not a site of this architecture
+    switch (site) {
+    case MS_SITE_EMBED: case MS_SITE_POS_EMBED: case MS_SITE_RESID_PRE: case MS_SITE_ATTN_OUT:
+    case MS_SITE_RESID_MID: case MS_SITE_MLP_OUT: case MS_SITE_RESID_POST: case MS_SITE_LN_FINAL_NORMALIZED:
+        return cfg->d_model;
+    case MS_SITE_ATTN_Z: return cfg->n_head * cfg->d_head;
+    case MS_SITE_MLP_POST: return cfg->d_mlp;
+    default: return 0;
+    }
+}
+
+int ms_site_to_resid(const ms_model *m, ms_site site, int layer, const float *dir, int n, float *out) {
+    const int C = m->cfg.d_model, d = ms_site_resid_width(&m->cfg, site);
+    char name[128];
+    ms_site_name(site, layer, name, sizeof name);
+    if (!d) {
+        ms_error("%s has no linear path into the residual stream", name);
+        return -1;
+    }
+    if (ms_site_is_block(site) && (layer < 0 || layer >= m->cfg.n_layer)) {
+        ms_error("%s: the model has %d layers", name, m->cfg.n_layer);
+        return -1;
+    }
+    const ms_backend_ctx be = {ms_num_threads()};
+    if (site == MS_SITE_ATTN_Z) // out (n, C) = z (n, H*Dh) · W_Oᵀ, W_O (C, H*Dh)
+        ms_op_linear(&be, out, dir, m->w.layers[layer].wo, NULL, n, d, C);
+    else if (site == MS_SITE_MLP_POST) // out (n, C) = h (n, F) · W_outᵀ, W_out (C, F)
+        ms_op_linear(&be, out, dir, m->w.layers[layer].w_out, NULL, n, d, C);
+    else
+        memcpy(out, dir, (size_t)n * C * sizeof *out);
+    return 0;
+}
