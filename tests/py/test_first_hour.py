@@ -214,6 +214,37 @@ def t_lens_hook_z_and_mlp_post():
             check_lens(os.path.join(out, f"feature_{fi:05d}.png"), lens_of(W, W_dec[fi] @ W[wo].astype(np.float64)))
 
 
+def llama_lens_model():
+    # GQA (8 query heads, 2 key/value heads), untied unembedding: hook_z is [pos, n_head, d_head] and
+    # o_proj (HF layout [d_model, n_head*d_head]) carries it into the residual stream
+    d = T("lens_llama")
+    C, L, H, KVH, F, V, Tn = 32, 2, 8, 2, 48, 300, 32
+    W, cfg = fx_hf.llama_weights(C, L, H, KVH, F, V, Tn, tied=False, seed=11)
+    W, cfg = fx_hf.hf_llama(W, cfg)
+    return d, fx_hf.write_hf(d, W, cfg), cfg
+
+
+def t_lens_hook_z_gqa():
+    d, W, cfg = llama_lens_model()
+    ids = lens_model()[2]
+    WU, gam = W["lm_head.weight"].astype(np.float64), W["norm.weight"].astype(np.float64)
+    for hook, d_in, wo in (("blocks.1.attn.hook_z", 32, "layers.1.self_attn.o_proj.weight"),
+                           ("blocks.0.mlp.hook_post", 48, "layers.0.mlp.down_proj.weight")):
+        acts = T("lens_llama_acts.h5")
+        run("capture", "--model", d, "--input", ids, "--input-format", "ids", "--ctx", 16, "--hooks", hook,
+            "--out", acts, "--overwrite")
+        sae = T("lens_llama_sae.h5")
+        vd.make_sae(sae, d_in, 24, hook=hook, model="lens_llama", bias=0.0)
+        out = T("lens_llama_dash")
+        run("viz", "dashboard", "--sae", sae, "--acts", acts, "--model", d, "--features", "0-2", "--out", out)
+        with h5py.File(sae, "r") as f:
+            W_dec = f["W_dec"][:].astype(np.float64)
+        for fi in range(3):
+            # nn.Linear weight is [out, in]: the residual direction of a code is W @ W_dec[f]; RMSNorm: no centring
+            r = W[wo].astype(np.float64) @ W_dec[fi]
+            check_lens(os.path.join(out, f"feature_{fi:05d}.png"), WU @ (r * gam))
+
+
 def t_lens_refused_where_undefined():
     d, W, ids = lens_model()
     hook = "blocks.1.attn.hook_q"
@@ -238,8 +269,10 @@ def ce_eval(model, hook, tag):
     run("capture", "--model", model, "--input", ids, "--input-format", "ids", "--ctx", 16, "--hooks", hook,
         "--out", acts, "--overwrite")
     sae = T(tag + "_sae.h5")
+    if os.path.exists(sae):
+        os.remove(sae)
     run("sae", "train", "--acts", acts, "--hook", hook, "--out", sae, "--d-sae", 64, "--k", 4, "--batch", 32,
-        "--seed", 1, "--threads", 2, "--overwrite")
+        "--seed", 1, "--threads", 2)
     r = json.loads(run("sae", "eval", "--sae", sae, "--acts", acts, "--model", model, "--json").stdout)
     txt = run("sae", "eval", "--sae", sae, "--acts", acts, "--model", model, "--no-store").stdout
     return sae, r["downstream"], txt
@@ -275,6 +308,7 @@ mstest.check("dashboard_density_on_real_tokens", t_dashboard_density_on_real_tok
 mstest.check("heatmap_shows_real_tokens_only", t_heatmap_shows_real_tokens_only)
 mstest.check("pack", t_pack)
 mstest.check("lens_hook_z_and_mlp_post", t_lens_hook_z_and_mlp_post)
+mstest.check("lens_hook_z_gqa", t_lens_hook_z_gqa)
 mstest.check("lens_refused_where_undefined", t_lens_refused_where_undefined)
 mstest.check("ce_flagged", t_ce_flagged)
 mstest.finish()
