@@ -151,9 +151,19 @@ void ms_sae_eval_print(FILE *f, const ms_sae_eval_result *r) {
     if (last < 0) fputc('\n', f);
     if (r->have_model) {
         fprintf(f, "  downstream on %lld predicted tokens (%s):\n", (long long)r->ce_tokens, r->model);
-        fprintf(f, "    CE clean %.6f, with SAE %.6f, zero-ablated %.6f\n", r->ce_clean, r->ce_splice, r->ce_zero);
-        fprintf(f, "    CE loss recovered   %.6f\n", r->ce_recovered);
-        fprintf(f, "    KL(clean||SAE)      %.6g per token (zero-ablated %.6g), KL score %.6f\n", r->kl_splice, r->kl_zero, r->kl_score);
+        fprintf(f, "    CE clean %.6f, with SAE %.6f, zero-ablated %.6f (zero-ablated - clean = %.6g)\n", r->ce_clean,
+                r->ce_splice, r->ce_zero, r->ce_delta);
+        fprintf(f, "    CE loss recovered   %.6f", r->ce_recovered);
+        if (r->ce_recovered_valid) fputc('\n', f);
+        else if (r->ce_delta < 0)
+            fprintf(f, "  UNRELIABLE: zero-ablating the site lowers the loss (by %.6g nats/token), so the ratio has no meaning\n",
+                    -r->ce_delta);
+        else
+            fprintf(f, "  UNRELIABLE: zero-ablating the site changes the loss by only %.6g nats/token (< %g): the ratio divides by noise\n",
+                    r->ce_delta, MS_EVAL_CE_MIN_DELTA);
+        fprintf(f, "    KL(clean||SAE)      %.6g per token (zero-ablated %.6g), KL score %.6f", r->kl_splice, r->kl_zero, r->kl_score);
+        if (r->kl_score_valid) fputc('\n', f);
+        else fprintf(f, "  UNRELIABLE: KL(clean||zero-ablated) %.6g per token is below %g\n", r->kl_zero, MS_EVAL_CE_MIN_DELTA);
     }
 }
 
@@ -197,6 +207,10 @@ char *ms_sae_eval_json(const ms_sae_eval_result *r) {
         json_object_object_add(m, "kl_splice", jnum(r->kl_splice));
         json_object_object_add(m, "kl_zero_ablate", jnum(r->kl_zero));
         json_object_object_add(m, "kl_score", jnum(r->kl_score));
+        json_object_object_add(m, "ce_delta", jnum(r->ce_delta));
+        json_object_object_add(m, "ce_min_delta", jnum(MS_EVAL_CE_MIN_DELTA));
+        json_object_object_add(m, "ce_recovered_valid", json_object_new_boolean(r->ce_recovered_valid));
+        json_object_object_add(m, "kl_score_valid", json_object_new_boolean(r->kl_score_valid));
         json_object_object_add(o, "downstream", m);
     }
     char *out = ms_strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE));

@@ -18,6 +18,12 @@
 //   ce_recovered        (CE_zero_ablate − CE_splice) / (CE_zero_ablate − CE_clean)
 //   kl_splice, kl_zero  mean per token of KL(p_clean ‖ p_splice) and KL(p_clean ‖ p_zero_ablate)
 //   kl_score            (kl_zero − kl_splice) / kl_zero
+//   ce_delta            CE_zero_ablate − CE_clean, ce_recovered's denominator
+// A ratio is only as good as its denominator: when zero-ablating the site barely moves the loss
+// (ΔCE < MS_EVAL_CE_MIN_DELTA nats/token) or lowers it (ΔCE < 0), ce_recovered is noise divided by
+// noise (2.8, 4.1 and 1.15 have been seen) and is flagged: ce_recovered_valid = 0. The same rule
+// flags kl_score when kl_zero < MS_EVAL_CE_MIN_DELTA (KL is never negative, but a near-zero kl_zero
+// amplifies noise just the same). Reports print the score with the reason; figures leave it out.
 #ifndef MS_SAE_EVAL_H
 #define MS_SAE_EVAL_H
 #include <stdint.h>
@@ -33,6 +39,7 @@ ms_acts_reader *ms_acts_reader_open_for(const ms_sae *s, const char *acts_path, 
 // ---- metrics
 #define MS_EVAL_HIST_BINS 50
 #define MS_EVAL_HIST_LO (-10.0)
+#define MS_EVAL_CE_MIN_DELTA 0.01 // nats/token: smallest denominator of a meaningful ce_recovered / kl_score
 
 typedef struct {
     int64_t n_tokens;
@@ -45,6 +52,8 @@ typedef struct {
     int have_model;
     int64_t ce_tokens;
     double ce_clean, ce_splice, ce_zero, ce_recovered, kl_splice, kl_zero, kl_score;
+    double ce_delta;                       // ce_zero − ce_clean
+    int ce_recovered_valid, kl_score_valid; // see the rule above (ms_sae_eval_check_downstream)
     char model[1024];
 } ms_sae_eval_result;
 
@@ -62,6 +71,9 @@ void ms_sae_eval_result_free(ms_sae_eval_result *r);
 struct ms_model;
 int ms_sae_eval_downstream(const ms_sae *s, const struct ms_model *m, const char *hook, const int32_t *tokens,
                            const int *lens, int64_t n_seq, int T, int batch, ms_sae_eval_result *r);
+// Sets ce_delta, ce_recovered_valid and kl_score_valid from the losses: the validity rule above, in
+// one place (the downstream run and the reader of files written before the rule both use it).
+void ms_sae_eval_check_downstream(ms_sae_eval_result *r);
 // Writes the results as group /eval of the SAE file (attributes + /eval/feature_density and
 // /eval/density_hist), replacing an earlier /eval: the file is copied, modified and renamed over the
 // original, so a crash leaves either the old or the new file.

@@ -49,6 +49,13 @@ static void log_softmax(const float *z, int V, float *out) {
     for (int v = 0; v < V; v++) out[v] = (float)((double)z[v] - lse);
 }
 
+void ms_sae_eval_check_downstream(ms_sae_eval_result *r) {
+    r->ce_delta = r->ce_zero - r->ce_clean;
+    // written so that NaN fails too
+    r->ce_recovered_valid = r->ce_delta >= MS_EVAL_CE_MIN_DELTA && isfinite(r->ce_recovered);
+    r->kl_score_valid = r->kl_zero >= MS_EVAL_CE_MIN_DELTA && isfinite(r->kl_score);
+}
+
 int ms_sae_eval_downstream(const ms_sae *s, const ms_model *m, const char *hook, const int32_t *tokens,
                            const int *lens, int64_t n_seq, int T, int batch, ms_sae_eval_result *r) {
     ms_site site;
@@ -120,6 +127,7 @@ int ms_sae_eval_downstream(const ms_sae *s, const ms_model *m, const char *hook,
         r->kl_splice = kl[RUN_SPLICE] / npred;
         r->kl_zero = kl[RUN_ZERO] / npred;
         r->kl_score = (r->kl_zero - r->kl_splice) / r->kl_zero;
+        ms_sae_eval_check_downstream(r);
         snprintf(r->model, sizeof r->model, "%s", m->path ? m->path : "");
     }
     free(lp_clean); free(lp_other);

@@ -207,7 +207,8 @@ int ms_sae_eval_store(const char *sae_path, const ms_sae_eval_result *r) {
                              "mse = sum|x-x_hat|^2/(N*d_in); nmse = sum|x-x_hat|^2/sum|x-mean(x)|^2; explained_variance = 1-nmse; "
                              "l0/l1 = mean per token; density = fraction of tokens a latent is non-zero; shrinkage = mean |x_hat|/|x|; "
                              "ce_recovered = (CE_zero-CE_splice)/(CE_zero-CE_clean); kl = mean per token KL(clean||other); "
-                             "kl_score = (kl_zero-kl_splice)/kl_zero");
+                             "kl_score = (kl_zero-kl_splice)/kl_zero; ce_delta = CE_zero-CE_clean; "
+                             "ce_recovered_valid = ce_delta >= ce_min_delta; kl_score_valid = kl_zero >= ce_min_delta");
         rc |= ms_h5_attr_str(g, "monoscope_version", MS_VERSION);
         rc |= ms_h5_attr_str(g, "command", ms_command_line());
         if (r->have_model) {
@@ -220,6 +221,10 @@ int ms_sae_eval_store(const char *sae_path, const ms_sae_eval_result *r) {
             rc |= ms_h5_attr_float(g, "kl_splice", r->kl_splice);
             rc |= ms_h5_attr_float(g, "kl_zero_ablate", r->kl_zero);
             rc |= ms_h5_attr_float(g, "kl_score", r->kl_score);
+            rc |= ms_h5_attr_float(g, "ce_delta", r->ce_delta);
+            rc |= ms_h5_attr_float(g, "ce_min_delta", MS_EVAL_CE_MIN_DELTA);
+            rc |= ms_h5_attr_int(g, "ce_recovered_valid", r->ce_recovered_valid);
+            rc |= ms_h5_attr_int(g, "kl_score_valid", r->kl_score_valid);
         }
         int64_t S = r->d_sae, nb = MS_EVAL_HIST_BINS;
         rc |= ms_h5_write(g, "feature_density", H5T_NATIVE_DOUBLE, 1, &S, r->density);
@@ -277,6 +282,13 @@ int ms_sae_eval_read(const char *sae_path, int d_sae, ms_sae_eval_result *r) {
     rc |= eval_num(g, "ce_recovered", &r->ce_recovered, &r->have_model);
     if (ms_h5_get_attr_i64(g, "n_tokens", MS_H5_OPTIONAL, &r->n_tokens) < 0) rc = -1;
     if (ms_h5_get_attr_i64(g, "ce_tokens", MS_H5_OPTIONAL, &r->ce_tokens) < 0) rc = -1;
+    if (r->have_model) ms_sae_eval_check_downstream(r); // the rule; files written before it lack the flags
+    int64_t ce_valid, kl_valid;
+    int got_ce = ms_h5_get_attr_i64(g, "ce_recovered_valid", MS_H5_OPTIONAL, &ce_valid);
+    int got_kl = ms_h5_get_attr_i64(g, "kl_score_valid", MS_H5_OPTIONAL, &kl_valid);
+    if (got_ce < 0 || got_kl < 0) rc = -1;
+    if (got_ce == 0) r->ce_recovered_valid = ce_valid != 0; // as judged when written
+    if (got_kl == 0) r->kl_score_valid = kl_valid != 0;
     eval_str(g, "hook", r->hook, sizeof r->hook, &rc);
     eval_str(g, "acts", r->acts, sizeof r->acts, &rc);
     eval_str(g, "model", r->model, sizeof r->model, &rc);
