@@ -17,7 +17,7 @@ typedef struct {
     char name[64];             // short label on points and bars (see unique_names)
     int layer;                 // from the hook name, -1 if none
     int d_sae;
-    int have_eval, have_ce;
+    int have_eval, have_ce, ce_valid; // ce_valid: ce is meaningful (sae/eval.h's rule)
     double l0, ev, ce, dead;
     double *density;           // (d_sae) or NULL
     double *log; int rows, cols; char **columns;
@@ -36,6 +36,10 @@ static int read_eval(const char *path, entry *e) {
     e->dead = r.dead_frac;
     e->have_ce = r.have_model;
     e->ce = r.ce_recovered;
+    e->ce_valid = r.ce_recovered_valid;
+    if (e->have_ce && !e->ce_valid) // figures leave it out (summary_fig.c); say so, naming the file
+        printf("%s: CE loss recovered %.4g not plotted: its denominator CE_zero - CE_clean = %.4g nats/token is below %g\n",
+               path, r.ce_recovered, r.ce_delta, MS_EVAL_CE_MIN_DELTA);
     ms_sae_eval_result_free(&r);
     return 1;
 }
@@ -73,7 +77,8 @@ static int write_figures(const ms_fig_fonts *f, entry *E, int n, const ms_summar
     for (int i = 0; i < n; i++) {
         snprintf(legend[i], sizeof legend[i], "%s: %s", E[i].name, E[i].label);
         d[i] = (ms_sum_dict){E[i].name, legend[i], E[i].layer, E[i].have_eval, E[i].have_ce, E[i].l0, E[i].ev, E[i].ce,
-                             E[i].dead, E[i].density, E[i].d_sae, E[i].log, E[i].rows, E[i].cols, E[i].columns};
+                             E[i].dead, E[i].density, E[i].d_sae, E[i].log, E[i].rows, E[i].cols, E[i].columns,
+                             E[i].ce_valid};
     }
     int rc = 0;
     char *lay = NULL;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include "render/colormap.h"
 #include "render/plot.h"
+#include "sae/eval.h"
 #include "util/util.h"
 
 // ---- the Layout text, grown as parts are placed
@@ -112,31 +113,37 @@ ms_canvas *ms_sum_density(const ms_fig_fonts *f, const ms_sum_dict *d, int n) {
 // ---- 2. L0 vs explained variance (| CE loss recovered)
 static void l0_panel(const ms_fig_fonts *f, ms_canvas *c, const ms_sum_dict *d, int n, int ce, int bx, int W,
                      const ms_rect *legend, text_buf *tb) {
-    int pad = MS_PX(f, 12), k = 0;
-    ms_plot_point *pt = ms_calloc((size_t)n, sizeof *pt);
-    ms_plot_placed *pl = ms_calloc((size_t)n, sizeof *pl);
+    int pad = MS_PX(f, 12), k = 0, left_out = 0;
+    ms_plot_point *pt = ms_calloc((size_t)(n > 0 ? n : 1), sizeof *pt);
+    ms_plot_placed *pl = ms_calloc((size_t)(n > 0 ? n : 1), sizeof *pl);
     double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
     for (int i = 0; i < n; i++) {
         if (!d[i].have_eval || (ce && !d[i].have_ce)) continue;
+        if (ce && !d[i].ce_valid) { left_out++; continue; } // a ratio over a meaningless denominator
         pt[k] = (ms_plot_point){d[i].l0, ce ? d[i].ce : d[i].ev, dict_col(i), dict_marker(i), d[i].name};
         x0 = fmin(x0, pt[k].x); x1 = fmax(x1, pt[k].x);
         y0 = fmin(y0, pt[k].y); y1 = fmax(y1, pt[k].y);
         k++;
     }
+    if (!k) x0 = y0 = 0, x1 = y1 = 1; // every CE score left out: empty axes under the title saying so
     double xa, xb, ya, yb;
     ms_axis_pad(x0, x1, &xa, &xb);
     ms_axis_pad(y0, y1, &ya, &yb);
     if (xa < 0 && x0 >= 0) xa = 0; // L0 is a count
     ms_plot p;
     memset(&p, 0, sizeof p);
-    const char *t = ce ? "L0 vs CE loss recovered" : "L0 vs explained variance";
+    char t[160];
+    if (!ce) snprintf(t, sizeof t, "L0 vs explained variance");
+    else if (!left_out) snprintf(t, sizeof t, "L0 vs CE loss recovered");
+    else snprintf(t, sizeof t, "L0 vs CE loss recovered (%d left out: CE_zero \xe2\x88\x92 CE_clean < %g nats)", left_out,
+                  MS_EVAL_CE_MIN_DELTA);
     const char *yl = ce ? "CE loss recovered" : "explained variance", *xl = "L0 (active features per token)";
     ms_plot_init(&p, c, f->small, f->normal, f->title, f->s, bx + pad, pad, W - 2 * pad, c->h - 2 * pad, xa, xb, 0, ya,
                  yb, 0, t, xl, yl);
     ms_plot_axes(&p, t, xl, yl);
     ms_plot_points(&p, pt, k, 4, legend, 1, pl);
-    tb_add(tb, "area%d=%d,%d,%d,%d xr%d=%.9g,%.9g yr%d=%.9g,%.9g n%d=%d", ce, p.x, p.y, p.w, p.h, ce, p.x0, p.x1, ce,
-           p.y0, p.y1, ce, k);
+    tb_add(tb, "area%d=%d,%d,%d,%d xr%d=%.9g,%.9g yr%d=%.9g,%.9g n%d=%d left%d=%d", ce, p.x, p.y, p.w, p.h, ce, p.x0, p.x1,
+           ce, p.y0, p.y1, ce, k, ce, left_out);
     for (int j = 0; j < k; j++) {
         ms_rect m = pl[j].marker, l = pl[j].label;
         ms_rgb col = pt[j].col;

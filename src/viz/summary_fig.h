@@ -19,12 +19,14 @@ typedef struct {
     const double *log;            // (log_rows, log_cols) training log, or NULL
     int log_rows, log_cols;
     char *const *log_columns;     // (log_cols) column names
+    int ce_valid;                 // ce is meaningful (sae/eval.h's denominator rule); else left out of the CE panel
 } ms_sum_dict;
 
 ms_canvas *ms_sum_density(const ms_fig_fonts *f, const ms_sum_dict *d, int n);
-// L0 vs explained variance, and vs CE loss recovered when any dictionary has it. Layout:
-// "legend=x,y,w,h" then per panel q "area<q>=x,y,w,h xr<q>=lo,hi yr<q>=lo,hi" and per point i of
-// the panel "mk<q>_<i>=x,y,w,h,r,g,b" (marker box and fill colour) and "lb<q>_<i>=x,y,w,h,leader".
+// L0 vs explained variance, and vs CE loss recovered when any dictionary has it; a CE score flagged
+// unreliable (!ce_valid) is left out of that panel, and its title says how many were. Layout:
+// "legend=x,y,w,h" then per panel q "area<q>=x,y,w,h xr<q>=lo,hi yr<q>=lo,hi n<q>=points left<q>=left out"
+// and per point i of the panel "mk<q>_<i>=x,y,w,h,r,g,b" (marker box and fill colour) and "lb<q>_<i>=x,y,w,h,leader".
 ms_canvas *ms_sum_l0_ev(const ms_fig_fonts *f, const ms_sum_dict *d, int n, char **layout);
 // Dead fraction, bars grouped by layer. Layout: "legend=… area=… bar<i>=x,y,w,h,r,g,b val<i>=x,y,w,h".
 ms_canvas *ms_sum_dead(const ms_fig_fonts *f, const ms_sum_dict *d, int n, char **layout);
