@@ -80,9 +80,10 @@ void ms_sae_eval_check_downstream(ms_sae_eval_result *r);
 // (sae_io.c, the SAE file's owner, like ms_sae_eval_read.)
 int ms_sae_eval_store(const char *sae_path, const ms_sae_eval_result *r);
 // Reads /eval back into r (zeroed first; r->density malloc'ed when /eval/feature_density has d_sae
-// values; have_model set when ce_recovered is present). Returns 1 when /eval holds at least l0 and
-// explained_variance, 0 when it is absent or lacks them, -1 + ms_error when the file cannot be opened
-// or an attribute has the wrong type. Free with ms_sae_eval_result_free.
+// values; have_model set when ce_recovered is present; ce_recovered_valid / kl_score_valid as stored,
+// else judged by ms_sae_eval_check_downstream from the stored losses, else 1). Returns 1 when /eval
+// holds at least l0 and explained_variance, 0 when it is absent or lacks them, -1 + ms_error when the
+// file cannot be opened or an attribute has the wrong type. Free with ms_sae_eval_result_free.
 int ms_sae_eval_read(const char *sae_path, int d_sae, ms_sae_eval_result *r);
 void ms_sae_eval_print(FILE *f, const ms_sae_eval_result *r);
 char *ms_sae_eval_json(const ms_sae_eval_result *r); // malloc'ed

@@ -276,13 +276,20 @@ int ms_sae_eval_read(const char *sae_path, int d_sae, ms_sae_eval_result *r) {
     struct { const char *name; double *v; } opt[] = {
         {"mse", &r->mse}, {"nmse", &r->nmse}, {"l1", &r->l1}, {"dead_frac", &r->dead_frac},
         {"dense_frac_1pct", &r->dense_frac_1pct}, {"dense_frac_10pct", &r->dense_frac_10pct}, {"shrinkage", &r->shrinkage},
-        {"ce_clean", &r->ce_clean}, {"ce_splice", &r->ce_splice}, {"ce_zero_ablate", &r->ce_zero},
-        {"kl_splice", &r->kl_splice}, {"kl_zero_ablate", &r->kl_zero}, {"kl_score", &r->kl_score}};
+        {"ce_splice", &r->ce_splice}, {"kl_splice", &r->kl_splice}, {"kl_score", &r->kl_score}};
     for (size_t i = 0; i < sizeof opt / sizeof opt[0]; i++) rc |= eval_num(g, opt[i].name, opt[i].v, NULL);
+    int have_clean = 0, have_zero = 0, have_kl_zero = 0; // the denominators, for files written before the flags
+    rc |= eval_num(g, "ce_clean", &r->ce_clean, &have_clean);
+    rc |= eval_num(g, "ce_zero_ablate", &r->ce_zero, &have_zero);
+    rc |= eval_num(g, "kl_zero_ablate", &r->kl_zero, &have_kl_zero);
     rc |= eval_num(g, "ce_recovered", &r->ce_recovered, &r->have_model);
     if (ms_h5_get_attr_i64(g, "n_tokens", MS_H5_OPTIONAL, &r->n_tokens) < 0) rc = -1;
     if (ms_h5_get_attr_i64(g, "ce_tokens", MS_H5_OPTIONAL, &r->ce_tokens) < 0) rc = -1;
-    if (r->have_model) ms_sae_eval_check_downstream(r); // the rule; files written before it lack the flags
+    // Files written before the rule lack the flags: judge by the stored losses, or, without them,
+    // keep the score (nothing to judge it by, as before the rule).
+    if (r->have_model) ms_sae_eval_check_downstream(r);
+    if (r->have_model && !(have_clean && have_zero)) r->ce_recovered_valid = 1;
+    if (r->have_model && !have_kl_zero) r->kl_score_valid = 1;
     int64_t ce_valid, kl_valid;
     int got_ce = ms_h5_get_attr_i64(g, "ce_recovered_valid", MS_H5_OPTIONAL, &ce_valid);
     int got_kl = ms_h5_get_attr_i64(g, "kl_score_valid", MS_H5_OPTIONAL, &kl_valid);

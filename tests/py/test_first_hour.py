@@ -294,11 +294,19 @@ def t_ce_flagged():
         assert "unreliable" in txt.lower(), txt
         with h5py.File(sae, "r") as f:
             assert int(f["eval"].attrs["ce_recovered_valid"]) == 0
+            assert abs(f["eval"].attrs["ce_delta"] - delta) < 1e-9 and f["eval"].attrs["ce_min_delta"] == 0.01
     assert b["ce_zero_ablate"] < b["ce_clean"], "fixture (b) must lower the loss when ablated"
+    # (c) a meaningful denominator: the score stands, unflagged
+    sae_c, c, txt_c = ce_eval(d, "blocks.1.hook_mlp_out", "ce_ok")
+    assert c["ce_zero_ablate"] - c["ce_clean"] >= 0.01, "fixture (c) must move the loss when ablated"
+    assert c["ce_recovered_valid"] is True and "unreliable" not in txt_c.lower().split("ce loss recovered")[1].split("\n")[0]
     # viz summary does not plot them as if meaningful, and says so
-    p = run("viz", "summary", "--sae", sae_a + "," + sae_b, "--out", T("ce_summary"))
+    p = run("viz", "summary", "--sae", ",".join((sae_a, sae_b, sae_c)), "--out", T("ce_summary"))
     said = p.stdout + p.stderr
     assert "ce_small_sae.h5" in said and "ce_neg_sae.h5" in said and "not plotted" in said, said
+    assert "ce_ok_sae.h5" not in said, said
+    L = vd.layout(vd.read_png(T("ce_summary", "l0_ev.png"))[1])
+    assert L["n1"] == 1 and L["left1"] == 2 and L["n0"] == 3, L
 
 
 mstest.check("train_counts_real_tokens", t_train_counts_real_tokens)
