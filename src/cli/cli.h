@@ -18,6 +18,7 @@ long cli_parse_long(const char *opt, const char *value);
 
 int cmd_info(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_tokenizer(int argc, char **argv); // cmd_tokenizer.c: `tokenizer train`
 int cmd_generate(int argc, char **argv);
 int cmd_capture(int argc, char **argv);
 int cmd_run(int argc, char **argv);   // cmd_run.c

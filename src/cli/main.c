@@ -10,6 +10,7 @@
 static const ms_command commands[] = {
     {"info", cmd_info, "print a checkpoint's architecture, dimensions, dtype and tokenizer"},
     {"tokenize", cmd_tokenize, "text -> token ids, or ids -> text with --decode"},
+    {"tokenizer", cmd_tokenizer, "train a byte-level BPE tokenizer (vocab.json + merges.txt) on a JSONL corpus"},
     {"generate", cmd_generate, "greedy generation from a prompt, ids or BOS"},
     {"run", cmd_run, "top predictions and greedy text with/without ablation, steering or patching"},
     {"hooks", cmd_hooks, "list a model's hook sites (TransformerLens names) and their shapes"},

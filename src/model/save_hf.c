@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "model/checkpoint.h"
+#include "tokenizer/tokenizer.h"
 #include "util/util.h"
 
 static int write_text(const char *path, const char *text) {
@@ -20,25 +21,10 @@ static int write_text(const char *path, const char *text) {
     return rc;
 }
 
+// vocab.json + merges.txt have one writer, the tokenizer's (tok_save_hf.c)
 static int write_tokenizer(const ms_checkpoint *ck, const char *dir) {
-    size_t cap = (size_t)ck->vocab * 40 + 64, len = 0;
-    char *js = ms_malloc(cap);
-    len += (size_t)snprintf(js + len, cap - len, "{");
-    for (int i = 0; i < ck->vocab; i++) { // the only JSON escapes a byte-level symbol can need
-        const char *sym = ck->tokens[i];
-        const char *esc = !strcmp(sym, "\"") ? "\\\"" : !strcmp(sym, "\\") ? "\\\\" : sym;
-        len += (size_t)snprintf(js + len, cap - len, "%s\"%s\": %d", i ? ", " : "", esc, i);
-    }
-    snprintf(js + len, cap - len, "}\n");
-    size_t mcap = 64, ml = 0;
-    for (int i = 0; i < ck->n_merges; i++) mcap += strlen(ck->merges[i]) + 1;
-    char *mtxt = ms_malloc(mcap);
-    ml += (size_t)snprintf(mtxt, mcap, "#version: 0.2\n");
-    for (int i = 0; i < ck->n_merges; i++) ml += (size_t)snprintf(mtxt + ml, mcap - ml, "%s\n", ck->merges[i]);
-    char *vp = ms_path_join(dir, "vocab.json"), *mp = ms_path_join(dir, "merges.txt");
-    int rc = write_text(vp, js) || write_text(mp, mtxt);
-    free(vp); free(mp); free(js); free(mtxt);
-    return rc ? -1 : 0;
+    return ms_tokenizer_save_vocab_merges(dir, ck->vocab, (const char *const *)ck->tokens, ck->n_merges,
+                                          (const char *const *)ck->merges);
 }
 
 static int write_config(const ms_checkpoint *ck, const char *dir, ms_dtype dtype) {

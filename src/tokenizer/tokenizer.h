@@ -30,6 +30,10 @@ ms_tokenizer *ms_tokenizer_from_tables(ms_tok_kind kind, int n_tokens, const cha
 // merges.txt beside it), else a llama2.c tokenizer.bin (vocabulary size read from the file).
 ms_tokenizer *ms_tokenizer_load(const char *path);
 void ms_tokenizer_free(ms_tokenizer *t);
+// Writes dir/vocab.json + dir/merges.txt (GPT-2's pair of files; dir created if missing): tokens[i]
+// gets id i, merges are "left right" strings in rank order. tok_save_hf.c. 0 / -1 + ms_error.
+int ms_tokenizer_save_vocab_merges(const char *dir, int n_tokens, const char *const *tokens, int n_merges,
+                                   const char *const *merges);
 
 ms_tok_kind ms_tokenizer_kind(const ms_tokenizer *t);
 const char *ms_tokenizer_kind_name(const ms_tokenizer *t); // "gpt2-bpe", "sentencepiece-bpe"
