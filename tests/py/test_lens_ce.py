@@ -61,19 +61,23 @@ def check_lens(png, want):
     assert abs(v0 - want[order[0]]) < 1e-4 * max(1, abs(want[order[0]])), (v0, want[order[0]])
 
 
+def lens_dashboards(d, ids, hook, d_in, tag):
+    """Captures `hook` of model `d`, makes a 24-latent SAE on it and renders dashboards of features 0-2;
+    returns the dashboards' folder and W_dec (float64)."""
+    acts, sae, out = T(f"{tag}_acts.h5"), T(f"{tag}_sae.h5"), T(f"{tag}_dash")
+    run("capture", "--model", d, "--input", ids, "--input-format", "ids", "--ctx", 16, "--hooks", hook,
+        "--out", acts, "--overwrite")
+    vd.make_sae(sae, d_in, 24, hook=hook, model=os.path.basename(d), bias=0.0)
+    run("viz", "dashboard", "--sae", sae, "--acts", acts, "--model", d, "--features", "0-2", "--out", out)
+    with h5py.File(sae, "r") as f:
+        return out, f["W_dec"][:].astype(np.float64)
+
+
 def t_lens_hook_z_and_mlp_post():
     d, W, ids = lens_model()
     for hook, d_in, wo in (("blocks.1.attn.hook_z", 32, "h.1.attn.c_proj.weight"),
                            ("blocks.0.mlp.hook_post", 64, "h.0.mlp.c_proj.weight")):
-        acts = T("lens_acts.h5")
-        run("capture", "--model", d, "--input", ids, "--input-format", "ids", "--ctx", 16, "--hooks", hook,
-            "--out", acts, "--overwrite")
-        sae = T("lens_sae.h5")
-        vd.make_sae(sae, d_in, 24, hook=hook, model="lens_model", bias=0.0)
-        out = T("lens_dash")
-        run("viz", "dashboard", "--sae", sae, "--acts", acts, "--model", d, "--features", "0-2", "--out", out)
-        with h5py.File(sae, "r") as f:
-            W_dec = f["W_dec"][:].astype(np.float64)
+        out, W_dec = lens_dashboards(d, ids, hook, d_in, "lens")
         for fi in range(3):
             # Conv1D c_proj weight is [in, out]: the residual direction of a code is W_dec[f] @ W
             check_lens(os.path.join(out, f"feature_{fi:05d}.png"), lens_of(W, W_dec[fi] @ W[wo].astype(np.float64)))
@@ -95,15 +99,7 @@ def t_lens_hook_z_gqa():
     WU, gam = W["lm_head.weight"].astype(np.float64), W["norm.weight"].astype(np.float64)
     for hook, d_in, wo in (("blocks.1.attn.hook_z", 32, "layers.1.self_attn.o_proj.weight"),
                            ("blocks.0.mlp.hook_post", 48, "layers.0.mlp.down_proj.weight")):
-        acts = T("lens_llama_acts.h5")
-        run("capture", "--model", d, "--input", ids, "--input-format", "ids", "--ctx", 16, "--hooks", hook,
-            "--out", acts, "--overwrite")
-        sae = T("lens_llama_sae.h5")
-        vd.make_sae(sae, d_in, 24, hook=hook, model="lens_llama", bias=0.0)
-        out = T("lens_llama_dash")
-        run("viz", "dashboard", "--sae", sae, "--acts", acts, "--model", d, "--features", "0-2", "--out", out)
-        with h5py.File(sae, "r") as f:
-            W_dec = f["W_dec"][:].astype(np.float64)
+        out, W_dec = lens_dashboards(d, ids, hook, d_in, "lens_llama")
         for fi in range(3):
             # nn.Linear weight is [out, in]: the residual direction of a code is W @ W_dec[f]; RMSNorm: no centring
             r = W[wo].astype(np.float64) @ W_dec[fi]
