@@ -262,6 +262,13 @@ static void test_expf(void) {
     CHECK(!bad, "ms_expf: %d of the grid beyond 3 ulp", bad);
     CHECK(ms_expf(-INFINITY) == 0.0f && ms_expf(-100.0f) == 0.0f, "ms_expf of -inf / -100 must be exactly 0");
     CHECK(ms_expf(0.0f) == 1.0f, "ms_expf(0) = %.9g", ms_expf(0.0f));
+    // non-finite and huge inputs (weights a corrupt checkpoint may hold) are defined behaviour under
+    // UBSan: NaN stays NaN, +inf and huge values clamp to exp(88), gelu_new of NaN is NaN
+    CHECK(isnan(ms_expf(NAN)) && isnan(ms_expf(-NAN)), "ms_expf(NaN) must be NaN");
+    const float e88 = ms_expf(88.0f);
+    CHECK(ms_expf(INFINITY) == e88 && ms_expf(3e38f) == e88 && isfinite(e88), "ms_expf(+inf / 3e38) must clamp to exp(88)");
+    CHECK(ms_expf(-3e38f) == 0.0f, "ms_expf(-3e38) must be 0");
+    CHECK(isnan(ms_gelu_new1(NAN)), "gelu_new(NaN) must be NaN");
 }
 
 static void test_rope(int N, int T, int heads, int Dh, int half) {

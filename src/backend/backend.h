@@ -42,7 +42,9 @@ static inline float ms_expf(float x) {
     p = p * r + 1.0f;
     int32_t ti;
     memcpy(&ti, &t, sizeof ti);
-    const int32_t bits = (ti - 0x4B400000 + 127) << 23; // integer n from t's mantissa, biased
+    // integer n from t's mantissa, biased; shifted as unsigned so that every input, NaN included,
+    // is defined behaviour (a NaN x gives a NaN p, so the result stays NaN)
+    const uint32_t bits = (uint32_t)(ti - 0x4B400000 + 127) << 23;
     float s;
     memcpy(&s, &bits, sizeof s);
     return hi < -87.3f ? 0.0f : p * s;
