@@ -52,7 +52,8 @@ static int gg_get(gg_ctx *c, const char *name, int64_t d0, int64_t d1, float *ou
                  (long long)(d1 < 0 ? d0 : d1), (long long)(d1 < 0 ? 1 : d0));
         return -1;
     }
-    return ms_gguf_tensor_to_f32(c->g, t, out);
+    const size_t n = (size_t)d0 * (size_t)(d1 < 0 ? 1 : d1);
+    return ms_gguf_tensor_to_f32(c->g, t, out) ? -1 : ms_weights_check_finite(c->g->path, name, out, n);
 }
 
 // The pre-tokenizer split pattern for llama.cpp's tokenizer.ggml.pre names we know; NULL = GPT-2's.

@@ -58,13 +58,15 @@ static int hf_get(hf_ctx *c, const char *name, int64_t d0, int64_t d1, int trans
         return -1;
     }
     size_t n = (size_t)d0 * (size_t)(d1 < 0 ? 1 : d1);
-    if (!transpose) return ms_tensor_to_f32(t->dtype, t->data, n, out);
+    if (!transpose)
+        return ms_tensor_to_f32(t->dtype, t->data, n, out) ? -1 : ms_weights_check_finite(st->path, t->name, out, n);
     if (c->tmp_len < n) {
         free(c->tmp);
         c->tmp = ms_malloc(n * sizeof(float));
         c->tmp_len = n;
     }
-    if (ms_tensor_to_f32(t->dtype, t->data, n, c->tmp)) return -1;
+    if (ms_tensor_to_f32(t->dtype, t->data, n, c->tmp) || ms_weights_check_finite(st->path, t->name, c->tmp, n))
+        return -1;
     for (int64_t i = 0; i < d0; i++)     // (d0, d1) -> (d1, d0)
         for (int64_t j = 0; j < d1; j++) out[j * d0 + i] = c->tmp[i * d1 + j];
     return 0;

@@ -24,6 +24,9 @@ static int read_stacked(FILE *f, const char *path, const char *what, ms_model *m
             ms_error("%s: truncated llama2.c checkpoint while reading %s of layer %d", path, what, l);
             return -1;
         }
+        char name[64];
+        snprintf(name, sizeof name, "%s of layer %d", what, l);
+        if (ms_weights_check_finite(path, name, dst, n)) return -1;
     }
     return 0;
 }
@@ -33,7 +36,7 @@ static int read_flat(FILE *f, const char *path, const char *what, float *dst, si
         ms_error("%s: truncated llama2.c checkpoint while reading %s", path, what);
         return -1;
     }
-    return 0;
+    return ms_weights_check_finite(path, what, dst, n);
 }
 
 int ms_load_llama2c(const char *path, ms_model *m) {

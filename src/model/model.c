@@ -1,6 +1,7 @@
 // model.c: format detection, the one weight arena every loader fills, config validation, and the
 // per-site activation shapes (see model.h).
 #include "model/model.h"
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,15 @@ void ms_model_free(ms_model *m) {
     if (m->tok) ms_tokenizer_free(m->tok);
     free(m->path);
     free(m);
+}
+
+int ms_weights_check_finite(const char *file, const char *tensor, const float *x, size_t n) {
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) bad += !isfinite(x[i]);
+    if (!bad) return 0;
+    ms_error("%s: tensor '%s' has %zu non-finite values (NaN or inf) of %zu: the checkpoint is corrupt", file, tensor,
+             bad, n);
+    return -1;
 }
 
 #define CHECK(cond, ...) do { if (!(cond)) { ms_error(__VA_ARGS__); return -1; } } while (0)

@@ -83,6 +83,10 @@ void ms_model_free(ms_model *m);
 // For loaders: after filling m->cfg, validates it and allocates the arena + sets every pointer in
 // m->w for that config; the loader then fills the tensors. Returns 0 / -1 (bad config).
 int ms_model_alloc_weights(ms_model *m);
+// For loaders, after converting one tensor to float32: -1 + ms_error naming the file, the tensor and
+// how many of its n values are NaN or infinite (a corrupt or diverged checkpoint: every activation
+// downstream would be NaN), else 0.
+int ms_weights_check_finite(const char *file, const char *tensor, const float *x, size_t n);
 // Format readers, each filling cfg then weights (and tok where the file carries one).
 int ms_load_hf(const char *dir, ms_model *m);
 int ms_load_llama2c(const char *path, ms_model *m);

@@ -13,6 +13,7 @@ import mstest
 from mstest import check, finish, run
 import fx_gguf
 import fx_hf
+import fx_llama2c
 
 TMP = mstest.TMP
 
@@ -206,6 +207,29 @@ def gguf_semantic():
     fails(p3, "bad5.gguf", "RoPE scaling")
 
 
+def non_finite_weights():
+    # a NaN or inf weight would make every activation downstream NaN: refused at load, naming the tensor
+    d, W, cfg = good_gpt2("bad_nan")
+    W = dict(W)
+    W["h.0.mlp.c_fc.weight"] = W["h.0.mlp.c_fc.weight"].copy()
+    W["h.0.mlp.c_fc.weight"][3, 5], W["h.0.mlp.c_fc.weight"][1, 2] = np.nan, np.inf
+    fx_hf.write_hf(d, W, cfg)
+    fails(d, "model.safetensors", "h.0.mlp.c_fc.weight", "2 non-finite")
+    fx_hf.write_hf(d, W, cfg, dtype="BF16")
+    fails(d, "model.safetensors", "h.0.mlp.c_fc.weight", "2 non-finite")
+    W, cfg = fx_hf.llama_weights(32, 1, 2, 1, 64, 64, 16, seed=3)
+    W["layers.0.mlp.down_proj.weight"] = W["layers.0.mlp.down_proj.weight"].copy()
+    W["layers.0.mlp.down_proj.weight"][0, 0] = -np.inf
+    p = os.path.join(TMP, "bad_nan.gguf")
+    fx_gguf.from_weights(p, W, cfg)
+    fails(p, "bad_nan.gguf", "blk.0.ffn_down.weight", "1 non-finite")
+    W, cfg = fx_llama2c.random_weights(32, 64, 2, 2, 1, 64, 16, seed=4)
+    W["layers.1.mlp.down_proj.weight"][2, 2] = np.nan
+    p = os.path.join(TMP, "bad_nan.bin")
+    fx_llama2c.write(p, W, cfg)
+    fails(p, "bad_nan.bin", "layer 1", "1 non-finite")
+
+
 def random_model_args():
     for args, needle in ((["--arch", "bert", "--out", "x"], "bert"), (["--arch", "gpt2"], "--out"),
                          (["--arch", "gpt2", "--out", "x", "--format", "onnx"], "onnx"),
@@ -227,5 +251,6 @@ check("truncated and corrupt safetensors", safetensors_corrupt)
 check("sharded index errors", shards)
 check("truncated and corrupt GGUF", gguf_corrupt)
 check("GGUF architecture, metadata/shape mismatch, missing tensor, unsupported type", gguf_semantic)
+check("non-finite weights refused at load (HF F32/BF16, GGUF, llama2.c)", non_finite_weights)
 check("random-model option errors", random_model_args)
 finish()
