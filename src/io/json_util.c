@@ -8,6 +8,11 @@ json_object *ms_json_read_file(const char *path) {
     size_t len = 0;
     char *text = ms_read_file(path, &len);
     if (!text) return NULL;
+    if (len > INT32_MAX) { // json-c takes an int length
+        ms_error("%s: %zu bytes is too large for a JSON file", path, len);
+        free(text);
+        return NULL;
+    }
     json_tokener *tok = json_tokener_new();
     json_object *o = json_tokener_parse_ex(tok, text, (int)len);
     enum json_tokener_error err = json_tokener_get_error(tok);

@@ -16,6 +16,11 @@ static json_object *parse_json_file(const char *path) {
     size_t len;
     char *data = ms_read_file(path, &len);
     if (!data) return NULL;
+    if (len > INT32_MAX) { // json-c takes an int length
+        ms_error("%s: %zu bytes is too large for a tokenizer file", path, len);
+        free(data);
+        return NULL;
+    }
     json_tokener *tk = json_tokener_new_ex(64);
     json_object *o = json_tokener_parse_ex(tk, data, (int)len);
     enum json_tokener_error e = json_tokener_get_error(tk);

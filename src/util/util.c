@@ -56,21 +56,30 @@ void *ms_aligned_alloc(size_t n) {
     return p;
 }
 
+// Whole file into memory, NUL-terminated. The size comes from fstat, not from seeking: a directory
+// opens fine on Linux and "seeks" to an end near 2^63, which would become a wild allocation.
+// Pipes and other non-regular files are read to their end in growing chunks.
 char *ms_read_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) { ms_error("%s: cannot open: %s", path, strerror(errno)); return NULL; }
-    if (fseek(f, 0, SEEK_END) != 0) { ms_error("%s: cannot seek", path); fclose(f); return NULL; }
-    long n = ftell(f);
-    if (n < 0) { ms_error("%s: cannot determine size", path); fclose(f); return NULL; }
-    rewind(f);
-    char *buf = ms_malloc((size_t)n + 1);
-    if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        ms_error("%s: read error", path);
-        free(buf); fclose(f); return NULL;
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || S_ISDIR(st.st_mode)) {
+        ms_error("%s: %s", path, S_ISDIR(st.st_mode) ? "is a directory, expected a file" : "cannot stat");
+        fclose(f);
+        return NULL;
     }
+    size_t cap = S_ISREG(st.st_mode) ? (size_t)st.st_size + 1 : 65536, n = 0;
+    char *buf = ms_malloc(cap);
+    for (;;) {
+        n += fread(buf + n, 1, cap - 1 - n, f);
+        if (n < cap - 1 || S_ISREG(st.st_mode)) break;
+        buf = ms_realloc(buf, cap *= 2);
+    }
+    const int failed = ferror(f) || (S_ISREG(st.st_mode) && n != (size_t)st.st_size);
     fclose(f);
+    if (failed) { ms_error("%s: read error", path); free(buf); return NULL; }
     buf[n] = 0;
-    if (len) *len = (size_t)n;
+    if (len) *len = n;
     return buf;
 }
 int ms_is_dir(const char *path) { struct stat st; return stat(path, &st) == 0 && S_ISDIR(st.st_mode); }

@@ -230,6 +230,21 @@ def non_finite_weights():
     fails(p, "bad_nan.bin", "layer 1", "1 non-finite")
 
 
+def directory_as_file():
+    # a directory where a file is expected opens fine on Linux and "seeks" to ~2^63: one error line
+    for name in ("config.json", "vocab.json", "merges.txt", "tokenizer.json"):
+        d, W, cfg = good_gpt2("bad_dir_" + name.replace(".", "_"))
+        fx_hf.write_hf(d, W, cfg)
+        if name in ("vocab.json", "merges.txt"):  # the pair is read only when both are there
+            json.dump({"a": 0, "b": 1}, open(os.path.join(d, "vocab.json"), "w"))
+            open(os.path.join(d, "merges.txt"), "w").write("#version: 0.2\na b\n")
+        p = os.path.join(d, name)
+        if os.path.exists(p):
+            os.remove(p)
+        os.makedirs(p)
+        fails(d, name, "directory")
+
+
 def random_model_args():
     for args, needle in ((["--arch", "bert", "--out", "x"], "bert"), (["--arch", "gpt2"], "--out"),
                          (["--arch", "gpt2", "--out", "x", "--format", "onnx"], "onnx"),
@@ -252,5 +267,6 @@ check("sharded index errors", shards)
 check("truncated and corrupt GGUF", gguf_corrupt)
 check("GGUF architecture, metadata/shape mismatch, missing tensor, unsupported type", gguf_semantic)
 check("non-finite weights refused at load (HF F32/BF16, GGUF, llama2.c)", non_finite_weights)
+check("a directory where a file is expected (config.json, vocab.json, merges.txt, tokenizer.json)", directory_as_file)
 check("random-model option errors", random_model_args)
 finish()
