@@ -1,4 +1,5 @@
 // main.c: `monoscope <command> ...` dispatch.
+#include <hdf5.h>
 #include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -53,6 +54,10 @@ static void usage(FILE *f) {
 
 int main(int argc, char **argv) {
     ms_set_command_line(argc, argv);
+    // Every file the commands open they also close, and report when closing fails. HDF5's own
+    // exit-time cleanup would close such a failed file (disk full) a second time and crash inside
+    // the library after the error was printed; so it is not registered (must precede any H5 call).
+    H5dont_atexit();
     // The process default, set once here (the library sets no OpenMP state): MONOSCOPE_THREADS,
     // else OMP_NUM_THREADS, else all cores, for every OpenMP loop and OpenBLAS call of the command.
     omp_set_num_threads(ms_num_threads());

@@ -3,9 +3,20 @@
 #include "render/png_io.h"
 #include <errno.h>
 #include <png.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "util/util.h"
+
+// libpng prints its errors and warnings on stderr by default; these keep its message for our one
+// error line instead (error_ptr is a char[PNG_MSG] of the calling function).
+enum { PNG_MSG = 128 };
+static void png_on_error(png_structp png, png_const_charp msg) {
+    char *keep = png_get_error_ptr(png);
+    if (keep) snprintf(keep, PNG_MSG, "%s", msg);
+    png_longjmp(png, 1);
+}
+static void png_on_warning(png_structp png, png_const_charp msg) { (void)png, (void)msg; }
 
 static int is_ascii(const char *s) {
     for (; *s; s++)
@@ -21,7 +32,8 @@ int ms_png_write(const ms_canvas *c, const char *path, const ms_png_text *extra,
         free(tmp);
         return -1;
     }
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    char why[PNG_MSG] = "";
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, why, png_on_error, png_on_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     int n_text = 2 + (n_extra > 0 ? n_extra : 0);
     png_text *text = ms_calloc((size_t)n_text, sizeof *text);
@@ -33,9 +45,12 @@ int ms_png_write(const ms_canvas *c, const char *path, const ms_png_text *extra,
         free(tmp);
         free(text);
         free(rows);
-        ms_error("%s: libpng failed to write the image", path);
+        const int err = errno; // a write error's cause (ENOSPC, EFBIG, EIO) is still in errno
+        ms_error("%s: cannot write the image: %s%s%s", path, why[0] ? why : "libpng failed",
+                 err ? ": " : "", err ? strerror(err) : "");
         return -1;
     }
+    errno = 0; // from here a non-zero errno in the error path is the write's own
     png_init_io(png, f);
     png_set_IHDR(png, info, (png_uint_32)c->w, (png_uint_32)c->h, 8, PNG_COLOR_TYPE_RGB,
                  PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
@@ -96,7 +111,8 @@ ms_canvas *ms_png_read(const char *path, ms_png_text **texts, int *n_texts) {
         ms_error("%s: not a PNG file", path);
         return NULL;
     }
-    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    char why[PNG_MSG] = "";
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, why, png_on_error, png_on_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     ms_canvas *volatile c = NULL;
     png_bytep *volatile rows = NULL;
@@ -105,7 +121,7 @@ ms_canvas *ms_png_read(const char *path, ms_png_text **texts, int *n_texts) {
         fclose(f);
         ms_canvas_free(c);
         free(rows);
-        ms_error("%s: corrupt or unsupported PNG", path);
+        ms_error("%s: corrupt or unsupported PNG%s%s", path, why[0] ? ": " : "", why);
         return NULL;
     }
     png_init_io(png, f);

@@ -14,14 +14,26 @@ _failures = 0
 _passed = 0
 
 
-def run(*args, ok=True, input=None, env=None, fast=False):
+def _file_size_limit(n_bytes):
+    # a full disk, without root or a tmpfs: writes past n_bytes fail with EFBIG (SIGXFSZ ignored)
+    def apply():
+        import resource
+        import signal
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (n_bytes, n_bytes))
+    return apply
+
+
+def run(*args, ok=True, input=None, env=None, fast=False, file_limit=None):
     """Runs `monoscope args...`; returns CompletedProcess (text). ok=True asserts exit 0,
     ok=False asserts a non-zero exit with exactly one 'error' line and no crash signal.
-    fast=True runs the optimised build (MONOSCOPE_FAST_BIN) for heavy numerical work."""
+    fast=True runs the optimised build (MONOSCOPE_FAST_BIN) for heavy numerical work.
+    file_limit=N makes every file write past N bytes fail, as on a full disk."""
     e = dict(os.environ)
     if env:
         e.update(env)
-    p = subprocess.run([FAST_BIN if fast else BIN, *map(str, args)], capture_output=True, text=True, input=input, env=e)
+    p = subprocess.run([FAST_BIN if fast else BIN, *map(str, args)], capture_output=True, text=True, input=input, env=e,
+                       preexec_fn=_file_size_limit(file_limit) if file_limit else None)
     if ok and p.returncode != 0:
         raise AssertionError(f"monoscope {' '.join(map(str, args))} failed ({p.returncode}):\n{p.stderr}")
     if ok is False:

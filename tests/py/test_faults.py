@@ -1,0 +1,180 @@
+"""Faults: a full disk during capture, SAE training, encoding and rendering (every write past a
+limit fails with EFBIG, as on a full disk: RLIMIT_FSIZE, no root or tmpfs needed), and capture
+killed with SIGKILL at many points. Each run ends in one error line naming the file and no crash;
+nothing that looks complete is left behind; and a resumed or repeated run gives exactly the output
+of an uninterrupted one (every dataset, every attribute but the command line)."""
+import os
+import signal
+import subprocess
+import time
+
+import h5py
+import numpy as np
+
+import mstest
+import fx_llama2c
+
+T = os.path.join(mstest.TMP, "faults")
+os.makedirs(T, exist_ok=True)
+W, cfg = fx_llama2c.random_weights(64, 128, 3, 4, 2, 96, 64, shared=False, seed=5)
+MODEL = os.path.join(T, "m.bin")
+fx_llama2c.write(MODEL, W, cfg)
+rng = np.random.default_rng(11)
+N_SEQ = 600
+IDS = os.path.join(T, "ids.txt")
+with open(IDS, "w") as f:
+    for i in range(N_SEQ):
+        f.write(" ".join(map(str, rng.integers(0, 96, int(rng.integers(1, 65))))) + "\n")
+HOOKS = "blocks.*.hook_resid_post,blocks.1.attn.hook_pattern"
+
+
+def capture_args(out, *extra):
+    return ["capture", "--model", MODEL, "--input", IDS, "--input-format", "ids", "--hooks", HOOKS, "--ctx", 64,
+            "--batch", 2, "--out", out, *extra]
+
+
+def read_all(path):
+    with h5py.File(path, "r") as f:
+        d = {}
+        f.visititems(lambda k, v: d.__setitem__(k, v[:]) if isinstance(v, h5py.Dataset) else None)
+        if "training_log" in d:  # wall-clock seconds differ between runs; every other column must not
+            cols = [str(c) for c in f["training_log"].attrs["columns"]]
+            d["training_log"] = np.delete(d["training_log"], cols.index("seconds"), axis=1)
+        a = {k: v for k, v in f.attrs.items() if k not in ("command", "seconds")}
+    return d, a
+
+
+def same_file(a, b):
+    a_d, a_a = read_all(a)
+    b_d, b_a = read_all(b)
+    assert a_a.keys() == b_a.keys() and all(np.array_equal(a_a[k], b_a[k]) for k in a_a), (a_a, b_a)
+    assert a_d.keys() == b_d.keys(), (a_d.keys(), b_d.keys())
+    for k in a_d:
+        assert a_d[k].shape == b_d[k].shape and np.array_equal(a_d[k], b_d[k]), k
+
+
+def fresh(*paths):
+    for p in paths:
+        for q in (p, p + ".partial", p + ".ckpt"):
+            if os.path.exists(q):
+                os.remove(q)
+
+
+def leftovers(d, before):
+    return sorted(set(os.listdir(d)) - before)
+
+
+FULL = os.path.join(T, "full.h5")
+mstest.run(*capture_args(FULL, "--overwrite"))
+FULL_SIZE = os.path.getsize(FULL)
+
+
+def one_error_naming(p, name):
+    lines = [x for x in p.stderr.strip().splitlines() if "error" in x]  # sae train's header lines are not errors
+    assert len(lines) == 1 and name in lines[0], p.stderr
+    return lines[0]
+
+
+def capture_disk_full():
+    out = os.path.join(T, "df.h5")
+    for frac in (0.02, 0.3, 0.7):
+        fresh(out)
+        p = mstest.run(*capture_args(out), ok=False, file_limit=int(FULL_SIZE * frac))
+        one_error_naming(p, "df.h5")
+        assert not os.path.exists(out), "a file that looks complete was left after a write failure"
+        # space freed: --resume either refuses with one error line naming the file or completes the capture
+        # exactly; it never gives a complete-looking file with missing rows
+        r = mstest.run(*capture_args(out, "--resume"), ok=None)
+        if r.returncode == 0:
+            same_file(FULL, out)
+        else:
+            assert 0 < r.returncode < 128, r.stderr
+            one_error_naming(r, "df.h5")
+            assert not os.path.exists(out)
+            mstest.run(*capture_args(out, "--overwrite"))  # starting over works
+            same_file(FULL, out)
+
+
+def capture_killed_at_many_points():
+    out = os.path.join(T, "killed.h5")
+    for frac in (0.05, 0.2, 0.4, 0.6, 0.8, 0.95):
+        fresh(out)
+        proc = subprocess.Popen([mstest.BIN, *map(str, capture_args(out))], stderr=subprocess.DEVNULL)
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None:
+            if os.path.exists(out + ".partial") and os.path.getsize(out + ".partial") >= FULL_SIZE * frac:
+                break
+            time.sleep(0.005)
+        finished = proc.poll() is not None
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        if finished:  # the run outpaced the poll: its output must then be complete and right
+            same_file(FULL, out)
+            continue
+        assert not os.path.exists(out), "killed run left a complete-looking file"
+        if os.path.exists(out + ".partial"):
+            mstest.run(*capture_args(out, "--resume"))
+        else:
+            mstest.run(*capture_args(out))
+        assert not os.path.exists(out + ".partial")
+        same_file(FULL, out)
+
+
+SAE = os.path.join(T, "sae.h5")
+
+
+def sae_args(out, *extra):
+    return ["sae", "train", "--acts", FULL, "--hook", "blocks.1.hook_resid_post", "--arch", "topk", "--k", 8,
+            "--expansion", 4, "--batch", 256, "--tokens", "20k", "--checkpoint-every", "5k", "--seed", 3, "--out", out,
+            *extra]
+
+
+def sae_train_disk_full():
+    fresh(SAE)
+    mstest.run(*sae_args(SAE))
+    ref_size = os.path.getsize(SAE)
+    out = os.path.join(T, "sae_df.h5")
+    for limit in (4096, ref_size // 2):
+        fresh(out)
+        before = set(os.listdir(T))
+        p = mstest.run(*sae_args(out), ok=False, file_limit=limit)
+        one_error_naming(p, "sae_df.h5")
+        left = [x for x in leftovers(T, before) if not x.endswith(".ckpt")]
+        assert left == [], f"left behind: {left}"
+        ck = out + ".ckpt"
+        if os.path.exists(ck):  # a checkpoint that was written completely may stay; resuming from it is exact
+            mstest.run(*sae_args(out, "--resume"))
+        else:
+            mstest.run(*sae_args(out))
+        same_file(SAE, out)
+
+
+def encode_and_render_disk_full():
+    if not os.path.exists(SAE):
+        mstest.run(*sae_args(SAE))
+    cases = (("codes.h5", ["sae", "encode", "--sae", SAE, "--acts", FULL]),
+             ("heat.png", ["viz", "heatmap", "--sae", SAE, "--acts", FULL, "--seq", 0]),
+             ("dash", ["viz", "dashboard", "--sae", SAE, "--acts", FULL, "--features", "0-3"]))
+    for name, cmd in cases:
+        out = os.path.join(T, name)
+        if os.path.isdir(out):
+            for x in os.listdir(out):
+                os.remove(os.path.join(out, x))
+        elif os.path.exists(out):
+            os.remove(out)
+        before = set(os.listdir(T))
+        p = mstest.run(*cmd, "--out", out, ok=False, file_limit=2048)
+        one_error_naming(p, name)
+        left = leftovers(T, before)
+        if name == "dash":  # the folder may exist; no image in it may be partial
+            left = [x for x in left if x != "dash"] + [f"dash/{x}" for x in os.listdir(out) if not x.endswith(".png")]
+            for x in os.listdir(out):
+                assert not x.endswith(".png") or os.path.getsize(os.path.join(out, x)) > 0
+        assert left == [], f"{name}: left behind {left}"
+
+
+mstest.check("capture on a full disk: one error line, nothing complete-looking, --resume exact or refused", capture_disk_full)
+mstest.check("capture killed with SIGKILL at six points, --resume equals an uninterrupted run", capture_killed_at_many_points)
+mstest.check("sae train on a full disk: one error line, no temp files, the rerun/resume exact", sae_train_disk_full)
+mstest.check("sae encode, viz heatmap, viz dashboard on a full disk: one error line, no partial outputs", encode_and_render_disk_full)
+mstest.finish()
