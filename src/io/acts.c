@@ -349,7 +349,10 @@ struct ms_acts_reader {
     int h;
     int64_t n_seq;
     int ctx, d, has_tok;
-    int64_t seq, pos;  // next token to read
+    int64_t seq, pos;  // next position to read
+    int real_only;     // skip padding positions (token < 0)
+    int32_t *ids_buf;  // (ids_cap) the ids of one read when the caller passes none
+    int64_t ids_cap;
 };
 
 ms_acts_reader *ms_acts_reader_open(const char *path, const char *hook, int d_in) {
@@ -376,8 +379,11 @@ ms_acts_reader *ms_acts_reader_open(const char *path, const char *hook, int d_in
 void ms_acts_reader_close(ms_acts_reader *r) {
     if (!r) return;
     ms_acts_close(r->a);
+    free(r->ids_buf);
     free(r);
 }
+
+void ms_acts_reader_skip_padding(ms_acts_reader *r) { r->real_only = r->has_tok; }
 
 const char *ms_acts_reader_hook(const ms_acts_reader *r) { return r->a->hooks[r->h].name; }
 int64_t ms_acts_reader_n_seq(const ms_acts_reader *r) { return r->n_seq; }
@@ -385,31 +391,52 @@ int ms_acts_reader_ctx(const ms_acts_reader *r) { return r->ctx; }
 int ms_acts_reader_d(const ms_acts_reader *r) { return r->d; }
 int ms_acts_reader_has_tokens(const ms_acts_reader *r) { return r->has_tok; }
 
-int64_t ms_acts_reader_next(ms_acts_reader *r, float *x, int32_t *ids, int64_t max) {
-    int64_t got = 0;
+// Reads the next up to max positions (whole rows where they fit) into x + got and their ids.
+static int64_t reader_read_positions(ms_acts_reader *r, float *x, int32_t *ids, int64_t max) {
     const int64_t ctx = r->ctx;
-    while (got < max && r->seq < r->n_seq) {
-        int64_t ns, np;
-        if (r->pos == 0 && max - got >= ctx) { // whole rows
-            ns = (max - got) / ctx;
-            if (ns > r->n_seq - r->seq) ns = r->n_seq - r->seq;
-            np = ctx;
+    int64_t ns, np;
+    if (r->pos == 0 && max >= ctx) { // whole rows
+        ns = max / ctx;
+        if (ns > r->n_seq - r->seq) ns = r->n_seq - r->seq;
+        np = ctx;
+    } else {
+        ns = 1;
+        np = ctx - r->pos;
+        if (np > max) np = max;
+    }
+    if (ms_acts_read(r->a, r->h, r->seq, ns, r->pos, np, x)) return -1;
+    if (ids) {
+        if (r->has_tok) {
+            if (ms_acts_read_ids(r->a, r->seq, ns, r->pos, np, ids)) return -1;
         } else {
-            ns = 1;
-            np = ctx - r->pos;
-            if (np > max - got) np = max - got;
+            for (int64_t i = 0; i < ns * np; i++) ids[i] = -1;
         }
-        if (ms_acts_read(r->a, r->h, r->seq, ns, r->pos, np, x + got * r->d)) return -1;
-        if (ids) {
-            if (r->has_tok) {
-                if (ms_acts_read_ids(r->a, r->seq, ns, r->pos, np, ids + got)) return -1;
-            } else {
-                for (int64_t i = 0; i < ns * np; i++) ids[got + i] = -1;
+    }
+    r->pos += np;
+    if (r->pos == ctx) { r->pos = 0; r->seq += ns; }
+    return ns * np;
+}
+
+int64_t ms_acts_reader_next(ms_acts_reader *r, float *x, int32_t *ids, int64_t max) {
+    if (r->real_only && !ids && r->ids_cap < max) { // one buffer, grown to the largest request
+        free(r->ids_buf);
+        r->ids_buf = ms_malloc((size_t)max * sizeof(int32_t));
+        r->ids_cap = max;
+    }
+    int32_t *id = ids ? ids : r->real_only ? r->ids_buf : NULL;
+    int64_t got = 0;
+    while (got < max && r->seq < r->n_seq) {
+        const int64_t n = reader_read_positions(r, x + got * r->d, id ? id + got : NULL, max - got);
+        if (n < 0) return -1;
+        if (!r->real_only) { got += n; continue; }
+        for (int64_t i = got, end = got + n; i < end; i++) // compact: padding positions are not data
+            if (id[i] >= 0) {
+                if (i != got) {
+                    memmove(x + got * r->d, x + i * r->d, (size_t)r->d * sizeof(float));
+                    id[got] = id[i];
+                }
+                got++;
             }
-        }
-        got += ns * np;
-        r->pos += np;
-        if (r->pos == ctx) { r->pos = 0; r->seq += ns; }
     }
     return got;
 }
@@ -590,6 +617,10 @@ static int write_header(hid_t f, const ms_acts_header *hd) {
     bad |= attr_i64(f, "batch", hd->batch, 1);
     bad |= attr_i64(f, "compress", hd->compress, 1);
     bad |= attr_fixed_str(f, "padding", hd->padding);
+    if (hd->packing) {
+        bad |= attr_fixed_str(f, "packing", hd->packing);
+        bad |= attr_i64(f, "separator_id", hd->separator_id, 1);
+    }
     bad |= attr_fixed_str(f, "monoscope_version", MS_VERSION);
     bad |= attr_fixed_str(f, "command", ms_command_line());
     bad |= attr_fixed_str(f, "resume_key", hd->resume_key);
@@ -718,11 +749,17 @@ int ms_acts_writer_append(ms_acts_writer *w, int B, const int32_t *tok, const fl
             bad |= write_rows(w->ds[i], H5T_NATIVE_FLOAT, (hsize_t)w->n_seq, (hsize_t)B, rows[i]);
         }
     }
-    w->n_seq += B;
-    bad |= attr_i64(w->f, "n_seq", w->n_seq, 0);
-    bad |= attr_i64(w->f, "n_tokens", n_tokens, 0);
+    // Two flushes: the rows (data and the datasets' metadata) reach the file before the row count
+    // that vouches for them. One flush would write both in an order HDF5 does not promise, so a
+    // kill during it could leave an n_seq that counts rows never written (found by a SIGKILL test).
     bad |= H5Fflush(w->f, H5F_SCOPE_GLOBAL) < 0;
-    if (bad) { ms_error("%s: writing batch at row %lld failed (disk full?)", w->path, (long long)(w->n_seq - B)); return -1; }
+    if (!bad) {
+        bad |= attr_i64(w->f, "n_seq", w->n_seq + B, 0);
+        bad |= attr_i64(w->f, "n_tokens", n_tokens, 0);
+        bad |= H5Fflush(w->f, H5F_SCOPE_GLOBAL) < 0;
+    }
+    if (bad) { ms_error("%s: writing batch at row %lld failed (disk full?)", w->path, (long long)w->n_seq); return -1; }
+    w->n_seq += B;
     return 0;
 }
 

@@ -3,7 +3,8 @@
 //   /acts/<hook>  float16/32/64 [rows, ctx, ...site shape]   (attention sites: [rows, n_head, ctx, ctx])
 //   /tokens       int32 [rows, ctx]                          token ids, -1 past a sequence's end
 //   /vocab        variable-length byte strings [vocab]
-//   root attributes (capture): model, dims, hooks, ctx, dtype, n_seq (complete rows), n_tokens, ...
+//   root attributes (capture): model, dims, hooks, ctx, dtype, n_seq (complete rows), n_tokens (real
+//                  tokens), padding, packing + separator_id (capture --pack), ...
 //
 // Validation rules (checked once, at open; one error line naming the file and the object):
 //   the file exists and is HDF5; /acts is a group holding at least one dataset; every /acts dataset is
@@ -60,13 +61,17 @@ int64_t ms_acts_reader_n_seq(const ms_acts_reader *r);
 int ms_acts_reader_ctx(const ms_acts_reader *r);
 int ms_acts_reader_d(const ms_acts_reader *r);
 int ms_acts_reader_has_tokens(const ms_acts_reader *r); // /tokens present and [.., ctx] of this hook
-// Reads the next up to max tokens as float32 into x (max·d) and their ids into ids (may be NULL;
+// Reads the next up to max positions as float32 into x (max·d) and their ids into ids (may be NULL;
 // -1 when the file has no tokens). Returns the count, 0 at the end, -1 on a read error.
 int64_t ms_acts_reader_next(ms_acts_reader *r, float *x, int32_t *ids, int64_t max);
+// From now on ms_acts_reader_next returns real tokens only: positions whose /tokens id is -1 (a
+// row's padding past its sequence's end) are skipped. No effect on a file without /tokens.
+void ms_acts_reader_skip_padding(ms_acts_reader *r);
 
 // ---- writer (monoscope capture): create or resume "<out>.partial", append batches, finish.
-// Crash safety: every append extends the datasets, writes the rows, sets the root attributes n_seq
-// and n_tokens and flushes, so a crash loses at most the batch in flight.
+// Crash safety: every append extends the datasets, writes the rows and flushes, then sets the root
+// attributes n_seq and n_tokens and flushes again, so a crash loses at most the batch in flight and
+// n_seq never counts a row that is not on disk.
 typedef struct {            // the root attributes of a capture, written in this order
     const char *model, *architecture, *source_format, *source_dtype;
     int64_t n_layer, d_model, n_head, n_kv_head, d_head, d_mlp, vocab_size, n_ctx, n_params;
@@ -75,6 +80,8 @@ typedef struct {            // the root attributes of a capture, written in this
     const char *input, *input_format;
     int64_t prepend_bos, batch, compress;
     const char *padding, *resume_key;
+    const char *packing;    // NULL: rows are windows of one document each; else how documents were packed
+    int64_t separator_id;   // with packing: the token between documents
     const char *const *vocab; // (n_vocab) NUL-terminated byte strings; NULL: vocab_note instead of /vocab
     int n_vocab;
     const char *vocab_note;
