@@ -13,6 +13,7 @@ typedef struct {
     ms_acts *a;       // the file, opened and validated by the one reader (io/acts.h)
     int *hook;        // per stream hook: its index in the file
     int64_t n_seq, ctx;
+    int32_t *n_real;  // (n_seq) real tokens (id >= 0) per row; NULL when no row holds padding
 } afile;
 
 struct ms_act_stream {
@@ -34,6 +35,9 @@ struct ms_act_stream {
     int64_t round, round_tokens, offset, pos;
     float **buf;          // per hook (cap, d_in)
     int32_t *perm;        // (cap) token order within the round
+    // padded files: a block is read whole into these, then its real tokens are moved into buf
+    float *pad_x;         // (max padded block tokens, max d_in)
+    int32_t *pad_ids;     // (max padded block tokens)
 };
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -68,11 +72,36 @@ void ms_act_stream_close(ms_act_stream *s) {
     for (int i = 0; i < s->n_files; i++) {
         ms_acts_close(s->files[i].a);
         free(s->files[i].hook);
+        free(s->files[i].n_real);
     }
     for (int h = 0; h < s->n_hooks; h++) { free(s->hooks[h]); if (s->buf) free(s->buf[h]); }
     free(s->files); free(s->hooks); free(s->d_in); free(s->model); free(s->blocks); free(s->order);
-    free(s->round_first); free(s->buf); free(s->perm);
+    free(s->round_first); free(s->buf); free(s->perm); free(s->pad_x); free(s->pad_ids);
     free(s);
+}
+
+// Padding is never data: for a file whose /tokens mark positions past a sequence's end with -1,
+// f->n_real gets each row's real-token count (read in chunks of rows); NULL when there is no
+// padding (or no /tokens to tell), so such files stream exactly as before.
+static int count_real_tokens(afile *f) {
+    if (!ms_acts_has_tokens(f->a) || ms_acts_tokens_ctx(f->a) != f->ctx) return 0;
+    const int64_t chunk = 4096;
+    int32_t *ids = ms_malloc((size_t)chunk * f->ctx * sizeof(int32_t));
+    f->n_real = ms_malloc((size_t)f->n_seq * sizeof(int32_t));
+    int any_padding = 0;
+    for (int64_t q = 0; q < f->n_seq; q += chunk) {
+        const int64_t ns = f->n_seq - q < chunk ? f->n_seq - q : chunk;
+        if (ms_acts_read_ids(f->a, q, ns, 0, f->ctx, ids)) { free(ids); return -1; }
+        for (int64_t r = 0; r < ns; r++) {
+            int32_t n = 0;
+            for (int64_t t = 0; t < f->ctx; t++) n += ids[r * f->ctx + t] >= 0;
+            f->n_real[q + r] = n;
+            any_padding |= n < f->ctx;
+        }
+    }
+    free(ids);
+    if (!any_padding) { free(f->n_real); f->n_real = NULL; }
+    return 0;
 }
 
 // Opens file fi and finds every stream hook in it: same ctx for all hooks of the file, and the
@@ -109,7 +138,7 @@ static int open_file(ms_act_stream *s, int fi, const char *path, int64_t (*dims0
         }
     }
     if (f->n_seq <= 0 || f->ctx <= 0) { ms_error("%s: no complete sequences", path); return -1; }
-    return 0;
+    return count_real_tokens(f);
 }
 
 ms_act_stream *ms_act_stream_open(const ms_act_stream_cfg *cfg) {
@@ -141,16 +170,29 @@ ms_act_stream *ms_act_stream_open(const ms_act_stream_cfg *cfg) {
     int64_t seq_per_block = cap / max_ctx / 32;
     if (seq_per_block < 1) seq_per_block = 1;
     s->cap = 0;
+    int64_t max_padded = 0, max_d = 0; // the largest block of a padded file, read whole before compaction
+    for (int h = 0; h < s->n_hooks; h++) if (s->d_in[h] > max_d) max_d = s->d_in[h];
     for (int fi = 0; fi < s->n_files; fi++) {
         afile *f = &s->files[fi];
         for (int64_t q = 0; q < f->n_seq; q += seq_per_block) {
             block b = {fi, q, f->n_seq - q < seq_per_block ? f->n_seq - q : seq_per_block, 0};
             b.tokens = b.nseq * f->ctx;
+            if (f->n_real) {
+                if (b.tokens > max_padded) max_padded = b.tokens;
+                b.tokens = 0;
+                for (int64_t r = 0; r < b.nseq; r++) b.tokens += f->n_real[q + r];
+                if (!b.tokens) continue; // all padding
+            }
             s->blocks = ms_realloc(s->blocks, (size_t)(s->n_blocks + 1) * sizeof(block));
             s->blocks[s->n_blocks++] = b;
             s->epoch_tokens += b.tokens;
             if (b.tokens > s->cap) s->cap = b.tokens;
         }
+    }
+    if (!s->epoch_tokens) { ms_error("%s: no real tokens (every position is padding)", cfg->files[0]); goto fail; }
+    if (max_padded) {
+        s->pad_x = ms_aligned_alloc((size_t)max_padded * max_d * sizeof(float));
+        s->pad_ids = ms_malloc((size_t)max_padded * sizeof(int32_t));
     }
     int64_t max_block = s->cap;
     s->cap = cap < s->epoch_tokens ? cap : s->epoch_tokens;
@@ -176,17 +218,41 @@ int64_t ms_act_stream_buffer_tokens(const ms_act_stream *s) { return s->cap; }
 const char *ms_act_stream_model(const ms_act_stream *s) { return s->model ? s->model : ""; }
 int64_t ms_act_stream_pos(const ms_act_stream *s) { return s->pos; }
 
+// Reads the block's rows of hook h into dst (positions, d_in) float32: directly, or for a padded
+// file whole into pad_x, then its real positions (id >= 0) moved, in order, into dst.
+static int read_block_rows(ms_act_stream *s, const block *b, int h, float *dst) {
+    afile *f = &s->files[b->file];
+    if (!f->n_real) return ms_acts_read(f->a, f->hook[h], b->seq0, b->nseq, 0, f->ctx, dst);
+    const int64_t d = s->d_in[h], n = b->nseq * f->ctx;
+    if (ms_acts_read(f->a, f->hook[h], b->seq0, b->nseq, 0, f->ctx, s->pad_x) ||
+        ms_acts_read_ids(f->a, b->seq0, b->nseq, 0, f->ctx, s->pad_ids))
+        return -1;
+    int64_t out = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (s->pad_ids[i] >= 0) memcpy(dst + out++ * d, s->pad_x + i * d, (size_t)d * sizeof(float));
+    return 0;
+}
+
+// The row of a block that holds its token-th streamed token.
+static int64_t row_of_token(const ms_act_stream *s, const block *b, int64_t token) {
+    const afile *f = &s->files[b->file];
+    if (!f->n_real) return b->seq0 + token / f->ctx;
+    int64_t r = b->seq0;
+    while (r + 1 < b->seq0 + b->nseq && token >= f->n_real[r]) token -= f->n_real[r++];
+    return r;
+}
+
 // Reads one block of one hook into dst (tokens, d_in) float32, checking every value is finite.
 static int read_block(ms_act_stream *s, const block *b, int h, float *dst) {
     afile *f = &s->files[b->file];
-    if (ms_acts_read(f->a, f->hook[h], b->seq0, b->nseq, 0, f->ctx, dst)) return -1;
+    if (read_block_rows(s, b, h, dst)) return -1;
     const int64_t n = b->tokens * s->d_in[h];
     int64_t bad = -1;
     #pragma omp parallel for schedule(static) reduction(max : bad)
     for (int64_t i = 0; i < n; i++) if (!isfinite(dst[i])) { int64_t q = i; if (q > bad) bad = q; }
     if (bad >= 0) {
-        int64_t per_seq = f->ctx * s->d_in[h];
-        ms_error("%s: /acts/%s: non-finite value (NaN or Inf) in sequence %lld", ms_acts_path(f->a), s->hooks[h], (long long)(b->seq0 + bad / per_seq));
+        ms_error("%s: /acts/%s: non-finite value (NaN or Inf) in sequence %lld", ms_acts_path(f->a), s->hooks[h],
+                 (long long)row_of_token(s, b, bad / s->d_in[h]));
         return -1;
     }
     return 0;

@@ -14,7 +14,8 @@ int ms_sae_encode_file(const ms_sae *s, const char *acts_path, const char *out_p
     const int64_t B = o && o->batch > 0 ? o->batch : 4096;
     const int64_t maxt = o && o->max_tokens > 0 ? o->max_tokens : INT64_MAX;
     char *tmp = ms_atomic_tmp_path(out_path);
-    ms_codes_writer *w = ms_codes_writer_create(tmp, ms_acts_reader_has_tokens(rd));
+    const int has_tok = ms_acts_reader_has_tokens(rd);
+    ms_codes_writer *w = ms_codes_writer_create(tmp, has_tok);
     if (!w) { ms_error("%s: cannot create", out_path); ms_acts_reader_close(rd); unlink(tmp); free(tmp); return -1; }
     int rc = 0;
     float *x = ms_aligned_alloc((size_t)B * d * sizeof(float));
@@ -29,8 +30,20 @@ int ms_sae_encode_file(const ms_sae *s, const char *acts_path, const char *out_p
         int64_t m = ms_acts_reader_next(rd, x, ids, maxt - n < B ? maxt - n : B);
         if (m < 0) { rc = -1; break; }
         if (m == 0) break;
-        if (ms_sae_encoder_sparse(enc, x, m, &c) < 0) { rc = -1; break; }
-        for (int64_t t = 0; t < m; t++) ptr[t] = nnz + c.row[t + 1]; // global offsets
+        // one CSR row per position, so rows line up with /tokens; padding (id -1 in a file with
+        // tokens) is not data: it is not encoded and its row is empty
+        int64_t n_real = 0;
+        for (int64_t t = 0; t < m; t++)
+            if (!has_tok || ids[t] >= 0) {
+                if (t != n_real) memcpy(x + n_real * d, x + t * d, (size_t)d * sizeof(float));
+                n_real++;
+            }
+        if (n_real && ms_sae_encoder_sparse(enc, x, n_real, &c) < 0) { rc = -1; break; }
+        if (!n_real) c.nnz = 0;
+        for (int64_t t = 0, r = 0; t < m; t++) { // global offsets
+            if (!has_tok || ids[t] >= 0) r++;
+            ptr[t] = nnz + (r ? c.row[r] : 0);
+        }
         if (ms_codes_writer_append(w, ptr, m, c.idx, c.val, c.nnz, ids)) {
             ms_error("%s: write failed", out_path);
             rc = -1;

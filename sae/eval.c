@@ -29,6 +29,7 @@ int ms_sae_eval_acts(const ms_sae *s, const char *acts_path, const ms_sae_eval_o
     const char *hook = o && o->hook ? o->hook : NULL;
     ms_acts_reader *rd = ms_acts_reader_open_for(s, acts_path, hook);
     if (!rd) return -1;
+    ms_acts_reader_skip_padding(rd); // metrics, densities and counts are over real tokens only
     const int d = s->d_in, S = s->d_sae;
     const int64_t B = o && o->batch > 0 ? o->batch : 2048;
     const int64_t maxt = o && o->max_tokens > 0 ? o->max_tokens : INT64_MAX;

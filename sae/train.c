@@ -118,7 +118,8 @@ static void resolve(plan *P, const ms_train_cfg *in, int d_in, int64_t epoch_tok
     if (c->k > c->d_sae) c->k = c->d_sae;
     if (c->l0_target <= 0) c->l0_target = c->k;
     if (c->batch <= 0) c->batch = 4096;
-    if (c->tokens <= 0) c->tokens = epoch_tokens;
+    // default: one pass, in whole batches, so no token is seen twice (at least one batch)
+    if (c->tokens <= 0) c->tokens = epoch_tokens >= c->batch ? epoch_tokens - epoch_tokens % c->batch : c->batch;
     if (c->lr <= 0) {
         // 1/√d_sae scaling (Gao et al. 2024) with a constant that also converges in a few hundred
         // steps (BatchTopK is the slowest): 3e-3 at 1024 latents, 6.1e-4 at 24576

@@ -130,6 +130,9 @@ static const char *format_name(ms_input_format f) {
     return f == MS_INPUT_TEXT ? "text" : f == MS_INPUT_JSONL ? "jsonl" : "ids";
 }
 
+// The token capture --pack puts between documents: EOS, or BOS for a model without one; -1: none.
+static int pack_separator(const ms_model *m) { return m->cfg.eos_id >= 0 ? m->cfg.eos_id : m->cfg.bos_id; }
+
 // Everything that must match for --resume to continue a file, as "key=value;" pairs.
 static char *resume_key(const ms_model *m, const ms_capture_opts *o, const char *hooks, int batch) {
     const ms_config *c = &m->cfg;
@@ -137,10 +140,10 @@ static char *resume_key(const ms_model *m, const ms_capture_opts *o, const char 
     char *k = ms_malloc(n);
     snprintf(k, n,
              "architecture=%s;n_layer=%d;d_model=%d;n_head=%d;n_kv_head=%d;d_head=%d;d_mlp=%d;vocab_size=%d;"
-             "parameters=%zu;hooks=%s;ctx=%d;dtype=%s;input_format=%s;prepend_bos=%d;batch=%d;max_tokens=%lld;",
+             "parameters=%zu;hooks=%s;ctx=%d;dtype=%s;input_format=%s;prepend_bos=%d;batch=%d;max_tokens=%lld;%s",
              ms_arch_name(c->arch), c->n_layer, c->d_model, c->n_head, c->n_kv_head, c->d_head, c->d_mlp,
              c->vocab_size, m->n_params, hooks, o->ctx, o->f16 ? "f16" : "f32", format_name(o->input_format),
-             o->prepend_bos, batch, o->max_tokens);
+             o->prepend_bos, batch, o->max_tokens, o->pack ? "pack=1;" : "");
     return k;
 }
 
@@ -172,7 +175,12 @@ static ms_acts_writer *create_file(const char *tmp, const ms_model *m, const ms_
         .n_ctx = c->n_ctx, .n_params = (int64_t)m->n_params, .hooks = hook_list, .ctx = o->ctx, .f16 = o->f16,
         .input = o->input_path, .input_format = format_name(o->input_format), .prepend_bos = o->prepend_bos,
         .batch = batch, .compress = compress,
-        .padding = "positions past a sequence's end: token -1, activations 0 (attn scores -inf)", .resume_key = key,
+        .padding = o->pack ? "none: packed rows are full windows"
+                           : "positions past a sequence's end: token -1, activations 0 (attn scores -inf)",
+        .packing = o->pack ? "documents joined by an EOS separator into full ctx windows; the final partial window dropped"
+                           : NULL,
+        .separator_id = pack_separator(m),
+        .resume_key = key,
         .vocab_note = "the model has no tokenizer: /vocab omitted"};
     char **vocab = m->tok ? vocab_strings(m) : NULL;
     hd.vocab = (const char *const *)vocab;
@@ -288,6 +296,10 @@ int ms_capture(const ms_capture_opts *o) {
     key = resume_key(m, o, hook_list, batch);
     in = ms_input_open(o->input_path, o->input_format, m->tok, o->ctx, o->prepend_bos, c->bos_id, c->vocab_size);
     if (!in) goto out;
+    if (o->pack) {
+        if (pack_separator(m) < 0) { ms_error("%s: --pack needs an EOS or BOS token; the model has neither", o->model_path); goto out; }
+        if (ms_input_set_packing(in, pack_separator(m))) goto out;
+    }
 
     const int ctx = o->ctx;
     tok = ms_malloc((size_t)batch * ctx * sizeof(int32_t));

@@ -13,6 +13,7 @@ typedef struct {
     long long max_tokens;       // 0: no limit
     int f16;                    // store activations as float16
     int prepend_bos;
+    int pack;                   // join documents with EOS into full ctx windows (no padding)
     int resume;                 // continue <out>.partial (or start it when absent)
     int overwrite;              // replace an existing <out>
     int compress;               // deflate level 0..9 (0: none); -1: default

@@ -51,6 +51,8 @@ struct ms_input {
     size_t doc_n, doc_pos;
     int text_done;
     long size;      // bytes in the file
+    int pack, sep;  // packing: documents joined by sep into full windows
+    int sep_due;    // the current document's tokens are out; its separator is next
 };
 
 ms_input *ms_input_open(const char *path, ms_input_format fmt, const ms_tokenizer *tok, int ctx, int prepend_bos,
@@ -164,7 +166,43 @@ static int next_doc(ms_input *in) {
     }
 }
 
+int ms_input_set_packing(ms_input *in, int sep) {
+    if (in->fmt == MS_INPUT_IDS) {
+        ms_error("--pack joins tokenized documents (text or jsonl input); ids rows are taken as given");
+        return -1;
+    }
+    in->pack = 1;
+    in->sep = sep;
+    return 0;
+}
+
+// One full window of the packed stream (document, sep, document, sep, ...); 0 when the stream ends
+// before the window is full (the tail is dropped).
+static int next_packed(ms_input *in, int32_t *out) {
+    const int nb = in->prepend_bos ? 1 : 0, need = in->ctx - nb;
+    if (nb) out[0] = in->bos;
+    int filled = 0;
+    while (filled < need) {
+        if (in->doc_pos < in->doc_n) {
+            size_t take = in->doc_n - in->doc_pos;
+            if (take > (size_t)(need - filled)) take = (size_t)(need - filled);
+            memcpy(out + nb + filled, in->doc + in->doc_pos, take * sizeof(int32_t));
+            in->doc_pos += take;
+            filled += (int)take;
+            in->sep_due = in->doc_pos == in->doc_n;
+        } else if (in->sep_due) {
+            out[nb + filled++] = in->sep;
+            in->sep_due = 0;
+        } else {
+            int rc = next_doc(in);
+            if (rc <= 0) return rc;
+        }
+    }
+    return in->ctx;
+}
+
 int ms_input_next(ms_input *in, int32_t *out) {
+    if (in->pack) return next_packed(in, out);
     const int nb = in->prepend_bos ? 1 : 0;
     if (in->fmt == MS_INPUT_IDS) {
         for (;;) {

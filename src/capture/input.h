@@ -5,6 +5,7 @@
 //   jsonl: one JSON object per line; its "text" field is one document, tokenized and cut into
 //          ctx-token windows (the last window of a document may be shorter)
 // With prepend_bos each window starts with BOS followed by ctx-1 tokens of the stream.
+// Packed (ms_input_set_packing): every window is full; see there.
 #ifndef MS_CAPTURE_INPUT_H
 #define MS_CAPTURE_INPUT_H
 #include <stddef.h>
@@ -21,6 +22,10 @@ typedef struct ms_input ms_input;
 // tok may be NULL for ids; bos used with prepend_bos (-1: error if prepend_bos is asked).
 ms_input *ms_input_open(const char *path, ms_input_format fmt, const ms_tokenizer *tok, int ctx,
                         int prepend_bos, int bos, int vocab_size);
+// Packing (text and jsonl only; -1 + ms_error for ids): documents are joined into one stream, each
+// followed by sep (the model's EOS), and cut into full windows of ctx ids (BOS + ctx-1 with
+// prepend_bos); the final partial window is dropped, so no row holds padding.
+int ms_input_set_packing(ms_input *in, int sep);
 // Next sequence into out (room for ctx ids): returns its length (>= 1), 0 at the end, -1 on error.
 int ms_input_next(ms_input *in, int32_t *out);
 // Fraction of the input consumed so far (0..1), for progress estimates.

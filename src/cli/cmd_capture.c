@@ -11,7 +11,7 @@ static void help(FILE *f) {
     fprintf(f,
         "usage: monoscope capture --model PATH --input FILE --hooks P[,P...] --ctx N --out acts.h5\n"
         "                         [--input-format text|jsonl|ids] [--max-tokens N] [--batch N]\n"
-        "                         [--dtype f32|f16] [--compress 0-9] [--prepend-bos] [--resume] [--overwrite]\n\n"
+        "                         [--dtype f32|f16] [--compress 0-9] [--prepend-bos] [--pack] [--resume] [--overwrite]\n\n"
         "Runs the model over a corpus and writes the activations at the chosen hook sites to HDF5:\n"
         "/tokens int32 [n_seq, ctx], /acts/<hook> [n_seq, ctx, ...site shape], /vocab (token bytes, when\n"
         "the model has a tokenizer), root attributes describing model, hooks and run (README: \"Activations\n"
@@ -38,6 +38,11 @@ static void help(FILE *f) {
         "                         writing; so the default stores uncompressed chunks. Use --dtype f16 to\n"
         "                         halve files, and --compress 1 when disk matters more than speed\n"
 "      --prepend-bos      start every row with the model's BOS token (then ctx-1 corpus tokens)\n"
+        "      --pack             join the documents (text or jsonl) into one stream, each followed by the\n"
+        "                         model's EOS (BOS if it has none), and cut it into full ctx windows: no\n"
+        "                         padding; the final partial window is dropped. Without it a row is a\n"
+        "                         window of one document, padded past its end with token -1 (every\n"
+        "                         consumer skips padding)\n"
         "      --resume           continue FILE.partial left by an interrupted run (same model, hooks, ctx,\n"
         "                         dtype, input format, batch); the result equals an uninterrupted run.\n"
         "                         After every batch the file is flushed with its row count n_seq, so a\n"
@@ -51,14 +56,15 @@ static void help(FILE *f) {
 }
 
 int cmd_capture(int argc, char **argv) {
-    enum { O_MAXTOK = 256, O_DTYPE, O_COMPRESS, O_BOS, O_RESUME, O_OVERWRITE };
+    enum { O_MAXTOK = 256, O_DTYPE, O_COMPRESS, O_BOS, O_PACK, O_RESUME, O_OVERWRITE };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},      {"input", required_argument, 0, 'i'},
         {"input-format", required_argument, 0, 'f'}, {"hooks", required_argument, 0, 'k'},
         {"ctx", required_argument, 0, 'c'},        {"out", required_argument, 0, 'o'},
         {"max-tokens", required_argument, 0, O_MAXTOK}, {"batch", required_argument, 0, 'b'},
         {"dtype", required_argument, 0, O_DTYPE},  {"compress", required_argument, 0, O_COMPRESS},
-        {"prepend-bos", no_argument, 0, O_BOS},    {"resume", no_argument, 0, O_RESUME},
+        {"prepend-bos", no_argument, 0, O_BOS},    {"pack", no_argument, 0, O_PACK},
+        {"resume", no_argument, 0, O_RESUME},
         {"overwrite", no_argument, 0, O_OVERWRITE}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     ms_capture_opts o = {.input_format = MS_INPUT_TEXT, .compress = -1};
     long v;
@@ -94,6 +100,7 @@ int cmd_capture(int argc, char **argv) {
             o.compress = (int)v;
             break;
         case O_BOS: o.prepend_bos = 1; break;
+        case O_PACK: o.pack = 1; break;
         case O_RESUME: o.resume = 1; break;
         case O_OVERWRITE: o.overwrite = 1; break;
         case 'h': help(stdout); return 0;
@@ -106,5 +113,7 @@ int cmd_capture(int argc, char **argv) {
     if (!o.hooks) return cli_usage_error("--hooks is required (e.g. 'blocks.*.hook_resid_post')");
     if (!o.ctx) return cli_usage_error("--ctx is required and must be at least 1");
     if (!o.out_path) return cli_usage_error("--out is required");
+    if (o.pack && o.input_format == MS_INPUT_IDS)
+        return cli_usage_error("--pack joins tokenized documents (text or jsonl); ids rows are taken as given");
     return ms_capture(&o) ? cli_fail() : 0;
 }

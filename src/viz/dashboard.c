@@ -65,6 +65,7 @@ static inline uint64_t mix64(uint64_t x) { // splitmix64 finaliser
 static void store_ctx(ms_dash_stats *s, int g, int slot, ms_dash_ex *ex, float v, const float *codes, int d_sae,
                       const int32_t *ids, int64_t seq0, int sq, int t, int ctx) {
     int a = t - s->context < 0 ? 0 : t - s->context, b = t + s->context >= ctx ? ctx - 1 : t + s->context;
+    while (b > t && ids && ids[(size_t)sq * ctx + b] < 0) b--; // the context ends where the sequence does
     ex->v = v;
     ex->seq = seq0 + sq;
     ex->pos = t;
@@ -141,6 +142,7 @@ void ms_dash_feed(ms_dash_stats *s, const float *codes, int d_sae, const int32_t
         int g0 = (int)((int64_t)s->n_feat * tid / nt), g1 = (int)((int64_t)s->n_feat * (tid + 1) / nt);
         for (int sq = 0; sq < n_seq; sq++)
             for (int t = 0; t < ctx; t++) {
+                if (ids && ids[(size_t)sq * ctx + t] < 0) continue; // padding is not data
                 const float *row = codes + ((size_t)sq * ctx + t) * d_sae;
                 for (int g = g0; g < g1; g++) {
                     float v = row[s->feat[g]];
@@ -148,7 +150,10 @@ void ms_dash_feed(ms_dash_stats *s, const float *codes, int d_sae, const int32_t
                 }
             }
     }
-    s->n_tokens += (uint64_t)n_seq * ctx;
+    uint64_t n_real = (uint64_t)n_seq * ctx;
+    if (ids)
+        for (size_t i = 0; i < (size_t)n_seq * ctx; i++) n_real -= ids[i] < 0;
+    s->n_tokens += n_real;
 }
 
 double ms_dash_quantile(const ms_dash_stats *s, int g, double q) {

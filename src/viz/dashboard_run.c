@@ -188,8 +188,13 @@ static int write_page(dash_run *r, const ms_dash_stats *st, int g, int feature) 
     ms_canvas *cv = ms_dash_render(st, g, &pg);
     snprintf(path, sizeof path, "%s/feature_%05d.png", r->o->out_dir, feature);
     lens_text(r, g, lens, sizeof lens);
-    ms_png_text ptx[2] = {{"Inputs", r->inputs}, {"LogitLens", lens}};
-    int rc = !cv || ms_png_write(cv, path, ptx, r->m ? 2 : 1) < 0 ? -1 : 0;
+    // the page's numbers, machine-readable: density over real tokens (padding is never counted)
+    char stats[160];
+    snprintf(stats, sizeof stats, "density=%.9g tokens=%llu fires=%llu max=%.9g",
+             st->n_tokens ? (double)st->n_fire[g] / (double)st->n_tokens : 0.0, (unsigned long long)st->n_tokens,
+             (unsigned long long)st->n_fire[g], (double)st->max[g]);
+    ms_png_text ptx[3] = {{"Inputs", r->inputs}, {"Stats", stats}, {"LogitLens", lens}};
+    int rc = !cv || ms_png_write(cv, path, ptx, r->m ? 3 : 2) < 0 ? -1 : 0;
     ms_canvas_free(cv);
     return rc;
 }

@@ -59,6 +59,12 @@ static int load_from_acts(ms_viz_source *s, const ms_viz_source_opts *o, float *
     *x = ms_malloc((size_t)T * d * sizeof **x);
     *ids = ms_malloc((size_t)T * sizeof **ids);
     if (ms_acts_file_read(a, o->seq, 1, *x, *ids) < 0) goto done;
+    if (ms_acts_file_has_tokens(a)) { // the row's padding (id -1 past the sequence's end) is not shown
+        int n_real = 0;
+        while (n_real < T && (*ids)[n_real] >= 0) n_real++;
+        if (n_real == 0) { ms_error("%s: sequence %ld holds no tokens", o->acts_path, o->seq); goto done; }
+        T = n_real;
+    }
     if (o->pos_a >= T) { ms_error("--positions: the sequence has %d tokens", T); goto done; }
     keep_range(s, o, T, *x, *ids, d);
     size_t *vl = NULL;
