@@ -38,24 +38,7 @@ echo "  capture $CAPTURE_SEQS x 256 tokens; sae train topk $D_IN -> $D_SAE, batc
 $PY -c "
 import random; random.seed(0)
 print('\n'.join(' '.join(str(random.randrange(50257)) for _ in range(256)) for _ in range($CAPTURE_SEQS)))" > "$WORK/ids.txt"
-make_acts() { # path d n_tokens
-    $PY - "$1" "$HOOK" "$2" "$3" <<'EOF'
-import sys, numpy as np, h5py
-path, hook, d, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-ctx = 128
-n_seq = (n + ctx - 1) // ctx
-rng = np.random.default_rng(0)
-D = rng.standard_normal((4 * d, d)).astype(np.float32)
-D /= np.linalg.norm(D, axis=1, keepdims=True)
-idx = rng.integers(0, 4 * d, size=(n_seq * ctx, 24))
-mag = rng.uniform(0.5, 1.5, size=idx.shape).astype(np.float32) * (rng.random(idx.shape) < 0.7)
-x = np.einsum("mj,mjd->md", mag, D[idx]) + 0.02 * rng.standard_normal((n_seq * ctx, d)).astype(np.float32)
-with h5py.File(path, "w") as f:
-    f["acts/" + hook] = x.reshape(n_seq, ctx, d).astype(np.float32)
-    f["tokens"] = np.zeros((n_seq, ctx), np.int32)
-    f.attrs["n_seq"], f.attrs["ctx"], f.attrs["model"] = n_seq, ctx, "synthetic"
-EOF
-}
+make_acts() { $PY "$(dirname "$0")/bench/synth_acts.py" "$1" "$HOOK" "$2" "$3"; } # path d n_tokens
 [ -f "$WORK/acts.h5" ] || make_acts "$WORK/acts.h5" "$D_IN" $(((STEPS + 1) * BATCH))
 [ -f "$WORK/small.h5" ] || make_acts "$WORK/small.h5" 64 16384
 
