@@ -398,9 +398,7 @@ static void site_update(site *s, const plan *P, int64_t t) {
 // the dead-latent counters, the log and the scalars; everything needed to continue bit-exactly
 
 static int site_write(hid_t f, int h, const site *s) {
-    char name[32];
-    snprintf(name, sizeof name, "site%d", h);
-    hid_t g = H5Gcreate2(f, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t g = ms_ckpt_group(f, "site", h, 1);
     if (g < 0) return -1;
     const int64_t sv = s->S;
     int rc = ms_params_write(g, &s->P);
@@ -411,14 +409,12 @@ static int site_write(hid_t f, int h, const site *s) {
     rc |= ms_h5_attr_float(g, "bt_thr", s->bt_thr);
     rc |= ms_h5_attr_float(g, "bt_wsum", s->bt_wsum);
     rc |= ms_h5_attr_int(g, "resampled", s->resampled);
-    H5Gclose(g);
+    ms_ckpt_close(g);
     return rc;
 }
 
 static int site_read(hid_t f, const char *path, int h, site *s) {
-    char name[32];
-    snprintf(name, sizeof name, "site%d", h);
-    hid_t g = H5Gopen2(f, name, H5P_DEFAULT);
+    hid_t g = ms_ckpt_group(f, "site", h, 0);
     if (g < 0) return -1;
     const int64_t sv = s->S;
     int rc = ms_params_read(g, path, &s->P);
@@ -429,7 +425,7 @@ static int site_read(hid_t f, const char *path, int h, site *s) {
     rc |= ms_h5_get_attr_f64(g, "bt_thr", MS_H5_REQUIRED, &s->bt_thr);
     rc |= ms_h5_get_attr_f64(g, "bt_wsum", MS_H5_REQUIRED, &s->bt_wsum);
     rc |= ms_h5_get_attr_i64(g, "resampled", MS_H5_REQUIRED, &s->resampled);
-    H5Gclose(g);
+    ms_ckpt_close(g);
     return rc;
 }
 
@@ -446,7 +442,7 @@ static int ckpt_read(const char *path, site *sites, int n, int64_t *step, int64_
     if (f < 0) return -1;
     int rc = 0;
     for (int h = 0; h < n && !rc; h++) rc |= site_read(f, path, h, &sites[h]);
-    H5Fclose(f);
+    ms_ckpt_close(f);
     if (rc) { if (!strstr(ms_last_error(), path)) ms_error("%s: damaged checkpoint", path); return -1; }
     return 0;
 }

@@ -246,6 +246,39 @@ static int output_state(const ms_capture_opts *o, const char *tmp) {
     return 1;
 }
 
+// The partial file of an interrupted run, reopened after checking that its rows are the input's
+// first ones; *n_seq, *n_tok: what it holds. NULL + ms_error.
+static ms_acts_writer *resume_file(const ms_capture_opts *o, const char *tmp, const char *key, ms_input *in,
+                                   const ms_acts_site *sites, int n_hooks, int batch, int32_t *seq, long long *n_seq,
+                                   long long *n_tok) {
+    int64_t done_seq = 0, done_tok = 0;
+    ms_acts_writer *w = ms_acts_writer_resume(tmp, o->out_path, key, o->ctx, o->f16, batch, sites, n_hooks, &done_seq, &done_tok);
+    if (!w) return NULL;
+    *n_seq = done_seq;
+    *n_tok = done_tok;
+    if (check_resumed_rows(o, in, w, *n_seq, seq)) { ms_acts_writer_abort(w); return NULL; }
+    fprintf(stderr, "monoscope: resuming %s after %lld sequences\n", tmp, *n_seq);
+    return w;
+}
+
+// The observer copying every hook site's rows into its cap_hook buffer.
+static ms_observer *open_observer(const ms_model *m, const cap_hook *h, int n_hooks, int ctx) {
+    const char **names = ms_malloc((size_t)n_hooks * sizeof *names);
+    float **bufs = ms_malloc((size_t)n_hooks * sizeof *bufs);
+    for (int i = 0; i < n_hooks; i++) { names[i] = h[i].name; bufs[i] = h[i].buf; }
+    ms_observer *obs = ms_observer_new(m, names, n_hooks, ctx, bufs);
+    free(names);
+    free(bufs);
+    return obs;
+}
+
+// The summary line after a run: sequences, tokens, rate, and how the time split.
+static void report_rate(long long n_seq, long long n_tok, double seconds, double t_fwd, double t_write) {
+    fprintf(stderr, "monoscope: captured %lld sequences (%lld tokens) in %.2f s: %.0f tokens/s; forward %.2f s, "
+                    "hdf5 %.2f s (%.1f%%)\n", n_seq, n_tok, seconds, seconds > 0 ? n_tok / seconds : 0.0, t_fwd, t_write,
+            seconds > 0 ? 100.0 * t_write / seconds : 0.0);
+}
+
 int ms_capture(const ms_capture_opts *o) {
     int rc = -1;
     ms_model *m = NULL;
@@ -305,29 +338,14 @@ int ms_capture(const ms_capture_opts *o) {
     tok = ms_malloc((size_t)batch * ctx * sizeof(int32_t));
     seq = ms_malloc((size_t)ctx * sizeof(int32_t));
     lens = ms_calloc((size_t)batch, sizeof(int));
-    if (o->resume && ms_file_exists(tmp)) {
-        int64_t done_seq = 0, done_tok = 0;
-        w = ms_acts_writer_resume(tmp, o->out_path, key, ctx, o->f16, batch, sites, n_hooks, &done_seq, &done_tok);
-        if (!w) goto out;
-        n_seq = done_seq;
-        n_tok = done_tok;
-        if (check_resumed_rows(o, in, w, n_seq, seq)) goto out;
-        fprintf(stderr, "monoscope: resuming %s after %lld sequences\n", tmp, n_seq);
-    } else {
-        w = create_file(tmp, m, o, sites, n_hooks, hook_list, key, batch, compress);
-        if (!w) goto out;
-        fresh = 1;
-    }
+    const int resuming = o->resume && ms_file_exists(tmp);
+    w = resuming ? resume_file(o, tmp, key, in, sites, n_hooks, batch, seq, &n_seq, &n_tok)
+                 : create_file(tmp, m, o, sites, n_hooks, hook_list, key, batch, compress);
+    if (!w) goto out;
+    fresh = !resuming;
 
-    {
-        const char **names = ms_malloc((size_t)n_hooks * sizeof *names);
-        float **bufs = ms_malloc((size_t)n_hooks * sizeof *bufs);
-        for (int i = 0; i < n_hooks; i++) { names[i] = h[i].name; bufs[i] = h[i].buf; }
-        obs = ms_observer_new(m, names, n_hooks, ctx, bufs);
-        free(names);
-        free(bufs);
-        if (!obs) goto out;
-    }
+    obs = open_observer(m, h, n_hooks, ctx);
+    if (!obs) goto out;
     st = ms_state_new(m, batch, ctx);
     if (!st) goto out;
     fwd_tok = ms_malloc((size_t)batch * ctx * sizeof(int32_t));
@@ -366,13 +384,7 @@ int ms_capture(const ms_capture_opts *o) {
         ms_error("%s: empty input: no token sequences to capture", o->input_path);
         goto out;
     }
-    {
-        double el = ms_now() - t0;
-        long long nt = n_tok - n_tok0;
-        fprintf(stderr, "monoscope: captured %lld sequences (%lld tokens) in %.2f s: %.0f tokens/s; forward %.2f s, "
-                        "hdf5 %.2f s (%.1f%%)\n", n_seq - n_seq0, nt, el, el > 0 ? nt / el : 0.0, t_fwd, t_write,
-                el > 0 ? 100.0 * t_write / el : 0.0);
-    }
+    report_rate(n_seq - n_seq0, n_tok - n_tok0, ms_now() - t0, t_fwd, t_write);
     int closed = ms_acts_writer_finish(w);
     w = NULL;
     if (closed) goto out;

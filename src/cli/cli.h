@@ -2,6 +2,7 @@
 // with getopt_long, calls the library, and returns the process exit status.
 #ifndef MS_CLI_H
 #define MS_CLI_H
+#include <stdio.h>
 
 typedef struct {
     const char *name;
@@ -15,6 +16,24 @@ int cli_fail(void);
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 // Parses a non-negative integer option value; on error reports it and returns -1.
 long cli_parse_long(const char *opt, const char *value);
+// cli_parse_long, then lo <= value <= hi ("OPT must be at least LO" / "... between LO and HI").
+long cli_parse_long_in(const char *opt, const char *value, long lo, long hi);
+
+// One command's options for cli_parse_opts (cli_opts.c).
+struct option;
+typedef struct {
+    const char *cmd;                    // "sae eval": names the command in messages
+    const struct option *table;         // getopt_long's table; 'h' is --help
+    void (*help)(FILE *f);
+    // One parsed option (its table value, its argument or NULL): 0, or the exit status (2) after
+    // reporting a bad value.
+    int (*on_option)(void *ctx, int opt, const char *arg);
+    int operands;                       // 0: no operand allowed; else the caller checks argv[optind..]
+} cli_opts;
+// Runs getopt_long over argv: each option goes to on_option; -h/--help prints the help and returns
+// -1 (the command then exits 0); an unknown option or missing value, or an operand where none is
+// allowed, is reported and returns 2. Returns 0 when the command should go on (optind: first operand).
+int cli_parse_opts(int argc, char **argv, const cli_opts *p, void *ctx);
 
 int cmd_info(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);

@@ -1,6 +1,7 @@
 // cmd_run.c: `monoscope run`: next-token predictions (and an optional greedy continuation) of a
 // prompt with and without edits at hook sites: ablation, SAE-feature steering, activation patching.
-// Only option parsing and printing live here; the edits are model/intervene.h.
+// Only option parsing and printing live here; the edits and the two runs are model/intervene.h,
+// steering with an SAE feature sae/steer.h.
 #include <getopt.h>
 #include <json-c/json.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include "cli/cli.h"
 #include "model/intervene.h"
 #include "sae/sae.h"
+#include "sae/steer.h"
 #include "util/util.h"
 
 static void help(FILE *f) {
@@ -127,52 +129,6 @@ static int prompt_ids(const ms_model *m, const char *text, const char *ids_str, 
     return 0;
 }
 
-// --steer SITE:feature=F[,scale=X][,head=H] into iv, the vector a row of sae's W_dec.
-static int parse_steer(ms_intervention *iv, const ms_model *m, const ms_sae *sae, const char *text) {
-    const char *colon = strchr(text, ':');
-    if (!colon) { ms_error("--steer '%s': expected SITE:feature=F[,scale=X]", text); return -1; }
-    char site[160];
-    long feature = -1, head = -1;
-    double scale = 1.0;
-    snprintf(site, sizeof site, "%.*s", (int)(colon - text), text);
-    for (const char *p = colon + 1; *p;) {
-        char *end = NULL;
-        if (!strncmp(p, "feature=", 8)) feature = strtol(p + 8, &end, 10);
-        else if (!strncmp(p, "scale=", 6)) scale = strtod(p + 6, &end);
-        else if (!strncmp(p, "head=", 5)) head = strtol(p + 5, &end, 10);
-        if (!end || (*end && *end != ',') || end == strchr(p, '=') + 1) {
-            ms_error("--steer '%s': expected SITE:feature=F[,scale=X][,head=H]", text);
-            return -1;
-        }
-        p = *end ? end + 1 : end;
-    }
-    if (feature < 0) { ms_error("--steer '%s': feature=F (a non-negative integer) is required", text); return -1; }
-    char spec[192];
-    if (head >= 0) snprintf(spec, sizeof spec, "%s:head=%ld", site, head);
-    else snprintf(spec, sizeof spec, "%s", site);
-    if (ms_intervention_parse_site(iv, &m->cfg, spec)) return -1;
-    const char *sae_hook = ms_sae_attr_str(sae, "hook");
-    char name[160];
-    ms_site_name(iv->site, iv->layer, name, sizeof name);
-    if (!sae_hook || strcmp(sae_hook, name)) {
-        ms_error("--steer %s: the SAE was trained on '%s', not on this site", name, sae_hook ? sae_hook : "(no hook attribute)");
-        return -1;
-    }
-    const int64_t D = ms_site_token_size(&m->cfg, iv->site);
-    if (D != sae->d_in) {
-        ms_error("--steer %s: the SAE's d_in %d differs from the site's per-token size %lld", name, sae->d_in, (long long)D);
-        return -1;
-    }
-    if (feature >= sae->d_sae) {
-        ms_error("--steer %s: feature %ld is out of range (the SAE has %d features)", name, feature, sae->d_sae);
-        return -1;
-    }
-    iv->vec = sae->W_dec + (size_t)feature * sae->d_in; // (d_in) in the site's units: normalisation is folded in
-    iv->vec_len = sae->d_in;
-    iv->scale = (float)scale;
-    return 0;
-}
-
 // Builds iv[0..n_edits) from the options (recording patch sources). 0 or -1 + ms_error.
 static int build_edits(const run_args *a, const ms_model *m, const ms_sae *sae, ms_intervention *iv) {
     int32_t *src = NULL;
@@ -180,7 +136,7 @@ static int build_edits(const run_args *a, const ms_model *m, const ms_sae *sae, 
     int rc = 0;
     for (int i = 0; i < a->n_edits && !rc; i++) {
         iv[i].kind = a->edit_kind[i];
-        if (iv[i].kind == MS_IV_ADD) { rc = parse_steer(&iv[i], m, sae, a->edit_text[i]); continue; }
+        if (iv[i].kind == MS_IV_ADD) { rc = ms_intervention_steer(&iv[i], m, sae, a->edit_text[i]); continue; }
         rc = ms_intervention_parse_site(&iv[i], &m->cfg, a->edit_text[i]);
         if (rc || iv[i].kind != MS_IV_PATCH) continue;
         if (!src) rc = prompt_ids(m, a->from_prompt, a->from_ids, a->from_prompt ? "--from-prompt" : "--from-ids", &src, &n_src);
@@ -206,13 +162,7 @@ static void token_display(const ms_model *m, int32_t id, char *out, size_t cap) 
     out[o] = 0;
 }
 
-typedef struct {
-    ms_token_score *top; // [k]
-    int32_t *ids;        // prompt + continuation
-    int len;             // tokens in ids
-} run_result;
-
-static void print_table(const ms_model *m, const run_args *a, const run_result r[2], int k, int n_prompt) {
+static void print_table(const ms_model *m, const run_args *a, const ms_run_result r[2], int k, int n_prompt) {
     printf("prompt: %d tokens; edits: %d\n", n_prompt, a->n_edits);
     for (int i = 0; i < a->n_edits; i++)
         printf("  --%s %s\n", a->edit_kind[i] == MS_IV_ABLATE ? "ablate" : a->edit_kind[i] == MS_IV_ADD ? "steer" : "patch",
@@ -238,7 +188,7 @@ static void print_table(const ms_model *m, const run_args *a, const run_result r
     printf("\n");
 }
 
-static json_object *result_json(const ms_model *m, const run_result *r, int k, int n_prompt) {
+static json_object *result_json(const ms_model *m, const ms_run_result *r, int k, int n_prompt) {
     json_object *o = json_object_new_object(), *top = json_object_new_array(), *gen = json_object_new_array();
     for (int j = 0; j < k; j++) {
         char tok[64];
@@ -256,7 +206,7 @@ static json_object *result_json(const ms_model *m, const run_result *r, int k, i
     return o;
 }
 
-static void print_json(const ms_model *m, const run_result r[2], int k, int n_prompt) {
+static void print_json(const ms_model *m, const ms_run_result r[2], int k, int n_prompt) {
     json_object *o = json_object_new_object(), *p = json_object_new_array();
     for (int t = 0; t < n_prompt; t++) json_object_array_add(p, json_object_new_int(r[0].ids[t]));
     json_object_object_add(o, "prompt_ids", p);
@@ -266,28 +216,6 @@ static void print_json(const ms_model *m, const run_result r[2], int k, int n_pr
     json_object_put(o);
 }
 
-// Both runs: predictions after the prompt, then the continuations. 0 or -1 + ms_error.
-static int run_both(const ms_model *m, const run_args *a, const ms_intervention *iv, const int32_t *ids, int n,
-                    run_result r[2], int k) {
-    const int V = m->cfg.vocab_size;
-    const int total = n + (int)a->n_gen < m->cfg.n_ctx ? n + (int)a->n_gen : m->cfg.n_ctx;
-    ms_state *s = ms_state_new(m, 1, total);
-    if (!s) return -1;
-    int rc = 0;
-    for (int w = 0; w < 2 && !rc; w++) {
-        const int n_iv = w ? a->n_edits : 0;
-        r[w].top = ms_malloc((size_t)k * sizeof(ms_token_score));
-        r[w].ids = ms_malloc((size_t)total * sizeof(int32_t));
-        memcpy(r[w].ids, ids, (size_t)n * sizeof(int32_t));
-        r[w].len = n;
-        rc = ms_forward_intervened(m, s, ids, 1, n, iv, n_iv);
-        if (!rc) ms_logits_top(ms_state_logits(s) + (size_t)(n - 1) * V, V, k, r[w].top);
-        if (!rc && total > n) rc = (r[w].len = ms_generate_intervened(m, s, r[w].ids, n, total - n, iv, n_iv)) < 0;
-    }
-    ms_state_free(s);
-    return rc;
-}
-
 int cmd_run(int argc, char **argv) {
     run_args a = {0};
     int rc = parse_args(argc, argv, &a);
@@ -295,7 +223,7 @@ int cmd_run(int argc, char **argv) {
     ms_model *m = ms_model_load(a.model);
     ms_sae *sae = NULL;
     ms_intervention *iv = ms_calloc((size_t)a.n_edits + 1, sizeof *iv);
-    run_result r[2] = {{0}};
+    ms_run_result r[2] = {{0}};
     int32_t *ids = NULL;
     size_t n = 0;
     rc = 1;
@@ -304,13 +232,13 @@ int cmd_run(int argc, char **argv) {
     if (prompt_ids(m, a.prompt, a.ids, a.prompt ? "--prompt" : "--ids", &ids, &n)) goto out;
     if (build_edits(&a, m, sae, iv)) goto out;
     const int k = a.top < m->cfg.vocab_size ? (int)a.top : m->cfg.vocab_size;
-    if (run_both(m, &a, iv, ids, (int)n, r, k)) goto out;
+    if (ms_run_clean_and_edited(m, ids, (int)n, (int)a.n_gen, k, iv, a.n_edits, r)) goto out;
     if (a.json) print_json(m, r, k, (int)n);
     else print_table(m, &a, r, k, (int)n);
     rc = 0;
 out:
     if (rc) cli_fail();
-    for (int w = 0; w < 2; w++) { free(r[w].top); free(r[w].ids); }
+    for (int w = 0; w < 2; w++) ms_run_result_free(&r[w]);
     for (int i = 0; i < a.n_edits; i++) ms_intervention_release(&iv[i]);
     free(iv);
     free(ids);

@@ -1,5 +1,6 @@
 // cmd_sae_encode.c: `monoscope sae encode --sae sae.h5 --acts acts.h5 --out feats.h5`.
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include "cli/cli.h"
 #include "sae/eval.h"
@@ -24,41 +25,42 @@ static void help(FILE *f) {
         "  -h, --help        this help\n");
 }
 
-int cmd_sae_encode(int argc, char **argv) {
-    static const struct option opts[] = {{"sae", required_argument, 0, 's'}, {"acts", required_argument, 0, 'a'},
-                                         {"out", required_argument, 0, 'o'}, {"hook", required_argument, 0, 'k'},
-                                         {"max-tokens", required_argument, 0, 'm'}, {"batch", required_argument, 0, 'b'},
-                                         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    const char *sae_path = NULL, *acts = NULL, *out = NULL;
-    ms_sae_encode_opts eo = {0};
-    long v;
-    int ch;
-    optind = 1;
-    opterr = 0;
-    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (ch) {
-        case 's': sae_path = optarg; break;
-        case 'a': acts = optarg; break;
-        case 'o': out = optarg; break;
-        case 'k': eo.hook = optarg; break;
-        case 'm': if ((v = cli_parse_long("--max-tokens", optarg)) < 0) return 2; eo.max_tokens = v; break;
-        case 'b':
-            if ((v = cli_parse_long("--batch", optarg)) < 0) return 2;
-            if (v < 1) return cli_usage_error("--batch must be at least 1");
-            eo.batch = v;
-            break;
-        case 'h': help(stdout); return 0;
-        default: return cli_usage_error("sae encode: unknown option or missing value '%s' (see monoscope sae encode --help)", argv[optind - 1]);
-        }
+static const struct option opts[] = {{"sae", required_argument, 0, 's'}, {"acts", required_argument, 0, 'a'},
+                                     {"out", required_argument, 0, 'o'}, {"hook", required_argument, 0, 'k'},
+                                     {"max-tokens", required_argument, 0, 'm'}, {"batch", required_argument, 0, 'b'},
+                                     {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+
+typedef struct {
+    const char *sae_path, *acts, *out;
+    ms_sae_encode_opts eo;
+} encode_args;
+
+static int on_option(void *ctx, int opt, const char *arg) {
+    encode_args *a = ctx;
+    long v = 0;
+    switch (opt) {
+    case 's': a->sae_path = arg; break;
+    case 'a': a->acts = arg; break;
+    case 'o': a->out = arg; break;
+    case 'k': a->eo.hook = arg; break;
+    case 'm': if ((v = cli_parse_long("--max-tokens", arg)) < 0) return 2; a->eo.max_tokens = v; break;
+    case 'b': if ((v = cli_parse_long_in("--batch", arg, 1, LONG_MAX)) < 0) return 2; a->eo.batch = v; break;
     }
-    if (optind < argc) return cli_usage_error("sae encode: unexpected argument '%s'", argv[optind]);
-    if (!sae_path || !acts || !out) return cli_usage_error("sae encode needs --sae, --acts and --out (see monoscope sae encode --help)");
-    ms_sae *s = ms_sae_load(sae_path);
+    return 0;
+}
+
+int cmd_sae_encode(int argc, char **argv) {
+    encode_args a = {0};
+    const cli_opts p = {"sae encode", opts, help, on_option, 0};
+    int rc = cli_parse_opts(argc, argv, &p, &a);
+    if (rc) return rc < 0 ? 0 : rc;
+    if (!a.sae_path || !a.acts || !a.out) return cli_usage_error("sae encode needs --sae, --acts and --out (see monoscope sae encode --help)");
+    ms_sae *s = ms_sae_load(a.sae_path);
     if (!s) return cli_fail();
-    eo.sae_path = sae_path;
-    int rc = ms_sae_encode_file(s, acts, out, &eo);
+    a.eo.sae_path = a.sae_path;
+    rc = ms_sae_encode_file(s, a.acts, a.out, &a.eo);
     ms_sae_free(s);
     if (rc) return cli_fail();
-    printf("wrote %s\n", out);
+    printf("wrote %s\n", a.out);
     return 0;
 }

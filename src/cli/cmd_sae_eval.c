@@ -1,14 +1,11 @@
 // cmd_sae_eval.c: `monoscope sae eval --sae sae.h5 --acts acts.h5 [--model PATH ...]`.
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "capture/input.h"
 #include "cli/cli.h"
-#include "model/model.h"
-#include "sae/eval.h"
-#include "sae/sae.h"
-#include "util/util.h"
+#include "sae/eval_run.h"
 
 static void help(FILE *f) {
     fprintf(f,
@@ -47,122 +44,65 @@ static void help(FILE *f) {
         "  -h, --help          this help\n");
 }
 
+enum { O_SAE = 1, O_ACTS, O_HOOK, O_MAXT, O_BATCH, O_JSON, O_NOSTORE, O_MODEL, O_INPUT, O_FMT, O_CTX, O_MAXS, O_BOS, O_MB };
+static const struct option opts[] = {
+    {"sae", required_argument, 0, O_SAE}, {"acts", required_argument, 0, O_ACTS}, {"hook", required_argument, 0, O_HOOK},
+    {"max-tokens", required_argument, 0, O_MAXT}, {"batch", required_argument, 0, O_BATCH}, {"json", no_argument, 0, O_JSON},
+    {"no-store", no_argument, 0, O_NOSTORE}, {"model", required_argument, 0, O_MODEL}, {"input", required_argument, 0, O_INPUT},
+    {"input-format", required_argument, 0, O_FMT}, {"ctx", required_argument, 0, O_CTX}, {"max-seqs", required_argument, 0, O_MAXS},
+    {"prepend-bos", no_argument, 0, O_BOS}, {"model-batch", required_argument, 0, O_MB}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+
+typedef struct {
+    ms_sae_eval_run_opts o;
+    int json;
+} eval_args;
+
+static int on_option(void *ctx, int opt, const char *arg) {
+    eval_args *a = ctx;
+    long v = 0;
+    switch (opt) {
+    case O_SAE: a->o.sae_path = arg; break;
+    case O_ACTS: a->o.acts_path = arg; break;
+    case O_HOOK: a->o.eval.hook = arg; break;
+    case O_MAXT: if ((v = cli_parse_long("--max-tokens", arg)) < 0) return 2; a->o.eval.max_tokens = v; break;
+    case O_BATCH: if ((v = cli_parse_long_in("--batch", arg, 1, LONG_MAX)) < 0) return 2; a->o.eval.batch = v; break;
+    case O_JSON: a->json = 1; break;
+    case O_NOSTORE: a->o.store = 0; break;
+    case O_MODEL: a->o.model_path = arg; break;
+    case O_INPUT: a->o.input_path = arg; break;
+    case O_FMT:
+        if (!strcmp(arg, "text")) a->o.input_format = MS_INPUT_TEXT;
+        else if (!strcmp(arg, "jsonl")) a->o.input_format = MS_INPUT_JSONL;
+        else if (!strcmp(arg, "ids")) a->o.input_format = MS_INPUT_IDS;
+        else return cli_usage_error("--input-format must be text, jsonl or ids, got '%s'", arg);
+        break;
+    case O_CTX: if ((v = cli_parse_long_in("--ctx", arg, 2, 1 << 20)) < 0) return 2; a->o.ctx = (int)v; break;
+    case O_MAXS: if ((v = cli_parse_long("--max-seqs", arg)) < 0) return 2; a->o.max_seqs = v; break;
+    case O_BOS: a->o.prepend_bos = 1; break;
+    case O_MB: if ((v = cli_parse_long_in("--model-batch", arg, 1, 4096)) < 0) return 2; a->o.model_batch = (int)v; break;
+    }
+    return 0;
+}
+
 int cmd_sae_eval(int argc, char **argv) {
-    enum { O_SAE = 1, O_ACTS, O_HOOK, O_MAXT, O_BATCH, O_JSON, O_NOSTORE, O_MODEL, O_INPUT, O_FMT, O_CTX, O_MAXS, O_BOS, O_MB };
-    static const struct option opts[] = {
-        {"sae", required_argument, 0, O_SAE}, {"acts", required_argument, 0, O_ACTS}, {"hook", required_argument, 0, O_HOOK},
-        {"max-tokens", required_argument, 0, O_MAXT}, {"batch", required_argument, 0, O_BATCH}, {"json", no_argument, 0, O_JSON},
-        {"no-store", no_argument, 0, O_NOSTORE}, {"model", required_argument, 0, O_MODEL}, {"input", required_argument, 0, O_INPUT},
-        {"input-format", required_argument, 0, O_FMT}, {"ctx", required_argument, 0, O_CTX}, {"max-seqs", required_argument, 0, O_MAXS},
-        {"prepend-bos", no_argument, 0, O_BOS}, {"model-batch", required_argument, 0, O_MB}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    const char *sae_path = NULL, *acts = NULL, *model_path = NULL, *input = NULL;
-    ms_sae_eval_opts eo = {0};
-    ms_input_format fmt = MS_INPUT_TEXT;
-    int json = 0, store = 1, ctx = 0, bos = 0, mbatch = 4;
-    long max_seqs = 64, v;
-    int ch;
-    optind = 1;
-    opterr = 0;
-    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (ch) {
-        case O_SAE: sae_path = optarg; break;
-        case O_ACTS: acts = optarg; break;
-        case O_HOOK: eo.hook = optarg; break;
-        case O_MAXT: if ((v = cli_parse_long("--max-tokens", optarg)) < 0) return 2; eo.max_tokens = v; break;
-        case O_BATCH:
-            if ((v = cli_parse_long("--batch", optarg)) < 0) return 2;
-            if (v < 1) return cli_usage_error("--batch must be at least 1");
-            eo.batch = v;
-            break;
-        case O_JSON: json = 1; break;
-        case O_NOSTORE: store = 0; break;
-        case O_MODEL: model_path = optarg; break;
-        case O_INPUT: input = optarg; break;
-        case O_FMT:
-            if (!strcmp(optarg, "text")) fmt = MS_INPUT_TEXT;
-            else if (!strcmp(optarg, "jsonl")) fmt = MS_INPUT_JSONL;
-            else if (!strcmp(optarg, "ids")) fmt = MS_INPUT_IDS;
-            else return cli_usage_error("--input-format must be text, jsonl or ids, got '%s'", optarg);
-            break;
-        case O_CTX:
-            if ((v = cli_parse_long("--ctx", optarg)) < 0) return 2;
-            if (v < 2 || v > (1 << 20)) return cli_usage_error("--ctx must be between 2 and 1048576");
-            ctx = (int)v;
-            break;
-        case O_MAXS: if ((v = cli_parse_long("--max-seqs", optarg)) < 0) return 2; max_seqs = v; break;
-        case O_BOS: bos = 1; break;
-        case O_MB:
-            if ((v = cli_parse_long("--model-batch", optarg)) < 0) return 2;
-            if (v < 1 || v > 4096) return cli_usage_error("--model-batch must be between 1 and 4096");
-            mbatch = (int)v;
-            break;
-        case 'h': help(stdout); return 0;
-        default: return cli_usage_error("sae eval: unknown option or missing value '%s' (see monoscope sae eval --help)", argv[optind - 1]);
-        }
-    }
-    if (optind < argc) return cli_usage_error("sae eval: unexpected argument '%s'", argv[optind]);
-    if (!sae_path || !acts) return cli_usage_error("sae eval needs --sae and --acts (see monoscope sae eval --help)");
-    if (!model_path && (input || ctx || bos)) return cli_usage_error("--input, --ctx and --prepend-bos need --model");
+    eval_args a = {.o = {.store = 1, .input_format = MS_INPUT_TEXT, .max_seqs = 64, .model_batch = 4}};
+    const cli_opts p = {"sae eval", opts, help, on_option, 0};
+    int rc = cli_parse_opts(argc, argv, &p, &a);
+    if (rc) return rc < 0 ? 0 : rc;
+    const ms_sae_eval_run_opts *o = &a.o;
+    if (!o->sae_path || !o->acts_path) return cli_usage_error("sae eval needs --sae and --acts (see monoscope sae eval --help)");
+    if (!o->model_path && (o->input_path || o->ctx || o->prepend_bos)) return cli_usage_error("--input, --ctx and --prepend-bos need --model");
 
-    ms_sae *s = ms_sae_load(sae_path);
-    if (!s) return cli_fail();
     ms_sae_eval_result r;
-    if (ms_sae_eval_acts(s, acts, &eo, &r)) { ms_sae_free(s); return cli_fail(); }
-
-    int rc = 0;
-    if (model_path) {
-        ms_model *m = ms_model_load(model_path);
-        int32_t *tok = NULL;
-        int *lens = NULL;
-        int64_t n = max_seqs > 0 ? max_seqs : INT64_MAX;
-        int T = ctx;
-        if (!m) rc = -1;
-        else if (!input) { // the very sequences the activations came from
-            int fctx = 0;
-            tok = ms_acts_token_rows(acts, &n, &fctx);
-            if (!tok) rc = -1;
-            else if (ctx && ctx != fctx) { ms_error("--ctx %d differs from the activations' ctx %d (give --input)", ctx, fctx); rc = -1; }
-            else T = fctx;
-        } else {
-            if (!T) T = 128;
-            if (T > m->cfg.n_ctx) T = m->cfg.n_ctx;
-            if (fmt != MS_INPUT_IDS && !m->tok) { ms_error("%s: the model has no tokenizer: use --input-format ids", model_path); rc = -1; }
-            ms_input *in = rc ? NULL : ms_input_open(input, fmt, m->tok, T, bos, m->tok ? ms_tokenizer_bos(m->tok) : m->cfg.bos_id,
-                                                     m->cfg.vocab_size);
-            if (!in) rc = -1;
-            int64_t cap = 0, got = 0;
-            while (in && got < n) {
-                if (got == cap) {
-                    cap = cap ? 2 * cap : 64;
-                    tok = ms_realloc(tok, (size_t)cap * T * sizeof(int32_t));
-                    lens = ms_realloc(lens, (size_t)cap * sizeof(int));
-                }
-                int L = ms_input_next(in, tok + got * T);
-                if (L < 0) { rc = -1; break; }
-                if (L == 0) break;
-                lens[got++] = L;
-            }
-            if (in) ms_input_close(in);
-            n = got;
-            if (!rc && n == 0) { ms_error("%s: no sequences", input); rc = -1; }
-        }
-        if (!rc && T > m->cfg.n_ctx) { ms_error("sequences of %d tokens exceed the model's context of %d", T, m->cfg.n_ctx); rc = -1; }
-        if (!rc) rc = ms_sae_eval_downstream(s, m, r.hook, tok, lens, n, T, mbatch, &r);
-        free(tok); free(lens);
-        if (m) ms_model_free(m);
-    }
-    if (!rc && store) rc = ms_sae_eval_store(sae_path, &r);
-    if (!rc) {
-        if (json) {
-            char *js = ms_sae_eval_json(&r);
-            printf("%s\n", js);
-            free(js);
-        } else {
-            ms_sae_eval_print(stdout, &r);
-            if (store) printf("stored in %s:/eval\n", sae_path);
-        }
+    if (ms_sae_eval_run(o, &r)) return cli_fail();
+    if (a.json) {
+        char *js = ms_sae_eval_json(&r);
+        printf("%s\n", js);
+        free(js);
+    } else {
+        ms_sae_eval_print(stdout, &r);
+        if (o->store) printf("stored in %s:/eval\n", o->sae_path);
     }
     ms_sae_eval_result_free(&r);
-    ms_sae_free(s);
-    return rc ? cli_fail() : 0;
+    return 0;
 }

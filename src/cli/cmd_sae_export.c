@@ -23,30 +23,35 @@ static void help(FILE *f) {
         "  -h, --help      this help\n");
 }
 
-int cmd_sae_export(int argc, char **argv) {
-    static const struct option opts[] = {{"sae", required_argument, 0, 's'}, {"out", required_argument, 0, 'o'},
-                                         {"format", required_argument, 0, 'f'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    const char *sae_path = NULL, *out = NULL, *format = "saelens";
-    int ch;
-    optind = 1;
-    opterr = 0;
-    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (ch) {
-        case 's': sae_path = optarg; break;
-        case 'o': out = optarg; break;
-        case 'f': format = optarg; break;
-        case 'h': help(stdout); return 0;
-        default: return cli_usage_error("sae export: unknown option or missing value '%s' (see monoscope sae export --help)", argv[optind - 1]);
-        }
+static const struct option opts[] = {{"sae", required_argument, 0, 's'}, {"out", required_argument, 0, 'o'},
+                                     {"format", required_argument, 0, 'f'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+
+typedef struct {
+    const char *sae_path, *out, *format;
+} export_args;
+
+static int on_option(void *ctx, int opt, const char *arg) {
+    export_args *a = ctx;
+    switch (opt) {
+    case 's': a->sae_path = arg; break;
+    case 'o': a->out = arg; break;
+    case 'f': a->format = arg; break;
     }
-    if (optind < argc) return cli_usage_error("sae export: unexpected argument '%s'", argv[optind]);
-    if (!sae_path || !out) return cli_usage_error("sae export needs --sae and --out (see monoscope sae export --help)");
-    if (strcmp(format, "saelens")) return cli_usage_error("sae export: unknown --format '%s' (supported: saelens)", format);
-    ms_sae *s = ms_sae_load(sae_path);
+    return 0;
+}
+
+int cmd_sae_export(int argc, char **argv) {
+    export_args a = {.format = "saelens"};
+    const cli_opts p = {"sae export", opts, help, on_option, 0};
+    int rc = cli_parse_opts(argc, argv, &p, &a);
+    if (rc) return rc < 0 ? 0 : rc;
+    if (!a.sae_path || !a.out) return cli_usage_error("sae export needs --sae and --out (see monoscope sae export --help)");
+    if (strcmp(a.format, "saelens")) return cli_usage_error("sae export: unknown --format '%s' (supported: saelens)", a.format);
+    ms_sae *s = ms_sae_load(a.sae_path);
     if (!s) return cli_fail();
-    int rc = ms_saelens_export(s, out);
+    rc = ms_saelens_export(s, a.out);
     if (!rc)
-        printf("wrote %s/cfg.json and %s/sae_weights.safetensors (%s, d_in %d, d_sae %d)\n", out, out,
+        printf("wrote %s/cfg.json and %s/sae_weights.safetensors (%s, d_in %d, d_sae %d)\n", a.out, a.out,
                s->arch == MS_SAE_RELU ? "standard" : s->arch == MS_SAE_TOPK ? "topk" : "jumprelu", s->d_in, s->d_sae);
     ms_sae_free(s);
     return rc ? cli_fail() : 0;

@@ -24,35 +24,41 @@ static void help(FILE *f) {
         "  -h, --help       this help\n");
 }
 
-int cmd_sae_import(int argc, char **argv) {
-    static const struct option opts[] = {{"out", required_argument, 0, 'o'}, {"norm-scale", required_argument, 0, 'n'},
-                                         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    const char *out = NULL;
-    ms_saelens_import_opts io = {0};
-    int ch;
-    optind = 1;
-    opterr = 0;
-    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'o': out = optarg; break;
-        case 'n': {
-            char *end = NULL;
-            io.norm_scale = strtod(optarg, &end);
-            if (!*optarg || *end || !(io.norm_scale > 0)) return cli_usage_error("--norm-scale expects a positive number, got '%s'", optarg);
-            break;
-        }
-        case 'h': help(stdout); return 0;
-        default: return cli_usage_error("sae import: unknown option or missing value '%s' (see monoscope sae import --help)", argv[optind - 1]);
-        }
+static const struct option opts[] = {{"out", required_argument, 0, 'o'}, {"norm-scale", required_argument, 0, 'n'},
+                                     {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+
+typedef struct {
+    const char *out;
+    ms_saelens_import_opts io;
+} import_args;
+
+static int on_option(void *ctx, int opt, const char *arg) {
+    import_args *a = ctx;
+    switch (opt) {
+    case 'o': a->out = arg; break;
+    case 'n': {
+        char *end = NULL;
+        a->io.norm_scale = strtod(arg, &end);
+        if (!*arg || *end || !(a->io.norm_scale > 0)) return cli_usage_error("--norm-scale expects a positive number, got '%s'", arg);
+        break;
     }
+    }
+    return 0;
+}
+
+int cmd_sae_import(int argc, char **argv) {
+    import_args a = {0};
+    const cli_opts p = {"sae import", opts, help, on_option, 1};
+    int rc = cli_parse_opts(argc, argv, &p, &a);
+    if (rc) return rc < 0 ? 0 : rc;
     if (optind != argc - 1) return cli_usage_error("sae import expects exactly one DIR (see monoscope sae import --help)");
-    if (!out) return cli_usage_error("sae import needs --out (see monoscope sae import --help)");
-    ms_sae *s = ms_saelens_import(argv[optind], &io);
+    if (!a.out) return cli_usage_error("sae import needs --out (see monoscope sae import --help)");
+    ms_sae *s = ms_saelens_import(argv[optind], &a.io);
     if (!s) return cli_fail();
-    int rc = ms_sae_save(s, out);
+    rc = ms_sae_save(s, a.out);
     if (!rc) {
         const char *hook = ms_sae_attr_str(s, "hook");
-        printf("wrote %s (%s, d_in %d, d_sae %d%s%s)\n", out, ms_sae_arch_name(s->arch), s->d_in, s->d_sae,
+        printf("wrote %s (%s, d_in %d, d_sae %d%s%s)\n", a.out, ms_sae_arch_name(s->arch), s->d_in, s->d_sae,
                hook ? ", hook " : "", hook ? hook : "");
     }
     ms_sae_free(s);

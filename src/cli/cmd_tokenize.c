@@ -1,12 +1,12 @@
 // cmd_tokenize.c: `monoscope tokenize`: text -> ids, or ids -> text with --decode.
-// The tokenizer is loaded on its own when PATH is a tokenizer file or a Hugging Face directory that
-// has one, so tokenizing never pays for reading weights; other files go through ms_model_load.
+// The tokenizer comes from ms_tokenizer_open_path (model/describe.h): a tokenizer file is read on
+// its own, so tokenizing never pays for reading weights.
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli/cli.h"
-#include "model/model.h"
+#include "model/describe.h"
 #include "tokenizer/tokenizer.h"
 #include "util/util.h"
 
@@ -30,39 +30,6 @@ static void help(FILE *f) {
         "  --decode       decode instead of encode; needs --ids\n"
         "  --ids \"...\"    token ids separated by spaces or commas\n"
         "  -h, --help     this help\n");
-}
-
-static int ends_with(const char *s, const char *suf) {
-    size_t a = strlen(s), b = strlen(suf);
-    return a >= b && !strcmp(s + a - b, suf);
-}
-
-// The tokenizer behind PATH; *model is set when a model had to be loaded to get it.
-static ms_tokenizer *open_tokenizer(const char *path, ms_model **model) {
-    *model = NULL;
-    if (!ms_file_exists(path)) { ms_error("%s: no such file or directory", path); return NULL; }
-    if (ends_with(path, ".json")) return ms_tokenizer_load(path);
-    if (ms_is_dir(path)) {
-        char *tj = ms_path_join(path, "tokenizer.json"), *vj = ms_path_join(path, "vocab.json");
-        int has = ms_file_exists(tj) || ms_file_exists(vj);
-        free(tj); free(vj);
-        if (has) return ms_tokenizer_load_hf(path);
-    } else if (!ends_with(path, ".gguf")) {
-        const char *base = strrchr(path, '/');
-        base = base ? base + 1 : path;
-        // a llama2.c tokenizer.bin is validated record by record, so a checkpoint never parses as one
-        ms_tokenizer *t = ms_tokenizer_load_llama2c(path, 0);
-        if (t || !strncmp(base, "tok", 3)) return t;
-    }
-    ms_model *m = ms_model_load(path);
-    if (!m) return NULL;
-    if (!m->tok) {
-        ms_error("%s: the checkpoint carries no tokenizer (for llama2.c, put tokenizer.bin beside it)", path);
-        ms_model_free(m);
-        return NULL;
-    }
-    *model = m;
-    return m->tok;
 }
 
 static int parse_ids(const char *s, int32_t **ids, size_t *n) {
@@ -128,7 +95,7 @@ int cmd_tokenize(int argc, char **argv) {
     if (file && !(data = ms_read_file(file, &len))) return cli_fail();
 
     ms_model *model = NULL;
-    ms_tokenizer *tok = open_tokenizer(model_path, &model);
+    ms_tokenizer *tok = ms_tokenizer_open_path(model_path, &model);
     int rc = 0;
     if (!tok) { rc = cli_fail(); goto done; }
     if (decode) {

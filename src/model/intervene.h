@@ -73,4 +73,16 @@ typedef struct {
 } ms_token_score;
 int ms_logits_top(const float *logits, int V, int k, ms_token_score *out);
 
+// A prompt ids[0..n) run twice (intervene_run.c): r[0] unedited, r[1] with iv[0..n_iv): the k most
+// probable next tokens after the prompt (k <= V), then the greedy continuation of up to n_gen tokens
+// (within the model's context). Returns 0, or -1 + ms_error; free each r with ms_run_result_free.
+typedef struct {
+    ms_token_score *top; // (k)
+    int32_t *ids;        // prompt + continuation
+    int len;             // tokens in ids
+} ms_run_result;
+int ms_run_clean_and_edited(const ms_model *m, const int32_t *ids, int n, int n_gen, int k,
+                            const ms_intervention *iv, int n_iv, ms_run_result r[2]);
+void ms_run_result_free(ms_run_result *r);
+
 #endif

@@ -267,6 +267,80 @@ static void parse_post(ms_tokenizer *t, json_object *p) {
     if (id) t->bos_id = tok_strmap_get(&t->by_piece, id, strlen(id));
 }
 
+// The vocabulary size: one past the largest id of model.vocab and added_tokens (ids checked). -1 + ms_error.
+static int vocab_size_of(const char *path, json_object *vocab, json_object *added_tokens, size_t n_add_json) {
+    int n = 0;
+    json_object_object_foreach(vocab, k, v) {
+        if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0 || json_object_get_int64(v) > (1 << 24)) {
+            ms_error("%s: token '%s' has an invalid id", path, k);
+            return -1;
+        }
+        if (json_object_get_int(v) + 1 > n) n = json_object_get_int(v) + 1;
+    }
+    for (size_t i = 0; i < n_add_json; i++) {
+        json_object *a = json_object_array_get_idx(added_tokens, i), *idv = get(a, "id");
+        if (!idv || !json_object_is_type(idv, json_type_int) || !get_str(a, "content") || json_object_get_int64(idv) < 0 ||
+            json_object_get_int64(idv) > (1 << 24)) {
+            ms_error("%s: added_tokens[%zu] lacks a valid id or content", path, i);
+            return -1;
+        }
+        if (json_object_get_int(idv) + 1 > n) n = json_object_get_int(idv) + 1;
+    }
+    return n;
+}
+
+// Byte-level BPE (a ByteLevel pre-tokenizer or decoder) or SentencePiece-style (▁): sets t's kind and
+// its space handling from what the normalizer and pre-tokenizer said (c). 0 or -1 + ms_error.
+static int set_family(ms_tokenizer *t, const hf_conf *c, const char *dtype, json_object *model, const char *path) {
+    int byte_level = c->byte_level || (dtype && !strcmp(dtype, "ByteLevel"));
+    int spm = c->metaspace || c->replace_space || c->prepend || get_bool(model, "byte_fallback", 0);
+    if (byte_level == spm) {
+        ms_error("%s: cannot tell a byte-level BPE from a SentencePiece-style one (no ByteLevel pre-tokenizer, "
+                 "no ▁ normalizer)", path);
+        return -1;
+    }
+    if (spm) {
+        t->kind = MS_TOK_SPM_BPE;
+        if (t->n_steps) { ms_error("%s: Split/Digits pre-tokenizers with a SentencePiece-style model are not supported", path); return -1; }
+        t->meta_space = 1;
+        t->prefix = c->metaspace ? c->meta_prefix : c->prepend ? TOK_PREFIX_EVERY : TOK_PREFIX_NONE;
+        t->strip_leading_space = t->prefix != TOK_PREFIX_NONE;
+        t->byte_fallback = get_bool(model, "byte_fallback", 0);
+    } else {
+        t->prefix = c->add_prefix_space ? TOK_PREFIX_EVERY : TOK_PREFIX_NONE;
+    }
+    return 0;
+}
+
+// model.merges ("a b" strings or ["a", "b"] pairs) into t's merge table, rank = position. 0 or -1 + ms_error.
+static int read_merges(ms_tokenizer *t, json_object *merges, size_t nm, const char *path) {
+    tok_pairmap_free(&t->merges);
+    tok_pairmap_init(&t->merges, (uint32_t)nm + 16);
+    for (size_t i = 0; i < nm; i++) {
+        json_object *m = json_object_array_get_idx(merges, i);
+        const char *a = NULL, *b = NULL;
+        size_t al = 0, bl = 0;
+        if (json_object_is_type(m, json_type_string)) {
+            const char *s = json_object_get_string(m), *sp = strchr(s, ' ');
+            if (sp) { a = s; al = (size_t)(sp - s); b = sp + 1; bl = strlen(b); }
+        } else if (json_object_is_type(m, json_type_array) && json_object_array_length(m) == 2) {
+            json_object *x = json_object_array_get_idx(m, 0), *y = json_object_array_get_idx(m, 1);
+            if (json_object_is_type(x, json_type_string) && json_object_is_type(y, json_type_string)) {
+                a = json_object_get_string(x); al = (size_t)json_object_get_string_len(x);
+                b = json_object_get_string(y); bl = (size_t)json_object_get_string_len(y);
+            }
+        }
+        if (!a) { ms_error("%s: model.merges[%zu] is neither \"a b\" nor [\"a\", \"b\"]", path, i); return -1; }
+        if (tok_add_merge(t, a, al, b, bl, (int)i)) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", ms_last_error());
+            ms_error("%s: %s", path, msg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static ms_tokenizer *load_tokenizer_json(const char *path, const char *dir) {
     json_object *root = parse_json_file(path);
     if (!root) return NULL;
@@ -281,26 +355,9 @@ static ms_tokenizer *load_tokenizer_json(const char *path, const char *dir) {
     if (mtype && strcmp(mtype, "BPE")) { ms_error("%s: tokenizer model type '%s' is not supported (BPE only)", path, mtype); goto fail; }
     if (!vocab || !json_object_is_type(vocab, json_type_object)) { ms_error("%s: model.vocab missing or not an object", path); goto fail; }
     if (merges && !json_object_is_type(merges, json_type_array)) { ms_error("%s: model.merges is not an array", path); goto fail; }
-    int n = 0;
-    {
-        json_object_object_foreach(vocab, k, v) {
-            if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0 || json_object_get_int64(v) > (1 << 24)) {
-                ms_error("%s: token '%s' has an invalid id", path, k);
-                goto fail;
-            }
-            if (json_object_get_int(v) + 1 > n) n = json_object_get_int(v) + 1;
-        }
-    }
     size_t n_add_json = added_tokens && json_object_is_type(added_tokens, json_type_array) ? json_object_array_length(added_tokens) : 0;
-    for (size_t i = 0; i < n_add_json; i++) {
-        json_object *a = json_object_array_get_idx(added_tokens, i), *idv = get(a, "id");
-        if (!idv || !json_object_is_type(idv, json_type_int) || !get_str(a, "content") || json_object_get_int64(idv) < 0 ||
-            json_object_get_int64(idv) > (1 << 24)) {
-            ms_error("%s: added_tokens[%zu] lacks a valid id or content", path, i);
-            goto fail;
-        }
-        if (json_object_get_int(idv) + 1 > n) n = json_object_get_int(idv) + 1;
-    }
+    int n = vocab_size_of(path, vocab, added_tokens, n_add_json);
+    if (n < 0) goto fail;
     if (n == 0) { ms_error("%s: empty vocabulary", path); goto fail; }
 
     // which family: byte-level (ByteLevel pre-tokenizer / decoder) or SentencePiece-style (▁)
@@ -309,23 +366,7 @@ static ms_tokenizer *load_tokenizer_json(const char *path, const char *dir) {
     t = tok_alloc(MS_TOK_BYTE_BPE, n);
     if (parse_normalizer(t, &c, get(root, "normalizer"))) goto fail;
     if (parse_pretok(t, &c, get(root, "pre_tokenizer"))) goto fail;
-    int byte_level = c.byte_level || (dtype && !strcmp(dtype, "ByteLevel"));
-    int spm = c.metaspace || c.replace_space || c.prepend || get_bool(model, "byte_fallback", 0);
-    if (byte_level == spm) {
-        ms_error("%s: cannot tell a byte-level BPE from a SentencePiece-style one (no ByteLevel pre-tokenizer, "
-                 "no ▁ normalizer)", path);
-        goto fail;
-    }
-    if (spm) {
-        t->kind = MS_TOK_SPM_BPE;
-        if (t->n_steps) { ms_error("%s: Split/Digits pre-tokenizers with a SentencePiece-style model are not supported", path); goto fail; }
-        t->meta_space = 1;
-        t->prefix = c.metaspace ? c.meta_prefix : c.prepend ? TOK_PREFIX_EVERY : TOK_PREFIX_NONE;
-        t->strip_leading_space = t->prefix != TOK_PREFIX_NONE;
-        t->byte_fallback = get_bool(model, "byte_fallback", 0);
-    } else {
-        t->prefix = c.add_prefix_space ? TOK_PREFIX_EVERY : TOK_PREFIX_NONE;
-    }
+    if (set_family(t, &c, dtype, model, path)) goto fail;
     t->nfc = c.nfc;
     t->merge_mode = TOK_MERGE_RANK;
     t->ignore_merges = get_bool(model, "ignore_merges", 0);
@@ -355,30 +396,7 @@ static ms_tokenizer *load_tokenizer_json(const char *path, const char *dir) {
         if (t->unk_id >= 0 && t->kind == MS_TOK_SPM_BPE) { t->type[t->unk_id] = TOK_TYPE_UNKNOWN; t->bytes_len[t->unk_id] = 0; }
     }
     size_t nm = merges ? json_object_array_length(merges) : 0;
-    tok_pairmap_free(&t->merges);
-    tok_pairmap_init(&t->merges, (uint32_t)nm + 16);
-    for (size_t i = 0; i < nm; i++) {
-        json_object *m = json_object_array_get_idx(merges, i);
-        const char *a = NULL, *b = NULL;
-        size_t al = 0, bl = 0;
-        if (json_object_is_type(m, json_type_string)) {
-            const char *s = json_object_get_string(m), *sp = strchr(s, ' ');
-            if (sp) { a = s; al = (size_t)(sp - s); b = sp + 1; bl = strlen(b); }
-        } else if (json_object_is_type(m, json_type_array) && json_object_array_length(m) == 2) {
-            json_object *x = json_object_array_get_idx(m, 0), *y = json_object_array_get_idx(m, 1);
-            if (json_object_is_type(x, json_type_string) && json_object_is_type(y, json_type_string)) {
-                a = json_object_get_string(x); al = (size_t)json_object_get_string_len(x);
-                b = json_object_get_string(y); bl = (size_t)json_object_get_string_len(y);
-            }
-        }
-        if (!a) { ms_error("%s: model.merges[%zu] is neither \"a b\" nor [\"a\", \"b\"]", path, i); goto fail; }
-        if (tok_add_merge(t, a, al, b, bl, (int)i)) {
-            char msg[512];
-            snprintf(msg, sizeof msg, "%s", ms_last_error());
-            ms_error("%s: %s", path, msg);
-            goto fail;
-        }
-    }
+    if (read_merges(t, merges, nm, path)) goto fail;
     if (t->kind == MS_TOK_BYTE_BPE && nm == 0) { ms_error("%s: model.merges is empty", path); goto fail; }
     if (t->kind == MS_TOK_BYTE_BPE && t->n_steps == 0 && !c.byte_level) tok_add_step_regex(t, NULL, 0, TOK_SPLIT_ISOLATED, 0);
     tok_set_added(t, added, n_added);

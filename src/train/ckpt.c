@@ -50,3 +50,15 @@ hid_t ms_ckpt_open(const char *path, const char *fingerprint, int64_t *step, int
     }
     return f;
 }
+
+hid_t ms_ckpt_group(hid_t file, const char *prefix, int index, int create) {
+    char name[64];
+    snprintf(name, sizeof name, "%s%d", prefix, index);
+    return create ? H5Gcreate2(file, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : H5Gopen2(file, name, H5P_DEFAULT);
+}
+
+void ms_ckpt_close(hid_t id) {
+    if (id < 0) return;
+    if (H5Iget_type(id) == H5I_FILE) H5Fclose(id);
+    else H5Gclose(id);
+}

@@ -20,9 +20,15 @@ int ms_ckpt_begin(ms_ckpt *c, const char *path, int64_t step, int64_t stream_pos
 // instead and reports "<path>: cannot write checkpoint". Returns 0 / -1.
 int ms_ckpt_end(ms_ckpt *c, int ok);
 
-// Opens path for reading after checking its fingerprint. Returns the file (close with H5Fclose) or
+// Opens path for reading after checking its fingerprint. Returns the file (close with ms_ckpt_close) or
 // -1 + ms_error.
 hid_t ms_ckpt_open(const char *path, const char *fingerprint, int64_t *step, int64_t *stream_pos);
+
+// The group "<prefix><index>" of a checkpoint file (e.g. "site0": one per trained unit), created
+// (create != 0, between begin and end) or opened for reading. Returns it or -1.
+hid_t ms_ckpt_group(hid_t file, const char *prefix, int index, int create);
+// Closes a group from ms_ckpt_group or a file from ms_ckpt_open.
+void ms_ckpt_close(hid_t id);
 
 // Scalar attributes of a checkpoint group are read with io/h5util.h's typed readers.
 

@@ -240,6 +240,73 @@ static void fmt_count(uint64_t v, char *buf, size_t n) { // 1234567 -> "1,234,56
     buf[o] = 0;
 }
 
+// The logit lens panel at (lx, y), lw wide, plot_h high: the decoder direction's top positive and
+// negative tokens, as many rows as fit, and the page's note under them.
+static void draw_logit_lens(ms_canvas *c, const ms_fig_fonts *f, const ms_dash_page *pg, int lx, int y, int lw, int plot_h) {
+    ms_rgb ink = MS_GREY(20), grey = MS_GREY(90);
+    int lh_n = ms_font_line_height(f->normal), lh_b = ms_font_line_height(f->bold), lh_s = ms_font_line_height(f->small);
+    char buf[512], fit[1024];
+    int ly = y;
+    ms_text_draw(c, f->bold, lx, ly, "Logit lens of the decoder direction", ink);
+    ly += lh_b + MS_PX(f, 4);
+    int colw = (lw - MS_PX(f, 12)) / 2;
+    ms_text_draw(c, f->normal, lx, ly, "top positive", MS_RGB(180, 40, 40));
+    ms_text_draw(c, f->normal, lx + colw + MS_PX(f, 12), ly, "top negative", MS_RGB(40, 70, 170));
+    ly += lh_n + MS_PX(f, 2);
+    int rows = pg->n_logit, rh = lh_s + MS_PX(f, 1);
+    int avail = plot_h - (ly - y) - (pg->logit_note ? lh_s + MS_PX(f, 4) : 0);
+    if (rows * rh > avail) rows = avail / rh;
+    for (int i = 0; i < rows; i++) {
+        for (int side = 0; side < 2; side++) {
+            const char *tk = side ? pg->neg_tok[i] : pg->pos_tok[i];
+            float v = side ? pg->neg_val[i] : pg->pos_val[i];
+            int cx = lx + side * (colw + MS_PX(f, 12));
+            snprintf(buf, sizeof buf, "%+.3g", v);
+            int vw = ms_text_width(f->small, buf);
+            ms_text_draw_aligned(c, f->small, cx + colw, ly + i * rh, buf, side ? MS_RGB(40, 70, 170) : MS_RGB(180, 40, 40), 2);
+            ms_text_fit(f->small, tk, colw - vw - MS_PX(f, 8), fit, sizeof fit);
+            ms_canvas_fill_rect(c, cx, ly + i * rh, ms_text_width(f->small, fit) + MS_PX(f, 2), lh_s, MS_GREY(240));
+            ms_text_draw(c, f->small, cx + MS_PX(f, 1), ly + i * rh, fit, ink);
+        }
+    }
+    if (pg->logit_note) {
+        ms_text_fit(f->small, pg->logit_note, lw, fit, sizeof fit);
+        ms_text_draw(c, f->small, lx, y + plot_h - lh_s, fit, grey);
+    }
+}
+
+// The activation histogram at (x, y), w x plot_h (bins of 1/8 doubling), or the note that the
+// feature is dead.
+static void draw_histogram(ms_canvas *c, const ms_fig_fonts *f, const uint64_t *hist, double dens, int x, int y, int w,
+                           int plot_h) {
+    ms_rgb ink = MS_GREY(20), grey = MS_GREY(90);
+    int lh_b = ms_font_line_height(f->bold);
+    char buf[512];
+    int b0 = -1, b1 = -1;
+    uint64_t hmax = 0;
+    for (int b = 0; b < MS_DASH_BINS; b++)
+        if (hist[b]) { if (b0 < 0) b0 = b; b1 = b; if (hist[b] > hmax) hmax = hist[b]; }
+    ms_plot p;
+    memset(&p, 0, sizeof p);
+    snprintf(buf, sizeof buf, "Activation histogram (density %.3g %%)", 100 * dens);
+    if (b0 >= 0) {
+        double edges[MS_DASH_BINS + 1], ys[MS_DASH_BINS];
+        int nb = b1 - b0 + 1;
+        for (int b = 0; b <= nb; b++) edges[b] = bin_lo(b0 + b);
+        for (int b = 0; b < nb; b++) ys[b] = (double)hist[b0 + b];
+        // a log axis when the activations span more than a decade, else linear (same bins)
+        int xlog = edges[nb] / edges[0] > 10;
+        const char *xl = xlog ? "activation (log scale; bins of 1/8 doubling)" : "activation (bins of 1/8 doubling)";
+        ms_plot_init(&p, c, f->small, f->normal, f->bold, f->s, x, y, w, plot_h, xlog ? edges[0] : 0, edges[nb], xlog, 0,
+                     (double)hmax * 1.05, 0, buf, xl, "tokens");
+        ms_plot_axes(&p, buf, xl, "tokens");
+        ms_plot_bars(&p, edges, ys, nb, 0, MS_RGB(230, 120, 20));
+    } else {
+        ms_text_draw(c, f->bold, x, y, buf, ink);
+        ms_text_draw(c, f->normal, x, y + lh_b + MS_PX(f, 8), "the feature never fires on this corpus (dead)", grey);
+    }
+}
+
 #define N_INTERVALS 5
 static const double q_edges[N_INTERVALS + 1] = {0, 0.5, 0.75, 0.9, 0.99, 1.0};
 
@@ -315,59 +382,9 @@ ms_canvas *ms_dash_render(const ms_dash_stats *s, int g, const ms_dash_page *pg)
     y += lh_n + MS_PX(f, 12);
     // histogram (left) and logit lens (right)
     int hist_w = pg->n_logit > 0 ? inner * 58 / 100 : inner;
-    const uint64_t *hist = s->hist + (size_t)g * MS_DASH_BINS;
-    int b0 = -1, b1 = -1;
-    uint64_t hmax = 0;
-    for (int b = 0; b < MS_DASH_BINS; b++)
-        if (hist[b]) { if (b0 < 0) b0 = b; b1 = b; if (hist[b] > hmax) hmax = hist[b]; }
-    ms_plot p;
-    memset(&p, 0, sizeof p);
-    snprintf(buf, sizeof buf, "Activation histogram (density %.3g %%)", 100 * dens);
-    if (b0 >= 0) {
-        double edges[MS_DASH_BINS + 1], ys[MS_DASH_BINS];
-        int nb = b1 - b0 + 1;
-        for (int b = 0; b <= nb; b++) edges[b] = bin_lo(b0 + b);
-        for (int b = 0; b < nb; b++) ys[b] = (double)hist[b0 + b];
-        // a log axis when the activations span more than a decade, else linear (same bins)
-        int xlog = edges[nb] / edges[0] > 10;
-        const char *xl = xlog ? "activation (log scale; bins of 1/8 doubling)" : "activation (bins of 1/8 doubling)";
-        ms_plot_init(&p, c, f->small, f->normal, f->bold, f->s, pad, y, hist_w, plot_h, xlog ? edges[0] : 0, edges[nb], xlog, 0,
-                     (double)hmax * 1.05, 0, buf, xl, "tokens");
-        ms_plot_axes(&p, buf, xl, "tokens");
-        ms_plot_bars(&p, edges, ys, nb, 0, MS_RGB(230, 120, 20));
-    } else {
-        ms_text_draw(c, f->bold, pad, y, buf, ink);
-        ms_text_draw(c, f->normal, pad, y + lh_b + MS_PX(f, 8), "the feature never fires on this corpus (dead)", grey);
-    }
-    if (pg->n_logit > 0) {
-        int lx = pad + hist_w + MS_PX(f, 24), lw = inner - hist_w - MS_PX(f, 24), ly = y;
-        ms_text_draw(c, f->bold, lx, ly, "Logit lens of the decoder direction", ink);
-        ly += lh_b + MS_PX(f, 4);
-        int colw = (lw - MS_PX(f, 12)) / 2;
-        ms_text_draw(c, f->normal, lx, ly, "top positive", MS_RGB(180, 40, 40));
-        ms_text_draw(c, f->normal, lx + colw + MS_PX(f, 12), ly, "top negative", MS_RGB(40, 70, 170));
-        ly += lh_n + MS_PX(f, 2);
-        int rows = pg->n_logit, rh = lh_s + MS_PX(f, 1);
-        int avail = plot_h - (ly - y) - (pg->logit_note ? lh_s + MS_PX(f, 4) : 0);
-        if (rows * rh > avail) rows = avail / rh;
-        for (int i = 0; i < rows; i++) {
-            for (int side = 0; side < 2; side++) {
-                const char *tk = side ? pg->neg_tok[i] : pg->pos_tok[i];
-                float v = side ? pg->neg_val[i] : pg->pos_val[i];
-                int cx = lx + side * (colw + MS_PX(f, 12));
-                snprintf(buf, sizeof buf, "%+.3g", v);
-                int vw = ms_text_width(f->small, buf);
-                ms_text_draw_aligned(c, f->small, cx + colw, ly + i * rh, buf, side ? MS_RGB(40, 70, 170) : MS_RGB(180, 40, 40), 2);
-                ms_text_fit(f->small, tk, colw - vw - MS_PX(f, 8), fit, sizeof fit);
-                ms_canvas_fill_rect(c, cx, ly + i * rh, ms_text_width(f->small, fit) + MS_PX(f, 2), lh_s, MS_GREY(240));
-                ms_text_draw(c, f->small, cx + MS_PX(f, 1), ly + i * rh, fit, ink);
-            }
-        }
-        if (pg->logit_note) {
-            ms_text_fit(f->small, pg->logit_note, lw, fit, sizeof fit);
-            ms_text_draw(c, f->small, lx, y + plot_h - lh_s, fit, grey);
-        }
-    }
+    draw_histogram(c, f, s->hist + (size_t)g * MS_DASH_BINS, dens, pad, y, hist_w, plot_h);
+    if (pg->n_logit > 0)
+        draw_logit_lens(c, f, pg, pad + hist_w + MS_PX(f, 24), y, inner - hist_w - MS_PX(f, 24), plot_h);
     y += plot_h + MS_PX(f, 14);
     // top-k contexts
     int val_w = MS_PX(f, 64), ctx_x = pad + val_w + MS_PX(f, 8), ctx_w = W - pad - ctx_x;

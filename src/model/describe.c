@@ -1,0 +1,64 @@
+// describe.c: a checkpoint's summary and the tokenizer behind a path (describe.h).
+#include "model/describe.h"
+#include <stdlib.h>
+#include <string.h>
+#include "util/util.h"
+
+void ms_model_describe(FILE *f, const ms_model *m) {
+    const ms_config *c = &m->cfg;
+    fprintf(f, "path: %s\n", m->path);
+    fprintf(f, "architecture: %s\n", ms_arch_name(c->arch));
+    fprintf(f, "format: %s\n", c->source_format);
+    fprintf(f, "dtype: %s\n", c->source_dtype);
+    fprintf(f, "n_layer: %d\n", c->n_layer);
+    fprintf(f, "d_model: %d\n", c->d_model);
+    fprintf(f, "n_head: %d\n", c->n_head);
+    fprintf(f, "n_kv_head: %d\n", c->n_kv_head);
+    fprintf(f, "d_head: %d\n", c->d_head);
+    fprintf(f, "d_mlp: %d\n", c->d_mlp);
+    fprintf(f, "vocab_size: %d\n", c->vocab_size);
+    fprintf(f, "n_ctx: %d\n", c->n_ctx);
+    fprintf(f, "norm: %s eps %g\n", c->arch == MS_ARCH_GPT2 ? "layernorm" : "rmsnorm", (double)c->norm_eps);
+    if (c->rope_style != MS_ROPE_NONE)
+        fprintf(f, "rope: %s theta %g\n", c->rope_style == MS_ROPE_HALF ? "half (rotate_half)" : "interleaved",
+                (double)c->rope_theta);
+    else
+        fprintf(f, "rope: none\n");
+    fprintf(f, "tied_embeddings: %s\n", c->tied_embeddings ? "yes" : "no");
+    fprintf(f, "parameters: %zu\n", m->n_params);
+    fprintf(f, "bos_id: %d\n", c->bos_id);
+    fprintf(f, "eos_id: %d\n", c->eos_id);
+    fprintf(f, "tokenizer: %s\n", m->tok ? ms_tokenizer_kind_name(m->tok) : "none");
+}
+
+static int ends_with(const char *s, const char *suf) {
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && !strcmp(s + a - b, suf);
+}
+
+ms_tokenizer *ms_tokenizer_open_path(const char *path, ms_model **model) {
+    *model = NULL;
+    if (!ms_file_exists(path)) { ms_error("%s: no such file or directory", path); return NULL; }
+    if (ends_with(path, ".json")) return ms_tokenizer_load(path);
+    if (ms_is_dir(path)) {
+        char *tj = ms_path_join(path, "tokenizer.json"), *vj = ms_path_join(path, "vocab.json");
+        int has = ms_file_exists(tj) || ms_file_exists(vj);
+        free(tj); free(vj);
+        if (has) return ms_tokenizer_load_hf(path);
+    } else if (!ends_with(path, ".gguf")) {
+        const char *base = strrchr(path, '/');
+        base = base ? base + 1 : path;
+        // a llama2.c tokenizer.bin is validated record by record, so a checkpoint never parses as one
+        ms_tokenizer *t = ms_tokenizer_load_llama2c(path, 0);
+        if (t || !strncmp(base, "tok", 3)) return t;
+    }
+    ms_model *m = ms_model_load(path);
+    if (!m) return NULL;
+    if (!m->tok) {
+        ms_error("%s: the checkpoint carries no tokenizer (for llama2.c, put tokenizer.bin beside it)", path);
+        ms_model_free(m);
+        return NULL;
+    }
+    *model = m;
+    return m->tok;
+}
