@@ -30,6 +30,7 @@ static void usage(FILE *f) {
             "  --weight-decay X    decoupled weight decay (default 0.1)\n"
             "  --clip X            global gradient-norm clip, 0 = off (default 1.0)\n"
             "  --val-every N       steps between validation losses (default 100)\n"
+            "  --val-batches N     validation batches (consecutive windows of the val set; default 8)\n"
             "  --checkpoint-every N  steps between atomic checkpoints out/checkpoint.h5 (default 100)\n"
             "  --seed S            initialisation and batch seed (default 1337)\n"
             "  --threads N         threads (default 1)\n"
@@ -54,6 +55,7 @@ int cmd_train_lm(int argc, char **argv) {
         {"lr", required_argument, 0, 'l'}, {"warmup-frac", required_argument, 0, 'w'},
         {"weight-decay", required_argument, 0, 'd'}, {"clip", required_argument, 0, 'g'},
         {"val-every", required_argument, 0, 'e'}, {"checkpoint-every", required_argument, 0, 'E'},
+        {"val-batches", required_argument, 0, 'V'},
         {"seed", required_argument, 0, 's'}, {"threads", required_argument, 0, 't'}, {"resume", no_argument, 0, 'r'},
         {"dump-grads", required_argument, 0, 'D'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     ms_lm_train_opts o;
@@ -84,6 +86,8 @@ int cmd_train_lm(int argc, char **argv) {
             if (c == 'N') { o.tokens = v; break; }
             if (c == 'e') { o.val_every = v; break; }
             if (c == 'E') { o.ckpt_every = v; break; }
+            if (c == 'V' && v < 1) return cli_usage_error("--val-batches must be >= 1");
+            if (c == 'V') { o.val_batches = v; break; }
             if (v < 1 || v > (1 << 24)) return cli_usage_error("%s must be between 1 and %d", optname, 1 << 24);
             if (c == 'L') o.cfg.n_layer = (int)v;
             else if (c == 'C') o.cfg.d_model = (int)v;

@@ -136,6 +136,76 @@ def test_adamw():
             assert np.allclose(got, want, rtol=1e-5, atol=1e-7), f"{n}: max diff {np.abs(got - want).max():.3e}"
 
 
+# ---------------------------------------------------------------- training, HF output, resume
+MODEL = T("lm")
+RUN = ["--corpus", TRAIN, "--val", VAL, "--tokenizer", TOK, "--layers", 1, "--d-model", 64, "--heads", 4,
+       "--d-mlp", 256, "--ctx", 32, "--batch", 8, "--steps", 200, "--lr", 3e-3, "--val-every", 50, "--threads", 2]
+
+
+def log_of(d):
+    with h5py.File(os.path.join(d, "training_log.h5"), "r") as f:
+        cols = [c.decode() if isinstance(c, bytes) else c for c in f.attrs["columns"]]
+        return cols, f["training_log"][:]
+
+
+def test_loss_falls():
+    run("train-lm", *RUN, "--out", MODEL, fast=True)
+    cols, log = log_of(MODEL)
+    assert cols == ["step", "lr", "train_loss", "val_loss", "grad_norm", "tokens_per_s"], cols
+    assert log.shape[0] == 200 and np.array_equal(log[:, 0], np.arange(200))
+    val = log[~np.isnan(log[:, 3]), 3]
+    assert len(val) == 4, log[:, 3]
+    first_val_step = int(log[~np.isnan(log[:, 3]), 0][0])
+    assert first_val_step == 49
+    assert val[-1] < math.log(VOCAB) - 1.5, f"val loss {val[-1]:.3f} not well below ln V = {math.log(VOCAB):.3f}"
+    assert val[-1] < val[0], val
+    lr = log[:, 1]  # warm-up 10 steps to 3e-3, cosine to 3e-4
+    assert abs(lr[9] - 3e-3) < 1e-12 and abs(lr[-1] - 3e-4) < 1e-6 and lr[5] < lr[9] and lr[100] > lr[150]
+
+
+def test_hf_logits():
+    W = fx_hf.read_safetensors(os.path.join(MODEL, "model.safetensors"))
+    cfg = json.load(open(os.path.join(MODEL, "config.json")))
+    assert cfg["n_layer"] == 1 and cfg["n_embd"] == 64 and cfg["vocab_size"] == VOCAB, cfg
+    seqs = [list(np.random.default_rng(1).integers(0, VOCAB, 20)) for _ in range(2)]
+    want, _ = torch_ref.forward(W, {"arch": "gpt2", "n_head": 4}, seqs)
+    got = fx_hf.logits(MODEL, seqs, tag="lm")
+    fx_hf.assert_close("logits of the trained model", got, want)
+    ids = run("tokenize", "--model", MODEL, "--text", "In the beginning").stdout
+    assert ids.strip(), "tokenizer of the written model"
+
+
+RES = ["--corpus", TRAIN, "--tokenizer", TOK, "--layers", 2, "--d-model", 32, "--heads", 2, "--d-mlp", 64,
+       "--ctx", 16, "--batch", 4, "--steps", 60, "--checkpoint-every", 20, "--val", VAL, "--val-every", 25,
+       "--val-batches", 2, "--threads", 2]
+
+
+def model_bytes(d):
+    cols, log = log_of(d)
+    keep = [i for i, c in enumerate(cols) if c != "tokens_per_s"]  # wall-clock: may differ
+    return open(os.path.join(d, "model.safetensors"), "rb").read(), log[:, keep].tobytes()
+
+
+def test_resume():
+    import shutil
+    a, b = T("res_a"), T("res_b")
+    for d in (a, b):
+        shutil.rmtree(d, ignore_errors=True)
+    run("train-lm", *RES, "--out", a)
+    os.makedirs(b)
+    mstest.kill_after_checkpoint(["train-lm", *RES, "--out", b], os.path.join(b, "model.safetensors"),
+                                 os.path.join(b, "checkpoint.h5"))
+    run("train-lm", *RES, "--out", b, "--resume")
+    assert not os.path.exists(os.path.join(b, "checkpoint.h5")), "checkpoint left after a finished run"
+    ma, la = model_bytes(a)
+    mb, lb = model_bytes(b)
+    assert ma == mb, "resumed model differs from the uninterrupted run"
+    assert la == lb, "resumed training log differs"
+
+
 check("loss and every gradient match float64 torch", test_grads)
 check("one AdamW step matches torch.optim.AdamW", test_adamw)
+check("200 steps lower the validation loss well below ln V", test_loss_falls)
+check("the HF directory loads: capture logits match torch_ref", test_hf_logits)
+check("--resume after a kill ends bit-identical", test_resume)
 finish()
