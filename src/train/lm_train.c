@@ -112,10 +112,11 @@ static void train_step(lm_run *r, int64_t t, double *loss_out) {
     int64_t warmup = (int64_t)ceil(o->warmup_frac * (double)r->steps);
     double lr = ms_lr_cosine_at(o->lr, t, r->steps, warmup, o->min_lr_frac);
     ms_lm_update(m, lr, o->beta1, o->beta2, o->eps, o->weight_decay, gscale, t);
+    const double tok_per_s = (double)m->B * m->T / (ms_now() - t0); // training only, validation apart
     double vl = NAN;
     if (r->val && o->val_every > 0 && ((t + 1) % o->val_every == 0 || t + 1 == r->steps))
         vl = val_loss(m, r->val, o->val_batches, r->in, r->tg);
-    const double row[LOG_NCOLS] = {(double)t, lr, loss, vl, norm, (double)m->B * m->T / (ms_now() - t0)};
+    const double row[LOG_NCOLS] = {(double)t, lr, loss, vl, norm, tok_per_s};
     ms_train_log_append(&r->log, row);
     *loss_out = loss;
 }
