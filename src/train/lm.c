@@ -1,7 +1,8 @@
 // lm.c: forward/backward pairs per layer kind, the model's forward and backward, AdamW (see lm.h).
 // Every loop is over contiguous rows; row-parallel loops write disjoint rows and every reduction
 // (bias and LN-gain gradients, the loss, the gradient norm) runs in a fixed order, so a run is
-// deterministic for a fixed thread count (OpenBLAS's GEMM partition depends on it).
+// deterministic for a fixed thread count (OpenBLAS's GEMM partition depends on it). OpenMP loops and
+// GEMMs use m->be.n_threads threads (set per call with num_threads, no global OpenMP state).
 #include "train/lm.h"
 #include <math.h>
 #include <stdio.h>
@@ -44,8 +45,8 @@ static void encoder_backward(float *dwte, float *dwpe, const float *dout, const 
 
 // ---- layernorm over rows: out(N,C) = (x − mean) · rstd · w + b
 static void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b,
-                              int N, int C) {
-#pragma omp parallel for schedule(static)
+                              int N, int C, int nt) {
+#pragma omp parallel for schedule(static) num_threads(nt)
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C;
         float m = 0, v = 0;
@@ -84,19 +85,21 @@ static void layernorm_backward(float *dinp, float *dw, float *db, const float *d
 // ---- matmul: out(N,OC) = inp(N,IC) · W(OC,IC)ᵀ + bias
 static void matmul_forward(const ms_backend_ctx *be, float *out, const float *inp, const float *W, const float *bias,
                            int N, int IC, int OC) {
+    const int nt = be->n_threads;
     ms_op_sgemm(be, 0, 1, N, OC, IC, 1.0f, inp, IC, W, IC, 0.0f, out, OC);
     if (!bias) return;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(nt)
     for (int n = 0; n < N; n++)
         for (int o = 0; o < OC; o++) out[(size_t)n * OC + o] += bias[o];
 }
 // dinp(N,IC) += dout · W;  dW(OC,IC) += doutᵀ · inp;  dbias(OC) += Σ_n dout
 static void matmul_backward(const ms_backend_ctx *be, float *dinp, float *dW, float *dbias, const float *dout,
                             const float *inp, const float *W, int N, int IC, int OC) {
+    const int nt = be->n_threads;
     ms_op_sgemm(be, 0, 0, N, IC, OC, 1.0f, dout, OC, W, IC, 1.0f, dinp, IC);
     ms_op_sgemm(be, 1, 0, OC, IC, N, 1.0f, dout, OC, inp, IC, 1.0f, dW, IC);
     if (!dbias) return;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(nt)
     for (int o = 0; o < OC; o++) {
         float s = 0;
         for (int n = 0; n < N; n++) s += dout[(size_t)n * OC + o];
@@ -106,10 +109,10 @@ static void matmul_backward(const ms_backend_ctx *be, float *dinp, float *dW, fl
 
 // ---- causal self-attention: inp(B,T,3C) = [q | k | v], heads of hs = C/NH; att(B,NH,T,T) keeps
 // the softmax weights (zero above the diagonal); out(B,T,C).
-static void attention_forward(float *out, float *att, const float *inp, int B, int T, int C, int NH) {
+static void attention_forward(float *out, float *att, const float *inp, int B, int T, int C, int NH, int nt) {
     const int hs = C / NH, C3 = 3 * C;
     const float scale = 1.0f / sqrtf((float)hs);
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) num_threads(nt)
     for (int b = 0; b < B; b++)
         for (int h = 0; h < NH; h++)
             for (int t = 0; t < T; t++) {
@@ -136,10 +139,10 @@ static void attention_forward(float *out, float *att, const float *inp, int B, i
 // dinp(B,T,3C) += ∂/∂[q|k|v]. One (b, h) touches only its own head's columns, so the (b, h) loop is
 // parallel; datt is a (T) scratch row per thread, carved from scratch (threads · T).
 static void attention_backward(float *dinp, float *scratch, const float *dout, const float *inp, const float *att,
-                               int B, int T, int C, int NH) {
+                               int B, int T, int C, int NH, int nt) {
     const int hs = C / NH, C3 = 3 * C;
     const float scale = 1.0f / sqrtf((float)hs);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(nt)
     for (int bh = 0; bh < B * NH; bh++) {
         const int b = bh / NH, h = bh % NH;
         float *datt = scratch + (size_t)bh * T;
@@ -166,15 +169,15 @@ static void attention_backward(float *dinp, float *scratch, const float *dout, c
 }
 
 // ---- GELU, tanh form (GPT-2's gelu_new)
-static void gelu_forward(float *out, const float *inp, size_t n) {
-#pragma omp parallel for schedule(static)
+static void gelu_forward(float *out, const float *inp, size_t n, int nt) {
+#pragma omp parallel for schedule(static) num_threads(nt)
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
         out[i] = 0.5f * x * (1.0f + tanhf(GELU_K * (x + 0.044715f * x * x * x)));
     }
 }
-static void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
-#pragma omp parallel for schedule(static)
+static void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n, int nt) {
+#pragma omp parallel for schedule(static) num_threads(nt)
     for (size_t i = 0; i < n; i++) {
         float x = inp[i], u = GELU_K * (x + 0.044715f * x * x * x), th = tanhf(u);
         float du = GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
@@ -190,8 +193,8 @@ static void residual_backward(float *da, float *db, const float *dout, size_t n)
 }
 
 // ---- softmax cross-entropy: logits(N,V) become probabilities; losses(N) = −log p[target]
-static void crossentropy_forward(float *losses, float *logits, const int32_t *targets, int N, int V) {
-#pragma omp parallel for schedule(static)
+static void crossentropy_forward(float *losses, float *logits, const int32_t *targets, int N, int V, int nt) {
+#pragma omp parallel for schedule(static) num_threads(nt)
     for (int n = 0; n < N; n++) {
         float *x = logits + (size_t)n * V, maxv = -INFINITY, sum = 0;
         for (int i = 0; i < V; i++) if (x[i] > maxv) maxv = x[i];
@@ -201,9 +204,9 @@ static void crossentropy_forward(float *losses, float *logits, const int32_t *ta
     }
 }
 // dlogits(N,V) = (p − onehot(target)) / N: the gradient of the mean loss.
-static void crossentropy_backward(float *dlogits, const float *probs, const int32_t *targets, int N, int V) {
+static void crossentropy_backward(float *dlogits, const float *probs, const int32_t *targets, int N, int V, int nt) {
     const float inv = 1.0f / N;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(nt)
     for (int n = 0; n < N; n++) {
         const float *p = probs + (size_t)n * V;
         float *d = dlogits + (size_t)n * V;
@@ -286,7 +289,7 @@ static float *layer_param(const ms_lm *m, float *buf, int i, int l) {
 
 float ms_lm_forward(ms_lm *m, const int32_t *inputs, const int32_t *targets, int B, int T) {
     const ms_lm_config *c = &m->cfg;
-    const int C = c->d_model, F = c->d_mlp, NH = c->n_head, V = c->vocab, BT = B * T;
+    const int C = c->d_model, F = c->d_mlp, NH = c->n_head, V = c->vocab, BT = B * T, nt = m->be.n_threads;
     ms_lm_acts *a = &m->acts;
     float *p = m->P.p;
     encoder_forward(a->encoded, inputs, ms_param_at(&m->P, p, LM_WTE), ms_param_at(&m->P, p, LM_WPE), B, T, C);
@@ -294,29 +297,29 @@ float ms_lm_forward(ms_lm *m, const int32_t *inputs, const int32_t *targets, int
         const size_t oC = (size_t)l * BT * C, oF = (size_t)l * BT * F, oR = (size_t)l * BT;
         float *res = l == 0 ? a->encoded : a->residual3 + oC - (size_t)BT * C;
         layernorm_forward(a->ln1 + oC, a->ln1_mean + oR, a->ln1_rstd + oR, res, layer_param(m, p, LM_LN1W, l),
-                          layer_param(m, p, LM_LN1B, l), BT, C);
+                          layer_param(m, p, LM_LN1B, l), BT, C, nt);
         matmul_forward(&m->be, a->qkv + 3 * oC, a->ln1 + oC, layer_param(m, p, LM_QKVW, l),
                        layer_param(m, p, LM_QKVB, l), BT, C, 3 * C);
-        attention_forward(a->atty + oC, a->att + (size_t)l * B * NH * T * T, a->qkv + 3 * oC, B, T, C, NH);
+        attention_forward(a->atty + oC, a->att + (size_t)l * B * NH * T * T, a->qkv + 3 * oC, B, T, C, NH, nt);
         matmul_forward(&m->be, a->attproj + oC, a->atty + oC, layer_param(m, p, LM_ATTPROJW, l),
                        layer_param(m, p, LM_ATTPROJB, l), BT, C, C);
         residual_forward(a->residual2 + oC, res, a->attproj + oC, (size_t)BT * C);
         layernorm_forward(a->ln2 + oC, a->ln2_mean + oR, a->ln2_rstd + oR, a->residual2 + oC,
-                          layer_param(m, p, LM_LN2W, l), layer_param(m, p, LM_LN2B, l), BT, C);
+                          layer_param(m, p, LM_LN2W, l), layer_param(m, p, LM_LN2B, l), BT, C, nt);
         matmul_forward(&m->be, a->fch + oF, a->ln2 + oC, layer_param(m, p, LM_FCW, l), layer_param(m, p, LM_FCB, l),
                        BT, C, F);
-        gelu_forward(a->fch_gelu + oF, a->fch + oF, (size_t)BT * F);
+        gelu_forward(a->fch_gelu + oF, a->fch + oF, (size_t)BT * F, nt);
         matmul_forward(&m->be, a->fcproj + oC, a->fch_gelu + oF, layer_param(m, p, LM_FCPROJW, l),
                        layer_param(m, p, LM_FCPROJB, l), BT, F, C);
         residual_forward(a->residual3 + oC, a->residual2 + oC, a->fcproj + oC, (size_t)BT * C);
     }
     const float *last = a->residual3 + (size_t)(c->n_layer - 1) * BT * C;
     layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, last, ms_param_at(&m->P, p, LM_LNFW),
-                      ms_param_at(&m->P, p, LM_LNFB), BT, C);
+                      ms_param_at(&m->P, p, LM_LNFB), BT, C, nt);
     matmul_forward(&m->be, a->logits, a->lnf, ms_param_at(&m->P, p, LM_WTE), NULL, BT, C, V); // tied unembedding
     if (!targets) return 0.0f;
     memcpy(m->targets, targets, (size_t)BT * sizeof *targets);
-    crossentropy_forward(a->losses, a->logits, targets, BT, V);
+    crossentropy_forward(a->losses, a->logits, targets, BT, V, nt);
     double sum = 0;
     for (int n = 0; n < BT; n++) sum += a->losses[n];
     return (float)(sum / BT);
@@ -325,14 +328,14 @@ float ms_lm_forward(ms_lm *m, const int32_t *inputs, const int32_t *targets, int
 // One block's backward, layer l: from d residual3 (in g->residual3) to d residual (dres).
 static void block_backward(ms_lm *m, int l, const float *res, float *dres, int B, int T) {
     const ms_lm_config *c = &m->cfg;
-    const int C = c->d_model, F = c->d_mlp, NH = c->n_head, BT = B * T;
+    const int C = c->d_model, F = c->d_mlp, NH = c->n_head, BT = B * T, nt = m->be.n_threads;
     const size_t oC = (size_t)l * BT * C, oF = (size_t)l * BT * F, oR = (size_t)l * BT;
     ms_lm_acts *a = &m->acts, *g = &m->grads_acts;
     float *p = m->P.p, *gp = m->P.g;
     residual_backward(g->residual2 + oC, g->fcproj + oC, g->residual3 + oC, (size_t)BT * C);
     matmul_backward(&m->be, g->fch_gelu + oF, layer_param(m, gp, LM_FCPROJW, l), layer_param(m, gp, LM_FCPROJB, l),
                     g->fcproj + oC, a->fch_gelu + oF, layer_param(m, p, LM_FCPROJW, l), BT, F, C);
-    gelu_backward(g->fch + oF, a->fch + oF, g->fch_gelu + oF, (size_t)BT * F);
+    gelu_backward(g->fch + oF, a->fch + oF, g->fch_gelu + oF, (size_t)BT * F, nt);
     matmul_backward(&m->be, g->ln2 + oC, layer_param(m, gp, LM_FCW, l), layer_param(m, gp, LM_FCB, l), g->fch + oF,
                     a->ln2 + oC, layer_param(m, p, LM_FCW, l), BT, C, F);
     layernorm_backward(g->residual2 + oC, layer_param(m, gp, LM_LN2W, l), layer_param(m, gp, LM_LN2B, l), g->ln2 + oC,
@@ -341,7 +344,7 @@ static void block_backward(ms_lm *m, int l, const float *res, float *dres, int B
     matmul_backward(&m->be, g->atty + oC, layer_param(m, gp, LM_ATTPROJW, l), layer_param(m, gp, LM_ATTPROJB, l),
                     g->attproj + oC, a->atty + oC, layer_param(m, p, LM_ATTPROJW, l), BT, C, C);
     attention_backward(g->qkv + 3 * oC, m->scratch, g->atty + oC, a->qkv + 3 * oC,
-                       a->att + (size_t)l * B * NH * T * T, B, T, C, NH);
+                       a->att + (size_t)l * B * NH * T * T, B, T, C, NH, nt);
     matmul_backward(&m->be, g->ln1 + oC, layer_param(m, gp, LM_QKVW, l), layer_param(m, gp, LM_QKVB, l),
                     g->qkv + 3 * oC, a->ln1 + oC, layer_param(m, p, LM_QKVW, l), BT, C, 3 * C);
     layernorm_backward(dres, layer_param(m, gp, LM_LN1W, l), layer_param(m, gp, LM_LN1B, l), g->ln1 + oC, res,
@@ -350,12 +353,12 @@ static void block_backward(ms_lm *m, int l, const float *res, float *dres, int B
 
 void ms_lm_backward(ms_lm *m, const int32_t *inputs, int B, int T) {
     const ms_lm_config *c = &m->cfg;
-    const int C = c->d_model, V = c->vocab, BT = B * T;
+    const int C = c->d_model, V = c->vocab, BT = B * T, nt = m->be.n_threads;
     ms_lm_acts *a = &m->acts, *g = &m->grads_acts;
     float *p = m->P.p, *gp = m->P.g;
     memset(gp, 0, m->P.count * sizeof *gp);
     memset(g->mem, 0, acts_layout(g, c, m->B, m->T, NULL) * sizeof(float)); // activation grads accumulate (+=)
-    crossentropy_backward(g->logits, a->logits, m->targets, BT, V);
+    crossentropy_backward(g->logits, a->logits, m->targets, BT, V, nt);
     matmul_backward(&m->be, g->lnf, ms_param_at(&m->P, gp, LM_WTE), NULL, g->logits, a->lnf,
                     ms_param_at(&m->P, p, LM_WTE), BT, C, V);
     const size_t last = (size_t)(c->n_layer - 1) * BT * C;

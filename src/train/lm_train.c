@@ -131,6 +131,7 @@ static int dump_grads(const char *path, lm_run *r) {
     memcpy(p0, P->p, P->count * sizeof *p0);
     double loss;
     r->val = NULL;
+    ms_train_log_reserve(&r->log, 1);
     train_step(r, 0, &loss);
     const double *row = ms_train_log_last(&r->log);
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
@@ -214,6 +215,7 @@ int ms_lm_train(const ms_lm_train_opts *o) {
         r.ckpt_path = ms_path_join(o->out, "checkpoint.h5");
         int64_t start = 0;
         if (rc == 0 && o->resume) rc = read_ckpt(r.ckpt_path, r.fp, &start, &m, &r.log);
+        ms_train_log_reserve(&r.log, r.steps); // no allocation in the step loop
         if (rc == 0) rc = train_loop(&r, start);
         if (rc == 0) rc = save_model(o, &m, tok, &r.log);
         if (rc == 0) remove(r.ckpt_path); // finished: the model directory replaces the checkpoint
