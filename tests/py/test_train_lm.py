@@ -203,9 +203,32 @@ def test_resume():
     assert la == lb, "resumed training log differs"
 
 
+def test_errors():
+    base = ["--tokenizer", TOK, "--layers", 1, "--d-model", 32, "--heads", 4, "--d-mlp", 64, "--ctx", 8,
+            "--steps", 2, "--out", T("err")]
+    bad = T("bad.jsonl")
+    with open(bad, "w") as f:
+        f.write('{"text": "fine"}\n{"no_text": 1}\n')
+    p = run("train-lm", "--corpus", bad, *base, ok=False)
+    assert "bad.jsonl:2" in p.stderr, p.stderr
+    p = run("train-lm", "--corpus", TRAIN, *[30 if x == 32 else x for x in base], ok=False)
+    assert "inconsistent shape" in p.stderr, p.stderr
+    # a checkpoint of other settings is refused on --resume
+    import shutil
+    res = [x if x != 60 else 61 for x in RES]
+    b = T("res_b2")
+    shutil.rmtree(b, ignore_errors=True)
+    os.makedirs(b)
+    mstest.kill_after_checkpoint(["train-lm", *RES, "--out", b], os.path.join(b, "model.safetensors"),
+                                 os.path.join(b, "checkpoint.h5"))
+    p = run("train-lm", *res, "--out", b, "--resume", ok=False)
+    assert "checkpoint.h5" in p.stderr, p.stderr
+
+
 check("loss and every gradient match float64 torch", test_grads)
 check("one AdamW step matches torch.optim.AdamW", test_adamw)
 check("200 steps lower the validation loss well below ln V", test_loss_falls)
 check("the HF directory loads: capture logits match torch_ref", test_hf_logits)
 check("--resume after a kill ends bit-identical", test_resume)
+check("bad corpus, bad shape, a checkpoint of other settings: one error line", test_errors)
 finish()
