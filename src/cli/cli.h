@@ -43,6 +43,7 @@ int cmd_capture(int argc, char **argv);
 int cmd_run(int argc, char **argv);   // cmd_run.c
 int cmd_hooks(int argc, char **argv); // cmd_hooks.c
 int cmd_random_model(int argc, char **argv);
+int cmd_train_lm(int argc, char **argv); // cmd_train_lm.c
 int cmd_sae(int argc, char **argv);
 int cmd_viz(int argc, char **argv);
 

@@ -17,6 +17,7 @@ static const ms_command commands[] = {
     {"hooks", cmd_hooks, "list a model's hook sites (TransformerLens names) and their shapes"},
     {"capture", cmd_capture, "run a model over a corpus and write hook-site activations to HDF5"},
     {"random-model", cmd_random_model, "write a small random-weight checkpoint (demos, benchmarks)"},
+    {"train-lm", cmd_train_lm, "train a GPT-2-architecture language model from scratch (HF output)"},
     {"sae", cmd_sae, "train, evaluate, export, import and apply sparse autoencoders"},
     {"viz", cmd_viz, "render heatmaps, token highlights, dashboards and summary figures to PNG"},
 };

@@ -46,3 +46,7 @@ void ms_adam_update(float *p, float *m, float *v, const float *g, float gscale, 
         ms_adam_row(p + o, m + o, v + o, g ? g + o : NULL, gscale, len, k);
     }
 }
+
+void ms_adam_decay(float *p, size_t n, float keep) {
+    for (size_t i = 0; i < n; i++) p[i] *= keep;
+}

@@ -33,4 +33,8 @@ void ms_adam_row(float *restrict p, float *restrict m, float *restrict v, const 
 void ms_adam_update(float *p, float *m, float *v, const float *g, float gscale, size_t n, const ms_adam_step *k,
                     int threads);
 
+// Decoupled weight decay (Loshchilov & Hutter, AdamW): p ← p · keep with keep = 1 − lr_t·λ, applied
+// before the Adam step of the same t, as torch.optim.AdamW does.
+void ms_adam_decay(float *p, size_t n, float keep);
+
 #endif

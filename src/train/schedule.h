@@ -27,4 +27,12 @@ static inline double ms_lr_at(const ms_lr_schedule *s, int64_t t) {
     return s->lr * f;
 }
 
+// Linear warm-up over warmup_steps, then a cosine from lr down to lr·min_frac at step n_steps
+// (GPT-2 / nanoGPT training).
+static inline double ms_lr_cosine_at(double lr, int64_t t, int64_t n_steps, int64_t warmup_steps, double min_frac) {
+    if (t < warmup_steps) return lr * ms_warmup_factor(t, warmup_steps);
+    double span = (double)(n_steps - warmup_steps), x = span > 0 ? (double)(t - warmup_steps) / span : 1.0;
+    return lr * (min_frac + (1.0 - min_frac) * 0.5 * (1.0 + cos(3.141592653589793 * (x < 1.0 ? x : 1.0))));
+}
+
 #endif

@@ -32,6 +32,12 @@ int ms_train_log_write(hid_t loc, const char *name, const ms_train_log *l) {
     return ms_h5_write(loc, name, H5T_NATIVE_DOUBLE, 2, shape, l->rows ? l->rows : &none);
 }
 
+void ms_train_log_reserve(ms_train_log *l, int64_t n) {
+    if (n <= l->cap) return;
+    l->cap = n;
+    l->rows = ms_realloc(l->rows, (size_t)l->cap * l->cols * sizeof(double));
+}
+
 int ms_train_log_read(hid_t loc, const char *file, const char *name, ms_train_log *l) {
     int64_t shape[8];
     if (ms_h5_shape(loc, name, shape) != 2 || shape[1] != l->cols) return 0;

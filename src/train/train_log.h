@@ -15,6 +15,8 @@ typedef struct {
 void ms_train_log_init(ms_train_log *l, int cols, const char *const *names);
 void ms_train_log_free(ms_train_log *l);
 void ms_train_log_append(ms_train_log *l, const double *row); // cols values
+// Room for n rows in all, so a training loop that appends at most n rows allocates nothing.
+void ms_train_log_reserve(ms_train_log *l, int64_t n);
 // The last row, NULL when empty.
 static inline const double *ms_train_log_last(const ms_train_log *l) {
     return l->n > 0 ? l->rows + (l->n - 1) * l->cols : NULL;
