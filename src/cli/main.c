@@ -17,6 +17,8 @@ static const ms_command commands[] = {
     {"capture", cmd_capture, "run a model over a corpus and write hook-site activations to HDF5"},
     {"random-model", cmd_random_model, "write a small random-weight checkpoint (demos, benchmarks)"},
     {"sae", cmd_sae, "train, evaluate, export, import and apply sparse autoencoders"},
+    {"probe", cmd_probe, "fit linear probes (ridge, logistic) for concepts on a hook site's activations"},
+    {"concepts", cmd_concepts, "label tokens with rule-based concepts (PCRE2) in capture's windows"},
     {"viz", cmd_viz, "render heatmaps, token highlights, dashboards and summary figures to PNG"},
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
