@@ -7,55 +7,19 @@
 #include <string.h>
 #include "io/acts.h"
 #include "probes/labels.h"
+#include "probes/stream.h"
 #include "train/rng.h"
 #include "util/util.h"
 
-// The streamed data: one hook's token rows of one split, standardised, in blocks of whole sequences.
-typedef struct {
-    ms_acts *a;
-    int h, ctx, d;
-    int64_t n_seq, cap;   // sequences used; rows per block (>= ctx)
-    const ms_labels *lab;
-    const uint8_t *split; // (n_seq) 1 = test
-    float *xseq;          // (ctx, d) one sequence as read
-    int32_t *ids;         // (ctx)
-    int64_t cursor;       // next sequence to look at
-} probe_src;
-
-// Next block of the split `want` into Z (cap, d): real tokens only (id >= 0: padding is never data;
-// switch to the reader's real-token mask when src/io/acts.h has one), (x - mean) / std when mean is
-// given, else x. flat[i] = seq·ctx + pos of row i (the label index). Returns the rows, 0 at the end, -1.
-static int64_t next_block(probe_src *s, int want, const double *mean, const double *std, double *Z, int64_t *flat) {
-    int64_t n = 0;
-    for (; s->cursor < s->n_seq && n + s->ctx <= s->cap; s->cursor++) {
-        int64_t q = s->cursor;
-        if (s->split[q] != want) continue;
-        if (ms_acts_read(s->a, s->h, q, 1, 0, s->ctx, s->xseq) || ms_acts_read_ids(s->a, q, 1, 0, s->ctx, s->ids)) return -1;
-        if (memcmp(s->ids, s->lab->tokens + q * s->ctx, (size_t)s->ctx * sizeof *s->ids) != 0) {
-            ms_error("%s: /tokens row %lld differs from the activations file's (labels made with other --input/--ctx/--prepend-bos?)",
-                     ms_acts_path(s->a), (long long)q);
-            return -1;
-        }
-        for (int t = 0; t < s->ctx; t++) {
-            if (s->ids[t] < 0) continue;
-            const float *x = s->xseq + (size_t)t * s->d;
-            double *z = Z + n * s->d;
-            for (int j = 0; j < s->d; j++) z[j] = mean ? ((double)x[j] - mean[j]) / std[j] : (double)x[j];
-            flat[n++] = q * s->ctx + t;
-        }
-    }
-    return n;
-}
-
 // Pass 1 over the training split: mean and population std per feature (sums about the first row, so
 // large offsets do not cancel). A constant feature gets std 1 (its standardised value is 0).
-static int feature_stats(probe_src *s, double *Z, int64_t *flat, double *mean, double *std) {
+static int feature_stats(ms_probe_src *s, double *Z, int64_t *flat, double *mean, double *std) {
     int d = s->d;
     double *shift = ms_calloc((size_t)d, sizeof *shift), *sum = ms_calloc((size_t)d, sizeof *sum);
     double *sq = ms_calloc((size_t)d, sizeof *sq);
     int64_t n_tot = 0, n;
     s->cursor = 0;
-    while ((n = next_block(s, 0, NULL, NULL, Z, flat)) > 0) {
+    while ((n = ms_probe_next_block(s, 0, NULL, NULL, Z, flat)) > 0) {
         if (n_tot == 0) memcpy(shift, Z, (size_t)d * sizeof *shift);
         for (int64_t i = 0; i < n; i++)
             for (int j = 0; j < d; j++) {
@@ -110,13 +74,13 @@ static const char *solve_spd(const double *A, double *B, int n, int k) {
 }
 
 // Ridge for all K concepts at once (they share ZᵀZ): (ZᵀZ + λI) W = Zᵀ(Y - ȳ), b = ȳ.
-static int fit_ridge(probe_src *s, ms_probe_set *p, double *Z, int64_t *flat, const double *ybar) {
+static int fit_ridge(ms_probe_src *s, ms_probe_set *p, double *Z, int64_t *flat, const double *ybar) {
     int d = s->d, K = p->n_fits;
     double *G = ms_calloc((size_t)d * d, sizeof *G), *R = ms_calloc((size_t)d * K, sizeof *R);
     double *Yc = ms_malloc((size_t)s->cap * K * sizeof *Yc); // (block, K) centred targets
     int64_t n;
     s->cursor = 0;
-    while ((n = next_block(s, 0, p->mean, p->std, Z, flat)) > 0) {
+    while ((n = ms_probe_next_block(s, 0, p->mean, p->std, Z, flat)) > 0) {
         for (int64_t i = 0; i < n; i++)
             for (int k = 0; k < K; k++) Yc[i * K + k] = (double)(s->lab->labels[k][flat[i]] != 0) - ybar[k];
         cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, d, (int)n, 1.0, Z, d, 1.0, G, d);
@@ -145,14 +109,14 @@ typedef struct { // one IRLS pass's sums: H = [Σv, Σv zᵀ; Σv z, Σv z zᵀ]
 } irls_sums;
 
 // One streamed pass at (b, w) over the training split for concept k.
-static int irls_pass(probe_src *s, const ms_probe_set *p, int k, double b, const double *w, double *Z, int64_t *flat,
+static int irls_pass(ms_probe_src *s, const ms_probe_set *p, int k, double b, const double *w, double *Z, int64_t *flat,
                      double *Zs, double *r, irls_sums *acc) {
     int d = s->d, d1 = d + 1;
     double *Hww = ms_calloc((size_t)d * d, sizeof *Hww);
     int64_t n;
     s->cursor = 0;
     acc->loss = 0;
-    while ((n = next_block(s, 0, p->mean, p->std, Z, flat)) > 0) {
+    while ((n = ms_probe_next_block(s, 0, p->mean, p->std, Z, flat)) > 0) {
         for (int64_t i = 0; i < n; i++) {
             const double *z = Z + i * d;
             double sc = b + cblas_ddot(d, z, 1, w, 1), y = s->lab->labels[k][flat[i]] != 0;
@@ -177,7 +141,7 @@ static int irls_pass(probe_src *s, const ms_probe_set *p, int k, double b, const
 
 // Logistic probe for concept k by Newton steps θ -= H⁻¹g on θ = (b, w), λ on w only, until the step
 // is below 1e-9 (relative) or max_iter passes.
-static int fit_logistic(probe_src *s, ms_probe_set *p, int k, double ybar, int max_iter, double *Z, int64_t *flat) {
+static int fit_logistic(ms_probe_src *s, ms_probe_set *p, int k, double ybar, int max_iter, double *Z, int64_t *flat) {
     int d = s->d, d1 = d + 1;
     ms_probe_fit *f = &p->fits[k];
     double yb = fmin(fmax(ybar, 1e-6), 1 - 1e-6), b = log(yb / (1 - yb)), *w = f->weight_std;
@@ -241,7 +205,7 @@ void ms_probe_metrics(const double *s, const uint8_t *y, int64_t n, double thr, 
 }
 
 // Scores of the test split for every concept, then the metrics.
-static int evaluate(probe_src *s, ms_probe_set *p, double *Z, int64_t *flat) {
+static int evaluate(ms_probe_src *s, ms_probe_set *p, double *Z, int64_t *flat) {
     int d = s->d, K = p->n_fits;
     double *W = ms_malloc((size_t)d * K * sizeof *W), *S = ms_malloc((size_t)s->cap * K * sizeof *S);
     double *sc = ms_malloc((size_t)(p->n_test + 1) * K * sizeof *sc); // (K, n_test)
@@ -250,7 +214,7 @@ static int evaluate(probe_src *s, ms_probe_set *p, double *Z, int64_t *flat) {
         for (int j = 0; j < d; j++) W[(size_t)j * K + k] = p->fits[k].weight_std[j];
     int64_t n, m = 0;
     s->cursor = 0;
-    while ((n = next_block(s, 1, p->mean, p->std, Z, flat)) > 0 && m + n <= p->n_test) {
+    while ((n = ms_probe_next_block(s, 1, p->mean, p->std, Z, flat)) > 0 && m + n <= p->n_test) {
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, K, d, 1.0, Z, d, W, K, 0.0, S, K);
         for (int64_t i = 0; i < n; i++, m++)
             for (int k = 0; k < K; k++) {
@@ -283,36 +247,23 @@ static void split_sequences(ms_probe_set *p) {
     free(perm);
 }
 
-// Opens the sources and checks they line up: a token site of the labels' ctx, /tokens present.
-static int open_src(const ms_probe_opts *o, probe_src *s, ms_labels **lab) {
-    if (!(s->a = ms_acts_open(o->acts))) return -1;
-    s->h = o->hook ? ms_acts_find_hook(s->a, o->hook) : ms_acts_only_hook(s->a, "(give --hook)");
-    if (s->h < 0) return -1;
-    if (!ms_acts_has_tokens(s->a)) { ms_error("%s: no /tokens (probes need them to skip padding and match labels)", o->acts); return -1; }
+// Opens the sources and checks they line up: labels of the site's ctx, covering its rows.
+static int open_src(const ms_probe_opts *o, ms_probe_src *s, ms_labels **lab) {
+    if (ms_probe_src_open(s, o->acts, o->hook, o->block)) return -1;
     if (!(*lab = ms_labels_load(o->labels, o->concept))) return -1;
     s->lab = *lab;
-    s->ctx = ms_acts_tokens_ctx(s->a);
-    if (ms_acts_ctx(s->a, s->h) != s->ctx || (*lab)->ctx != s->ctx) {
-        ms_error("%s: /acts/%s is not a token site of ctx %d matching %s (ctx %d)", o->acts, ms_acts_hook_name(s->a, s->h),
-                 s->ctx, o->labels, (*lab)->ctx);
+    if ((*lab)->ctx != s->ctx) {
+        ms_error("%s: ctx %d, but /acts/%s of %s has ctx %d", o->labels, (*lab)->ctx, ms_acts_hook_name(s->a, s->h), o->acts, s->ctx);
         return -1;
     }
-    int64_t d = ms_acts_d(s->a, s->h);
-    if (d > 65536) { ms_error("%s: %lld values per token is too many for a dense probe", o->acts, (long long)d); return -1; }
-    s->d = (int)d;
-    s->n_seq = ms_acts_n_seq(s->a);
     if ((*lab)->n_seq < s->n_seq) {
         ms_error("%s: %lld sequences, fewer than the activations file's %lld", o->labels, (long long)(*lab)->n_seq, (long long)s->n_seq);
         return -1;
     }
-    int64_t blk = o->block > 0 ? o->block : 4096;
-    s->cap = blk > s->ctx ? blk : s->ctx;
-    s->xseq = ms_malloc((size_t)s->ctx * s->d * sizeof *s->xseq);
-    s->ids = ms_malloc((size_t)s->ctx * sizeof *s->ids);
     return 0;
 }
 
-static ms_probe_set *new_set(const ms_probe_opts *o, const probe_src *s) {
+static ms_probe_set *new_set(const ms_probe_opts *o, const ms_probe_src *s) {
     ms_probe_set *p = ms_calloc(1, sizeof *p);
     p->logistic = o->logistic;
     p->d = s->d;
@@ -349,7 +300,7 @@ static void to_original_units(ms_probe_set *p) {
 }
 
 ms_probe_set *ms_probe_train(const ms_probe_opts *o) {
-    probe_src s = {0};
+    ms_probe_src s = {0};
     ms_labels *lab = NULL;
     ms_probe_set *p = NULL;
     double *Z = NULL, *ybar = NULL;
@@ -377,9 +328,9 @@ ms_probe_set *ms_probe_train(const ms_probe_opts *o) {
     to_original_units(p);
     rc = 0;
 done:
-    free(Z); free(flat); free(ybar); free(s.xseq); free(s.ids);
+    free(Z); free(flat); free(ybar);
+    ms_probe_src_close(&s);
     ms_labels_free(lab);
-    if (s.a) ms_acts_close(s.a);
     if (rc) { ms_probe_set_free(p); return NULL; }
     return p;
 }
