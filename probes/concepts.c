@@ -37,6 +37,9 @@ void ms_concept_rules_free(ms_concept_rule *r, int n) {
     free(r);
 }
 
+// Concept names become HDF5 dataset names and JSON keys: kept plain.
+#define NAME_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-."
+
 ms_concept_rule *ms_concept_rules_load(const char *path, int *n) {
     size_t len;
     char *text = ms_read_file(path, &len);
@@ -53,8 +56,8 @@ ms_concept_rule *ms_concept_rules_load(const char *path, int *n) {
     ms_concept_rule *r = ms_calloc((size_t)json_object_object_length(o) + 1, sizeof *r);
     *n = 0;
     json_object_object_foreach(o, key, val) {
-        if (!json_object_is_type(val, json_type_string) || !*key || strchr(key, '/')) {
-            ms_error("%s: rule '%s': expected a non-empty name without '/' and a string pattern", path, key);
+        if (!json_object_is_type(val, json_type_string) || !*key || key[strspn(key, NAME_CHARS)]) {
+            ms_error("%s: rule '%s': expected a name of letters, digits, '_', '-', '.' and a string pattern", path, key);
             ms_concept_rules_free(r, *n);
             json_object_put(o);
             return NULL;

@@ -97,6 +97,7 @@ static int fit_ridge(ms_probe_src *s, ms_probe_set *p, double *Z, int64_t *flat,
         f->bias_std = ybar[k];
         f->solver = solver;
         f->iterations = 1;
+        f->converged = 1;
     }
     free(G); free(R); free(Yc);
     return solver ? 0 : -1;
@@ -139,37 +140,52 @@ static int irls_pass(ms_probe_src *s, const ms_probe_set *p, int k, double b, co
     return n < 0 ? -1 : 0;
 }
 
-// Logistic probe for concept k by Newton steps θ -= H⁻¹g on θ = (b, w), λ on w only, until the step
-// is below 1e-9 (relative) or max_iter passes.
+// Logistic probe for concept k by Newton steps θ -= t·H⁻¹g on θ = (b, w), λ on w only, until the step
+// is below 1e-9 (relative) or max_iter passes. A step that raises the penalised loss is halved (t) and
+// the loss evaluated again, so the loss never goes up (tiny λ on nearly separable data).
 static int fit_logistic(ms_probe_src *s, ms_probe_set *p, int k, double ybar, int max_iter, double *Z, int64_t *flat) {
     int d = s->d, d1 = d + 1;
     ms_probe_fit *f = &p->fits[k];
     double yb = fmin(fmax(ybar, 1e-6), 1 - 1e-6), b = log(yb / (1 - yb)), *w = f->weight_std;
     double *Zs = ms_malloc((size_t)s->cap * d * sizeof *Zs), *r = ms_malloc((size_t)s->cap * sizeof *r);
+    double *prev = ms_malloc((size_t)d1 * sizeof *prev), *delta = ms_calloc((size_t)d1, sizeof *delta);
     irls_sums acc = {ms_malloc((size_t)d1 * d1 * sizeof(double)), ms_malloc((size_t)d1 * sizeof(double)), 0};
+    double prev_loss = INFINITY, t = 1;
     int rc = 0;
     memset(w, 0, (size_t)d * sizeof *w);
     for (f->iterations = 0; f->iterations < max_iter;) {
         memset(acc.H, 0, (size_t)d1 * d1 * sizeof(double));
         memset(acc.g, 0, (size_t)d1 * sizeof(double));
         if ((rc = irls_pass(s, p, k, b, w, Z, flat, Zs, r, &acc))) break;
+        f->iterations++;
+        acc.loss += 0.5 * p->lambda * cblas_ddot(d, w, 1, w, 1);
+        if (acc.loss > prev_loss + 1e-12 * fabs(prev_loss) && t > 1e-4) { // uphill: half the step
+            t *= 0.5;
+            b = prev[0] - t * delta[0];
+            for (int j = 0; j < d; j++) w[j] = prev[1 + j] - t * delta[1 + j];
+            continue;
+        }
+        prev_loss = acc.loss;
+        prev[0] = b;
+        memcpy(prev + 1, w, (size_t)d * sizeof *w);
         for (int j = 0; j < d; j++) {
             acc.H[(size_t)(1 + j) * d1 + 1 + j] += p->lambda;
             acc.g[1 + j] += p->lambda * w[j];
         }
         if (!(f->solver = solve_spd(acc.H, acc.g, d1, 1))) { rc = -1; break; }
-        double step = fabs(acc.g[0]), size = fabs(b);
-        b -= acc.g[0];
+        memcpy(delta, acc.g, (size_t)d1 * sizeof *delta);
+        t = 1;
+        double step = fabs(delta[0]), size = fabs(b);
+        b -= delta[0];
         for (int j = 0; j < d; j++) {
-            w[j] -= acc.g[1 + j];
-            step = fmax(step, fabs(acc.g[1 + j]));
+            w[j] -= delta[1 + j];
+            step = fmax(step, fabs(delta[1 + j]));
             size = fmax(size, fabs(w[j]));
         }
-        f->iterations++;
-        if (step <= 1e-9 * (1.0 + size)) break;
+        if (step <= 1e-9 * (1.0 + size)) { f->converged = 1; break; }
     }
     f->bias_std = b;
-    free(Zs); free(r); free(acc.H); free(acc.g);
+    free(Zs); free(r); free(prev); free(delta); free(acc.H); free(acc.g);
     return rc;
 }
 

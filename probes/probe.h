@@ -16,7 +16,7 @@
 //   /probes/<concept>/weight      float64 [d]  in original units: score = x·weight + bias
 //   /probes/<concept>/weight_std  float64 [d]  on standardised features: score = z·weight_std + bias_std
 //   /probes/<concept> attributes: bias, bias_std, accuracy, auc, f1, n_pos_train, n_pos_test, iterations,
-//                                 solver ("dposv" | "dgelsd")
+//                                 converged (0/1), solver ("dposv" | "dgelsd")
 //   root attributes: kind ("ridge" | "logistic"), hook, acts, labels, lambda, test_frac, seed, d,
 //                    n_seq, n_train_tokens, n_test_tokens, command
 #ifndef MS_PROBES_PROBE_H
@@ -40,7 +40,7 @@ typedef struct {
     double bias, bias_std;
     double accuracy, auc, f1;
     int64_t n_pos_train, n_pos_test;
-    int iterations;
+    int iterations, converged;        // converged: ridge always; logistic when the step fell below 1e-9
     const char *solver;               // "dposv" or "dgelsd" (static string)
 } ms_probe_fit;
 

@@ -16,7 +16,7 @@ static int save_fit(hid_t root, const ms_probe_fit *f, int d) {
     rc |= ms_h5_attr_float(g, "accuracy", f->accuracy) | ms_h5_attr_float(g, "auc", f->auc);
     rc |= ms_h5_attr_float(g, "f1", f->f1);
     rc |= ms_h5_attr_int(g, "n_pos_train", f->n_pos_train) | ms_h5_attr_int(g, "n_pos_test", f->n_pos_test);
-    rc |= ms_h5_attr_int(g, "iterations", f->iterations);
+    rc |= ms_h5_attr_int(g, "iterations", f->iterations) | ms_h5_attr_int(g, "converged", f->converged);
     rc |= ms_h5_attr_str(g, "solver", f->solver ? f->solver : "");
     H5Gclose(g);
     return rc;
@@ -77,6 +77,9 @@ static int load_fit(hid_t root, const char *path, ms_probe_fit *f, int d) {
         f->solver = strcmp(solver, "dgelsd") == 0 ? "dgelsd" : "dposv";
     free(solver);
     f->iterations = (int)it;
+    int64_t conv = 1;
+    if (!rc) rc = ms_h5_get_attr_i64(g, "converged", MS_H5_OPTIONAL, &conv) < 0;
+    f->converged = (int)conv;
     H5Gclose(g);
     return rc ? -1 : 0;
 }

@@ -33,15 +33,23 @@ static void help(FILE *f) {
 }
 
 static void report(const ms_probe_set *p, int json) {
+    for (int k = 0; k < p->n_fits; k++) {
+        const ms_probe_fit *f = &p->fits[k];
+        if (!f->converged)
+            fprintf(stderr, "monoscope: note: %s: not converged in %d iterations (separable data? raise --ridge or --max-iter)\n",
+                    f->concept, f->iterations);
+        if (strcmp(f->solver, "dposv") != 0)
+            fprintf(stderr, "monoscope: note: %s: normal equations not positive definite; solved by least squares (dgelsd)\n", f->concept);
+    }
     if (json) {
         printf("{\"kind\": \"%s\", \"hook\": \"%s\", \"lambda\": %.17g, \"n_train_tokens\": %lld, \"n_test_tokens\": %lld, \"probes\": [",
                p->logistic ? "logistic" : "ridge", p->hook, p->lambda, (long long)p->n_train, (long long)p->n_test);
         for (int k = 0; k < p->n_fits; k++) {
             const ms_probe_fit *f = &p->fits[k];
             printf("%s{\"concept\": \"%s\", \"accuracy\": %.17g, \"auc\": %.17g, \"f1\": %.17g, \"n_pos_train\": %lld, "
-                   "\"n_pos_test\": %lld, \"iterations\": %d, \"solver\": \"%s\"}",
+                   "\"n_pos_test\": %lld, \"iterations\": %d, \"converged\": %s, \"solver\": \"%s\"}",
                    k ? ", " : "", f->concept, f->accuracy, f->auc, f->f1, (long long)f->n_pos_train, (long long)f->n_pos_test,
-                   f->iterations, f->solver);
+                   f->iterations, f->converged ? "true" : "false", f->solver);
         }
         printf("]}\n");
         return;
@@ -52,8 +60,6 @@ static void report(const ms_probe_set *p, int json) {
     for (int k = 0; k < p->n_fits; k++) {
         const ms_probe_fit *f = &p->fits[k];
         printf("%-24s %9.4f %9.4f %9.4f %8lld\n", f->concept, f->accuracy, f->auc, f->f1, (long long)f->n_pos_test);
-        if (strcmp(f->solver, "dposv") != 0)
-            fprintf(stderr, "monoscope: note: %s: normal equations not positive definite; solved by least squares (dgelsd)\n", f->concept);
     }
 }
 

@@ -153,7 +153,7 @@ def logistic():
     f = check_file(out, X, tok, c, 0.1, True)
     with h5py.File(out) as f:
         assert f.attrs["kind"] == "logistic"
-        assert 1 < f["probes/alpha"].attrs["iterations"] < 50
+        assert 1 < f["probes/alpha"].attrs["iterations"] < 50 and f["probes/alpha"].attrs["converged"] == 1
 
 
 def separable():
@@ -169,6 +169,12 @@ def separable():
                         "--out", out, "--json").stdout)
     assert js["probes"][0]["accuracy"] == 1.0 and js["probes"][0]["f1"] == 1.0 and js["probes"][0]["auc"] == 1.0, js
     check_file(out, X, tok, {"sep": y}, 1e-3, True)
+    # no penalty on separable data: no optimum; bounded passes, loss kept decreasing, still 100 %, a note
+    p = run("probe", "train", "--acts", acts, "--labels", labels, "--logistic", "--ridge", "0", "--max-iter", "30",
+            "--out", out, "--json")
+    q = json.loads(p.stdout)["probes"][0]
+    assert q["converged"] is False and q["iterations"] == 30 and q["accuracy"] == 1.0, q
+    assert "not converged" in p.stderr, p.stderr
 
 
 def errors():
