@@ -73,9 +73,10 @@ ms_concept_rule *ms_concept_rules_load(const char *path, int *n) {
 
 // Byte span [start, end) of each token in text: the tokens' bytes are walked in order against the
 // text; a byte the text has next advances both, any other (SentencePiece's dummy-prefix space, BOS)
-// takes no width.
-static void token_spans(const ms_tokenizer *tok, const int32_t *ids, size_t n, const char *text, size_t text_len,
-                        size_t *start, size_t *end) {
+// takes no width. Returns -1 when the tokens do not spell the whole text (a tokenizer that maps unknown
+// characters to <unk> without byte fallback): labels would be misaligned.
+static int token_spans(const ms_tokenizer *tok, const int32_t *ids, size_t n, const char *text, size_t text_len,
+                       size_t *start, size_t *end) {
     size_t pos = 0;
     for (size_t i = 0; i < n; i++) {
         size_t len;
@@ -87,6 +88,7 @@ static void token_spans(const ms_tokenizer *tok, const int32_t *ids, size_t n, c
         if (end[i] > start[i]) continue;
         start[i] = end[i] = pos; // zero width
     }
+    return pos == text_len ? 0 : -1;
 }
 
 // Sets flags[i] for every token overlapping a span of rule code (flags (n)).
@@ -150,7 +152,11 @@ static int label_document(labeller *L, const ms_concept_opts *o, const ms_input_
         L->flags = ms_realloc(L->flags, L->cap * (size_t)o->n_rules);
     }
     memset(L->flags, 0, w->doc_n * (size_t)o->n_rules);
-    token_spans(o->tok, w->doc_ids, w->doc_n, w->text, w->text_len, L->start, L->end);
+    if (token_spans(o->tok, w->doc_ids, w->doc_n, w->text, w->text_len, L->start, L->end)) {
+        ms_error("%s: document %ld: its tokens do not spell its text (unknown characters without byte fallback?): "
+                 "cannot place token boundaries", o->input, w->doc_no + 1);
+        return -1;
+    }
     for (int r = 0; r < o->n_rules; r++) {
         int rc = apply_rule(L->code[r], L->md, w->text, w->text_len, L->start, L->end, w->doc_n, L->flags + (size_t)r * w->doc_n);
         if (rc < 0) {
