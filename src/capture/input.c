@@ -53,6 +53,10 @@ struct ms_input {
     long size;      // bytes in the file
     int pack, sep;  // packing: documents joined by sep into full windows
     int sep_due;    // the current document's tokens are out; its separator is next
+    int keep_text;  // ms_input_keep_text: doc_text holds the current document
+    char *doc_text;
+    size_t doc_text_len, win_first;
+    long doc_no;
 };
 
 ms_input *ms_input_open(const char *path, ms_input_format fmt, const ms_tokenizer *tok, int ctx, int prepend_bos,
@@ -100,8 +104,28 @@ void ms_input_close(ms_input *in) {
     if (in->f) fclose(in->f);
     free(in->line);
     free(in->doc);
+    free(in->doc_text);
     free(in->path);
     free(in);
+}
+
+void ms_input_keep_text(ms_input *in) { in->keep_text = 1; }
+
+int ms_input_last_window(const ms_input *in, ms_input_window *w) {
+    if (in->fmt == MS_INPUT_IDS) return -1;
+    *w = (ms_input_window){in->doc_text, in->doc_text_len, in->doc, in->doc_n, in->win_first, in->doc_no - 1};
+    return 0;
+}
+
+// Keeps a copy of the document text when asked (text/jsonl); ids otherwise need none.
+static void keep_doc_text(ms_input *in, const char *text, size_t len) {
+    free(in->doc_text);
+    in->doc_text = NULL;
+    in->doc_text_len = len;
+    if (!in->keep_text) return;
+    in->doc_text = ms_malloc(len + 1);
+    memcpy(in->doc_text, text, len);
+    in->doc_text[len] = 0;
 }
 
 static int check_vocab(ms_input *in, const int32_t *ids, size_t n, const char *what) {
@@ -128,6 +152,7 @@ static int next_doc(ms_input *in) {
         char *text = ms_read_file(in->path, &len);
         if (!text) return -1;
         int rc = ms_tokenizer_encode(in->tok, text, len, 0, &in->doc, &in->doc_n);
+        keep_doc_text(in, text, len);
         free(text);
         if (rc) return -1;
         snprintf(what, sizeof what, "%s", in->path);
@@ -157,6 +182,7 @@ static int next_doc(ms_input *in) {
         }
         int rc = ms_tokenizer_encode(in->tok, json_object_get_string(t), (size_t)json_object_get_string_len(t), 0,
                                      &in->doc, &in->doc_n);
+        keep_doc_text(in, json_object_get_string(t), (size_t)json_object_get_string_len(t));
         json_object_put(o);
         if (rc) return -1;
         if (check_vocab(in, in->doc, in->doc_n, what)) return -1;
@@ -231,7 +257,9 @@ int ms_input_next(ms_input *in, int32_t *out) {
     if (in->doc_pos >= in->doc_n) {
         int rc = next_doc(in);
         if (rc <= 0) return rc;
+        in->doc_no++;
     }
+    in->win_first = in->doc_pos;
     size_t take = in->doc_n - in->doc_pos;
     if (take > (size_t)(in->ctx - nb)) take = (size_t)(in->ctx - nb);
     if (nb) out[0] = in->bos;

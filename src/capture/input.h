@@ -31,4 +31,18 @@ int ms_input_next(ms_input *in, int32_t *out);
 // Fraction of the input consumed so far (0..1), for progress estimates.
 double ms_input_fraction(const ms_input *in);
 void ms_input_close(ms_input *in);
+// For token labelling (probes/concepts.c): keep each document's text (text, jsonl) beside its tokens.
+// Call before the first ms_input_next.
+void ms_input_keep_text(ms_input *in);
+// The document the last window came from: its text (kept with ms_input_keep_text, else NULL), its
+// token ids, and the index in doc_ids of the window's first corpus token (after any BOS). doc_no counts
+// documents from 0 and changes when a window starts a new one. ids input: returns -1.
+typedef struct {
+    const char *text;
+    size_t text_len;
+    const int32_t *doc_ids;
+    size_t doc_n, first;
+    long doc_no;
+} ms_input_window;
+int ms_input_last_window(const ms_input *in, ms_input_window *w);
 #endif

@@ -46,6 +46,9 @@ int cmd_random_model(int argc, char **argv);
 int cmd_train_lm(int argc, char **argv); // cmd_train_lm.c
 int cmd_sae(int argc, char **argv);
 int cmd_viz(int argc, char **argv);
+int cmd_probe(int argc, char **argv);    // cmd_probe.c: `probe train`
+int cmd_concepts(int argc, char **argv); // cmd_concepts.c: `concepts label`
+int cmd_pca(int argc, char **argv);      // cmd_pca.c
 
 // `monoscope sae <sub>`: cmd_sae.c dispatches to one function per subcommand (argv[0] = subcommand).
 int cmd_sae_train(int argc, char **argv);  // cmd_sae_train.c

@@ -19,6 +19,9 @@ static const ms_command commands[] = {
     {"random-model", cmd_random_model, "write a small random-weight checkpoint (demos, benchmarks)"},
     {"train-lm", cmd_train_lm, "train a GPT-2-architecture language model from scratch (HF output)"},
     {"sae", cmd_sae, "train, evaluate, export, import and apply sparse autoencoders"},
+    {"probe", cmd_probe, "fit linear probes (ridge, logistic) for concepts on a hook site's activations"},
+    {"concepts", cmd_concepts, "label tokens with rule-based concepts (PCRE2) in capture's windows"},
+    {"pca", cmd_pca, "principal components of a hook site's activations (LAPACKE dsyevr)"},
     {"viz", cmd_viz, "render heatmaps, token highlights, dashboards and summary figures to PNG"},
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);

@@ -1,0 +1,121 @@
+// labels.c: the concept labels file (labels.h).
+#include "probes/labels.h"
+#include <hdf5.h>
+#include <stdlib.h>
+#include <string.h>
+#include "io/h5util.h"
+#include "util/util.h"
+
+void ms_labels_free(ms_labels *l) {
+    if (!l) return;
+    for (int i = 0; i < l->n_concepts; i++) {
+        free(l->names[i]);
+        if (l->labels) free(l->labels[i]);
+    }
+    free(l->names);
+    free(l->labels);
+    free(l->tokens);
+    free(l);
+}
+
+static herr_t collect_name(hid_t g, const char *name, const H5L_info_t *info, void *data) {
+    (void)g; (void)info;
+    ms_labels *l = data;
+    l->names = ms_realloc(l->names, (size_t)(l->n_concepts + 1) * sizeof *l->names);
+    l->names[l->n_concepts++] = ms_strdup(name);
+    return 0;
+}
+
+// Fills l->names with every /concepts/<name> (H5Literate by name: sorted).
+static int list_concepts(hid_t f, const char *path, ms_labels *l) {
+    if (H5Lexists(f, "concepts", H5P_DEFAULT) <= 0) {
+        ms_error("%s: no /concepts group (not a labels file from `monoscope concepts label`)", path);
+        return -1;
+    }
+    hid_t g = H5Gopen2(f, "concepts", H5P_DEFAULT);
+    if (g < 0) { ms_error("%s: /concepts is not a group", path); return -1; }
+    hsize_t idx = 0;
+    herr_t rc = H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_name, l);
+    H5Gclose(g);
+    if (rc < 0) { ms_error("%s: cannot list /concepts", path); return -1; }
+    return 0;
+}
+
+static int pick_concept(const char *path, const char *name, ms_labels *l) {
+    for (int i = 0; i < l->n_concepts; i++)
+        if (strcmp(l->names[i], name) == 0) {
+            char *keep = l->names[i];
+            l->names[i] = NULL;
+            for (int j = 0; j < l->n_concepts; j++) free(l->names[j]);
+            l->names[0] = keep;
+            l->n_concepts = 1;
+            return 0;
+        }
+    size_t cap = 64;
+    for (int i = 0; i < l->n_concepts; i++) cap += strlen(l->names[i]) + 2;
+    char *list = ms_calloc(cap, 1);
+    for (int i = 0; i < l->n_concepts; i++) {
+        if (i) strcat(list, ", ");
+        strcat(list, l->names[i]);
+    }
+    ms_error("%s: no /concepts/%s (the file has: %s)", path, name, l->n_concepts ? list : "none");
+    free(list);
+    return -1;
+}
+
+ms_labels *ms_labels_load(const char *path, const char *name) {
+    ms_h5_quiet();
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) { ms_error("%s: cannot open as HDF5", path); return NULL; }
+    ms_labels *l = ms_calloc(1, sizeof *l);
+    int64_t dims[8];
+    if (ms_h5_shape(f, "tokens", dims) != 2 || dims[1] < 1) {
+        ms_error("%s: no /tokens int32 [n_seq, ctx] (not a labels file)", path);
+        goto fail;
+    }
+    l->n_seq = dims[0];
+    l->ctx = (int)dims[1];
+    l->tokens = ms_malloc((size_t)(l->n_seq * l->ctx) * sizeof *l->tokens + 1);
+    if (ms_h5_read(f, path, "tokens", H5T_NATIVE_INT32, 2, dims, l->tokens)) goto fail;
+    if (list_concepts(f, path, l)) goto fail;
+    if (name && pick_concept(path, name, l)) goto fail;
+    l->labels = ms_calloc((size_t)l->n_concepts + 1, sizeof *l->labels);
+    for (int i = 0; i < l->n_concepts; i++) {
+        char ds[1024];
+        snprintf(ds, sizeof ds, "concepts/%s", l->names[i]);
+        l->labels[i] = ms_malloc((size_t)(l->n_seq * l->ctx) + 1);
+        if (ms_h5_read(f, path, ds, H5T_NATIVE_UINT8, 2, dims, l->labels[i])) goto fail;
+    }
+    H5Fclose(f);
+    return l;
+fail:
+    H5Fclose(f);
+    ms_labels_free(l);
+    return NULL;
+}
+
+int ms_labels_save(const char *path, const ms_labels *l, const ms_labels_meta *meta) {
+    ms_h5_quiet();
+    char *tmp = ms_atomic_tmp_path(path);
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) { ms_error("%s: cannot create", path); free(tmp); return -1; }
+    int64_t shape[2] = {l->n_seq, l->ctx};
+    int rc = ms_h5_write(f, "tokens", H5T_NATIVE_INT32, 2, shape, l->tokens);
+    hid_t g = H5Gcreate2(f, "concepts", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    for (int i = 0; i < l->n_concepts && !rc; i++) rc = ms_h5_write(g, l->names[i], H5T_NATIVE_UINT8, 2, shape, l->labels[i]);
+    H5Gclose(g);
+    rc |= ms_h5_attr_int(f, "n_seq", l->n_seq) | ms_h5_attr_int(f, "ctx", l->ctx);
+    if (meta) {
+        rc |= ms_h5_attr_str(f, "model", meta->model ? meta->model : "");
+        rc |= ms_h5_attr_str(f, "input", meta->input ? meta->input : "");
+        rc |= ms_h5_attr_str(f, "input_format", meta->input_format ? meta->input_format : "");
+        rc |= ms_h5_attr_str(f, "rules", meta->rules ? meta->rules : "");
+        rc |= ms_h5_attr_int(f, "prepend_bos", meta->prepend_bos);
+    }
+    rc |= ms_h5_attr_str(f, "command", ms_command_line());
+    H5Fclose(f);
+    if (rc) { ms_error("%s: write failed", path); remove(tmp); free(tmp); return -1; }
+    rc = ms_atomic_commit(tmp, path);
+    free(tmp);
+    return rc;
+}

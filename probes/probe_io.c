@@ -1,0 +1,127 @@
+// probe_io.c: probe.h5, written and read side by side (format in probe.h).
+#include <hdf5.h>
+#include <stdlib.h>
+#include <string.h>
+#include "io/h5util.h"
+#include "probes/probe.h"
+#include "util/util.h"
+
+static int save_fit(hid_t root, const ms_probe_fit *f, int d) {
+    hid_t g = H5Gcreate2(root, f->concept, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0) return -1;
+    int64_t shape[1] = {d};
+    int rc = ms_h5_write(g, "weight", H5T_NATIVE_DOUBLE, 1, shape, f->weight);
+    rc |= ms_h5_write(g, "weight_std", H5T_NATIVE_DOUBLE, 1, shape, f->weight_std);
+    rc |= ms_h5_attr_float(g, "bias", f->bias) | ms_h5_attr_float(g, "bias_std", f->bias_std);
+    rc |= ms_h5_attr_float(g, "accuracy", f->accuracy) | ms_h5_attr_float(g, "auc", f->auc);
+    rc |= ms_h5_attr_float(g, "f1", f->f1);
+    rc |= ms_h5_attr_int(g, "n_pos_train", f->n_pos_train) | ms_h5_attr_int(g, "n_pos_test", f->n_pos_test);
+    rc |= ms_h5_attr_int(g, "iterations", f->iterations) | ms_h5_attr_int(g, "converged", f->converged);
+    rc |= ms_h5_attr_str(g, "solver", f->solver ? f->solver : "");
+    H5Gclose(g);
+    return rc;
+}
+
+int ms_probe_save(const char *path, const ms_probe_set *p, const ms_probe_opts *o) {
+    ms_h5_quiet();
+    char *tmp = ms_atomic_tmp_path(path);
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) { ms_error("%s: cannot create", path); free(tmp); return -1; }
+    int64_t dshape[1] = {p->d}, sshape[1] = {p->n_seq};
+    int rc = ms_h5_write(f, "mean", H5T_NATIVE_DOUBLE, 1, dshape, p->mean);
+    rc |= ms_h5_write(f, "std", H5T_NATIVE_DOUBLE, 1, dshape, p->std);
+    rc |= ms_h5_write(f, "split", H5T_NATIVE_UINT8, 1, sshape, p->split);
+    hid_t g = H5Gcreate2(f, "probes", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    for (int k = 0; k < p->n_fits && !rc; k++) rc = save_fit(g, &p->fits[k], p->d);
+    H5Gclose(g);
+    rc |= ms_h5_attr_str(f, "kind", p->logistic ? "logistic" : "ridge") | ms_h5_attr_str(f, "hook", p->hook);
+    rc |= ms_h5_attr_str(f, "acts", o && o->acts ? o->acts : "") | ms_h5_attr_str(f, "labels", o && o->labels ? o->labels : "");
+    rc |= ms_h5_attr_float(f, "lambda", p->lambda) | ms_h5_attr_float(f, "test_frac", p->test_frac);
+    rc |= ms_h5_attr_int(f, "seed", (int64_t)p->seed) | ms_h5_attr_int(f, "d", p->d) | ms_h5_attr_int(f, "n_seq", p->n_seq);
+    rc |= ms_h5_attr_int(f, "n_train_tokens", p->n_train) | ms_h5_attr_int(f, "n_test_tokens", p->n_test);
+    rc |= ms_h5_attr_str(f, "command", ms_command_line());
+    H5Fclose(f);
+    if (rc) { ms_error("%s: write failed", path); remove(tmp); free(tmp); return -1; }
+    rc = ms_atomic_commit(tmp, path);
+    free(tmp);
+    return rc;
+}
+
+static herr_t collect(hid_t g, const char *name, const H5L_info_t *info, void *data) {
+    (void)g; (void)info;
+    ms_probe_set *p = data;
+    p->fits = ms_realloc(p->fits, (size_t)(p->n_fits + 1) * sizeof *p->fits);
+    memset(&p->fits[p->n_fits], 0, sizeof *p->fits);
+    p->fits[p->n_fits++].concept = ms_strdup(name);
+    return 0;
+}
+
+static int load_fit(hid_t root, const char *path, ms_probe_fit *f, int d) {
+    hid_t g = H5Gopen2(root, f->concept, H5P_DEFAULT);
+    if (g < 0) { ms_error("%s: /probes/%s is not a group", path, f->concept); return -1; }
+    int64_t shape[1] = {d}, it = 0;
+    char *solver = NULL;
+    f->weight = ms_malloc((size_t)d * sizeof(double));
+    f->weight_std = ms_malloc((size_t)d * sizeof(double));
+    int rc = ms_h5_read(g, path, "weight", H5T_NATIVE_DOUBLE, 1, shape, f->weight);
+    rc = rc ? rc : ms_h5_read(g, path, "weight_std", H5T_NATIVE_DOUBLE, 1, shape, f->weight_std);
+    rc = rc ? rc : ms_h5_get_attr_f64(g, "bias", MS_H5_REQUIRED, &f->bias) < 0;
+    rc = rc ? rc : ms_h5_get_attr_f64(g, "bias_std", MS_H5_REQUIRED, &f->bias_std) < 0;
+    rc = rc ? rc : ms_h5_get_attr_f64(g, "accuracy", MS_H5_OPTIONAL, &f->accuracy) < 0;
+    rc = rc ? rc : ms_h5_get_attr_f64(g, "auc", MS_H5_OPTIONAL, &f->auc) < 0;
+    rc = rc ? rc : ms_h5_get_attr_f64(g, "f1", MS_H5_OPTIONAL, &f->f1) < 0;
+    rc = rc ? rc : ms_h5_get_attr_i64(g, "n_pos_train", MS_H5_OPTIONAL, &f->n_pos_train) < 0;
+    rc = rc ? rc : ms_h5_get_attr_i64(g, "n_pos_test", MS_H5_OPTIONAL, &f->n_pos_test) < 0;
+    rc = rc ? rc : ms_h5_get_attr_i64(g, "iterations", MS_H5_OPTIONAL, &it) < 0;
+    if (!rc && ms_h5_get_attr_str(g, "solver", MS_H5_OPTIONAL, &solver) == 0)
+        f->solver = strcmp(solver, "dgelsd") == 0 ? "dgelsd" : "dposv";
+    free(solver);
+    f->iterations = (int)it;
+    int64_t conv = 1;
+    if (!rc) rc = ms_h5_get_attr_i64(g, "converged", MS_H5_OPTIONAL, &conv) < 0;
+    f->converged = (int)conv;
+    H5Gclose(g);
+    return rc ? -1 : 0;
+}
+
+ms_probe_set *ms_probe_load(const char *path) {
+    ms_h5_quiet();
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) { ms_error("%s: cannot open as HDF5", path); return NULL; }
+    ms_probe_set *p = ms_calloc(1, sizeof *p);
+    int64_t d = 0, n_seq = 0, seed = 0;
+    char *kind = NULL;
+    int rc = ms_h5_get_attr_i64(f, "d", MS_H5_REQUIRED, &d) < 0 || ms_h5_get_attr_i64(f, "n_seq", MS_H5_REQUIRED, &n_seq) < 0 ||
+             ms_h5_get_attr_str(f, "kind", MS_H5_REQUIRED, &kind) < 0 || ms_h5_get_attr_str(f, "hook", MS_H5_REQUIRED, &p->hook) < 0;
+    if (!rc && (d < 1 || d > 65536 || n_seq < 0)) { ms_error("%s: bad d or n_seq", path); rc = 1; }
+    if (!rc) {
+        p->d = (int)d;
+        p->n_seq = n_seq;
+        p->logistic = strcmp(kind, "logistic") == 0;
+        ms_h5_get_attr_f64(f, "lambda", MS_H5_OPTIONAL, &p->lambda);
+        ms_h5_get_attr_f64(f, "test_frac", MS_H5_OPTIONAL, &p->test_frac);
+        ms_h5_get_attr_i64(f, "seed", MS_H5_OPTIONAL, &seed);
+        ms_h5_get_attr_i64(f, "n_train_tokens", MS_H5_OPTIONAL, &p->n_train);
+        ms_h5_get_attr_i64(f, "n_test_tokens", MS_H5_OPTIONAL, &p->n_test);
+        p->seed = (uint64_t)seed;
+        int64_t dshape[1] = {d}, sshape[1] = {n_seq};
+        p->mean = ms_malloc((size_t)d * sizeof *p->mean);
+        p->std = ms_malloc((size_t)d * sizeof *p->std);
+        p->split = ms_malloc((size_t)n_seq + 1);
+        rc = ms_h5_read(f, path, "mean", H5T_NATIVE_DOUBLE, 1, dshape, p->mean) ||
+             ms_h5_read(f, path, "std", H5T_NATIVE_DOUBLE, 1, dshape, p->std) ||
+             ms_h5_read(f, path, "split", H5T_NATIVE_UINT8, 1, sshape, p->split);
+    }
+    hid_t g = rc ? -1 : H5Gopen2(f, "probes", H5P_DEFAULT);
+    if (!rc && g < 0) { ms_error("%s: no /probes group", path); rc = 1; }
+    if (g >= 0) {
+        hsize_t idx = 0;
+        H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, collect, p);
+        for (int k = 0; k < p->n_fits && !rc; k++) rc = load_fit(g, path, &p->fits[k], p->d);
+        H5Gclose(g);
+    }
+    free(kind);
+    H5Fclose(f);
+    if (rc) { ms_probe_set_free(p); return NULL; }
+    return p;
+}

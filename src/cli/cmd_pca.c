@@ -1,0 +1,58 @@
+// cmd_pca.c: `monoscope pca` (probes/pca.h).
+#include <getopt.h>
+#include <stdio.h>
+#include "cli/cli.h"
+#include "probes/pca.h"
+#include "util/util.h"
+
+static void help(FILE *f) {
+    fprintf(f,
+        "usage: monoscope pca --acts acts.h5 [--hook H] [--k K] [--block B] --out pca.h5\n\n"
+        "Principal components of one hook site's activations over every real token (padding skipped):\n"
+        "the covariance is accumulated in float64 over streamed blocks and its top K eigenpairs come from\n"
+        "LAPACKE dsyevr. Writes /components [K, d], /explained_variance [K], /explained_variance_ratio [K],\n"
+        "/mean [d] and prints the explained variance per component.\n\n"
+        "  --acts PATH    activations file from `monoscope capture`\n"
+        "  --hook NAME    hook site (default: the file's only one)\n"
+        "  --k K          components to keep (default 10; 0: all)\n"
+        "  --block B      tokens per streamed block (default 4096)\n"
+        "  --out PATH     pca.h5\n"
+        "  -h, --help     this help\n");
+}
+
+int cmd_pca(int argc, char **argv) {
+    static const struct option opts[] = {{"acts", required_argument, 0, 'a'}, {"hook", required_argument, 0, 'k'},
+                                         {"k", required_argument, 0, 'K'},    {"block", required_argument, 0, 'b'},
+                                         {"out", required_argument, 0, 'o'},  {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    const char *acts = NULL, *hook = NULL, *out = NULL;
+    long k = 10, block = 0, v;
+    int ch;
+    optind = 1;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'a': acts = optarg; break;
+        case 'k': hook = optarg; break;
+        case 'K': if ((v = cli_parse_long("--k", optarg)) < 0) return 2; k = v; break;
+        case 'b': if ((v = cli_parse_long("--block", optarg)) < 0) return 2; block = v; break;
+        case 'o': out = optarg; break;
+        case 'h': help(stdout); return 0;
+        default: return cli_usage_error("pca: unknown option or missing value '%s' (see monoscope pca --help)", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) return cli_usage_error("pca: unexpected argument '%s'", argv[optind]);
+    if (!acts || !out) return cli_usage_error("pca needs --acts and --out (see monoscope pca --help)");
+    ms_pca *p = ms_pca_fit(acts, hook, k > 65536 ? 65536 : (int)k, block);
+    if (!p || ms_pca_save(out, p, acts)) { ms_pca_free(p); return cli_fail(); }
+    printf("PCA of %s: %lld tokens, d %d, total variance %.6g\n%-5s %14s %9s %9s\n", p->hook, (long long)p->n_tokens, p->d,
+           p->total_variance, "pc", "variance", "ratio", "cumul");
+    double cum = 0;
+    for (int c = 0; c < p->k; c++) {
+        double r = p->total_variance > 0 ? p->variance[c] / p->total_variance : 0;
+        cum += r;
+        printf("%-5d %14.6g %9.4f %9.4f\n", c, p->variance[c], r, cum);
+    }
+    printf("wrote %s\n", out);
+    ms_pca_free(p);
+    return 0;
+}
