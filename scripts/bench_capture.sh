@@ -34,8 +34,10 @@ ours=(); hdf=(); early=(); torch=(); torch_early=(); bound=(); r_pt=(); r_bound=
 for r in $(seq "$R"); do
     read -r o h < <(capture_rate 'blocks.*.hook_resid_post'); ours+=("$o"); hdf+=("$h")
     read -r e _ < <(capture_rate 'blocks.0.hook_resid_post,blocks.1.hook_resid_post,blocks.2.hook_resid_post'); early+=("$e")
-    t=$(OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 scripts/bench/capture_torch.py --threads "$T" --repeats 1 | awk '{print $2}')
-    te=$(OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 scripts/bench/capture_torch.py --threads "$T" --repeats 1 --upto-layer 2 | awk '{print $2}')
+    # PyTorch at its best: sleeping waiters, and without the OpenBLAS core pin this environment sets
+    # for our tests (the pin is for monoscope's reproducibility, not a handicap for the reference)
+    t=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 scripts/bench/capture_torch.py --threads "$T" --repeats 1 | awk '{print $2}')
+    te=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 scripts/bench/capture_torch.py --threads "$T" --repeats 1 --upto-layer 2 | awk '{print $2}')
     # sgemm-bound: per token and layer the four projections (M = 1024 rows of a 4 x 256 batch)
     g=$(./build/sgemm_rate 1024 2304 768 1024 768 768 1024 3072 768 1024 768 3072 | awk '/total/ {print $2}')
     b=$(awk -v g="$g" -v f="$flops_per_token" 'BEGIN {printf "%.1f", g * 1e9 / f}')

@@ -106,7 +106,8 @@ EOF
 torch_rate() { # variant steps [args] -> tokens/s
     local v=$1 s=$2; shift 2
     local j
-    j=$($PY "$ROOT/scripts/bench_sae_torch.py" --variant "$v" --threads "$THREADS" --d-sae "$D_SAE" --k "$K" \
+    # PyTorch at its best: sleeping waiters, no OpenBLAS core pin (that pin is for our tests)
+    j=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_WAIT_POLICY=PASSIVE $PY "$ROOT/scripts/bench_sae_torch.py" --variant "$v" --threads "$THREADS" --d-sae "$D_SAE" --k "$K" \
         --batch "$BATCH" --steps "$s" "$@")
     field "$j" tokens_per_s
 }

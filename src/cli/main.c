@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "cli/cli.h"
 #include "util/util.h"
 
@@ -56,7 +57,22 @@ static void usage(FILE *f) {
     for (int i = 0; i < n_commands; i++) fprintf(f, "  %-13s %s\n", commands[i].name, commands[i].summary);
 }
 
+// OpenMP threads that spin while they wait (libgomp's default: ~300k spins before sleeping) collapse
+// when the cores are shared with other busy processes: a layer-0 capture of 20k tokens took 3x longer
+// on a loaded host. PASSIVE (threads sleep at once) costs nothing measurable unloaded. libgomp reads
+// OMP_WAIT_POLICY / GOMP_SPINCOUNT once, in its load-time constructor, and has no API to change the
+// spin count later, so the only sound way for the application to change the default is to re-exec
+// itself once with the variable set. The variable being set is the loop guard; a user's own
+// OMP_WAIT_POLICY or GOMP_SPINCOUNT is respected. If the exec fails we just run with spinning threads.
+static void reexec_with_passive_wait(char **argv) {
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
+    if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
+    execv("/proc/self/exe", argv);
+    unsetenv("OMP_WAIT_POLICY");  // exec failed (no /proc): carry on in this process
+}
+
 int main(int argc, char **argv) {
+    reexec_with_passive_wait(argv);
     ms_set_command_line(argc, argv);
     // Every file the commands open they also close, and report when closing fails. HDF5's own
     // exit-time cleanup would close such a failed file (disk full) a second time and crash inside
