@@ -15,6 +15,9 @@ int cli_fail(void);
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 // Parses a non-negative integer option value; on error reports it and returns -1.
 long cli_parse_long(const char *opt, const char *value);
+// Every command's --out: an existing file (or non-empty directory) is replaced only with --overwrite.
+// Returns 0 to go on, or prints one error line naming path and returns 1.
+int cli_refuse_existing(const char *path, int overwrite);
 
 int cmd_info(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);

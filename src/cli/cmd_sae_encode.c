@@ -9,7 +9,7 @@
 static void help(FILE *f) {
     fprintf(f,
         "usage: monoscope sae encode --sae sae.h5 --acts acts.h5 --out feats.h5 [--hook NAME]\n"
-        "                            [--max-tokens N] [--batch B]\n\n"
+        "                            [--max-tokens N] [--batch B] [--overwrite]\n\n"
         "Writes the sparse feature activations of every token of an activations file, in CSR form:\n"
         "  /indptr int64 [n_tokens+1], /indices int32 [nnz], /values float32 [nnz], /tokens int32 [n_tokens];\n"
         "token t (= sequence t / ctx, position t %% ctx) has latents indices[indptr[t]:indptr[t+1]]\n"
@@ -21,18 +21,19 @@ static void help(FILE *f) {
         "  --hook NAME       hook site in the activations file (default: the SAE's hook, else the only one)\n"
         "  --max-tokens N    encode only the first N tokens (default: all)\n"
         "  --batch B         tokens per step (default 4096)\n"
+        "  --overwrite       replace an existing --out (refused otherwise)\n"
         "  -h, --help        this help\n");
 }
 
 int cmd_sae_encode(int argc, char **argv) {
     static const struct option opts[] = {{"sae", required_argument, 0, 's'}, {"acts", required_argument, 0, 'a'},
                                          {"out", required_argument, 0, 'o'}, {"hook", required_argument, 0, 'k'},
-                                         {"max-tokens", required_argument, 0, 'm'}, {"batch", required_argument, 0, 'b'},
+                                         {"max-tokens", required_argument, 0, 'm'}, {"batch", required_argument, 0, 'b'}, {"overwrite", no_argument, 0, 'W'},
                                          {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *sae_path = NULL, *acts = NULL, *out = NULL;
     ms_sae_encode_opts eo = {0};
     long v;
-    int ch;
+    int ch, overwrite = 0;
     optind = 1;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -47,12 +48,14 @@ int cmd_sae_encode(int argc, char **argv) {
             if (v < 1) return cli_usage_error("--batch must be at least 1");
             eo.batch = v;
             break;
+        case 'W': overwrite = 1; break;
         case 'h': help(stdout); return 0;
         default: return cli_usage_error("sae encode: unknown option or missing value '%s' (see monoscope sae encode --help)", argv[optind - 1]);
         }
     }
     if (optind < argc) return cli_usage_error("sae encode: unexpected argument '%s'", argv[optind]);
     if (!sae_path || !acts || !out) return cli_usage_error("sae encode needs --sae, --acts and --out (see monoscope sae encode --help)");
+    if (cli_refuse_existing(out, overwrite)) return 1;
     ms_sae *s = ms_sae_load(sae_path);
     if (!s) return cli_fail();
     eo.sae_path = sae_path;

@@ -9,7 +9,7 @@
 
 static void help(FILE *f) {
     fprintf(f,
-        "usage: monoscope sae export --sae sae.h5 --out DIR [--format saelens]\n\n"
+        "usage: monoscope sae export --sae sae.h5 --out DIR [--format saelens] [--overwrite]\n\n"
         "Writes a dictionary in another tool's layout. saelens: DIR/cfg.json + DIR/sae_weights.safetensors\n"
         "(float32 W_enc [d_in,d_sae], W_dec [d_sae,d_in], b_enc, b_dec, threshold), loadable with\n"
         "sae_lens.SAE.load_from_disk(DIR). Architectures: relu -> \"standard\", topk -> \"topk\" (k),\n"
@@ -18,16 +18,17 @@ static void help(FILE *f) {
         "(normalize_activations \"none\"). Every sae.h5 attribute and the training log are kept too, so\n"
         "`monoscope sae import DIR` gives back the same file. Files are written atomically.\n\n"
         "  --sae PATH      the SAE file (from `monoscope sae train` or `sae import`)\n"
-        "  --out DIR       output directory (created if missing; existing files replaced)\n"
+        "  --out DIR       output directory (created if missing; a non-empty one only with --overwrite)\n"
+        "  --overwrite     replace the files of an existing non-empty --out\n"
         "  --format NAME   saelens (the only format for now; default)\n"
         "  -h, --help      this help\n");
 }
 
 int cmd_sae_export(int argc, char **argv) {
     static const struct option opts[] = {{"sae", required_argument, 0, 's'}, {"out", required_argument, 0, 'o'},
-                                         {"format", required_argument, 0, 'f'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+                                         {"format", required_argument, 0, 'f'}, {"overwrite", no_argument, 0, 'W'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *sae_path = NULL, *out = NULL, *format = "saelens";
-    int ch;
+    int ch, overwrite = 0;
     optind = 1;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -35,6 +36,7 @@ int cmd_sae_export(int argc, char **argv) {
         case 's': sae_path = optarg; break;
         case 'o': out = optarg; break;
         case 'f': format = optarg; break;
+        case 'W': overwrite = 1; break;
         case 'h': help(stdout); return 0;
         default: return cli_usage_error("sae export: unknown option or missing value '%s' (see monoscope sae export --help)", argv[optind - 1]);
         }
@@ -42,6 +44,7 @@ int cmd_sae_export(int argc, char **argv) {
     if (optind < argc) return cli_usage_error("sae export: unexpected argument '%s'", argv[optind]);
     if (!sae_path || !out) return cli_usage_error("sae export needs --sae and --out (see monoscope sae export --help)");
     if (strcmp(format, "saelens")) return cli_usage_error("sae export: unknown --format '%s' (supported: saelens)", format);
+    if (cli_refuse_existing(out, overwrite)) return 1;
     ms_sae *s = ms_sae_load(sae_path);
     if (!s) return cli_fail();
     int rc = ms_saelens_export(s, out);

@@ -9,7 +9,7 @@
 
 static void help(FILE *f) {
     fprintf(f,
-        "usage: monoscope sae import DIR --out sae.h5 [--norm-scale S]\n\n"
+        "usage: monoscope sae import DIR --out sae.h5 [--norm-scale S] [--overwrite]\n\n"
         "Reads a SAELens directory (cfg.json + sae_weights.safetensors, as written by SAE.save_model or\n"
         "published on the Hugging Face Hub, e.g. the GPT-2-small residual SAEs) into monoscope's SAE file.\n"
         "Accepts SAELens 6 configs (\"metadata\"), SAELens 3-5 (hook_name, activation_fn_kwargs.k) and the\n"
@@ -19,6 +19,7 @@ static void help(FILE *f) {
         "finetuning scaling_factor, and normalize_activations=expected_average_only_in (needs --norm-scale).\n\n"
         "  DIR              the SAELens directory\n"
         "  --out PATH       the SAE file to write (atomically)\n"
+        "  --overwrite      replace an existing --out (refused otherwise)\n"
         "  --norm-scale S   the release's activation scaling factor for normalize_activations=\n"
         "                   expected_average_only_in (folded: W_enc*S, W_dec/S, b_dec/S)\n"
         "  -h, --help       this help\n");
@@ -26,10 +27,11 @@ static void help(FILE *f) {
 
 int cmd_sae_import(int argc, char **argv) {
     static const struct option opts[] = {{"out", required_argument, 0, 'o'}, {"norm-scale", required_argument, 0, 'n'},
+                                         {"overwrite", no_argument, 0, 'W'},
                                          {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *out = NULL;
     ms_saelens_import_opts io = {0};
-    int ch;
+    int ch, overwrite = 0;
     optind = 1;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -41,12 +43,14 @@ int cmd_sae_import(int argc, char **argv) {
             if (!*optarg || *end || !(io.norm_scale > 0)) return cli_usage_error("--norm-scale expects a positive number, got '%s'", optarg);
             break;
         }
+        case 'W': overwrite = 1; break;
         case 'h': help(stdout); return 0;
         default: return cli_usage_error("sae import: unknown option or missing value '%s' (see monoscope sae import --help)", argv[optind - 1]);
         }
     }
     if (optind != argc - 1) return cli_usage_error("sae import expects exactly one DIR (see monoscope sae import --help)");
     if (!out) return cli_usage_error("sae import needs --out (see monoscope sae import --help)");
+    if (cli_refuse_existing(out, overwrite)) return 1;
     ms_sae *s = ms_saelens_import(argv[optind], &io);
     if (!s) return cli_fail();
     int rc = ms_sae_save(s, out);
