@@ -75,8 +75,27 @@ def sizes_beyond_dictionary():
         assert not os.path.exists(out)
 
 
+def model_mismatch_warns():
+    import h5py, shutil
+    sae = T("sae.h5")
+    if not os.path.exists(sae):
+        run(*TRAIN, "--out", sae)
+    other = T("acts_other.h5")
+    shutil.copy(ACTS, other)
+    with h5py.File(other, "a") as f:
+        f.attrs["model"] = "other-model"
+    for args in (("sae", "encode", "--sae", sae, "--acts", other, "--out", T("f_other.h5"), "--overwrite"),
+                 ("sae", "eval", "--sae", sae, "--acts", other)):
+        p = run(*args)
+        w = [l for l in p.stderr.splitlines() if "warning" in l]
+        assert len(w) == 1 and "synthetic" in w[0] and "other-model" in w[0], p.stderr
+    p = run("sae", "encode", "--sae", sae, "--acts", ACTS, "--out", T("f_same.h5"))
+    assert "warning" not in p.stderr, p.stderr
+
+
 check("sae train refuses an existing --out without --overwrite; --resume", sae_train)
 check("sae encode/export/import refuse an existing --out", sae_encode_import_export)
 check("random-model refuses an existing --out", random_model)
 check("--k/--k-aux/--l0-target larger than d_sae are errors", sizes_beyond_dictionary)
+check("an SAE used on another model's activations: one warning naming both", model_mismatch_warns)
 mstest.finish()
