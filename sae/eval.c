@@ -2,6 +2,7 @@
 #include "sae/eval.h"
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -10,7 +11,22 @@
 
 // ---------------------------------------------------------------- metrics
 
+// An SAE applied to another model's activations gives numbers that look fine and mean nothing:
+// warn (not fail: a fine-tuned or renamed checkpoint is legitimate) with both names.
+static void warn_model_mismatch(const ms_sae *s, const char *acts_path) {
+    const char *sm = ms_sae_attr_str(s, "model");
+    if (!sm || !*sm) return;
+    ms_acts *a = ms_acts_open(acts_path);
+    if (!a) return; // the reader reports the error
+    const char *am = ms_acts_model(a);
+    if (*am && strcmp(am, sm))
+        fprintf(stderr, "monoscope: warning: the SAE was trained on activations of model '%s'; %s is from model '%s'\n",
+                sm, acts_path, am);
+    ms_acts_close(a);
+}
+
 ms_acts_reader *ms_acts_reader_open_for(const ms_sae *s, const char *acts_path, const char *hook) {
+    warn_model_mismatch(s, acts_path);
     if (hook) return ms_acts_reader_open(acts_path, hook, s->d_in);
     const char *sh = ms_sae_attr_str(s, "hook");
     if (!sh) return ms_acts_reader_open(acts_path, NULL, s->d_in); // the file's only site

@@ -613,6 +613,19 @@ static void run_free(run *R) {
     ms_act_stream_close(R->st);
 }
 
+// Sizes the user asked for that the dictionary cannot give are errors, not silent clamps (only the
+// defaults are fitted to a small dictionary). in: as given; c: resolved.
+static int check_sizes(const ms_train_cfg *in, const ms_train_cfg *c) {
+    int uses_k = c->arch == MS_SAE_TOPK || c->arch == MS_SAE_BATCHTOPK;
+    if (uses_k && in->k > c->d_sae) { ms_error("--k %d exceeds the dictionary size d_sae %d", in->k, c->d_sae); return -1; }
+    if (uses_k && in->k_aux > c->d_sae) { ms_error("--k-aux %d exceeds the dictionary size d_sae %d", in->k_aux, c->d_sae); return -1; }
+    if (!uses_k && in->l0_target > c->d_sae) {
+        ms_error("--l0-target %g exceeds the dictionary size d_sae %d", in->l0_target, c->d_sae);
+        return -1;
+    }
+    return 0;
+}
+
 // Opens the stream, resolves the configuration, allocates every site and its step workspace.
 static int run_open(run *R, const ms_train_cfg *cfg, const ms_act_stream_cfg *sc, const char *const *hooks,
                     const char *const *outs) {
@@ -620,6 +633,7 @@ static int run_open(run *R, const ms_train_cfg *cfg, const ms_act_stream_cfg *sc
     if (!R->st) return -1;
     resolve(&R->P, cfg, ms_act_stream_d_in(R->st, 0), ms_act_stream_tokens(R->st));
     const ms_train_cfg *c = &R->P.c;
+    if (check_sizes(cfg, c) < 0) return -1;
     if (c->k_aux <= 0 || c->batch <= 0 || c->d_sae <= 0) { ms_error("bad configuration"); return -1; }
     if (c->init_from && R->n_hooks > 1) { ms_error("--init-from takes one SAE: train one hook at a time"); return -1; }
     R->sites = ms_calloc((size_t)R->n_hooks, sizeof(site));

@@ -84,7 +84,7 @@ ratio() { $PY -c "print($1 / $2)"; }
 ours() { # tag args...
     local tag=$1; shift
     rm -f "$WORK/ours_$tag.h5"
-    "$BIN" sae train --acts "$ACTS" --hook "$HOOK" --out "$WORK/ours_$tag.h5" --d-sae "$D_SAE" --batch "$BATCH" \
+    "$BIN" sae train --acts "$ACTS" --hook "$HOOK" --out "$WORK/ours_$tag.h5" --overwrite --d-sae "$D_SAE" --batch "$BATCH" \
         --tokens $((N * BATCH)) --checkpoint-every 0 --seed 1 --threads "$THREADS" "$@" \
         2> "$WORK/ours_$tag.log" >/dev/null || { echo "bench_sae: sae train ($tag) failed, see $WORK/ours_$tag.log" >&2; exit 1; }
     $PY - "$WORK/ours_$tag.h5" "$SKIP" <<'EOF'

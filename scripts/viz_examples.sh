@@ -19,10 +19,10 @@ vd.make_sae(f"{w}/sae.h5", 32, 64, hook="blocks.1.hook_resid_post", model="rm-gp
 vd.make_sae(f"{w}/sae_l0.h5", 32, 64, hook="blocks.0.hook_resid_post", model="rm-gpt2", seed=2, log=True, eval_=True)
 vd.make_sae(f"{w}/sae_model.h5", 32, 64, hook="blocks.1.hook_resid_post", model="rm-gpt2", bias=0.0)
 PY
-"$BIN" random-model --arch gpt2 --out "$W/rm-gpt2" --d-model 32 --layers 2 --vocab 400 > /dev/null
+"$BIN" random-model --arch gpt2 --out "$W/rm-gpt2" --d-model 32 --layers 2 --vocab 400 --overwrite > /dev/null
 "$BIN" viz heatmap --sae "$W/sae.h5" --acts "$W/acts.h5" --seq 4 --positions 0-27 --top 8 --out "$OUT/heatmap.png"
 "$BIN" viz heatmap --sae "$W/sae_model.h5" --model "$W/rm-gpt2" --text $'Once upon a time, 中文 text\tand\na newline' \
-  --top 6 --out "$OUT/heatmap_model_cjk.png"
+  --prepend-bos --top 6 --out "$OUT/heatmap_model_cjk.png"
 "$BIN" viz text --sae "$W/sae.h5" --acts "$W/acts.h5" --seq 4 --feature 1 --width 700 --out "$OUT/text.png"
 "$BIN" viz dashboard --sae "$W/sae_model.h5" --acts "$W/acts.h5" --model "$W/rm-gpt2" --features 1,10 --out "$W/dash" > /dev/null
 "$BIN" viz dashboard --sae "$W/sae.h5" --acts "$W/acts.h5" --features 0-19 --out "$W/dash2" > /dev/null

@@ -34,6 +34,9 @@ typedef struct {
 // -1 (the command then exits 0); an unknown option or missing value, or an operand where none is
 // allowed, is reported and returns 2. Returns 0 when the command should go on (optind: first operand).
 int cli_parse_opts(int argc, char **argv, const cli_opts *p, void *ctx);
+// Every command's --out: an existing file (or non-empty directory) is replaced only with --overwrite.
+// Returns 0 to go on, or prints one error line naming path and returns 1.
+int cli_refuse_existing(const char *path, int overwrite);
 
 int cmd_info(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);

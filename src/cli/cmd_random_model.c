@@ -30,6 +30,7 @@ static void usage(FILE *f) {
             "  --ctx N         maximum context length (default 256)\n"
             "  --seed S        random seed (default 1); one seed gives the same model in every format\n"
             "  --dtype T       f32, f16 or bf16 for the weight matrices (default f32)\n"
+            "  --overwrite     replace an existing --out (a non-empty directory or a file; refused otherwise)\n"
             "  -h, --help      this help\n\n"
             "GPT-2-small shape: --arch gpt2 --layers 12 --d-model 768 --heads 12 --d-mlp 3072 --vocab 50257 --ctx 1024\n");
 }
@@ -39,12 +40,12 @@ int cmd_random_model(int argc, char **argv) {
         {"arch", required_argument, 0, 'a'}, {"format", required_argument, 0, 'f'}, {"out", required_argument, 0, 'o'},
         {"layers", required_argument, 0, 'L'}, {"d-model", required_argument, 0, 'C'}, {"heads", required_argument, 0, 'H'},
         {"kv-heads", required_argument, 0, 'K'}, {"d-mlp", required_argument, 0, 'F'}, {"vocab", required_argument, 0, 'V'},
-        {"ctx", required_argument, 0, 'T'}, {"seed", required_argument, 0, 's'}, {"dtype", required_argument, 0, 'd'},
+        {"ctx", required_argument, 0, 'T'}, {"seed", required_argument, 0, 's'}, {"dtype", required_argument, 0, 'd'}, {"overwrite", no_argument, 0, 'W'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     ms_random_spec o = {.arch = MS_ARCH_GPT2, .n_layer = 2, .d_model = 64, .n_head = 4, .n_kv_head = -1, .d_mlp = -1, .vocab = 512,
                         .n_ctx = 256, .seed = 1};
     ms_dtype dtype = MS_DT_F32;
-    int have_arch = 0;
+    int have_arch = 0, overwrite = 0;
     const char *format = "hf", *out = NULL;
     optind = 1;
     int c, li = 0;
@@ -66,6 +67,7 @@ int cmd_random_model(int argc, char **argv) {
             else if (!strcmp(optarg, "bf16")) dtype = MS_DT_BF16;
             else return cli_usage_error("--dtype must be f32, f16 or bf16, got '%s'", optarg);
             break;
+        case 'W': overwrite = 1; break;
         case 'h': usage(stdout); return 0;
         case '?': usage(stderr); return 2;
         default:
@@ -98,6 +100,7 @@ int cmd_random_model(int argc, char **argv) {
     else if (strcmp(format, "hf")) return cli_usage_error("--format must be hf, gguf or llama2c, got '%s'", format);
     if (fmt == MS_CKPT_LLAMA2C && (o.arch == MS_ARCH_GPT2 || dtype != MS_DT_F32))
         return cli_usage_error("--format llama2c supports only --arch llama with --dtype f32");
+    if (cli_refuse_existing(out, overwrite)) return 1;
     ms_checkpoint *ck = ms_checkpoint_random(&o);
     int rc = ck ? ms_checkpoint_save(ck, fmt, out, dtype) : -1;
     ms_checkpoint_free(ck);

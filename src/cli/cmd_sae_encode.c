@@ -10,7 +10,7 @@
 static void help(FILE *f) {
     fprintf(f,
         "usage: monoscope sae encode --sae sae.h5 --acts acts.h5 --out feats.h5 [--hook NAME]\n"
-        "                            [--max-tokens N] [--batch B]\n\n"
+        "                            [--max-tokens N] [--batch B] [--overwrite]\n\n"
         "Writes the sparse feature activations of every token of an activations file, in CSR form:\n"
         "  /indptr int64 [n_tokens+1], /indices int32 [nnz], /values float32 [nnz], /tokens int32 [n_tokens];\n"
         "token t (= sequence t / ctx, position t %% ctx) has latents indices[indptr[t]:indptr[t+1]]\n"
@@ -22,16 +22,18 @@ static void help(FILE *f) {
         "  --hook NAME       hook site in the activations file (default: the SAE's hook, else the only one)\n"
         "  --max-tokens N    encode only the first N tokens (default: all)\n"
         "  --batch B         tokens per step (default 4096)\n"
+        "  --overwrite       replace an existing --out (refused otherwise)\n"
         "  -h, --help        this help\n");
 }
 
 static const struct option opts[] = {{"sae", required_argument, 0, 's'}, {"acts", required_argument, 0, 'a'},
                                      {"out", required_argument, 0, 'o'}, {"hook", required_argument, 0, 'k'},
                                      {"max-tokens", required_argument, 0, 'm'}, {"batch", required_argument, 0, 'b'},
-                                     {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+                                     {"overwrite", no_argument, 0, 'W'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
 
 typedef struct {
     const char *sae_path, *acts, *out;
+    int overwrite;
     ms_sae_encode_opts eo;
 } encode_args;
 
@@ -43,6 +45,7 @@ static int on_option(void *ctx, int opt, const char *arg) {
     case 'a': a->acts = arg; break;
     case 'o': a->out = arg; break;
     case 'k': a->eo.hook = arg; break;
+    case 'W': a->overwrite = 1; break;
     case 'm': if ((v = cli_parse_long("--max-tokens", arg)) < 0) return 2; a->eo.max_tokens = v; break;
     case 'b': if ((v = cli_parse_long_in("--batch", arg, 1, LONG_MAX)) < 0) return 2; a->eo.batch = v; break;
     }
@@ -55,6 +58,7 @@ int cmd_sae_encode(int argc, char **argv) {
     int rc = cli_parse_opts(argc, argv, &p, &a);
     if (rc) return rc < 0 ? 0 : rc;
     if (!a.sae_path || !a.acts || !a.out) return cli_usage_error("sae encode needs --sae, --acts and --out (see monoscope sae encode --help)");
+    if (cli_refuse_existing(a.out, a.overwrite)) return 1;
     ms_sae *s = ms_sae_load(a.sae_path);
     if (!s) return cli_fail();
     a.eo.sae_path = a.sae_path;

@@ -9,7 +9,7 @@
 
 static void help(FILE *f) {
     fprintf(f,
-        "usage: monoscope sae import DIR --out sae.h5 [--norm-scale S]\n\n"
+        "usage: monoscope sae import DIR --out sae.h5 [--norm-scale S] [--overwrite]\n\n"
         "Reads a SAELens directory (cfg.json + sae_weights.safetensors, as written by SAE.save_model or\n"
         "published on the Hugging Face Hub, e.g. the GPT-2-small residual SAEs) into monoscope's SAE file.\n"
         "Accepts SAELens 6 configs (\"metadata\"), SAELens 3-5 (hook_name, activation_fn_kwargs.k) and the\n"
@@ -19,16 +19,18 @@ static void help(FILE *f) {
         "finetuning scaling_factor, and normalize_activations=expected_average_only_in (needs --norm-scale).\n\n"
         "  DIR              the SAELens directory\n"
         "  --out PATH       the SAE file to write (atomically)\n"
+        "  --overwrite      replace an existing --out (refused otherwise)\n"
         "  --norm-scale S   the release's activation scaling factor for normalize_activations=\n"
         "                   expected_average_only_in (folded: W_enc*S, W_dec/S, b_dec/S)\n"
         "  -h, --help       this help\n");
 }
 
 static const struct option opts[] = {{"out", required_argument, 0, 'o'}, {"norm-scale", required_argument, 0, 'n'},
-                                     {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+                                     {"overwrite", no_argument, 0, 'W'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
 
 typedef struct {
     const char *out;
+    int overwrite;
     ms_saelens_import_opts io;
 } import_args;
 
@@ -36,6 +38,7 @@ static int on_option(void *ctx, int opt, const char *arg) {
     import_args *a = ctx;
     switch (opt) {
     case 'o': a->out = arg; break;
+    case 'W': a->overwrite = 1; break;
     case 'n': {
         char *end = NULL;
         a->io.norm_scale = strtod(arg, &end);
@@ -53,6 +56,7 @@ int cmd_sae_import(int argc, char **argv) {
     if (rc) return rc < 0 ? 0 : rc;
     if (optind != argc - 1) return cli_usage_error("sae import expects exactly one DIR (see monoscope sae import --help)");
     if (!a.out) return cli_usage_error("sae import needs --out (see monoscope sae import --help)");
+    if (cli_refuse_existing(a.out, a.overwrite)) return 1;
     ms_sae *s = ms_saelens_import(argv[optind], &a.io);
     if (!s) return cli_fail();
     rc = ms_sae_save(s, a.out);

@@ -36,6 +36,7 @@ static void usage(FILE *f) {
 "  --lr ETA              Adam learning rate (default 3e-3*sqrt(1024/d_sae), at most 3e-3)\n"
 "  --seed S              initialisation and shuffling seed (default 0)\n"
 "  --checkpoint-every N  write PATH.ckpt atomically every N tokens (default tokens/10; 0: never)\n"
+"  --overwrite           replace existing output file(s) (refused otherwise)\n"
 "  --resume              continue from PATH.ckpt if present (same options and thread count give\n"
 "                        bit-identical weights to an uninterrupted run)\n"
 "  --threads N           OpenMP/BLAS threads (default: MONOSCOPE_THREADS, OMP_NUM_THREADS or all cores)\n"
@@ -95,7 +96,7 @@ static int parse_real(const char *opt, const char *v, double *out) {
 
 int cmd_sae_train(int argc, char **argv) {
     enum { O_ACTS = 1000, O_HOOK, O_OUT, O_ARCH, O_DSAE, O_EXP, O_K, O_L1, O_L0, O_TOKENS, O_BATCH, O_LR, O_SEED,
-           O_CKPT, O_RESUME, O_THREADS, O_BUF, O_WARM, O_DECAY, O_SPW, O_DEAD, O_KAUX, O_AUXC, O_BW, O_CLIP, O_LOG, O_JRW, O_RS, O_ENC, O_INIT, O_HELP };
+           O_CKPT, O_RESUME, O_THREADS, O_BUF, O_WARM, O_DECAY, O_SPW, O_DEAD, O_KAUX, O_AUXC, O_BW, O_CLIP, O_LOG, O_JRW, O_RS, O_ENC, O_INIT, O_OVERWRITE, O_HELP };
     static const struct option opts[] = {
         {"acts", required_argument, 0, O_ACTS}, {"hook", required_argument, 0, O_HOOK},
         {"out", required_argument, 0, O_OUT}, {"arch", required_argument, 0, O_ARCH},
@@ -111,11 +112,12 @@ int cmd_sae_train(int argc, char **argv) {
         {"aux-coef", required_argument, 0, O_AUXC}, {"bandwidth", required_argument, 0, O_BW},
         {"clip", required_argument, 0, O_CLIP}, {"jumprelu-warm", required_argument, 0, O_JRW}, {"log-every", required_argument, 0, O_LOG},
         {"resample-every", required_argument, 0, O_RS}, {"encoder-dtype", required_argument, 0, O_ENC},
-        {"init-from", required_argument, 0, O_INIT},
+        {"init-from", required_argument, 0, O_INIT}, {"overwrite", no_argument, 0, O_OVERWRITE},
         {"help", no_argument, 0, O_HELP}, {0, 0, 0, 0}};
     ms_train_cfg c;
     ms_train_cfg_init(&c);
     const char *acts = NULL, *hook = NULL, *out = NULL;
+    int overwrite = 0;
     int64_t n;
     double r;
     optind = 1;
@@ -139,6 +141,7 @@ int cmd_sae_train(int argc, char **argv) {
         case O_SEED: if (parse_count("--seed", v, &n) < 0) return 2; c.seed = (uint64_t)n; break;
         case O_CKPT: if (parse_count("--checkpoint-every", v, &c.checkpoint_every) < 0) return 2; break;
         case O_RESUME: c.resume = 1; break;
+        case O_OVERWRITE: overwrite = 1; break;
         case O_THREADS: if (parse_count("--threads", v, &n) < 0) return 2; if (n < 1 || n > 4096) return cli_usage_error("--threads out of range"); c.threads = (int)n; break;
         case O_BUF: if (parse_count("--buffer-tokens", v, &c.buffer_tokens) < 0) return 2; break;
         case O_WARM: if (parse_real("--warmup", v, &c.warmup_frac) < 0) return 2; break;
@@ -202,6 +205,18 @@ int cmd_sae_train(int argc, char **argv) {
     size_t cl = strlen(out) + 8;
     char *ckpt = ms_malloc(cl);
     snprintf(ckpt, cl, "%s.ckpt", out);
+    // Like capture: --resume with a checkpoint continues (the outputs are written only at the end);
+    // --resume with no checkpoint and every output present has nothing to do.
+    int resuming = c.resume && ms_file_exists(ckpt), all_done = 1;
+    for (int h = 0; h < n_hooks; h++) all_done &= ms_file_exists(outs[h]);
+    if (c.resume && !resuming && all_done && !overwrite) {
+        fprintf(stderr, "monoscope: %s is already complete; nothing to resume\n", out);
+        status = 0;
+        free(ckpt);
+        goto end;
+    }
+    for (int h = 0; h < n_hooks && !resuming; h++)
+        if (cli_refuse_existing(outs[h], overwrite)) { free(ckpt); goto end; }
     if (ms_sae_train(&c, (const char *const *)files, n_files, (const char *const *)hooks, n_hooks,
                      (const char *const *)outs, ckpt) < 0)
         status = cli_fail();

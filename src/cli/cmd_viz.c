@@ -27,10 +27,11 @@ static const char *SOURCE_HELP =
     "  --acts PATH      activations file (monoscope capture) holding that hook site, with --seq\n"
     "  --seq I          which captured sequence to show (0-based)\n"
     "  --model PATH     instead of --acts: run this model on --text and take the hook's activations\n"
-    "  --text S         the text (UTF-8) to run through --model (BOS prepended when the tokenizer has one)\n"
+    "  --text S         the text (UTF-8) to run through --model\n"
+    "  --prepend-bos    prepend the tokenizer's BOS token to --text (as capture --prepend-bos)\n"
     "  --hook NAME      the activation site when the SAE file does not say\n"
     "  --positions A-B  token positions to show (default: all, at most the first 200)\n"
-    "  --dpi N          resolution: 100 = 1 px per point at 100 %% zoom (default 100)\n"
+    "  --dpi N          resolution: 100 = 1 px per point at 100 % zoom (default 100)\n"
     "  --out FILE       the PNG to write\n";
 
 static int parse_range(const char *v, long *a, long *b) {
@@ -70,7 +71,7 @@ static double parse_dpi(const char *v) {
 }
 
 enum { O_SAE = 1000, O_ACTS, O_SEQ, O_MODEL, O_TEXT, O_HOOK, O_POS, O_DPI, O_OUT, O_FEATURES, O_TOP, O_FEATURE, O_WIDTH,
-       O_TOPK, O_CONTEXT, O_MEM, O_MAXTOK, O_SEED, O_PERPAGE };
+       O_TOPK, O_CONTEXT, O_MEM, O_MAXTOK, O_SEED, O_PERPAGE, O_BOS };
 
 static int source_opt(ms_viz_source_opts *s, int c, const char *arg, double *dpi, const char **out) {
     switch (c) {
@@ -79,6 +80,7 @@ static int source_opt(ms_viz_source_opts *s, int c, const char *arg, double *dpi
     case O_SEQ: if ((s->seq = cli_parse_long("--seq", arg)) < 0) return -2; return 0;
     case O_MODEL: s->model_path = arg; return 0;
     case O_TEXT: s->text = arg; return 0;
+    case O_BOS: s->prepend_bos = 1; return 0;
     case O_HOOK: s->hook = arg; return 0;
     case O_POS:
         if (parse_range(arg, &s->pos_a, &s->pos_b) < 0) { cli_usage_error("--positions expects A-B, got '%s'", arg); return -2; }
@@ -111,6 +113,7 @@ static int viz_fail(int rc) {
     {"sae", required_argument, 0, O_SAE}, {"acts", required_argument, 0, O_ACTS},                  \
     {"seq", required_argument, 0, O_SEQ}, {"model", required_argument, 0, O_MODEL},                \
     {"text", required_argument, 0, O_TEXT}, {"hook", required_argument, 0, O_HOOK},                \
+    {"prepend-bos", no_argument, 0, O_BOS},                                                         \
     {"positions", required_argument, 0, O_POS}, {"dpi", required_argument, 0, O_DPI},              \
     {"out", required_argument, 0, O_OUT}, {"help", no_argument, 0, 'h'}
 

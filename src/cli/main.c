@@ -1,11 +1,13 @@
 // main.c: `monoscope <command> ...` dispatch.
 #include <hdf5.h>
+#include <dirent.h>
 #include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include "cli/cli.h"
 #include "util/util.h"
 
@@ -48,6 +50,24 @@ long cli_parse_long(const char *opt, const char *value) {
         return -1;
     }
     return v;
+}
+// A directory counts as existing output only when it has an entry: `sae export` into a fresh
+// (or just created, empty) directory is not a replacement.
+static int dir_nonempty(const char *path) {
+    DIR *d = opendir(path);
+    if (!d) return 0;
+    struct dirent *e;
+    int any = 0;
+    while (!any && (e = readdir(d)) != NULL) any = strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    closedir(d);
+    return any;
+}
+int cli_refuse_existing(const char *path, int overwrite) {
+    struct stat st;
+    if (overwrite || stat(path, &st) != 0) return 0;
+    if (S_ISDIR(st.st_mode) && !dir_nonempty(path)) return 0;
+    fprintf(stderr, "monoscope: error: %s: output exists (use --overwrite to replace it, or another --out)\n", path);
+    return 1;
 }
 
 static void usage(FILE *f) {

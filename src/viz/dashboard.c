@@ -346,7 +346,9 @@ ms_canvas *ms_dash_render(const ms_dash_stats *s, int g, const ms_dash_page *pg)
                 } else {
                     v = s->top[(size_t)g * s->k + nt_sorted_slots[jj]].v;
                 }
-                if (v < iv_lo[i] || v > iv_hi[i] || (i > 0 && v == iv_lo[i])) continue;
+                // bands are [lo, hi), the top one [lo, max]: when the 99 % quantile is the max itself
+                // (few firings, or the last histogram bin), the max still falls in the top band
+                if (v < iv_lo[i] || (i < N_INTERVALS - 1 ? v >= iv_hi[i] : v > iv_hi[i])) continue;
                 float vlo = lo_j < 0 ? 0 : (lo_j >= MS_DASH_POOL ? s->top[(size_t)g * s->k + lo_j - MS_DASH_POOL].v : pool[lo_j].v);
                 float vhi = hi_j < 0 ? 0 : (hi_j >= MS_DASH_POOL ? s->top[(size_t)g * s->k + hi_j - MS_DASH_POOL].v : pool[hi_j].v);
                 if (lo_j < 0 || v < vlo) lo_j = j;

@@ -95,7 +95,7 @@ static int load_from_model(ms_viz_source *s, const ms_viz_source_opts *o, float 
     int rc = -1;
     size_t nid = 0;
     if (!m->tok) { ms_error("%s: the checkpoint carries no tokenizer", o->model_path); goto done; }
-    if (ms_tokenizer_encode(m->tok, o->text, strlen(o->text), 1, ids, &nid) < 0) goto done;
+    if (ms_tokenizer_encode(m->tok, o->text, strlen(o->text), o->prepend_bos, ids, &nid) < 0) goto done;
     if (nid == 0) { ms_error("--text encodes to no tokens"); goto done; }
     if ((int)nid > m->cfg.n_ctx) { ms_error("--text is %zu tokens; the model's context is %d", nid, m->cfg.n_ctx); goto done; }
     const int T = (int)nid;

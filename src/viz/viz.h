@@ -16,8 +16,9 @@ typedef struct {
     const char *sae_path;
     const char *acts_path;   // either an activations file and seq ...
     long seq;
-    const char *model_path;  // ... or a model run on text (BOS prepended when the tokenizer has one)
+    const char *model_path;  // ... or a model run on text
     const char *text;
+    int prepend_bos;         // text: prepend the tokenizer's BOS (as capture --prepend-bos)
     const char *hook;        // the site when the SAE file does not name one (NULL)
     long pos_a, pos_b;       // positions to keep; -1: from the start / to the end (at most 200 then)
 } ms_viz_source_opts;

@@ -7,6 +7,10 @@ FAST_BIN = os.environ.get("MONOSCOPE_FAST_BIN", BIN)
 SRC = os.environ.get("MONOSCOPE_SRC", os.getcwd())
 SHARED = os.environ.get("MONOSCOPE_SHARED", os.path.join(SRC, "..", "shared"))
 TMP = os.environ.get("MONOSCOPE_TMP", "/tmp/monoscope-test")
+# Each script starts from an empty TMP: outputs are never replaced without --overwrite, so a file
+# left by the previous run of the same test must not be there.
+import shutil
+shutil.rmtree(TMP, ignore_errors=True)
 os.makedirs(TMP, exist_ok=True)
 sys.path.insert(0, os.path.join(SRC, "tests", "py"))
 

@@ -51,7 +51,7 @@ def ensure_data(correlated=False, tag=""):
 def recover(arch, sparsity_args, k_bound, margin, correlated=False, tag=""):
     path, D = ensure_data(correlated, tag)
     out = os.path.join(TMP, "sae_%s%s.h5" % (arch, tag))
-    p = run("sae", "train", "--acts", path, "--hook", "blocks.0.hook_resid_post", "--out", out, "--arch", arch,
+    p = run("sae", "train", "--acts", path, "--hook", "blocks.0.hook_resid_post", "--out", out, "--overwrite", "--arch", arch,
             "--d-sae", D_SAE, "--tokens", TOKENS, *sparsity_args, fast=True)
     sys.stderr.write(p.stderr)
     # held-out tokens from the same dictionary

@@ -321,6 +321,8 @@ def bad_inputs():
     run("sae", "export", "--sae", T("rt_standard_a.h5"), "--out", T("x"), "--format", "onnx", ok=False)
     open(T("plain_file"), "w").write("x")
     r = run("sae", "export", "--sae", T("rt_standard_a.h5"), "--out", T("plain_file"), ok=False)
+    assert "output exists" in r.stderr and "--overwrite" in r.stderr, r.stderr
+    r = run("sae", "export", "--sae", T("rt_standard_a.h5"), "--out", T("plain_file"), "--overwrite", ok=False)
     assert "not a directory" in r.stderr or "cannot create" in r.stderr, r.stderr
 
 

@@ -307,6 +307,13 @@ def t_model():
     cy, ch = L["collab"]
     for c in range(n_tok):
         assert ink(img, gx + c * cw, cy, cw, ch) > 0, f"column {c}"
+    # BOS only on request (as capture): one more column, labelled <bos>
+    out_bos = os.path.join(TMP, "hm_model_bos.png")
+    run("viz", "heatmap", "--sae", sae, "--model", model, "--text", text, "--top", 5, "--prepend-bos", "--out", out_bos)
+    assert vd.layout(vd.read_png(out_bos)[1])["cols"] == n_tok + 1
+    for sub in ("heatmap", "text"):
+        h = run("viz", sub, "--help").stdout
+        assert "%%" not in h and "100 % zoom" in h and "--prepend-bos" in h, h
     tv = os.path.join(TMP, "tv_model.png")
     run("viz", "text", "--sae", sae, "--model", model, "--text", text, "--feature", 3, "--out", tv)
     # dashboard with the logit lens, checked against numpy: W_U (gamma * centred W_dec[f])

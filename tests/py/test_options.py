@@ -1,0 +1,101 @@
+"""Safety of options: every command's --out refuses to replace an existing file (or non-empty
+directory) without --overwrite, with one error line naming it, and leaves it untouched; sae train
+--resume still continues from its checkpoint; sizes larger than the dictionary (--k, --k-aux,
+--l0-target > d_sae) are errors, not silent clamps."""
+import os
+import mstest
+from mstest import run, check, TMP
+import synth_acts
+
+HOOK = "blocks.0.hook_resid_post"
+
+
+def T(*p):
+    return os.path.join(TMP, *p)
+
+
+ACTS = T("acts.h5")
+synth_acts.make(ACTS, d_in=16, n_features=32, n_seq=16, ctx=16)
+TRAIN = ("sae", "train", "--acts", ACTS, "--hook", HOOK, "--d-sae", 32, "--k", 4, "--batch", 64)
+
+
+def refused(args, path):
+    before = open(path, "rb").read() if os.path.isfile(path) else None
+    p = run(*args, ok=False)
+    lines = [l for l in p.stderr.splitlines() if "error" in l]
+    assert len(lines) == 1 and path in lines[0] and "--overwrite" in lines[0], p.stderr
+    if before is not None:
+        assert open(path, "rb").read() == before, "refused output was modified"
+
+
+def sae_train():
+    out = T("sae.h5")
+    run(*TRAIN, "--out", out)
+    refused((*TRAIN, "--out", out), out)
+    run(*TRAIN, "--out", out, "--overwrite")
+    # --resume with nothing to resume and the output present: nothing to do, success
+    p = run(*TRAIN, "--out", out, "--resume")
+    assert "nothing to resume" in p.stderr, p.stderr
+
+
+def sae_encode_import_export():
+    sae = T("sae.h5")
+    if not os.path.exists(sae):
+        run(*TRAIN, "--out", sae)
+    feats = T("feats.h5")
+    run("sae", "encode", "--sae", sae, "--acts", ACTS, "--out", feats)
+    refused(("sae", "encode", "--sae", sae, "--acts", ACTS, "--out", feats), feats)
+    run("sae", "encode", "--sae", sae, "--acts", ACTS, "--out", feats, "--overwrite")
+    d = T("lens")
+    os.makedirs(d, exist_ok=True)  # an empty directory is not a replacement
+    run("sae", "export", "--sae", sae, "--out", d)
+    refused(("sae", "export", "--sae", sae, "--out", d), d)
+    run("sae", "export", "--sae", sae, "--out", d, "--overwrite")
+    imp = T("imported.h5")
+    run("sae", "import", d, "--out", imp)
+    refused(("sae", "import", d, "--out", imp), imp)
+    run("sae", "import", d, "--out", imp, "--overwrite")
+
+
+def random_model():
+    for fmt, out in (("hf", T("model")), ("gguf", T("model.gguf"))):
+        args = ("random-model", "--arch", "gpt2", "--format", fmt, "--out", out)
+        run(*args)
+        refused(args, out)
+        run(*args, "--overwrite")
+
+
+def sizes_beyond_dictionary():
+    out = T("toolarge.h5")
+    base = ("sae", "train", "--acts", ACTS, "--hook", HOOK, "--d-sae", 32, "--batch", 64, "--out", out)
+    for extra, name in (((("--k", 500)), "--k"), ((("--k", 4, "--k-aux", 33)), "--k-aux"),
+                        ((("--arch", "relu", "--l0-target", 40)), "--l0-target")):
+        p = run(*base, *extra, ok=False)
+        assert name in p.stderr and "32" in p.stderr, p.stderr
+        assert not os.path.exists(out)
+
+
+def model_mismatch_warns():
+    import h5py, shutil
+    sae = T("sae.h5")
+    if not os.path.exists(sae):
+        run(*TRAIN, "--out", sae)
+    other = T("acts_other.h5")
+    shutil.copy(ACTS, other)
+    with h5py.File(other, "a") as f:
+        f.attrs["model"] = "other-model"
+    for args in (("sae", "encode", "--sae", sae, "--acts", other, "--out", T("f_other.h5"), "--overwrite"),
+                 ("sae", "eval", "--sae", sae, "--acts", other)):
+        p = run(*args)
+        w = [l for l in p.stderr.splitlines() if "warning" in l]
+        assert len(w) == 1 and "synthetic" in w[0] and "other-model" in w[0], p.stderr
+    p = run("sae", "encode", "--sae", sae, "--acts", ACTS, "--out", T("f_same.h5"))
+    assert "warning" not in p.stderr, p.stderr
+
+
+check("sae train refuses an existing --out without --overwrite; --resume", sae_train)
+check("sae encode/export/import refuse an existing --out", sae_encode_import_export)
+check("random-model refuses an existing --out", random_model)
+check("--k/--k-aux/--l0-target larger than d_sae are errors", sizes_beyond_dictionary)
+check("an SAE used on another model's activations: one warning naming both", model_mismatch_warns)
+mstest.finish()
