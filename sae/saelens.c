@@ -275,6 +275,125 @@ static int read_training_log(ms_sae *s, const char *dir) {
     return rc;
 }
 
+// The per-latent threshold of a JumpReLU/BatchTopK SAE: "threshold", exp("log_threshold"), or a
+// training checkpoint's scalar "topk_threshold" (BatchTopK); NULL + ms_error when none is usable.
+static float *read_threshold(ms_safetensors *st, ms_sae_arch arch, const char *arch_s, const char *wpath, int64_t d_sae) {
+    const size_t DS = (size_t)d_sae;
+    int64_t sh_s[1] = {d_sae};
+    float *thr = tensor_f32(st, "threshold", 1, sh_s, wpath, 0);
+    if (thr) return thr;
+    if (ms_safetensors_find(st, "threshold")) return NULL; // present but wrong
+    if ((thr = tensor_f32(st, "log_threshold", 1, sh_s, wpath, 0))) {
+        for (size_t i = 0; i < DS; i++) thr[i] = expf(thr[i]);
+        return thr;
+    }
+    if (ms_safetensors_find(st, "log_threshold")) return NULL;
+    if (arch == MS_SAE_BATCHTOPK) { // a training checkpoint: one scalar threshold
+        const ms_st_tensor *t = ms_safetensors_find(st, "topk_threshold");
+        float v;
+        if (t && t->ndim == 0 && (t->dtype == MS_DT_F64 || t->dtype == MS_DT_F32) && !ms_tensor_to_f32(t->dtype, t->data, 1, &v)) {
+            thr = ms_malloc(DS * sizeof(float));
+            for (size_t i = 0; i < DS; i++) thr[i] = v;
+            return thr;
+        }
+    }
+    ms_error("%s: %s SAE without a 'threshold' tensor", wpath, arch_s);
+    return NULL;
+}
+
+// SAELens conventions folded into monoscope's rule pre = (x - b_dec) W_enc + b_enc, x̂ = f W_dec + b_dec:
+// an activation-norm scaling factor (fold_activation_norm_scaling_factor), decoder row norms
+// (rescale_acts_by_decoder_norm, TopK), and apply_b_dec_to_input = false (b_dec W_enc into b_enc).
+static void fold_into_weights(float *W_enc, float *W_dec, float *b_enc, float *b_dec, size_t DI, size_t DS,
+                              double norm_scale, int fold_dec_norms, int fold_b_dec) {
+    if (norm_scale > 0) { // SAELens' fold_activation_norm_scaling_factor
+        const float sc = (float)norm_scale;
+        for (size_t i = 0; i < DI * DS; i++) { W_enc[i] *= sc; W_dec[i] /= sc; }
+        for (size_t q = 0; q < DI; q++) b_dec[q] /= sc;
+    }
+    if (fold_dec_norms) { // treat the decoder as normalised: fold its row norms
+        for (size_t i = 0; i < DS; i++) {
+            double n2 = 0;
+            for (size_t q = 0; q < DI; q++) n2 += (double)W_dec[i * DI + q] * W_dec[i * DI + q];
+            float nrm = (float)sqrt(n2);
+            for (size_t q = 0; q < DI; q++) W_enc[q * DS + i] *= nrm;
+            b_enc[i] *= nrm;
+            if (nrm > 0) for (size_t q = 0; q < DI; q++) W_dec[i * DI + q] /= nrm;
+        }
+    }
+    if (fold_b_dec) { // x W_enc + b_enc = (x - b_dec) W_enc + (b_enc + b_dec W_enc)
+        double *acc = ms_calloc(DS, sizeof(double));
+        for (size_t q = 0; q < DI; q++) {
+            const double bq = b_dec[q];
+            const float *row = W_enc + q * DS;
+            for (size_t i = 0; i < DS; i++) acc[i] += bq * row[i];
+        }
+        for (size_t i = 0; i < DS; i++) b_enc[i] = (float)((double)b_enc[i] + acc[i]);
+        free(acc);
+    }
+}
+
+// Where an SAE without monoscope's own attributes came from: hook, model, the SAELens version and
+// architecture, and what the import folded into the weights.
+static void set_import_attrs(ms_sae *s, json_object *cfg, const char *cpath, const char *dir, const char *hook,
+                             const char *model, const char *arch_s, int apply_b_dec, double norm_scale) {
+    if (hook) ms_sae_set_attr_str(s, "hook", hook);
+    if (model) ms_sae_set_attr_str(s, "model", model);
+    ms_sae_set_attr_str(s, "imported_from", dir);
+    ms_sae_set_attr_str(s, "imported_format", "saelens");
+    const char *ver = NULL;
+    if (cfg_string(cfg, "sae_lens_training_version", &ver, cpath) > 0 || cfg_string(cfg, "sae_lens_version", &ver, cpath) > 0)
+        ms_sae_set_attr_str(s, "saelens_version", ver);
+    ms_sae_set_attr_str(s, "saelens_architecture", arch_s);
+    if (!apply_b_dec) ms_sae_set_attr_str(s, "import_note", "apply_b_dec_to_input=false folded into b_enc");
+    if (norm_scale > 0) ms_sae_set_attr_float(s, "norm_scale_folded", norm_scale);
+}
+
+// The SAE's architecture and k from cfg.json: "architecture" with activation_fn (SAELens' "standard"
+// + topk is TopK), k top-level (SAELens 6) or in activation_fn_kwargs (3-5), our own BatchTopK
+// export (jumprelu + monoscope.architecture). 0 / -1 + ms_error.
+static int resolve_arch(json_object *cfg, json_object *ms, const char *cpath, const char *arch_s, const char *act,
+                        int64_t d_sae, ms_sae_arch *arch, int *k) {
+    *k = 0;
+    // k: top-level (SAELens 6) or activation_fn_kwargs.k (3-5); a float for BatchTopK
+    double kd = 0;
+    int have_k = ms_json_get_double(cfg, "k", &kd, cpath);
+    if (have_k < 0) return -1;
+    if (!have_k) {
+        json_object *kw = member(cfg, "activation_fn_kwargs");
+        if (kw && (have_k = ms_json_get_double(kw, "k", &kd, cpath)) < 0) return -1;
+    }
+
+    const char *ms_arch = NULL;
+    if (ms && ms_json_get_string(ms, "architecture", &ms_arch, cpath) < 0) return -1;
+
+    if (!strcmp(arch_s, "standard")) *arch = (act && !strcmp(act, "topk")) ? MS_SAE_TOPK : MS_SAE_RELU;
+    else if (!strcmp(arch_s, "topk")) *arch = MS_SAE_TOPK;
+    else if (!strcmp(arch_s, "jumprelu")) *arch = MS_SAE_JUMPRELU;
+    else if (!strcmp(arch_s, "batchtopk")) *arch = MS_SAE_BATCHTOPK;
+    else {
+        ms_error("%s: unsupported SAELens architecture '%s' (monoscope reads standard, topk, jumprelu, batchtopk)", cpath, arch_s);
+        return -1;
+    }
+    if (*arch == MS_SAE_JUMPRELU && ms_arch && !strcmp(ms_arch, "batchtopk")) { // our own BatchTopK export
+        *arch = MS_SAE_BATCHTOPK;
+        int64_t mk = 0;
+        if (ms_json_get_int(ms, "k", &mk, cpath) < 0) return -1;
+        kd = (double)mk;
+        have_k = 1;
+    }
+    if (act && strcmp(act, "relu") && strcmp(act, "topk")) {
+        ms_error("%s: unsupported activation function '%s'", cpath, act);
+        return -1;
+    }
+    if (*arch == MS_SAE_TOPK || *arch == MS_SAE_BATCHTOPK) {
+        if (!have_k && *arch == MS_SAE_TOPK) { ms_error("%s: topk SAE without k (neither \"k\" nor activation_fn_kwargs.k)", cpath); return -1; }
+        if (have_k && (!(kd >= 1) || kd > (double)d_sae)) { ms_error("%s: k=%g out of range [1, d_sae=%lld]", cpath, kd, (long long)d_sae); return -1; }
+        *k = have_k ? (int)lround(kd) : 0;
+    }
+    return 0;
+}
+
 ms_sae *ms_saelens_import(const char *dir, const ms_saelens_import_opts *opts) {
     if (!ms_is_dir(dir)) {
         ms_error("%s: %s", dir, ms_file_exists(dir) ? "not a directory (expected a SAELens directory with cfg.json and sae_weights.safetensors)"
@@ -323,45 +442,10 @@ ms_sae *ms_saelens_import(const char *dir, const ms_saelens_import_opts *opts) {
         goto fail;
     }
 
-    // k: top-level (SAELens 6) or activation_fn_kwargs.k (3-5); a float for BatchTopK
-    double kd = 0;
-    int have_k = ms_json_get_double(cfg, "k", &kd, cpath);
-    if (have_k < 0) goto fail;
-    if (!have_k) {
-        json_object *kw = member(cfg, "activation_fn_kwargs");
-        if (kw && (have_k = ms_json_get_double(kw, "k", &kd, cpath)) < 0) goto fail;
-    }
-
     json_object *ms = member(cfg, "monoscope");
-    const char *ms_arch = NULL;
-    if (ms && ms_json_get_string(ms, "architecture", &ms_arch, cpath) < 0) goto fail;
-
     ms_sae_arch arch;
-    if (!strcmp(arch_s, "standard")) arch = (act && !strcmp(act, "topk")) ? MS_SAE_TOPK : MS_SAE_RELU;
-    else if (!strcmp(arch_s, "topk")) arch = MS_SAE_TOPK;
-    else if (!strcmp(arch_s, "jumprelu")) arch = MS_SAE_JUMPRELU;
-    else if (!strcmp(arch_s, "batchtopk")) arch = MS_SAE_BATCHTOPK;
-    else {
-        ms_error("%s: unsupported SAELens architecture '%s' (monoscope reads standard, topk, jumprelu, batchtopk)", cpath, arch_s);
-        goto fail;
-    }
-    if (arch == MS_SAE_JUMPRELU && ms_arch && !strcmp(ms_arch, "batchtopk")) { // our own BatchTopK export
-        arch = MS_SAE_BATCHTOPK;
-        int64_t mk = 0;
-        if (ms_json_get_int(ms, "k", &mk, cpath) < 0) goto fail;
-        kd = (double)mk;
-        have_k = 1;
-    }
-    if (act && strcmp(act, "relu") && strcmp(act, "topk")) {
-        ms_error("%s: unsupported activation function '%s'", cpath, act);
-        goto fail;
-    }
-    int k = 0;
-    if (arch == MS_SAE_TOPK || arch == MS_SAE_BATCHTOPK) {
-        if (!have_k && arch == MS_SAE_TOPK) { ms_error("%s: topk SAE without k (neither \"k\" nor activation_fn_kwargs.k)", cpath); goto fail; }
-        if (have_k && (!(kd >= 1) || kd > (double)d_sae)) { ms_error("%s: k=%g out of range [1, d_sae=%lld]", cpath, kd, (long long)d_sae); goto fail; }
-        k = have_k ? (int)lround(kd) : 0;
-    }
+    int k;
+    if (resolve_arch(cfg, ms, cpath, arch_s, act, d_sae, &arch, &k)) goto fail;
 
     double norm_scale = 0;
     if (!strcmp(norm, "expected_average_only_in")) {
@@ -384,21 +468,7 @@ ms_sae *ms_saelens_import(const char *dir, const ms_saelens_import_opts *opts) {
     if (!(b_dec = tensor_f32(st, "b_dec", 1, sh_d, wpath, 1))) goto fail;
     const size_t DI = (size_t)d_in, DS = (size_t)d_sae;
     if (arch == MS_SAE_JUMPRELU || arch == MS_SAE_BATCHTOPK) {
-        thr = tensor_f32(st, "threshold", 1, sh_s, wpath, 0);
-        if (!thr && ms_safetensors_find(st, "threshold")) goto fail; // present but wrong
-        if (!thr && (aux = tensor_f32(st, "log_threshold", 1, sh_s, wpath, 0))) {
-            thr = aux; aux = NULL;
-            for (size_t i = 0; i < DS; i++) thr[i] = expf(thr[i]);
-        } else if (!thr && ms_safetensors_find(st, "log_threshold")) goto fail;
-        if (!thr && arch == MS_SAE_BATCHTOPK) { // a training checkpoint: one scalar threshold
-            const ms_st_tensor *t = ms_safetensors_find(st, "topk_threshold");
-            float v;
-            if (t && t->ndim == 0 && (t->dtype == MS_DT_F64 || t->dtype == MS_DT_F32) && !ms_tensor_to_f32(t->dtype, t->data, 1, &v)) {
-                thr = ms_malloc(DS * sizeof(float));
-                for (size_t i = 0; i < DS; i++) thr[i] = v;
-            }
-        }
-        if (!thr) { ms_error("%s: %s SAE without a 'threshold' tensor", wpath, arch_s); goto fail; }
+        if (!(thr = read_threshold(st, arch, arch_s, wpath, d_sae))) goto fail;
     }
     if (!finite_all(W_enc, DI * DS) || !finite_all(W_dec, DI * DS) || !finite_all(b_enc, DS) || !finite_all(b_dec, DI) ||
         (thr && !finite_all(thr, DS))) {
@@ -414,31 +484,7 @@ ms_sae *ms_saelens_import(const char *dir, const ms_saelens_import_opts *opts) {
             if (aux[i] != 1.0f) for (size_t q = 0; q < DI; q++) W_dec[i * DI + q] *= aux[i];
         free(aux); aux = NULL;
     }
-    if (norm_scale > 0) { // SAELens' fold_activation_norm_scaling_factor
-        const float sc = (float)norm_scale;
-        for (size_t i = 0; i < DI * DS; i++) { W_enc[i] *= sc; W_dec[i] /= sc; }
-        for (size_t q = 0; q < DI; q++) b_dec[q] /= sc;
-    }
-    if (rescale && arch == MS_SAE_TOPK) { // treat the decoder as normalised: fold its row norms
-        for (size_t i = 0; i < DS; i++) {
-            double n2 = 0;
-            for (size_t q = 0; q < DI; q++) n2 += (double)W_dec[i * DI + q] * W_dec[i * DI + q];
-            float nrm = (float)sqrt(n2);
-            for (size_t q = 0; q < DI; q++) W_enc[q * DS + i] *= nrm;
-            b_enc[i] *= nrm;
-            if (nrm > 0) for (size_t q = 0; q < DI; q++) W_dec[i * DI + q] /= nrm;
-        }
-    }
-    if (!apply_b_dec) { // x W_enc + b_enc = (x - b_dec) W_enc + (b_enc + b_dec W_enc)
-        double *acc = ms_calloc(DS, sizeof(double));
-        for (size_t q = 0; q < DI; q++) {
-            const double bq = b_dec[q];
-            const float *row = W_enc + q * DS;
-            for (size_t i = 0; i < DS; i++) acc[i] += bq * row[i];
-        }
-        for (size_t i = 0; i < DS; i++) b_enc[i] = (float)((double)b_enc[i] + acc[i]);
-        free(acc);
-    }
+    fold_into_weights(W_enc, W_dec, b_enc, b_dec, DI, DS, norm_scale, rescale && arch == MS_SAE_TOPK, !apply_b_dec);
 
     s = ms_sae_new(arch, (int)d_in, (int)d_sae, k);
     memcpy(s->W_enc, W_enc, DI * DS * sizeof(float));
@@ -450,16 +496,7 @@ ms_sae *ms_saelens_import(const char *dir, const ms_saelens_import_opts *opts) {
     if (ms && restore_attrs(s, ms) > 0) {
         if (read_training_log(s, dir)) goto fail;
     } else {
-        if (hook) ms_sae_set_attr_str(s, "hook", hook);
-        if (model) ms_sae_set_attr_str(s, "model", model);
-        ms_sae_set_attr_str(s, "imported_from", dir);
-        ms_sae_set_attr_str(s, "imported_format", "saelens");
-        const char *ver = NULL;
-        if (cfg_string(cfg, "sae_lens_training_version", &ver, cpath) > 0 || cfg_string(cfg, "sae_lens_version", &ver, cpath) > 0)
-            ms_sae_set_attr_str(s, "saelens_version", ver);
-        ms_sae_set_attr_str(s, "saelens_architecture", arch_s);
-        if (!apply_b_dec) ms_sae_set_attr_str(s, "import_note", "apply_b_dec_to_input=false folded into b_enc");
-        if (norm_scale > 0) ms_sae_set_attr_float(s, "norm_scale_folded", norm_scale);
+        set_import_attrs(s, cfg, cpath, dir, hook, model, arch_s, apply_b_dec, norm_scale);
     }
     ms_clear_error();
     goto done;

@@ -279,6 +279,17 @@ static void report_rate(long long n_seq, long long n_tok, double seconds, double
             seconds > 0 ? 100.0 * t_write / seconds : 0.0);
 }
 
+// The corpus reader for the model's tokenizer, packed with its separator for --pack.
+static ms_input *open_input(const ms_model *m, const ms_capture_opts *o) {
+    const ms_config *c = &m->cfg;
+    ms_input *in = ms_input_open(o->input_path, o->input_format, m->tok, o->ctx, o->prepend_bos, c->bos_id, c->vocab_size);
+    if (!in || !o->pack) return in;
+    if (pack_separator(m) < 0) ms_error("%s: --pack needs an EOS or BOS token; the model has neither", o->model_path);
+    else if (!ms_input_set_packing(in, pack_separator(m))) return in;
+    ms_input_close(in);
+    return NULL;
+}
+
 int ms_capture(const ms_capture_opts *o) {
     int rc = -1;
     ms_model *m = NULL;
@@ -327,12 +338,8 @@ int ms_capture(const ms_capture_opts *o) {
         rows[i] = h[i].buf;
     }
     key = resume_key(m, o, hook_list, batch);
-    in = ms_input_open(o->input_path, o->input_format, m->tok, o->ctx, o->prepend_bos, c->bos_id, c->vocab_size);
+    in = open_input(m, o);
     if (!in) goto out;
-    if (o->pack) {
-        if (pack_separator(m) < 0) { ms_error("%s: --pack needs an EOS or BOS token; the model has neither", o->model_path); goto out; }
-        if (ms_input_set_packing(in, pack_separator(m))) goto out;
-    }
 
     const int ctx = o->ctx;
     tok = ms_malloc((size_t)batch * ctx * sizeof(int32_t));

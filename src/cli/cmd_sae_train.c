@@ -94,77 +94,105 @@ static int parse_real(const char *opt, const char *v, double *out) {
     return 0;
 }
 
-int cmd_sae_train(int argc, char **argv) {
-    enum { O_ACTS = 1000, O_HOOK, O_OUT, O_ARCH, O_DSAE, O_EXP, O_K, O_L1, O_L0, O_TOKENS, O_BATCH, O_LR, O_SEED,
-           O_CKPT, O_RESUME, O_THREADS, O_BUF, O_WARM, O_DECAY, O_SPW, O_DEAD, O_KAUX, O_AUXC, O_BW, O_CLIP, O_LOG, O_JRW, O_RS, O_ENC, O_INIT, O_OVERWRITE, O_HELP };
-    static const struct option opts[] = {
-        {"acts", required_argument, 0, O_ACTS}, {"hook", required_argument, 0, O_HOOK},
-        {"out", required_argument, 0, O_OUT}, {"arch", required_argument, 0, O_ARCH},
-        {"d-sae", required_argument, 0, O_DSAE}, {"expansion", required_argument, 0, O_EXP},
-        {"k", required_argument, 0, O_K}, {"l1", required_argument, 0, O_L1},
-        {"l0-target", required_argument, 0, O_L0}, {"tokens", required_argument, 0, O_TOKENS},
-        {"batch", required_argument, 0, O_BATCH}, {"lr", required_argument, 0, O_LR},
-        {"seed", required_argument, 0, O_SEED}, {"checkpoint-every", required_argument, 0, O_CKPT},
-        {"resume", no_argument, 0, O_RESUME}, {"threads", required_argument, 0, O_THREADS},
-        {"buffer-tokens", required_argument, 0, O_BUF}, {"warmup", required_argument, 0, O_WARM},
-        {"decay", required_argument, 0, O_DECAY}, {"sparsity-warmup", required_argument, 0, O_SPW},
-        {"dead-window", required_argument, 0, O_DEAD}, {"k-aux", required_argument, 0, O_KAUX},
-        {"aux-coef", required_argument, 0, O_AUXC}, {"bandwidth", required_argument, 0, O_BW},
-        {"clip", required_argument, 0, O_CLIP}, {"jumprelu-warm", required_argument, 0, O_JRW}, {"log-every", required_argument, 0, O_LOG},
-        {"resample-every", required_argument, 0, O_RS}, {"encoder-dtype", required_argument, 0, O_ENC},
-        {"init-from", required_argument, 0, O_INIT}, {"overwrite", no_argument, 0, O_OVERWRITE},
-        {"help", no_argument, 0, O_HELP}, {0, 0, 0, 0}};
-    ms_train_cfg c;
-    ms_train_cfg_init(&c);
-    const char *acts = NULL, *hook = NULL, *out = NULL;
-    int overwrite = 0;
+// sae train's options
+enum { O_ACTS = 1000, O_HOOK, O_OUT, O_ARCH, O_DSAE, O_EXP, O_K, O_L1, O_L0, O_TOKENS, O_BATCH, O_LR, O_SEED,
+       O_CKPT, O_RESUME, O_THREADS, O_BUF, O_WARM, O_DECAY, O_SPW, O_DEAD, O_KAUX, O_AUXC, O_BW, O_CLIP, O_LOG, O_JRW, O_RS, O_ENC, O_INIT, O_OVERWRITE, O_HELP };
+static const struct option train_opts[] = {
+    {"acts", required_argument, 0, O_ACTS}, {"hook", required_argument, 0, O_HOOK},
+    {"out", required_argument, 0, O_OUT}, {"arch", required_argument, 0, O_ARCH},
+    {"d-sae", required_argument, 0, O_DSAE}, {"expansion", required_argument, 0, O_EXP},
+    {"k", required_argument, 0, O_K}, {"l1", required_argument, 0, O_L1},
+    {"l0-target", required_argument, 0, O_L0}, {"tokens", required_argument, 0, O_TOKENS},
+    {"batch", required_argument, 0, O_BATCH}, {"lr", required_argument, 0, O_LR},
+    {"seed", required_argument, 0, O_SEED}, {"checkpoint-every", required_argument, 0, O_CKPT},
+    {"resume", no_argument, 0, O_RESUME}, {"threads", required_argument, 0, O_THREADS},
+    {"buffer-tokens", required_argument, 0, O_BUF}, {"warmup", required_argument, 0, O_WARM},
+    {"decay", required_argument, 0, O_DECAY}, {"sparsity-warmup", required_argument, 0, O_SPW},
+    {"dead-window", required_argument, 0, O_DEAD}, {"k-aux", required_argument, 0, O_KAUX},
+    {"aux-coef", required_argument, 0, O_AUXC}, {"bandwidth", required_argument, 0, O_BW},
+    {"clip", required_argument, 0, O_CLIP}, {"jumprelu-warm", required_argument, 0, O_JRW}, {"log-every", required_argument, 0, O_LOG},
+    {"resample-every", required_argument, 0, O_RS}, {"encoder-dtype", required_argument, 0, O_ENC},
+    {"init-from", required_argument, 0, O_INIT}, {"overwrite", no_argument, 0, O_OVERWRITE},
+    {"help", no_argument, 0, O_HELP}, {0, 0, 0, 0}};
+
+typedef struct {
+    const char *acts, *hook, *out;
+    int overwrite;
+} train_args;
+
+// One option into c / a: 0, -1 after --help (exit 0), or the exit status of a bad value.
+static int on_option(ms_train_cfg *c, train_args *a, int o, const char *v, const char *raw) {
     int64_t n;
     double r;
+    switch (o) {
+    case O_ACTS: a->acts = v; break;
+    case O_HOOK: a->hook = v; break;
+    case O_OUT: a->out = v; break;
+    case O_ARCH: if (ms_sae_arch_parse(v, &c->arch) < 0) return cli_usage_error("%s", ms_last_error()); break;
+    case O_DSAE: if (parse_count("--d-sae", v, &n) < 0) return 2; if (n < 1 || n > (1 << 24)) return cli_usage_error("--d-sae out of range"); c->d_sae = (int)n; break;
+    case O_EXP: if (parse_real("--expansion", v, &c->expansion) < 0) return 2; if (c->expansion <= 0) return cli_usage_error("--expansion must be > 0"); break;
+    case O_K: if (parse_count("--k", v, &n) < 0) return 2; if (n < 1 || n > (1 << 24)) return cli_usage_error("--k must be >= 1"); c->k = (int)n; break;
+    case O_L1: if (parse_real("--l1", v, &c->l1) < 0) return 2; break;
+    case O_L0: if (parse_real("--l0-target", v, &c->l0_target) < 0) return 2; if (c->l0_target <= 0) return cli_usage_error("--l0-target must be > 0"); break;
+    case O_TOKENS: if (parse_count("--tokens", v, &c->tokens) < 0) return 2; break;
+    case O_BATCH: if (parse_count("--batch", v, &n) < 0) return 2; if (n < 1 || n > (1 << 22)) return cli_usage_error("--batch out of range"); c->batch = (int)n; break;
+    case O_LR: if (parse_real("--lr", v, &c->lr) < 0) return 2; if (c->lr <= 0) return cli_usage_error("--lr must be > 0"); break;
+    case O_SEED: if (parse_count("--seed", v, &n) < 0) return 2; c->seed = (uint64_t)n; break;
+    case O_CKPT: if (parse_count("--checkpoint-every", v, &c->checkpoint_every) < 0) return 2; break;
+    case O_RESUME: c->resume = 1; break;
+    case O_OVERWRITE: a->overwrite = 1; break;
+    case O_THREADS: if (parse_count("--threads", v, &n) < 0) return 2; if (n < 1 || n > 4096) return cli_usage_error("--threads out of range"); c->threads = (int)n; break;
+    case O_BUF: if (parse_count("--buffer-tokens", v, &c->buffer_tokens) < 0) return 2; break;
+    case O_WARM: if (parse_real("--warmup", v, &c->warmup_frac) < 0) return 2; break;
+    case O_DECAY: if (parse_real("--decay", v, &c->decay_frac) < 0) return 2; if (c->decay_frac > 1) return cli_usage_error("--decay must be <= 1"); break;
+    case O_SPW: if (parse_real("--sparsity-warmup", v, &c->sparsity_warmup_frac) < 0) return 2; break;
+    case O_DEAD: if (parse_count("--dead-window", v, &c->dead_window) < 0) return 2; break;
+    case O_KAUX: if (parse_count("--k-aux", v, &n) < 0) return 2; c->k_aux = (int)n; break;
+    case O_AUXC: if (parse_real("--aux-coef", v, &c->aux_coef) < 0) return 2; break;
+    case O_BW: if (parse_real("--bandwidth", v, &c->bandwidth) < 0) return 2; break;
+    case O_CLIP: if (parse_real("--clip", v, &r) < 0) return 2; c->clip = r > 0 ? r : 0; break;
+    case O_JRW: if (parse_real("--jumprelu-warm", v, &c->jumprelu_warm) < 0) return 2; if (c->jumprelu_warm >= 1) return cli_usage_error("--jumprelu-warm must be < 1"); break;
+    case O_INIT: c->init_from = v; break;
+    case O_ENC:
+        c->encoder_dtype = ms_enc_dtype_parse(v);
+        if (c->encoder_dtype < 0) return cli_usage_error("--encoder-dtype must be f32 or bf16");
+        break;
+    case O_RS: if (parse_count("--resample-every", v, &c->resample_every) < 0) return 2; break;
+    case O_LOG: if (parse_count("--log-every", v, &n) < 0) return 2; c->log_every = (int)n; break;
+    case O_HELP: case 'h': usage(stdout); return -1;
+    default: return cli_usage_error("sae train: unknown or incomplete option '%s' (see --help)", raw);
+    }
+    return 0;
+}
+
+// The output file of each hook: --out itself, or for a glob OUT.<hook>.h5 (OUT without its .h5).
+static char **output_names(const char *out, char *const *hooks, int n_hooks, int is_glob) {
+    char **outs = ms_calloc((size_t)n_hooks, sizeof(char *));
+    if (!is_glob) { outs[0] = ms_strdup(out); return outs; }
+    size_t L = strlen(out);
+    size_t stem = L > 3 && !strcmp(out + L - 3, ".h5") ? L - 3 : L;
+    for (int h = 0; h < n_hooks; h++) {
+        size_t m = stem + strlen(hooks[h]) + 8;
+        outs[h] = ms_malloc(m);
+        snprintf(outs[h], m, "%.*s.%s.h5", (int)stem, out, hooks[h]);
+    }
+    return outs;
+}
+
+int cmd_sae_train(int argc, char **argv) {
+    ms_train_cfg c;
+    ms_train_cfg_init(&c);
+    train_args a = {0};
     optind = 1;
     opterr = 0;
     int o;
-    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        const char *v = optarg;
-        switch (o) {
-        case O_ACTS: acts = v; break;
-        case O_HOOK: hook = v; break;
-        case O_OUT: out = v; break;
-        case O_ARCH: if (ms_sae_arch_parse(v, &c.arch) < 0) return cli_usage_error("%s", ms_last_error()); break;
-        case O_DSAE: if (parse_count("--d-sae", v, &n) < 0) return 2; if (n < 1 || n > (1 << 24)) return cli_usage_error("--d-sae out of range"); c.d_sae = (int)n; break;
-        case O_EXP: if (parse_real("--expansion", v, &c.expansion) < 0) return 2; if (c.expansion <= 0) return cli_usage_error("--expansion must be > 0"); break;
-        case O_K: if (parse_count("--k", v, &n) < 0) return 2; if (n < 1 || n > (1 << 24)) return cli_usage_error("--k must be >= 1"); c.k = (int)n; break;
-        case O_L1: if (parse_real("--l1", v, &c.l1) < 0) return 2; break;
-        case O_L0: if (parse_real("--l0-target", v, &c.l0_target) < 0) return 2; if (c.l0_target <= 0) return cli_usage_error("--l0-target must be > 0"); break;
-        case O_TOKENS: if (parse_count("--tokens", v, &c.tokens) < 0) return 2; break;
-        case O_BATCH: if (parse_count("--batch", v, &n) < 0) return 2; if (n < 1 || n > (1 << 22)) return cli_usage_error("--batch out of range"); c.batch = (int)n; break;
-        case O_LR: if (parse_real("--lr", v, &c.lr) < 0) return 2; if (c.lr <= 0) return cli_usage_error("--lr must be > 0"); break;
-        case O_SEED: if (parse_count("--seed", v, &n) < 0) return 2; c.seed = (uint64_t)n; break;
-        case O_CKPT: if (parse_count("--checkpoint-every", v, &c.checkpoint_every) < 0) return 2; break;
-        case O_RESUME: c.resume = 1; break;
-        case O_OVERWRITE: overwrite = 1; break;
-        case O_THREADS: if (parse_count("--threads", v, &n) < 0) return 2; if (n < 1 || n > 4096) return cli_usage_error("--threads out of range"); c.threads = (int)n; break;
-        case O_BUF: if (parse_count("--buffer-tokens", v, &c.buffer_tokens) < 0) return 2; break;
-        case O_WARM: if (parse_real("--warmup", v, &c.warmup_frac) < 0) return 2; break;
-        case O_DECAY: if (parse_real("--decay", v, &c.decay_frac) < 0) return 2; if (c.decay_frac > 1) return cli_usage_error("--decay must be <= 1"); break;
-        case O_SPW: if (parse_real("--sparsity-warmup", v, &c.sparsity_warmup_frac) < 0) return 2; break;
-        case O_DEAD: if (parse_count("--dead-window", v, &c.dead_window) < 0) return 2; break;
-        case O_KAUX: if (parse_count("--k-aux", v, &n) < 0) return 2; c.k_aux = (int)n; break;
-        case O_AUXC: if (parse_real("--aux-coef", v, &c.aux_coef) < 0) return 2; break;
-        case O_BW: if (parse_real("--bandwidth", v, &c.bandwidth) < 0) return 2; break;
-        case O_CLIP: if (parse_real("--clip", v, &r) < 0) return 2; c.clip = r > 0 ? r : 0; break;
-        case O_JRW: if (parse_real("--jumprelu-warm", v, &c.jumprelu_warm) < 0) return 2; if (c.jumprelu_warm >= 1) return cli_usage_error("--jumprelu-warm must be < 1"); break;
-        case O_INIT: c.init_from = v; break;
-        case O_ENC:
-            c.encoder_dtype = ms_enc_dtype_parse(v);
-            if (c.encoder_dtype < 0) return cli_usage_error("--encoder-dtype must be f32 or bf16");
-            break;
-        case O_RS: if (parse_count("--resample-every", v, &c.resample_every) < 0) return 2; break;
-        case O_LOG: if (parse_count("--log-every", v, &n) < 0) return 2; c.log_every = (int)n; break;
-        case O_HELP: case 'h': usage(stdout); return 0;
-        default: return cli_usage_error("sae train: unknown or incomplete option '%s' (see --help)", argv[optind - 1]);
-        }
+    while ((o = getopt_long(argc, argv, "h", train_opts, NULL)) != -1) {
+        int st = on_option(&c, &a, o, optarg, argv[optind - 1]);
+        if (st) return st < 0 ? 0 : st;
     }
     if (optind < argc) return cli_usage_error("sae train: unexpected argument '%s'", argv[optind]);
+    const char *acts = a.acts, *hook = a.hook, *out = a.out;
+    const int overwrite = a.overwrite;
     if (!acts || !hook || !out) return cli_usage_error("sae train needs --acts, --hook and --out (see --help)");
 
     // files
@@ -192,16 +220,7 @@ int cmd_sae_train(int argc, char **argv) {
     // the trainer's own loops are given c.threads explicitly.
     if (c.threads <= 0) c.threads = ms_num_threads();
     omp_set_num_threads(c.threads);
-    outs = ms_calloc((size_t)n_hooks, sizeof(char *));
-    if (is_glob) {
-        size_t L = strlen(out);
-        size_t stem = L > 3 && !strcmp(out + L - 3, ".h5") ? L - 3 : L;
-        for (int h = 0; h < n_hooks; h++) {
-            size_t m = stem + strlen(hooks[h]) + 8;
-            outs[h] = ms_malloc(m);
-            snprintf(outs[h], m, "%.*s.%s.h5", (int)stem, out, hooks[h]);
-        }
-    } else outs[0] = ms_strdup(out);
+    outs = output_names(out, hooks, n_hooks, is_glob);
     size_t cl = strlen(out) + 8;
     char *ckpt = ms_malloc(cl);
     snprintf(ckpt, cl, "%s.ckpt", out);

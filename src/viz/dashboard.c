@@ -310,19 +310,11 @@ static void draw_histogram(ms_canvas *c, const ms_fig_fonts *f, const uint64_t *
 #define N_INTERVALS 5
 static const double q_edges[N_INTERVALS + 1] = {0, 0.5, 0.75, 0.9, 0.99, 1.0};
 
-ms_canvas *ms_dash_render(const ms_dash_stats *s, int g, const ms_dash_page *pg) {
-    ms_fig_fonts F;
-    if (!pg->fonts && ms_fig_fonts_open(&F, pg->scale) < 0) return NULL;
-    const ms_fig_fonts *f = pg->fonts ? pg->fonts : &F;
-    ms_font *cf = f->ctx;
-    int pad = MS_PX(f, 16), W = MS_PX(f, 980), inner = W - 2 * pad;
-    int lh_t = ms_font_line_height(f->title), lh_n = ms_font_line_height(f->normal), lh_b = ms_font_line_height(f->bold);
-    int lh_s = ms_font_line_height(f->small);
-    int row_h = ms_font_line_height(cf) + MS_PX(f, 2) + MS_PX(f, 4);
-    int n_top_rows = s->n_top[g];
-    // interval examples: up to 2 per interval from the pool, highest intervals first
-    int iv_slots[N_INTERVALS][2], iv_n[N_INTERVALS];
-    double iv_lo[N_INTERVALS], iv_hi[N_INTERVALS];
+// Interval examples of feature g: for each quantile band [iv_lo, iv_hi) (the top one closed at the
+// max), up to 2 examples, the band's highest and lowest candidate, as slots (pool slot j, or
+// MS_DASH_POOL + heap slot) in iv_slots[i][0 .. iv_n[i]).
+static void pick_interval_examples(const ms_dash_stats *s, int g, int iv_slots[][2], int *iv_n, double *iv_lo,
+                                   double *iv_hi) {
     const ms_dash_ex *pool = s->pool + (size_t)g * MS_DASH_POOL;
     // candidates: the pooled examples first (a uniform sample within each bin), then the top-k
     // (the only examples of the narrow top interval on small corpora); within an interval the
@@ -358,6 +350,23 @@ ms_canvas *ms_dash_render(const ms_dash_stats *s, int g, const ms_dash_page *pg)
         if (hi_j >= 0) iv_slots[i][iv_n[i]++] = hi_j;
         if (lo_j >= 0 && lo_j != hi_j) iv_slots[i][iv_n[i]++] = lo_j;
     }
+}
+
+ms_canvas *ms_dash_render(const ms_dash_stats *s, int g, const ms_dash_page *pg) {
+    ms_fig_fonts F;
+    if (!pg->fonts && ms_fig_fonts_open(&F, pg->scale) < 0) return NULL;
+    const ms_fig_fonts *f = pg->fonts ? pg->fonts : &F;
+    ms_font *cf = f->ctx;
+    int pad = MS_PX(f, 16), W = MS_PX(f, 980), inner = W - 2 * pad;
+    int lh_t = ms_font_line_height(f->title), lh_n = ms_font_line_height(f->normal), lh_b = ms_font_line_height(f->bold);
+    int lh_s = ms_font_line_height(f->small);
+    int row_h = ms_font_line_height(cf) + MS_PX(f, 2) + MS_PX(f, 4);
+    int n_top_rows = s->n_top[g];
+    // interval examples: up to 2 per interval from the pool, highest intervals first
+    int iv_slots[N_INTERVALS][2], iv_n[N_INTERVALS];
+    double iv_lo[N_INTERVALS], iv_hi[N_INTERVALS];
+    pick_interval_examples(s, g, iv_slots, iv_n, iv_lo, iv_hi);
+    const ms_dash_ex *pool = s->pool + (size_t)g * MS_DASH_POOL;
     int n_iv_rows = 0, n_iv_shown = 0;
     for (int i = 0; i < N_INTERVALS; i++) { n_iv_rows += iv_n[i] ? iv_n[i] : 1; n_iv_shown++; }
     int plot_h = MS_PX(f, 230);
