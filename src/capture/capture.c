@@ -221,7 +221,10 @@ static int gather_batch(const ms_capture_opts *o, ms_input *in, int batch, int32
         int len = ms_input_next(in, seq);
         if (len < 0) return -1;
         if (len == 0) { *done = 1; break; }
-        if (o->max_tokens > 0 && *n_tok + len > o->max_tokens) len = (int)(o->max_tokens - *n_tok);
+        if (o->max_tokens > 0 && *n_tok + len > o->max_tokens) {
+            if (o->pack) { *done = 1; break; } // packed rows stay full: the budget ends at a whole window
+            len = (int)(o->max_tokens - *n_tok);
+        }
         lens[B] = len;
         *n_tok += len;
         memcpy(tok + (size_t)B * o->ctx, seq, (size_t)len * sizeof(int32_t));

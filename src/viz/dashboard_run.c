@@ -251,12 +251,14 @@ int ms_viz_dashboard(const ms_viz_dashboard_opts *o, ms_viz_dashboard_report *re
     }
     ms_progress pr;
     double t_pass = 0, t_render = 0, t0;
+    int64_t n_real = 0; // tokens the statistics counted (padding is not data)
     if (!rc) ms_progress_start(&pr, "dashboard", (double)r.n_seq * r.ctx * ((nf + r.group - 1) / r.group), "tok");
     for (int g0 = 0; g0 < nf && !rc; g0 += r.group) {
         t0 = ms_now();
         int ng = nf - g0 < r.group ? nf - g0 : r.group;
         ms_dash_stats *st = ms_dash_new(o->features + g0, ng, o->top_k, o->context, o->seed);
         rc = feed_group(&r, st, &pr);
+        n_real = (int64_t)st->n_tokens;
         t_pass += ms_now() - t0;
         t0 = ms_now();
         if (!rc && r.m)
@@ -273,7 +275,7 @@ int ms_viz_dashboard(const ms_viz_dashboard_opts *o, ms_viz_dashboard_report *re
     t0 = ms_now();
     if (!rc) rc = write_index(&r);
     t_render += ms_now() - t0;
-    if (!rc) *rep = (ms_viz_dashboard_report){nf, (nf + 99) / 100, r.n_seq * r.ctx, t_pass, t_render};
+    if (!rc) *rep = (ms_viz_dashboard_report){nf, (nf + 99) / 100, n_real, t_pass, t_render};
     dash_run_free(&r);
     return rc;
 }

@@ -157,6 +157,12 @@ def t_pack():
         assert (tok >= 0).all(), "a packed capture holds padding"
         assert tok.tolist() == want, (tok.tolist()[:2], want[:2])
         assert "eos" in str(f.attrs["packing"]).lower(), f.attrs["packing"]
+    # a token budget ends at a whole window: packed rows never hold padding
+    budget = T("packed_budget.h5")
+    run("capture", "--model", MODEL, "--input", T("docs.jsonl"), "--input-format", "jsonl", "--ctx", CTX,
+        "--hooks", HOOK, "--pack", "--max-tokens", 3 * CTX + 5, "--out", budget, "--overwrite")
+    with h5py.File(budget, "r") as f:
+        assert f["tokens"][:].tolist() == want[:3], f["tokens"][:].tolist()
     p = run("capture", "--model", MODEL, "--input", T("docs.jsonl"), "--input-format", "ids", "--ctx", CTX,
             "--hooks", HOOK, "--pack", "--out", T("x.h5"), "--overwrite", ok=False)
     assert len(p.stderr.strip().splitlines()) == 1
