@@ -95,10 +95,9 @@ fail:
 }
 
 int ms_labels_save(const char *path, const ms_labels *l, const ms_labels_meta *meta) {
-    ms_h5_quiet();
-    char *tmp = ms_atomic_tmp_path(path);
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) { ms_error("%s: cannot create", path); free(tmp); return -1; }
+    ms_h5_atomic out;
+    if (ms_h5_atomic_begin(&out, path)) return -1;
+    const hid_t f = out.f;
     int64_t shape[2] = {l->n_seq, l->ctx};
     int rc = ms_h5_write(f, "tokens", H5T_NATIVE_INT32, 2, shape, l->tokens);
     hid_t g = H5Gcreate2(f, "concepts", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -113,9 +112,5 @@ int ms_labels_save(const char *path, const ms_labels *l, const ms_labels_meta *m
         rc |= ms_h5_attr_int(f, "prepend_bos", meta->prepend_bos);
     }
     rc |= ms_h5_attr_str(f, "command", ms_command_line());
-    H5Fclose(f);
-    if (rc) { ms_error("%s: write failed", path); remove(tmp); free(tmp); return -1; }
-    rc = ms_atomic_commit(tmp, path);
-    free(tmp);
-    return rc;
+    return ms_h5_atomic_end(&out, !rc);
 }

@@ -96,10 +96,9 @@ void ms_pca_free(ms_pca *p) {
 }
 
 int ms_pca_save(const char *path, const ms_pca *p, const char *acts) {
-    ms_h5_quiet();
-    char *tmp = ms_atomic_tmp_path(path);
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) { ms_error("%s: cannot create", path); free(tmp); return -1; }
+    ms_h5_atomic out;
+    if (ms_h5_atomic_begin(&out, path)) return -1;
+    const hid_t f = out.f;
     double *ratio = ms_malloc((size_t)p->k * sizeof *ratio);
     for (int c = 0; c < p->k; c++) ratio[c] = p->total_variance > 0 ? p->variance[c] / p->total_variance : 0.0;
     int64_t kd[2] = {p->k, p->d}, k1[1] = {p->k}, d1[1] = {p->d};
@@ -110,10 +109,6 @@ int ms_pca_save(const char *path, const ms_pca *p, const char *acts) {
     rc |= ms_h5_attr_str(f, "hook", p->hook) | ms_h5_attr_str(f, "acts", acts ? acts : "");
     rc |= ms_h5_attr_int(f, "k", p->k) | ms_h5_attr_int(f, "d", p->d) | ms_h5_attr_int(f, "n_tokens", p->n_tokens);
     rc |= ms_h5_attr_float(f, "total_variance", p->total_variance) | ms_h5_attr_str(f, "command", ms_command_line());
-    H5Fclose(f);
     free(ratio);
-    if (rc) { ms_error("%s: write failed", path); remove(tmp); free(tmp); return -1; }
-    rc = ms_atomic_commit(tmp, path);
-    free(tmp);
-    return rc;
+    return ms_h5_atomic_end(&out, !rc);
 }

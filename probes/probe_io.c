@@ -23,10 +23,9 @@ static int save_fit(hid_t root, const ms_probe_fit *f, int d) {
 }
 
 int ms_probe_save(const char *path, const ms_probe_set *p, const ms_probe_opts *o) {
-    ms_h5_quiet();
-    char *tmp = ms_atomic_tmp_path(path);
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) { ms_error("%s: cannot create", path); free(tmp); return -1; }
+    ms_h5_atomic out;
+    if (ms_h5_atomic_begin(&out, path)) return -1;
+    const hid_t f = out.f;
     int64_t dshape[1] = {p->d}, sshape[1] = {p->n_seq};
     int rc = ms_h5_write(f, "mean", H5T_NATIVE_DOUBLE, 1, dshape, p->mean);
     rc |= ms_h5_write(f, "std", H5T_NATIVE_DOUBLE, 1, dshape, p->std);
@@ -40,11 +39,7 @@ int ms_probe_save(const char *path, const ms_probe_set *p, const ms_probe_opts *
     rc |= ms_h5_attr_int(f, "seed", (int64_t)p->seed) | ms_h5_attr_int(f, "d", p->d) | ms_h5_attr_int(f, "n_seq", p->n_seq);
     rc |= ms_h5_attr_int(f, "n_train_tokens", p->n_train) | ms_h5_attr_int(f, "n_test_tokens", p->n_test);
     rc |= ms_h5_attr_str(f, "command", ms_command_line());
-    H5Fclose(f);
-    if (rc) { ms_error("%s: write failed", path); remove(tmp); free(tmp); return -1; }
-    rc = ms_atomic_commit(tmp, path);
-    free(tmp);
-    return rc;
+    return ms_h5_atomic_end(&out, !rc);
 }
 
 static herr_t collect(hid_t g, const char *name, const H5L_info_t *info, void *data) {

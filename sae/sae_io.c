@@ -10,10 +10,9 @@
 #include "util/util.h"
 
 int ms_sae_save(const ms_sae *s, const char *path) {
-    ms_h5_quiet();
-    char *tmp = ms_atomic_tmp_path(path);
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) { ms_error("%s: cannot create", tmp); free(tmp); return -1; }
+    ms_h5_atomic out;
+    if (ms_h5_atomic_begin(&out, path)) return -1;
+    const hid_t f = out.f;
     const int64_t d = s->d_in, S = s->d_sae;
     int64_t enc_shape[2] = {d, S}, dec_shape[2] = {S, d};
     int rc = 0;
@@ -46,15 +45,7 @@ int ms_sae_save(const ms_sae *s, const char *path) {
             H5Dclose(ds);
         } else rc = -1;
     }
-    if (H5Fclose(f) < 0) rc = -1;
-    if (rc) {
-        ms_error("%s: cannot write SAE file", path);
-        remove(tmp); free(tmp); return -1;
-    }
-    rc = ms_atomic_commit(tmp, path);
-    if (rc) remove(tmp);
-    free(tmp);
-    return rc;
+    return ms_h5_atomic_end(&out, !rc);
 }
 
 // Root attribute -> ms_sae attribute (scalar integers, floats and strings; others are skipped).

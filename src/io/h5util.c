@@ -1,8 +1,36 @@
 // h5util.c: see h5util.h.
 #include "io/h5util.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "util/util.h"
+
+int ms_h5_atomic_begin(ms_h5_atomic *a, const char *path) {
+    ms_h5_quiet();
+    a->path = path;
+    a->tmp = ms_atomic_tmp_path(path);
+    a->f = H5Fcreate(a->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (a->f >= 0) return 0;
+    ms_error("%s: cannot create", path);
+    free(a->tmp);
+    a->tmp = NULL;
+    return -1;
+}
+
+int ms_h5_atomic_end(ms_h5_atomic *a, int ok) {
+    if (H5Fclose(a->f) < 0) ok = 0;
+    a->f = -1;
+    int rc = -1;
+    if (!ok) {
+        ms_error("%s: write failed (disk full?)", a->path);
+        remove(a->tmp);
+    } else if ((rc = ms_atomic_commit(a->tmp, a->path)) != 0) {
+        remove(a->tmp);
+    }
+    free(a->tmp);
+    a->tmp = NULL;
+    return rc;
+}
 
 void ms_h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 

@@ -6,6 +6,18 @@
 #include <stdint.h>
 
 void ms_h5_quiet(void); // stop HDF5 printing its own error stacks; we report one line instead
+
+// A new HDF5 file written atomically: created as a temporary beside path (ms_atomic_tmp_path);
+// ms_h5_atomic_end closes it and, when ok and the close succeeded (a full disk often shows only
+// there), moves it onto path (ms_atomic_commit: fsync + rename); otherwise removes it, so a
+// failed write never leaves a file that looks complete. Both: 0 / -1 + ms_error naming path.
+typedef struct {
+    hid_t f;
+    char *tmp;
+    const char *path;
+} ms_h5_atomic;
+int ms_h5_atomic_begin(ms_h5_atomic *a, const char *path);
+int ms_h5_atomic_end(ms_h5_atomic *a, int ok);
 // Writes a dataset of `type` (H5T_NATIVE_FLOAT, H5T_NATIVE_DOUBLE, H5T_NATIVE_INT64 ...) with the
 // given shape. Returns 0 / -1.
 int ms_h5_write(hid_t loc, const char *name, hid_t type, int ndim, const int64_t *shape, const void *data);

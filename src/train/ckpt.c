@@ -7,11 +7,8 @@
 #include "util/util.h"
 
 int ms_ckpt_begin(ms_ckpt *c, const char *path, int64_t step, int64_t stream_pos, const char *fingerprint) {
-    ms_h5_quiet();
-    c->path = path;
-    c->tmp = ms_atomic_tmp_path(path);
-    c->file = H5Fcreate(c->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (c->file < 0) { ms_error("%s: cannot create checkpoint", c->tmp); free(c->tmp); c->tmp = NULL; return -1; }
+    if (ms_h5_atomic_begin(&c->out, path)) return -1;
+    c->file = c->out.f;
     int rc = 0;
     rc |= ms_h5_attr_int(c->file, "step", step);
     rc |= ms_h5_attr_int(c->file, "stream_pos", stream_pos);
@@ -21,13 +18,8 @@ int ms_ckpt_begin(ms_ckpt *c, const char *path, int64_t step, int64_t stream_pos
 }
 
 int ms_ckpt_end(ms_ckpt *c, int ok) {
-    if (H5Fclose(c->file) < 0) ok = 0;
-    int rc = -1;
-    if (!ok) { ms_error("%s: cannot write checkpoint", c->path); remove(c->tmp); }
-    else rc = ms_atomic_commit(c->tmp, c->path);
-    free(c->tmp);
-    c->tmp = NULL;
-    return rc;
+    c->file = -1;
+    return ms_h5_atomic_end(&c->out, ok);
 }
 
 hid_t ms_ckpt_open(const char *path, const char *fingerprint, int64_t *step, int64_t *stream_pos) {

@@ -7,17 +7,17 @@
 #define MS_TRAIN_CKPT_H
 #include <hdf5.h>
 #include <stdint.h>
+#include "io/h5util.h"
 
 typedef struct {
-    const char *path;
-    char *tmp;   // "<path>.tmp.<pid>" being written
-    hid_t file;
+    ms_h5_atomic out; // the temp file being written, renamed over the path at the end
+    hid_t file;       // = out.f, where the caller writes
 } ms_ckpt;
 
 // Creates the temp file with the root attributes. -1 + ms_error.
 int ms_ckpt_begin(ms_ckpt *c, const char *path, int64_t step, int64_t stream_pos, const char *fingerprint);
 // Closes the temp file and renames it over path; ok == 0 (something failed in between): removes it
-// instead and reports "<path>: cannot write checkpoint". Returns 0 / -1.
+// instead and reports "<path>: write failed (disk full?)". Returns 0 / -1.
 int ms_ckpt_end(ms_ckpt *c, int ok);
 
 // Opens path for reading after checking its fingerprint. Returns the file (close with ms_ckpt_close) or

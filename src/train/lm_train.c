@@ -77,15 +77,15 @@ static int save_model(const ms_lm_train_opts *o, const ms_lm *m, const ms_tokeni
     if (rc == 0) rc = ms_checkpoint_save_hf(ck, o->out, MS_DT_F32);
     ms_checkpoint_free(ck);
     if (rc) return -1;
-    char *path = ms_path_join(o->out, "training_log.h5"), *tmp = ms_atomic_tmp_path(path);
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    rc = f < 0 ? -1 : ms_train_log_write(f, "training_log", log) | ms_h5_attr_strs(f, "columns", LOG_COLS, LOG_NCOLS) |
-                          ms_h5_attr_str(f, "command", ms_command_line());
-    if (f >= 0) H5Fclose(f);
-    if (rc == 0) rc = ms_atomic_commit(tmp, path);
-    else ms_error("%s: cannot write", path);
+    char *path = ms_path_join(o->out, "training_log.h5");
+    ms_h5_atomic out;
+    rc = ms_h5_atomic_begin(&out, path);
+    if (!rc) {
+        rc = ms_train_log_write(out.f, "training_log", log) | ms_h5_attr_strs(out.f, "columns", LOG_COLS, LOG_NCOLS) |
+             ms_h5_attr_str(out.f, "command", ms_command_line());
+        rc = ms_h5_atomic_end(&out, !rc);
+    }
     free(path);
-    free(tmp);
     return rc ? -1 : 0;
 }
 
