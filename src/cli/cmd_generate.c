@@ -1,6 +1,7 @@
-// cmd_generate.c: `monoscope generate`: greedy decoding (src/model/generate.c) from a prompt, ids,
-// or BOS alone, each token printed as it is chosen.
+// cmd_generate.c: `monoscope generate`: greedy or sampled decoding (src/model/generate.c) from a
+// prompt, ids, or BOS alone, each token printed as it is chosen.
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,8 +12,10 @@
 
 static void help(FILE *f) {
     fprintf(f,
-        "usage: monoscope generate --model PATH [--prompt S | --ids \"1 2 3\"] [-n N] [--print-ids]\n\n"
-        "Greedy (argmax) generation. Prints the continuation only (the prompt is not repeated).\n\n"
+        "usage: monoscope generate --model PATH [--prompt S | --ids \"1 2 3\"] [-n N] [--print-ids]\n"
+        "                          [--temperature T [--top-k K] [--seed S]]\n\n"
+        "Greedy (argmax) generation by default, or sampling with --temperature. Prints the continuation\n"
+        "only (the prompt is not repeated).\n\n"
         "  -m, --model PATH   checkpoint: Hugging Face dir, GGUF file, or llama2.c .bin\n"
         "  -p, --prompt S     text prompt, tokenized with the model's tokenizer (BOS prepended when\n"
         "                     the tokenizer has one)\n"
@@ -20,6 +23,11 @@ static void help(FILE *f) {
         "                     with neither --prompt nor --ids generation starts from BOS alone\n"
         "  -n N               number of tokens to generate (default 32); generation also stops after\n"
         "                     EOS or when the model's context is full\n"
+        "      --temperature T  sample from softmax(logits / T) instead of taking the argmax (T > 0;\n"
+        "                     0 = greedy, the default)\n"
+        "      --top-k K      with --temperature: sample among the K most likely tokens only (0: all)\n"
+        "      --seed S       with --temperature: the sampler's seed (default 0); the same seed, model\n"
+        "                     and prompt give the same tokens\n"
         "      --print-ids    print the generated ids space-separated on one line instead of text\n"
         "                     (also the output when the model has no tokenizer)\n"
         "  -h, --help         this help\n");
@@ -48,10 +56,14 @@ int cmd_generate(int argc, char **argv) {
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"prompt", required_argument, 0, 'p'},
         {"ids", required_argument, 0, 'i'},   {"print-ids", no_argument, 0, 'I'},
+        {"temperature", required_argument, 0, 'T'}, {"top-k", required_argument, 0, 'K'},
+        {"seed", required_argument, 0, 'S'},
         {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
     const char *model_path = NULL, *prompt = NULL, *ids_str = NULL;
     long n_gen = 32;
     int print_ids = 0, ch;
+    ms_sampling smp = {0, 0, 0};
+    char *end;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "m:p:i:n:h", opts, NULL)) != -1) {
         switch (ch) {
@@ -60,6 +72,13 @@ int cmd_generate(int argc, char **argv) {
         case 'i': ids_str = optarg; break;
         case 'n': if ((n_gen = cli_parse_long("-n", optarg)) < 0) return 2; break;
         case 'I': print_ids = 1; break;
+        case 'T':
+            smp.temperature = strtod(optarg, &end);
+            if (end == optarg || *end || !(smp.temperature >= 0) || !isfinite(smp.temperature))
+                return cli_usage_error("--temperature expects a number >= 0, got '%s'", optarg);
+            break;
+        case 'K': { long k = cli_parse_long("--top-k", optarg); if (k < 0) return 2; smp.top_k = k > 1 << 30 ? 1 << 30 : (int)k; break; }
+        case 'S': { long sd = cli_parse_long("--seed", optarg); if (sd < 0) return 2; smp.seed = (uint64_t)sd; break; }
         case 'h': help(stdout); return 0;
         default: return cli_usage_error("unknown option (see monoscope generate --help)");
         }
@@ -100,7 +119,7 @@ int cmd_generate(int argc, char **argv) {
     ids = ms_realloc(ids, (total > 0 ? total : 1) * sizeof(int32_t));
     printer pr = {!print_ids && m->tok ? m->tok : NULL, 1};
     if (!print_ids && !m->tok) fprintf(stderr, "monoscope: note: the model has no tokenizer; printing ids\n");
-    if (ms_generate_greedy(m, ids, (int)n, (int)total, print_token, &pr) < 0) goto out;
+    if (ms_generate(m, ids, (int)n, (int)total, &smp, print_token, &pr) < 0) goto out;
     printf("\n");
     rc = 0;
 out:
