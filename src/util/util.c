@@ -143,8 +143,12 @@ void ms_progress_start(ms_progress *p, const char *label, double total, const ch
     p->label = label;
     p->unit = unit;
     p->total = total;
-    p->t_start = ms_now();
-    p->enabled = isatty(STDERR_FILENO) && !getenv("MONOSCOPE_NO_PROGRESS");
+    p->t_start = p->t_last_draw = ms_now();
+    if (getenv("MONOSCOPE_NO_PROGRESS")) return;
+    if (isatty(STDERR_FILENO)) { p->enabled = 1; return; }
+    const char *e = getenv("MONOSCOPE_PROGRESS_SECONDS");
+    p->interval = e && *e ? atof(e) : 30.0;
+    p->enabled = p->interval > 0 ? 2 : 0;
 }
 static void progress_draw(ms_progress *p, const char *extra) {
     double el = ms_now() - p->t_start;
@@ -159,23 +163,31 @@ static void progress_draw(ms_progress *p, const char *extra) {
     char bar[64];
     for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
     bar[width] = 0;
-    fprintf(stderr, "\r\033[K%s [%s] %5.1f%% %.0f/%.0f %s, %.1f %s/s, %s<%s%s%s", p->label, bar,
-            100.0 * frac, p->done, p->total, p->unit, rate, p->unit, elapsed, eta,
-            extra ? "  " : "", extra ? extra : "");
+    if (p->enabled == 2) // a log: one complete line each time, no bar, no cursor control
+        fprintf(stderr, "%s: %.1f%% %.0f/%.0f %s, %.1f %s/s, elapsed %s, eta %s%s%s\n", p->label, 100.0 * frac, p->done,
+                p->total, p->unit, rate, p->unit, elapsed, eta, extra ? ", " : "", extra ? extra : "");
+    else
+        fprintf(stderr, "\r\033[K%s [%s] %5.1f%% %.0f/%.0f %s, %.1f %s/s, %s<%s%s%s", p->label, bar, 100.0 * frac,
+                p->done, p->total, p->unit, rate, p->unit, elapsed, eta, extra ? "  " : "", extra ? extra : "");
     fflush(stderr);
 }
 void ms_progress_update(ms_progress *p, double done, const char *extra) {
     p->done = done;
     if (!p->enabled) return;
     double t = ms_now();
-    if (t - p->t_last_draw < 0.1 && done < p->total) return;
+    if (p->enabled == 2) {
+        if (t - p->t_last_draw < p->interval) return;
+        p->lines++;
+    } else if (t - p->t_last_draw < 0.1 && done < p->total) {
+        return;
+    }
     p->t_last_draw = t;
     progress_draw(p, extra);
 }
 void ms_progress_finish(ms_progress *p) {
-    if (!p->enabled) return;
+    if (!p->enabled || (p->enabled == 2 && !p->lines)) return; // a short job's log needs no progress
     progress_draw(p, NULL);
-    fputc('\n', stderr);
+    if (p->enabled == 1) fputc('\n', stderr);
 }
 
 int ms_glob_match(const char *pattern, const char *name) { return fnmatch(pattern, name, 0) == 0; }

@@ -39,13 +39,18 @@ int ms_atomic_commit(const char *tmp_path, const char *path);
 // ---- time
 double ms_now(void); // monotonic seconds
 
-// ---- progress bar on stderr, drawn only when stderr is a terminal; rate and ETA in `unit`/s.
+// ---- progress on stderr, with rate and ETA in `unit`/s: a bar redrawn in place when stderr is a
+// terminal; otherwise (nohup, SLURM, a pipe) one plain line every MONOSCOPE_PROGRESS_SECONDS
+// (default 30; 0: none) and a last one at the end of a job that printed any. MONOSCOPE_NO_PROGRESS
+// turns both off.
 typedef struct {
     const char *label;
     const char *unit;
     double total, done;
     double t_start, t_last_draw;
-    int enabled;
+    int enabled;        // 0 off, 1 terminal bar, 2 log lines
+    double interval;    // seconds between log lines
+    int lines;          // log lines printed
 } ms_progress;
 void ms_progress_start(ms_progress *p, const char *label, double total, const char *unit);
 // extra: optional live metrics appended to the line, e.g. "loss 0.123 L0 31.9"
