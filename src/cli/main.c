@@ -2,6 +2,7 @@
 #include <hdf5.h>
 #include <dirent.h>
 #include <omp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,6 +92,63 @@ static void reexec_with_passive_wait(char **argv) {
     unsetenv("OMP_WAIT_POLICY");  // exec failed (no /proc): carry on in this process
 }
 
+// Ctrl-C or SIGTERM during a resumable command (capture, sae train, train-lm): what it wrote stays
+// resumable (capture flushes every batch, training keeps its last atomic checkpoint), so it ends at
+// once, printing the command that continues it. The text is prepared before the handler is
+// installed: a handler may only write(2) and _exit.
+static char *g_resume_hint;
+static size_t g_resume_hint_len;
+
+static void on_interrupt(int sig) {
+    if (g_resume_hint) {
+        ssize_t w = write(STDERR_FILENO, g_resume_hint, g_resume_hint_len);
+        (void)w;
+    }
+    _exit(128 + sig);
+}
+
+// arg quoted for a POSIX shell when it holds anything but safe characters ('...', ' as '\'').
+static void append_shell_word(char *out, const char *arg) {
+    if (*arg && strspn(arg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-+=.,/:@%") == strlen(arg)) {
+        strcat(out, arg);
+        return;
+    }
+    char *o = out + strlen(out);
+    *o++ = '\'';
+    for (const char *c = arg; *c; c++) {
+        if (*c == '\'') { memcpy(o, "'\\''", 4); o += 4; }
+        else *o++ = *c;
+    }
+    *o++ = '\'';
+    *o = 0;
+}
+
+static void arm_resume_hint(int argc, char **argv) {
+    const int resumable = argc >= 2 && (!strcmp(argv[1], "capture") || !strcmp(argv[1], "train-lm") ||
+                                        (argc >= 3 && !strcmp(argv[1], "sae") && !strcmp(argv[2], "train")));
+    if (!resumable) return;
+    int has_resume = 0;
+    size_t n = 128;
+    for (int i = 0; i < argc; i++) {
+        n += 4 * strlen(argv[i]) + 3;
+        has_resume |= !strcmp(argv[i], "--resume");
+    }
+    g_resume_hint = ms_malloc(n);
+    strcpy(g_resume_hint, "\nmonoscope: interrupted; continue with:\n  ");
+    for (int i = 0; i < argc; i++) {
+        if (i) strcat(g_resume_hint, " ");
+        append_shell_word(g_resume_hint, argv[i]);
+    }
+    strcat(g_resume_hint, has_resume ? "\n" : " --resume\n");
+    g_resume_hint_len = strlen(g_resume_hint);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
 int main(int argc, char **argv) {
     reexec_with_passive_wait(argv);
     ms_set_command_line(argc, argv);
@@ -106,6 +164,7 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "--version")) { printf("monoscope %s\n", MS_VERSION); return 0; }
+    arm_resume_hint(argc, argv);
     for (int i = 0; i < n_commands; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "monoscope: error: unknown command '%s' (see monoscope --help)\n", argv[1]);

@@ -129,6 +129,30 @@ def capture_killed_at_many_points():
     print(f"  resume refused (unreadable partial) at {refused or 'no'} kill points", flush=True)
 
 
+def capture_ctrl_c_prints_resume():
+    out = os.path.join(T, "ctrlc.h5")
+    fresh(out)
+    proc = subprocess.Popen([mstest.BIN, *map(str, capture_args(out))], stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if os.path.exists(out + ".partial") and os.path.getsize(out + ".partial") >= FULL_SIZE * 0.3:
+            break
+        time.sleep(0.005)
+    assert proc.poll() is None, "capture finished before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    err = proc.communicate()[1]
+    assert proc.returncode == 130, (proc.returncode, err)
+    lines = err.splitlines()
+    i = lines.index("monoscope: interrupted; continue with:")
+    cmd = lines[i + 1].strip()
+    assert cmd.endswith(" --resume") and "'blocks.*.hook_resid_post,blocks.1.attn.hook_pattern'" in cmd, cmd
+    r = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True)  # the printed line, as a user pastes it
+    if r.returncode != 0:  # only an interrupt inside HDF5's flush may leave an unreadable partial
+        one_error_naming(r, "ctrlc.h5")
+        return
+    same_file(FULL, out)
+
+
 SAE = os.path.join(T, "sae.h5")
 
 
@@ -184,6 +208,7 @@ def encode_and_render_disk_full():
 
 mstest.check("capture on a full disk: one error line, nothing complete-looking, --resume exact or refused", capture_disk_full)
 mstest.check("capture killed with SIGKILL at six points, --resume equals an uninterrupted run or refuses", capture_killed_at_many_points)
+mstest.check("Ctrl-C during capture: exit 130 with the --resume command, which completes it exactly", capture_ctrl_c_prints_resume)
 mstest.check("sae train on a full disk: one error line, no temp files, the rerun/resume exact", sae_train_disk_full)
 mstest.check("sae encode, viz heatmap, viz dashboard on a full disk: one error line, no partial outputs", encode_and_render_disk_full)
 mstest.finish()
