@@ -528,10 +528,19 @@ static int site_save(site *s, const plan *P, const char *const *files, int n_fil
     return rc;
 }
 
+// With several sites (a --hook glob), each one's sizes: they differ across site kinds (resid_post
+// d_model, mlp.hook_post d_mlp, attn.hook_z n_head·d_head), and the summary line names only the first.
+static void print_sites(const site *sites, int n) {
+    if (n < 2) return;
+    for (int h = 0; h < n; h++)
+        fprintf(stderr, "  site %s: d_in %d, d_sae %d -> %s\n", sites[h].hook, sites[h].d, sites[h].S, sites[h].out);
+}
+
 static void print_config(const plan *P, int d_in, int n_hooks, int64_t epoch_tokens, int64_t buffer, const site *s0,
                          const char *enc_desc) {
     const ms_train_cfg *c = &P->c;
-    fprintf(stderr, "sae train: %d site(s), d_in %d, %lld tokens per pass over the files\n", n_hooks, d_in, (long long)epoch_tokens);
+    fprintf(stderr, "sae train: %d site(s), d_in %d%s, %lld tokens per pass over the files\n", n_hooks, d_in,
+            n_hooks > 1 ? " (first site; each below)" : "", (long long)epoch_tokens);
     fprintf(stderr, "  arch %s  d_sae %d (expansion %.4g)  k %d\n", ms_sae_arch_name(c->arch), c->d_sae, c->expansion, c->k);
     if (c->arch == MS_SAE_RELU || c->arch == MS_SAE_JUMPRELU) {
         if (P->controlled)
@@ -871,6 +880,7 @@ int ms_sae_train(const ms_train_cfg *cfg, const char *const *files, int n_files,
     const ms_train_cfg *c = &R.P.c;
     print_config(&R.P, R.sites[0].d, n_hooks, ms_act_stream_tokens(R.st), ms_act_stream_buffer_tokens(R.st), &R.sites[0],
                  ms_step_encoder_describe(R.ws[0]));
+    print_sites(R.sites, n_hooks);
     if (R.resumed) fprintf(stderr, "  resuming from %s at step %lld (%lld tokens)\n", ckpt_path, (long long)R.step0, (long long)(R.step0 * c->batch));
     const double t0 = ms_now();
     double t_first = 0, g_first = 0;

@@ -93,9 +93,29 @@ def model_mismatch_warns():
     assert "warning" not in p.stderr, p.stderr
 
 
+def glob_header_names_each_site():
+    # a --hook glob over sites of different sizes: the header gives each site's d_in (from the file)
+    import h5py
+    m = T("mixmodel")
+    run("random-model", "--arch", "gpt2", "--layers", 1, "--d-model", 32, "--heads", 4, "--d-mlp", 96, "--ctx", 32,
+        "--out", m, "--overwrite")
+    ids = T("mix_ids.txt")
+    open(ids, "w").write("\n".join(" ".join(str((7 * i + j) % 200) for j in range(32)) for i in range(40)) + "\n")
+    acts = T("mix.h5")
+    run("capture", "--model", m, "--input", ids, "--input-format", "ids", "--ctx", 32, "--hooks",
+        "blocks.0.hook_resid_post,blocks.0.mlp.hook_post", "--out", acts, "--overwrite")
+    p = run("sae", "train", "--acts", acts, "--hook", "blocks.0.*", "--k", 4, "--expansion", 2, "--batch", 64,
+            "--tokens", 256, "--out", T("mix_sae.h5"), "--overwrite")
+    with h5py.File(acts, "r") as f:
+        for name, ds in f["acts"].items():
+            d = ds.shape[-1]
+            assert f"site {name}: d_in {d}, d_sae {2 * d} " in p.stderr, (name, d, p.stderr)
+
+
 check("sae train refuses an existing --out without --overwrite; --resume", sae_train)
 check("sae encode/export/import refuse an existing --out", sae_encode_import_export)
 check("random-model refuses an existing --out", random_model)
 check("--k/--k-aux/--l0-target larger than d_sae are errors", sizes_beyond_dictionary)
 check("an SAE used on another model's activations: one warning naming both", model_mismatch_warns)
+check("a --hook glob over sites of different sizes: the header names each site's d_in", glob_header_names_each_site)
 mstest.finish()
