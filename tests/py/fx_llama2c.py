@@ -107,3 +107,19 @@ def write_tokenizer(path, pieces, scores=None):
         for b, sc in zip(enc, scores):
             fh.write(struct.pack("<fi", sc, len(b)))
             fh.write(b)
+
+
+def capture_fixture(d, ids_seed, fixed_len=None, n_seq=600, weights_seed=5, shared=False):
+    """The capture tests' workload: a random 3-layer model (dim 64, hidden 128, 4 heads, 2 kv heads,
+    vocab 96, seq_len 64) at d/m.bin and n_seq rows of random ids at d/ids.txt, each of fixed_len ids
+    or of a random length in 1..64. Returns (W, cfg, model path, ids path)."""
+    import os
+    W, cfg = random_weights(64, 128, 3, 4, 2, 96, 64, shared=shared, seed=weights_seed)
+    model, ids = os.path.join(d, "m.bin"), os.path.join(d, "ids.txt")
+    write(model, W, cfg)
+    rng = np.random.default_rng(ids_seed)
+    with open(ids, "w") as f:
+        for _ in range(n_seq):
+            n = fixed_len if fixed_len else int(rng.integers(1, 65))
+            f.write(" ".join(map(str, rng.integers(0, 96, n))) + "\n")
+    return W, cfg, model, ids

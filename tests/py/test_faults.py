@@ -16,15 +16,7 @@ import fx_llama2c
 
 T = os.path.join(mstest.TMP, "faults")
 os.makedirs(T, exist_ok=True)
-W, cfg = fx_llama2c.random_weights(64, 128, 3, 4, 2, 96, 64, shared=False, seed=5)
-MODEL = os.path.join(T, "m.bin")
-fx_llama2c.write(MODEL, W, cfg)
-rng = np.random.default_rng(11)
-N_SEQ = 600
-IDS = os.path.join(T, "ids.txt")
-with open(IDS, "w") as f:
-    for i in range(N_SEQ):
-        f.write(" ".join(map(str, rng.integers(0, 96, int(rng.integers(1, 65))))) + "\n")
+W, cfg, MODEL, IDS = fx_llama2c.capture_fixture(T, ids_seed=11)
 HOOKS = "blocks.*.hook_resid_post,blocks.1.attn.hook_pattern"
 
 

@@ -5,22 +5,12 @@ import os
 import re
 import subprocess
 
-import numpy as np
-
 import mstest
 import fx_llama2c
 
 T = os.path.join(mstest.TMP, "progress")
 os.makedirs(T, exist_ok=True)
-W, cfg = fx_llama2c.random_weights(64, 128, 3, 4, 2, 96, 64, seed=2)
-MODEL = os.path.join(T, "m.bin")
-fx_llama2c.write(MODEL, W, cfg)
-IDS = os.path.join(T, "ids.txt")
-rng = np.random.default_rng(4)
-with open(IDS, "w") as f:
-    for _ in range(600):
-        f.write(" ".join(map(str, rng.integers(0, 96, 64))) + "\n")
-
+W, cfg, MODEL, IDS = fx_llama2c.capture_fixture(T, ids_seed=4, fixed_len=64, weights_seed=2, shared=True)
 
 def capture(**env):
     e = {k: v for k, v in os.environ.items() if k != "MONOSCOPE_NO_PROGRESS"}
@@ -32,7 +22,6 @@ def capture(**env):
     assert p.returncode == 0, p.stderr
     return [x for x in p.stderr.splitlines() if x.startswith("capture: ")]
 
-
 def log_lines():
     lines = capture(MONOSCOPE_PROGRESS_SECONDS="0.05")
     assert len(lines) >= 2, lines
@@ -43,11 +32,9 @@ def log_lines():
     pct = [float(pat.match(x).group(1)) for x in lines]
     assert pct == sorted(pct) and pct[-1] == 100.0, pct
 
-
 def switched_off():
     assert capture(MONOSCOPE_PROGRESS_SECONDS="0") == []
     assert capture(MONOSCOPE_PROGRESS_SECONDS="0.05", MONOSCOPE_NO_PROGRESS="1") == []
-
 
 mstest.check("stderr not a terminal: complete progress lines every N seconds, ending at 100 %", log_lines)
 mstest.check("MONOSCOPE_PROGRESS_SECONDS=0 or MONOSCOPE_NO_PROGRESS: no progress lines", switched_off)
