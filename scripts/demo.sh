@@ -43,7 +43,7 @@ echo "== SAE: TopK, k=16, 2048 features"
 
 echo "== pictures"
 "$MS" viz heatmap --sae "$OUT/sae.h5" --acts "$OUT/acts.h5" --seq 0 --top 12 --out "$OUT/heatmap.png"
-"$MS" viz text --sae "$OUT/sae.h5" --acts "$OUT/acts.h5" --seq 0 --feature 0 --out "$OUT/text.png"
+"$MS" viz text --sae "$OUT/sae.h5" --acts "$OUT/acts.h5" --seq 0 --feature top --out "$OUT/text.png"
 rm -rf "$OUT/dashboard"
 "$MS" viz dashboard --sae "$OUT/sae.h5" --acts "$OUT/acts.h5" --features 0-63 --model "$OUT/lm" \
     --out "$OUT/dashboard"

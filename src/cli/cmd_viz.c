@@ -182,7 +182,8 @@ static int viz_text(int argc, char **argv) {
                    "The tokens as running text, each on a background from white (0) to orange (the largest\n"
                    "activation of F on these tokens), wrapped to the page; the maximum is boxed; a scale bar below.\n\n"
                    "options:\n%s"
-                   "  --feature F      the feature (0-based index)\n"
+                   "  --feature F      the feature (0-based index), or 'top': the one with the largest activation\n"
+                   "                   on these tokens\n"
                    "  --width PX       page width in pixels at 100 dpi (default 900)\n"
                    "  -h, --help       this help\n", SOURCE_HELP);
             return 0;
@@ -190,7 +191,8 @@ static int viz_text(int argc, char **argv) {
         int r = source_opt(&s, c, optarg, &dpi, &out);
         if (r == -2) return 2;
         if (r == 0) continue;
-        if (c == O_FEATURE) { if ((feature = cli_parse_long("--feature", optarg)) < 0) return 2; }
+        if (c == O_FEATURE && !strcmp(optarg, "top")) feature = -2; // resolved on the tokens shown
+        else if (c == O_FEATURE) { if ((feature = cli_parse_long("--feature", optarg)) < 0) return 2; }
         else if (c == O_WIDTH) { if ((width = cli_parse_long("--width", optarg)) < 0) return 2;
                                  if (width < 200 || width > 8000) return cli_usage_error("--width must be in 200..8000"); }
         else return cli_usage_error("unknown option (see monoscope viz text --help)");
@@ -198,8 +200,8 @@ static int viz_text(int argc, char **argv) {
     if (optind < argc) return cli_usage_error("unexpected argument '%s'", argv[optind]);
     int rc = source_check(&s, out);
     if (rc) return rc;
-    if (feature < 0) return cli_usage_error("--feature is required");
-    ms_viz_text_opts o = {s, (int)(feature > 1 << 30 ? 1 << 30 : feature), (int)width, dpi / 100.0, out};
+    if (feature == -1) return cli_usage_error("--feature is required");
+    ms_viz_text_opts o = {s, feature < 0 ? -1 : (int)(feature > 1 << 30 ? 1 << 30 : feature), (int)width, dpi / 100.0, out};
     ms_viz_written w;
     if ((rc = ms_viz_text_png(&o, &w))) return viz_fail(rc);
     printf("wrote %s (%d x %d px, %d tokens)\n", out, w.width, w.height, w.n_tokens);

@@ -116,16 +116,22 @@ int ms_viz_text_png(const ms_viz_text_opts *o, ms_viz_written *w) {
     ms_viz_source s;
     if (ms_viz_source_load(&s, &o->src) < 0) { ms_viz_source_free(&s); return -1; }
     const int D = s.sae->d_sae;
-    if (o->feature >= D) {
-        ms_error("--feature %d is out of range (the SAE has %d)", o->feature, D);
+    int feature = o->feature;
+    if (feature >= D) {
+        ms_error("--feature %d is out of range (the SAE has %d)", feature, D);
+        ms_viz_source_free(&s);
+        return MS_VIZ_BAD_REQUEST;
+    }
+    if (feature < 0 && ms_viz_top_features(s.codes, s.n, D, 1, &feature) < 1) { // the most active one
+        ms_error("no feature fires on these tokens");
         ms_viz_source_free(&s);
         return MS_VIZ_BAD_REQUEST;
     }
     float *a = ms_malloc((size_t)s.n * sizeof *a); // (n) the feature on each token
-    for (int t = 0; t < s.n; t++) a[t] = s.codes[(size_t)t * D + o->feature];
+    for (int t = 0; t < s.n; t++) a[t] = s.codes[(size_t)t * D + feature];
     ms_token_label *lab = ms_token_labels((const char *const *)s.bytes, s.lens, s.n, 1);
     char title[64], sub[1024], inputs[4096];
-    snprintf(title, sizeof title, "Feature %d", o->feature);
+    snprintf(title, sizeof title, "Feature %d", feature);
     source_subtitle(&s, &o->src, sub, sizeof sub);
     source_inputs(&s, &o->src, inputs, sizeof inputs);
     ms_textview_spec sp = {title, sub, s.n, a, lab, 0, o->width, o->scale};

@@ -114,6 +114,12 @@ def t_text():
     assert CODES[seq][:, f].max() > 0
     assert n_full > 50, f"no token on full orange ({n_full})"
     assert "viz text" in t["Command"]
+    # --feature top: the feature with the largest activation on the sequence (numpy's codes), same picture
+    best = int(np.argmax(CODES[seq].max(0)))
+    top, named = os.path.join(TMP, "text_top.png"), os.path.join(TMP, "text_named.png")
+    run("viz", "text", "--sae", SAE, "--acts", ACTS, "--seq", seq, "--feature", "top", "--width", 500, "--out", top)
+    run("viz", "text", "--sae", SAE, "--acts", ACTS, "--seq", seq, "--feature", best, "--width", 500, "--out", named)
+    assert np.array_equal(vd.read_png(top)[0], vd.read_png(named)[0]), best
 
 
 def t_dashboard():
