@@ -216,6 +216,17 @@ int ms_act_stream_d_in(const ms_act_stream *s, int hook) { return s->d_in[hook];
 int64_t ms_act_stream_tokens(const ms_act_stream *s) { return s->epoch_tokens; }
 int64_t ms_act_stream_buffer_tokens(const ms_act_stream *s) { return s->cap; }
 const char *ms_act_stream_model(const ms_act_stream *s) { return s->model ? s->model : ""; }
+int ms_act_stream_context_size(const ms_act_stream *s) {
+    for (int i = 1; i < s->n_files; i++)
+        if (s->files[i].ctx != s->files[0].ctx) return 0;
+    return s->n_files ? (int)s->files[0].ctx : 0;
+}
+int ms_act_stream_prepend_bos(const ms_act_stream *s) {
+    const int b = s->n_files ? ms_acts_prepend_bos(s->files[0].a) : -1;
+    for (int i = 1; i < s->n_files; i++)
+        if (ms_acts_prepend_bos(s->files[i].a) != b) return -1;
+    return b;
+}
 int64_t ms_act_stream_pos(const ms_act_stream *s) { return s->pos; }
 
 // Reads the block's rows of hook h into dst (positions, d_in) float32: directly, or for a padded

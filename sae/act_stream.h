@@ -42,6 +42,11 @@ int64_t ms_act_stream_tokens(const ms_act_stream *s);        // tokens in one ep
 int64_t ms_act_stream_buffer_tokens(const ms_act_stream *s); // the buffer actually used
 // Model name from the first file's root attribute "model" ("" if absent).
 const char *ms_act_stream_model(const ms_act_stream *s);
+// How the tokens were windowed, for the SAE's provenance (SAELens' context_size / prepend_bos): the
+// files' common row length (0 when they differ) and whether rows start with BOS (1 / 0; -1 when the
+// files differ or do not say).
+int ms_act_stream_context_size(const ms_act_stream *s);
+int ms_act_stream_prepend_bos(const ms_act_stream *s);
 
 // Next n tokens for every hook: out[h] is (n, d_in[h]) float32. Fails (-1 + ms_error) on a
 // read error or a non-finite value ("<file>: /acts/<hook>: non-finite value in sequence N").

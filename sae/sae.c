@@ -37,38 +37,52 @@ ms_sae *ms_sae_new(ms_sae_arch arch, int d_in, int d_sae, int k) {
 void ms_sae_free(ms_sae *s) {
     if (!s) return;
     free(s->W_enc); free(s->W_dec); free(s->b_enc); free(s->b_dec); free(s->threshold);
-    for (int i = 0; i < s->n_attrs; i++) { free(s->attrs[i].name); free(s->attrs[i].s); }
-    free(s->attrs);
+    ms_sae_attrs_free(s->attrs, s->n_attrs);
+    ms_sae_set_eval(s, NULL);
     free(s->log);
     for (int i = 0; s->log_columns && i < s->log_cols; i++) free(s->log_columns[i]);
     free(s->log_columns);
     free(s);
 }
 
-static ms_sae_attr *attr_slot(ms_sae *s, const char *name) {
-    for (int i = 0; i < s->n_attrs; i++)
-        if (!strcmp(s->attrs[i].name, name)) {
-            free(s->attrs[i].s);
-            s->attrs[i].s = NULL;
-            return &s->attrs[i];
+ms_sae_attr *ms_sae_attr_slot(ms_sae_attr **v, int *n, const char *name) {
+    for (int i = 0; i < *n; i++)
+        if (!strcmp((*v)[i].name, name)) {
+            free((*v)[i].s);
+            (*v)[i].s = NULL;
+            return &(*v)[i];
         }
-    s->attrs = ms_realloc(s->attrs, (size_t)(s->n_attrs + 1) * sizeof *s->attrs);
-    ms_sae_attr *a = &s->attrs[s->n_attrs++];
+    *v = ms_realloc(*v, (size_t)(*n + 1) * sizeof **v);
+    ms_sae_attr *a = &(*v)[(*n)++];
     memset(a, 0, sizeof *a);
     a->name = ms_strdup(name);
     return a;
 }
+void ms_sae_attr_set_int(ms_sae_attr *a, int64_t v) { a->type = MS_ATTR_INT; a->i = v; a->f = (double)v; }
+void ms_sae_attr_set_float(ms_sae_attr *a, double v) { a->type = MS_ATTR_FLOAT; a->f = v; a->i = (int64_t)v; }
+void ms_sae_attr_set_str(ms_sae_attr *a, const char *v) { a->type = MS_ATTR_STR; a->s = ms_strdup(v ? v : ""); }
+void ms_sae_attrs_free(ms_sae_attr *v, int n) {
+    for (int i = 0; i < n; i++) { free(v[i].name); free(v[i].s); }
+    free(v);
+}
 void ms_sae_set_attr_int(ms_sae *s, const char *name, int64_t v) {
-    ms_sae_attr *a = attr_slot(s, name);
-    a->type = MS_ATTR_INT; a->i = v; a->f = (double)v;
+    ms_sae_attr_set_int(ms_sae_attr_slot(&s->attrs, &s->n_attrs, name), v);
 }
 void ms_sae_set_attr_float(ms_sae *s, const char *name, double v) {
-    ms_sae_attr *a = attr_slot(s, name);
-    a->type = MS_ATTR_FLOAT; a->f = v; a->i = (int64_t)v;
+    ms_sae_attr_set_float(ms_sae_attr_slot(&s->attrs, &s->n_attrs, name), v);
 }
 void ms_sae_set_attr_str(ms_sae *s, const char *name, const char *v) {
-    ms_sae_attr *a = attr_slot(s, name);
-    a->type = MS_ATTR_STR; a->s = ms_strdup(v ? v : "");
+    ms_sae_attr_set_str(ms_sae_attr_slot(&s->attrs, &s->n_attrs, name), v);
+}
+
+void ms_sae_set_eval(ms_sae *s, ms_sae_eval_group *g) {
+    if (s->eval) {
+        ms_sae_attrs_free(s->eval->attrs, s->eval->n_attrs);
+        free(s->eval->density);
+        free(s->eval->hist);
+        free(s->eval);
+    }
+    s->eval = g;
 }
 const ms_sae_attr *ms_sae_attr_get(const ms_sae *s, const char *name) {
     for (int i = 0; i < s->n_attrs; i++)

@@ -49,12 +49,32 @@ typedef struct ms_sae {
     double *log;
     int log_rows, log_cols;
     char **log_columns;
+    // /eval as `sae eval` stored it, carried whole so that load -> save and SAELens export -> import
+    // keep it exactly (sae/eval.h reads it as metrics); NULL when the file has none.
+    struct ms_sae_eval_group *eval;
 } ms_sae;
+
+typedef struct ms_sae_eval_group {
+    ms_sae_attr *attrs;   // /eval's scalar attributes (by name)
+    int n_attrs;
+    double *density;      // (d_sae) /eval/feature_density, or NULL
+    int64_t *hist;        // (n_hist) /eval/density_hist, or NULL
+    int n_hist;
+} ms_sae_eval_group;
+// Replaces the SAE's /eval (g malloc'ed, owned by the SAE from now on; NULL: none).
+void ms_sae_set_eval(ms_sae *s, ms_sae_eval_group *g);
 
 // Allocates a zeroed SAE (threshold allocated when the architecture has one).
 ms_sae *ms_sae_new(ms_sae_arch arch, int d_in, int d_sae, int k);
 void ms_sae_free(ms_sae *s);
 
+// Attribute lists (the root's and /eval's): the slot named `name` in (*v, *n), emptied for a new
+// value, appended when absent; then one of the typed setters.
+ms_sae_attr *ms_sae_attr_slot(ms_sae_attr **v, int *n, const char *name);
+void ms_sae_attr_set_int(ms_sae_attr *a, int64_t v);
+void ms_sae_attr_set_float(ms_sae_attr *a, double v);
+void ms_sae_attr_set_str(ms_sae_attr *a, const char *v);
+void ms_sae_attrs_free(ms_sae_attr *v, int n);
 // Attributes: set replaces an existing attribute of the same name.
 void ms_sae_set_attr_int(ms_sae *s, const char *name, int64_t v);
 void ms_sae_set_attr_float(ms_sae *s, const char *name, double v);

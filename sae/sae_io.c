@@ -6,8 +6,47 @@
 #include <unistd.h>
 #include "io/h5util.h"
 #include "sae/eval.h"
+#include "sae/match.h"
 #include "sae/sae.h"
 #include "util/util.h"
+
+static int write_attrs(hid_t loc, const ms_sae_attr *v, int n, int skip_core) {
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        const ms_sae_attr *a = &v[i];
+        if (skip_core && (!strcmp(a->name, "architecture") || !strcmp(a->name, "d_in") || !strcmp(a->name, "d_sae") ||
+                          !strcmp(a->name, "k")))
+            continue;
+        if (a->type == MS_ATTR_INT) rc |= ms_h5_attr_int(loc, a->name, a->i);
+        else if (a->type == MS_ATTR_FLOAT) rc |= ms_h5_attr_float(loc, a->name, a->f);
+        else rc |= ms_h5_attr_str(loc, a->name, a->s);
+    }
+    return rc;
+}
+
+// /eval/density_hist: its bin edges, in log10(density), as attributes.
+static int write_hist(hid_t g, const int64_t *hist, int64_t n) {
+    int rc = ms_h5_write(g, "density_hist", H5T_NATIVE_INT64, 1, &n, hist);
+    hid_t ds = H5Dopen2(g, "density_hist", H5P_DEFAULT);
+    if (ds < 0) return -1;
+    rc |= ms_h5_attr_float(ds, "log10_lo", MS_EVAL_HIST_LO);
+    rc |= ms_h5_attr_float(ds, "log10_hi", 0.0);
+    H5Dclose(ds);
+    return rc;
+}
+
+// The carried /eval group (ms_sae.eval), as it was read.
+static int write_eval_group(hid_t f, const ms_sae *s) {
+    const ms_sae_eval_group *e = s->eval;
+    hid_t g = H5Gcreate2(f, "eval", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0) return -1;
+    int rc = write_attrs(g, e->attrs, e->n_attrs, 0);
+    int64_t S = s->d_sae;
+    if (e->density) rc |= ms_h5_write(g, "feature_density", H5T_NATIVE_DOUBLE, 1, &S, e->density);
+    if (e->hist) rc |= write_hist(g, e->hist, e->n_hist);
+    H5Gclose(g);
+    return rc;
+}
 
 int ms_sae_save(const ms_sae *s, const char *path) {
     ms_h5_atomic out;
@@ -27,15 +66,7 @@ int ms_sae_save(const ms_sae *s, const char *path) {
     rc |= ms_h5_attr_int(f, "d_sae", s->d_sae);
     rc |= ms_h5_attr_int(f, "k", s->k);
     if (!ms_sae_attr_get(s, "monoscope_version")) rc |= ms_h5_attr_str(f, "monoscope_version", MS_VERSION);
-    for (int i = 0; i < s->n_attrs; i++) {
-        const ms_sae_attr *a = &s->attrs[i];
-        if (!strcmp(a->name, "architecture") || !strcmp(a->name, "d_in") || !strcmp(a->name, "d_sae") ||
-            !strcmp(a->name, "k"))
-            continue;
-        if (a->type == MS_ATTR_INT) rc |= ms_h5_attr_int(f, a->name, a->i);
-        else if (a->type == MS_ATTR_FLOAT) rc |= ms_h5_attr_float(f, a->name, a->f);
-        else rc |= ms_h5_attr_str(f, a->name, a->s);
-    }
+    rc |= write_attrs(f, s->attrs, s->n_attrs, 1);
     if (s->log && s->log_cols > 0) {
         int64_t shape[2] = {s->log_rows, s->log_cols};
         rc |= ms_h5_write(f, "training_log", H5T_NATIVE_DOUBLE, 2, shape, s->log);
@@ -45,14 +76,17 @@ int ms_sae_save(const ms_sae *s, const char *path) {
             H5Dclose(ds);
         } else rc = -1;
     }
+    if (s->eval) rc |= write_eval_group(f, s);
     return ms_h5_atomic_end(&out, !rc);
 }
 
-// Root attribute -> ms_sae attribute (scalar integers, floats and strings; others are skipped).
+typedef struct { ms_sae_attr **v; int *n; int skip_core; } attr_list;
+
+// Attribute -> an entry of the list (scalar integers, floats and strings; others are skipped).
 static herr_t read_attr_cb(hid_t loc, const char *name, const H5A_info_t *info, void *op) {
     (void)info;
-    ms_sae *s = op;
-    if (!strcmp(name, "architecture") || !strcmp(name, "d_in") || !strcmp(name, "d_sae") || !strcmp(name, "k"))
+    const attr_list *l = op;
+    if (l->skip_core && (!strcmp(name, "architecture") || !strcmp(name, "d_in") || !strcmp(name, "d_sae") || !strcmp(name, "k")))
         return 0;
     hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
     if (a < 0) return 0;
@@ -65,16 +99,42 @@ static herr_t read_attr_cb(hid_t loc, const char *name, const H5A_info_t *info, 
     if (np != 1) return 0; // arrays are not ms_sae attributes: skipped, not an error
     if (cls == H5T_INTEGER) {
         int64_t v;
-        if (ms_h5_get_attr_i64(loc, name, MS_H5_REQUIRED, &v) == 0) ms_sae_set_attr_int(s, name, v);
+        if (ms_h5_get_attr_i64(loc, name, MS_H5_REQUIRED, &v) == 0) ms_sae_attr_set_int(ms_sae_attr_slot(l->v, l->n, name), v);
     } else if (cls == H5T_FLOAT) {
         double v;
-        if (ms_h5_get_attr_f64(loc, name, MS_H5_REQUIRED, &v) == 0) ms_sae_set_attr_float(s, name, v);
+        if (ms_h5_get_attr_f64(loc, name, MS_H5_REQUIRED, &v) == 0) ms_sae_attr_set_float(ms_sae_attr_slot(l->v, l->n, name), v);
     } else if (cls == H5T_STRING) {
         char *v = NULL;
-        if (ms_h5_get_attr_str(loc, name, MS_H5_REQUIRED, &v) == 0) ms_sae_set_attr_str(s, name, v);
+        if (ms_h5_get_attr_str(loc, name, MS_H5_REQUIRED, &v) == 0) ms_sae_attr_set_str(ms_sae_attr_slot(l->v, l->n, name), v);
         free(v);
     }
+    ms_clear_error(); // an unreadable attribute is skipped, as before
     return 0;
+}
+
+// /eval, whole, into s->eval (absent or unreadable parts are left out: the metrics reader,
+// ms_sae_eval_read, is the one that judges them).
+static void read_eval_group(hid_t f, ms_sae *s) {
+    if (H5Lexists(f, "eval", H5P_DEFAULT) <= 0) return;
+    hid_t g = H5Gopen2(f, "eval", H5P_DEFAULT);
+    if (g < 0) return;
+    ms_sae_eval_group *e = ms_calloc(1, sizeof *e);
+    attr_list l = {&e->attrs, &e->n_attrs, 0};
+    hsize_t idx = 0;
+    H5Aiterate2(g, H5_INDEX_NAME, H5_ITER_INC, &idx, read_attr_cb, &l);
+    int64_t dims[8];
+    if (ms_h5_shape(g, "feature_density", dims) == 1 && dims[0] == s->d_sae) {
+        e->density = ms_malloc((size_t)s->d_sae * sizeof(double));
+        if (ms_h5_read(g, "", "feature_density", H5T_NATIVE_DOUBLE, 1, dims, e->density) < 0) { free(e->density); e->density = NULL; }
+    }
+    if (ms_h5_shape(g, "density_hist", dims) == 1 && dims[0] > 0 && dims[0] <= 4096) {
+        e->hist = ms_malloc((size_t)dims[0] * sizeof(int64_t));
+        e->n_hist = (int)dims[0];
+        if (ms_h5_read(g, "", "density_hist", H5T_NATIVE_INT64, 1, dims, e->hist) < 0) { free(e->hist); e->hist = NULL; e->n_hist = 0; }
+    }
+    ms_clear_error();
+    H5Gclose(g);
+    ms_sae_set_eval(s, e);
 }
 
 static void read_log(hid_t f, ms_sae *s) {
@@ -85,21 +145,12 @@ static void read_log(hid_t f, ms_sae *s) {
     if (ms_h5_read(f, "", "training_log", H5T_NATIVE_DOUBLE, 2, dims, log) < 0) { free(log); ms_clear_error(); return; }
     char **names = ms_calloc((size_t)cols, sizeof(char *));
     hid_t ds = H5Dopen2(f, "training_log", H5P_DEFAULT);
-    if (H5Aexists(ds, "columns") > 0) {
-        hid_t a = H5Aopen(ds, "columns", H5P_DEFAULT);
-        hid_t sp = H5Aget_space(a), t = H5Aget_type(a);
-        if (H5Sget_simple_extent_npoints(sp) == cols && H5Tis_variable_str(t) > 0) {
-            char **v = ms_calloc((size_t)cols, sizeof(char *));
-            hid_t mt = H5Tcopy(H5T_C_S1);
-            H5Tset_size(mt, H5T_VARIABLE);
-            H5Tset_cset(mt, H5Tget_cset(t));
-            if (H5Aread(a, mt, v) >= 0)
-                for (int i = 0; i < cols; i++) { names[i] = ms_strdup(v[i] ? v[i] : ""); H5free_memory(v[i]); }
-            H5Tclose(mt);
-            free(v);
-        }
-        H5Tclose(t); H5Sclose(sp); H5Aclose(a);
+    char **v = NULL;
+    if (ms_h5_get_attr_strs(ds, "columns", cols, &v) == 0) {
+        for (int i = 0; i < cols; i++) names[i] = v[i];
+        free(v);
     }
+    ms_clear_error(); // unnamed columns get col<i> below
     H5Dclose(ds);
     char buf[32];
     for (int i = 0; i < cols; i++)
@@ -147,8 +198,10 @@ ms_sae *ms_sae_load(const char *path) {
         ms_sae_free(s); H5Fclose(f); return NULL;
     }
     hsize_t idx = 0;
-    H5Aiterate2(f, H5_INDEX_NAME, H5_ITER_INC, &idx, read_attr_cb, s);
+    attr_list l = {&s->attrs, &s->n_attrs, 1};
+    H5Aiterate2(f, H5_INDEX_NAME, H5_ITER_INC, &idx, read_attr_cb, &l);
     read_log(f, s);
+    read_eval_group(f, s);
     H5Fclose(f);
     return s;
 }
@@ -172,68 +225,181 @@ static int copy_file(const char *src, const char *dst) {
     return ok ? 0 : -1;
 }
 
-int ms_sae_eval_store(const char *sae_path, const ms_sae_eval_result *r) {
+// Replaces group `name` of the SAE file (created by fill) without touching the rest: the file is
+// copied, the copy changed and renamed over the original, so a crash leaves the old or the new file.
+static int replace_group(const char *sae_path, const char *name, int (*fill)(hid_t g, const void *ctx), const void *ctx) {
     ms_h5_quiet();
     char *tmp = ms_atomic_tmp_path(sae_path);
     if (copy_file(sae_path, tmp)) { unlink(tmp); free(tmp); return -1; }
     hid_t f = H5Fopen(tmp, H5F_ACC_RDWR, H5P_DEFAULT);
     if (f < 0) { ms_error("%s: cannot open for writing", sae_path); unlink(tmp); free(tmp); return -1; }
-    if (H5Lexists(f, "eval", H5P_DEFAULT) > 0) H5Ldelete(f, "eval", H5P_DEFAULT);
-    hid_t g = H5Gcreate2(f, "eval", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = g < 0 ? -1 : 0;
-    if (!rc) {
-        rc |= ms_h5_attr_str(g, "acts", r->acts);
-        rc |= ms_h5_attr_str(g, "hook", r->hook);
-        rc |= ms_h5_attr_int(g, "n_tokens", r->n_tokens);
-        rc |= ms_h5_attr_float(g, "mse", r->mse);
-        rc |= ms_h5_attr_float(g, "nmse", r->nmse);
-        rc |= ms_h5_attr_float(g, "explained_variance", r->explained_variance);
-        rc |= ms_h5_attr_float(g, "l0", r->l0);
-        rc |= ms_h5_attr_float(g, "l1", r->l1);
-        rc |= ms_h5_attr_float(g, "dead_frac", r->dead_frac);
-        rc |= ms_h5_attr_float(g, "dense_frac_1pct", r->dense_frac_1pct);
-        rc |= ms_h5_attr_float(g, "dense_frac_10pct", r->dense_frac_10pct);
-        rc |= ms_h5_attr_float(g, "shrinkage", r->shrinkage);
-        rc |= ms_h5_attr_str(g, "definitions",
-                             "mse = sum|x-x_hat|^2/(N*d_in); nmse = sum|x-x_hat|^2/sum|x-mean(x)|^2; explained_variance = 1-nmse; "
-                             "l0/l1 = mean per token; density = fraction of tokens a latent is non-zero; shrinkage = mean |x_hat|/|x|; "
-                             "ce_recovered = (CE_zero-CE_splice)/(CE_zero-CE_clean); kl = mean per token KL(clean||other); "
-                             "kl_score = (kl_zero-kl_splice)/kl_zero; ce_delta = CE_zero-CE_clean; "
-                             "ce_recovered_valid = ce_delta >= ce_min_delta; kl_score_valid = kl_zero >= ce_min_delta");
-        rc |= ms_h5_attr_str(g, "monoscope_version", MS_VERSION);
-        rc |= ms_h5_attr_str(g, "command", ms_command_line());
-        if (r->have_model) {
-            rc |= ms_h5_attr_str(g, "model", r->model);
-            rc |= ms_h5_attr_int(g, "ce_tokens", r->ce_tokens);
-            rc |= ms_h5_attr_float(g, "ce_clean", r->ce_clean);
-            rc |= ms_h5_attr_float(g, "ce_splice", r->ce_splice);
-            rc |= ms_h5_attr_float(g, "ce_zero_ablate", r->ce_zero);
-            rc |= ms_h5_attr_float(g, "ce_recovered", r->ce_recovered);
-            rc |= ms_h5_attr_float(g, "kl_splice", r->kl_splice);
-            rc |= ms_h5_attr_float(g, "kl_zero_ablate", r->kl_zero);
-            rc |= ms_h5_attr_float(g, "kl_score", r->kl_score);
-            rc |= ms_h5_attr_float(g, "ce_delta", r->ce_delta);
-            rc |= ms_h5_attr_float(g, "ce_min_delta", MS_EVAL_CE_MIN_DELTA);
-            rc |= ms_h5_attr_int(g, "ce_recovered_valid", r->ce_recovered_valid);
-            rc |= ms_h5_attr_int(g, "kl_score_valid", r->kl_score_valid);
-        }
-        int64_t S = r->d_sae, nb = MS_EVAL_HIST_BINS;
-        rc |= ms_h5_write(g, "feature_density", H5T_NATIVE_DOUBLE, 1, &S, r->density);
-        rc |= ms_h5_write(g, "density_hist", H5T_NATIVE_INT64, 1, &nb, r->hist);
-        hid_t ds = H5Dopen2(g, "density_hist", H5P_DEFAULT);
-        if (ds >= 0) {
-            rc |= ms_h5_attr_float(ds, "log10_lo", MS_EVAL_HIST_LO);
-            rc |= ms_h5_attr_float(ds, "log10_hi", 0.0);
-            H5Dclose(ds);
-        } else rc = -1;
-        H5Gclose(g);
-    }
+    if (H5Lexists(f, name, H5P_DEFAULT) > 0) H5Ldelete(f, name, H5P_DEFAULT);
+    hid_t g = H5Gcreate2(f, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = g < 0 ? -1 : fill(g, ctx);
+    if (g >= 0) H5Gclose(g);
     if (H5Fclose(f) < 0) rc = -1;
-    if (rc) { ms_error("%s: cannot write /eval", sae_path); unlink(tmp); free(tmp); return -1; }
+    if (rc) { ms_error("%s: cannot write /%s", sae_path, name); unlink(tmp); free(tmp); return -1; }
     rc = ms_atomic_commit(tmp, sae_path);
     if (rc) unlink(tmp);
     free(tmp);
     return rc;
+}
+
+static int fill_eval(hid_t g, const void *ctx) {
+    const ms_sae_eval_result *r = ctx;
+    int rc = 0;
+    rc |= ms_h5_attr_str(g, "acts", r->acts);
+    rc |= ms_h5_attr_str(g, "hook", r->hook);
+    rc |= ms_h5_attr_int(g, "n_tokens", r->n_tokens);
+    rc |= ms_h5_attr_float(g, "mse", r->mse);
+    rc |= ms_h5_attr_float(g, "nmse", r->nmse);
+    rc |= ms_h5_attr_float(g, "explained_variance", r->explained_variance);
+    rc |= ms_h5_attr_float(g, "l0", r->l0);
+    rc |= ms_h5_attr_float(g, "l1", r->l1);
+    rc |= ms_h5_attr_float(g, "dead_frac", r->dead_frac);
+    rc |= ms_h5_attr_float(g, "dense_frac_1pct", r->dense_frac_1pct);
+    rc |= ms_h5_attr_float(g, "dense_frac_10pct", r->dense_frac_10pct);
+    rc |= ms_h5_attr_float(g, "shrinkage", r->shrinkage);
+    rc |= ms_h5_attr_str(g, "definitions",
+                         "mse = sum|x-x_hat|^2/(N*d_in); nmse = sum|x-x_hat|^2/sum|x-mean(x)|^2; explained_variance = 1-nmse; "
+                         "l0/l1 = mean per token; density = fraction of tokens a latent is non-zero; shrinkage = mean |x_hat|/|x|; "
+                         "ce_recovered = (CE_zero-CE_splice)/(CE_zero-CE_clean); kl = mean per token KL(clean||other); "
+                         "kl_score = (kl_zero-kl_splice)/kl_zero; ce_delta = CE_zero-CE_clean; "
+                         "ce_recovered_valid = ce_delta >= ce_min_delta; kl_score_valid = kl_zero >= ce_min_delta");
+    rc |= ms_h5_attr_str(g, "monoscope_version", MS_VERSION);
+    rc |= ms_h5_attr_str(g, "command", ms_command_line());
+    if (r->have_model) {
+        rc |= ms_h5_attr_str(g, "model", r->model);
+        rc |= ms_h5_attr_int(g, "ce_tokens", r->ce_tokens);
+        rc |= ms_h5_attr_float(g, "ce_clean", r->ce_clean);
+        rc |= ms_h5_attr_float(g, "ce_splice", r->ce_splice);
+        rc |= ms_h5_attr_float(g, "ce_zero_ablate", r->ce_zero);
+        rc |= ms_h5_attr_float(g, "ce_recovered", r->ce_recovered);
+        rc |= ms_h5_attr_float(g, "kl_splice", r->kl_splice);
+        rc |= ms_h5_attr_float(g, "kl_zero_ablate", r->kl_zero);
+        rc |= ms_h5_attr_float(g, "kl_score", r->kl_score);
+        rc |= ms_h5_attr_float(g, "ce_delta", r->ce_delta);
+        rc |= ms_h5_attr_float(g, "ce_min_delta", MS_EVAL_CE_MIN_DELTA);
+        rc |= ms_h5_attr_int(g, "ce_recovered_valid", r->ce_recovered_valid);
+        rc |= ms_h5_attr_int(g, "kl_score_valid", r->kl_score_valid);
+    }
+    int64_t S = r->d_sae;
+    rc |= ms_h5_write(g, "feature_density", H5T_NATIVE_DOUBLE, 1, &S, r->density);
+    rc |= write_hist(g, r->hist, MS_EVAL_HIST_BINS);
+    return rc;
+}
+
+int ms_sae_eval_store(const char *sae_path, const ms_sae_eval_result *r) { return replace_group(sae_path, "eval", fill_eval, r); }
+
+// ---- /match (sae/match.h)
+
+static char *eval_str(hid_t g, const char *name, char *out, size_t n, int *rc);
+
+static int fill_match(hid_t g, const void *ctx) {
+    const ms_sae_match_result *r = ctx;
+    const int C = r->n_concepts, K = r->top;
+    int rc = 0;
+    const char **names = ms_malloc((size_t)(C > 0 ? C : 1) * sizeof(char *));
+    for (int k = 0; k < C; k++) names[k] = r->c[k].concept;
+    rc |= ms_h5_attr_strs(g, "concepts", names, C);
+    free(names);
+    rc |= ms_h5_attr_str(g, "acts", r->acts);
+    rc |= ms_h5_attr_str(g, "labels", r->labels);
+    rc |= ms_h5_attr_str(g, "hook", r->hook);
+    rc |= ms_h5_attr_str(g, "probe", r->probe);
+    rc |= ms_h5_attr_str(g, "split", r->split);
+    rc |= ms_h5_attr_int(g, "n_train_tokens", r->n_train);
+    rc |= ms_h5_attr_int(g, "n_test_tokens", r->n_test);
+    rc |= ms_h5_attr_int(g, "top", K);
+    rc |= ms_h5_attr_str(g, "command", ms_command_line());
+    const size_t CK = (size_t)C * K;
+    int32_t *feat = ms_malloc((CK ? CK : 1) * sizeof(int32_t));
+    double *v = ms_malloc((CK ? CK : 1) * 6 * sizeof(double)), *pf = ms_malloc((size_t)(C ? C : 1) * sizeof(double));
+    int64_t *npos = ms_malloc((size_t)(C ? C : 1) * sizeof(int64_t));
+    for (int k = 0; k < C; k++) {
+        pf[k] = r->c[k].probe_f1;
+        npos[k] = r->c[k].n_pos;
+        for (int j = 0; j < K; j++) {
+            const ms_match_feature *m = &r->c[k].best[j];
+            size_t i = (size_t)k * K + j;
+            feat[i] = m->feature;
+            v[i] = m->f1; v[CK + i] = m->precision; v[2 * CK + i] = m->recall; v[3 * CK + i] = m->auc;
+            v[4 * CK + i] = m->threshold; v[5 * CK + i] = m->train_f1;
+        }
+    }
+    int64_t shape[2] = {C, K}, c1 = C;
+    static const char *fields[6] = {"f1", "precision", "recall", "auc", "threshold", "train_f1"};
+    rc |= ms_h5_write(g, "feature", H5T_NATIVE_INT32, 2, shape, feat);
+    for (int q = 0; q < 6; q++) rc |= ms_h5_write(g, fields[q], H5T_NATIVE_DOUBLE, 2, shape, v + q * CK);
+    rc |= ms_h5_write(g, "n_pos", H5T_NATIVE_INT64, 1, &c1, npos);
+    rc |= ms_h5_write(g, "probe_f1", H5T_NATIVE_DOUBLE, 1, &c1, pf);
+    free(feat); free(v); free(pf); free(npos);
+    return rc;
+}
+
+int ms_sae_match_store(const char *sae_path, const ms_sae_match_result *r) {
+    return replace_group(sae_path, "match", fill_match, r);
+}
+
+int ms_sae_match_read(const char *sae_path, ms_sae_match_result *r) {
+    ms_h5_quiet();
+    memset(r, 0, sizeof *r);
+    hid_t f = H5Fopen(sae_path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) { ms_error("%s: cannot open as HDF5", sae_path); return -1; }
+    if (H5Lexists(f, "match", H5P_DEFAULT) <= 0) { H5Fclose(f); return 0; }
+    hid_t g = H5Gopen2(f, "match", H5P_DEFAULT);
+    int64_t dims[8], C = 0, K = 0;
+    int rc = g < 0 || ms_h5_shape(g, "feature", dims) != 2 ? -1 : 0;
+    if (!rc) { C = dims[0]; K = dims[1]; }
+    if (!rc && (C < 0 || C > 100000 || K < 1 || K > 4096)) rc = -1;
+    char **names = NULL;
+    if (!rc && ms_h5_get_attr_strs(g, "concepts", (int)C, &names) != 0) rc = -1;
+    if (!rc) {
+        const size_t CK = (size_t)C * K;
+        int32_t *feat = ms_malloc(CK * sizeof(int32_t) + 1);
+        double *v = ms_malloc(CK * 6 * sizeof(double) + 1), *pf = ms_malloc((size_t)C * sizeof(double) + 1);
+        int64_t *npos = ms_malloc((size_t)C * sizeof(int64_t) + 1), shape[2] = {C, K};
+        static const char *fields[6] = {"f1", "precision", "recall", "auc", "threshold", "train_f1"};
+        rc |= ms_h5_read(g, sae_path, "feature", H5T_NATIVE_INT32, 2, shape, feat) < 0;
+        for (int q = 0; q < 6 && !rc; q++) rc |= ms_h5_read(g, sae_path, fields[q], H5T_NATIVE_DOUBLE, 2, shape, v + q * CK) < 0;
+        if (!rc) rc |= ms_h5_read(g, sae_path, "n_pos", H5T_NATIVE_INT64, 1, &C, npos) < 0;
+        if (!rc) rc |= ms_h5_read(g, sae_path, "probe_f1", H5T_NATIVE_DOUBLE, 1, &C, pf) < 0;
+        if (!rc) {
+            r->n_concepts = (int)C;
+            r->top = (int)K;
+            r->c = ms_calloc((size_t)(C ? C : 1), sizeof *r->c);
+            for (int k = 0; k < C; k++) {
+                ms_match_concept *mc = &r->c[k];
+                mc->concept = names[k];
+                names[k] = NULL;
+                mc->n_pos = npos[k];
+                mc->probe_f1 = pf[k];
+                mc->best = ms_calloc((size_t)K, sizeof *mc->best);
+                for (int j = 0; j < K; j++) {
+                    size_t i = (size_t)k * K + j;
+                    mc->best[j] = (ms_match_feature){feat[i], v[i], v[CK + i], v[2 * CK + i], v[3 * CK + i], v[4 * CK + i], v[5 * CK + i]};
+                }
+            }
+            ms_h5_get_attr_i64(g, "n_train_tokens", MS_H5_OPTIONAL, &r->n_train);
+            ms_h5_get_attr_i64(g, "n_test_tokens", MS_H5_OPTIONAL, &r->n_test);
+            eval_str(g, "hook", r->hook, sizeof r->hook, &rc);
+            eval_str(g, "acts", r->acts, sizeof r->acts, &rc);
+            eval_str(g, "labels", r->labels, sizeof r->labels, &rc);
+            eval_str(g, "probe", r->probe, sizeof r->probe, &rc);
+            eval_str(g, "split", r->split, sizeof r->split, &rc);
+        }
+        free(feat); free(v); free(pf); free(npos);
+    }
+    for (int k = 0; names && k < C; k++) free(names[k]);
+    free(names);
+    if (g >= 0) H5Gclose(g);
+    H5Fclose(f);
+    if (rc) {
+        if (!strstr(ms_last_error(), sae_path)) ms_error("%s: /match is damaged", sae_path);
+        ms_sae_match_result_free(r);
+        return -1;
+    }
+    return 1;
 }
 
 // Reads a double attribute of /eval that may be absent (left as is); -1 only when present but not one number.

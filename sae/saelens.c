@@ -15,6 +15,7 @@
 #define CFG_NAME "cfg.json"
 #define WEIGHTS_NAME "sae_weights.safetensors"
 #define LOG_NAME "monoscope_training_log.safetensors"
+#define EVAL_NAME "monoscope_eval.safetensors"
 // The SAELens config generation we write. SAELens decides between its 6.x reader and its pre-6
 // converter from metadata.sae_lens_version; every key either reader needs is present.
 #define SAELENS_FORMAT_VERSION "6.0.0"
@@ -45,6 +46,38 @@ static json_object *exact_double(double v) {
     return json_object_new_double_s(v, buf);
 }
 
+// An attribute list as a JSON array of {"name", "int" | "float" | "str"} (floats exact: %.17g).
+static json_object *attrs_json(const ms_sae_attr *v, int n) {
+    json_object *arr = json_object_new_array();
+    for (int i = 0; i < n; i++) {
+        const ms_sae_attr *a = &v[i];
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "name", json_object_new_string(a->name));
+        if (a->type == MS_ATTR_INT) json_object_object_add(o, "int", json_object_new_int64(a->i));
+        else if (a->type == MS_ATTR_FLOAT) json_object_object_add(o, "float", exact_double(a->f));
+        else json_object_object_add(o, "str", json_object_new_string(a->s ? a->s : ""));
+        json_object_array_add(arr, o);
+    }
+    return arr;
+}
+
+// SAELens names a model as TransformerLens / the Hub do ("gpt2", "pythia-70m"); monoscope records the
+// path it loaded. The last path component is that name for a Hugging Face download directory; a
+// single-file checkpoint (GGUF, llama2.c .bin) loses its extension. The full path stays in the
+// "monoscope" section. NULL when the SAE does not say.
+static char *model_name_of(const char *model) {
+    if (!model || !*model) return NULL;
+    char *m = ms_strdup(model);
+    size_t n = strlen(m);
+    while (n > 1 && m[n - 1] == '/') m[--n] = 0;
+    const char *slash = strrchr(m, '/');
+    char *name = ms_strdup(slash && slash[1] ? slash + 1 : m);
+    free(m);
+    char *dot = strrchr(name, '.');
+    if (dot && (!strcmp(dot, ".gguf") || !strcmp(dot, ".bin"))) *dot = 0;
+    return name;
+}
+
 // "blocks.5.hook_resid_pre" -> 5; -1 for global sites.
 static int hook_layer(const char *hook) {
     if (!hook || strncmp(hook, "blocks.", 7) != 0) return -1;
@@ -64,6 +97,26 @@ static int write_text_atomic(const char *path, const char *text) {
     int rc = ms_atomic_commit(tmp, path);
     if (rc) unlink(tmp);
     free(tmp);
+    return rc;
+}
+
+// /eval's datasets beside the weights (its attributes go into cfg.json's "monoscope" section);
+// a stale file from an earlier export is removed when the SAE has no /eval.
+static int write_eval_file(const ms_sae *s, const char *dir) {
+    char *epath = ms_path_join(dir, EVAL_NAME);
+    int rc = 0;
+    const ms_sae_eval_group *e = s->eval;
+    if (e && (e->density || e->hist)) {
+        ms_st_writer *w = ms_st_writer_new();
+        int64_t sh_d[1] = {s->d_sae}, sh_h[1] = {e->n_hist};
+        if (e->density) ms_st_writer_add(w, "feature_density", MS_DT_F64, 1, sh_d, e->density);
+        if (e->hist) ms_st_writer_add(w, "density_hist", MS_DT_I64, 1, sh_h, e->hist);
+        rc = ms_st_writer_write(w, epath);
+        ms_st_writer_free(w);
+    } else if (ms_file_exists(epath)) {
+        unlink(epath);
+    }
+    free(epath);
     return rc;
 }
 
@@ -104,11 +157,16 @@ int ms_saelens_export(const ms_sae *s, const char *dir) {
         unlink(lpath); // a stale log from an earlier export into the same directory
     }
     free(lpath);
+    if (write_eval_file(s, dir)) return -1;
 
     // ---- cfg.json
     const char *hook = ms_sae_attr_str(s, "hook");
-    const char *model = ms_sae_attr_str(s, "model");
+    char *model = model_name_of(ms_sae_attr_str(s, "model"));
     int layer = hook_layer(hook);
+    // SAELens flattens hook_z's (heads, d_head) itself when told so; our hook_z rows are already flat
+    const size_t hl = hook ? strlen(hook) : 0;
+    const int is_z = hl >= 7 && !strcmp(hook + hl - 7, ".hook_z");
+    const ms_sae_attr *bos = ms_sae_attr_get(s, "prepend_bos"), *ctx = ms_sae_attr_get(s, "context_size");
     json_object *cfg = json_object_new_object();
     json_object_object_add(cfg, "architecture", json_object_new_string(arch));
     json_object_object_add(cfg, "d_in", json_object_new_int(s->d_in));
@@ -117,7 +175,7 @@ int ms_saelens_export(const ms_sae *s, const char *dir) {
     json_object_object_add(cfg, "device", json_object_new_string("cpu"));
     json_object_object_add(cfg, "apply_b_dec_to_input", json_object_new_boolean(1));
     json_object_object_add(cfg, "normalize_activations", json_object_new_string("none"));
-    json_object_object_add(cfg, "reshape_activations", json_object_new_string("none"));
+    json_object_object_add(cfg, "reshape_activations", json_object_new_string(is_z ? "hook_z" : "none"));
     if (s->arch == MS_SAE_TOPK) {
         json_object_object_add(cfg, "k", json_object_new_int(s->k));
         json_object_object_add(cfg, "rescale_acts_by_decoder_norm", json_object_new_boolean(0));
@@ -132,7 +190,10 @@ int ms_saelens_export(const ms_sae *s, const char *dir) {
     json_object_object_add(cfg, "hook_name", hook ? json_object_new_string(hook) : NULL);
     json_object_object_add(cfg, "hook_layer", json_object_new_int(layer < 0 ? 0 : layer));
     json_object_object_add(cfg, "hook_head_index", NULL);
-    json_object_object_add(cfg, "prepend_bos", json_object_new_boolean(1));
+    // prepend_bos / context_size as the activations were captured; left out (SAELens' defaults
+    // apply) for an SAE that does not record them
+    if (bos) json_object_object_add(cfg, "prepend_bos", json_object_new_boolean(bos->i != 0));
+    if (ctx && ctx->i > 0) json_object_object_add(cfg, "context_size", json_object_new_int64(ctx->i));
     // 6.x metadata
     json_object *meta = json_object_new_object();
     json_object_object_add(meta, "sae_lens_version", json_object_new_string(SAELENS_FORMAT_VERSION));
@@ -140,30 +201,23 @@ int ms_saelens_export(const ms_sae *s, const char *dir) {
     json_object_object_add(meta, "model_name", model ? json_object_new_string(model) : NULL);
     json_object_object_add(meta, "hook_name", hook ? json_object_new_string(hook) : NULL);
     json_object_object_add(meta, "hook_head_index", NULL);
-    json_object_object_add(meta, "prepend_bos", json_object_new_boolean(1));
+    if (bos) json_object_object_add(meta, "prepend_bos", json_object_new_boolean(bos->i != 0));
+    if (ctx && ctx->i > 0) json_object_object_add(meta, "context_size", json_object_new_int64(ctx->i));
     json_object_object_add(cfg, "metadata", meta);
     // ours: everything needed to restore sae.h5 exactly
     json_object *ms = json_object_new_object();
     json_object_object_add(ms, "version", json_object_new_string(MS_VERSION));
     json_object_object_add(ms, "architecture", json_object_new_string(ms_sae_arch_name(s->arch)));
     json_object_object_add(ms, "k", json_object_new_int(s->k));
-    json_object *attrs = json_object_new_array();
-    for (int i = 0; i < s->n_attrs; i++) {
-        const ms_sae_attr *a = &s->attrs[i];
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "name", json_object_new_string(a->name));
-        if (a->type == MS_ATTR_INT) json_object_object_add(o, "int", json_object_new_int64(a->i));
-        else if (a->type == MS_ATTR_FLOAT) json_object_object_add(o, "float", exact_double(a->f));
-        else json_object_object_add(o, "str", json_object_new_string(a->s ? a->s : ""));
-        json_object_array_add(attrs, o);
-    }
-    json_object_object_add(ms, "attrs", attrs);
+    json_object_object_add(ms, "attrs", attrs_json(s->attrs, s->n_attrs));
+    if (s->eval) json_object_object_add(ms, "eval_attrs", attrs_json(s->eval->attrs, s->eval->n_attrs));
     json_object_object_add(cfg, "monoscope", ms);
 
     char *cpath = ms_path_join(dir, CFG_NAME);
     rc = write_text_atomic(cpath, json_object_to_json_string_ext(cfg, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE));
     free(cpath);
     json_object_put(cfg);
+    free(model);
     return rc;
 }
 
@@ -223,25 +277,53 @@ static int finite_all(const float *a, size_t n) {
     return 1;
 }
 
-// Restores the attributes our own export stored; returns the number restored.
-static int restore_attrs(ms_sae *s, json_object *ms) {
-    json_object *attrs = member(ms, "attrs");
+// Restores an attribute list our own export stored (attrs_json) into (*v, *nv); returns the number
+// restored.
+static int restore_attrs(ms_sae_attr **v, int *nv, json_object *attrs) {
     if (!attrs || !json_object_is_type(attrs, json_type_array)) return 0;
     int n = 0;
     for (size_t i = 0; i < json_object_array_length(attrs); i++) {
-        json_object *o = json_object_array_get_idx(attrs, i), *v;
+        json_object *o = json_object_array_get_idx(attrs, i), *x;
         json_object *nm = member(o, "name");
         if (!nm || !json_object_is_type(nm, json_type_string)) continue;
         const char *name = json_object_get_string(nm);
-        if ((v = member(o, "int"))) ms_sae_set_attr_int(s, name, json_object_get_int64(v));
-        else if ((v = member(o, "float")))
-            ms_sae_set_attr_float(s, name, json_object_is_type(v, json_type_string) ? strtod(json_object_get_string(v), NULL)
-                                                                                 : json_object_get_double(v));
-        else if ((v = member(o, "str"))) ms_sae_set_attr_str(s, name, json_object_get_string(v));
+        if ((x = member(o, "int"))) ms_sae_attr_set_int(ms_sae_attr_slot(v, nv, name), json_object_get_int64(x));
+        else if ((x = member(o, "float")))
+            ms_sae_attr_set_float(ms_sae_attr_slot(v, nv, name), json_object_is_type(x, json_type_string)
+                                                                      ? strtod(json_object_get_string(x), NULL)
+                                                                      : json_object_get_double(x));
+        else if ((x = member(o, "str"))) ms_sae_attr_set_str(ms_sae_attr_slot(v, nv, name), json_object_get_string(x));
         else continue;
         n++;
     }
     return n;
+}
+
+// /eval from our own export: its attributes from cfg.json, its datasets from monoscope_eval.safetensors.
+static int read_eval(ms_sae *s, json_object *ms, const char *dir) {
+    json_object *ea = member(ms, "eval_attrs");
+    if (!ea) return 0;
+    ms_sae_eval_group *e = ms_calloc(1, sizeof *e);
+    ms_sae_set_eval(s, e);
+    restore_attrs(&e->attrs, &e->n_attrs, ea);
+    char *epath = ms_path_join(dir, EVAL_NAME);
+    int rc = 0;
+    if (ms_file_exists(epath)) {
+        ms_safetensors *st = ms_safetensors_open(epath);
+        if (!st) { free(epath); return -1; }
+        const ms_st_tensor *d = ms_safetensors_find(st, "feature_density"), *h = ms_safetensors_find(st, "density_hist");
+        if ((d && (d->dtype != MS_DT_F64 || d->ndim != 1 || d->shape[0] != s->d_sae)) ||
+            (h && (h->dtype != MS_DT_I64 || h->ndim != 1 || h->shape[0] < 1 || h->shape[0] > 4096))) {
+            ms_error("%s: not a monoscope eval file (feature_density F64 [d_sae], density_hist I64 [bins])", epath);
+            rc = -1;
+        } else {
+            if (d) { e->density = ms_malloc(d->nbytes); memcpy(e->density, d->data, d->nbytes); } // mapping may be unaligned
+            if (h) { e->hist = ms_malloc(h->nbytes); memcpy(e->hist, h->data, h->nbytes); e->n_hist = (int)h->shape[0]; }
+        }
+        ms_safetensors_close(st);
+    }
+    free(epath);
+    return rc;
 }
 
 static int read_training_log(ms_sae *s, const char *dir) {
@@ -493,8 +575,8 @@ ms_sae *ms_saelens_import(const char *dir, const ms_saelens_import_opts *opts) {
     memcpy(s->b_dec, b_dec, DI * sizeof(float));
     if (thr) memcpy(s->threshold, thr, DS * sizeof(float));
 
-    if (ms && restore_attrs(s, ms) > 0) {
-        if (read_training_log(s, dir)) goto fail;
+    if (ms && restore_attrs(&s->attrs, &s->n_attrs, member(ms, "attrs")) > 0) {
+        if (read_training_log(s, dir) || read_eval(s, ms, dir)) goto fail;
     } else {
         set_import_attrs(s, cfg, cpath, dir, hook, model, arch_s, apply_b_dec, norm_scale);
     }

@@ -9,9 +9,13 @@
 //   tensors       W_enc [d_in, d_sae], W_dec [d_sae, d_in], b_enc [d_sae], b_dec [d_in],
 //                 threshold [d_sae] (jumprelu/batchtopk), all F32, the normalisation folded in
 //                 (normalize_activations "none", apply_b_dec_to_input true).
-//   hook/model    metadata.hook_name / metadata.model_name (and the top-level pre-6 names).
-//   attributes    every other attribute of sae.h5 under "monoscope": {"attrs": {...}}, and the
-//                 training log in monoscope_training_log.safetensors, so export -> import is exact.
+//   hook/model    metadata.hook_name / metadata.model_name (and the top-level pre-6 names); the
+//                 model's name is the last component of the path it was loaded from.
+//   data          prepend_bos and context_size as the activations were captured (left out when the
+//                 SAE does not record them); reshape_activations "hook_z" for attn.hook_z.
+//   attributes    every other attribute of sae.h5 under "monoscope": {"attrs": [...]}, /eval's under
+//                 "eval_attrs", the training log in monoscope_training_log.safetensors and /eval's
+//                 datasets in monoscope_eval.safetensors, so export -> import is exact.
 //
 // Import reads SAELens directories of any version (cfg.json keys of SAELens 6 "metadata"/"meta",
 // SAELens 3-5 hook_name/hook_layer/activation_fn_kwargs, and the pre-3 hook_point keys of the

@@ -449,7 +449,7 @@ static int ckpt_read(const char *path, site *sites, int n, int64_t *step, int64_
 
 // ---- output
 
-static int site_save(site *s, const plan *P, const char *const *files, int n_files, const char *model, int64_t tokens_seen) {
+static int site_save(site *s, const plan *P, const char *const *files, int n_files, const ms_act_stream *st, int64_t tokens_seen) {
     const ms_train_cfg *c = &P->c;
     const int d = s->d, S = s->S;
     ms_sae *o = ms_sae_new(c->arch, d, S, (c->arch == MS_SAE_TOPK || c->arch == MS_SAE_BATCHTOPK) ? c->k : 0);
@@ -474,7 +474,10 @@ static int site_save(site *s, const plan *P, const char *const *files, int n_fil
     for (int i = 0; i < n_files; i++) { if (i) strcat(fs, ","); strcat(fs, files[i]); }
     ms_sae_set_attr_str(o, "hook", s->hook);
     ms_sae_set_attr_str(o, "hook_name", s->hook);
-    ms_sae_set_attr_str(o, "model", model);
+    ms_sae_set_attr_str(o, "model", ms_act_stream_model(st));
+    // how the activations were windowed: what SAELens calls context_size and prepend_bos
+    if (ms_act_stream_context_size(st) > 0) ms_sae_set_attr_int(o, "context_size", ms_act_stream_context_size(st));
+    if (ms_act_stream_prepend_bos(st) >= 0) ms_sae_set_attr_int(o, "prepend_bos", ms_act_stream_prepend_bos(st));
     ms_sae_set_attr_str(o, "activations", fs);
     free(fs);
     ms_sae_set_attr_int(o, "tokens_seen", tokens_seen);
@@ -848,7 +851,7 @@ static int run_finish(run *R, double t0, double t_first, double g_first) {
     const int64_t done_tokens = (P->n_steps - R->step0) * B;
     for (int h = 0; h < R->n_hooks; h++) {
         site *s = &R->sites[h];
-        if (site_save(s, P, R->files, R->n_files, ms_act_stream_model(R->st), P->n_steps * B) < 0) return -1;
+        if (site_save(s, P, R->files, R->n_files, R->st, P->n_steps * B) < 0) return -1;
         double ev = s->last.var_sum > 0 ? 1 - s->last.mse_sum / s->last.var_sum : 0;
         fprintf(stderr, "  %s -> %s: mse %.4g  L0 %.2f  dead %.2f%%  explained variance %.4f\n", s->hook, s->out,
                 s->last.mse_sum / ((double)B * s->d), s->last.l0, 100 * s->last_dead, ev);

@@ -127,7 +127,7 @@ static void test_token_labels(void) {
     size_t l[11];
     for (int i = 0; i < 11; i++) l[i] = strlen(b[i]);
     ms_token_label *t = ms_token_labels(b, l, 11, 0);
-    const char *want[] = {"\xc2\xb7hello", "\xe2\x86\xb5", "\xe2\x86\x92", MS_TOKEN_CONTINUATION, "中", "文", "<0xFF>",
+    const char *want[] = {"\xe2\x90\xa3hello", "\xe2\x86\xb5", "\xe2\x86\x92", MS_TOKEN_CONTINUATION, "中", "文", "<0xFF>",
                           "<0x01>", "\xe2\x88\x85", "a" MS_TOKEN_CONTINUATION, "中"};
     for (int i = 0; i < 11; i++) CHECK(!strcmp(t[i].text, want[i]), "label %d: '%s' want '%s'", i, t[i].text, want[i]);
     ms_token_labels_free(t, 11);

@@ -133,17 +133,18 @@ static const char *format_name(ms_input_format f) {
 // The token capture --pack puts between documents: EOS, or BOS for a model without one; -1: none.
 static int pack_separator(const ms_model *m) { return m->cfg.eos_id >= 0 ? m->cfg.eos_id : m->cfg.bos_id; }
 
-// Everything that must match for --resume to continue a file, as "key=value;" pairs.
+// Everything that must match for --resume to continue a file, as "key=value;" pairs. The token
+// budget is not part of it: --resume may continue a run to a larger --max-tokens.
 static char *resume_key(const ms_model *m, const ms_capture_opts *o, const char *hooks, int batch) {
     const ms_config *c = &m->cfg;
     size_t n = strlen(hooks) + strlen(o->input_path) + 1024;
     char *k = ms_malloc(n);
     snprintf(k, n,
              "architecture=%s;n_layer=%d;d_model=%d;n_head=%d;n_kv_head=%d;d_head=%d;d_mlp=%d;vocab_size=%d;"
-             "parameters=%zu;hooks=%s;ctx=%d;dtype=%s;input_format=%s;prepend_bos=%d;batch=%d;max_tokens=%lld;%s",
+             "parameters=%zu;hooks=%s;ctx=%d;dtype=%s;input_format=%s;prepend_bos=%d;batch=%d;%s",
              ms_arch_name(c->arch), c->n_layer, c->d_model, c->n_head, c->n_kv_head, c->d_head, c->d_mlp,
              c->vocab_size, m->n_params, hooks, o->ctx, o->f16 ? "f16" : "f32", format_name(o->input_format),
-             o->prepend_bos, batch, o->max_tokens, o->pack ? "pack=1;" : "");
+             o->prepend_bos, batch, o->pack ? "pack=1;" : "");
     return k;
 }
 
@@ -174,7 +175,7 @@ static ms_acts_writer *create_file(const char *tmp, const ms_model *m, const ms_
         .n_kv_head = c->n_kv_head, .d_head = c->d_head, .d_mlp = c->d_mlp, .vocab_size = c->vocab_size,
         .n_ctx = c->n_ctx, .n_params = (int64_t)m->n_params, .hooks = hook_list, .ctx = o->ctx, .f16 = o->f16,
         .input = o->input_path, .input_format = format_name(o->input_format), .prepend_bos = o->prepend_bos,
-        .batch = batch, .compress = compress,
+        .batch = batch, .compress = compress, .max_tokens = o->max_tokens,
         .padding = o->pack ? "none: packed rows are full windows"
                            : "positions past a sequence's end: token -1, activations 0 (attn scores -inf)",
         .packing = o->pack ? "documents joined by an EOS separator into full ctx windows; the final partial window dropped"
@@ -191,23 +192,57 @@ static ms_acts_writer *create_file(const char *tmp, const ms_model *m, const ms_
     return w;
 }
 
-// --resume: re-reads the input up to the file's n_seq rows, checking it still produces /tokens.
-static int check_resumed_rows(const ms_capture_opts *o, ms_input *in, ms_acts_writer *w, long long n_seq, int32_t *seq) {
+// Tokens of a stored row (ctx ids, padded with -1) when it is a proper prefix of the input's window
+// (seq, len): a row that --max-tokens cut short; else 0.
+static int cut_row_tokens(const int32_t *row, const int32_t *seq, int len, int ctx) {
+    int n = 0;
+    while (n < ctx && row[n] >= 0) n++;
+    if (n == 0 || n >= len) return 0;
+    for (int i = 0; i < ctx; i++)
+        if (row[i] != (i < n ? seq[i] : -1)) return 0;
+    return n;
+}
+
+// Real tokens of a stored row (ids >= 0).
+static int row_tokens(const int32_t *row, int ctx) {
+    int n = 0;
+    for (int i = 0; i < ctx; i++) n += row[i] >= 0;
+    return n;
+}
+
+// --resume: re-reads the input up to the file's *n_seq rows, checking it still produces /tokens. A
+// last row that a smaller --max-tokens cut short is kept when this run's budget ends there too;
+// otherwise its whole batch is dropped (*n_seq, *n_tok lowered) and captured again, the rows in the
+// same batches as one run with the larger budget has them, so the file ends byte for byte that run's.
+static int check_resumed_rows(const ms_capture_opts *o, ms_input *in, ms_acts_writer *w, int batch, long long *n_seq,
+                              long long *n_tok, int32_t *seq) {
     const int ctx = o->ctx;
     int32_t *row = ms_malloc((size_t)ctx * sizeof(int32_t));
     int rc = 0;
-    for (long long r = 0; r < n_seq && !rc; r++) {
+    const long long rows = *n_seq;
+    ms_input_set_history(in, batch);
+    long long batch_tokens = 0; // tokens of the stored rows of the last (possibly partial) batch
+    for (long long r = 0; r < rows && !rc; r++) {
         int len = ms_input_next(in, seq);
         if (len < 0 || ms_acts_writer_token_row(w, r, row)) { rc = -1; break; }
+        if (r % batch == 0) batch_tokens = 0;
+        batch_tokens += row_tokens(row, ctx);
         int same = len > 0;
         for (int i = 0; i < ctx && same; i++) same = row[i] == (i < len ? seq[i] : -1);
-        if (!same && o->max_tokens > 0 && r == n_seq - 1) same = 1; // last row may be cut by --max-tokens
-        if (!same) {
+        int cut = !same && r == rows - 1 ? cut_row_tokens(row, seq, len, ctx) : 0;
+        if (cut && (o->max_tokens == 0 || o->max_tokens > *n_tok)) {
+            const int back = (int)(r % batch) + 1; // the rows of the last batch
+            rc = ms_input_unread(in, back);
+            *n_seq -= back;
+            *n_tok -= batch_tokens;
+        }
+        if (!same && !cut) {
             ms_error("%s: --resume: the input no longer produces row %lld of the partial file", o->input_path, r);
             rc = -1;
         }
     }
     free(row);
+    if (!rc) rc = ms_acts_writer_rewind(w, *n_seq, o->max_tokens);
     return rc;
 }
 
@@ -235,10 +270,15 @@ static int gather_batch(const ms_capture_opts *o, ms_input *in, int batch, int32
 }
 
 // An existing <out>: 0 when already complete and --resume (nothing to do), -1 without --overwrite;
-// 1: go on.
+// 1: go on; 2: --resume of a complete file captured with a smaller --max-tokens: extend it.
 static int output_state(const ms_capture_opts *o, const char *tmp) {
     if (!ms_file_exists(o->out_path) || o->overwrite) return 1;
     if (o->resume && !ms_file_exists(tmp)) {
+        char *key = NULL;
+        int64_t have = 0, budget = 0;
+        if (ms_acts_capture_extent(o->out_path, &key, &have, &budget)) return -1;
+        free(key);
+        if (budget > 0 && (o->max_tokens == 0 || o->max_tokens > have)) return 2;
         fprintf(stderr, "monoscope: %s is already complete; nothing to resume\n", o->out_path);
         return 0;
     }
@@ -247,6 +287,28 @@ static int output_state(const ms_capture_opts *o, const char *tmp) {
         return -1;
     }
     return 1;
+}
+
+// --resume of a complete file to a larger --max-tokens: once its settings are checked against this
+// run's, it becomes the partial file again (its rows stay; an interruption leaves <out>.partial,
+// which --resume continues).
+static int extend_file(const ms_capture_opts *o, const char *tmp, const char *key) {
+    char *have = NULL;
+    int64_t n_tok = 0, budget = 0;
+    if (ms_acts_capture_extent(o->out_path, &have, &n_tok, &budget)) return -1;
+    int rc = ms_acts_check_key(have, key, o->out_path);
+    free(have);
+    if (rc) return -1;
+    if (rename(o->out_path, tmp)) {
+        ms_error("%s: cannot rename to %s: %s", o->out_path, tmp, strerror(errno));
+        return -1;
+    }
+    char budget_s[32];
+    snprintf(budget_s, sizeof budget_s, "%lld", (long long)o->max_tokens);
+    fprintf(stderr, "monoscope: extending %s (%lld tokens, captured with --max-tokens %lld) to %s; it is %s until "
+                    "this run ends\n", o->out_path, (long long)n_tok, (long long)budget,
+            o->max_tokens ? budget_s : "the whole input", tmp);
+    return 0;
 }
 
 // The partial file of an interrupted run, reopened after checking that its rows are the input's
@@ -259,7 +321,7 @@ static ms_acts_writer *resume_file(const ms_capture_opts *o, const char *tmp, co
     if (!w) return NULL;
     *n_seq = done_seq;
     *n_tok = done_tok;
-    if (check_resumed_rows(o, in, w, *n_seq, seq)) { ms_acts_writer_abort(w); return NULL; }
+    if (check_resumed_rows(o, in, w, batch, n_seq, n_tok, seq)) { ms_acts_writer_abort(w); return NULL; }
     fprintf(stderr, "monoscope: resuming %s after %lld sequences\n", tmp, *n_seq);
     return w;
 }
@@ -341,6 +403,7 @@ int ms_capture(const ms_capture_opts *o) {
         rows[i] = h[i].buf;
     }
     key = resume_key(m, o, hook_list, batch);
+    if (state == 2 && extend_file(o, tmp, key)) goto out;
     in = open_input(m, o);
     if (!in) goto out;
 

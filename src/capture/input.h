@@ -1,7 +1,9 @@
 // input.h: corpus readers for capture. A reader yields sequences of at most ctx token ids, one at
 // a time, so any corpus size streams through bounded memory:
 //   ids:   whitespace-separated ids, one sequence per line (empty lines skipped), each line <= ctx
-//   text:  the whole file tokenized as one stream, cut into consecutive ctx-token windows
+//   text:  the whole file tokenized as one stream, cut into consecutive ctx-token windows; read a
+//          chunk at a time where the tokenizer allows it (byte-level BPE), so memory and the work
+//          before the first window do not grow with the file
 //   jsonl: one JSON object per line; its "text" field is one document, tokenized and cut into
 //          ctx-token windows (the last window of a document may be shorter)
 // With prepend_bos each window starts with BOS followed by ctx-1 tokens of the stream.
@@ -26,8 +28,15 @@ ms_input *ms_input_open(const char *path, ms_input_format fmt, const ms_tokenize
 // followed by sep (the model's EOS), and cut into full windows of ctx ids (BOS + ctx-1 with
 // prepend_bos); the final partial window is dropped, so no row holds padding.
 int ms_input_set_packing(ms_input *in, int sep);
+// Bytes of text read per step (default 1 MiB); a line longer than that is read whole.
+void ms_input_set_text_chunk(ms_input *in, size_t bytes);
 // Next sequence into out (room for ctx ids): returns its length (>= 1), 0 at the end, -1 on error.
 int ms_input_next(ms_input *in, int32_t *out);
+// Steps back k windows: the next k calls of ms_input_next return the last k windows again, in order
+// (--resume captures again the last batch of a run that a smaller --max-tokens cut short). At most
+// the history's size (ms_input_set_history, default 1, set before reading). 0 / -1 + ms_error.
+void ms_input_set_history(ms_input *in, int k);
+int ms_input_unread(ms_input *in, int k);
 // Fraction of the input consumed so far (0..1), for progress estimates.
 double ms_input_fraction(const ms_input *in);
 void ms_input_close(ms_input *in);

@@ -59,5 +59,6 @@ int cmd_sae_eval(int argc, char **argv);   // cmd_sae_eval.c
 int cmd_sae_export(int argc, char **argv); // cmd_sae_export.c
 int cmd_sae_import(int argc, char **argv); // cmd_sae_import.c
 int cmd_sae_encode(int argc, char **argv); // cmd_sae_encode.c
+int cmd_sae_match(int argc, char **argv);  // cmd_sae_match.c
 
 #endif

@@ -25,6 +25,7 @@ static void help(FILE *f) {
         "  --prepend-bos         start every row with BOS (never labelled)\n"
         "  --rules PATH          JSON object {\"name\": \"pattern\", ...} replacing the built-in rules\n"
         "  --out PATH            labels.h5\n"
+        "  --overwrite           replace an existing --out (refused otherwise)\n"
         "  -h, --help            this help\n\nbuilt-in rules:\n");
     for (int i = 0; i < n; i++) fprintf(f, "  %-12s %s\n", r[i].name, r[i].pattern);
 }
@@ -33,8 +34,10 @@ static int concepts_label(int argc, char **argv) {
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"input", required_argument, 0, 'i'}, {"input-format", required_argument, 0, 'f'},
         {"ctx", required_argument, 0, 'c'},   {"prepend-bos", no_argument, 0, 'B'},  {"rules", required_argument, 0, 'r'},
-        {"out", required_argument, 0, 'o'},   {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+        {"out", required_argument, 0, 'o'},   {"overwrite", no_argument, 0, 'W'},   {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     const char *model = NULL, *rules_path = NULL, *out = NULL;
+    int overwrite = 0;
     ms_concept_opts o = {.format = MS_INPUT_TEXT};
     long v;
     int ch;
@@ -56,6 +59,7 @@ static int concepts_label(int argc, char **argv) {
             break;
         case 'B': o.prepend_bos = 1; break;
         case 'r': rules_path = optarg; break;
+        case 'W': overwrite = 1; break;
         case 'o': out = optarg; break;
         case 'h': help(stdout); return 0;
         default: return cli_usage_error("concepts label: unknown option or missing value '%s' (see monoscope concepts label --help)", argv[optind - 1]);
@@ -63,6 +67,7 @@ static int concepts_label(int argc, char **argv) {
     }
     if (optind < argc) return cli_usage_error("concepts label: unexpected argument '%s'", argv[optind]);
     if (!model || !o.input || !o.ctx || !out) return cli_usage_error("concepts label needs --model, --input, --ctx and --out (see --help)");
+    if (cli_refuse_existing(out, overwrite)) return 1;
     ms_concept_rule *loaded = NULL;
     if (rules_path && !(loaded = ms_concept_rules_load(rules_path, &o.n_rules))) return cli_fail();
     o.rules = loaded ? loaded : ms_concept_default_rules(&o.n_rules);

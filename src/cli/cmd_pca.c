@@ -17,16 +17,18 @@ static void help(FILE *f) {
         "  --k K          components to keep (default 10; 0: all)\n"
         "  --block B      tokens per streamed block (default 4096)\n"
         "  --out PATH     pca.h5\n"
+        "  --overwrite    replace an existing --out (refused otherwise)\n"
         "  -h, --help     this help\n");
 }
 
 int cmd_pca(int argc, char **argv) {
     static const struct option opts[] = {{"acts", required_argument, 0, 'a'}, {"hook", required_argument, 0, 'k'},
                                          {"k", required_argument, 0, 'K'},    {"block", required_argument, 0, 'b'},
-                                         {"out", required_argument, 0, 'o'},  {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+                                         {"out", required_argument, 0, 'o'},  {"overwrite", no_argument, 0, 'W'},
+                                         {"help", no_argument, 0, 'h'},       {0, 0, 0, 0}};
     const char *acts = NULL, *hook = NULL, *out = NULL;
     long k = 10, block = 0, v;
-    int ch;
+    int ch, overwrite = 0;
     optind = 1;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -36,12 +38,14 @@ int cmd_pca(int argc, char **argv) {
         case 'K': if ((v = cli_parse_long("--k", optarg)) < 0) return 2; k = v; break;
         case 'b': if ((v = cli_parse_long("--block", optarg)) < 0) return 2; block = v; break;
         case 'o': out = optarg; break;
+        case 'W': overwrite = 1; break;
         case 'h': help(stdout); return 0;
         default: return cli_usage_error("pca: unknown option or missing value '%s' (see monoscope pca --help)", argv[optind - 1]);
         }
     }
     if (optind < argc) return cli_usage_error("pca: unexpected argument '%s'", argv[optind]);
     if (!acts || !out) return cli_usage_error("pca needs --acts and --out (see monoscope pca --help)");
+    if (cli_refuse_existing(out, overwrite)) return 1;
     ms_pca *p = ms_pca_fit(acts, hook, k > 65536 ? 65536 : (int)k, block);
     if (!p || ms_pca_save(out, p, acts)) { ms_pca_free(p); return cli_fail(); }
     printf("PCA of %s: %lld tokens, d %d, total variance %.6g\n%-5s %14s %9s %9s\n", p->hook, (long long)p->n_tokens, p->d,

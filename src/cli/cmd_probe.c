@@ -27,6 +27,7 @@ static void help(FILE *f) {
         "  --seed S         split seed (default 0)\n"
         "  --max-iter N     logistic Newton iterations at most (default 50)\n"
         "  --out PATH       probe.h5 (README \"Probes and concepts\")\n"
+        "  --overwrite      replace an existing --out (refused otherwise)\n"
         "  --json           print the metrics as JSON\n"
         "  --block B        tokens per streamed block (default 4096; memory is O(d^2 + B d))\n"
         "  -h, --help       this help\n");
@@ -79,10 +80,10 @@ static int probe_train(int argc, char **argv) {
         {"concept", required_argument, 0, 'c'}, {"all", no_argument, 0, 'A'}, {"ridge", required_argument, 0, 'r'},
         {"logistic", no_argument, 0, 'L'}, {"test-frac", required_argument, 0, 't'}, {"seed", required_argument, 0, 's'},
         {"max-iter", required_argument, 0, 'm'}, {"out", required_argument, 0, 'o'}, {"json", no_argument, 0, 'j'},
-        {"block", required_argument, 0, 'b'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"block", required_argument, 0, 'b'}, {"overwrite", no_argument, 0, 'W'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     ms_probe_opts o = {.lambda = 1e-2, .test_frac = 0.2, .max_iter = 50};
     const char *out = NULL;
-    int json = 0, all = 0, ch;
+    int json = 0, all = 0, overwrite = 0, ch;
     long v;
     optind = 1;
     opterr = 0;
@@ -104,6 +105,7 @@ static int probe_train(int argc, char **argv) {
             break;
         case 'o': out = optarg; break;
         case 'j': json = 1; break;
+        case 'W': overwrite = 1; break;
         case 'b': if ((v = cli_parse_long("--block", optarg)) < 0) return 2; o.block = v; break;
         case 'h': help(stdout); return 0;
         default: return cli_usage_error("probe train: unknown option or missing value '%s' (see monoscope probe train --help)", argv[optind - 1]);
@@ -112,6 +114,7 @@ static int probe_train(int argc, char **argv) {
     if (optind < argc) return cli_usage_error("probe train: unexpected argument '%s'", argv[optind]);
     if (!o.acts || !o.labels || !out) return cli_usage_error("probe train needs --acts, --labels and --out (see monoscope probe train --help)");
     if (all && o.concept) return cli_usage_error("probe train: give --concept or --all, not both");
+    if (cli_refuse_existing(out, overwrite)) return 1;
     ms_probe_set *p = ms_probe_train(&o);
     if (!p) return cli_fail();
     int rc = ms_probe_save(out, p, &o);

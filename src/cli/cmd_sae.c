@@ -9,6 +9,7 @@ static const ms_command sae_commands[] = {
     {"export", cmd_sae_export, "write an SAE in another tool's layout (SAELens)"},
     {"import", cmd_sae_import, "read an SAE from another tool's layout (SAELens) into sae.h5"},
     {"encode", cmd_sae_encode, "write sparse feature activations (indices + values) for activation files"},
+    {"match", cmd_sae_match, "the features that best predict each concept of a labels file, beside a probe"},
 };
 static const int n_sae_commands = (int)(sizeof sae_commands / sizeof sae_commands[0]);
 
@@ -22,5 +23,5 @@ int cmd_sae(int argc, char **argv) {
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) { usage(stdout); return 0; }
     for (int i = 0; i < n_sae_commands; i++)
         if (!strcmp(argv[1], sae_commands[i].name)) return sae_commands[i].run(argc - 1, argv + 1);
-    return cli_usage_error("unknown sae subcommand '%s' (train, eval, export, import, encode)", argv[1]);
+    return cli_usage_error("unknown sae subcommand '%s' (train, eval, export, import, encode, match)", argv[1]);
 }

@@ -19,7 +19,8 @@ static void help_main(FILE *f) {
         "  heatmap    feature x token heatmap of one text or captured sequence\n"
         "  text       the text with each token shaded by one feature's activation\n"
         "  dashboard  one page per feature (top contexts, quantile examples, histogram, logit lens) + index\n"
-        "  summary    paper figures across dictionaries: density, L0 vs explained variance, dead, training\n");
+        "  summary    paper figures across dictionaries: density, L0 vs explained variance, dead, training\n"
+        "  match      concepts against their best features and a linear probe (from `sae match`)\n");
 }
 
 static const char *SOURCE_HELP =
@@ -131,7 +132,7 @@ static int viz_heatmap(int argc, char **argv) {
         if (c == 'h') {
             printf("usage: monoscope viz heatmap --sae SAE (--acts ACTS --seq I | --model PATH --text S)\n"
                    "                             [--features 12,40,7 | --top N] --out heat.png [--dpi N]\n\n"
-                   "Rows are features (labelled #index), columns tokens (labelled with their text: '\xc2\xb7' space,\n"
+                   "Rows are features (labelled #index), columns tokens (labelled with their text: '\xe2\x90\xa3' space,\n"
                    "'\xe2\x86\xb5' newline, '\xe2\x86\x92' tab, <0xNN> control or invalid bytes; a character split over tokens shows on\n"
                    "its last token, '\xe2\x8b\xaf' on the earlier ones). Cells: viridis from min(0, min) to the max activation.\n\n"
                    "options:\n%s"
@@ -358,6 +359,41 @@ static int viz_summary(int argc, char **argv) {
     return rc;
 }
 
+// ---------------------------------------------------------------------------------------------
+static int viz_match(int argc, char **argv) {
+    static const struct option lo[] = {{"sae", required_argument, 0, O_SAE}, {"dpi", required_argument, 0, O_DPI},
+                                       {"out", required_argument, 0, O_OUT}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    const char *sae = NULL, *out = NULL;
+    double dpi = 100;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            printf("usage: monoscope viz match --sae sae.h5 --out match.png [--dpi N]\n\n"
+                   "The SAE file's /match (monoscope sae match) as one figure: a row per concept, a bar to the\n"
+                   "held-out F1 of its best feature (labelled with the feature, its F1 and AUC), the next features'\n"
+                   "F1 as grey marks, and the linear probe's held-out F1 as a black tick (when sae match had --probe).\n\n"
+                   "options:\n"
+                   "  --sae PATH   the SAE file\n"
+                   "  --out FILE   the PNG to write\n"
+                   "  --dpi N      resolution (default 100; 300 for print)\n"
+                   "  -h, --help   this help\n");
+            return 0;
+        case O_SAE: sae = optarg; break;
+        case O_OUT: out = optarg; break;
+        case O_DPI: if ((dpi = parse_dpi(optarg)) < 0) return cli_usage_error("--dpi expects a number in 25..1200, got '%s'", optarg); break;
+        default: return cli_usage_error("unknown option (see monoscope viz match --help)");
+        }
+    }
+    if (optind < argc) return cli_usage_error("unexpected argument '%s'", argv[optind]);
+    if (!sae || !out) return cli_usage_error("--sae and --out are required");
+    ms_viz_written w;
+    if (ms_viz_match_png(sae, out, dpi / 100.0, sae, &w)) return cli_fail();
+    printf("wrote %s (%d x %d px: %d concepts)\n", out, w.width, w.height, w.n_rows);
+    return 0;
+}
+
 int cmd_viz(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         help_main(argc < 2 ? stderr : stdout);
@@ -367,6 +403,7 @@ int cmd_viz(int argc, char **argv) {
     if (!strcmp(argv[1], "text")) return viz_text(argc - 1, argv + 1);
     if (!strcmp(argv[1], "dashboard")) return viz_dashboard(argc - 1, argv + 1);
     if (!strcmp(argv[1], "summary")) return viz_summary(argc - 1, argv + 1);
-    return cli_usage_error("unknown figure '%s' (heatmap, text, dashboard, summary)", argv[1]);
+    if (!strcmp(argv[1], "match")) return viz_match(argc - 1, argv + 1);
+    return cli_usage_error("unknown figure '%s' (heatmap, text, dashboard, summary, match)", argv[1]);
 }
 

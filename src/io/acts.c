@@ -24,6 +24,7 @@ struct ms_acts {
     int n_hooks;
     int64_t n_seq;       // complete rows
     char *model;
+    int64_t prepend_bos; // root attribute "prepend_bos"; -1 when the file does not say
     void *scratch;       // float16/float64 staging, grown on demand (reused: no allocation per read)
     size_t scratch_bytes;
 };
@@ -151,6 +152,8 @@ ms_acts *ms_acts_open(const char *path) {
     if (resolve_rows(a) || open_tokens(a)) goto fail;
     a->model = NULL;
     if (ms_h5_get_attr_str(f, "model", MS_H5_OPTIONAL, &a->model) < 0) goto fail;
+    a->prepend_bos = -1;
+    if (ms_h5_get_attr_i64(f, "prepend_bos", MS_H5_OPTIONAL, &a->prepend_bos) < 0) goto fail;
     return a;
 fail:
     ms_acts_close(a);
@@ -181,6 +184,7 @@ int ms_acts_dims(const ms_acts *a, int h, int64_t dims[8]) {
     return a->hooks[h].ndim;
 }
 const char *ms_acts_model(const ms_acts *a) { return a->model ? a->model : ""; }
+int ms_acts_prepend_bos(const ms_acts *a) { return a->prepend_bos < 0 ? -1 : a->prepend_bos != 0; }
 int ms_acts_has_tokens(const ms_acts *a) { return a->tok >= 0; }
 int ms_acts_tokens_ctx(const ms_acts *a) { return a->tok >= 0 ? (int)a->tok_dims[1] : 0; }
 
@@ -454,18 +458,6 @@ struct ms_acts_writer {
     uint16_t *half;      // (batch, max row) float16 staging
 };
 
-static int attr_fixed_str(hid_t obj, const char *name, const char *value) { // fixed-length UTF-8, as h5py reads back as str
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, strlen(value) + 1);
-    H5Tset_cset(t, H5T_CSET_UTF8);
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t rc = a < 0 ? -1 : H5Awrite(a, t, value);
-    if (a >= 0) H5Aclose(a);
-    H5Sclose(sp);
-    H5Tclose(t);
-    return rc < 0 ? -1 : 0;
-}
 
 // Little-endian int64 scalar: created when `create`, else overwritten in place (n_seq after every batch).
 static int attr_i64(hid_t obj, const char *name, long long v, int create) {
@@ -593,10 +585,10 @@ static ms_acts_writer *writer_new(const char *path, int ctx, int f16, int batch,
 
 static int write_header(hid_t f, const ms_acts_header *hd) {
     int bad = 0;
-    bad |= attr_fixed_str(f, "model", hd->model);
-    bad |= attr_fixed_str(f, "architecture", hd->architecture);
-    bad |= attr_fixed_str(f, "source_format", hd->source_format);
-    bad |= attr_fixed_str(f, "source_dtype", hd->source_dtype);
+    bad |= ms_h5_attr_str(f, "model", hd->model);
+    bad |= ms_h5_attr_str(f, "architecture", hd->architecture);
+    bad |= ms_h5_attr_str(f, "source_format", hd->source_format);
+    bad |= ms_h5_attr_str(f, "source_dtype", hd->source_dtype);
     bad |= attr_i64(f, "n_layer", hd->n_layer, 1);
     bad |= attr_i64(f, "d_model", hd->d_model, 1);
     bad |= attr_i64(f, "n_head", hd->n_head, 1);
@@ -606,26 +598,27 @@ static int write_header(hid_t f, const ms_acts_header *hd) {
     bad |= attr_i64(f, "vocab_size", hd->vocab_size, 1);
     bad |= attr_i64(f, "n_ctx", hd->n_ctx, 1);
     bad |= attr_i64(f, "n_params", hd->n_params, 1);
-    bad |= attr_fixed_str(f, "hooks", hd->hooks);
+    bad |= ms_h5_attr_str(f, "hooks", hd->hooks);
     bad |= attr_i64(f, "ctx", hd->ctx, 1);
-    bad |= attr_fixed_str(f, "dtype", hd->f16 ? "f16" : "f32");
+    bad |= ms_h5_attr_str(f, "dtype", hd->f16 ? "f16" : "f32");
     bad |= attr_i64(f, "n_seq", 0, 1);
     bad |= attr_i64(f, "n_tokens", 0, 1);
-    bad |= attr_fixed_str(f, "input", hd->input);
-    bad |= attr_fixed_str(f, "input_format", hd->input_format);
+    bad |= ms_h5_attr_str(f, "input", hd->input);
+    bad |= ms_h5_attr_str(f, "input_format", hd->input_format);
     bad |= attr_i64(f, "prepend_bos", hd->prepend_bos, 1);
     bad |= attr_i64(f, "batch", hd->batch, 1);
     bad |= attr_i64(f, "compress", hd->compress, 1);
-    bad |= attr_fixed_str(f, "padding", hd->padding);
+    bad |= attr_i64(f, "max_tokens", hd->max_tokens, 1);
+    bad |= ms_h5_attr_str(f, "padding", hd->padding);
     if (hd->packing) {
-        bad |= attr_fixed_str(f, "packing", hd->packing);
+        bad |= ms_h5_attr_str(f, "packing", hd->packing);
         bad |= attr_i64(f, "separator_id", hd->separator_id, 1);
     }
-    bad |= attr_fixed_str(f, "monoscope_version", MS_VERSION);
-    bad |= attr_fixed_str(f, "command", ms_command_line());
-    bad |= attr_fixed_str(f, "resume_key", hd->resume_key);
+    bad |= ms_h5_attr_str(f, "monoscope_version", MS_VERSION);
+    bad |= ms_h5_attr_str(f, "command", ms_command_line());
+    bad |= ms_h5_attr_str(f, "resume_key", hd->resume_key);
     if (hd->vocab) bad |= write_vocab(f, hd->vocab, hd->n_vocab);
-    else bad |= attr_fixed_str(f, "vocab_note", hd->vocab_note ? hd->vocab_note : "");
+    else bad |= ms_h5_attr_str(f, "vocab_note", hd->vocab_note ? hd->vocab_note : "");
     return bad;
 }
 
@@ -659,6 +652,38 @@ ms_acts_writer *ms_acts_writer_create(const char *path, const ms_acts_header *hd
 }
 
 // Names the first key=value that differs between two resume keys ("k=v;k=v;...").
+// "max_tokens=N;" left out of a key (older files had the budget in it; it is an attribute now).
+static void strip_budget(char *key, int64_t *max_tokens) {
+    char *p = strstr(key, "max_tokens=");
+    if (!p || (p != key && p[-1] != ';')) return;
+    char *end = strchr(p, ';');
+    if (max_tokens) *max_tokens = strtoll(p + 11, NULL, 10);
+    memmove(p, end ? end + 1 : p + strlen(p), strlen(end ? end + 1 : p + strlen(p)) + 1);
+}
+
+int ms_acts_capture_extent(const char *path, char **key, int64_t *n_tokens, int64_t *max_tokens) {
+    ms_h5_quiet();
+    *key = NULL;
+    *n_tokens = *max_tokens = 0;
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) { ms_error("%s: cannot open as HDF5", path); return -1; }
+    int64_t budget = -1;
+    int rc = 0;
+    if (ms_h5_get_attr_str(f, "resume_key", MS_H5_REQUIRED, key) != 0 ||
+        ms_h5_get_attr_i64(f, "n_tokens", MS_H5_REQUIRED, n_tokens) != 0 ||
+        ms_h5_get_attr_i64(f, "max_tokens", MS_H5_OPTIONAL, &budget) < 0) {
+        ms_error("%s: not a monoscope capture file (no resume_key / n_tokens)", path);
+        free(*key);
+        *key = NULL;
+        rc = -1;
+    } else {
+        strip_budget(*key, max_tokens);
+        if (budget >= 0) *max_tokens = budget;
+    }
+    H5Fclose(f);
+    return rc;
+}
+
 static void key_mismatch(const char *path, const char *have, const char *want) {
     const char *a = have, *b = want;
     while (*a && *b) {
@@ -673,6 +698,15 @@ static void key_mismatch(const char *path, const char *have, const char *want) {
         b = eb + 1;
     }
     ms_error("%s: --resume: this run's settings differ from the partial file's", path);
+}
+
+int ms_acts_check_key(const char *have, const char *want, const char *out_path) {
+    char *h = ms_strdup(have);
+    strip_budget(h, NULL);
+    int rc = strcmp(h, want) ? -1 : 0;
+    if (rc) key_mismatch(out_path, h, want);
+    free(h);
+    return rc;
 }
 
 ms_acts_writer *ms_acts_writer_resume(const char *path, const char *out_path, const char *key, int ctx, int f16,
@@ -691,8 +725,7 @@ ms_acts_writer *ms_acts_writer_resume(const char *path, const char *out_path, co
         H5Fclose(f);
         return NULL;
     }
-    if (strcmp(have, key)) {
-        key_mismatch(out_path, have, key);
+    if (ms_acts_check_key(have, key, out_path)) {
         free(have);
         H5Fclose(f);
         return NULL;
@@ -764,6 +797,16 @@ int ms_acts_writer_append(ms_acts_writer *w, int B, const int32_t *tok, const fl
 }
 
 int64_t ms_acts_writer_rows(const ms_acts_writer *w) { return w->n_seq; }
+
+int ms_acts_writer_rewind(ms_acts_writer *w, int64_t n_seq, int64_t max_tokens) {
+    if (n_seq < 0 || n_seq > w->n_seq) { ms_error("%s: cannot keep %lld of %lld rows", w->path, (long long)n_seq, (long long)w->n_seq); return -1; }
+    w->n_seq = n_seq; // the next append overwrites from here, then sets n_seq and n_tokens
+    if (attr_i64(w->f, "max_tokens", max_tokens, H5Aexists(w->f, "max_tokens") <= 0)) {
+        ms_error("%s: cannot record the token budget", w->path);
+        return -1;
+    }
+    return 0;
+}
 
 static void writer_free(ms_acts_writer *w) {
     if (w->f16t >= 0) H5Tclose(w->f16t);

@@ -37,6 +37,7 @@ int64_t ms_acts_d(const ms_acts *a, int h);      // values per (row, dim-1 index
 int ms_acts_elsize(const ms_acts *a, int h);     // stored bytes per value: 2, 4 or 8
 int ms_acts_dims(const ms_acts *a, int h, int64_t dims[8]); // the dataset's dims; returns the rank
 const char *ms_acts_model(const ms_acts *a);     // root attribute "model", "" if absent
+int ms_acts_prepend_bos(const ms_acts *a);       // root attribute "prepend_bos": 1, 0, or -1 if absent
 int ms_acts_has_tokens(const ms_acts *a);
 int ms_acts_tokens_ctx(const ms_acts *a);        // dim 1 of /tokens (0 if none)
 
@@ -79,6 +80,7 @@ typedef struct {            // the root attributes of a capture, written in this
     int ctx, f16;           // row length; store float16 (else float32)
     const char *input, *input_format;
     int64_t prepend_bos, batch, compress;
+    int64_t max_tokens;     // the run's token budget (0: the whole input); --resume may raise it
     const char *padding, *resume_key;
     const char *packing;    // NULL: rows are windows of one document each; else how documents were packed
     int64_t separator_id;   // with packing: the token between documents
@@ -100,6 +102,13 @@ ms_acts_writer *ms_acts_writer_create(const char *path, const ms_acts_header *hd
 // that differs, reported against `out_path`); *n_seq / *n_tok get its complete rows and tokens.
 ms_acts_writer *ms_acts_writer_resume(const char *path, const char *out_path, const char *key, int ctx, int f16,
                                       int batch, const ms_acts_site *sites, int n_sites, int64_t *n_seq, int64_t *n_tok);
+// The resume key and extent of a capture file (complete or partial): n_tokens and the budget it was
+// captured with (max_tokens; 0: the whole input). Files written before max_tokens was an attribute
+// have it inside their key; it is taken from there, and *key never holds it. 0 / -1 + ms_error.
+int ms_acts_capture_extent(const char *path, char **key, int64_t *n_tokens, int64_t *max_tokens);
+// 0 when `key` (this run's settings) equals the file's, else -1 + an error naming the first setting
+// that differs, reported against out_path.
+int ms_acts_check_key(const char *have, const char *want, const char *out_path);
 // The root attribute "batch" of a partial file, or 0 when it cannot be read.
 int ms_acts_partial_batch(const char *path);
 // Row r of /tokens (ctx ids).
@@ -108,6 +117,9 @@ int ms_acts_writer_token_row(ms_acts_writer *w, int64_t r, int32_t *row);
 // n_tokens (= n_tokens, the running total) and flushes. 0 / -1 + ms_error.
 int ms_acts_writer_append(ms_acts_writer *w, int B, const int32_t *tok, const float *const *rows, int64_t n_tokens);
 int64_t ms_acts_writer_rows(const ms_acts_writer *w);
+// Before the next append: the file keeps only its first n_seq rows (a row that a smaller budget cut
+// short is captured again whole), and records the run's budget. 0 / -1 + ms_error.
+int ms_acts_writer_rewind(ms_acts_writer *w, int64_t n_seq, int64_t max_tokens);
 // Trims the datasets to the complete rows and closes the file (the caller renames it). Frees w.
 int ms_acts_writer_finish(ms_acts_writer *w);
 void ms_acts_writer_abort(ms_acts_writer *w); // closes without finishing; frees w

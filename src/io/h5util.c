@@ -207,6 +207,39 @@ int ms_h5_get_attr_f64(hid_t loc, const char *name, int required, double *v) {
     return read_number(loc, name, required, WANT_INT | WANT_FLOAT, "one number", H5T_NATIVE_DOUBLE, v);
 }
 
+int ms_h5_get_attr_strs(hid_t loc, const char *name, int n, char ***v) {
+    if (H5Aexists(loc, name) <= 0) return 1;
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+    if (a < 0) return -1;
+    hid_t sp = H5Aget_space(a), t = H5Aget_type(a);
+    int ok = H5Sget_simple_extent_ndims(sp) == 1 && H5Sget_simple_extent_npoints(sp) == n && H5Tis_variable_str(t) > 0;
+    char **raw = ms_calloc((size_t)(n > 0 ? n : 1), sizeof(char *));
+    if (ok) {
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mt, H5T_VARIABLE);
+        H5Tset_cset(mt, H5Tget_cset(t));
+        ok = H5Aread(a, mt, raw) >= 0;
+        H5Tclose(mt);
+    }
+    H5Tclose(t);
+    H5Sclose(sp);
+    H5Aclose(a);
+    if (!ok) {
+        free(raw);
+        char at[1600];
+        where(loc, at, sizeof at);
+        ms_error("%s: attribute '%s' is not %d variable-length strings", at, name, n);
+        return -1;
+    }
+    *v = ms_malloc((size_t)(n > 0 ? n : 1) * sizeof(char *));
+    for (int i = 0; i < n; i++) {
+        (*v)[i] = ms_strdup(raw[i] ? raw[i] : "");
+        if (raw[i]) H5free_memory(raw[i]);
+    }
+    free(raw);
+    return 0;
+}
+
 int ms_h5_get_attr_str(hid_t loc, const char *name, int required, char **v) {
     hid_t t;
     hid_t a = open_checked(loc, name, required, WANT_STR, "one string", &t);

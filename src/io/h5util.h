@@ -43,5 +43,8 @@ int ms_h5_get_attr_i64(hid_t loc, const char *name, int required, int64_t *v);
 int ms_h5_get_attr_f64(hid_t loc, const char *name, int required, double *v);
 int ms_h5_get_attr_str(hid_t loc, const char *name, int required, char **v); // *v malloc'ed
 int ms_h5_attr_strs(hid_t loc, const char *name, const char *const *v, int n); // 1-D vlen strings
+// Reads back a 1-D array of exactly n variable-length strings: *v gets n malloc'ed strings (free
+// each, then the array). 0 read, 1 absent, -1 + ms_error (another type or count).
+int ms_h5_get_attr_strs(hid_t loc, const char *name, int n, char ***v);
 
 #endif

@@ -12,6 +12,7 @@
 #include "viz/acts_h5.h"
 #include "viz/dashboard.h"
 #include "viz/logit_lens.h"
+#include "sae/match.h"
 #include "viz/viz.h"
 
 #define N_LOGIT 10 // logit-lens rows per side
@@ -39,6 +40,7 @@ typedef struct {
     ms_dash_index_row *rows; // (n_features)
     ms_fig_fonts fonts;      // one set for every page: glyphs are rasterised once, not once per page
     int fonts_open;
+    ms_sae_match_result match; // the SAE file's /match (sae match), n_concepts 0 without one
     char sub[1024], inputs[4096];
 } dash_run;
 
@@ -170,17 +172,38 @@ static void lens_text(const dash_run *r, int g, char *lens, size_t cap) {
     }
 }
 
+// The concepts the SAE file's /match lists this feature for, best rank first: the title's note
+// ("concept digits, F1 0.91 held out") and the page's "Concepts" text ("digits:1:0.91,...": concept,
+// rank from 1, held-out F1). Empty without a match.
+static void match_note(const dash_run *r, int feature, char *note, size_t ncap, char *text, size_t tcap) {
+    note[0] = text[0] = 0;
+    int shown = 0, more = 0;
+    for (int j = 0; j < r->match.top; j++)
+        for (int k = 0; k < r->match.n_concepts; k++) {
+            const ms_match_feature *m = &r->match.c[k].best[j];
+            if (m->feature != feature) continue;
+            size_t o = strlen(text);
+            snprintf(text + o, tcap - o, "%s%s:%d:%.4f", o ? "," : "", r->match.c[k].concept, j + 1, m->f1);
+            if (!shown++) snprintf(note, ncap, " \xc2\xb7 %s concept %s, F1 %.2f held out", j ? "matches" : "best for",
+                                   r->match.c[k].concept, m->f1);
+            else more++;
+        }
+    if (more) { size_t o = strlen(note); snprintf(note + o, ncap - o, " (+%d more)", more); }
+}
+
 // Renders and writes the page of group feature g (global index feature).
 static int write_page(dash_run *r, const ms_dash_stats *st, int g, int feature) {
     const char *pt[N_LOGIT], *nt[N_LOGIT];
-    char pbuf[N_LOGIT][128], nbuf[N_LOGIT][128], title[64], path[4096], lens[1024], note[160] = "";
+    char pbuf[N_LOGIT][128], nbuf[N_LOGIT][128], title[256], path[4096], lens[1024], note[160] = "";
+    char mnote[160], concepts[1024];
     for (int k = 0; k < r->n_logit; k++) {
         token_text(r, r->pos_id[g * r->n_logit + k], pbuf[k], sizeof pbuf[k]);
         token_text(r, r->neg_id[g * r->n_logit + k], nbuf[k], sizeof nbuf[k]);
         pt[k] = pbuf[k];
         nt[k] = nbuf[k];
     }
-    snprintf(title, sizeof title, "Feature %d", feature);
+    match_note(r, feature, mnote, sizeof mnote, concepts, sizeof concepts);
+    snprintf(title, sizeof title, "Feature %d%s", feature, mnote);
     if (r->m) ms_logit_lens_note(r->m, r->site, note, sizeof note);
     ms_dash_page pg = {title, r->sub, (const char *const *)r->voc, r->vl, r->nv, r->n_logit, pt,
                        r->m ? r->pos_v + (size_t)g * r->n_logit : NULL, nt, r->m ? r->neg_v + (size_t)g * r->n_logit : NULL,
@@ -193,8 +216,8 @@ static int write_page(dash_run *r, const ms_dash_stats *st, int g, int feature) 
     snprintf(stats, sizeof stats, "density=%.9g tokens=%llu fires=%llu max=%.9g",
              st->n_tokens ? (double)st->n_fire[g] / (double)st->n_tokens : 0.0, (unsigned long long)st->n_tokens,
              (unsigned long long)st->n_fire[g], (double)st->max[g]);
-    ms_png_text ptx[3] = {{"Inputs", r->inputs}, {"Stats", stats}, {"LogitLens", lens}};
-    int rc = !cv || ms_png_write(cv, path, ptx, r->m ? 3 : 2) < 0 ? -1 : 0;
+    ms_png_text ptx[4] = {{"Inputs", r->inputs}, {"Stats", stats}, {"Concepts", concepts}, {"LogitLens", lens}};
+    int rc = !cv || ms_png_write(cv, path, ptx, r->m ? 4 : 3) < 0 ? -1 : 0;
     ms_canvas_free(cv);
     return rc;
 }
@@ -238,12 +261,14 @@ static void dash_run_free(dash_run *r) {
     ms_vocab_free(r->voc, r->vl, r->nv);
     ms_model_free(r->m);
     ms_acts_file_close(r->af);
+    ms_sae_match_result_free(&r->match);
 }
 
 int ms_viz_dashboard(const ms_viz_dashboard_opts *o, ms_viz_dashboard_report *rep) {
     dash_run r = {.o = o};
     const int nf = o->n_features;
     int rc = open_inputs(&r) || plan(&r) ? -1 : 0;
+    if (!rc && o->sae_path && ms_sae_match_read(o->sae_path, &r.match) < 0) rc = -1; // absent: no notes
     if (!rc) {
         describe(&r);
         rc = ms_fig_fonts_open(&r.fonts, o->scale);

@@ -4,7 +4,9 @@
 // on the left and the colorbar on the right, token labels under the columns. Cells are as wide as
 // the widest token label when that is at most 64 px (labels horizontal); otherwise cells are one
 // line high and labels are rotated 90 degrees (reading bottom-to-top, ending at the grid), cut with
-// "…" at 180 px. The colour scale runs from min(0, min act) to max act, so the largest activation
+// "…" at 180 px. A sequence wider than a page (1200 px of grid at 100 dpi) wraps into panels
+// stacked top to bottom, each with its own row and column labels, like lines of text. The colour
+// scale runs from min(0, min act) to max act, so the largest activation
 // is the map's extreme colour and zero is the dark end.
 #include "viz/heatmap.h"
 #include <math.h>
@@ -18,9 +20,48 @@
 
 void ms_heatmap_layout_str(const ms_heatmap_layout *l, char *buf, int bufsz) {
     snprintf(buf, (size_t)bufsz,
-             "grid=%d,%d cell=%d,%d rows=%d cols=%d rotated=%d collab=%d,%d rowlab=%d,%d cbar=%d,%d,%d,%d vmin=%.9g vmax=%.9g",
+             "grid=%d,%d cell=%d,%d rows=%d cols=%d rotated=%d collab=%d,%d rowlab=%d,%d cbar=%d,%d,%d,%d vmin=%.9g vmax=%.9g "
+             "panels=%d,%d,%d",
              l->grid_x, l->grid_y, l->cell_w, l->cell_h, l->rows, l->cols, l->rotated, l->collab_y, l->collab_h,
-             l->rowlab_x, l->rowlab_w, l->cbar_x, l->cbar_y, l->cbar_w, l->cbar_h, l->vmin, l->vmax);
+             l->rowlab_x, l->rowlab_w, l->cbar_x, l->cbar_y, l->cbar_w, l->cbar_h, l->vmin, l->vmax, l->panels,
+             l->per_panel, l->panel_dy);
+}
+
+#define MS_HEATMAP_PAGE_GRID 1200 // px of grid per panel at 100 dpi
+
+// One panel: the row labels, cells and column labels of columns [j0, j1) with its grid at (gx, gy).
+static void draw_panel(ms_canvas *c, ms_fig_fonts *f, const ms_heatmap_spec *sp, int j0, int j1, int gx, int gy,
+                       int cell_w, int cell_h, int rotated, double vmin, double vmax) {
+    const int R = sp->n_rows, C = sp->n_cols, lh = ms_font_line_height(f->small), n = j1 - j0;
+    const ms_rgb ink = MS_GREY(20);
+    char buf[256];
+    ms_text_draw_aligned(c, f->normal, gx - MS_PX(f, 8), gy - ms_font_line_height(f->normal) - MS_PX(f, 2), "feature",
+                         MS_GREY(90), 2);
+    for (int i = 0; i < R; i++) {
+        snprintf(buf, sizeof buf, "#%d", sp->feature_ids[i]);
+        int y = gy + i * cell_h + (cell_h - ms_font_line_height(f->normal)) / 2;
+        ms_text_draw_aligned(c, f->normal, gx - MS_PX(f, 8), y, buf, ink, 2);
+        for (int j = j0; j < j1; j++) {
+            float a = sp->acts[(size_t)i * C + j];
+            ms_rgb col = isfinite(a) ? ms_cmap_viridis((a - vmin) / (vmax - vmin)) : MS_GREY(200);
+            ms_canvas_fill_rect(c, gx + (j - j0) * cell_w, gy + i * cell_h, cell_w, cell_h, col);
+        }
+    }
+    // thin white separators keep neighbouring cells of similar colour distinguishable
+    for (int j = 1; j < n; j++) ms_canvas_fill_rect(c, gx + j * cell_w, gy, 1, R * cell_h, MS_WHITE);
+    for (int i = 1; i < R; i++) ms_canvas_fill_rect(c, gx, gy + i * cell_h, n * cell_w, 1, MS_WHITE);
+    int collab_y = gy + R * cell_h + MS_PX(f, 4);
+    for (int j = j0; j < j1; j++) {
+        char fit[512];
+        int x = gx + (j - j0) * cell_w;
+        if (rotated) {
+            int w = ms_text_fit(f->small, sp->cols[j].text, MS_PX(f, 180), fit, sizeof fit);
+            // the label's end touches the grid: start at collab_y + w, read upwards
+            ms_text_draw_rot90(c, f->small, x + (cell_w - lh) / 2, collab_y + w, fit, ink);
+        } else {
+            ms_text_draw_aligned(c, f->small, x + cell_w / 2, collab_y, sp->cols[j].text, ink, 1);
+        }
+    }
 }
 
 ms_canvas *ms_viz_heatmap(const ms_heatmap_spec *sp, ms_heatmap_layout *lay) {
@@ -56,7 +97,12 @@ ms_canvas *ms_viz_heatmap(const ms_heatmap_spec *sp, ms_heatmap_layout *lay) {
         if (w > rowlab_w) rowlab_w = w;
     }
     int title_h = ms_font_line_height(f->title) + (sp->subtitle ? ms_font_line_height(f->normal) + MS_PX(f, 4) : 0);
-    int grid_w = C * cell_w, grid_h = R * cell_h;
+    int per = MS_PX(f, MS_HEATMAP_PAGE_GRID) / cell_w;
+    if (per < 1) per = 1;
+    if (per > C) per = C > 0 ? C : 1;
+    const int panels = C > 0 ? (C + per - 1) / per : 1;
+    per = C > 0 ? (C + panels - 1) / panels : 1; // balanced: 24 columns wrap as 12 + 12, not 23 + 1
+    int grid_w = per * cell_w, grid_h = R * cell_h;
     int cbar_h = grid_h > MS_PX(f, 120) ? grid_h : MS_PX(f, 120);
     int cbar_w = MS_PX(f, 16);
     int cbar_total = ms_fig_colorbar_width(f, cbar_w, vmin, vmax, "activation");
@@ -66,7 +112,10 @@ ms_canvas *ms_viz_heatmap(const ms_heatmap_spec *sp, ms_heatmap_layout *lay) {
     int sw = sp->subtitle ? ms_text_width(f->normal, sp->subtitle) : 0;
     if (tw + 2 * pad > W) W = tw + 2 * pad;
     if (sw + 2 * pad > W) W = sw + 2 * pad < 2400 ? sw + 2 * pad : 2400;
-    int body_h = grid_h + collab_h > cbar_h ? grid_h + collab_h : cbar_h;
+    // panel p's grid starts panel_dy lower than panel p-1's: its labels' header, grid, column labels
+    const int panel_dy = grid_h + collab_h + MS_PX(f, 16) + ms_font_line_height(f->normal);
+    int body_h = (panels - 1) * panel_dy + grid_h + collab_h;
+    if (cbar_h > body_h) body_h = cbar_h;
     int H = grid_y + body_h + MS_PX(f, 6) + pad;
     ms_canvas *c = ms_canvas_new(W, H, MS_WHITE);
     ms_rgb ink = MS_GREY(20);
@@ -76,38 +125,16 @@ ms_canvas *ms_viz_heatmap(const ms_heatmap_spec *sp, ms_heatmap_layout *lay) {
         ms_text_fit(f->normal, sp->subtitle, W - 2 * pad, fit, sizeof fit);
         ms_text_draw(c, f->normal, pad, pad + ms_font_line_height(f->title) + MS_PX(f, 4), fit, MS_GREY(70));
     }
-    // header over the row labels
-    ms_text_draw_aligned(c, f->normal, grid_x - MS_PX(f, 8), grid_y - ms_font_line_height(f->normal) - MS_PX(f, 2),
-                         "feature", MS_GREY(90), 2);
-    for (int i = 0; i < R; i++) {
-        snprintf(buf, sizeof buf, "#%d", sp->feature_ids[i]);
-        int y = grid_y + i * cell_h + (cell_h - ms_font_line_height(f->normal)) / 2;
-        ms_text_draw_aligned(c, f->normal, grid_x - MS_PX(f, 8), y, buf, ink, 2);
-        for (int j = 0; j < C; j++) {
-            float a = sp->acts[(size_t)i * C + j];
-            ms_rgb col = isfinite(a) ? ms_cmap_viridis((a - vmin) / (vmax - vmin)) : MS_GREY(200);
-            ms_canvas_fill_rect(c, grid_x + j * cell_w, grid_y + i * cell_h, cell_w, cell_h, col);
-        }
+    for (int p = 0; p < panels; p++) {
+        int j0 = p * per, j1 = j0 + per < C ? j0 + per : C;
+        draw_panel(c, f, sp, j0, j1, grid_x, grid_y + p * panel_dy, cell_w, cell_h, rotated, vmin, vmax);
     }
-    // thin white separators keep neighbouring cells of similar colour distinguishable
-    for (int j = 1; j < C; j++) ms_canvas_fill_rect(c, grid_x + j * cell_w, grid_y, 1, grid_h, MS_WHITE);
-    for (int i = 1; i < R; i++) ms_canvas_fill_rect(c, grid_x, grid_y + i * cell_h, grid_w, 1, MS_WHITE);
     int collab_y = grid_y + grid_h + MS_PX(f, 4);
-    for (int j = 0; j < C; j++) {
-        char fit[512];
-        if (rotated) {
-            int w = ms_text_fit(f->small, sp->cols[j].text, MS_PX(f, 180), fit, sizeof fit);
-            // the label's end touches the grid: start at collab_y + w, read upwards
-            ms_text_draw_rot90(c, f->small, grid_x + j * cell_w + (cell_w - lh) / 2, collab_y + w, fit, ink);
-        } else {
-            ms_text_draw_aligned(c, f->small, grid_x + j * cell_w + cell_w / 2, collab_y, sp->cols[j].text, ink, 1);
-        }
-    }
     int cbar_x = grid_x + grid_w + MS_PX(f, 18);
     ms_fig_colorbar(c, f, cbar_x, grid_y, cbar_w, cbar_h, vmin, vmax, ms_cmap_viridis, "activation");
     if (lay) {
         ms_heatmap_layout L = {grid_x, grid_y, cell_w, cell_h, R, C, rotated, collab_y, collab_h - MS_PX(f, 6) + 1,
-                               pad, rowlab_w, cbar_x, grid_y, cbar_w, cbar_h, vmin, vmax};
+                               pad, rowlab_w, cbar_x, grid_y, cbar_w, cbar_h, vmin, vmax, panels, per, panel_dy};
         *lay = L;
     }
     ms_fig_fonts_close(f);

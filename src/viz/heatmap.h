@@ -14,6 +14,10 @@ typedef struct {
     int rowlab_x, rowlab_w; // row-label band left of the grid
     int cbar_x, cbar_y, cbar_w, cbar_h;
     double vmin, vmax;
+    // long sequences wrap into panels stacked top to bottom, per_panel columns each: column j is at
+    // x = grid_x + (j % per_panel)·cell_w, panel j / per_panel, shifted down by that times panel_dy
+    // (grid and its labels alike); cols counts every column
+    int panels, per_panel, panel_dy;
 } ms_heatmap_layout;
 
 typedef struct {
@@ -28,7 +32,8 @@ typedef struct {
 
 // Renders; NULL + ms_error() on failure (font missing). layout may be NULL.
 ms_canvas *ms_viz_heatmap(const ms_heatmap_spec *spec, ms_heatmap_layout *layout);
-// "grid=x,y cell=w,h rows=R cols=C rotated=0 collab=y,h rowlab=x,w cbar=x,y,w,h vmin=… vmax=…"
+// "grid=x,y cell=w,h rows=R cols=C rotated=0 collab=y,h rowlab=x,w cbar=x,y,w,h vmin=… vmax=…
+//  panels=P,per_panel,panel_dy"
 void ms_heatmap_layout_str(const ms_heatmap_layout *l, char *buf, int bufsz);
 
 // Token-highlight view: tokens flowed like text, background white -> orange by activation.

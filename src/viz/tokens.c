@@ -21,7 +21,7 @@ static void sb_str(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
 
 static void put_cp(sbuf *b, uint32_t cp, int text_mode, int *newline) {
     char tmp[16];
-    if (cp == ' ') sb_str(b, text_mode ? " " : "\xc2\xb7");
+    if (cp == ' ') sb_str(b, text_mode ? " " : "\xe2\x90\xa3"); // ␣ (U+2423): a middle dot reads as "." in small rotated labels
     else if (cp == '\n') { sb_str(b, "\xe2\x86\xb5"); *newline = 1; }
     else if (cp == '\t') sb_str(b, "\xe2\x86\x92");
     else if (cp < 0x20 || cp == 0x7F) { snprintf(tmp, sizeof tmp, "<0x%02X>", cp); sb_str(b, tmp); }

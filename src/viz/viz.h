@@ -84,4 +84,9 @@ typedef struct {
 } ms_viz_dashboard_report;
 int ms_viz_dashboard(const ms_viz_dashboard_opts *o, ms_viz_dashboard_report *r);
 
+// `viz match` (match_fig.c): the SAE file's /match (sae/match.h) as one PNG; its "Layout" text chunk:
+// "rows=C x0=… axis_w=… y0=… row_h=… bar_h=…" (concept k's bar spans x0 .. x0 + F1·axis_w, centred
+// in the row at y0 + k·row_h). 0 / -1 + ms_error (no /match: run `sae match` first).
+int ms_viz_match_png(const char *sae_path, const char *out, double scale, const char *inputs, ms_viz_written *w);
+
 #endif

@@ -77,6 +77,30 @@ def test_resume_mismatch():
     assert "dtype" in p.stderr, p.stderr
 
 
+def test_extend_budget():
+    # a finished capture continued to larger --max-tokens (twice) is byte for byte one run with the
+    # largest budget, although the budgets cut rows mid-sequence; settings that differ are refused
+    # and leave the finished file as it was
+    one, two = os.path.join(T, "ext_one.h5"), os.path.join(T, "ext_two.h5")
+    mstest.run(*args(one, "--max-tokens", 2001, "--overwrite"))
+    mstest.run(*args(two, "--max-tokens", 777, "--overwrite"))
+    p = mstest.run(*args(two, "--max-tokens", 1500, "--resume"))
+    assert "extending" in p.stderr, p.stderr
+    mstest.run(*args(two, "--max-tokens", 2001, "--resume"))
+    a_d, a_a = read_all(one)
+    b_d, b_a = read_all(two)
+    assert a_a == b_a, {k: (a_a.get(k), b_a.get(k)) for k in set(a_a) | set(b_a) if a_a.get(k) != b_a.get(k)}
+    assert a_a["n_tokens"] == 2001 and a_a["max_tokens"] == 2001
+    for k in a_d:
+        assert a_d[k].shape == b_d[k].shape and np.array_equal(a_d[k], b_d[k]), k
+    p = mstest.run(*args(two, "--max-tokens", 2001, "--resume"))
+    assert "nothing to resume" in p.stderr, p.stderr
+    before = open(two, "rb").read()
+    p = mstest.run(*args(two, "--max-tokens", 3000, "--resume", "--dtype", "f16"), ok=False)
+    assert "dtype" in p.stderr, p.stderr
+    assert open(two, "rb").read() == before and not os.path.exists(two + ".partial")
+
+
 def test_layout_f16_and_values():
     out = os.path.join(T, "f16.h5")
     mstest.run(*args(out, "--overwrite", "--dtype", "f16", "--max-tokens", 200, "--compress", 1))
@@ -99,5 +123,6 @@ def test_layout_f16_and_values():
 
 mstest.check("SIGKILL mid-run, --resume equals an uninterrupted run", test_kill_and_resume)
 mstest.check("--resume refuses different settings", test_resume_mismatch)
+mstest.check("--resume continues a finished capture to a larger --max-tokens, as one run", test_extend_budget)
 mstest.check("f16 layout, padding, values", test_layout_f16_and_values)
 mstest.finish()

@@ -89,7 +89,46 @@ def test_jsonl_errors():
     assert "bad.jsonl line 1" in p.stderr and "JSON" in p.stderr, p.stderr
 
 
+def test_text_streams():
+    # --max-tokens on text reads only what it needs: the input is a pipe whose writer sends 400 kB and
+    # then holds it open without end; a reader that wants the whole file never returns (killed after
+    # 300 s: the test fails). The rows are the tokenizer's ids of the text.
+    import subprocess, threading, time
+    fifo = os.path.join(T, "endless.fifo")
+    if os.path.exists(fifo):
+        os.remove(fifo)
+    os.mkfifo(fifo)
+    line = "The fox saw 12 dogs; then it ran.\n  Indented, it said 'hello'.\n"
+    text = line * (400_000 // len(line))
+    stop = threading.Event()
+
+    def writer():
+        try:
+            with open(fifo, "w") as f:
+                f.write(text)
+                f.flush()
+                stop.wait(300)
+        except BrokenPipeError:  # the reader took what it needed and closed the pipe
+            pass
+
+    th = threading.Thread(target=writer, daemon=True)
+    th.start()
+    out = os.path.join(T, "fifo.h5")
+    try:
+        p = subprocess.run([mstest.BIN, "capture", "--model", MODEL, "--input", fifo, "--hooks", "blocks.0.hook_resid_post",
+                            "--ctx", "16", "--max-tokens", "2000", "--out", out, "--overwrite"],
+                           capture_output=True, text=True, timeout=300)
+    finally:
+        stop.set()
+    assert p.returncode == 0, p.stderr
+    ids = tokenize(text[:20000])
+    with h5py.File(out, "r") as f:
+        got = [t for r in rows(f) for t in r]
+    assert got == ids[:2000], (got[:20], ids[:20])
+
+
 mstest.check("text input: windows, BOS, /vocab, values", test_text)
+mstest.check("text input is read as it is needed (a pipe that never ends, --max-tokens)", test_text_streams)
 mstest.check("jsonl input: one document per line", test_jsonl)
 mstest.check("jsonl errors name the line", test_jsonl_errors)
 mstest.finish()

@@ -51,7 +51,7 @@ def label(model, inp, ctx, extra=(), fmt="text", rules=RULES, out="labels.h5"):
     rp = T("rules.json")
     with open(rp, "w") as f:
         json.dump(rules, f, ensure_ascii=False)
-    args = ["concepts", "label", "--model", model, "--input", inp, "--input-format", fmt, "--ctx", ctx, "--out", T(out), *extra]
+    args = ["concepts", "label", "--model", model, "--input", inp, "--input-format", fmt, "--ctx", ctx, "--out", T(out), "--overwrite", *extra]
     if rules is not None:
         args += ["--rules", rp]
     run(*args)

@@ -32,7 +32,7 @@ def run_case(name, dims):
     mstest.run("capture", "--model", path, "--input", ids, "--input-format", "ids", "--hooks", "*", "--ctx", CTX,
                "--out", out, "--batch", 3, "--overwrite")
     with h5py.File(out, "r") as f:
-        names = f.attrs["hooks"].decode().split(",")
+        names = f.attrs["hooks"].split(",")  # a str: UTF-8 variable-length string
         acts = {k: f["acts/" + k][:] for k in names}
     expect_sites = 1 + L * 18 + 2  # embed, 18 block sites for llama, ln_final, logits
     assert len(names) == expect_sites, (len(names), names)

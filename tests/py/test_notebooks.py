@@ -1,6 +1,9 @@
 """Executes every notebook in notebooks/ against outputs the CLI writes here (a small random model,
-a capture, a TopK SAE), so the notebooks keep reading our on-disk formats correctly with h5py."""
-import glob, os
+a capture of JSONL paragraphs, so rows end in padding, a TopK SAE), so the notebooks keep reading our
+on-disk formats correctly with h5py. The notebook reads in chunks of 7 rows and skips padding; its
+explained variance and L0 must equal a whole-array NumPy computation over the real tokens."""
+import glob, json, os
+import numpy as np
 import nbformat
 from nbconvert.preprocessors import ExecutePreprocessor
 from mstest import run, check, finish, TMP, SRC
@@ -8,26 +11,27 @@ from mstest import run, check, finish, TMP, SRC
 model = os.path.join(TMP, "model")
 acts = os.path.join(TMP, "acts.h5")
 sae = os.path.join(TMP, "sae.h5")
-corpus = os.path.join(TMP, "corpus.txt")
+corpus = os.path.join(TMP, "corpus.jsonl")
 with open(os.path.join(SRC, "README.md")) as f:
-    open(corpus, "w").write(f.read())
+    paras = [p for p in f.read().split("\n\n") if p.strip()]
+with open(corpus, "w") as f:
+    f.writelines(json.dumps({"text": p}) + "\n" for p in paras)
 
 run("random-model", "--arch", "gpt2", "--layers", "2", "--d-model", "64", "--heads", "2",
     "--d-mlp", "128", "--vocab", "400", "--ctx", "64", "--seed", "3", "--out", model)
-run("capture", "--model", model, "--input", corpus, "--hooks", "blocks.*.hook_resid_post",
+run("capture", "--model", model, "--input", corpus, "--input-format", "jsonl", "--hooks", "blocks.*.hook_resid_post",
     "--ctx", "64", "--max-tokens", "8192", "--out", acts, "--overwrite")
 run("sae", "train", "--acts", acts, "--hook", "blocks.1.hook_resid_post", "--arch", "topk",
     "--k", "4", "--expansion", "2", "--batch", "512", "--tokens", "16k", "--out", sae)
 
 
 def provenance():
-    # the dictionary names the model its activations came from (attributes are fixed-length in one
-    # file and variable-length in the other, ASCII or UTF-8: all must be read)
+    # the dictionary names the model its activations came from
     import h5py
     with h5py.File(acts) as a, h5py.File(sae) as s:
         m = a.attrs["model"]
-        m = m.decode() if isinstance(m, bytes) else m
         assert m == model, m
+        assert (a["tokens"][:] < 0).any(), "the fixture should have padding"
         assert s.attrs["model"] == m, s.attrs["model"]
 
 
@@ -36,12 +40,34 @@ check("sae file names the model", provenance)
 
 def execute(path):
     nb = nbformat.read(path, as_version=4)
-    env = {"MONOSCOPE_ACTS": acts, "MONOSCOPE_SAE": sae, "MONOSCOPE_NB_OUT": TMP}
+    env = {"MONOSCOPE_ACTS": acts, "MONOSCOPE_SAE": sae, "MONOSCOPE_NB_OUT": TMP, "MONOSCOPE_NB_CHUNK": "7"}
     os.environ.update(env)
     ExecutePreprocessor(timeout=300, kernel_name="python3").preprocess(
         nb, {"metadata": {"path": os.path.dirname(path)}})
     # every code cell ran without error (an error raises above) and produced its figures
     assert os.path.getsize(os.path.join(TMP, "nb_density.png")) > 0
+    got = json.load(open(os.path.join(TMP, "nb_metrics.json")))
+    want = whole_array_metrics()
+    assert got["tokens"] == want["tokens"], (got, want)
+    for k in ("explained_variance", "l0"):
+        assert abs(got[k] - want[k]) <= 1e-6 * max(1.0, abs(want[k])), (k, got, want)
+
+
+def whole_array_metrics():
+    # the reference: every real token at once, TopK as the README defines it
+    import h5py
+    with h5py.File(acts) as a, h5py.File(sae) as s:
+        h = s.attrs["hook"]
+        ids = a["tokens"][:]
+        x = a["acts"][h][:][ids >= 0].astype(np.float64)
+        W_enc, W_dec, b_enc, b_dec, k = (s["W_enc"][:], s["W_dec"][:], s["b_enc"][:], s["b_dec"][:], int(s.attrs["k"]))
+    pre = np.maximum((x - b_dec) @ W_enc + b_enc, 0)
+    keep = np.argsort(-pre, axis=1, kind="stable")[:, :k]
+    z = np.zeros_like(pre)
+    np.put_along_axis(z, keep, np.take_along_axis(pre, keep, 1), 1)
+    x_hat = z @ W_dec + b_dec
+    ev = 1 - ((x - x_hat) ** 2).sum() / ((x - x.mean(0)) ** 2).sum()
+    return {"tokens": len(x), "explained_variance": float(ev), "l0": float((z > 0).sum(1).mean())}
 
 
 for nb_path in sorted(glob.glob(os.path.join(SRC, "notebooks", "*.ipynb"))):

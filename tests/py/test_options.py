@@ -112,10 +112,36 @@ def glob_header_names_each_site():
             assert f"site {name}: d_in {d}, d_sae {2 * d} " in p.stderr, (name, d, p.stderr)
 
 
+def strings_are_str():
+    # h5py gives back str for UTF-8 variable-length strings and bytes for fixed-length ones: every
+    # string attribute monoscope writes (capture, sae train, sae eval, sae encode) must read as str
+    import h5py
+    import numpy as np
+    if not os.path.exists(T("mix.h5")):
+        glob_header_names_each_site()
+    sae = T("mix_sae_0.h5")
+    run("sae", "train", "--acts", T("mix.h5"), "--hook", "blocks.0.hook_resid_post", "--k", 4, "--expansion", 2,
+        "--batch", 64, "--tokens", 256, "--out", sae, "--overwrite")
+    run("sae", "eval", "--sae", sae, "--acts", T("mix.h5"))
+    run("sae", "encode", "--sae", sae, "--acts", T("mix.h5"), "--out", T("mix_feats.h5"), "--overwrite")
+    bad = []
+    for path in (T("mix.h5"), sae, T("mix_feats.h5")):
+        with h5py.File(path, "r") as f:
+            objs = [("/", f)]
+            f.visititems(lambda n, o: objs.append((n, o)))
+            for name, o in objs:
+                for k, v in o.attrs.items():
+                    items = v.ravel().tolist() if isinstance(v, np.ndarray) else [v]
+                    if any(isinstance(x, (bytes, np.bytes_)) for x in items):
+                        bad.append(f"{os.path.basename(path)}:{name}@{k}")
+    assert not bad, "string attributes read as bytes: " + ", ".join(bad)
+
+
 check("sae train refuses an existing --out without --overwrite; --resume", sae_train)
 check("sae encode/export/import refuse an existing --out", sae_encode_import_export)
 check("random-model refuses an existing --out", random_model)
 check("--k/--k-aux/--l0-target larger than d_sae are errors", sizes_beyond_dictionary)
 check("an SAE used on another model's activations: one warning naming both", model_mismatch_warns)
 check("a --hook glob over sites of different sizes: the header names each site's d_in", glob_header_names_each_site)
+check("every string attribute of acts.h5, sae.h5 (with /eval) and feats.h5 reads as str in h5py", strings_are_str)
 mstest.finish()

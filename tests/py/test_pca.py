@@ -40,7 +40,7 @@ def pca_matches():
     ev, V = ev[::-1], V[:, ::-1]
     for k, block in ((3, 10), (0, 4096)):
         out = T("pca_%d.h5" % k)
-        p = run("pca", "--acts", acts, "--hook", HOOK, "--k", k, "--block", block, "--out", out)
+        p = run("pca", "--acts", acts, "--hook", HOOK, "--k", k, "--block", block, "--out", out, "--overwrite")
         assert "ratio" in p.stdout
         with h5py.File(out) as f:
             kk = k or R.shape[1]

@@ -127,7 +127,7 @@ def ridge_all():
     acts, labels = make_data("ridge", X, tok, c)
     out = T("ridge_probe.h5")
     p = run("probe", "train", "--acts", acts, "--hook", HOOK, "--labels", labels, "--all", "--ridge", "0.5",
-            "--test-frac", "0.25", "--seed", "4", "--block", "20", "--out", out, "--json")  # one sequence per block
+            "--test-frac", "0.25", "--seed", "4", "--block", "20", "--out", out, "--overwrite", "--json")  # one sequence per block
     js = json.loads(p.stdout)
     assert [q["concept"] for q in js["probes"]] == ["alpha", "beta"], js
     check_file(out, X, tok, c, 0.5, False)
@@ -140,7 +140,7 @@ def ridge_singular():
     X, tok, c = base_data(dup_col=True)
     acts, labels = make_data("sing", X, tok, c, dtype=np.float64)
     out = T("sing_probe.h5")
-    p = run("probe", "train", "--acts", acts, "--labels", labels, "--concept", "alpha", "--ridge", "0", "--out", out)
+    p = run("probe", "train", "--acts", acts, "--labels", labels, "--concept", "alpha", "--ridge", "0", "--out", out, "--overwrite")
     assert "dgelsd" in p.stderr, p.stderr
     check_file(out, X, tok, {"alpha": c["alpha"]}, 0.0, False)
 
@@ -149,7 +149,7 @@ def logistic():
     X, tok, c = base_data()
     acts, labels = make_data("logit", X, tok, c)
     out = T("logit_probe.h5")
-    run("probe", "train", "--acts", acts, "--labels", labels, "--all", "--logistic", "--ridge", "0.1", "--seed", "9", "--block", "30", "--out", out)
+    run("probe", "train", "--acts", acts, "--labels", labels, "--all", "--logistic", "--ridge", "0.1", "--seed", "9", "--block", "30", "--out", out, "--overwrite")
     f = check_file(out, X, tok, c, 0.1, True)
     with h5py.File(out) as f:
         assert f.attrs["kind"] == "logistic"
@@ -166,12 +166,12 @@ def separable():
     acts, labels = make_data("sep", X, tok, {"sep": y})
     out = T("sep_probe.h5")
     js = json.loads(run("probe", "train", "--acts", acts, "--labels", labels, "--logistic", "--ridge", "1e-3",
-                        "--out", out, "--json").stdout)
+                        "--out", out, "--overwrite", "--json").stdout)
     assert js["probes"][0]["accuracy"] == 1.0 and js["probes"][0]["f1"] == 1.0 and js["probes"][0]["auc"] == 1.0, js
     check_file(out, X, tok, {"sep": y}, 1e-3, True)
     # no penalty on separable data: no optimum; bounded passes, loss kept decreasing, still 100 %, a note
     p = run("probe", "train", "--acts", acts, "--labels", labels, "--logistic", "--ridge", "0", "--max-iter", "30",
-            "--out", out, "--json")
+            "--out", out, "--overwrite", "--json")
     q = json.loads(p.stdout)["probes"][0]
     assert q["converged"] is False and q["iterations"] == 30 and q["accuracy"] == 1.0, q
     assert "not converged" in p.stderr, p.stderr

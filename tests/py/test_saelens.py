@@ -179,6 +179,9 @@ def h5_snapshot(path):
                 out["ds:" + name] = (obj.dtype.str, obj.shape, obj[()].tobytes())
                 for k, v in obj.attrs.items():
                     out[f"attr:{name}:{k}"] = repr(v)
+            elif isinstance(obj, h5py.Group):  # /eval's metrics are group attributes
+                for k, v in obj.attrs.items():
+                    out[f"attr:{name}:{k}"] = repr(v)
         f.visititems(visit)
         for k, v in f.attrs.items():
             out["attr:/:" + k] = repr(v)
@@ -227,8 +230,11 @@ def trained_roundtrip():
     acts = T("train_acts.h5")
     synth_acts.make(acts, hooks=(HOOK,), d_in=16, n_features=32, n_seq=16, ctx=16, seed=5)
     x = acts_x = None
-    with h5py.File(acts, "r") as f:
+    with h5py.File(acts, "a") as f:
         acts_x = f["acts/" + HOOK][:].reshape(-1, 16).astype(np.float32)
+        # as capture records them: the model's path, rows without BOS (ctx 16)
+        f.attrs["model"] = "/data/models/tiny-gpt2/"
+        f.attrs["prepend_bos"] = np.int64(0)
     for arch in ("relu", "topk", "batchtopk", "jumprelu"):
         out = T(f"tr_{arch}.h5")
         args = ["sae", "train", "--acts", acts, "--hook", HOOK, "--out", out, "--arch", arch, "--d-sae", "32",
@@ -238,19 +244,43 @@ def trained_roundtrip():
         p = run(*args, ok=None)
         if p.returncode != 0:
             raise AssertionError(f"sae train --arch {arch} failed: {p.stderr.strip()[-300:]}")
+        run("sae", "eval", "--sae", out, "--acts", acts)  # /eval must survive the round trip too
         run("sae", "export", "--sae", out, "--out", T(f"tr_{arch}_exp"))
         run("sae", "import", T(f"tr_{arch}_exp"), "--out", T(f"tr_{arch}_b.h5"))
         a, b = h5_snapshot(out), h5_snapshot(T(f"tr_{arch}_b.h5"))
+        assert "attr:eval:explained_variance" in a and "ds:eval/feature_density" in a, sorted(a)[:8]
         assert a.keys() == b.keys(), (arch, set(a) ^ set(b))
         for key in a:
             assert a[key] == b[key], f"{arch}: {key} differs after export -> import"
         cfg = json.load(open(os.path.join(T(f"tr_{arch}_exp"), "cfg.json")))
         want = {"relu": "standard", "topk": "topk", "batchtopk": "jumprelu", "jumprelu": "jumprelu"}[arch]
         assert cfg["architecture"] == want, cfg["architecture"]
+        # what SAELens reads about the data: the capture's own windowing, the model's name (not a path)
+        for c in (cfg, cfg["metadata"]):
+            assert c["prepend_bos"] is False and c["context_size"] == 16 and c["model_name"] == "tiny-gpt2", c
+        assert cfg["reshape_activations"] == "none"
         w, _ = R.read_safetensors(os.path.join(T(f"tr_{arch}_exp"), "sae_weights.safetensors"))
         f_ref, pre = R.torch_encode(w, acts_x, want, k=cfg.get("k"))
         run("sae", "encode", "--sae", out, "--acts", acts, "--out", T(f"tr_{arch}_f.h5"))
         compare_codes(read_feats(T(f"tr_{arch}_f.h5"), 32)[0], f_ref, pre, want, k=cfg.get("k"), thr=w.get("threshold"))
+
+
+def hook_z_export():
+    """An attention-output dictionary: SAELens flattens hook_z's (heads, d_head) when reshape_activations
+    is "hook_z" (its layout for attention SAEs), with d_in = heads * d_head."""
+    import synth_acts
+    acts, hz = T("z_acts.h5"), "blocks.0.attn.hook_z"
+    synth_acts.make(acts, hooks=(hz,), d_in=16, n_features=32, n_seq=8, ctx=16, seed=6, extra_dims=(2, 8))
+    out = T("z_sae.h5")
+    run("sae", "train", "--acts", acts, "--hook", hz, "--out", out, "--d-sae", "32", "--k", "3",
+        "--tokens", "1024", "--batch", "128")
+    run("sae", "export", "--sae", out, "--out", T("z_exp"))
+    cfg = json.load(open(T("z_exp", "cfg.json")))
+    assert cfg["reshape_activations"] == "hook_z" and cfg["d_in"] == 16 and cfg["hook_name"] == hz, cfg
+    assert "prepend_bos" not in cfg and "prepend_bos" not in cfg["metadata"], "the file did not say: SAELens' default"
+    run("sae", "import", T("z_exp"), "--out", T("z_b.h5"))
+    a, b = h5_snapshot(out), h5_snapshot(T("z_b.h5"))
+    assert a == b, set(k for k in a if a.get(k) != b.get(k))
 
 
 def _train_available():
@@ -259,7 +289,8 @@ def _train_available():
 
 
 if _train_available():
-    check("trained SAEs (4 architectures): export -> import exact; export encodes like the original", trained_roundtrip)
+    check("trained SAEs (4 architectures): export -> import exact with /eval; export encodes like the original", trained_roundtrip)
+    check("hook_z dictionary exports with reshape_activations hook_z", hook_z_export)
 else:
     print("SKIP trained round trip: `monoscope sae train` not available in this build")
 

@@ -34,6 +34,12 @@ def heatmap(seq, feats, out):
     return img, t, vd.layout(t)
 
 
+def col_at(L, c):
+    """(x of column c's cells, y shift of its panel): long sequences wrap into panels (README)."""
+    panels, per, dy = L["panels"]
+    return L["grid"][0] + (c % per) * L["cell"][0], (c // per) * dy
+
+
 def t_heatmap():
     seq, feats = 3, [5, 1, 12, 40, 7]
     img, t, L = heatmap(seq, feats, os.path.join(TMP, "h5.png"))
@@ -42,13 +48,15 @@ def t_heatmap():
     cw, chh = L["cell"]
     a = CODES[seq][:, feats].T  # (rows, tokens)
     i, j = np.unravel_index(np.argmax(a), a.shape)
-    px = img[gy + i * chh + chh // 2, gx + j * cw + cw // 2].astype(int)
+    x, dy = col_at(L, j)
+    px = img[gy + dy + i * chh + chh // 2, x + cw // 2].astype(int)
     assert np.abs(px - VIRIDIS_TOP).max() <= 1, f"max cell colour {px}"
     # every other cell is darker than the extreme (the map is monotone in luminance)
     for r in range(5):
         for c in range(CTX):
             if (r, c) != (i, j) and a[r, c] < a[i, j] - 1e-3:
-                q = img[gy + r * chh + chh // 2, gx + c * cw + cw // 2].astype(int)
+                x, dy = col_at(L, c)
+                q = img[gy + dy + r * chh + chh // 2, x + cw // 2].astype(int)
                 assert np.abs(q - VIRIDIS_TOP).max() > 1, (r, c)
     # labels
     rx, rw = L["rowlab"]
@@ -56,7 +64,8 @@ def t_heatmap():
         assert ink(img, rx, gy + r * chh, rw + 2, chh) > 5, f"row label {r}"
     cy, ch = L["collab"]
     for c in range(CTX):
-        assert ink(img, gx + c * cw, cy, cw, ch) > 0, f"column label {c}"
+        x, dy = col_at(L, c)
+        assert ink(img, x, cy + dy, cw, ch) > 0, f"column label {c}"
     # the colorbar against matplotlib's viridis (an independent implementation of the map)
     from matplotlib import cm
     bx, by, bw, bh = L["cbar"]
@@ -69,7 +78,7 @@ def t_heatmap():
     # dimensions follow the numbers of features
     img2, _, L2 = heatmap(seq, list(range(14)), os.path.join(TMP, "h14.png"))
     img3, _, L3 = heatmap(seq, list(range(20)), os.path.join(TMP, "h20.png"))
-    assert img3.shape[0] - img2.shape[0] == 6 * chh, (img2.shape, img3.shape)
+    assert img3.shape[0] - img2.shape[0] == 6 * chh * L["panels"][0], (img2.shape, img3.shape, L["panels"])
     assert img3.shape[1] == img2.shape[1]
 
 
@@ -84,7 +93,8 @@ def t_heatmap_cjk_and_positions():
     gx, gy = L["grid"]
     cw, chh = L["cell"]
     cy, ch = L["collab"]
-    n_cjk = ink(img, gx + (pos + 1) * cw, cy, cw, ch)
+    x, dy = col_at(L, pos + 1)
+    n_cjk = ink(img, x, cy + dy, cw, ch)
     assert n_cjk > 15, f"CJK label ink {n_cjk}"
     # --top 4: the 4 features with the largest activation on this sequence, in order
     want = [int(x) for x in np.argsort(-CODES[seq].max(0), kind="stable")[:4]]
@@ -100,7 +110,10 @@ def t_heatmap_cjk_and_positions():
     a3, t3 = vd.read_png(o3)
     L2, L3 = vd.layout(t2), vd.layout(t3)
     assert L2["cols"] == 20 and L3["cols"] == 24
-    assert a3.shape[1] - a2.shape[1] == 24 * L3["cell"][0] - 20 * L2["cell"][0], (a2.shape, a3.shape)
+    # the grid is as wide as one panel's columns (a page at most), the rest wraps below
+    w2, w3 = L2["panels"][1] * L2["cell"][0], L3["panels"][1] * L3["cell"][0]
+    assert a3.shape[1] - a2.shape[1] == w3 - w2, (a2.shape, a3.shape, L2["panels"], L3["panels"])
+    assert w3 <= 1200 and a3.shape[0] - a2.shape[0] == (L3["panels"][0] - L2["panels"][0]) * L3["panels"][2], (a2.shape, a3.shape)
 
 
 def t_text():
@@ -312,11 +325,30 @@ def t_model():
     cw, chh = L["cell"]
     cy, ch = L["collab"]
     for c in range(n_tok):
-        assert ink(img, gx + c * cw, cy, cw, ch) > 0, f"column {c}"
+        x, dy = col_at(L, c)
+        assert ink(img, x, cy + dy, cw, ch) > 0, f"column {c}"
     # BOS only on request (as capture): one more column, labelled <bos>
     out_bos = os.path.join(TMP, "hm_model_bos.png")
     run("viz", "heatmap", "--sae", sae, "--model", model, "--text", text, "--top", 5, "--prepend-bos", "--out", out_bos)
     assert vd.layout(vd.read_png(out_bos)[1])["cols"] == n_tok + 1
+    # a long text wraps into panels of at most a page of grid (1200 px at 100 dpi): every column's
+    # cell (at its panel's place) has the colour of its activation's rank, every label has ink
+    long_text = " ".join(["The cat sat on the mat, and then it slept."] * 7)
+    out_long = os.path.join(TMP, "hm_long.png")
+    run("viz", "heatmap", "--sae", sae, "--model", model, "--text", long_text, "--features", "0,1", "--out", out_long)
+    img_l, t_l = vd.read_png(out_long)
+    L = vd.layout(t_l)
+    panels, per, dy = L["panels"]
+    assert L["cols"] > 100 and panels == -(-L["cols"] // per) and panels >= 2, L
+    assert per * L["cell"][0] <= 1200 and img_l.shape[1] <= 1500, (L, img_l.shape)
+    gx, gy = L["grid"]
+    cw, chh = L["cell"]
+    cy, ch = L["collab"]
+    for c in range(L["cols"]):
+        x, yoff = gx + (c % per) * cw, (c // per) * dy
+        assert ink(img_l, x, cy + yoff, cw, ch) > 0, f"column label {c}"
+        cell = img_l[gy + yoff + chh // 2, x + cw // 2].astype(int)
+        assert not (cell >= 250).all(), f"column {c}: no cell at its panel's place"
     for sub in ("heatmap", "text"):
         h = run("viz", sub, "--help").stdout
         assert "%%" not in h and "100 % zoom" in h and "--prepend-bos" in h, h
