@@ -5,6 +5,8 @@
 #include <string.h>
 #include "cli/cli.h"
 #include "probes/probe.h"
+#include "probes/sweep.h"
+#include "viz/viz.h"
 #include "util/util.h"
 
 static void help(FILE *f) {
@@ -125,11 +127,88 @@ static int probe_train(int argc, char **argv) {
     return 0;
 }
 
+static void sweep_help(FILE *f) {
+    fprintf(f,
+        "usage: monoscope probe sweep --acts acts.h5 --hook GLOB --labels labels.h5 [--concept C] [--ridge λ]\n"
+        "                             [--logistic] [--test-frac 0.2] [--seed S] [--max-iter 50] [--block B]\n"
+        "                             --out DIR [--dpi N] [--overwrite]\n\n"
+        "Probes at every site the glob names ('blocks.*.hook_resid_post'): is a concept linearly present,\n"
+        "and from which layer on? One `probe train` per site with the same split and settings. Writes\n"
+        "DIR/probe_<site>.h5 for each site, DIR/sweep.tsv (site, layer, concept, accuracy, auc, f1,\n"
+        "n_pos_test; held out) and DIR/sweep.png (F1 against the layer, one line per concept), and prints\n"
+        "the F1 table (sites as rows, concepts as columns).\n\n"
+        "  --hook GLOB       the sites to probe\n"
+        "  --out DIR         output directory (a non-empty one only with --overwrite)\n"
+        "  --dpi N           figure resolution (default 100)\n"
+        "  other options as for `monoscope probe train`\n");
+}
+
+static int probe_sweep(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"acts", required_argument, 0, 'a'}, {"hook", required_argument, 0, 'k'}, {"labels", required_argument, 0, 'l'},
+        {"concept", required_argument, 0, 'c'}, {"ridge", required_argument, 0, 'r'}, {"logistic", no_argument, 0, 'L'},
+        {"test-frac", required_argument, 0, 't'}, {"seed", required_argument, 0, 's'}, {"max-iter", required_argument, 0, 'm'},
+        {"out", required_argument, 0, 'o'}, {"block", required_argument, 0, 'b'}, {"dpi", required_argument, 0, 'd'},
+        {"overwrite", no_argument, 0, 'W'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    ms_probe_opts o = {.lambda = 1e-2, .test_frac = 0.2, .max_iter = 50};
+    const char *out = NULL, *glob = NULL;
+    int overwrite = 0, ch;
+    double dpi = 100;
+    long v;
+    optind = 1;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'a': o.acts = optarg; break;
+        case 'k': glob = optarg; break;
+        case 'l': o.labels = optarg; break;
+        case 'c': o.concept = optarg; break;
+        case 'r': if (parse_double("--ridge", optarg, 0, 1e12, &o.lambda)) return 2; break;
+        case 'L': o.logistic = 1; break;
+        case 't': if (parse_double("--test-frac", optarg, 0, 0.99, &o.test_frac)) return 2; break;
+        case 's': if ((v = cli_parse_long("--seed", optarg)) < 0) return 2; o.seed = (uint64_t)v; break;
+        case 'm': if ((v = cli_parse_long_in("--max-iter", optarg, 1, 100000)) < 0) return 2; o.max_iter = (int)v; break;
+        case 'o': out = optarg; break;
+        case 'b': if ((v = cli_parse_long("--block", optarg)) < 0) return 2; o.block = v; break;
+        case 'd': if (parse_double("--dpi", optarg, 25, 1200, &dpi)) return 2; break;
+        case 'W': overwrite = 1; break;
+        case 'h': sweep_help(stdout); return 0;
+        default: return cli_usage_error("probe sweep: unknown option or missing value '%s' (see monoscope probe sweep --help)", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) return cli_usage_error("probe sweep: unexpected argument '%s'", argv[optind]);
+    if (!o.acts || !o.labels || !glob || !out)
+        return cli_usage_error("probe sweep needs --acts, --hook, --labels and --out (see monoscope probe sweep --help)");
+    if (cli_refuse_existing(out, overwrite)) return 1;
+    ms_probe_sweep r;
+    if (ms_probe_sweep_run(&o, glob, out, &r)) return cli_fail();
+    char *png = ms_path_join(out, "sweep.png"), inputs[4096];
+    snprintf(inputs, sizeof inputs, "acts=%s; labels=%s; hook=%s", o.acts, o.labels, glob);
+    int rc = ms_viz_probe_sweep_png(&r, png, dpi / 100.0, inputs);
+    if (!rc) {
+        printf("%s probes, F1 on held-out sequences\n%-32s", r.logistic ? "logistic" : "ridge", "site");
+        for (int k = 0; k < r.n_concepts; k++) printf(" %12.12s", r.concepts[k]);
+        printf("\n");
+        for (int i = 0; i < r.n_sites; i++) {
+            printf("%-32s", r.sites[i]);
+            for (int k = 0; k < r.n_concepts; k++) printf(" %12.4f", r.f1[(size_t)i * r.n_concepts + k]);
+            printf("\n");
+        }
+        printf("wrote %s/sweep.tsv, %s and %d probe files\n", out, png, r.n_sites);
+    }
+    free(png);
+    ms_probe_sweep_free(&r);
+    return rc ? cli_fail() : 0;
+}
+
 int cmd_probe(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
-        printf("usage: monoscope probe train ... (see monoscope probe train --help)\n");
+        printf("usage: monoscope probe <train|sweep> ...\n"
+               "  train   probes of one site (see monoscope probe train --help)\n"
+               "  sweep   probes at every site a glob names, with a table and a figure across layers\n");
         return argc < 2 ? 2 : 0;
     }
     if (strcmp(argv[1], "train") == 0) return probe_train(argc - 1, argv + 1);
-    return cli_usage_error("probe: unknown subcommand '%s' (try: train)", argv[1]);
+    if (strcmp(argv[1], "sweep") == 0) return probe_sweep(argc - 1, argv + 1);
+    return cli_usage_error("probe: unknown subcommand '%s' (try: train, sweep)", argv[1]);
 }

@@ -5,6 +5,7 @@
 #define MS_VIZ_VIZ_H
 #include <stddef.h>
 #include <stdint.h>
+#include "probes/sweep.h"
 #include "sae/sae.h"
 
 // Returned when the request does not fit the data (a feature index past d_sae, too many tokens
@@ -88,5 +89,9 @@ int ms_viz_dashboard(const ms_viz_dashboard_opts *o, ms_viz_dashboard_report *r)
 // "rows=C x0=… axis_w=… y0=… row_h=… bar_h=…" (concept k's bar spans x0 .. x0 + F1·axis_w, centred
 // in the row at y0 + k·row_h). 0 / -1 + ms_error (no /match: run `sae match` first).
 int ms_viz_match_png(const char *sae_path, const char *out, double scale, const char *inputs, ms_viz_written *w);
+
+// `probe sweep`'s figure (sweep_fig.c): held-out F1 against the layer, one line per concept; its
+// "Layout" chunk: "area=x,y,w,h xr=lo,hi yr=lo,hi pt<k>_<i>=x,y" (concept k at site i). 0 / -1.
+int ms_viz_probe_sweep_png(const ms_probe_sweep *r, const char *path, double scale, const char *inputs);
 
 #endif
