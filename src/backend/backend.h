@@ -110,6 +110,7 @@ typedef struct {
     int ldq, ldkv;
     float *z;
     int B, T, H, Hkv, Dh;
+    int window;   // > 0: query t sees keys (t - window, t] only (sliding-window attention); 0: all of [0, t]
 } ms_attention_io;
 
 // Fused: scores, causal softmax and P·V per (sequence, head), nothing materialised. scratch:
@@ -117,7 +118,7 @@ typedef struct {
 void ms_op_attention(const ms_backend_ctx *be, const ms_attention_io *io, float *scratch);
 // The same in three steps on a materialised att (B, H, T, T), so a caller can read or edit the
 // scores and the pattern between them:
-//   scores:  att = Q·Kᵀ / sqrt(Dh), -inf above the diagonal
+//   scores:  att = Q·Kᵀ / sqrt(Dh), -inf above the diagonal and, with a window, at keys t - window and before
 //   softmax: row softmax over all T columns (a fully -inf row becomes 0)
 //   values:  Z = P·V; by causal blocks where P is zero above the diagonal (same bits as the fused path)
 void ms_op_attention_scores(const ms_backend_ctx *be, const ms_attention_io *io, float *att);

@@ -27,6 +27,9 @@ static void att_scores(const ms_backend_ctx *one, const ms_attention_io *io, int
         ms_op_sgemm(one, 0, 1, t1 - t0, t1, Dh, 1.0f / sqrtf((float)Dh), q + (size_t)t0 * ldq, ldq, k, ldk, 0.0f,
                     S + (size_t)t0 * T, T);
     }
+    // sliding window: keys before the window get -inf on both paths (the causal softmax reads them)
+    for (int t = io->window; io->window > 0 && t < T; t++)
+        for (int j = 0; j <= t - io->window; j++) S[(size_t)t * T + j] = -INFINITY;
     if (!mask) return;
     for (int t = 0; t < T; t++)
         for (int j = t + 1; j < T; j++) S[(size_t)t * T + j] = -INFINITY;

@@ -38,6 +38,20 @@ struct ms_state {
     float *rope_cos, *rope_sin; // (max_T, Dh/2)
 };
 
+// Angular frequency of rotary pair i (of d_head/2): theta^(-2i/Dh), rescaled by cfg.rope_scaling.
+static double rope_frequency(const ms_config *c, int i) {
+    const double freq = pow((double)c->rope_theta, -2.0 * i / c->d_head);
+    const ms_rope_scaling *r = &c->rope_scaling;
+    if (r->type != MS_ROPE_SCALING_LLAMA3) return freq;
+    // llama3: long wavelengths (beyond the original context / low_freq_factor) slowed by `factor`,
+    // short ones (below original context / high_freq_factor) kept, linear in 1/wavelength between
+    const double wavelen = 2.0 * M_PI / freq, orig = r->original_ctx;
+    if (wavelen < orig / r->high_freq_factor) return freq;
+    if (wavelen > orig / r->low_freq_factor) return freq / r->factor;
+    const double smooth = (orig / wavelen - r->low_freq_factor) / (r->high_freq_factor - r->low_freq_factor);
+    return (1.0 - smooth) * freq / r->factor + smooth * freq;
+}
+
 ms_state *ms_state_new(const ms_model *m, int max_batch, int max_T) {
     const ms_config *c = &m->cfg;
     if (max_batch < 1 || max_T < 1) {
@@ -74,7 +88,7 @@ ms_state *ms_state_new(const ms_model *m, int max_batch, int max_T) {
         for (int t = 0; t < max_T; t++)
             for (int i = 0; i < P; i++) {
                 // angles in double: at long positions float32 would lose ~1e-5 rad
-                double freq = pow((double)c->rope_theta, -2.0 * i / c->d_head);
+                double freq = rope_frequency(c, i);
                 s->rope_cos[(size_t)t * P + i] = (float)cos(t * freq);
                 s->rope_sin[(size_t)t * P + i] = (float)sin(t * freq);
             }
@@ -138,7 +152,8 @@ static int norm(const ms_model *m, const ms_state *s, const ms_hooks *hk, ms_sit
 static int attention(const ms_model *m, ms_state *s, const ms_hooks *hk, int layer, int B, int T) {
     const ms_config *c = &m->cfg;
     const ms_attention_io io = {.q = s->qp, .k = s->kp, .v = s->vp, .ldq = s->ldq, .ldkv = s->ldkv, .z = s->z,
-                                .B = B, .T = T, .H = c->n_head, .Hkv = c->n_kv_head, .Dh = c->d_head};
+                                .B = B, .T = T, .H = c->n_head, .Hkv = c->n_kv_head, .Dh = c->d_head,
+                                .window = c->sliding_window};
     if (!ms_hooks_wants(hk, MS_SITE_ATTN_SCORES, layer) && !ms_hooks_wants(hk, MS_SITE_ATTN_PATTERN, layer)) {
         ms_op_attention(&s->be, &io, s->att_scratch); // one (T, T) scratch per thread
         return 0;
@@ -198,6 +213,12 @@ static int block(const ms_model *m, ms_state *s, const ms_hooks *hk, int l, int 
         HOOK(MS_SITE_ATTN_Q, s->q);
         HOOK(MS_SITE_ATTN_K, s->k);
         HOOK(MS_SITE_ATTN_V, s->v);
+    }
+    if (c->qk_norm) { // per-head RMSNorm (rows of Dh) with its gain, in place, before RoPE
+        ms_op_rmsnorm(&s->be, s->q, s->q, w->q_norm_w, N * c->n_head, c->d_head, c->norm_eps);
+        ms_op_rmsnorm(&s->be, s->k, s->k, w->k_norm_w, N * c->n_kv_head, c->d_head, c->norm_eps);
+        HOOK(MS_SITE_ATTN_Q_NORMED, s->q);
+        HOOK(MS_SITE_ATTN_K_NORMED, s->k);
     }
     if (rope) {
         const int half = c->rope_style == MS_ROPE_HALF;

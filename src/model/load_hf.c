@@ -1,5 +1,6 @@
 // load_hf.c: Hugging Face checkpoint directories: config.json + model.safetensors, or shards listed
-// in model.safetensors.index.json. model_type "gpt2" and "llama"; F32/F16/BF16 tensors are
+// in model.safetensors.index.json. model_type "gpt2", "llama" and its variants "mistral", "qwen2",
+// "qwen3" (parse_llama_variant); F32/F16/BF16 tensors are
 // converted to float32 in the [out, in] layout of model.h:
 //   gpt2  Conv1D weights are stored [in, out] -> transposed; c_attn (C, 3C) is split into q, k, v.
 //   llama q/k_proj are in Hugging Face's rotate_half order -> cfg.rope_style = MS_ROPE_HALF
@@ -124,6 +125,45 @@ static int parse_gpt2(json_object *o, ms_config *cfg, const char *path) {
     return 0;
 }
 
+// config.json "rope_scaling": absent, null or rope_type "default": plain RoPE; "llama3": its four
+// parameters; any other type is refused (its frequencies would be silently wrong).
+static int parse_rope_scaling(json_object *o, ms_rope_scaling *r, const char *path) {
+    json_object *rs;
+    memset(r, 0, sizeof *r);
+    if (!json_object_object_get_ex(o, "rope_scaling", &rs) || !rs) return 0;
+    if (!json_object_is_type(rs, json_type_object)) { ms_error("%s: \"rope_scaling\" is not an object", path); return -1; }
+    const char *type = NULL;
+    if (ms_json_get_string(rs, "rope_type", &type, path) < 0) return -1;
+    if (!type && ms_json_get_string(rs, "type", &type, path) < 0) return -1; // older configs
+    if (!type || !strcmp(type, "default")) return 0;
+    if (strcmp(type, "llama3")) {
+        ms_error("%s: rope_scaling type \"%s\" is not supported (supported: llama3)", path, type);
+        return -1;
+    }
+    r->type = MS_ROPE_SCALING_LLAMA3;
+    r->low_freq_factor = 1.0f;  // Hugging Face's defaults where a key is absent
+    r->high_freq_factor = 4.0f;
+    if (cfg_float(rs, "factor", &r->factor, path) || cfg_float(rs, "low_freq_factor", &r->low_freq_factor, path) ||
+        cfg_float(rs, "high_freq_factor", &r->high_freq_factor, path) ||
+        cfg_int(rs, "original_max_position_embeddings", &r->original_ctx, 1, path))
+        return -1;
+    if (r->factor <= 0) { ms_error("%s: rope_scaling needs a positive \"factor\"", path); return -1; }
+    return 0;
+}
+
+// The llama family's differences from Llama itself, by model_type (all on the Llama weight names):
+//   mistral: sliding_window (null: none); qwen2: q/k/v biases; qwen3: per-head q/k RMSNorm.
+// Qwen's per-layer sliding window (use_sliding_window) is refused.
+static int parse_llama_variant(json_object *o, const char *model_type, ms_config *cfg, const char *path) {
+    if (!strcmp(model_type, "mistral")) return cfg_int(o, "sliding_window", &cfg->sliding_window, 0, path);
+    int sw = 0;
+    if (ms_json_get_bool(o, "use_sliding_window", &sw, path) < 0) return -1;
+    if (sw) { ms_error("%s: use_sliding_window = true is not supported for %s", path, model_type); return -1; }
+    cfg->qkv_bias = !strcmp(model_type, "qwen2");
+    cfg->qk_norm = !strcmp(model_type, "qwen3");
+    return 0;
+}
+
 static int parse_llama(json_object *o, ms_config *cfg, const char *path) {
     cfg->arch = MS_ARCH_LLAMA;
     cfg->norm_eps = 1e-6f;   // LlamaConfig default
@@ -157,11 +197,7 @@ static int parse_llama(json_object *o, ms_config *cfg, const char *path) {
     int tie = 0, b = 0;
     if (ms_json_get_bool(o, "tie_word_embeddings", &tie, path) < 0) return -1;
     cfg->tied_embeddings = tie;
-    json_object *rs;
-    if (json_object_object_get_ex(o, "rope_scaling", &rs) && rs) {
-        ms_error("%s: rope_scaling is not supported (only plain RoPE is implemented)", path);
-        return -1;
-    }
+    if (parse_rope_scaling(o, &cfg->rope_scaling, path)) return -1;
     if (ms_json_get_bool(o, "attention_bias", &b, path) < 0) return -1;
     if (b) { ms_error("%s: attention_bias = true is not supported", path); return -1; }
     if (ms_json_get_bool(o, "mlp_bias", &b, path) < 0) return -1;
@@ -282,6 +318,13 @@ static int load_llama_weights(hf_ctx *c, ms_model *m) {
             GET("layers.%d.mlp.up_proj.weight", F, C, l->w_in) ||
             GET("layers.%d.mlp.down_proj.weight", C, F, l->w_out))
             return -1;
+        if (g->qkv_bias && (GET("layers.%d.self_attn.q_proj.bias", Q, -1, l->bq) ||
+                            GET("layers.%d.self_attn.k_proj.bias", KV, -1, l->bk) ||
+                            GET("layers.%d.self_attn.v_proj.bias", KV, -1, l->bv)))
+            return -1;
+        if (g->qk_norm && (GET("layers.%d.self_attn.q_norm.weight", g->d_head, -1, l->q_norm_w) ||
+                           GET("layers.%d.self_attn.k_norm.weight", g->d_head, -1, l->k_norm_w)))
+            return -1;
     }
 #undef GET
     if (hf_get(c, "norm.weight", C, -1, 0, w->lnf_w)) return -1;
@@ -304,11 +347,11 @@ int ms_load_hf(const char *dir, ms_model *m) {
     if (!strcmp(mt, "gpt2")) {
         if (parse_gpt2(o, &m->cfg, cfg_path)) goto done;
         c.prefix = "transformer.";
-    } else if (!strcmp(mt, "llama")) {
-        if (parse_llama(o, &m->cfg, cfg_path)) goto done;
+    } else if (!strcmp(mt, "llama") || !strcmp(mt, "mistral") || !strcmp(mt, "qwen2") || !strcmp(mt, "qwen3")) {
+        if (parse_llama(o, &m->cfg, cfg_path) || parse_llama_variant(o, mt, &m->cfg, cfg_path)) goto done;
         c.prefix = "model.";
     } else {
-        ms_error("%s: unsupported model_type \"%s\" (supported: gpt2, llama)", cfg_path, mt);
+        ms_error("%s: unsupported model_type \"%s\" (supported: gpt2, llama, mistral, qwen2, qwen3)", cfg_path, mt);
         goto done;
     }
     if (m->cfg.arch == MS_ARCH_GPT2) { // llama read it in parse_llama (default false there)

@@ -89,10 +89,17 @@ static int validate(ms_config *c, const char *path) {
         CHECK(c->d_head % 2 == 0, "%s: RoPE needs an even d_head, got %d", path, c->d_head);
         if (c->rope_theta == 0) c->rope_theta = 10000.0f;
         CHECK(c->rope_theta > 0, "%s: rope_theta %g must be positive", path, (double)c->rope_theta);
+        const ms_rope_scaling *r = &c->rope_scaling;
+        CHECK(r->type == MS_ROPE_SCALING_NONE ||
+              (r->factor > 0 && r->original_ctx > 0 && r->low_freq_factor > 0 && r->high_freq_factor > r->low_freq_factor),
+              "%s: rope scaling needs factor > 0, original context > 0 and high_freq_factor > low_freq_factor > 0", path);
     } else {
         c->rope_style = MS_ROPE_NONE;
         CHECK(c->n_kv_head == c->n_head, "%s: gpt2 has no grouped-query attention (n_kv_head %d != n_head %d)", path, c->n_kv_head, c->n_head);
+        CHECK(!c->qk_norm && !c->qkv_bias && c->rope_scaling.type == MS_ROPE_SCALING_NONE,
+              "%s: gpt2 has no qk-norm, optional q/k/v biases or rope scaling", path);
     }
+    CHECK(c->sliding_window >= 0, "%s: sliding window %d must not be negative", path, c->sliding_window);
     // every tensor size must fit comfortably in size_t and in an int64 element count
     double biggest = (double)c->vocab_size * c->d_model;
     double per_layer = 4.0 * c->d_model * c->n_head * c->d_head + 3.0 * c->d_model * c->d_mlp;
@@ -107,6 +114,8 @@ int ms_model_alloc_weights(ms_model *m) {
     const size_t C = (size_t)c->d_model, F = (size_t)c->d_mlp, V = (size_t)c->vocab_size;
     const size_t QD = (size_t)c->n_head * c->d_head, KD = (size_t)c->n_kv_head * c->d_head;
     const int gpt2 = c->arch == MS_ARCH_GPT2;
+    const int qkv_bias = gpt2 || c->qkv_bias;
+    const size_t Dh = (size_t)c->d_head;
 
     // Lay the tensors out in one pass that either counts (base == NULL) or assigns pointers, so the
     // size computation and the pointer assignment cannot disagree.
@@ -140,6 +149,8 @@ int ms_model_alloc_weights(ms_model *m) {
                 TAKE(lw->b_out, C);
             } else {
                 TAKE(lw->w_gate, F * C);
+                if (qkv_bias) { TAKE(lw->bq, QD); TAKE(lw->bk, KD); TAKE(lw->bv, KD); }
+                if (c->qk_norm) { TAKE(lw->q_norm_w, Dh); TAKE(lw->k_norm_w, Dh); }
             }
         }
         TAKE(w->lnf_w, C);
@@ -159,13 +170,14 @@ int ms_model_alloc_weights(ms_model *m) {
     for (int l = 0; l < c->n_layer; l++) {
         ms_layer_weights *lw = &m->w.layers[l];
         const int w_adjacent = lw->wk == lw->wq + QD * C && lw->wv == lw->wk + KD * C;
-        const int b_adjacent = !gpt2 || (lw->bk == lw->bq + QD && lw->bv == lw->bk + KD);
+        const int b_adjacent = !qkv_bias || (lw->bk == lw->bq + QD && lw->bv == lw->bk + KD);
         lw->wqkv = w_adjacent && b_adjacent ? lw->wq : NULL;
-        lw->bqkv = lw->wqkv && gpt2 ? lw->bq : NULL;
+        lw->bqkv = lw->wqkv && qkv_bias ? lw->bq : NULL;
     }
     // parameter count: every tensor once (the tied unembedding is the embedding)
     size_t per_layer = 2 * C + 2 * QD * C + 2 * KD * C + 2 * F * C + (gpt2 ? 0 : F * C);
     if (gpt2) per_layer += 2 * C + QD + 2 * KD + C + 2 * C + F;
+    else per_layer += (qkv_bias ? QD + 2 * KD : 0) + (c->qk_norm ? 2 * Dh : 0);
     m->n_params = V * C + (gpt2 ? (size_t)c->n_ctx * C : 0) + (size_t)c->n_layer * per_layer + C + (gpt2 ? C : 0) +
                   (c->tied_embeddings ? 0 : V * C);
     return 0;
@@ -182,12 +194,18 @@ int ms_site_shape(const ms_config *c, ms_site site, int T, int64_t shape[4]) {
     case MS_SITE_LN_FINAL_NORMALIZED:
         shape[0] = T; shape[1] = c->d_model;
         return 2;
+    case MS_SITE_ATTN_Q_NORMED:
+        if (!c->qk_norm) return -1;
+        /* fall through */
     case MS_SITE_ATTN_ROT_Q:
         if (!llama) return -1;
         /* fall through */
     case MS_SITE_ATTN_Q: case MS_SITE_ATTN_Z:
         shape[0] = T; shape[1] = c->n_head; shape[2] = c->d_head;
         return 3;
+    case MS_SITE_ATTN_K_NORMED:
+        if (!c->qk_norm) return -1;
+        /* fall through */
     case MS_SITE_ATTN_ROT_K:
         if (!llama) return -1;
         /* fall through */

@@ -21,6 +21,17 @@ typedef enum { MS_ARCH_GPT2 = 0, MS_ARCH_LLAMA = 1 } ms_arch;
 //   MS_ROPE_HALF:        pairs (i, i + d_head/2)  (Hugging Face "rotate_half")
 typedef enum { MS_ROPE_NONE = 0, MS_ROPE_INTERLEAVED, MS_ROPE_HALF } ms_rope_style;
 
+// Rotary frequency rescaling for contexts beyond the pre-training one (config.json "rope_scaling").
+//   MS_ROPE_SCALING_LLAMA3 (Llama 3.1/3.2): wavelengths longer than original_ctx / low_freq_factor are
+//   divided by factor, those shorter than original_ctx / high_freq_factor kept, and the band between
+//   interpolated smoothly (Hugging Face modeling_rope_utils, rope_type "llama3").
+typedef enum { MS_ROPE_SCALING_NONE = 0, MS_ROPE_SCALING_LLAMA3 } ms_rope_scaling_type;
+typedef struct {
+    ms_rope_scaling_type type;
+    float factor, low_freq_factor, high_freq_factor;
+    int original_ctx;     // original_max_position_embeddings
+} ms_rope_scaling;
+
 typedef struct {
     ms_arch arch;
     int n_layer;
@@ -34,6 +45,10 @@ typedef struct {
     float norm_eps;       // layer_norm_epsilon (gpt2) / rms_norm_eps (llama), read from the file
     float rope_theta;     // llama; read from the file (10000 if absent)
     ms_rope_style rope_style;
+    ms_rope_scaling rope_scaling; // type NONE: plain RoPE
+    int sliding_window;   // > 0: a query attends only to the last sliding_window keys (itself included); 0: all
+    int qkv_bias;         // llama family: q/k/v projections carry biases (Qwen2)
+    int qk_norm;          // llama family: per-head RMSNorm of q and k (gain (Dh)) before RoPE (Qwen3)
     int tied_embeddings;  // unembedding shares the token embedding
     int bos_id, eos_id;   // -1 if unknown
     char source_format[16]; // "hf", "llama2c", "gguf"
@@ -44,7 +59,8 @@ typedef struct {
 typedef struct {
     float *ln1_w, *ln1_b;        // (C)        ln1_b NULL for RMSNorm
     float *wq, *wk, *wv;         // (H*Dh, C), (Hkv*Dh, C), (Hkv*Dh, C)
-    float *bq, *bk, *bv;         // gpt2 only
+    float *bq, *bk, *bv;         // gpt2, and the llama family with cfg.qkv_bias
+    float *q_norm_w, *k_norm_w;  // (Dh) with cfg.qk_norm, else NULL
     // wq, wk, wv (and bq, bk, bv) as one stacked (H*Dh + 2*Hkv*Dh, C) tensor (and bias), decided by
     // ms_model_alloc_weights: set where its layout put them back to back, and the forward pass then
     // projects q, k, v with one GEMM; NULL: three GEMMs. bqkv NULL when there are no biases.

@@ -236,3 +236,53 @@ def check_all_sites(model, W, cfg, seqs, rtol=1e-4, tag="all"):
     for name in ref:
         assert_close(name, got[name], ref[name], rtol=rtol)
     return len(ref)
+
+
+# ---- Llama-family variants (Llama 3.1 rope scaling, Mistral, Qwen2, Qwen3) in Hugging Face layout
+def llama_family_weights(C, L, H, KVH, Dh, F, V, qkv_bias=False, qk_norm=False, tied=False, seed=0):
+    """Random weights in HF naming (no prefix), q/k rows already in rotate_half order (random weights
+    need no permutation): embed_tokens, layers.L.self_attn.{q,k,v,o}_proj.weight ([out, in]),
+    q/k/v_proj.bias with qkv_bias, self_attn.{q,k}_norm.weight (Dh) with qk_norm, norms, mlp."""
+    rng = np.random.default_rng(seed)
+    f = lambda *s, scale=1.0: (rng.standard_normal(s) * scale).astype(np.float32)
+    gain = lambda n: (1 + 0.2 * rng.standard_normal(n)).astype(np.float32)
+    W = {"embed_tokens.weight": f(V, C, scale=0.5), "norm.weight": gain(C)}
+    for l in range(L):
+        p = f"layers.{l}."
+        W[p + "input_layernorm.weight"] = gain(C)
+        W[p + "post_attention_layernorm.weight"] = gain(C)
+        W[p + "self_attn.q_proj.weight"] = f(H * Dh, C, scale=C ** -0.5)
+        W[p + "self_attn.k_proj.weight"] = f(KVH * Dh, C, scale=C ** -0.5)
+        W[p + "self_attn.v_proj.weight"] = f(KVH * Dh, C, scale=C ** -0.5)
+        W[p + "self_attn.o_proj.weight"] = f(C, H * Dh, scale=(H * Dh) ** -0.5)
+        if qkv_bias:
+            W[p + "self_attn.q_proj.bias"] = f(H * Dh, scale=0.3)
+            W[p + "self_attn.k_proj.bias"] = f(KVH * Dh, scale=0.3)
+            W[p + "self_attn.v_proj.bias"] = f(KVH * Dh, scale=0.3)
+        if qk_norm:
+            W[p + "self_attn.q_norm.weight"] = gain(Dh)
+            W[p + "self_attn.k_norm.weight"] = gain(Dh)
+        W[p + "mlp.gate_proj.weight"] = f(F, C, scale=C ** -0.5)
+        W[p + "mlp.up_proj.weight"] = f(F, C, scale=C ** -0.5)
+        W[p + "mlp.down_proj.weight"] = f(C, F, scale=F ** -0.5)
+    if not tied:
+        W["lm_head.weight"] = f(V, C, scale=0.5)
+    cfg = dict(arch="llama", n_head=H, n_kv_head=KVH, eps=1e-5, rope_theta=10000.0, rope_style="half", dim=C,
+               hidden=F, n_layers=L, vocab=V, seq_len=64)
+    return W, cfg
+
+
+def site_errors(model, W, cfg, seqs, tag):
+    """Every hook site of monoscope vs torch_ref: dict name -> max|diff| / max|ref| (masked -inf
+    scores must match exactly), after assert_close on each."""
+    import torch_ref
+    _, ref = torch_ref.forward(W, cfg, np.asarray(seqs))
+    got = ours(model, seqs, "*", tag=tag)
+    missing = sorted(set(ref) - set(got))
+    assert not missing, f"sites missing from capture: {missing[:5]}"
+    errs = {}
+    for name in ref:
+        assert_close(name, got[name], ref[name])
+        fin = ~np.isinf(ref[name])
+        errs[name] = float(np.abs(got[name][fin] - ref[name][fin]).max() / max(np.abs(ref[name][fin]).max(), 1e-30))
+    return errs

@@ -21,6 +21,10 @@ API
      n_head: query heads;  n_kv_head (llama; default n_head)
      eps: layer_norm_epsilon / rms_norm_eps (default 1e-5)
      rope_theta (llama, default 10000.0)
+     rope_scaling (llama, optional): Hugging Face rope_scaling dict, rope_type "llama3"
+     sliding_window (llama, optional): query i attends to keys i-window+1 .. i (Mistral)
+     q/k/v_proj.bias (Qwen2) and self_attn.{q,k}_norm.weight (Qwen3, hooks attn.hook_{q,k}_normed)
+     are used where the weights hold them.
      rope_style (llama): "half" (HF rotate_half: pairs (i, i+d/2)) or
                          "interleaved" (llama2.c / GGUF / Meta: pairs (2i, 2i+1))
   ids: list/array of token ids, 1-D (one sequence) or 2-D (batch, pos).
@@ -82,11 +86,11 @@ def _gelu_new(x):
     return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
 
 
-def _rope(x, theta, style):
-    # x: (B, T, H, D); rotate each pair of dimensions by angle pos * theta^(-2i/D)
+def _rope(x, theta, style, scaling=None):
+    # x: (B, T, H, D); rotate each pair of dimensions by angle pos * theta^(-2i/D) (rescaled: _inv_freq)
     B, T, H, D = x.shape
     half = D // 2
-    inv = 1.0 / (theta ** (torch.arange(0, half, dtype=torch.float64) * 2.0 / D))  # (D/2)
+    inv = _inv_freq(D, theta, scaling)  # (D/2)
     ang = torch.arange(T, dtype=torch.float64)[:, None] * inv[None, :]  # (T, D/2)
     cos = torch.cos(ang).to(x.dtype)[None, :, None, :]
     sin = torch.sin(ang).to(x.dtype)[None, :, None, :]
@@ -102,14 +106,31 @@ def _rope(x, theta, style):
     raise ValueError(f"unknown rope_style {style!r}")
 
 
-def _attention(q, k, v, n_head, n_kv, put, pre):
-    # q: (B,T,H,D) k,v: (B,T,Hkv,D) -> z (B,T,H,D)
+def _inv_freq(D, theta, scaling):
+    """(D/2) rotary angular frequencies; scaling: None or a Hugging Face rope_scaling dict with
+    rope_type "llama3" (Llama 3.1: by wavelength, low frequencies / factor, high ones kept, a linear
+    blend in 1/wavelength between)."""
+    inv = 1.0 / (theta ** (torch.arange(0, D // 2, dtype=torch.float64) * 2.0 / D))
+    if not scaling:
+        return inv
+    assert scaling["rope_type"] == "llama3", scaling
+    f, lo, hi = scaling["factor"], scaling["low_freq_factor"], scaling["high_freq_factor"]
+    old = scaling["original_max_position_embeddings"]
+    wavelen = 2 * math.pi / inv
+    blend = ((old / wavelen - lo) / (hi - lo)).clamp(0.0, 1.0)  # 0 at wavelen >= old/lo, 1 at <= old/hi
+    return blend * inv + (1 - blend) * inv / f
+
+
+def _attention(q, k, v, n_head, n_kv, put, pre, window=0):
+    # q: (B,T,H,D) k,v: (B,T,Hkv,D) -> z (B,T,H,D); window > 0: query i sees keys j with i - window < j <= i
     B, T, H, D = q.shape
     rep = n_head // n_kv
     kk = k.repeat_interleave(rep, dim=2)  # query head h uses kv head h // rep
     vv = v.repeat_interleave(rep, dim=2)
     scores = torch.einsum("bqhd,bkhd->bhqk", q, kk) / math.sqrt(D)
     mask = torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1)
+    if window:
+        mask |= torch.tril(torch.ones(T, T, dtype=torch.bool), diagonal=-window)
     scores = scores.masked_fill(mask, float("-inf"))
     scores = put(pre + "attn.hook_attn_scores", scores)
     pattern = put(pre + "attn.hook_pattern", torch.softmax(scores, dim=-1))
@@ -183,15 +204,18 @@ def _llama(W, cfg, ids, dt, edits=None):
         x = put(pre + "hook_resid_pre", x)
         n = put(pre + "ln1.hook_normalized", _rms_core(x, eps))
         h = n * g(p + "input_layernorm.weight")
-        q = h @ g(p + "self_attn.q_proj.weight").T
-        k = h @ g(p + "self_attn.k_proj.weight").T
-        v = h @ g(p + "self_attn.v_proj.weight").T
+        # Qwen2: q/k/v biases where the checkpoint has them
+        proj = lambda n: h @ g(p + n + ".weight").T + (g(p + n + ".bias") if p + n + ".bias" in W else 0)
+        q, k, v = proj("self_attn.q_proj"), proj("self_attn.k_proj"), proj("self_attn.v_proj")
         D = q.shape[-1] // H
         q, k, v = q.reshape(B, T, H, D), k.reshape(B, T, Hkv, D), v.reshape(B, T, Hkv, D)
         q, k, v = put(pre + "attn.hook_q", q), put(pre + "attn.hook_k", k), put(pre + "attn.hook_v", v)
-        q = put(pre + "attn.hook_rot_q", _rope(q, theta, style))
-        k = put(pre + "attn.hook_rot_k", _rope(k, theta, style))
-        z = _attention(q, k, v, H, Hkv, put, pre)
+        if p + "self_attn.q_norm.weight" in W:  # Qwen3: RMSNorm over each head's D dims, before RoPE
+            q = put(pre + "attn.hook_q_normed", _rms_core(q, eps) * g(p + "self_attn.q_norm.weight"))
+            k = put(pre + "attn.hook_k_normed", _rms_core(k, eps) * g(p + "self_attn.k_norm.weight"))
+        q = put(pre + "attn.hook_rot_q", _rope(q, theta, style, cfg.get("rope_scaling")))
+        k = put(pre + "attn.hook_rot_k", _rope(k, theta, style, cfg.get("rope_scaling")))
+        z = _attention(q, k, v, H, Hkv, put, pre, cfg.get("sliding_window") or 0)
         a = put(pre + "hook_attn_out", z.reshape(B, T, H * D) @ g(p + "self_attn.o_proj.weight").T)
         x = put(pre + "hook_resid_mid", x + a)
         n = put(pre + "ln2.hook_normalized", _rms_core(x, eps))
