@@ -24,6 +24,14 @@ void ms_model_describe(FILE *f, const ms_model *m) {
                 (double)c->rope_theta);
     else
         fprintf(f, "rope: none\n");
+    // the llama family's optional features, printed only where a checkpoint has them
+    if (c->rope_scaling.type == MS_ROPE_SCALING_LLAMA3)
+        fprintf(f, "rope_scaling: llama3 factor %g low_freq_factor %g high_freq_factor %g original_ctx %d\n",
+                (double)c->rope_scaling.factor, (double)c->rope_scaling.low_freq_factor,
+                (double)c->rope_scaling.high_freq_factor, c->rope_scaling.original_ctx);
+    if (c->sliding_window > 0) fprintf(f, "sliding_window: %d\n", c->sliding_window);
+    if (c->qkv_bias) fprintf(f, "qkv_bias: yes\n");
+    if (c->qk_norm) fprintf(f, "qk_norm: yes (per-head rmsnorm before rope)\n");
     fprintf(f, "tied_embeddings: %s\n", c->tied_embeddings ? "yes" : "no");
     fprintf(f, "parameters: %zu\n", m->n_params);
     fprintf(f, "bos_id: %d\n", c->bos_id);

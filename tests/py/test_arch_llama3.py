@@ -66,7 +66,8 @@ def llama3(dtype):
         tag = "llama3_" + dtype
         d, Ws, cfg = write(tag, "llama", dtype, {"rope_scaling": LLAMA3, "rope_theta": 10000.0},
                            ref_cfg={"rope_scaling": LLAMA3})
-        assert "BF16" in run("info", d).stdout or dtype == "F32"
+        info = run("info", d).stdout
+        assert dtype in info and "rope_scaling: llama3 factor 4 low_freq_factor 0.5" in info, info
         compare(tag, d, Ws, cfg)
         # the scaling matters at these positions: plain RoPE differs from the captured rot_q
         import torch_ref
@@ -81,6 +82,8 @@ def mistral():
     tag = "mistral_BF16"
     # head_dim 24 != 64 / 4; window 5 < T
     d, Ws, cfg = write(tag, "mistral", "BF16", {"sliding_window": 5}, Dh=24, ref_cfg={"sliding_window": 5})
+    info = run("info", d).stdout
+    assert "sliding_window: 5" in info and "d_head: 24" in info, info
     errs = compare(tag, d, Ws, cfg)
     pat = fx_hf.ours(d, SEQS, "blocks.1.attn.hook_pattern", tag=tag + "_p")["blocks.1.attn.hook_pattern"]
     assert np.all(pat[:, :, 10, :6] == 0) and np.all(pat[:, :, 10, 6:11] > 0), "window of 5 keys"
@@ -93,6 +96,7 @@ def qwen2(dtype):
         tag = "qwen2_" + dtype
         d, Ws, cfg = write(tag, "qwen2", dtype, {"use_sliding_window": False, "sliding_window": 4096},
                            qkv_bias=True, tied=True)
+        assert "qkv_bias: yes" in run("info", d).stdout
         compare(tag, d, Ws, cfg)
         smoke(tag, d)
     return t
@@ -103,6 +107,7 @@ def qwen3():
     d, Ws, cfg = write(tag, "qwen3", "BF16", {"attention_bias": False, "use_sliding_window": False}, Dh=24,
                        qk_norm=True)
     errs = compare(tag, d, Ws, cfg)
+    assert "qk_norm: yes" in run("info", d).stdout
     assert "blocks.1.attn.hook_q_normed" in errs and "blocks.0.attn.hook_k_normed" in errs
     listing = run("hooks", "--model", d).stdout
     assert "blocks.0.attn.hook_q_normed" in listing and "blocks.0.attn.hook_k_normed" in listing, listing
