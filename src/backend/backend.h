@@ -91,6 +91,8 @@ void ms_op_layernorm(const ms_backend_ctx *be, float *out, const float *x, const
 void ms_op_rmsnorm(const ms_backend_ctx *be, float *out, const float *x, const float *w, int N, int C, float eps);
 // x(n) = gelu_new(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x³)))
 void ms_op_gelu_new(const ms_backend_ctx *be, float *x, size_t n);
+// x = x * Φ(x) = 0.5 x (1 + erf(x / √2)), the exact gelu (GPT-NeoX "gelu")
+void ms_op_gelu_erf(const ms_backend_ctx *be, float *x, size_t n);
 // x(N,C) = gelu_new(x + b) (b may be NULL); same bits as ms_op_bias then ms_op_gelu_new.
 void ms_op_bias_gelu_new(const ms_backend_ctx *be, float *x, const float *b, int N, int C);
 // g(n) = silu(g) * u = g * sigmoid(g) * u
@@ -99,6 +101,10 @@ void ms_op_swiglu(const ms_backend_ctx *be, float *g, const float *u, size_t n);
 // interleaved: pairs (2i, 2i+1); half: pairs (i, i + Dh/2). cos/sin tables are (T, Dh/2).
 void ms_op_rope(const ms_backend_ctx *be, float *x, int N, int T, int n_heads, int Dh, int half_style,
                 const float *cos_t, const float *sin_t);
+// The same on the first rot (even, <= Dh) dims of each head only, pairs (i, i + rot/2) or (2i, 2i+1);
+// the other Dh - rot pass through (GPT-NeoX partial rotary). cos/sin tables are (T, rot/2).
+void ms_op_rope_dims(const ms_backend_ctx *be, float *x, int N, int T, int n_heads, int Dh, int rot, int half_style,
+                     const float *cos_t, const float *sin_t);
 
 // ---- causal multi-head attention (cpu_attention.c)
 // Q rows of B sequences × T tokens: q (B*T, ldq) holds head h at columns [h*Dh, (h+1)*Dh); k and v

@@ -18,7 +18,7 @@ void ms_model_describe(FILE *f, const ms_model *m) {
     fprintf(f, "d_mlp: %d\n", c->d_mlp);
     fprintf(f, "vocab_size: %d\n", c->vocab_size);
     fprintf(f, "n_ctx: %d\n", c->n_ctx);
-    fprintf(f, "norm: %s eps %g\n", c->arch == MS_ARCH_GPT2 ? "layernorm" : "rmsnorm", (double)c->norm_eps);
+    fprintf(f, "norm: %s eps %g\n", c->layer_norm ? "layernorm" : "rmsnorm", (double)c->norm_eps);
     if (c->rope_style != MS_ROPE_NONE)
         fprintf(f, "rope: %s theta %g\n", c->rope_style == MS_ROPE_HALF ? "half (rotate_half)" : "interleaved",
                 (double)c->rope_theta);
@@ -29,6 +29,9 @@ void ms_model_describe(FILE *f, const ms_model *m) {
         fprintf(f, "rope_scaling: llama3 factor %g low_freq_factor %g high_freq_factor %g original_ctx %d\n",
                 (double)c->rope_scaling.factor, (double)c->rope_scaling.low_freq_factor,
                 (double)c->rope_scaling.high_freq_factor, c->rope_scaling.original_ctx);
+    if (c->rope_style != MS_ROPE_NONE && c->rotary_dims < c->d_head)
+        fprintf(f, "rotary_dims: %d of d_head %d\n", c->rotary_dims, c->d_head);
+    if (c->parallel_residual) fprintf(f, "parallel_residual: yes (no blocks.L.hook_resid_mid)\n");
     if (c->sliding_window > 0) fprintf(f, "sliding_window: %d\n", c->sliding_window);
     if (c->qkv_bias) fprintf(f, "qkv_bias: yes\n");
     if (c->qk_norm) fprintf(f, "qk_norm: yes (per-head rmsnorm before rope)\n");

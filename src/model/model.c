@@ -11,6 +11,7 @@ const char *ms_arch_name(ms_arch a) {
     switch (a) {
     case MS_ARCH_GPT2: return "gpt2";
     case MS_ARCH_LLAMA: return "llama";
+    case MS_ARCH_NEOX: return "gpt_neox";
     }
     return "unknown";
 }
@@ -68,7 +69,11 @@ int ms_weights_check_finite(const char *file, const char *tensor, const float *x
 #define CHECK(cond, ...) do { if (!(cond)) { ms_error(__VA_ARGS__); return -1; } } while (0)
 
 static int validate(ms_config *c, const char *path) {
-    CHECK(c->arch == MS_ARCH_GPT2 || c->arch == MS_ARCH_LLAMA, "%s: unknown architecture %d", path, (int)c->arch);
+    CHECK(c->arch == MS_ARCH_GPT2 || c->arch == MS_ARCH_LLAMA || c->arch == MS_ARCH_NEOX,
+          "%s: unknown architecture %d", path, (int)c->arch);
+    // the one place an architecture becomes the forward pass's knobs
+    c->layer_norm = c->linear_bias = c->arch != MS_ARCH_LLAMA;
+    c->mlp = c->arch == MS_ARCH_LLAMA ? MS_MLP_SWIGLU : c->arch == MS_ARCH_NEOX ? MS_MLP_GELU_ERF : MS_MLP_GELU_TANH;
     CHECK(c->n_layer > 0 && c->n_layer <= MS_MAX_LAYERS, "%s: n_layer %d out of range 1..%d", path, c->n_layer, MS_MAX_LAYERS);
     CHECK(c->d_model > 0, "%s: d_model %d must be positive", path, c->d_model);
     CHECK(c->n_head > 0, "%s: n_head %d must be positive", path, c->n_head);
@@ -84,9 +89,12 @@ static int validate(ms_config *c, const char *path) {
     CHECK(c->vocab_size > 0, "%s: vocab_size %d must be positive", path, c->vocab_size);
     CHECK(c->n_ctx > 0, "%s: n_ctx %d must be positive", path, c->n_ctx);
     CHECK(c->norm_eps >= 0 && c->norm_eps < 1, "%s: norm epsilon %g out of range", path, (double)c->norm_eps);
-    if (c->arch == MS_ARCH_LLAMA) {
-        CHECK(c->rope_style == MS_ROPE_INTERLEAVED || c->rope_style == MS_ROPE_HALF, "%s: llama model without a RoPE style", path);
-        CHECK(c->d_head % 2 == 0, "%s: RoPE needs an even d_head, got %d", path, c->d_head);
+    if (c->arch != MS_ARCH_GPT2) {
+        CHECK(c->rope_style == MS_ROPE_INTERLEAVED || c->rope_style == MS_ROPE_HALF, "%s: %s model without a RoPE style",
+              path, ms_arch_name(c->arch));
+        if (c->rotary_dims == 0) c->rotary_dims = c->d_head;
+        CHECK(c->rotary_dims > 0 && c->rotary_dims <= c->d_head && c->rotary_dims % 2 == 0,
+              "%s: RoPE needs an even number of rotary dims in 2..d_head %d, got %d", path, c->d_head, c->rotary_dims);
         if (c->rope_theta == 0) c->rope_theta = 10000.0f;
         CHECK(c->rope_theta > 0, "%s: rope_theta %g must be positive", path, (double)c->rope_theta);
         const ms_rope_scaling *r = &c->rope_scaling;
@@ -96,8 +104,8 @@ static int validate(ms_config *c, const char *path) {
     } else {
         c->rope_style = MS_ROPE_NONE;
         CHECK(c->n_kv_head == c->n_head, "%s: gpt2 has no grouped-query attention (n_kv_head %d != n_head %d)", path, c->n_kv_head, c->n_head);
-        CHECK(!c->qk_norm && !c->qkv_bias && c->rope_scaling.type == MS_ROPE_SCALING_NONE,
-              "%s: gpt2 has no qk-norm, optional q/k/v biases or rope scaling", path);
+        CHECK(!c->qk_norm && !c->qkv_bias && c->rope_scaling.type == MS_ROPE_SCALING_NONE && !c->parallel_residual,
+              "%s: gpt2 has no qk-norm, optional q/k/v biases, rope scaling or parallel residual", path);
     }
     CHECK(c->sliding_window >= 0, "%s: sliding window %d must not be negative", path, c->sliding_window);
     // every tensor size must fit comfortably in size_t and in an int64 element count
@@ -113,8 +121,8 @@ int ms_model_alloc_weights(ms_model *m) {
     if (validate(c, path) != 0) return -1;
     const size_t C = (size_t)c->d_model, F = (size_t)c->d_mlp, V = (size_t)c->vocab_size;
     const size_t QD = (size_t)c->n_head * c->d_head, KD = (size_t)c->n_kv_head * c->d_head;
-    const int gpt2 = c->arch == MS_ARCH_GPT2;
-    const int qkv_bias = gpt2 || c->qkv_bias;
+    const int gpt2 = c->arch == MS_ARCH_GPT2, lnb = c->layer_norm, bias = c->linear_bias;
+    const int qkv_bias = bias || c->qkv_bias, gated = c->mlp == MS_MLP_SWIGLU;
     const size_t Dh = (size_t)c->d_head;
 
     // Lay the tensors out in one pass that either counts (base == NULL) or assigns pointers, so the
@@ -138,23 +146,22 @@ int ms_model_alloc_weights(ms_model *m) {
             TAKE(lw->ln2_w, C);
             TAKE(lw->w_in, F * C);
             TAKE(lw->w_out, C * F);
-            if (gpt2) {
-                TAKE(lw->ln1_b, C);
+            if (bias) {
+                if (lnb) TAKE(lw->ln1_b, C);
                 TAKE(lw->bq, QD);
                 TAKE(lw->bk, KD);
                 TAKE(lw->bv, KD);
                 TAKE(lw->bo, C);
-                TAKE(lw->ln2_b, C);
+                if (lnb) TAKE(lw->ln2_b, C);
                 TAKE(lw->b_in, F);
                 TAKE(lw->b_out, C);
-            } else {
-                TAKE(lw->w_gate, F * C);
-                if (qkv_bias) { TAKE(lw->bq, QD); TAKE(lw->bk, KD); TAKE(lw->bv, KD); }
-                if (c->qk_norm) { TAKE(lw->q_norm_w, Dh); TAKE(lw->k_norm_w, Dh); }
             }
+            if (gated) TAKE(lw->w_gate, F * C);
+            if (qkv_bias && !bias) { TAKE(lw->bq, QD); TAKE(lw->bk, KD); TAKE(lw->bv, KD); }
+            if (c->qk_norm) { TAKE(lw->q_norm_w, Dh); TAKE(lw->k_norm_w, Dh); }
         }
         TAKE(w->lnf_w, C);
-        if (gpt2) TAKE(w->lnf_b, C); else w->lnf_b = NULL;
+        if (lnb) TAKE(w->lnf_b, C); else w->lnf_b = NULL;
         if (c->tied_embeddings) w->unembed = w->wte; else TAKE(w->unembed, V * C);
         if (pass == 0) {
             free(m->arena);
@@ -175,22 +182,24 @@ int ms_model_alloc_weights(ms_model *m) {
         lw->bqkv = lw->wqkv && qkv_bias ? lw->bq : NULL;
     }
     // parameter count: every tensor once (the tied unembedding is the embedding)
-    size_t per_layer = 2 * C + 2 * QD * C + 2 * KD * C + 2 * F * C + (gpt2 ? 0 : F * C);
-    if (gpt2) per_layer += 2 * C + QD + 2 * KD + C + 2 * C + F;
-    else per_layer += (qkv_bias ? QD + 2 * KD : 0) + (c->qk_norm ? 2 * Dh : 0);
-    m->n_params = V * C + (gpt2 ? (size_t)c->n_ctx * C : 0) + (size_t)c->n_layer * per_layer + C + (gpt2 ? C : 0) +
+    size_t per_layer = 2 * C + 2 * QD * C + 2 * KD * C + 2 * F * C + (gated ? F * C : 0);
+    per_layer += (qkv_bias ? QD + 2 * KD : 0) + (bias ? C + F + C : 0) + (lnb ? 2 * C : 0) + (c->qk_norm ? 2 * Dh : 0);
+    m->n_params = V * C + (gpt2 ? (size_t)c->n_ctx * C : 0) + (size_t)c->n_layer * per_layer + C + (lnb ? C : 0) +
                   (c->tied_embeddings ? 0 : V * C);
     return 0;
 }
 
 int ms_site_shape(const ms_config *c, ms_site site, int T, int64_t shape[4]) {
-    const int llama = c->arch == MS_ARCH_LLAMA;
+    const int llama = c->rope_style != MS_ROPE_NONE; // the rotated q/k sites exist
     switch (site) {
     case MS_SITE_POS_EMBED:
-        if (llama) return -1;
+        if (c->arch != MS_ARCH_GPT2) return -1;
+        /* fall through */
+    case MS_SITE_RESID_MID: // under a parallel residual no stream holds x + attn_out alone (TransformerLens)
+        if (site == MS_SITE_RESID_MID && c->parallel_residual) return -1;
         /* fall through */
     case MS_SITE_EMBED: case MS_SITE_RESID_PRE: case MS_SITE_LN1_NORMALIZED: case MS_SITE_ATTN_OUT:
-    case MS_SITE_RESID_MID: case MS_SITE_LN2_NORMALIZED: case MS_SITE_MLP_OUT: case MS_SITE_RESID_POST:
+    case MS_SITE_LN2_NORMALIZED: case MS_SITE_MLP_OUT: case MS_SITE_RESID_POST:
     case MS_SITE_LN_FINAL_NORMALIZED:
         shape[0] = T; shape[1] = c->d_model;
         return 2;
@@ -216,7 +225,7 @@ int ms_site_shape(const ms_config *c, ms_site site, int T, int64_t shape[4]) {
         shape[0] = c->n_head; shape[1] = T; shape[2] = T;
         return 3;
     case MS_SITE_MLP_PRE_LINEAR:
-        if (!llama) return -1;
+        if (c->mlp != MS_MLP_SWIGLU) return -1;
         /* fall through */
     case MS_SITE_MLP_PRE: case MS_SITE_MLP_POST:
         shape[0] = T; shape[1] = c->d_mlp;

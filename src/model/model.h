@@ -14,7 +14,11 @@
 #include "model/hooks.h"
 #include "tokenizer/tokenizer.h"
 
-typedef enum { MS_ARCH_GPT2 = 0, MS_ARCH_LLAMA = 1 } ms_arch;
+typedef enum { MS_ARCH_GPT2 = 0, MS_ARCH_LLAMA = 1, MS_ARCH_NEOX = 2 } ms_arch;
+
+// The MLP's nonlinearity: gpt2's tanh-approximated gelu_new, GPT-NeoX's exact (erf) gelu, or Llama's
+// gated silu (SwiGLU: silu(gate) * up).
+typedef enum { MS_MLP_GELU_TANH = 0, MS_MLP_GELU_ERF, MS_MLP_SWIGLU } ms_mlp_kind;
 
 // How rotary embeddings pair the dimensions of a head:
 //   MS_ROPE_INTERLEAVED: pairs (0,1), (2,3), ...   (llama2.c, GGUF, Meta's original checkpoints)
@@ -49,6 +53,12 @@ typedef struct {
     int sliding_window;   // > 0: a query attends only to the last sliding_window keys (itself included); 0: all
     int qkv_bias;         // llama family: q/k/v projections carry biases (Qwen2)
     int qk_norm;          // llama family: per-head RMSNorm of q and k (gain (Dh)) before RoPE (Qwen3)
+    int rotary_dims;      // leading dims of each head that RoPE rotates (GPT-NeoX rotary_pct); 0: all d_head
+    int parallel_residual; // x + attn(ln1(x)) + mlp(ln2(x)) (GPT-NeoX); no hook_resid_mid then
+    // Set by ms_model_alloc_weights from arch (loaders leave them): the forward pass reads only these.
+    int layer_norm;       // 1: LayerNorm with bias (gpt2, neox); 0: RMSNorm
+    int linear_bias;      // every projection and norm has a bias (gpt2, neox)
+    ms_mlp_kind mlp;
     int tied_embeddings;  // unembedding shares the token embedding
     int bos_id, eos_id;   // -1 if unknown
     char source_format[16]; // "hf", "llama2c", "gguf"

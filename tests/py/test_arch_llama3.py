@@ -6,7 +6,6 @@ hook site and the logits of monoscope match tests/py/torch_ref.py (float64, writ
 modeling semantics) within |diff| <= 1e-4 * max|ref| + 1e-5; the worst relative error is printed.
 Then capture -> sae train -> sae eval runs on each, `hooks` lists the q/k-norm sites, and unknown
 rope types / model types / Qwen sliding windows are refused with a message."""
-import json
 import os
 
 import numpy as np
@@ -47,18 +46,7 @@ def compare(tag, d, Ws, cfg):
 
 
 def smoke(tag, d):
-    """capture -> sae train -> sae eval on the new architecture, no special case anywhere."""
-    ids = os.path.join(TMP, tag + "_smoke.ids")
-    with open(ids, "w") as fh:
-        fh.write("\n".join(" ".join(map(str, rng.integers(0, V, T))) for _ in range(8)) + "\n")
-    acts, sae = os.path.join(TMP, tag + "_acts.h5"), os.path.join(TMP, tag + "_sae.h5")
-    hk = "blocks.1.hook_resid_post"
-    run("capture", "--model", d, "--input", ids, "--input-format", "ids", "--ctx", T, "--hooks", hk, "--out", acts,
-        "--overwrite")
-    run("sae", "train", "--acts", acts, "--hook", hk, "--arch", "topk", "--k", 4, "--expansion", 2, "--batch", 32,
-        "--tokens", 300, "--out", sae, "--overwrite")
-    ev = json.loads(run("sae", "eval", "--sae", sae, "--acts", acts, "--json").stdout)
-    assert "explained_variance" in json.dumps(ev), ev
+    fx_hf.sae_smoke(tag, d, V, T)
 
 
 def llama3(dtype):

@@ -17,7 +17,7 @@ API
             layers.L.post_attention_layernorm.weight, layers.L.mlp.{gate,up,down}_proj.weight,
             norm.weight, optional lm_head.weight (absent: tied to embed_tokens)
   cfg: dict
-     arch: "gpt2" | "llama"
+     arch: "gpt2" | "llama" | "gpt_neox" (HF names under gpt_neox., embed_out; cfg rotary_pct, parallel)
      n_head: query heads;  n_kv_head (llama; default n_head)
      eps: layer_norm_epsilon / rms_norm_eps (default 1e-5)
      rope_theta (llama, default 10000.0)
@@ -64,7 +64,7 @@ import torch
 def _strip(weights):
     out = {}
     for k, v in weights.items():
-        for p in ("transformer.", "model."):
+        for p in ("transformer.", "model.", "gpt_neox."):
             if k.startswith(p):
                 k = k[len(p):]
                 break
@@ -232,6 +232,54 @@ def _llama(W, cfg, ids, dt, edits=None):
     return logits, hooks
 
 
+def _gelu_erf(x):
+    return 0.5 * x * (1.0 + torch.erf(x / math.sqrt(2.0)))
+
+
+def _neox(W, cfg, ids, dt, edits=None):
+    """GPT-NeoX / Pythia (HF GPTNeoXForCausalLM): LayerNorm with bias, query_key_value rows grouped
+    per head as (q|k|v, d_head), rotate_half RoPE on the first int(d_head * rotary_pct) dims of each
+    head, exact gelu, x + attn(ln1(x)) + mlp(ln2(x)) when use_parallel_residual (no hook_resid_mid),
+    else sequential; embed_out unembedding."""
+    H = cfg["n_head"]
+    eps = cfg.get("eps", 1e-5)
+    theta = cfg.get("rope_theta", 10000.0)
+    g = lambda n: W[n].to(dt)
+    n_layer = 1 + max(int(k.split(".")[1]) for k in W if k.startswith("layers."))
+    B, T = ids.shape
+    hooks, put = _hook_recorder(edits)
+    x = put("hook_embed", g("embed_in.weight")[ids])
+    C = x.shape[-1]
+    D = C // H
+    rd = int(D * cfg["rotary_pct"])
+    rot = lambda t: torch.cat([_rope(t[..., :rd], theta, "half"), t[..., rd:]], dim=-1)
+    lin = lambda h, n: h @ g(n + ".weight").T + g(n + ".bias")
+    for L in range(n_layer):
+        p, pre = f"layers.{L}.", f"blocks.{L}."
+        x = put(pre + "hook_resid_pre", x)
+        n = put(pre + "ln1.hook_normalized", _layer_norm_core(x, eps))
+        h = n * g(p + "input_layernorm.weight") + g(p + "input_layernorm.bias")
+        qkv = lin(h, p + "attention.query_key_value").reshape(B, T, H, 3 * D)
+        q, k, v = qkv[..., :D], qkv[..., D:2 * D], qkv[..., 2 * D:]
+        q, k, v = put(pre + "attn.hook_q", q), put(pre + "attn.hook_k", k), put(pre + "attn.hook_v", v)
+        q = put(pre + "attn.hook_rot_q", rot(q))
+        k = put(pre + "attn.hook_rot_k", rot(k))
+        z = _attention(q, k, v, H, H, put, pre)
+        a = put(pre + "hook_attn_out", lin(z.reshape(B, T, C), p + "attention.dense"))
+        if not cfg["parallel"]:
+            x = put(pre + "hook_resid_mid", x + a)
+        n = put(pre + "ln2.hook_normalized", _layer_norm_core(x, eps))
+        h = n * g(p + "post_attention_layernorm.weight") + g(p + "post_attention_layernorm.bias")
+        hp = put(pre + "mlp.hook_pre", lin(h, p + "mlp.dense_h_to_4h"))
+        post = put(pre + "mlp.hook_post", _gelu_erf(hp))
+        m = put(pre + "hook_mlp_out", lin(post, p + "mlp.dense_4h_to_h"))
+        x = put(pre + "hook_resid_post", x + a + m if cfg["parallel"] else x + m)
+    n = put("ln_final.hook_normalized", _layer_norm_core(x, eps))
+    h = n * g("final_layer_norm.weight") + g("final_layer_norm.bias")
+    logits = put("logits", h @ g("embed_out.weight").T)
+    return logits, hooks
+
+
 def forward(weights, cfg, ids, dtype=torch.float64, edits=None):
     W = _strip(weights)
     ids_t = torch.as_tensor(np.asarray(ids), dtype=torch.long)
@@ -243,6 +291,8 @@ def forward(weights, cfg, ids, dtype=torch.float64, edits=None):
             logits, hooks = _gpt2(W, cfg, ids_t, dtype, edits)
         elif cfg["arch"] == "llama":
             logits, hooks = _llama(W, cfg, ids_t, dtype, edits)
+        elif cfg["arch"] == "gpt_neox":
+            logits, hooks = _neox(W, cfg, ids_t, dtype, edits)
         else:
             raise ValueError(f"unknown arch {cfg['arch']!r}")
     conv = (lambda t: t[0].numpy()) if single else (lambda t: t.numpy())
