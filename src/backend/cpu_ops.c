@@ -102,6 +102,17 @@ void ms_op_bias_gelu_new(const ms_backend_ctx *be, float *x, const float *b, int
     }
 }
 
+void ms_op_geglu(const ms_backend_ctx *be, float *g, const float *u, size_t n) {
+#pragma omp parallel for schedule(static) num_threads(be->n_threads) if (n >= PAR_MIN)
+    for (size_t i = 0; i < n; i++) g[i] = ms_gelu_new1(g[i]) * u[i];
+}
+
+void ms_op_softcap(const ms_backend_ctx *be, float *x, float cap, size_t n) {
+    const float inv = 1.0f / cap;
+#pragma omp parallel for schedule(static) num_threads(be->n_threads) if (n >= PAR_MIN)
+    for (size_t i = 0; i < n; i++) x[i] = cap * tanhf(x[i] * inv);
+}
+
 void ms_op_swiglu(const ms_backend_ctx *be, float *g, const float *u, size_t n) {
 #pragma omp parallel for schedule(static) num_threads(be->n_threads) if (n >= PAR_MIN)
     for (size_t i = 0; i < n; i++) {

@@ -32,7 +32,18 @@ void ms_model_describe(FILE *f, const ms_model *m) {
     if (c->rope_style != MS_ROPE_NONE && c->rotary_dims < c->d_head)
         fprintf(f, "rotary_dims: %d of d_head %d\n", c->rotary_dims, c->d_head);
     if (c->parallel_residual) fprintf(f, "parallel_residual: yes (no blocks.L.hook_resid_mid)\n");
-    if (c->sliding_window > 0) fprintf(f, "sliding_window: %d\n", c->sliding_window);
+    if (c->sliding_window > 0) {
+        fprintf(f, "sliding_window: %d on layers", c->sliding_window);
+        for (int l = 0; l < c->n_layer; l++)
+            if (c->local_layer[l]) fprintf(f, " %d", l);
+        fprintf(f, "\n");
+    }
+    if (c->mlp == MS_MLP_GEGLU) fprintf(f, "mlp: geglu (gelu_pytorch_tanh)\n");
+    if (c->post_norms) fprintf(f, "post_norms: yes (attention and MLP outputs normalized before the residual add)\n");
+    if (c->embed_scale > 0) fprintf(f, "embed_scale: %g\n", (double)c->embed_scale);
+    if (c->attn_scale > 0) fprintf(f, "attn_scale: %g\n", (double)c->attn_scale);
+    if (c->attn_softcap > 0) fprintf(f, "attn_softcap: %g\n", (double)c->attn_softcap);
+    if (c->logit_softcap > 0) fprintf(f, "logit_softcap: %g\n", (double)c->logit_softcap);
     if (c->qkv_bias) fprintf(f, "qkv_bias: yes\n");
     if (c->qk_norm) fprintf(f, "qk_norm: yes (per-head rmsnorm before rope)\n");
     fprintf(f, "tied_embeddings: %s\n", c->tied_embeddings ? "yes" : "no");

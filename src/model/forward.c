@@ -79,7 +79,7 @@ ms_state *ms_state_new(const ms_model *m, int max_batch, int max_T) {
     s->v = ms_aligned_alloc(N * KD * sizeof(float));
     s->z = ms_aligned_alloc(N * QD * sizeof(float));
     s->h1 = ms_aligned_alloc(N * (size_t)c->d_mlp * sizeof(float));
-    if (c->mlp == MS_MLP_SWIGLU) s->h2 = ms_aligned_alloc(N * (size_t)c->d_mlp * sizeof(float));
+    if (c->mlp == MS_MLP_SWIGLU || c->mlp == MS_MLP_GEGLU) s->h2 = ms_aligned_alloc(N * (size_t)c->d_mlp * sizeof(float));
     if (c->parallel_residual) s->par = ms_aligned_alloc(N * C * sizeof(float));
     s->att_scratch = NULL;
     ms_state_set_threads(s, s->n_threads);
@@ -155,7 +155,8 @@ static int attention(const ms_model *m, ms_state *s, const ms_hooks *hk, int lay
     const ms_config *c = &m->cfg;
     const ms_attention_io io = {.q = s->qp, .k = s->kp, .v = s->vp, .ldq = s->ldq, .ldkv = s->ldkv, .z = s->z,
                                 .B = B, .T = T, .H = c->n_head, .Hkv = c->n_kv_head, .Dh = c->d_head,
-                                .window = c->sliding_window};
+                                .window = c->local_layer[layer] ? c->sliding_window : 0,
+                                .scale = c->attn_scale, .softcap = c->attn_softcap};
     if (!ms_hooks_wants(hk, MS_SITE_ATTN_SCORES, layer) && !ms_hooks_wants(hk, MS_SITE_ATTN_PATTERN, layer)) {
         ms_op_attention(&s->be, &io, s->att_scratch); // one (T, T) scratch per thread
         return 0;
@@ -239,12 +240,13 @@ static int mlp_sublayer(const ms_model *m, ms_state *s, const ms_hooks *hk, int 
     const ms_layer_weights *w = &m->w.layers[l];
     const int N = B * T, C = c->d_model, F = c->d_mlp;
 #define HOOK(site, buf) do { if (hook(hk, c, site, l, buf, B, T)) return -1; } while (0)
-    if (c->mlp == MS_MLP_SWIGLU) {
+    if (c->mlp == MS_MLP_SWIGLU || c->mlp == MS_MLP_GEGLU) {
         ms_op_linear(&s->be, s->h1, s->ln, w->w_gate, NULL, N, C, F);
         ms_op_linear(&s->be, s->h2, s->ln, w->w_in, NULL, N, C, F);
         HOOK(MS_SITE_MLP_PRE, s->h1);
         HOOK(MS_SITE_MLP_PRE_LINEAR, s->h2);
-        ms_op_swiglu(&s->be, s->h1, s->h2, (size_t)N * F);
+        if (c->mlp == MS_MLP_SWIGLU) ms_op_swiglu(&s->be, s->h1, s->h2, (size_t)N * F);
+        else ms_op_geglu(&s->be, s->h1, s->h2, (size_t)N * F);
     } else {
         // the bias fused into gelu_new unless a hook wants the biased pre-activation (same bits)
         ms_op_linear(&s->be, s->h1, s->ln, w->w_in, NULL, N, C, F); // (N, F)
@@ -293,10 +295,12 @@ static int block(const ms_model *m, ms_state *s, const ms_hooks *hk, int l, int 
         memset(s->par, 0, (size_t)N * C * sizeof(float));
         attn_to = s->par;
     }
+    if (c->post_norms) ms_op_rmsnorm(&s->be, s->tmp, s->tmp, w->ln1_post_w, N, C, c->norm_eps); // in place
     if (add_output(m, s, hk, MS_SITE_ATTN_OUT, l, attn_to, s->tmp, w->bo, B, T)) return -1;
     if (hook(hk, c, MS_SITE_RESID_MID, l, s->x, B, T)) return -1; // no such site under a parallel residual
     if (norm(m, s, hk, MS_SITE_LN2_NORMALIZED, l, s->ln, s->x, w->ln2_w, w->ln2_b, B, T)) return -1;
     if (mlp_sublayer(m, s, hk, l, B, T)) return -1;
+    if (c->post_norms) ms_op_rmsnorm(&s->be, s->tmp, s->tmp, w->ln2_post_w, N, C, c->norm_eps);
     if (add_output(m, s, hk, MS_SITE_MLP_OUT, l, attn_to, s->tmp, w->b_out, B, T)) return -1;
     if (c->parallel_residual) ms_op_add(&s->be, s->x, s->par, (size_t)N * C);
     return hook(hk, c, MS_SITE_RESID_POST, l, s->x, B, T);
@@ -330,6 +334,8 @@ static int forward(const ms_model *m, ms_state *s, const int32_t *tokens, int B,
 
     // embeddings: tmp (N, C) = wte[tokens]; gpt2 adds ln (N, C) = wpe[pos]
     for (int i = 0; i < N; i++) memcpy(s->tmp + (size_t)i * C, m->w.wte + (size_t)tokens[i] * C, (size_t)C * sizeof(float));
+    if (c->embed_scale > 0) // Gemma: the residual stream starts at wte[token] * sqrt(C)
+        for (size_t i = 0; i < (size_t)N * C; i++) s->tmp[i] *= c->embed_scale;
     if (hook(hk, c, MS_SITE_EMBED, -1, s->tmp, B, T)) return -1;
     if (m->w.wpe) {
         for (int i = 0; i < N; i++) memcpy(s->ln + (size_t)i * C, m->w.wpe + (size_t)(i % T) * C, (size_t)C * sizeof(float));
@@ -351,6 +357,7 @@ static int forward(const ms_model *m, ms_state *s, const int32_t *tokens, int B,
         s->logits_cap = need;
     }
     ms_op_linear(&s->be, s->logits, s->ln, m->w.unembed, NULL, N, C, c->vocab_size); // (N, V)
+    if (c->logit_softcap > 0) ms_op_softcap(&s->be, s->logits, c->logit_softcap, need);
     if (hook(hk, c, MS_SITE_LOGITS, -1, s->logits, B, T)) return -1;
     return 0;
 }

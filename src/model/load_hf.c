@@ -155,7 +155,10 @@ static int parse_rope_scaling(json_object *o, ms_rope_scaling *r, const char *pa
 //   mistral: sliding_window (null: none); qwen2: q/k/v biases; qwen3: per-head q/k RMSNorm.
 // Qwen's per-layer sliding window (use_sliding_window) is refused.
 static int parse_llama_variant(json_object *o, const char *model_type, ms_config *cfg, const char *path) {
-    if (!strcmp(model_type, "mistral")) return cfg_int(o, "sliding_window", &cfg->sliding_window, 0, path);
+    if (!strcmp(model_type, "mistral")) {
+        memset(cfg->local_layer, 1, sizeof cfg->local_layer); // every layer slides
+        return cfg_int(o, "sliding_window", &cfg->sliding_window, 0, path);
+    }
     int sw = 0;
     if (ms_json_get_bool(o, "use_sliding_window", &sw, path) < 0) return -1;
     if (sw) { ms_error("%s: use_sliding_window = true is not supported for %s", path, model_type); return -1; }
@@ -246,6 +249,73 @@ static int parse_neox(json_object *o, ms_config *cfg, const char *path) {
     if (ms_json_get_bool(o, "tie_word_embeddings", &tie, path) < 0) return -1;
     cfg->tied_embeddings = tie;
     return 0;
+}
+
+// Gemma 2 on the Llama weight names: GeGLU (gelu_pytorch_tanh), embeddings × sqrt(C) rounded to the
+// checkpoint's dtype (set by the caller, which knows it), RMSNorm gains stored as w and applied as
+// (1 + w) (1 added at load), post-attention and post-MLP norms, explicit head_dim, query_pre_attn_scalar,
+// attention and final-logit soft-capping, sliding window on the layers `layer_types` names
+// "sliding_attention" (absent: the even layers, as Gemma 2 defines it), tied embeddings.
+static int parse_gemma2(json_object *o, ms_config *cfg, const char *path) {
+    cfg->arch = MS_ARCH_LLAMA;
+    cfg->norm_eps = 1e-6f;
+    cfg->rope_theta = 10000.0f;
+    cfg->n_ctx = 8192;
+    cfg->vocab_size = 256000;
+    cfg->bos_id = 2, cfg->eos_id = 1;
+    cfg->n_kv_head = -1;
+    cfg->d_head = 256;
+    float qscale = 256, soft_a = 0, soft_f = 0;
+    if (cfg_int(o, "hidden_size", &cfg->d_model, 1, path) || cfg_int(o, "intermediate_size", &cfg->d_mlp, 1, path) ||
+        cfg_int(o, "num_hidden_layers", &cfg->n_layer, 1, path) ||
+        cfg_int(o, "num_attention_heads", &cfg->n_head, 1, path) ||
+        cfg_int(o, "num_key_value_heads", &cfg->n_kv_head, 0, path) || cfg_int(o, "head_dim", &cfg->d_head, 0, path) ||
+        cfg_float(o, "rms_norm_eps", &cfg->norm_eps, path) || cfg_float(o, "rope_theta", &cfg->rope_theta, path) ||
+        cfg_int(o, "max_position_embeddings", &cfg->n_ctx, 0, path) || cfg_int(o, "vocab_size", &cfg->vocab_size, 0, path) ||
+        cfg_int(o, "bos_token_id", &cfg->bos_id, 0, path) || cfg_int(o, "eos_token_id", &cfg->eos_id, 0, path) ||
+        cfg_float(o, "query_pre_attn_scalar", &qscale, path) || cfg_float(o, "attn_logit_softcapping", &soft_a, path) ||
+        cfg_float(o, "final_logit_softcapping", &soft_f, path) || cfg_int(o, "sliding_window", &cfg->sliding_window, 0, path))
+        return -1;
+    if (cfg->n_kv_head < 0) cfg->n_kv_head = cfg->n_head;
+    if (qscale <= 0) { ms_error("%s: query_pre_attn_scalar must be positive", path); return -1; }
+    cfg->attn_scale = (float)(1.0 / sqrt((double)qscale));
+    cfg->attn_softcap = soft_a;
+    cfg->logit_softcap = soft_f;
+    const char *act = "gelu_pytorch_tanh";
+    if (ms_json_get_string(o, "hidden_activation", &act, path) < 0) return -1;
+    if (strcmp(act, "gelu_pytorch_tanh")) { ms_error("%s: hidden_activation \"%s\" is not supported (gemma2 needs gelu_pytorch_tanh)", path, act); return -1; }
+    if (parse_rope_scaling(o, &cfg->rope_scaling, path)) return -1;
+    json_object *lt;
+    if (json_object_object_get_ex(o, "layer_types", &lt) && lt) {
+        if (!json_object_is_type(lt, json_type_array) || (int)json_object_array_length(lt) != cfg->n_layer) {
+            ms_error("%s: \"layer_types\" must list num_hidden_layers entries", path);
+            return -1;
+        }
+        for (int l = 0; l < cfg->n_layer && l < MS_MAX_LAYERS; l++)
+            cfg->local_layer[l] = !strcmp(json_object_get_string(json_object_array_get_idx(lt, l)), "sliding_attention");
+    } else {
+        for (int l = 0; l < MS_MAX_LAYERS; l++) cfg->local_layer[l] = l % 2 == 0;
+    }
+    int tie = 1;
+    if (ms_json_get_bool(o, "tie_word_embeddings", &tie, path) < 0) return -1;
+    cfg->tied_embeddings = tie;
+    cfg->mlp = MS_MLP_GEGLU;
+    cfg->post_norms = 1;
+    cfg->rope_style = MS_ROPE_HALF;
+    return 0;
+}
+
+// Gemma's norms compute x̂ · (1 + w): store 1 + w as the gain (float32, as HF adds it).
+static void gemma_gains(ms_model *m) {
+    const int C = m->cfg.d_model;
+    float *g[5];
+    for (int l = 0; l < m->cfg.n_layer; l++) {
+        ms_layer_weights *w = &m->w.layers[l];
+        g[0] = w->ln1_w, g[1] = w->ln1_post_w, g[2] = w->ln2_w, g[3] = w->ln2_post_w;
+        for (int k = 0; k < 4; k++)
+            for (int i = 0; i < C; i++) g[k][i] += 1.0f;
+    }
+    for (int i = 0; i < C; i++) m->w.lnf_w[i] += 1.0f;
 }
 
 // Opens model.safetensors, or every shard named by model.safetensors.index.json.
@@ -347,12 +417,18 @@ static int load_llama_weights(hf_ctx *c, ms_model *m) {
 #define GET(fmt, d0, d1, dst) (snprintf(n, sizeof n, fmt, L), hf_get(c, n, d0, d1, 0, dst))
     for (int L = 0; L < g->n_layer; L++) {
         ms_layer_weights *l = &w->layers[L];
+        // post-norm models (Gemma 2): post_attention_layernorm normalizes the attention output and
+        // pre_feedforward_layernorm is the MLP's input norm
+        if (g->post_norms && (GET("layers.%d.pre_feedforward_layernorm.weight", C, -1, l->ln2_w) ||
+                              GET("layers.%d.post_attention_layernorm.weight", C, -1, l->ln1_post_w) ||
+                              GET("layers.%d.post_feedforward_layernorm.weight", C, -1, l->ln2_post_w)))
+            return -1;
         if (GET("layers.%d.input_layernorm.weight", C, -1, l->ln1_w) ||
             GET("layers.%d.self_attn.q_proj.weight", Q, C, l->wq) ||
             GET("layers.%d.self_attn.k_proj.weight", KV, C, l->wk) ||
             GET("layers.%d.self_attn.v_proj.weight", KV, C, l->wv) ||
             GET("layers.%d.self_attn.o_proj.weight", C, Q, l->wo) ||
-            GET("layers.%d.post_attention_layernorm.weight", C, -1, l->ln2_w) ||
+            (!g->post_norms && GET("layers.%d.post_attention_layernorm.weight", C, -1, l->ln2_w)) ||
             GET("layers.%d.mlp.gate_proj.weight", F, C, l->w_gate) ||
             GET("layers.%d.mlp.up_proj.weight", F, C, l->w_in) ||
             GET("layers.%d.mlp.down_proj.weight", C, F, l->w_out))
@@ -401,6 +477,12 @@ static int load_neox_weights(hf_ctx *c, ms_model *m) {
 #define GET(fmt, d0, d1, dst) (snprintf(n, sizeof n, fmt, L), hf_get(c, n, d0, d1, 0, dst))
     for (int L = 0; L < g->n_layer; L++) {
         ms_layer_weights *l = &w->layers[L];
+        // post-norm models (Gemma 2): post_attention_layernorm normalizes the attention output and
+        // pre_feedforward_layernorm is the MLP's input norm
+        if (g->post_norms && (GET("layers.%d.pre_feedforward_layernorm.weight", C, -1, l->ln2_w) ||
+                              GET("layers.%d.post_attention_layernorm.weight", C, -1, l->ln1_post_w) ||
+                              GET("layers.%d.post_feedforward_layernorm.weight", C, -1, l->ln2_post_w)))
+            return -1;
         if (GET("layers.%d.input_layernorm.weight", C, -1, l->ln1_w) || GET("layers.%d.input_layernorm.bias", C, -1, l->ln1_b) ||
             GET("layers.%d.post_attention_layernorm.weight", C, -1, l->ln2_w) ||
             GET("layers.%d.post_attention_layernorm.bias", C, -1, l->ln2_b) || load_neox_qkv(c, g, L, l) ||
@@ -434,11 +516,14 @@ int ms_load_hf(const char *dir, ms_model *m) {
     } else if (!strcmp(mt, "llama") || !strcmp(mt, "mistral") || !strcmp(mt, "qwen2") || !strcmp(mt, "qwen3")) {
         if (parse_llama(o, &m->cfg, cfg_path) || parse_llama_variant(o, mt, &m->cfg, cfg_path)) goto done;
         c.prefix = "model.";
+    } else if (!strcmp(mt, "gemma2")) {
+        if (parse_gemma2(o, &m->cfg, cfg_path)) goto done;
+        c.prefix = "model.";
     } else if (!strcmp(mt, "gpt_neox")) {
         if (parse_neox(o, &m->cfg, cfg_path)) goto done;
         c.prefix = "gpt_neox.";
     } else {
-        ms_error("%s: unsupported model_type \"%s\" (supported: gpt2, llama, mistral, qwen2, qwen3, gpt_neox)", cfg_path, mt);
+        ms_error("%s: unsupported model_type \"%s\" (supported: gpt2, llama, mistral, qwen2, qwen3, gemma2, gpt_neox)", cfg_path, mt);
         goto done;
     }
     if (m->cfg.arch == MS_ARCH_GPT2) { // llama read it in parse_llama (default false there)
@@ -476,10 +561,17 @@ int ms_load_hf(const char *dir, ms_model *m) {
                                                                                                  : "embed_tokens.weight";
     const ms_st_tensor *emb = hf_find(&c, emb_name, NULL);
     snprintf(m->cfg.source_dtype, sizeof m->cfg.source_dtype, "%s", emb ? ms_dtype_name(emb->dtype) : "?");
+    if (m->cfg.post_norms && emb) { // Gemma: sqrt(C) as a tensor of the model's dtype, as HF computes it
+        float e = sqrtf((float)m->cfg.d_model);
+        if (emb->dtype == MS_DT_BF16) e = ms_bf16_to_f32(ms_f32_to_bf16(e));
+        else if (emb->dtype == MS_DT_F16) e = ms_f16_to_f32(ms_f32_to_f16(e));
+        m->cfg.embed_scale = e;
+    }
     if (ms_model_alloc_weights(m)) goto done; // its message names the model path
     rc = m->cfg.arch == MS_ARCH_GPT2 ? load_gpt2_weights(&c, m)
        : m->cfg.arch == MS_ARCH_NEOX ? load_neox_weights(&c, m) : load_llama_weights(&c, m);
     if (rc) goto done;
+    if (m->cfg.post_norms) gemma_gains(m);
     // tokenizer: optional, but a broken one is an error
     char *tj = ms_path_join(dir, "tokenizer.json"), *vj = ms_path_join(dir, "vocab.json"), *mg = ms_path_join(dir, "merges.txt");
     int has_tok = ms_file_exists(tj) || (ms_file_exists(vj) && ms_file_exists(mg));

@@ -73,7 +73,8 @@ static int validate(ms_config *c, const char *path) {
           "%s: unknown architecture %d", path, (int)c->arch);
     // the one place an architecture becomes the forward pass's knobs
     c->layer_norm = c->linear_bias = c->arch != MS_ARCH_LLAMA;
-    c->mlp = c->arch == MS_ARCH_LLAMA ? MS_MLP_SWIGLU : c->arch == MS_ARCH_NEOX ? MS_MLP_GELU_ERF : MS_MLP_GELU_TANH;
+    if (c->mlp != MS_MLP_GEGLU) // the one kind a loader picks itself (gemma, on the llama layout)
+        c->mlp = c->arch == MS_ARCH_LLAMA ? MS_MLP_SWIGLU : c->arch == MS_ARCH_NEOX ? MS_MLP_GELU_ERF : MS_MLP_GELU_TANH;
     CHECK(c->n_layer > 0 && c->n_layer <= MS_MAX_LAYERS, "%s: n_layer %d out of range 1..%d", path, c->n_layer, MS_MAX_LAYERS);
     CHECK(c->d_model > 0, "%s: d_model %d must be positive", path, c->d_model);
     CHECK(c->n_head > 0, "%s: n_head %d must be positive", path, c->n_head);
@@ -122,7 +123,7 @@ int ms_model_alloc_weights(ms_model *m) {
     const size_t C = (size_t)c->d_model, F = (size_t)c->d_mlp, V = (size_t)c->vocab_size;
     const size_t QD = (size_t)c->n_head * c->d_head, KD = (size_t)c->n_kv_head * c->d_head;
     const int gpt2 = c->arch == MS_ARCH_GPT2, lnb = c->layer_norm, bias = c->linear_bias;
-    const int qkv_bias = bias || c->qkv_bias, gated = c->mlp == MS_MLP_SWIGLU;
+    const int qkv_bias = bias || c->qkv_bias, gated = c->mlp == MS_MLP_SWIGLU || c->mlp == MS_MLP_GEGLU;
     const size_t Dh = (size_t)c->d_head;
 
     // Lay the tensors out in one pass that either counts (base == NULL) or assigns pointers, so the
@@ -159,6 +160,7 @@ int ms_model_alloc_weights(ms_model *m) {
             if (gated) TAKE(lw->w_gate, F * C);
             if (qkv_bias && !bias) { TAKE(lw->bq, QD); TAKE(lw->bk, KD); TAKE(lw->bv, KD); }
             if (c->qk_norm) { TAKE(lw->q_norm_w, Dh); TAKE(lw->k_norm_w, Dh); }
+            if (c->post_norms) { TAKE(lw->ln1_post_w, C); TAKE(lw->ln2_post_w, C); }
         }
         TAKE(w->lnf_w, C);
         if (lnb) TAKE(w->lnf_b, C); else w->lnf_b = NULL;
@@ -183,7 +185,7 @@ int ms_model_alloc_weights(ms_model *m) {
     }
     // parameter count: every tensor once (the tied unembedding is the embedding)
     size_t per_layer = 2 * C + 2 * QD * C + 2 * KD * C + 2 * F * C + (gated ? F * C : 0);
-    per_layer += (qkv_bias ? QD + 2 * KD : 0) + (bias ? C + F + C : 0) + (lnb ? 2 * C : 0) + (c->qk_norm ? 2 * Dh : 0);
+    per_layer += (qkv_bias ? QD + 2 * KD : 0) + (bias ? C + F + C : 0) + (lnb ? 2 * C : 0) + (c->qk_norm ? 2 * Dh : 0) + (c->post_norms ? 2 * C : 0);
     m->n_params = V * C + (gpt2 ? (size_t)c->n_ctx * C : 0) + (size_t)c->n_layer * per_layer + C + (lnb ? C : 0) +
                   (c->tied_embeddings ? 0 : V * C);
     return 0;
@@ -225,7 +227,7 @@ int ms_site_shape(const ms_config *c, ms_site site, int T, int64_t shape[4]) {
         shape[0] = c->n_head; shape[1] = T; shape[2] = T;
         return 3;
     case MS_SITE_MLP_PRE_LINEAR:
-        if (c->mlp != MS_MLP_SWIGLU) return -1;
+        if (c->mlp != MS_MLP_SWIGLU && c->mlp != MS_MLP_GEGLU) return -1;
         /* fall through */
     case MS_SITE_MLP_PRE: case MS_SITE_MLP_POST:
         shape[0] = T; shape[1] = c->d_mlp;

@@ -16,9 +16,9 @@
 
 typedef enum { MS_ARCH_GPT2 = 0, MS_ARCH_LLAMA = 1, MS_ARCH_NEOX = 2 } ms_arch;
 
-// The MLP's nonlinearity: gpt2's tanh-approximated gelu_new, GPT-NeoX's exact (erf) gelu, or Llama's
-// gated silu (SwiGLU: silu(gate) * up).
-typedef enum { MS_MLP_GELU_TANH = 0, MS_MLP_GELU_ERF, MS_MLP_SWIGLU } ms_mlp_kind;
+// The MLP's nonlinearity: gpt2's tanh-approximated gelu_new, GPT-NeoX's exact (erf) gelu, Llama's
+// gated silu (SwiGLU: silu(gate) * up), or Gemma's gated tanh-gelu (GeGLU: gelu_new(gate) * up).
+typedef enum { MS_MLP_GELU_TANH = 0, MS_MLP_GELU_ERF, MS_MLP_SWIGLU, MS_MLP_GEGLU } ms_mlp_kind;
 
 // How rotary embeddings pair the dimensions of a head:
 //   MS_ROPE_INTERLEAVED: pairs (0,1), (2,3), ...   (llama2.c, GGUF, Meta's original checkpoints)
@@ -50,7 +50,14 @@ typedef struct {
     float rope_theta;     // llama; read from the file (10000 if absent)
     ms_rope_style rope_style;
     ms_rope_scaling rope_scaling; // type NONE: plain RoPE
-    int sliding_window;   // > 0: a query attends only to the last sliding_window keys (itself included); 0: all
+    int sliding_window;   // > 0: on layers with local_layer[l], a query attends only to the last sliding_window
+                          // keys (itself included); 0: all
+    unsigned char local_layer[MS_MAX_LAYERS]; // Mistral: every layer; Gemma 2: even layers
+    float attn_scale;     // attention score scale; 0: 1/sqrt(d_head) (Gemma: query_pre_attn_scalar^-1/2)
+    float attn_softcap;   // > 0: scores = cap * tanh(scores / cap) before the causal mask (Gemma 2)
+    float logit_softcap;  // > 0: logits = cap * tanh(logits / cap) (Gemma 2)
+    float embed_scale;    // > 0: token embeddings times this (Gemma: sqrt(d_model) in the model dtype)
+    int post_norms;       // RMSNorm (ln1_post/ln2_post) of the attention and MLP outputs before each residual add
     int qkv_bias;         // llama family: q/k/v projections carry biases (Qwen2)
     int qk_norm;          // llama family: per-head RMSNorm of q and k (gain (Dh)) before RoPE (Qwen3)
     int rotary_dims;      // leading dims of each head that RoPE rotates (GPT-NeoX rotary_pct); 0: all d_head
@@ -77,6 +84,7 @@ typedef struct {
     float *wqkv, *bqkv;
     float *wo, *bo;              // (C, H*Dh), (C)
     float *ln2_w, *ln2_b;        // (C)
+    float *ln1_post_w, *ln2_post_w; // (C) with cfg.post_norms: gains of the attention / MLP output norms
     float *w_in, *b_in;          // (F, C): gpt2 c_fc, llama up_proj
     float *w_gate;               // (F, C): llama gate_proj, NULL for gpt2
     float *w_out, *b_out;        // (C, F): gpt2 c_proj, llama down_proj

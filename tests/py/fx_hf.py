@@ -325,3 +325,19 @@ def sae_smoke(tag, model, V, T, seed=0):
                "--batch", 32, "--tokens", 300, "--out", sae, "--overwrite")
     ev = mstest.run("sae", "eval", "--sae", sae, "--acts", acts, "--json").stdout
     assert "explained_variance" in json.dumps(json.loads(ev)), ev
+
+
+def gemma2_weights(C, L, H, KVH, Dh, F, V, seed=0):
+    """Gemma 2 weights in HF naming (no prefix, tied embeddings): embed_tokens, layers.L.{input_layernorm,
+    post_attention_layernorm, pre_feedforward_layernorm, post_feedforward_layernorm}.weight (stored as
+    w, applied as 1 + w), self_attn.{q,k,v,o}_proj, mlp.{gate,up,down}_proj, norm."""
+    W, cfg = llama_family_weights(C, L, H, KVH, Dh, F, V, tied=True, seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    for k in list(W):
+        if k.endswith("norm.weight"):
+            W[k] = (0.3 * rng.standard_normal(W[k].shape)).astype(np.float32)
+    for l in range(L):
+        for n in ("pre_feedforward_layernorm", "post_feedforward_layernorm"):
+            W[f"layers.{l}.{n}.weight"] = (0.3 * rng.standard_normal(C)).astype(np.float32)
+    cfg["arch"] = "gemma2"
+    return W, cfg

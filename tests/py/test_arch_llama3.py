@@ -71,7 +71,7 @@ def mistral():
     # head_dim 24 != 64 / 4; window 5 < T
     d, Ws, cfg = write(tag, "mistral", "BF16", {"sliding_window": 5}, Dh=24, ref_cfg={"sliding_window": 5})
     info = run("info", d).stdout
-    assert "sliding_window: 5" in info and "d_head: 24" in info, info
+    assert "sliding_window: 5 on layers 0 1" in info and "d_head: 24" in info, info
     errs = compare(tag, d, Ws, cfg)
     pat = fx_hf.ours(d, SEQS, "blocks.1.attn.hook_pattern", tag=tag + "_p")["blocks.1.attn.hook_pattern"]
     assert np.all(pat[:, :, 10, :6] == 0) and np.all(pat[:, :, 10, 6:11] > 0), "window of 5 keys"

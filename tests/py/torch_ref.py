@@ -121,13 +121,16 @@ def _inv_freq(D, theta, scaling):
     return blend * inv + (1 - blend) * inv / f
 
 
-def _attention(q, k, v, n_head, n_kv, put, pre, window=0):
-    # q: (B,T,H,D) k,v: (B,T,Hkv,D) -> z (B,T,H,D); window > 0: query i sees keys j with i - window < j <= i
+def _attention(q, k, v, n_head, n_kv, put, pre, window=0, scale=None, softcap=None):
+    # q: (B,T,H,D) k,v: (B,T,Hkv,D) -> z (B,T,H,D); window > 0: query i sees keys j with i - window < j <= i;
+    # scale: score multiplier (default 1/sqrt(D)); softcap: scores = softcap * tanh(scores / softcap) before the mask
     B, T, H, D = q.shape
     rep = n_head // n_kv
     kk = k.repeat_interleave(rep, dim=2)  # query head h uses kv head h // rep
     vv = v.repeat_interleave(rep, dim=2)
-    scores = torch.einsum("bqhd,bkhd->bhqk", q, kk) / math.sqrt(D)
+    scores = torch.einsum("bqhd,bkhd->bhqk", q, kk) * (scale if scale else 1 / math.sqrt(D))
+    if softcap:
+        scores = softcap * torch.tanh(scores / softcap)
     mask = torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1)
     if window:
         mask |= torch.tril(torch.ones(T, T, dtype=torch.bool), diagonal=-window)
@@ -280,6 +283,54 @@ def _neox(W, cfg, ids, dt, edits=None):
     return logits, hooks
 
 
+def _gemma2(W, cfg, ids, dt, edits=None):
+    """Gemma 2 (HF Gemma2ForCausalLM): embeddings * sqrt(C) (the constant in cfg["embed_dtype"], as HF
+    builds it as a tensor of the model dtype), RMSNorm x * rsqrt(mean x^2 + eps) * (1 + w), norms
+    before and after attention and MLP, GeGLU with tanh gelu, scores * query_pre_attn_scalar^-1/2,
+    attention-logit and final-logit soft-capping, sliding window on the even layers (or cfg["layer_types"]).
+    Hooks: hook_embed is the scaled embedding; hook_attn_out / hook_mlp_out are the post-normed outputs."""
+    H, Hkv = cfg["n_head"], cfg["n_kv_head"]
+    eps = cfg["eps"]
+    g = lambda n: W[n].to(dt)
+    n_layer = 1 + max(int(k.split(".")[1]) for k in W if k.startswith("layers."))
+    B, T = ids.shape
+    hooks, put = _hook_recorder(edits)
+    E = g("embed_tokens.weight")
+    C = E.shape[1]
+    norm = lambda t, n: _rms_core(t, eps) * (1.0 + g(n))
+    x = put("hook_embed", E[ids] * torch.tensor(C ** 0.5, dtype=cfg["embed_dtype"]).to(dt))
+    types = cfg.get("layer_types") or ["sliding_attention" if L % 2 == 0 else "full_attention" for L in range(n_layer)]
+    for L in range(n_layer):
+        p, pre = f"layers.{L}.", f"blocks.{L}."
+        x = put(pre + "hook_resid_pre", x)
+        n = put(pre + "ln1.hook_normalized", _rms_core(x, eps))
+        h = n * (1.0 + g(p + "input_layernorm.weight"))
+        q, k, v = (h @ g(p + f"self_attn.{t}_proj.weight").T for t in "qkv")
+        D = q.shape[-1] // H
+        q, k, v = q.reshape(B, T, H, D), k.reshape(B, T, Hkv, D), v.reshape(B, T, Hkv, D)
+        q, k, v = put(pre + "attn.hook_q", q), put(pre + "attn.hook_k", k), put(pre + "attn.hook_v", v)
+        q = put(pre + "attn.hook_rot_q", _rope(q, cfg["rope_theta"], "half"))
+        k = put(pre + "attn.hook_rot_k", _rope(k, cfg["rope_theta"], "half"))
+        window = cfg["sliding_window"] if types[L] == "sliding_attention" else 0
+        z = _attention(q, k, v, H, Hkv, put, pre, window, cfg["query_pre_attn_scalar"] ** -0.5, cfg["attn_softcap"])
+        a = z.reshape(B, T, H * D) @ g(p + "self_attn.o_proj.weight").T
+        a = put(pre + "hook_attn_out", norm(a, p + "post_attention_layernorm.weight"))
+        x = put(pre + "hook_resid_mid", x + a)
+        n = put(pre + "ln2.hook_normalized", _rms_core(x, eps))
+        h = n * (1.0 + g(p + "pre_feedforward_layernorm.weight"))
+        gate = put(pre + "mlp.hook_pre", h @ g(p + "mlp.gate_proj.weight").T)
+        up = put(pre + "mlp.hook_pre_linear", h @ g(p + "mlp.up_proj.weight").T)
+        post = put(pre + "mlp.hook_post", _gelu_new(gate) * up)
+        m = post @ g(p + "mlp.down_proj.weight").T
+        m = put(pre + "hook_mlp_out", norm(m, p + "post_feedforward_layernorm.weight"))
+        x = put(pre + "hook_resid_post", x + m)
+    n = put("ln_final.hook_normalized", _rms_core(x, eps))
+    logits = (n * (1.0 + g("norm.weight"))) @ E.T
+    cap = cfg["final_softcap"]
+    logits = put("logits", cap * torch.tanh(logits / cap))
+    return logits, hooks
+
+
 def forward(weights, cfg, ids, dtype=torch.float64, edits=None):
     W = _strip(weights)
     ids_t = torch.as_tensor(np.asarray(ids), dtype=torch.long)
@@ -291,6 +342,8 @@ def forward(weights, cfg, ids, dtype=torch.float64, edits=None):
             logits, hooks = _gpt2(W, cfg, ids_t, dtype, edits)
         elif cfg["arch"] == "llama":
             logits, hooks = _llama(W, cfg, ids_t, dtype, edits)
+        elif cfg["arch"] == "gemma2":
+            logits, hooks = _gemma2(W, cfg, ids_t, dtype, edits)
         elif cfg["arch"] == "gpt_neox":
             logits, hooks = _neox(W, cfg, ids_t, dtype, edits)
         else:
