@@ -91,14 +91,24 @@ void ms_op_layernorm(const ms_backend_ctx *be, float *out, const float *x, const
 void ms_op_rmsnorm(const ms_backend_ctx *be, float *out, const float *x, const float *w, int N, int C, float eps);
 // x(n) = gelu_new(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x³)))
 void ms_op_gelu_new(const ms_backend_ctx *be, float *x, size_t n);
+// x = x * Φ(x) = 0.5 x (1 + erf(x / √2)), the exact gelu (GPT-NeoX "gelu")
+void ms_op_gelu_erf(const ms_backend_ctx *be, float *x, size_t n);
 // x(N,C) = gelu_new(x + b) (b may be NULL); same bits as ms_op_bias then ms_op_gelu_new.
 void ms_op_bias_gelu_new(const ms_backend_ctx *be, float *x, const float *b, int N, int C);
 // g(n) = silu(g) * u = g * sigmoid(g) * u
 void ms_op_swiglu(const ms_backend_ctx *be, float *g, const float *u, size_t n);
+// g(n) = gelu_new(g) * u (Gemma's GeGLU)
+void ms_op_geglu(const ms_backend_ctx *be, float *g, const float *u, size_t n);
+// x(n) = cap * tanh(x / cap) (Gemma 2's logit soft-capping)
+void ms_op_softcap(const ms_backend_ctx *be, float *x, float cap, size_t n);
 // Rotates pairs of each head of x (N rows of n_heads * Dh) by position (row % T):
 // interleaved: pairs (2i, 2i+1); half: pairs (i, i + Dh/2). cos/sin tables are (T, Dh/2).
 void ms_op_rope(const ms_backend_ctx *be, float *x, int N, int T, int n_heads, int Dh, int half_style,
                 const float *cos_t, const float *sin_t);
+// The same on the first rot (even, <= Dh) dims of each head only, pairs (i, i + rot/2) or (2i, 2i+1);
+// the other Dh - rot pass through (GPT-NeoX partial rotary). cos/sin tables are (T, rot/2).
+void ms_op_rope_dims(const ms_backend_ctx *be, float *x, int N, int T, int n_heads, int Dh, int rot, int half_style,
+                     const float *cos_t, const float *sin_t);
 
 // ---- causal multi-head attention (cpu_attention.c)
 // Q rows of B sequences × T tokens: q (B*T, ldq) holds head h at columns [h*Dh, (h+1)*Dh); k and v
@@ -110,6 +120,9 @@ typedef struct {
     int ldq, ldkv;
     float *z;
     int B, T, H, Hkv, Dh;
+    int window;   // > 0: query t sees keys (t - window, t] only (sliding-window attention); 0: all of [0, t]
+    float scale;  // score scale; 0: 1/sqrt(Dh)
+    float softcap; // > 0: scores = softcap * tanh(scores / softcap) before the mask (Gemma 2)
 } ms_attention_io;
 
 // Fused: scores, causal softmax and P·V per (sequence, head), nothing materialised. scratch:
@@ -117,7 +130,7 @@ typedef struct {
 void ms_op_attention(const ms_backend_ctx *be, const ms_attention_io *io, float *scratch);
 // The same in three steps on a materialised att (B, H, T, T), so a caller can read or edit the
 // scores and the pattern between them:
-//   scores:  att = Q·Kᵀ / sqrt(Dh), -inf above the diagonal
+//   scores:  att = Q·Kᵀ · scale (soft-capped), -inf above the diagonal and, with a window, at keys t - window and before
 //   softmax: row softmax over all T columns (a fully -inf row becomes 0)
 //   values:  Z = P·V; by causal blocks where P is zero above the diagonal (same bits as the fused path)
 void ms_op_attention_scores(const ms_backend_ctx *be, const ms_attention_io *io, float *att);

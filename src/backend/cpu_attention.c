@@ -22,11 +22,18 @@ static void att_scores(const ms_backend_ctx *one, const ms_attention_io *io, int
     const float *q = io->q + (size_t)b * T * ldq + (size_t)h * Dh;
     const float *k = io->k + (size_t)b * T * ldk + (size_t)kvh * Dh;
     // S[t0:t1, 0:t1] = Q[t0:t1] · K[0:t1]ᵀ / sqrt(Dh); rows strided through the (T, heads, Dh) buffers
+    const float scale = io->scale > 0 ? io->scale : 1.0f / sqrtf((float)Dh);
     for (int t0 = 0; t0 < T; t0 += ATT_QB) {
         const int t1 = t0 + ATT_QB < T ? t0 + ATT_QB : T;
-        ms_op_sgemm(one, 0, 1, t1 - t0, t1, Dh, 1.0f / sqrtf((float)Dh), q + (size_t)t0 * ldq, ldq, k, ldk, 0.0f,
-                    S + (size_t)t0 * T, T);
+        ms_op_sgemm(one, 0, 1, t1 - t0, t1, Dh, scale, q + (size_t)t0 * ldq, ldq, k, ldk, 0.0f, S + (size_t)t0 * T, T);
+        if (io->softcap > 0) // entries beyond t1 in these rows are masked or zeroed later, never read
+            for (int t = t0; t < t1; t++)
+                for (int j = 0; j < t1; j++)
+                    S[(size_t)t * T + j] = io->softcap * tanhf(S[(size_t)t * T + j] / io->softcap);
     }
+    // sliding window: keys before the window get -inf on both paths (the causal softmax reads them)
+    for (int t = io->window; io->window > 0 && t < T; t++)
+        for (int j = 0; j <= t - io->window; j++) S[(size_t)t * T + j] = -INFINITY;
     if (!mask) return;
     for (int t = 0; t < T; t++)
         for (int j = t + 1; j < T; j++) S[(size_t)t * T + j] = -INFINITY;

@@ -88,6 +88,11 @@ void ms_op_gelu_new(const ms_backend_ctx *be, float *x, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] = ms_gelu_new1(x[i]);
 }
 
+void ms_op_gelu_erf(const ms_backend_ctx *be, float *x, size_t n) {
+#pragma omp parallel for schedule(static) num_threads(be->n_threads) if (n >= PAR_MIN)
+    for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+}
+
 void ms_op_bias_gelu_new(const ms_backend_ctx *be, float *x, const float *b, int N, int C) {
     if (!b) { ms_op_gelu_new(be, x, (size_t)N * C); return; }
 #pragma omp parallel for schedule(static) num_threads(be->n_threads) if ((size_t)N * C >= PAR_MIN)
@@ -95,6 +100,17 @@ void ms_op_bias_gelu_new(const ms_backend_ctx *be, float *x, const float *b, int
         float *xr = x + (size_t)r * C;
         for (int i = 0; i < C; i++) { float t = xr[i] + b[i]; xr[i] = ms_gelu_new1(t); }
     }
+}
+
+void ms_op_geglu(const ms_backend_ctx *be, float *g, const float *u, size_t n) {
+#pragma omp parallel for schedule(static) num_threads(be->n_threads) if (n >= PAR_MIN)
+    for (size_t i = 0; i < n; i++) g[i] = ms_gelu_new1(g[i]) * u[i];
+}
+
+void ms_op_softcap(const ms_backend_ctx *be, float *x, float cap, size_t n) {
+    const float inv = 1.0f / cap;
+#pragma omp parallel for schedule(static) num_threads(be->n_threads) if (n >= PAR_MIN)
+    for (size_t i = 0; i < n; i++) x[i] = cap * tanhf(x[i] * inv);
 }
 
 void ms_op_swiglu(const ms_backend_ctx *be, float *g, const float *u, size_t n) {
@@ -107,7 +123,12 @@ void ms_op_swiglu(const ms_backend_ctx *be, float *g, const float *u, size_t n) 
 
 void ms_op_rope(const ms_backend_ctx *be, float *x, int N, int T, int n_heads, int Dh, int half_style,
                 const float *cos_t, const float *sin_t) {
-    const int P = Dh / 2;
+    ms_op_rope_dims(be, x, N, T, n_heads, Dh, Dh, half_style, cos_t, sin_t);
+}
+
+void ms_op_rope_dims(const ms_backend_ctx *be, float *x, int N, int T, int n_heads, int Dh, int rot, int half_style,
+                     const float *cos_t, const float *sin_t) {
+    const int P = rot / 2;
 #pragma omp parallel for schedule(static) num_threads(be->n_threads) if ((size_t)N * n_heads * Dh >= PAR_MIN)
     for (int r = 0; r < N; r++) {
         const float *c = cos_t + (size_t)(r % T) * P, *s = sin_t + (size_t)(r % T) * P;

@@ -18,12 +18,34 @@ void ms_model_describe(FILE *f, const ms_model *m) {
     fprintf(f, "d_mlp: %d\n", c->d_mlp);
     fprintf(f, "vocab_size: %d\n", c->vocab_size);
     fprintf(f, "n_ctx: %d\n", c->n_ctx);
-    fprintf(f, "norm: %s eps %g\n", c->arch == MS_ARCH_GPT2 ? "layernorm" : "rmsnorm", (double)c->norm_eps);
+    fprintf(f, "norm: %s eps %g\n", c->layer_norm ? "layernorm" : "rmsnorm", (double)c->norm_eps);
     if (c->rope_style != MS_ROPE_NONE)
         fprintf(f, "rope: %s theta %g\n", c->rope_style == MS_ROPE_HALF ? "half (rotate_half)" : "interleaved",
                 (double)c->rope_theta);
     else
         fprintf(f, "rope: none\n");
+    // the llama family's optional features, printed only where a checkpoint has them
+    if (c->rope_scaling.type == MS_ROPE_SCALING_LLAMA3)
+        fprintf(f, "rope_scaling: llama3 factor %g low_freq_factor %g high_freq_factor %g original_ctx %d\n",
+                (double)c->rope_scaling.factor, (double)c->rope_scaling.low_freq_factor,
+                (double)c->rope_scaling.high_freq_factor, c->rope_scaling.original_ctx);
+    if (c->rope_style != MS_ROPE_NONE && c->rotary_dims < c->d_head)
+        fprintf(f, "rotary_dims: %d of d_head %d\n", c->rotary_dims, c->d_head);
+    if (c->parallel_residual) fprintf(f, "parallel_residual: yes (no blocks.L.hook_resid_mid)\n");
+    if (c->sliding_window > 0) {
+        fprintf(f, "sliding_window: %d on layers", c->sliding_window);
+        for (int l = 0; l < c->n_layer; l++)
+            if (c->local_layer[l]) fprintf(f, " %d", l);
+        fprintf(f, "\n");
+    }
+    if (c->mlp == MS_MLP_GEGLU) fprintf(f, "mlp: geglu (gelu_pytorch_tanh)\n");
+    if (c->post_norms) fprintf(f, "post_norms: yes (attention and MLP outputs normalized before the residual add)\n");
+    if (c->embed_scale > 0) fprintf(f, "embed_scale: %g\n", (double)c->embed_scale);
+    if (c->attn_scale > 0) fprintf(f, "attn_scale: %g\n", (double)c->attn_scale);
+    if (c->attn_softcap > 0) fprintf(f, "attn_softcap: %g\n", (double)c->attn_softcap);
+    if (c->logit_softcap > 0) fprintf(f, "logit_softcap: %g\n", (double)c->logit_softcap);
+    if (c->qkv_bias) fprintf(f, "qkv_bias: yes\n");
+    if (c->qk_norm) fprintf(f, "qk_norm: yes (per-head rmsnorm before rope)\n");
     fprintf(f, "tied_embeddings: %s\n", c->tied_embeddings ? "yes" : "no");
     fprintf(f, "parameters: %zu\n", m->n_params);
     fprintf(f, "bos_id: %d\n", c->bos_id);

@@ -22,6 +22,7 @@ struct ms_state {
     float *x;             // (N, C) residual stream
     float *ln;            // (N, C) normalized, then gained; also pos-embed scratch
     float *tmp;           // (N, C) embed / attn_out / mlp_out
+    float *par;           // (N, C) attn_out + mlp_out of a parallel-residual block, else NULL
     float *qkv;           // (N, H*Dh + 2*Hkv*Dh) fused projection output (layers with wqkv)
     float *q;             // (N, H*Dh)
     float *k, *v;         // (N, Hkv*Dh)
@@ -37,6 +38,20 @@ struct ms_state {
     size_t logits_cap;
     float *rope_cos, *rope_sin; // (max_T, Dh/2)
 };
+
+// Angular frequency of rotary pair i (of rotary_dims/2): theta^(-2i/rotary_dims), rescaled by cfg.rope_scaling.
+static double rope_frequency(const ms_config *c, int i) {
+    const double freq = pow((double)c->rope_theta, -2.0 * i / c->rotary_dims);
+    const ms_rope_scaling *r = &c->rope_scaling;
+    if (r->type != MS_ROPE_SCALING_LLAMA3) return freq;
+    // llama3: long wavelengths (beyond the original context / low_freq_factor) slowed by `factor`,
+    // short ones (below original context / high_freq_factor) kept, linear in 1/wavelength between
+    const double wavelen = 2.0 * M_PI / freq, orig = r->original_ctx;
+    if (wavelen < orig / r->high_freq_factor) return freq;
+    if (wavelen > orig / r->low_freq_factor) return freq / r->factor;
+    const double smooth = (orig / wavelen - r->low_freq_factor) / (r->high_freq_factor - r->low_freq_factor);
+    return (1.0 - smooth) * freq / r->factor + smooth * freq;
+}
 
 ms_state *ms_state_new(const ms_model *m, int max_batch, int max_T) {
     const ms_config *c = &m->cfg;
@@ -64,17 +79,18 @@ ms_state *ms_state_new(const ms_model *m, int max_batch, int max_T) {
     s->v = ms_aligned_alloc(N * KD * sizeof(float));
     s->z = ms_aligned_alloc(N * QD * sizeof(float));
     s->h1 = ms_aligned_alloc(N * (size_t)c->d_mlp * sizeof(float));
-    if (c->arch == MS_ARCH_LLAMA) s->h2 = ms_aligned_alloc(N * (size_t)c->d_mlp * sizeof(float));
+    if (c->mlp == MS_MLP_SWIGLU || c->mlp == MS_MLP_GEGLU) s->h2 = ms_aligned_alloc(N * (size_t)c->d_mlp * sizeof(float));
+    if (c->parallel_residual) s->par = ms_aligned_alloc(N * C * sizeof(float));
     s->att_scratch = NULL;
     ms_state_set_threads(s, s->n_threads);
-    if (c->arch == MS_ARCH_LLAMA) {
-        const int P = c->d_head / 2;
+    if (c->rope_style != MS_ROPE_NONE) {
+        const int P = c->rotary_dims / 2;
         s->rope_cos = ms_aligned_alloc((size_t)max_T * P * sizeof(float));
         s->rope_sin = ms_aligned_alloc((size_t)max_T * P * sizeof(float));
         for (int t = 0; t < max_T; t++)
             for (int i = 0; i < P; i++) {
                 // angles in double: at long positions float32 would lose ~1e-5 rad
-                double freq = pow((double)c->rope_theta, -2.0 * i / c->d_head);
+                double freq = rope_frequency(c, i);
                 s->rope_cos[(size_t)t * P + i] = (float)cos(t * freq);
                 s->rope_sin[(size_t)t * P + i] = (float)sin(t * freq);
             }
@@ -85,7 +101,7 @@ ms_state *ms_state_new(const ms_model *m, int max_batch, int max_T) {
 void ms_state_free(ms_state *s) {
     if (!s) return;
     free(s->x); free(s->qkv); free(s->ln); free(s->tmp); free(s->q); free(s->k); free(s->v); free(s->z);
-    free(s->h1); free(s->h2); free(s->att_scratch); free(s->att); free(s->logits);
+    free(s->h1); free(s->h2); free(s->par); free(s->att_scratch); free(s->att); free(s->logits);
     free(s->rope_cos); free(s->rope_sin);
     free(s);
 }
@@ -119,13 +135,13 @@ static int hook(const ms_hooks *hk, const ms_config *c, ms_site site, int layer,
     return 0;
 }
 
-// out (N, C) = norm(x) · w (+ b): LayerNorm (gpt2) or RMSNorm, the gain fused into the same
+// out (N, C) = norm(x) · w (+ b): LayerNorm (gpt2, neox) or RMSNorm, the gain fused into the same
 // pass unless a hook wants the normalized values before it (`site`); same bits either way.
 static int norm(const ms_model *m, const ms_state *s, const ms_hooks *hk, ms_site site, int layer, float *out,
                 const float *x, const float *w, const float *b, int B, int T) {
     const ms_config *c = &m->cfg;
     const int N = B * T, C = c->d_model, split = ms_hooks_wants(hk, site, layer);
-    if (c->arch == MS_ARCH_GPT2) ms_op_layernorm(&s->be, out, x, split ? NULL : w, b, N, C, c->norm_eps);
+    if (c->layer_norm) ms_op_layernorm(&s->be, out, x, split ? NULL : w, b, N, C, c->norm_eps);
     else ms_op_rmsnorm(&s->be, out, x, split ? NULL : w, N, C, c->norm_eps);
     if (!split) return 0;
     if (hook(hk, c, site, layer, out, B, T)) return -1;
@@ -138,7 +154,9 @@ static int norm(const ms_model *m, const ms_state *s, const ms_hooks *hk, ms_sit
 static int attention(const ms_model *m, ms_state *s, const ms_hooks *hk, int layer, int B, int T) {
     const ms_config *c = &m->cfg;
     const ms_attention_io io = {.q = s->qp, .k = s->kp, .v = s->vp, .ldq = s->ldq, .ldkv = s->ldkv, .z = s->z,
-                                .B = B, .T = T, .H = c->n_head, .Hkv = c->n_kv_head, .Dh = c->d_head};
+                                .B = B, .T = T, .H = c->n_head, .Hkv = c->n_kv_head, .Dh = c->d_head,
+                                .window = c->local_layer[layer] ? c->sliding_window : 0,
+                                .scale = c->attn_scale, .softcap = c->attn_softcap};
     if (!ms_hooks_wants(hk, MS_SITE_ATTN_SCORES, layer) && !ms_hooks_wants(hk, MS_SITE_ATTN_PATTERN, layer)) {
         ms_op_attention(&s->be, &io, s->att_scratch); // one (T, T) scratch per thread
         return 0;
@@ -157,18 +175,14 @@ static int attention(const ms_model *m, ms_state *s, const ms_hooks *hk, int lay
     return 0;
 }
 
-static int block(const ms_model *m, ms_state *s, const ms_hooks *hk, int l, int B, int T) {
+// q, k, v of layer l from the normalized s->ln, through q/k-norm and RoPE, attention, and the
+// output projection into s->tmp (N, C), without its bias (the caller adds it: add_output).
+static int attn_sublayer(const ms_model *m, ms_state *s, const ms_hooks *hk, int l, int B, int T) {
     const ms_config *c = &m->cfg;
     const ms_layer_weights *w = &m->w.layers[l];
-    const int N = B * T, C = c->d_model, F = c->d_mlp;
+    const int N = B * T, C = c->d_model;
     const int QD = c->n_head * c->d_head, KD = c->n_kv_head * c->d_head; // H*Dh, Hkv*Dh
-    const int gpt2 = c->arch == MS_ARCH_GPT2;
 #define HOOK(site, buf) do { if (hook(hk, c, site, l, buf, B, T)) return -1; } while (0)
-
-    HOOK(MS_SITE_RESID_PRE, s->x);
-    // norm + gain in one pass unless a hook wants the normalized values between them (same bits)
-    if (norm(m, s, hk, MS_SITE_LN1_NORMALIZED, l, s->ln, s->x, w->ln1_w, w->ln1_b, B, T)) return -1;
-
     // q, k, v: one (N, H*Dh + 2*Hkv*Dh) sgemm on the stacked weights (wqkv, decided at load); attention then
     // reads strided rows of it. Hooks and RoPE need contiguous (N, heads, Dh) buffers: the columns
     // are copied out (exact).
@@ -199,56 +213,97 @@ static int block(const ms_model *m, ms_state *s, const ms_hooks *hk, int l, int 
         HOOK(MS_SITE_ATTN_K, s->k);
         HOOK(MS_SITE_ATTN_V, s->v);
     }
+    if (c->qk_norm) { // per-head RMSNorm (rows of Dh) with its gain, in place, before RoPE
+        ms_op_rmsnorm(&s->be, s->q, s->q, w->q_norm_w, N * c->n_head, c->d_head, c->norm_eps);
+        ms_op_rmsnorm(&s->be, s->k, s->k, w->k_norm_w, N * c->n_kv_head, c->d_head, c->norm_eps);
+        HOOK(MS_SITE_ATTN_Q_NORMED, s->q);
+        HOOK(MS_SITE_ATTN_K_NORMED, s->k);
+    }
     if (rope) {
-        const int half = c->rope_style == MS_ROPE_HALF;
-        ms_op_rope(&s->be, s->q, N, T, c->n_head, c->d_head, half, s->rope_cos, s->rope_sin);
-        ms_op_rope(&s->be, s->k, N, T, c->n_kv_head, c->d_head, half, s->rope_cos, s->rope_sin);
+        const int half = c->rope_style == MS_ROPE_HALF, rot = c->rotary_dims;
+        ms_op_rope_dims(&s->be, s->q, N, T, c->n_head, c->d_head, rot, half, s->rope_cos, s->rope_sin);
+        ms_op_rope_dims(&s->be, s->k, N, T, c->n_kv_head, c->d_head, rot, half, s->rope_cos, s->rope_sin);
         HOOK(MS_SITE_ATTN_ROT_Q, s->q);
         HOOK(MS_SITE_ATTN_ROT_K, s->k);
     }
     if (attention(m, s, hk, l, B, T)) return -1;
     HOOK(MS_SITE_ATTN_Z, s->z);
-    // output projections: sgemm without bias; the bias is added in the pass that follows (fused
-    // into the residual add, or into gelu), or on its own where a hook wants the biased output
+    // output projection: sgemm without bias; the bias is added in the pass that follows
     ms_op_linear(&s->be, s->tmp, s->z, w->wo, NULL, N, QD, C); // (N, C)
-    if (ms_hooks_wants(hk, MS_SITE_ATTN_OUT, l)) {
-        ms_op_bias(&s->be, s->tmp, w->bo, N, C);
-        HOOK(MS_SITE_ATTN_OUT, s->tmp);
-        ms_op_add(&s->be, s->x, s->tmp, (size_t)N * C);
-    } else {
-        ms_op_add_bias(&s->be, s->x, s->tmp, w->bo, N, C);
-    }
-    HOOK(MS_SITE_RESID_MID, s->x);
+#undef HOOK
+    return 0;
+}
 
-    if (norm(m, s, hk, MS_SITE_LN2_NORMALIZED, l, s->ln, s->x, w->ln2_w, w->ln2_b, B, T)) return -1;
-    if (gpt2) {
-        ms_op_linear(&s->be, s->h1, s->ln, w->w_in, NULL, N, C, F); // (N, F)
-        if (ms_hooks_wants(hk, MS_SITE_MLP_PRE, l)) {
-            ms_op_bias(&s->be, s->h1, w->b_in, N, F);
-            HOOK(MS_SITE_MLP_PRE, s->h1);
-            ms_op_gelu_new(&s->be, s->h1, (size_t)N * F);
-        } else {
-            ms_op_bias_gelu_new(&s->be, s->h1, w->b_in, N, F);
-        }
-    } else {
+// The MLP of layer l on the normalized s->ln, into s->tmp (N, C) without the output bias.
+static int mlp_sublayer(const ms_model *m, ms_state *s, const ms_hooks *hk, int l, int B, int T) {
+    const ms_config *c = &m->cfg;
+    const ms_layer_weights *w = &m->w.layers[l];
+    const int N = B * T, C = c->d_model, F = c->d_mlp;
+#define HOOK(site, buf) do { if (hook(hk, c, site, l, buf, B, T)) return -1; } while (0)
+    if (c->mlp == MS_MLP_SWIGLU || c->mlp == MS_MLP_GEGLU) {
         ms_op_linear(&s->be, s->h1, s->ln, w->w_gate, NULL, N, C, F);
         ms_op_linear(&s->be, s->h2, s->ln, w->w_in, NULL, N, C, F);
         HOOK(MS_SITE_MLP_PRE, s->h1);
         HOOK(MS_SITE_MLP_PRE_LINEAR, s->h2);
-        ms_op_swiglu(&s->be, s->h1, s->h2, (size_t)N * F);
+        if (c->mlp == MS_MLP_SWIGLU) ms_op_swiglu(&s->be, s->h1, s->h2, (size_t)N * F);
+        else ms_op_geglu(&s->be, s->h1, s->h2, (size_t)N * F);
+    } else {
+        // the bias fused into gelu_new unless a hook wants the biased pre-activation (same bits)
+        ms_op_linear(&s->be, s->h1, s->ln, w->w_in, NULL, N, C, F); // (N, F)
+        if (c->mlp == MS_MLP_GELU_TANH && !ms_hooks_wants(hk, MS_SITE_MLP_PRE, l)) {
+            ms_op_bias_gelu_new(&s->be, s->h1, w->b_in, N, F);
+        } else {
+            ms_op_bias(&s->be, s->h1, w->b_in, N, F);
+            HOOK(MS_SITE_MLP_PRE, s->h1);
+            if (c->mlp == MS_MLP_GELU_TANH) ms_op_gelu_new(&s->be, s->h1, (size_t)N * F);
+            else ms_op_gelu_erf(&s->be, s->h1, (size_t)N * F);
+        }
     }
     HOOK(MS_SITE_MLP_POST, s->h1);
     ms_op_linear(&s->be, s->tmp, s->h1, w->w_out, NULL, N, F, C); // (N, C)
-    if (ms_hooks_wants(hk, MS_SITE_MLP_OUT, l)) {
-        ms_op_bias(&s->be, s->tmp, w->b_out, N, C);
-        HOOK(MS_SITE_MLP_OUT, s->tmp);
-        ms_op_add(&s->be, s->x, s->tmp, (size_t)N * C);
-    } else {
-        ms_op_add_bias(&s->be, s->x, s->tmp, w->b_out, N, C);
-    }
-    HOOK(MS_SITE_RESID_POST, s->x);
 #undef HOOK
     return 0;
+}
+
+// dst (N, C) += out + b, offering out + b to the hook at `site` when one wants it (bias added on its
+// own then; fused into the add otherwise: same bits).
+static int add_output(const ms_model *m, ms_state *s, const ms_hooks *hk, ms_site site, int l, float *dst, float *out,
+                      const float *b, int B, int T) {
+    const int N = B * T, C = m->cfg.d_model;
+    if (!ms_hooks_wants(hk, site, l)) {
+        ms_op_add_bias(&s->be, dst, out, b, N, C);
+        return 0;
+    }
+    ms_op_bias(&s->be, out, b, N, C);
+    if (hook(hk, &m->cfg, site, l, out, B, T)) return -1;
+    ms_op_add(&s->be, dst, out, (size_t)N * C);
+    return 0;
+}
+
+// One block: x + attn(ln1(x)) then + mlp(ln2(.)), or with a parallel residual (GPT-NeoX)
+// x + attn(ln1(x)) + mlp(ln2(x)), the attention output held in s->par meanwhile.
+static int block(const ms_model *m, ms_state *s, const ms_hooks *hk, int l, int B, int T) {
+    const ms_config *c = &m->cfg;
+    const ms_layer_weights *w = &m->w.layers[l];
+    const int N = B * T, C = c->d_model;
+    if (hook(hk, c, MS_SITE_RESID_PRE, l, s->x, B, T)) return -1;
+    // norm + gain in one pass unless a hook wants the normalized values between them (same bits)
+    if (norm(m, s, hk, MS_SITE_LN1_NORMALIZED, l, s->ln, s->x, w->ln1_w, w->ln1_b, B, T)) return -1;
+    if (attn_sublayer(m, s, hk, l, B, T)) return -1;
+    float *attn_to = s->x;
+    if (c->parallel_residual) { // attn_out + bias collected in par (zeroed), added to x after the MLP
+        memset(s->par, 0, (size_t)N * C * sizeof(float));
+        attn_to = s->par;
+    }
+    if (c->post_norms) ms_op_rmsnorm(&s->be, s->tmp, s->tmp, w->ln1_post_w, N, C, c->norm_eps); // in place
+    if (add_output(m, s, hk, MS_SITE_ATTN_OUT, l, attn_to, s->tmp, w->bo, B, T)) return -1;
+    if (hook(hk, c, MS_SITE_RESID_MID, l, s->x, B, T)) return -1; // no such site under a parallel residual
+    if (norm(m, s, hk, MS_SITE_LN2_NORMALIZED, l, s->ln, s->x, w->ln2_w, w->ln2_b, B, T)) return -1;
+    if (mlp_sublayer(m, s, hk, l, B, T)) return -1;
+    if (c->post_norms) ms_op_rmsnorm(&s->be, s->tmp, s->tmp, w->ln2_post_w, N, C, c->norm_eps);
+    if (add_output(m, s, hk, MS_SITE_MLP_OUT, l, attn_to, s->tmp, w->b_out, B, T)) return -1;
+    if (c->parallel_residual) ms_op_add(&s->be, s->x, s->par, (size_t)N * C);
+    return hook(hk, c, MS_SITE_RESID_POST, l, s->x, B, T);
 }
 
 static int forward(const ms_model *m, ms_state *s, const int32_t *tokens, int B, int T, const ms_forward_opts *opts) {
@@ -279,6 +334,8 @@ static int forward(const ms_model *m, ms_state *s, const int32_t *tokens, int B,
 
     // embeddings: tmp (N, C) = wte[tokens]; gpt2 adds ln (N, C) = wpe[pos]
     for (int i = 0; i < N; i++) memcpy(s->tmp + (size_t)i * C, m->w.wte + (size_t)tokens[i] * C, (size_t)C * sizeof(float));
+    if (c->embed_scale > 0) // Gemma: the residual stream starts at wte[token] * sqrt(C)
+        for (size_t i = 0; i < (size_t)N * C; i++) s->tmp[i] *= c->embed_scale;
     if (hook(hk, c, MS_SITE_EMBED, -1, s->tmp, B, T)) return -1;
     if (m->w.wpe) {
         for (int i = 0; i < N; i++) memcpy(s->ln + (size_t)i * C, m->w.wpe + (size_t)(i % T) * C, (size_t)C * sizeof(float));
@@ -300,6 +357,7 @@ static int forward(const ms_model *m, ms_state *s, const int32_t *tokens, int B,
         s->logits_cap = need;
     }
     ms_op_linear(&s->be, s->logits, s->ln, m->w.unembed, NULL, N, C, c->vocab_size); // (N, V)
+    if (c->logit_softcap > 0) ms_op_softcap(&s->be, s->logits, c->logit_softcap, need);
     if (hook(hk, c, MS_SITE_LOGITS, -1, s->logits, B, T)) return -1;
     return 0;
 }

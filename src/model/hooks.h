@@ -12,6 +12,8 @@
 //   blocks.L.attn.hook_q | hook_rot_q                                       [pos, n_head, d_head]
 //   blocks.L.attn.hook_k | hook_rot_k | hook_v                              [pos, n_kv_head, d_head]
 //        (hook_q/hook_k before RoPE, hook_rot_q/hook_rot_k after; llama only for rot)
+//   blocks.L.attn.hook_q_normed | hook_k_normed (qk-norm models only, e.g. Qwen3: after the
+//        per-head RMSNorm and its gain, before RoPE)                       [pos, heads, d_head]
 //   blocks.L.attn.hook_attn_scores  (pre-softmax, scaled, causal-masked to -inf) [n_head, q_pos, k_pos]
 //   blocks.L.attn.hook_pattern                                              [n_head, q_pos, k_pos]
 //   blocks.L.attn.hook_z                                                    [pos, n_head, d_head]
@@ -31,6 +33,8 @@ typedef enum {
     MS_SITE_ATTN_Q,
     MS_SITE_ATTN_K,
     MS_SITE_ATTN_V,
+    MS_SITE_ATTN_Q_NORMED,
+    MS_SITE_ATTN_K_NORMED,
     MS_SITE_ATTN_ROT_Q,
     MS_SITE_ATTN_ROT_K,
     MS_SITE_ATTN_SCORES,

@@ -11,10 +11,10 @@ static int is_head_major(ms_site s) { return s == MS_SITE_ATTN_SCORES || s == MS
 // Heads along the site's head dimension, or 0 if it has none.
 static int site_heads(const ms_config *c, ms_site s) {
     switch (s) {
-    case MS_SITE_ATTN_Q: case MS_SITE_ATTN_ROT_Q: case MS_SITE_ATTN_Z:
+    case MS_SITE_ATTN_Q: case MS_SITE_ATTN_Q_NORMED: case MS_SITE_ATTN_ROT_Q: case MS_SITE_ATTN_Z:
     case MS_SITE_ATTN_SCORES: case MS_SITE_ATTN_PATTERN:
         return c->n_head;
-    case MS_SITE_ATTN_K: case MS_SITE_ATTN_ROT_K: case MS_SITE_ATTN_V:
+    case MS_SITE_ATTN_K: case MS_SITE_ATTN_K_NORMED: case MS_SITE_ATTN_ROT_K: case MS_SITE_ATTN_V:
         return c->n_kv_head;
     default:
         return 0;

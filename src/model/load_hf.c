@@ -1,5 +1,6 @@
 // load_hf.c: Hugging Face checkpoint directories: config.json + model.safetensors, or shards listed
-// in model.safetensors.index.json. model_type "gpt2" and "llama"; F32/F16/BF16 tensors are
+// in model.safetensors.index.json. model_type "gpt2", "llama" and its variants "mistral", "qwen2",
+// "qwen3" (parse_llama_variant), and "gpt_neox" (Pythia); F32/F16/BF16 tensors are
 // converted to float32 in the [out, in] layout of model.h:
 //   gpt2  Conv1D weights are stored [in, out] -> transposed; c_attn (C, 3C) is split into q, k, v.
 //   llama q/k_proj are in Hugging Face's rotate_half order -> cfg.rope_style = MS_ROPE_HALF
@@ -124,6 +125,48 @@ static int parse_gpt2(json_object *o, ms_config *cfg, const char *path) {
     return 0;
 }
 
+// config.json "rope_scaling": absent, null or rope_type "default": plain RoPE; "llama3": its four
+// parameters; any other type is refused (its frequencies would be silently wrong).
+static int parse_rope_scaling(json_object *o, ms_rope_scaling *r, const char *path) {
+    json_object *rs;
+    memset(r, 0, sizeof *r);
+    if (!json_object_object_get_ex(o, "rope_scaling", &rs) || !rs) return 0;
+    if (!json_object_is_type(rs, json_type_object)) { ms_error("%s: \"rope_scaling\" is not an object", path); return -1; }
+    const char *type = NULL;
+    if (ms_json_get_string(rs, "rope_type", &type, path) < 0) return -1;
+    if (!type && ms_json_get_string(rs, "type", &type, path) < 0) return -1; // older configs
+    if (!type || !strcmp(type, "default")) return 0;
+    if (strcmp(type, "llama3")) {
+        ms_error("%s: rope_scaling type \"%s\" is not supported (supported: llama3)", path, type);
+        return -1;
+    }
+    r->type = MS_ROPE_SCALING_LLAMA3;
+    r->low_freq_factor = 1.0f;  // Hugging Face's defaults where a key is absent
+    r->high_freq_factor = 4.0f;
+    if (cfg_float(rs, "factor", &r->factor, path) || cfg_float(rs, "low_freq_factor", &r->low_freq_factor, path) ||
+        cfg_float(rs, "high_freq_factor", &r->high_freq_factor, path) ||
+        cfg_int(rs, "original_max_position_embeddings", &r->original_ctx, 1, path))
+        return -1;
+    if (r->factor <= 0) { ms_error("%s: rope_scaling needs a positive \"factor\"", path); return -1; }
+    return 0;
+}
+
+// The llama family's differences from Llama itself, by model_type (all on the Llama weight names):
+//   mistral: sliding_window (null: none); qwen2: q/k/v biases; qwen3: per-head q/k RMSNorm.
+// Qwen's per-layer sliding window (use_sliding_window) is refused.
+static int parse_llama_variant(json_object *o, const char *model_type, ms_config *cfg, const char *path) {
+    if (!strcmp(model_type, "mistral")) {
+        memset(cfg->local_layer, 1, sizeof cfg->local_layer); // every layer slides
+        return cfg_int(o, "sliding_window", &cfg->sliding_window, 0, path);
+    }
+    int sw = 0;
+    if (ms_json_get_bool(o, "use_sliding_window", &sw, path) < 0) return -1;
+    if (sw) { ms_error("%s: use_sliding_window = true is not supported for %s", path, model_type); return -1; }
+    cfg->qkv_bias = !strcmp(model_type, "qwen2");
+    cfg->qk_norm = !strcmp(model_type, "qwen3");
+    return 0;
+}
+
 static int parse_llama(json_object *o, ms_config *cfg, const char *path) {
     cfg->arch = MS_ARCH_LLAMA;
     cfg->norm_eps = 1e-6f;   // LlamaConfig default
@@ -157,11 +200,7 @@ static int parse_llama(json_object *o, ms_config *cfg, const char *path) {
     int tie = 0, b = 0;
     if (ms_json_get_bool(o, "tie_word_embeddings", &tie, path) < 0) return -1;
     cfg->tied_embeddings = tie;
-    json_object *rs;
-    if (json_object_object_get_ex(o, "rope_scaling", &rs) && rs) {
-        ms_error("%s: rope_scaling is not supported (only plain RoPE is implemented)", path);
-        return -1;
-    }
+    if (parse_rope_scaling(o, &cfg->rope_scaling, path)) return -1;
     if (ms_json_get_bool(o, "attention_bias", &b, path) < 0) return -1;
     if (b) { ms_error("%s: attention_bias = true is not supported", path); return -1; }
     if (ms_json_get_bool(o, "mlp_bias", &b, path) < 0) return -1;
@@ -171,6 +210,112 @@ static int parse_llama(json_object *o, ms_config *cfg, const char *path) {
     if (strcmp(act, "silu")) { ms_error("%s: hidden_act \"%s\" is not supported (llama needs silu)", path, act); return -1; }
     cfg->rope_style = MS_ROPE_HALF;
     return 0;
+}
+
+// GPT-NeoX / Pythia: LayerNorm with bias, exact gelu, partial rotary (rotary_pct of each head,
+// rotate_half), parallel residual by default, untied embed_out.
+static int parse_neox(json_object *o, ms_config *cfg, const char *path) {
+    cfg->arch = MS_ARCH_NEOX;
+    cfg->norm_eps = 1e-5f;
+    cfg->rope_theta = 10000.0f;
+    cfg->n_ctx = 2048;
+    cfg->vocab_size = 50432;
+    cfg->bos_id = cfg->eos_id = 0;
+    double pct = 0.25;
+    int par = 1, b = 1;
+    if (cfg_int(o, "hidden_size", &cfg->d_model, 1, path) || cfg_int(o, "intermediate_size", &cfg->d_mlp, 1, path) ||
+        cfg_int(o, "num_hidden_layers", &cfg->n_layer, 1, path) ||
+        cfg_int(o, "num_attention_heads", &cfg->n_head, 1, path) ||
+        cfg_float(o, "layer_norm_eps", &cfg->norm_eps, path) || cfg_float(o, "rotary_emb_base", &cfg->rope_theta, path) ||
+        cfg_float(o, "rope_theta", &cfg->rope_theta, path) || cfg_int(o, "max_position_embeddings", &cfg->n_ctx, 0, path) ||
+        cfg_int(o, "vocab_size", &cfg->vocab_size, 0, path) || cfg_int(o, "bos_token_id", &cfg->bos_id, 0, path) ||
+        cfg_int(o, "eos_token_id", &cfg->eos_id, 0, path) || ms_json_get_double(o, "rotary_pct", &pct, path) < 0 ||
+        ms_json_get_bool(o, "use_parallel_residual", &par, path) < 0 || ms_json_get_bool(o, "attention_bias", &b, path) < 0)
+        return -1;
+    if (!b) { ms_error("%s: attention_bias = false is not supported for gpt_neox", path); return -1; }
+    const char *act = "gelu";
+    if (ms_json_get_string(o, "hidden_act", &act, path) < 0) return -1;
+    if (strcmp(act, "gelu")) { ms_error("%s: hidden_act \"%s\" is not supported (gpt_neox needs gelu)", path, act); return -1; }
+    if (parse_rope_scaling(o, &cfg->rope_scaling, path)) return -1;
+    if (cfg->n_head <= 0 || cfg->d_model % cfg->n_head) { ms_error("%s: hidden_size is not a multiple of num_attention_heads", path); return -1; }
+    cfg->n_kv_head = cfg->n_head;
+    cfg->d_head = cfg->d_model / cfg->n_head;
+    cfg->rotary_dims = (int)(cfg->d_head * pct); // Hugging Face: int(head_size * rotary_pct)
+    if (pct <= 0 || cfg->rotary_dims < 2) { ms_error("%s: rotary_pct %g leaves no rotary dims", path, pct); return -1; }
+    cfg->rotary_dims &= ~1;
+    cfg->parallel_residual = par;
+    cfg->rope_style = MS_ROPE_HALF;
+    int tie = 0;
+    if (ms_json_get_bool(o, "tie_word_embeddings", &tie, path) < 0) return -1;
+    cfg->tied_embeddings = tie;
+    return 0;
+}
+
+// Gemma 2 on the Llama weight names: GeGLU (gelu_pytorch_tanh), embeddings × sqrt(C) rounded to the
+// checkpoint's dtype (set by the caller, which knows it), RMSNorm gains stored as w and applied as
+// (1 + w) (1 added at load), post-attention and post-MLP norms, explicit head_dim, query_pre_attn_scalar,
+// attention and final-logit soft-capping, sliding window on the layers `layer_types` names
+// "sliding_attention" (absent: the even layers, as Gemma 2 defines it), tied embeddings.
+static int parse_gemma2(json_object *o, ms_config *cfg, const char *path) {
+    cfg->arch = MS_ARCH_LLAMA;
+    cfg->norm_eps = 1e-6f;
+    cfg->rope_theta = 10000.0f;
+    cfg->n_ctx = 8192;
+    cfg->vocab_size = 256000;
+    cfg->bos_id = 2, cfg->eos_id = 1;
+    cfg->n_kv_head = -1;
+    cfg->d_head = 256;
+    float qscale = 256, soft_a = 0, soft_f = 0;
+    if (cfg_int(o, "hidden_size", &cfg->d_model, 1, path) || cfg_int(o, "intermediate_size", &cfg->d_mlp, 1, path) ||
+        cfg_int(o, "num_hidden_layers", &cfg->n_layer, 1, path) ||
+        cfg_int(o, "num_attention_heads", &cfg->n_head, 1, path) ||
+        cfg_int(o, "num_key_value_heads", &cfg->n_kv_head, 0, path) || cfg_int(o, "head_dim", &cfg->d_head, 0, path) ||
+        cfg_float(o, "rms_norm_eps", &cfg->norm_eps, path) || cfg_float(o, "rope_theta", &cfg->rope_theta, path) ||
+        cfg_int(o, "max_position_embeddings", &cfg->n_ctx, 0, path) || cfg_int(o, "vocab_size", &cfg->vocab_size, 0, path) ||
+        cfg_int(o, "bos_token_id", &cfg->bos_id, 0, path) || cfg_int(o, "eos_token_id", &cfg->eos_id, 0, path) ||
+        cfg_float(o, "query_pre_attn_scalar", &qscale, path) || cfg_float(o, "attn_logit_softcapping", &soft_a, path) ||
+        cfg_float(o, "final_logit_softcapping", &soft_f, path) || cfg_int(o, "sliding_window", &cfg->sliding_window, 0, path))
+        return -1;
+    if (cfg->n_kv_head < 0) cfg->n_kv_head = cfg->n_head;
+    if (qscale <= 0) { ms_error("%s: query_pre_attn_scalar must be positive", path); return -1; }
+    cfg->attn_scale = (float)(1.0 / sqrt((double)qscale));
+    cfg->attn_softcap = soft_a;
+    cfg->logit_softcap = soft_f;
+    const char *act = "gelu_pytorch_tanh";
+    if (ms_json_get_string(o, "hidden_activation", &act, path) < 0) return -1;
+    if (strcmp(act, "gelu_pytorch_tanh")) { ms_error("%s: hidden_activation \"%s\" is not supported (gemma2 needs gelu_pytorch_tanh)", path, act); return -1; }
+    if (parse_rope_scaling(o, &cfg->rope_scaling, path)) return -1;
+    json_object *lt;
+    if (json_object_object_get_ex(o, "layer_types", &lt) && lt) {
+        if (!json_object_is_type(lt, json_type_array) || (int)json_object_array_length(lt) != cfg->n_layer) {
+            ms_error("%s: \"layer_types\" must list num_hidden_layers entries", path);
+            return -1;
+        }
+        for (int l = 0; l < cfg->n_layer && l < MS_MAX_LAYERS; l++)
+            cfg->local_layer[l] = !strcmp(json_object_get_string(json_object_array_get_idx(lt, l)), "sliding_attention");
+    } else {
+        for (int l = 0; l < MS_MAX_LAYERS; l++) cfg->local_layer[l] = l % 2 == 0;
+    }
+    int tie = 1;
+    if (ms_json_get_bool(o, "tie_word_embeddings", &tie, path) < 0) return -1;
+    cfg->tied_embeddings = tie;
+    cfg->mlp = MS_MLP_GEGLU;
+    cfg->post_norms = 1;
+    cfg->rope_style = MS_ROPE_HALF;
+    return 0;
+}
+
+// Gemma's norms compute x̂ · (1 + w): store 1 + w as the gain (float32, as HF adds it).
+static void gemma_gains(ms_model *m) {
+    const int C = m->cfg.d_model;
+    float *g[5];
+    for (int l = 0; l < m->cfg.n_layer; l++) {
+        ms_layer_weights *w = &m->w.layers[l];
+        g[0] = w->ln1_w, g[1] = w->ln1_post_w, g[2] = w->ln2_w, g[3] = w->ln2_post_w;
+        for (int k = 0; k < 4; k++)
+            for (int i = 0; i < C; i++) g[k][i] += 1.0f;
+    }
+    for (int i = 0; i < C; i++) m->w.lnf_w[i] += 1.0f;
 }
 
 // Opens model.safetensors, or every shard named by model.safetensors.index.json.
@@ -272,20 +417,84 @@ static int load_llama_weights(hf_ctx *c, ms_model *m) {
 #define GET(fmt, d0, d1, dst) (snprintf(n, sizeof n, fmt, L), hf_get(c, n, d0, d1, 0, dst))
     for (int L = 0; L < g->n_layer; L++) {
         ms_layer_weights *l = &w->layers[L];
+        // post-norm models (Gemma 2): post_attention_layernorm normalizes the attention output and
+        // pre_feedforward_layernorm is the MLP's input norm
+        if (g->post_norms && (GET("layers.%d.pre_feedforward_layernorm.weight", C, -1, l->ln2_w) ||
+                              GET("layers.%d.post_attention_layernorm.weight", C, -1, l->ln1_post_w) ||
+                              GET("layers.%d.post_feedforward_layernorm.weight", C, -1, l->ln2_post_w)))
+            return -1;
         if (GET("layers.%d.input_layernorm.weight", C, -1, l->ln1_w) ||
             GET("layers.%d.self_attn.q_proj.weight", Q, C, l->wq) ||
             GET("layers.%d.self_attn.k_proj.weight", KV, C, l->wk) ||
             GET("layers.%d.self_attn.v_proj.weight", KV, C, l->wv) ||
             GET("layers.%d.self_attn.o_proj.weight", C, Q, l->wo) ||
-            GET("layers.%d.post_attention_layernorm.weight", C, -1, l->ln2_w) ||
+            (!g->post_norms && GET("layers.%d.post_attention_layernorm.weight", C, -1, l->ln2_w)) ||
             GET("layers.%d.mlp.gate_proj.weight", F, C, l->w_gate) ||
             GET("layers.%d.mlp.up_proj.weight", F, C, l->w_in) ||
             GET("layers.%d.mlp.down_proj.weight", C, F, l->w_out))
+            return -1;
+        if (g->qkv_bias && (GET("layers.%d.self_attn.q_proj.bias", Q, -1, l->bq) ||
+                            GET("layers.%d.self_attn.k_proj.bias", KV, -1, l->bk) ||
+                            GET("layers.%d.self_attn.v_proj.bias", KV, -1, l->bv)))
+            return -1;
+        if (g->qk_norm && (GET("layers.%d.self_attn.q_norm.weight", g->d_head, -1, l->q_norm_w) ||
+                           GET("layers.%d.self_attn.k_norm.weight", g->d_head, -1, l->k_norm_w)))
             return -1;
     }
 #undef GET
     if (hf_get(c, "norm.weight", C, -1, 0, w->lnf_w)) return -1;
     if (!g->tied_embeddings && hf_get(c, "lm_head.weight", V, C, 0, w->unembed)) return -1;
+    return 0;
+}
+
+// query_key_value (3C, C) rows ordered (head, q|k|v, Dh), bias likewise -> the stacked q|k|v layout
+// of model.h (wq, wk, wv rows h*Dh + d).
+static int load_neox_qkv(hf_ctx *c, const ms_config *g, int L, ms_layer_weights *l) {
+    const int64_t C = g->d_model, H = g->n_head, Dh = g->d_head;
+    float *w = ms_malloc((size_t)(3 * C * C) * sizeof(float)), *b = ms_malloc((size_t)(3 * C) * sizeof(float));
+    char n[128], nb[128];
+    snprintf(n, sizeof n, "layers.%d.attention.query_key_value.weight", L);
+    snprintf(nb, sizeof nb, "layers.%d.attention.query_key_value.bias", L);
+    int rc = hf_get(c, n, 3 * C, C, 0, w) || hf_get(c, nb, 3 * C, -1, 0, b) ? -1 : 0;
+    float *dst_w[3] = {l->wq, l->wk, l->wv}, *dst_b[3] = {l->bq, l->bk, l->bv};
+    for (int64_t h = 0; rc == 0 && h < H; h++)
+        for (int j = 0; j < 3; j++) {
+            const int64_t src = (h * 3 + j) * Dh; // first row of head h's q, k or v
+            memcpy(dst_w[j] + h * Dh * C, w + src * C, (size_t)(Dh * C) * sizeof(float));
+            memcpy(dst_b[j] + h * Dh, b + src, (size_t)Dh * sizeof(float));
+        }
+    free(w);
+    free(b);
+    return rc;
+}
+
+static int load_neox_weights(hf_ctx *c, ms_model *m) {
+    const ms_config *g = &m->cfg;
+    int64_t C = g->d_model, F = g->d_mlp, V = g->vocab_size;
+    ms_weights *w = &m->w;
+    if (hf_get(c, "embed_in.weight", V, C, 0, w->wte)) return -1;
+    char n[128];
+#define GET(fmt, d0, d1, dst) (snprintf(n, sizeof n, fmt, L), hf_get(c, n, d0, d1, 0, dst))
+    for (int L = 0; L < g->n_layer; L++) {
+        ms_layer_weights *l = &w->layers[L];
+        // post-norm models (Gemma 2): post_attention_layernorm normalizes the attention output and
+        // pre_feedforward_layernorm is the MLP's input norm
+        if (g->post_norms && (GET("layers.%d.pre_feedforward_layernorm.weight", C, -1, l->ln2_w) ||
+                              GET("layers.%d.post_attention_layernorm.weight", C, -1, l->ln1_post_w) ||
+                              GET("layers.%d.post_feedforward_layernorm.weight", C, -1, l->ln2_post_w)))
+            return -1;
+        if (GET("layers.%d.input_layernorm.weight", C, -1, l->ln1_w) || GET("layers.%d.input_layernorm.bias", C, -1, l->ln1_b) ||
+            GET("layers.%d.post_attention_layernorm.weight", C, -1, l->ln2_w) ||
+            GET("layers.%d.post_attention_layernorm.bias", C, -1, l->ln2_b) || load_neox_qkv(c, g, L, l) ||
+            GET("layers.%d.attention.dense.weight", C, C, l->wo) || GET("layers.%d.attention.dense.bias", C, -1, l->bo) ||
+            GET("layers.%d.mlp.dense_h_to_4h.weight", F, C, l->w_in) || GET("layers.%d.mlp.dense_h_to_4h.bias", F, -1, l->b_in) ||
+            GET("layers.%d.mlp.dense_4h_to_h.weight", C, F, l->w_out) || GET("layers.%d.mlp.dense_4h_to_h.bias", C, -1, l->b_out))
+            return -1;
+    }
+#undef GET
+    if (hf_get(c, "final_layer_norm.weight", C, -1, 0, w->lnf_w) || hf_get(c, "final_layer_norm.bias", C, -1, 0, w->lnf_b))
+        return -1;
+    if (!g->tied_embeddings && hf_get(c, "embed_out.weight", V, C, 0, w->unembed)) return -1;
     return 0;
 }
 
@@ -304,11 +513,17 @@ int ms_load_hf(const char *dir, ms_model *m) {
     if (!strcmp(mt, "gpt2")) {
         if (parse_gpt2(o, &m->cfg, cfg_path)) goto done;
         c.prefix = "transformer.";
-    } else if (!strcmp(mt, "llama")) {
-        if (parse_llama(o, &m->cfg, cfg_path)) goto done;
+    } else if (!strcmp(mt, "llama") || !strcmp(mt, "mistral") || !strcmp(mt, "qwen2") || !strcmp(mt, "qwen3")) {
+        if (parse_llama(o, &m->cfg, cfg_path) || parse_llama_variant(o, mt, &m->cfg, cfg_path)) goto done;
         c.prefix = "model.";
+    } else if (!strcmp(mt, "gemma2")) {
+        if (parse_gemma2(o, &m->cfg, cfg_path)) goto done;
+        c.prefix = "model.";
+    } else if (!strcmp(mt, "gpt_neox")) {
+        if (parse_neox(o, &m->cfg, cfg_path)) goto done;
+        c.prefix = "gpt_neox.";
     } else {
-        ms_error("%s: unsupported model_type \"%s\" (supported: gpt2, llama)", cfg_path, mt);
+        ms_error("%s: unsupported model_type \"%s\" (supported: gpt2, llama, mistral, qwen2, qwen3, gemma2, gpt_neox)", cfg_path, mt);
         goto done;
     }
     if (m->cfg.arch == MS_ARCH_GPT2) { // llama read it in parse_llama (default false there)
@@ -319,7 +534,8 @@ int ms_load_hf(const char *dir, ms_model *m) {
     snprintf(m->cfg.source_format, sizeof m->cfg.source_format, "hf");
     if (open_shards(&c)) goto done;
     // A missing lm_head means the checkpoint relies on tying, whatever the config says.
-    if (!m->cfg.tied_embeddings && !hf_find(&c, "lm_head.weight", NULL)) m->cfg.tied_embeddings = 1;
+    const char *head = m->cfg.arch == MS_ARCH_NEOX ? "embed_out.weight" : "lm_head.weight";
+    if (!m->cfg.tied_embeddings && !hf_find(&c, head, NULL)) m->cfg.tied_embeddings = 1;
     // Before allocating: a config that implies more weights than the files hold is corrupt (and
     // must not make us try to allocate absurd sizes).
     {
@@ -327,7 +543,7 @@ int ms_load_hf(const char *dir, ms_model *m) {
         double Dh = g->d_head > 0 ? g->d_head : (g->n_head > 0 ? (double)g->d_model / g->n_head : 0);
         double C = g->d_model, Q = g->n_head * Dh, KV = g->n_kv_head * Dh;
         double need = (double)g->vocab_size * C +
-                      (double)g->n_layer * (2 * C * Q + 2 * C * KV + (g->arch == MS_ARCH_GPT2 ? 2.0 : 3.0) * C * g->d_mlp);
+                      (double)g->n_layer * (2 * C * Q + 2 * C * KV + (g->arch == MS_ARCH_LLAMA ? 3.0 : 2.0) * C * g->d_mlp);
         double have = 0;
         for (int s = 0; s < c.n_shards; s++)
             for (int i = 0; i < c.shards[s]->n_tensors; i++) {
@@ -341,11 +557,21 @@ int ms_load_hf(const char *dir, ms_model *m) {
             goto done;
         }
     }
-    const ms_st_tensor *emb = hf_find(&c, m->cfg.arch == MS_ARCH_GPT2 ? "wte.weight" : "embed_tokens.weight", NULL);
+    const char *emb_name = m->cfg.arch == MS_ARCH_GPT2 ? "wte.weight" : m->cfg.arch == MS_ARCH_NEOX ? "embed_in.weight"
+                                                                                                 : "embed_tokens.weight";
+    const ms_st_tensor *emb = hf_find(&c, emb_name, NULL);
     snprintf(m->cfg.source_dtype, sizeof m->cfg.source_dtype, "%s", emb ? ms_dtype_name(emb->dtype) : "?");
+    if (m->cfg.post_norms && emb) { // Gemma: sqrt(C) as a tensor of the model's dtype, as HF computes it
+        float e = sqrtf((float)m->cfg.d_model);
+        if (emb->dtype == MS_DT_BF16) e = ms_bf16_to_f32(ms_f32_to_bf16(e));
+        else if (emb->dtype == MS_DT_F16) e = ms_f16_to_f32(ms_f32_to_f16(e));
+        m->cfg.embed_scale = e;
+    }
     if (ms_model_alloc_weights(m)) goto done; // its message names the model path
-    rc = m->cfg.arch == MS_ARCH_GPT2 ? load_gpt2_weights(&c, m) : load_llama_weights(&c, m);
+    rc = m->cfg.arch == MS_ARCH_GPT2 ? load_gpt2_weights(&c, m)
+       : m->cfg.arch == MS_ARCH_NEOX ? load_neox_weights(&c, m) : load_llama_weights(&c, m);
     if (rc) goto done;
+    if (m->cfg.post_norms) gemma_gains(m);
     // tokenizer: optional, but a broken one is an error
     char *tj = ms_path_join(dir, "tokenizer.json"), *vj = ms_path_join(dir, "vocab.json"), *mg = ms_path_join(dir, "merges.txt");
     int has_tok = ms_file_exists(tj) || (ms_file_exists(vj) && ms_file_exists(mg));

@@ -11,6 +11,7 @@ const char *ms_arch_name(ms_arch a) {
     switch (a) {
     case MS_ARCH_GPT2: return "gpt2";
     case MS_ARCH_LLAMA: return "llama";
+    case MS_ARCH_NEOX: return "gpt_neox";
     }
     return "unknown";
 }
@@ -68,7 +69,12 @@ int ms_weights_check_finite(const char *file, const char *tensor, const float *x
 #define CHECK(cond, ...) do { if (!(cond)) { ms_error(__VA_ARGS__); return -1; } } while (0)
 
 static int validate(ms_config *c, const char *path) {
-    CHECK(c->arch == MS_ARCH_GPT2 || c->arch == MS_ARCH_LLAMA, "%s: unknown architecture %d", path, (int)c->arch);
+    CHECK(c->arch == MS_ARCH_GPT2 || c->arch == MS_ARCH_LLAMA || c->arch == MS_ARCH_NEOX,
+          "%s: unknown architecture %d", path, (int)c->arch);
+    // the one place an architecture becomes the forward pass's knobs
+    c->layer_norm = c->linear_bias = c->arch != MS_ARCH_LLAMA;
+    if (c->mlp != MS_MLP_GEGLU) // the one kind a loader picks itself (gemma, on the llama layout)
+        c->mlp = c->arch == MS_ARCH_LLAMA ? MS_MLP_SWIGLU : c->arch == MS_ARCH_NEOX ? MS_MLP_GELU_ERF : MS_MLP_GELU_TANH;
     CHECK(c->n_layer > 0 && c->n_layer <= MS_MAX_LAYERS, "%s: n_layer %d out of range 1..%d", path, c->n_layer, MS_MAX_LAYERS);
     CHECK(c->d_model > 0, "%s: d_model %d must be positive", path, c->d_model);
     CHECK(c->n_head > 0, "%s: n_head %d must be positive", path, c->n_head);
@@ -84,15 +90,25 @@ static int validate(ms_config *c, const char *path) {
     CHECK(c->vocab_size > 0, "%s: vocab_size %d must be positive", path, c->vocab_size);
     CHECK(c->n_ctx > 0, "%s: n_ctx %d must be positive", path, c->n_ctx);
     CHECK(c->norm_eps >= 0 && c->norm_eps < 1, "%s: norm epsilon %g out of range", path, (double)c->norm_eps);
-    if (c->arch == MS_ARCH_LLAMA) {
-        CHECK(c->rope_style == MS_ROPE_INTERLEAVED || c->rope_style == MS_ROPE_HALF, "%s: llama model without a RoPE style", path);
-        CHECK(c->d_head % 2 == 0, "%s: RoPE needs an even d_head, got %d", path, c->d_head);
+    if (c->arch != MS_ARCH_GPT2) {
+        CHECK(c->rope_style == MS_ROPE_INTERLEAVED || c->rope_style == MS_ROPE_HALF, "%s: %s model without a RoPE style",
+              path, ms_arch_name(c->arch));
+        if (c->rotary_dims == 0) c->rotary_dims = c->d_head;
+        CHECK(c->rotary_dims > 0 && c->rotary_dims <= c->d_head && c->rotary_dims % 2 == 0,
+              "%s: RoPE needs an even number of rotary dims in 2..d_head %d, got %d", path, c->d_head, c->rotary_dims);
         if (c->rope_theta == 0) c->rope_theta = 10000.0f;
         CHECK(c->rope_theta > 0, "%s: rope_theta %g must be positive", path, (double)c->rope_theta);
+        const ms_rope_scaling *r = &c->rope_scaling;
+        CHECK(r->type == MS_ROPE_SCALING_NONE ||
+              (r->factor > 0 && r->original_ctx > 0 && r->low_freq_factor > 0 && r->high_freq_factor > r->low_freq_factor),
+              "%s: rope scaling needs factor > 0, original context > 0 and high_freq_factor > low_freq_factor > 0", path);
     } else {
         c->rope_style = MS_ROPE_NONE;
         CHECK(c->n_kv_head == c->n_head, "%s: gpt2 has no grouped-query attention (n_kv_head %d != n_head %d)", path, c->n_kv_head, c->n_head);
+        CHECK(!c->qk_norm && !c->qkv_bias && c->rope_scaling.type == MS_ROPE_SCALING_NONE && !c->parallel_residual,
+              "%s: gpt2 has no qk-norm, optional q/k/v biases, rope scaling or parallel residual", path);
     }
+    CHECK(c->sliding_window >= 0, "%s: sliding window %d must not be negative", path, c->sliding_window);
     // every tensor size must fit comfortably in size_t and in an int64 element count
     double biggest = (double)c->vocab_size * c->d_model;
     double per_layer = 4.0 * c->d_model * c->n_head * c->d_head + 3.0 * c->d_model * c->d_mlp;
@@ -106,7 +122,9 @@ int ms_model_alloc_weights(ms_model *m) {
     if (validate(c, path) != 0) return -1;
     const size_t C = (size_t)c->d_model, F = (size_t)c->d_mlp, V = (size_t)c->vocab_size;
     const size_t QD = (size_t)c->n_head * c->d_head, KD = (size_t)c->n_kv_head * c->d_head;
-    const int gpt2 = c->arch == MS_ARCH_GPT2;
+    const int gpt2 = c->arch == MS_ARCH_GPT2, lnb = c->layer_norm, bias = c->linear_bias;
+    const int qkv_bias = bias || c->qkv_bias, gated = c->mlp == MS_MLP_SWIGLU || c->mlp == MS_MLP_GEGLU;
+    const size_t Dh = (size_t)c->d_head;
 
     // Lay the tensors out in one pass that either counts (base == NULL) or assigns pointers, so the
     // size computation and the pointer assignment cannot disagree.
@@ -129,21 +147,23 @@ int ms_model_alloc_weights(ms_model *m) {
             TAKE(lw->ln2_w, C);
             TAKE(lw->w_in, F * C);
             TAKE(lw->w_out, C * F);
-            if (gpt2) {
-                TAKE(lw->ln1_b, C);
+            if (bias) {
+                if (lnb) TAKE(lw->ln1_b, C);
                 TAKE(lw->bq, QD);
                 TAKE(lw->bk, KD);
                 TAKE(lw->bv, KD);
                 TAKE(lw->bo, C);
-                TAKE(lw->ln2_b, C);
+                if (lnb) TAKE(lw->ln2_b, C);
                 TAKE(lw->b_in, F);
                 TAKE(lw->b_out, C);
-            } else {
-                TAKE(lw->w_gate, F * C);
             }
+            if (gated) TAKE(lw->w_gate, F * C);
+            if (qkv_bias && !bias) { TAKE(lw->bq, QD); TAKE(lw->bk, KD); TAKE(lw->bv, KD); }
+            if (c->qk_norm) { TAKE(lw->q_norm_w, Dh); TAKE(lw->k_norm_w, Dh); }
+            if (c->post_norms) { TAKE(lw->ln1_post_w, C); TAKE(lw->ln2_post_w, C); }
         }
         TAKE(w->lnf_w, C);
-        if (gpt2) TAKE(w->lnf_b, C); else w->lnf_b = NULL;
+        if (lnb) TAKE(w->lnf_b, C); else w->lnf_b = NULL;
         if (c->tied_embeddings) w->unembed = w->wte; else TAKE(w->unembed, V * C);
         if (pass == 0) {
             free(m->arena);
@@ -159,35 +179,44 @@ int ms_model_alloc_weights(ms_model *m) {
     for (int l = 0; l < c->n_layer; l++) {
         ms_layer_weights *lw = &m->w.layers[l];
         const int w_adjacent = lw->wk == lw->wq + QD * C && lw->wv == lw->wk + KD * C;
-        const int b_adjacent = !gpt2 || (lw->bk == lw->bq + QD && lw->bv == lw->bk + KD);
+        const int b_adjacent = !qkv_bias || (lw->bk == lw->bq + QD && lw->bv == lw->bk + KD);
         lw->wqkv = w_adjacent && b_adjacent ? lw->wq : NULL;
-        lw->bqkv = lw->wqkv && gpt2 ? lw->bq : NULL;
+        lw->bqkv = lw->wqkv && qkv_bias ? lw->bq : NULL;
     }
     // parameter count: every tensor once (the tied unembedding is the embedding)
-    size_t per_layer = 2 * C + 2 * QD * C + 2 * KD * C + 2 * F * C + (gpt2 ? 0 : F * C);
-    if (gpt2) per_layer += 2 * C + QD + 2 * KD + C + 2 * C + F;
-    m->n_params = V * C + (gpt2 ? (size_t)c->n_ctx * C : 0) + (size_t)c->n_layer * per_layer + C + (gpt2 ? C : 0) +
+    size_t per_layer = 2 * C + 2 * QD * C + 2 * KD * C + 2 * F * C + (gated ? F * C : 0);
+    per_layer += (qkv_bias ? QD + 2 * KD : 0) + (bias ? C + F + C : 0) + (lnb ? 2 * C : 0) + (c->qk_norm ? 2 * Dh : 0) + (c->post_norms ? 2 * C : 0);
+    m->n_params = V * C + (gpt2 ? (size_t)c->n_ctx * C : 0) + (size_t)c->n_layer * per_layer + C + (lnb ? C : 0) +
                   (c->tied_embeddings ? 0 : V * C);
     return 0;
 }
 
 int ms_site_shape(const ms_config *c, ms_site site, int T, int64_t shape[4]) {
-    const int llama = c->arch == MS_ARCH_LLAMA;
+    const int llama = c->rope_style != MS_ROPE_NONE; // the rotated q/k sites exist
     switch (site) {
     case MS_SITE_POS_EMBED:
-        if (llama) return -1;
+        if (c->arch != MS_ARCH_GPT2) return -1;
+        /* fall through */
+    case MS_SITE_RESID_MID: // under a parallel residual no stream holds x + attn_out alone (TransformerLens)
+        if (site == MS_SITE_RESID_MID && c->parallel_residual) return -1;
         /* fall through */
     case MS_SITE_EMBED: case MS_SITE_RESID_PRE: case MS_SITE_LN1_NORMALIZED: case MS_SITE_ATTN_OUT:
-    case MS_SITE_RESID_MID: case MS_SITE_LN2_NORMALIZED: case MS_SITE_MLP_OUT: case MS_SITE_RESID_POST:
+    case MS_SITE_LN2_NORMALIZED: case MS_SITE_MLP_OUT: case MS_SITE_RESID_POST:
     case MS_SITE_LN_FINAL_NORMALIZED:
         shape[0] = T; shape[1] = c->d_model;
         return 2;
+    case MS_SITE_ATTN_Q_NORMED:
+        if (!c->qk_norm) return -1;
+        /* fall through */
     case MS_SITE_ATTN_ROT_Q:
         if (!llama) return -1;
         /* fall through */
     case MS_SITE_ATTN_Q: case MS_SITE_ATTN_Z:
         shape[0] = T; shape[1] = c->n_head; shape[2] = c->d_head;
         return 3;
+    case MS_SITE_ATTN_K_NORMED:
+        if (!c->qk_norm) return -1;
+        /* fall through */
     case MS_SITE_ATTN_ROT_K:
         if (!llama) return -1;
         /* fall through */
@@ -198,7 +227,7 @@ int ms_site_shape(const ms_config *c, ms_site site, int T, int64_t shape[4]) {
         shape[0] = c->n_head; shape[1] = T; shape[2] = T;
         return 3;
     case MS_SITE_MLP_PRE_LINEAR:
-        if (!llama) return -1;
+        if (c->mlp != MS_MLP_SWIGLU && c->mlp != MS_MLP_GEGLU) return -1;
         /* fall through */
     case MS_SITE_MLP_PRE: case MS_SITE_MLP_POST:
         shape[0] = T; shape[1] = c->d_mlp;

@@ -14,12 +14,27 @@
 #include "model/hooks.h"
 #include "tokenizer/tokenizer.h"
 
-typedef enum { MS_ARCH_GPT2 = 0, MS_ARCH_LLAMA = 1 } ms_arch;
+typedef enum { MS_ARCH_GPT2 = 0, MS_ARCH_LLAMA = 1, MS_ARCH_NEOX = 2 } ms_arch;
+
+// The MLP's nonlinearity: gpt2's tanh-approximated gelu_new, GPT-NeoX's exact (erf) gelu, Llama's
+// gated silu (SwiGLU: silu(gate) * up), or Gemma's gated tanh-gelu (GeGLU: gelu_new(gate) * up).
+typedef enum { MS_MLP_GELU_TANH = 0, MS_MLP_GELU_ERF, MS_MLP_SWIGLU, MS_MLP_GEGLU } ms_mlp_kind;
 
 // How rotary embeddings pair the dimensions of a head:
 //   MS_ROPE_INTERLEAVED: pairs (0,1), (2,3), ...   (llama2.c, GGUF, Meta's original checkpoints)
 //   MS_ROPE_HALF:        pairs (i, i + d_head/2)  (Hugging Face "rotate_half")
 typedef enum { MS_ROPE_NONE = 0, MS_ROPE_INTERLEAVED, MS_ROPE_HALF } ms_rope_style;
+
+// Rotary frequency rescaling for contexts beyond the pre-training one (config.json "rope_scaling").
+//   MS_ROPE_SCALING_LLAMA3 (Llama 3.1/3.2): wavelengths longer than original_ctx / low_freq_factor are
+//   divided by factor, those shorter than original_ctx / high_freq_factor kept, and the band between
+//   interpolated smoothly (Hugging Face modeling_rope_utils, rope_type "llama3").
+typedef enum { MS_ROPE_SCALING_NONE = 0, MS_ROPE_SCALING_LLAMA3 } ms_rope_scaling_type;
+typedef struct {
+    ms_rope_scaling_type type;
+    float factor, low_freq_factor, high_freq_factor;
+    int original_ctx;     // original_max_position_embeddings
+} ms_rope_scaling;
 
 typedef struct {
     ms_arch arch;
@@ -34,6 +49,23 @@ typedef struct {
     float norm_eps;       // layer_norm_epsilon (gpt2) / rms_norm_eps (llama), read from the file
     float rope_theta;     // llama; read from the file (10000 if absent)
     ms_rope_style rope_style;
+    ms_rope_scaling rope_scaling; // type NONE: plain RoPE
+    int sliding_window;   // > 0: on layers with local_layer[l], a query attends only to the last sliding_window
+                          // keys (itself included); 0: all
+    unsigned char local_layer[MS_MAX_LAYERS]; // Mistral: every layer; Gemma 2: even layers
+    float attn_scale;     // attention score scale; 0: 1/sqrt(d_head) (Gemma: query_pre_attn_scalar^-1/2)
+    float attn_softcap;   // > 0: scores = cap * tanh(scores / cap) before the causal mask (Gemma 2)
+    float logit_softcap;  // > 0: logits = cap * tanh(logits / cap) (Gemma 2)
+    float embed_scale;    // > 0: token embeddings times this (Gemma: sqrt(d_model) in the model dtype)
+    int post_norms;       // RMSNorm (ln1_post/ln2_post) of the attention and MLP outputs before each residual add
+    int qkv_bias;         // llama family: q/k/v projections carry biases (Qwen2)
+    int qk_norm;          // llama family: per-head RMSNorm of q and k (gain (Dh)) before RoPE (Qwen3)
+    int rotary_dims;      // leading dims of each head that RoPE rotates (GPT-NeoX rotary_pct); 0: all d_head
+    int parallel_residual; // x + attn(ln1(x)) + mlp(ln2(x)) (GPT-NeoX); no hook_resid_mid then
+    // Set by ms_model_alloc_weights from arch (loaders leave them): the forward pass reads only these.
+    int layer_norm;       // 1: LayerNorm with bias (gpt2, neox); 0: RMSNorm
+    int linear_bias;      // every projection and norm has a bias (gpt2, neox)
+    ms_mlp_kind mlp;
     int tied_embeddings;  // unembedding shares the token embedding
     int bos_id, eos_id;   // -1 if unknown
     char source_format[16]; // "hf", "llama2c", "gguf"
@@ -44,13 +76,15 @@ typedef struct {
 typedef struct {
     float *ln1_w, *ln1_b;        // (C)        ln1_b NULL for RMSNorm
     float *wq, *wk, *wv;         // (H*Dh, C), (Hkv*Dh, C), (Hkv*Dh, C)
-    float *bq, *bk, *bv;         // gpt2 only
+    float *bq, *bk, *bv;         // gpt2, and the llama family with cfg.qkv_bias
+    float *q_norm_w, *k_norm_w;  // (Dh) with cfg.qk_norm, else NULL
     // wq, wk, wv (and bq, bk, bv) as one stacked (H*Dh + 2*Hkv*Dh, C) tensor (and bias), decided by
     // ms_model_alloc_weights: set where its layout put them back to back, and the forward pass then
     // projects q, k, v with one GEMM; NULL: three GEMMs. bqkv NULL when there are no biases.
     float *wqkv, *bqkv;
     float *wo, *bo;              // (C, H*Dh), (C)
     float *ln2_w, *ln2_b;        // (C)
+    float *ln1_post_w, *ln2_post_w; // (C) with cfg.post_norms: gains of the attention / MLP output norms
     float *w_in, *b_in;          // (F, C): gpt2 c_fc, llama up_proj
     float *w_gate;               // (F, C): llama gate_proj, NULL for gpt2
     float *w_out, *b_out;        // (C, F): gpt2 c_proj, llama down_proj

@@ -23,7 +23,7 @@ static void final_norm_gain(const ms_model *m, float *dir, int nb) {
     for (int i = 0; i < nb; i++) {
         float *d = dir + (size_t)i * C;
         double mean = 0;
-        if (m->cfg.arch == MS_ARCH_GPT2) { for (int j = 0; j < C; j++) mean += d[j]; mean /= C; }
+        if (m->cfg.layer_norm) { for (int j = 0; j < C; j++) mean += d[j]; mean /= C; }
         for (int j = 0; j < C; j++) d[j] = (float)(d[j] - mean) * (m->w.lnf_w ? m->w.lnf_w[j] : 1.0f);
     }
 }
@@ -67,7 +67,7 @@ int ms_logit_lens(const ms_model *m, const ms_sae *sae, ms_site site, int layer,
 void ms_logit_lens_note(const ms_model *m, ms_site site, char *buf, size_t cap) {
     // "W_dec[f]" carried into the residual stream along the site's path (site_resid.h)
     const char *r = site == MS_SITE_ATTN_Z ? "W_O\xc2\xb7W_dec[f]" : site == MS_SITE_MLP_POST ? "W_out\xc2\xb7W_dec[f]" : "W_dec[f]";
-    if (m->cfg.arch == MS_ARCH_GPT2)
+    if (m->cfg.layer_norm)
         snprintf(buf, cap, "W_U \xc2\xb7 (\xce\xb3 \xe2\x8a\x99 centred %s): ln_final's gain, no bias", r);
     else
         snprintf(buf, cap, "W_U \xc2\xb7 (\xce\xb3 \xe2\x8a\x99 %s): the final RMSNorm's gain", r);

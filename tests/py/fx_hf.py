@@ -148,14 +148,14 @@ def write_hf(d, W, cfg, dtype="F32", prefix=True, shards=1, config_extra=None):
     """W in torch_ref naming (no prefix); llama q/k must already be in HF (rotate_half) order.
     Returns the weights as the checkpoint stores them (rounded to dtype), for the reference."""
     os.makedirs(d, exist_ok=True)
-    tied = "lm_head.weight" not in W
+    tied = "lm_head.weight" not in W and "embed_out.weight" not in W
     conf = config_json(cfg, tied)
     if config_extra:
         conf.update(config_extra)
     with open(os.path.join(d, "config.json"), "w") as fh:
         json.dump(conf, fh, indent=2)
-    pre = ("transformer." if cfg["arch"] == "gpt2" else "model.") if prefix else ""
-    names = {k: (k if k == "lm_head.weight" else pre + k) for k in W}
+    pre = {"gpt2": "transformer.", "gpt_neox": "gpt_neox."}.get(cfg["arch"], "model.") if prefix else ""
+    names = {k: (k if k in ("lm_head.weight", "embed_out.weight") else pre + k) for k in W}
     for f in ("model.safetensors", "model.safetensors.index.json"):
         if os.path.exists(os.path.join(d, f)):
             os.remove(os.path.join(d, f))
@@ -236,3 +236,108 @@ def check_all_sites(model, W, cfg, seqs, rtol=1e-4, tag="all"):
     for name in ref:
         assert_close(name, got[name], ref[name], rtol=rtol)
     return len(ref)
+
+
+# ---- Llama-family variants (Llama 3.1 rope scaling, Mistral, Qwen2, Qwen3) in Hugging Face layout
+def llama_family_weights(C, L, H, KVH, Dh, F, V, qkv_bias=False, qk_norm=False, tied=False, seed=0):
+    """Random weights in HF naming (no prefix), q/k rows already in rotate_half order (random weights
+    need no permutation): embed_tokens, layers.L.self_attn.{q,k,v,o}_proj.weight ([out, in]),
+    q/k/v_proj.bias with qkv_bias, self_attn.{q,k}_norm.weight (Dh) with qk_norm, norms, mlp."""
+    rng = np.random.default_rng(seed)
+    f = lambda *s, scale=1.0: (rng.standard_normal(s) * scale).astype(np.float32)
+    gain = lambda n: (1 + 0.2 * rng.standard_normal(n)).astype(np.float32)
+    W = {"embed_tokens.weight": f(V, C, scale=0.5), "norm.weight": gain(C)}
+    for l in range(L):
+        p = f"layers.{l}."
+        W[p + "input_layernorm.weight"] = gain(C)
+        W[p + "post_attention_layernorm.weight"] = gain(C)
+        W[p + "self_attn.q_proj.weight"] = f(H * Dh, C, scale=C ** -0.5)
+        W[p + "self_attn.k_proj.weight"] = f(KVH * Dh, C, scale=C ** -0.5)
+        W[p + "self_attn.v_proj.weight"] = f(KVH * Dh, C, scale=C ** -0.5)
+        W[p + "self_attn.o_proj.weight"] = f(C, H * Dh, scale=(H * Dh) ** -0.5)
+        if qkv_bias:
+            W[p + "self_attn.q_proj.bias"] = f(H * Dh, scale=0.3)
+            W[p + "self_attn.k_proj.bias"] = f(KVH * Dh, scale=0.3)
+            W[p + "self_attn.v_proj.bias"] = f(KVH * Dh, scale=0.3)
+        if qk_norm:
+            W[p + "self_attn.q_norm.weight"] = gain(Dh)
+            W[p + "self_attn.k_norm.weight"] = gain(Dh)
+        W[p + "mlp.gate_proj.weight"] = f(F, C, scale=C ** -0.5)
+        W[p + "mlp.up_proj.weight"] = f(F, C, scale=C ** -0.5)
+        W[p + "mlp.down_proj.weight"] = f(C, F, scale=F ** -0.5)
+    if not tied:
+        W["lm_head.weight"] = f(V, C, scale=0.5)
+    cfg = dict(arch="llama", n_head=H, n_kv_head=KVH, eps=1e-5, rope_theta=10000.0, rope_style="half", dim=C,
+               hidden=F, n_layers=L, vocab=V, seq_len=64)
+    return W, cfg
+
+
+def site_errors(model, W, cfg, seqs, tag):
+    """Every hook site of monoscope vs torch_ref: dict name -> max|diff| / max|ref| (masked -inf
+    scores must match exactly), after assert_close on each."""
+    import torch_ref
+    _, ref = torch_ref.forward(W, cfg, np.asarray(seqs))
+    got = ours(model, seqs, "*", tag=tag)
+    missing = sorted(set(ref) - set(got))
+    assert not missing, f"sites missing from capture: {missing[:5]}"
+    errs = {}
+    for name in ref:
+        assert_close(name, got[name], ref[name])
+        fin = ~np.isinf(ref[name])
+        errs[name] = float(np.abs(got[name][fin] - ref[name][fin]).max() / max(np.abs(ref[name][fin]).max(), 1e-30))
+    return errs
+
+
+def neox_weights(C, L, H, F, V, seed=0):
+    """GPT-NeoX / Pythia weights in HF naming (no prefix): embed_in, layers.L.{input,post_attention}_layernorm
+    .{weight,bias}, attention.query_key_value (3C, C) rows (head, q|k|v, d_head) + bias, attention.dense,
+    mlp.dense_h_to_4h, mlp.dense_4h_to_h (weights [out, in] + biases), final_layer_norm, embed_out."""
+    rng = np.random.default_rng(seed)
+    f = lambda *s, scale=1.0: (rng.standard_normal(s) * scale).astype(np.float32)
+    gain = lambda n: (1 + 0.2 * rng.standard_normal(n)).astype(np.float32)
+    W = {"embed_in.weight": f(V, C, scale=0.5), "final_layer_norm.weight": gain(C),
+         "final_layer_norm.bias": f(C, scale=0.1), "embed_out.weight": f(V, C, scale=0.5)}
+    for l in range(L):
+        p = f"layers.{l}."
+        for n in ("input_layernorm", "post_attention_layernorm"):
+            W[p + n + ".weight"], W[p + n + ".bias"] = gain(C), f(C, scale=0.1)
+        for n, o, i in (("attention.query_key_value", 3 * C, C), ("attention.dense", C, C),
+                        ("mlp.dense_h_to_4h", F, C), ("mlp.dense_4h_to_h", C, F)):
+            W[p + n + ".weight"], W[p + n + ".bias"] = f(o, i, scale=i ** -0.5), f(o, scale=0.2)
+    cfg = dict(arch="gpt_neox", n_head=H, eps=1e-5, rope_theta=10000.0, dim=C, hidden=F, n_layers=L, vocab=V,
+               seq_len=64, n_kv_head=H)
+    return W, cfg
+
+
+def sae_smoke(tag, model, V, T, seed=0):
+    """capture -> sae train -> sae eval on a model, with no architecture-specific option anywhere."""
+    import json
+    import mstest
+    rng = np.random.default_rng(seed)
+    ids = os.path.join(mstest.TMP, tag + "_smoke.ids")
+    with open(ids, "w") as fh:
+        fh.write("\n".join(" ".join(map(str, rng.integers(0, V, T))) for _ in range(8)) + "\n")
+    acts, sae = os.path.join(mstest.TMP, tag + "_acts.h5"), os.path.join(mstest.TMP, tag + "_sae.h5")
+    hk = "blocks.1.hook_resid_post"
+    mstest.run("capture", "--model", model, "--input", ids, "--input-format", "ids", "--ctx", T, "--hooks", hk,
+               "--out", acts, "--overwrite")
+    mstest.run("sae", "train", "--acts", acts, "--hook", hk, "--arch", "topk", "--k", 4, "--expansion", 2,
+               "--batch", 32, "--tokens", 300, "--out", sae, "--overwrite")
+    ev = mstest.run("sae", "eval", "--sae", sae, "--acts", acts, "--json").stdout
+    assert "explained_variance" in json.dumps(json.loads(ev)), ev
+
+
+def gemma2_weights(C, L, H, KVH, Dh, F, V, seed=0):
+    """Gemma 2 weights in HF naming (no prefix, tied embeddings): embed_tokens, layers.L.{input_layernorm,
+    post_attention_layernorm, pre_feedforward_layernorm, post_feedforward_layernorm}.weight (stored as
+    w, applied as 1 + w), self_attn.{q,k,v,o}_proj, mlp.{gate,up,down}_proj, norm."""
+    W, cfg = llama_family_weights(C, L, H, KVH, Dh, F, V, tied=True, seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    for k in list(W):
+        if k.endswith("norm.weight"):
+            W[k] = (0.3 * rng.standard_normal(W[k].shape)).astype(np.float32)
+    for l in range(L):
+        for n in ("pre_feedforward_layernorm", "post_feedforward_layernorm"):
+            W[f"layers.{l}.{n}.weight"] = (0.3 * rng.standard_normal(C)).astype(np.float32)
+    cfg["arch"] = "gemma2"
+    return W, cfg

@@ -17,10 +17,14 @@ API
             layers.L.post_attention_layernorm.weight, layers.L.mlp.{gate,up,down}_proj.weight,
             norm.weight, optional lm_head.weight (absent: tied to embed_tokens)
   cfg: dict
-     arch: "gpt2" | "llama"
+     arch: "gpt2" | "llama" | "gpt_neox" (HF names under gpt_neox., embed_out; cfg rotary_pct, parallel)
      n_head: query heads;  n_kv_head (llama; default n_head)
      eps: layer_norm_epsilon / rms_norm_eps (default 1e-5)
      rope_theta (llama, default 10000.0)
+     rope_scaling (llama, optional): Hugging Face rope_scaling dict, rope_type "llama3"
+     sliding_window (llama, optional): query i attends to keys i-window+1 .. i (Mistral)
+     q/k/v_proj.bias (Qwen2) and self_attn.{q,k}_norm.weight (Qwen3, hooks attn.hook_{q,k}_normed)
+     are used where the weights hold them.
      rope_style (llama): "half" (HF rotate_half: pairs (i, i+d/2)) or
                          "interleaved" (llama2.c / GGUF / Meta: pairs (2i, 2i+1))
   ids: list/array of token ids, 1-D (one sequence) or 2-D (batch, pos).
@@ -60,7 +64,7 @@ import torch
 def _strip(weights):
     out = {}
     for k, v in weights.items():
-        for p in ("transformer.", "model."):
+        for p in ("transformer.", "model.", "gpt_neox."):
             if k.startswith(p):
                 k = k[len(p):]
                 break
@@ -82,11 +86,11 @@ def _gelu_new(x):
     return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
 
 
-def _rope(x, theta, style):
-    # x: (B, T, H, D); rotate each pair of dimensions by angle pos * theta^(-2i/D)
+def _rope(x, theta, style, scaling=None):
+    # x: (B, T, H, D); rotate each pair of dimensions by angle pos * theta^(-2i/D) (rescaled: _inv_freq)
     B, T, H, D = x.shape
     half = D // 2
-    inv = 1.0 / (theta ** (torch.arange(0, half, dtype=torch.float64) * 2.0 / D))  # (D/2)
+    inv = _inv_freq(D, theta, scaling)  # (D/2)
     ang = torch.arange(T, dtype=torch.float64)[:, None] * inv[None, :]  # (T, D/2)
     cos = torch.cos(ang).to(x.dtype)[None, :, None, :]
     sin = torch.sin(ang).to(x.dtype)[None, :, None, :]
@@ -102,14 +106,34 @@ def _rope(x, theta, style):
     raise ValueError(f"unknown rope_style {style!r}")
 
 
-def _attention(q, k, v, n_head, n_kv, put, pre):
-    # q: (B,T,H,D) k,v: (B,T,Hkv,D) -> z (B,T,H,D)
+def _inv_freq(D, theta, scaling):
+    """(D/2) rotary angular frequencies; scaling: None or a Hugging Face rope_scaling dict with
+    rope_type "llama3" (Llama 3.1: by wavelength, low frequencies / factor, high ones kept, a linear
+    blend in 1/wavelength between)."""
+    inv = 1.0 / (theta ** (torch.arange(0, D // 2, dtype=torch.float64) * 2.0 / D))
+    if not scaling:
+        return inv
+    assert scaling["rope_type"] == "llama3", scaling
+    f, lo, hi = scaling["factor"], scaling["low_freq_factor"], scaling["high_freq_factor"]
+    old = scaling["original_max_position_embeddings"]
+    wavelen = 2 * math.pi / inv
+    blend = ((old / wavelen - lo) / (hi - lo)).clamp(0.0, 1.0)  # 0 at wavelen >= old/lo, 1 at <= old/hi
+    return blend * inv + (1 - blend) * inv / f
+
+
+def _attention(q, k, v, n_head, n_kv, put, pre, window=0, scale=None, softcap=None):
+    # q: (B,T,H,D) k,v: (B,T,Hkv,D) -> z (B,T,H,D); window > 0: query i sees keys j with i - window < j <= i;
+    # scale: score multiplier (default 1/sqrt(D)); softcap: scores = softcap * tanh(scores / softcap) before the mask
     B, T, H, D = q.shape
     rep = n_head // n_kv
     kk = k.repeat_interleave(rep, dim=2)  # query head h uses kv head h // rep
     vv = v.repeat_interleave(rep, dim=2)
-    scores = torch.einsum("bqhd,bkhd->bhqk", q, kk) / math.sqrt(D)
+    scores = torch.einsum("bqhd,bkhd->bhqk", q, kk) * (scale if scale else 1 / math.sqrt(D))
+    if softcap:
+        scores = softcap * torch.tanh(scores / softcap)
     mask = torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1)
+    if window:
+        mask |= torch.tril(torch.ones(T, T, dtype=torch.bool), diagonal=-window)
     scores = scores.masked_fill(mask, float("-inf"))
     scores = put(pre + "attn.hook_attn_scores", scores)
     pattern = put(pre + "attn.hook_pattern", torch.softmax(scores, dim=-1))
@@ -183,15 +207,18 @@ def _llama(W, cfg, ids, dt, edits=None):
         x = put(pre + "hook_resid_pre", x)
         n = put(pre + "ln1.hook_normalized", _rms_core(x, eps))
         h = n * g(p + "input_layernorm.weight")
-        q = h @ g(p + "self_attn.q_proj.weight").T
-        k = h @ g(p + "self_attn.k_proj.weight").T
-        v = h @ g(p + "self_attn.v_proj.weight").T
+        # Qwen2: q/k/v biases where the checkpoint has them
+        proj = lambda n: h @ g(p + n + ".weight").T + (g(p + n + ".bias") if p + n + ".bias" in W else 0)
+        q, k, v = proj("self_attn.q_proj"), proj("self_attn.k_proj"), proj("self_attn.v_proj")
         D = q.shape[-1] // H
         q, k, v = q.reshape(B, T, H, D), k.reshape(B, T, Hkv, D), v.reshape(B, T, Hkv, D)
         q, k, v = put(pre + "attn.hook_q", q), put(pre + "attn.hook_k", k), put(pre + "attn.hook_v", v)
-        q = put(pre + "attn.hook_rot_q", _rope(q, theta, style))
-        k = put(pre + "attn.hook_rot_k", _rope(k, theta, style))
-        z = _attention(q, k, v, H, Hkv, put, pre)
+        if p + "self_attn.q_norm.weight" in W:  # Qwen3: RMSNorm over each head's D dims, before RoPE
+            q = put(pre + "attn.hook_q_normed", _rms_core(q, eps) * g(p + "self_attn.q_norm.weight"))
+            k = put(pre + "attn.hook_k_normed", _rms_core(k, eps) * g(p + "self_attn.k_norm.weight"))
+        q = put(pre + "attn.hook_rot_q", _rope(q, theta, style, cfg.get("rope_scaling")))
+        k = put(pre + "attn.hook_rot_k", _rope(k, theta, style, cfg.get("rope_scaling")))
+        z = _attention(q, k, v, H, Hkv, put, pre, cfg.get("sliding_window") or 0)
         a = put(pre + "hook_attn_out", z.reshape(B, T, H * D) @ g(p + "self_attn.o_proj.weight").T)
         x = put(pre + "hook_resid_mid", x + a)
         n = put(pre + "ln2.hook_normalized", _rms_core(x, eps))
@@ -208,6 +235,102 @@ def _llama(W, cfg, ids, dt, edits=None):
     return logits, hooks
 
 
+def _gelu_erf(x):
+    return 0.5 * x * (1.0 + torch.erf(x / math.sqrt(2.0)))
+
+
+def _neox(W, cfg, ids, dt, edits=None):
+    """GPT-NeoX / Pythia (HF GPTNeoXForCausalLM): LayerNorm with bias, query_key_value rows grouped
+    per head as (q|k|v, d_head), rotate_half RoPE on the first int(d_head * rotary_pct) dims of each
+    head, exact gelu, x + attn(ln1(x)) + mlp(ln2(x)) when use_parallel_residual (no hook_resid_mid),
+    else sequential; embed_out unembedding."""
+    H = cfg["n_head"]
+    eps = cfg.get("eps", 1e-5)
+    theta = cfg.get("rope_theta", 10000.0)
+    g = lambda n: W[n].to(dt)
+    n_layer = 1 + max(int(k.split(".")[1]) for k in W if k.startswith("layers."))
+    B, T = ids.shape
+    hooks, put = _hook_recorder(edits)
+    x = put("hook_embed", g("embed_in.weight")[ids])
+    C = x.shape[-1]
+    D = C // H
+    rd = int(D * cfg["rotary_pct"])
+    rot = lambda t: torch.cat([_rope(t[..., :rd], theta, "half"), t[..., rd:]], dim=-1)
+    lin = lambda h, n: h @ g(n + ".weight").T + g(n + ".bias")
+    for L in range(n_layer):
+        p, pre = f"layers.{L}.", f"blocks.{L}."
+        x = put(pre + "hook_resid_pre", x)
+        n = put(pre + "ln1.hook_normalized", _layer_norm_core(x, eps))
+        h = n * g(p + "input_layernorm.weight") + g(p + "input_layernorm.bias")
+        qkv = lin(h, p + "attention.query_key_value").reshape(B, T, H, 3 * D)
+        q, k, v = qkv[..., :D], qkv[..., D:2 * D], qkv[..., 2 * D:]
+        q, k, v = put(pre + "attn.hook_q", q), put(pre + "attn.hook_k", k), put(pre + "attn.hook_v", v)
+        q = put(pre + "attn.hook_rot_q", rot(q))
+        k = put(pre + "attn.hook_rot_k", rot(k))
+        z = _attention(q, k, v, H, H, put, pre)
+        a = put(pre + "hook_attn_out", lin(z.reshape(B, T, C), p + "attention.dense"))
+        if not cfg["parallel"]:
+            x = put(pre + "hook_resid_mid", x + a)
+        n = put(pre + "ln2.hook_normalized", _layer_norm_core(x, eps))
+        h = n * g(p + "post_attention_layernorm.weight") + g(p + "post_attention_layernorm.bias")
+        hp = put(pre + "mlp.hook_pre", lin(h, p + "mlp.dense_h_to_4h"))
+        post = put(pre + "mlp.hook_post", _gelu_erf(hp))
+        m = put(pre + "hook_mlp_out", lin(post, p + "mlp.dense_4h_to_h"))
+        x = put(pre + "hook_resid_post", x + a + m if cfg["parallel"] else x + m)
+    n = put("ln_final.hook_normalized", _layer_norm_core(x, eps))
+    h = n * g("final_layer_norm.weight") + g("final_layer_norm.bias")
+    logits = put("logits", h @ g("embed_out.weight").T)
+    return logits, hooks
+
+
+def _gemma2(W, cfg, ids, dt, edits=None):
+    """Gemma 2 (HF Gemma2ForCausalLM): embeddings * sqrt(C) (the constant in cfg["embed_dtype"], as HF
+    builds it as a tensor of the model dtype), RMSNorm x * rsqrt(mean x^2 + eps) * (1 + w), norms
+    before and after attention and MLP, GeGLU with tanh gelu, scores * query_pre_attn_scalar^-1/2,
+    attention-logit and final-logit soft-capping, sliding window on the even layers (or cfg["layer_types"]).
+    Hooks: hook_embed is the scaled embedding; hook_attn_out / hook_mlp_out are the post-normed outputs."""
+    H, Hkv = cfg["n_head"], cfg["n_kv_head"]
+    eps = cfg["eps"]
+    g = lambda n: W[n].to(dt)
+    n_layer = 1 + max(int(k.split(".")[1]) for k in W if k.startswith("layers."))
+    B, T = ids.shape
+    hooks, put = _hook_recorder(edits)
+    E = g("embed_tokens.weight")
+    C = E.shape[1]
+    norm = lambda t, n: _rms_core(t, eps) * (1.0 + g(n))
+    x = put("hook_embed", E[ids] * torch.tensor(C ** 0.5, dtype=cfg["embed_dtype"]).to(dt))
+    types = cfg.get("layer_types") or ["sliding_attention" if L % 2 == 0 else "full_attention" for L in range(n_layer)]
+    for L in range(n_layer):
+        p, pre = f"layers.{L}.", f"blocks.{L}."
+        x = put(pre + "hook_resid_pre", x)
+        n = put(pre + "ln1.hook_normalized", _rms_core(x, eps))
+        h = n * (1.0 + g(p + "input_layernorm.weight"))
+        q, k, v = (h @ g(p + f"self_attn.{t}_proj.weight").T for t in "qkv")
+        D = q.shape[-1] // H
+        q, k, v = q.reshape(B, T, H, D), k.reshape(B, T, Hkv, D), v.reshape(B, T, Hkv, D)
+        q, k, v = put(pre + "attn.hook_q", q), put(pre + "attn.hook_k", k), put(pre + "attn.hook_v", v)
+        q = put(pre + "attn.hook_rot_q", _rope(q, cfg["rope_theta"], "half"))
+        k = put(pre + "attn.hook_rot_k", _rope(k, cfg["rope_theta"], "half"))
+        window = cfg["sliding_window"] if types[L] == "sliding_attention" else 0
+        z = _attention(q, k, v, H, Hkv, put, pre, window, cfg["query_pre_attn_scalar"] ** -0.5, cfg["attn_softcap"])
+        a = z.reshape(B, T, H * D) @ g(p + "self_attn.o_proj.weight").T
+        a = put(pre + "hook_attn_out", norm(a, p + "post_attention_layernorm.weight"))
+        x = put(pre + "hook_resid_mid", x + a)
+        n = put(pre + "ln2.hook_normalized", _rms_core(x, eps))
+        h = n * (1.0 + g(p + "pre_feedforward_layernorm.weight"))
+        gate = put(pre + "mlp.hook_pre", h @ g(p + "mlp.gate_proj.weight").T)
+        up = put(pre + "mlp.hook_pre_linear", h @ g(p + "mlp.up_proj.weight").T)
+        post = put(pre + "mlp.hook_post", _gelu_new(gate) * up)
+        m = post @ g(p + "mlp.down_proj.weight").T
+        m = put(pre + "hook_mlp_out", norm(m, p + "post_feedforward_layernorm.weight"))
+        x = put(pre + "hook_resid_post", x + m)
+    n = put("ln_final.hook_normalized", _rms_core(x, eps))
+    logits = (n * (1.0 + g("norm.weight"))) @ E.T
+    cap = cfg["final_softcap"]
+    logits = put("logits", cap * torch.tanh(logits / cap))
+    return logits, hooks
+
+
 def forward(weights, cfg, ids, dtype=torch.float64, edits=None):
     W = _strip(weights)
     ids_t = torch.as_tensor(np.asarray(ids), dtype=torch.long)
@@ -219,6 +342,10 @@ def forward(weights, cfg, ids, dtype=torch.float64, edits=None):
             logits, hooks = _gpt2(W, cfg, ids_t, dtype, edits)
         elif cfg["arch"] == "llama":
             logits, hooks = _llama(W, cfg, ids_t, dtype, edits)
+        elif cfg["arch"] == "gemma2":
+            logits, hooks = _gemma2(W, cfg, ids_t, dtype, edits)
+        elif cfg["arch"] == "gpt_neox":
+            logits, hooks = _neox(W, cfg, ids_t, dtype, edits)
         else:
             raise ValueError(f"unknown arch {cfg['arch']!r}")
     conv = (lambda t: t[0].numpy()) if single else (lambda t: t.numpy())
