@@ -184,9 +184,11 @@ static void test_model(const char *label, ms_model *m) {
         memcpy(keep + (size_t)r * c->d_head, wo + (size_t)r * c->n_head * c->d_head + 2 * c->d_head, c->d_head * sizeof(float));
         memset(wo + (size_t)r * c->n_head * c->d_head + 2 * c->d_head, 0, c->d_head * sizeof(float));
     }
+    ms_state_weights_changed(s); // the state's kernel-layout copy of W_O is stale now
     float *abl_w = run(m, s, tok, B, T, NULL);
     for (int r = 0; r < c->d_model; r++)
         memcpy(wo + (size_t)r * c->n_head * c->d_head + 2 * c->d_head, keep + (size_t)r * c->d_head, c->d_head * sizeof(float));
+    ms_state_weights_changed(s);
     float md = 0;
     for (size_t i = 0; i < NL; i++) md = fmaxf(md, fabsf(abl[i] - abl_w[i]));
     CHECK(md < 1e-5f, "%s: head ablation via hook_z != via W_O (max diff %g)", label, md);
