@@ -111,7 +111,7 @@ static int linear_bad(const float *Y, const float *X, const float *W, const floa
 // one weight copy, with and without bias, 1 and 3 threads; a repeated call gives the same bits (the
 // cached copy and compiled product are reused); after ms_gemm_cache_forget a changed W is seen.
 static void test_linear_cached(int in, int out) {
-    ms_gemm_cache *gc = ms_gemm_cache_new();
+    ms_gemm_cache *gc = ms_gemm_cache_new(MS_COMPUTE_F32);
     if (!gc) { printf("linear on the weight cache: built without oneDNN, skipped\n"); return; }
     const int Ns[] = {1, 7, 64, 130};
     float *X = rand_buf((size_t)130 * in, 1), *W = rand_buf((size_t)out * in, 1), *b = rand_buf(out, 1);

@@ -36,7 +36,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: sgemm_rate M N K [M N K ...]\n");
         return 2;
     }
-    ms_gemm_cache *gc = ms_gemm_cache_new();
+    ms_gemm_cache *gc = ms_gemm_cache_new(MS_COMPUTE_F32);
     const ms_backend_ctx be = {.n_threads = ms_num_threads(), .gemm = gc};
     double total_flops = 0, t_blas = 0, t_lin = 0;
     for (int a = 1; a + 2 < argc; a += 3) {

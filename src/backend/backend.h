@@ -83,13 +83,22 @@ void ms_op_sgemm(const ms_backend_ctx *be, int trans_a, int trans_b, int M, int 
 void ms_op_linear(const ms_backend_ctx *be, float *Y, const float *X, const float *W, const float *b, int N, int in,
                   int out);
 
-// A cache for ms_op_linear; NULL when monoscope is built without oneDNN (products on OpenBLAS).
-ms_gemm_cache *ms_gemm_cache_new(void);
+// The precision of the weight products. bf16: weights converted to bfloat16 once (into the
+// cache's copy) and the inputs per product, fp32 accumulation and output; every other kernel
+// (norms, softmax, residual adds) stays fp32.
+typedef enum { MS_COMPUTE_F32 = 0, MS_COMPUTE_BF16 = 1 } ms_compute;
+// "f32" / "bf16"; parse gives -1 for anything else.
+const char *ms_compute_name(ms_compute c);
+int ms_compute_parse(const char *s);
+
+// A cache for ms_op_linear. f32: NULL when monoscope is built without oneDNN (products on
+// OpenBLAS). bf16: NULL + ms_error without oneDNN or without a bf16 kernel for this CPU.
+ms_gemm_cache *ms_gemm_cache_new(ms_compute compute);
 void ms_gemm_cache_free(ms_gemm_cache *c);
 // Drops the cached copy of W, or of every weight when W is NULL (call after changing, or before
 // freeing, weights the cache has seen).
 void ms_gemm_cache_forget(ms_gemm_cache *c, const float *W);
-// "oneDNN 2.6.3 f32 (<kernel of the last product built>)" or "OpenBLAS sgemm", for logs.
+// "oneDNN 2.6.3 f32|bf16 (<kernel of the last product built>)" or "OpenBLAS sgemm f32", for logs.
 const char *ms_gemm_cache_describe(const ms_gemm_cache *c);
 // Y = X · Wᵀ + b on the cache (see ms_op_linear); 0, or -1 + ms_error if oneDNN failed (nothing written).
 int ms_gemm_linear(ms_gemm_cache *c, int n_threads, float *Y, const float *X, const float *W, const float *b, int N,

@@ -4,6 +4,18 @@
 // with oneDNN (MS_HAVE_DNNL); private to src/backend.
 #ifndef MS_BACKEND_DNNL_UTIL_H
 #define MS_BACKEND_DNNL_UTIL_H
+#include <stdint.h>
+#include <string.h>
+
+// float -> bfloat16, round to nearest even (NaN stays NaN). Here, not under MS_HAVE_DNNL, for the
+// few callers that convert whatever the build.
+static inline uint16_t ms_to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
 #ifdef MS_HAVE_DNNL
 #include <oneapi/dnnl/dnnl.h>
 

@@ -131,14 +131,6 @@ int ms_enc_gemm_set_weights(ms_enc_gemm *g, const float *W) {
     return ms_dnnl_reorder_run(&g->dnnl, g->reorder, g->w_plain, g->w_kernel);
 }
 
-// float -> bfloat16, round to nearest even (NaN stays NaN).
-static inline uint16_t to_bf16(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
-    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-}
-
 int ms_enc_gemm_can_pack(const ms_enc_gemm *g) { return g->off_q != NULL; }
 
 #ifdef __AVX512F__
@@ -197,7 +189,7 @@ void ms_enc_gemm_pack_rows(ms_enc_gemm *g, const float *Wt, int i0, int i1) {
     if (g->dt == MS_ENC_BF16) {
         uint16_t *buf = g->w_buf;
         for (int i = i0; i < i1; i++)
-            for (int q = 0; q < d; q++) buf[g->off_q[q] + g->off_i[i]] = to_bf16(Wt[(int64_t)i * d + q]);
+            for (int q = 0; q < d; q++) buf[g->off_q[q] + g->off_i[i]] = ms_to_bf16(Wt[(int64_t)i * d + q]);
     } else {
         float *buf = g->w_buf;
         for (int i = i0; i < i1; i++)
@@ -215,7 +207,7 @@ int ms_enc_gemm_rows(ms_enc_gemm *g, const float *xc, int rows, const float *be,
     if (g->dt == MS_ENC_BF16) {
         const int64_t n = (int64_t)rows * g->d;
         #pragma omp parallel for schedule(static)
-        for (int64_t i = 0; i < n; i++) g->src_bf16[i] = to_bf16(xc[i]);
+        for (int64_t i = 0; i < n; i++) g->src_bf16[i] = ms_to_bf16(xc[i]);
         src = g->src_bf16;
     }
     return ms_dnnl_plan_run(&g->dnnl, p, src, g->w_kernel, be ? be : g->zero_bias, pre);

@@ -7,6 +7,8 @@
 //     MAX_PLANS (a generator that grows T by one token per call would otherwise keep one per length),
 //     the oldest replaced first.
 // After the first call for a shape and weight, a product allocates nothing and compiles nothing.
+// In bf16 the copies are bfloat16 (the reorder converts) and each product first rounds its inputs
+// into a bf16 buffer the cache keeps (grown to the largest product seen).
 // Without oneDNN there is no cache (NULL) and ms_op_linear runs OpenBLAS sgemm.
 #include <omp.h>
 #include <stdio.h>
@@ -15,6 +17,14 @@
 #include "backend/backend.h"
 #include "backend/dnnl_util.h"
 #include "util/util.h"
+
+const char *ms_compute_name(ms_compute c) { return c == MS_COMPUTE_BF16 ? "bf16" : "f32"; }
+
+int ms_compute_parse(const char *s) {
+    if (!strcmp(s, "f32") || !strcmp(s, "fp32") || !strcmp(s, "float32")) return MS_COMPUTE_F32;
+    if (!strcmp(s, "bf16") || !strcmp(s, "bfloat16")) return MS_COMPUTE_BF16;
+    return -1;
+}
 
 #ifdef MS_HAVE_DNNL
 
@@ -40,6 +50,10 @@ typedef struct {
 
 struct ms_gemm_cache {
     ms_dnnl dnnl;
+    ms_compute compute;
+    dnnl_data_type_t in_t;     // of the weights' copies and the products' inputs
+    uint16_t *src_bf16;        // (N, in) inputs rounded to bf16, for the largest N · in seen
+    size_t src_cap;
     layout_entry *layouts;
     int n_layouts;
     weight_entry *weights;
@@ -49,14 +63,24 @@ struct ms_gemm_cache {
     char desc[160];
 };
 
-ms_gemm_cache *ms_gemm_cache_new(void) {
+ms_gemm_cache *ms_gemm_cache_new(ms_compute compute) {
     ms_gemm_cache *c = ms_calloc(1, sizeof *c);
+    c->compute = compute;
+    c->in_t = compute == MS_COMPUTE_BF16 ? dnnl_bf16 : dnnl_f32;
     if (ms_dnnl_open(&c->dnnl) < 0) {
         free(c);
         return NULL;
     }
+    ms_dnnl_plan probe = {0}; // refuse a precision this CPU has no kernel for now, not at the first product
+    if (ms_dnnl_plan_make(&c->dnnl, &probe, 16, 64, 64, c->in_t, 0, NULL) < 0) {
+        ms_dnnl_close(&c->dnnl);
+        free(c);
+        ms_error("--compute %s: oneDNN has no %s matmul kernel for this CPU", ms_compute_name(compute), ms_compute_name(compute));
+        return NULL;
+    }
+    ms_dnnl_plan_free(&probe);
     const dnnl_version_t *v = dnnl_version();
-    snprintf(c->desc, sizeof c->desc, "oneDNN %d.%d.%d f32", v->major, v->minor, v->patch);
+    snprintf(c->desc, sizeof c->desc, "oneDNN %d.%d.%d %s", v->major, v->minor, v->patch, ms_compute_name(compute));
     return c;
 }
 
@@ -71,6 +95,7 @@ void ms_gemm_cache_free(ms_gemm_cache *c) {
     for (int i = 0; i < c->n_weights; i++) weight_free(&c->weights[i]);
     free(c->weights);
     free(c->layouts);
+    free(c->src_bf16);
     ms_dnnl_close(&c->dnnl);
     free(c);
 }
@@ -91,7 +116,7 @@ static const dnnl_memory_desc_t *layout_of(ms_gemm_cache *c, int in, int out) {
     for (int i = 0; i < c->n_layouts; i++)
         if (c->layouts[i].in == in && c->layouts[i].out == out) return &c->layouts[i].md;
     ms_dnnl_plan probe = {0};
-    if (ms_dnnl_plan_make(&c->dnnl, &probe, LAYOUT_ROWS, in, out, dnnl_f32, 0, NULL) < 0) return NULL;
+    if (ms_dnnl_plan_make(&c->dnnl, &probe, LAYOUT_ROWS, in, out, c->in_t, 0, NULL) < 0) return NULL;
     c->layouts = ms_realloc(c->layouts, (size_t)(c->n_layouts + 1) * sizeof *c->layouts);
     layout_entry *e = &c->layouts[c->n_layouts++];
     e->in = in, e->out = out, e->md = probe.wts;
@@ -134,13 +159,27 @@ static plan_entry *plan_of(ms_gemm_cache *c, int rows, int in, int out, int n_th
     plan_entry *p = c->n_plans < MAX_PLANS ? &c->plans[c->n_plans++] : &c->plans[c->evict_next++ % MAX_PLANS];
     ms_dnnl_plan_free(&p->plan);
     p->rows = rows, p->in = in, p->out = out, p->n_threads = n_threads, p->bias = bias;
-    if (ms_dnnl_plan_make(&c->dnnl, &p->plan, rows, in, out, dnnl_f32, bias, lay) < 0) {
+    if (ms_dnnl_plan_make(&c->dnnl, &p->plan, rows, in, out, c->in_t, bias, lay) < 0) {
         p->rows = -1; // an empty slot: matches nothing
         return NULL;
     }
     const dnnl_version_t *v = dnnl_version();
-    snprintf(c->desc, sizeof c->desc, "oneDNN %d.%d.%d f32 (%s)", v->major, v->minor, v->patch, p->plan.impl);
+    snprintf(c->desc, sizeof c->desc, "oneDNN %d.%d.%d %s (%s)", v->major, v->minor, v->patch,
+             ms_compute_name(c->compute), p->plan.impl);
     return p;
+}
+
+// X (N, in) rounded to bf16 in the cache's buffer, on the threads of the calling task.
+static const uint16_t *src_to_bf16(ms_gemm_cache *c, const float *X, size_t n) {
+    if (n > c->src_cap) {
+        free(c->src_bf16);
+        c->src_bf16 = ms_aligned_alloc(n * sizeof(uint16_t));
+        c->src_cap = n;
+    }
+    uint16_t *d = c->src_bf16;
+#pragma omp parallel for schedule(static) if (n >= 65536)
+    for (size_t i = 0; i < n; i++) d[i] = ms_to_bf16(X[i]);
+    return d;
 }
 
 static int linear_run(ms_gemm_cache *c, int n_threads, float *Y, const float *X, const float *W, const float *b,
@@ -148,7 +187,9 @@ static int linear_run(ms_gemm_cache *c, int n_threads, float *Y, const float *X,
     const dnnl_memory_desc_t *lay = layout_of(c, in, out);
     weight_entry *w = lay ? weight_of(c, W, in, out, lay) : NULL;
     plan_entry *p = w ? plan_of(c, N, in, out, n_threads, b != NULL, lay) : NULL;
-    return p ? ms_dnnl_plan_run(&c->dnnl, &p->plan, X, w->mem, b, Y) : -1;
+    if (!p) return -1;
+    const void *src = c->compute == MS_COMPUTE_BF16 ? (const void *)src_to_bf16(c, X, (size_t)N * in) : (const void *)X;
+    return ms_dnnl_plan_run(&c->dnnl, &p->plan, src, w->mem, b, Y);
 }
 
 // oneDNN (OpenMP runtime) sizes a product's thread team from nthreads-var when the product is
@@ -170,7 +211,10 @@ int ms_gemm_linear(ms_gemm_cache *c, int n_threads, float *Y, const float *X, co
 
 #else // OpenBLAS only: no cache
 
-ms_gemm_cache *ms_gemm_cache_new(void) { return NULL; }
+ms_gemm_cache *ms_gemm_cache_new(ms_compute compute) {
+    if (compute == MS_COMPUTE_BF16) ms_error("--compute bf16 needs monoscope built with oneDNN (libdnnl-dev)");
+    return NULL;
+}
 void ms_gemm_cache_free(ms_gemm_cache *c) { (void)c; }
 void ms_gemm_cache_forget(ms_gemm_cache *c, const float *W) { (void)c; (void)W; }
 const char *ms_gemm_cache_describe(const ms_gemm_cache *c) { (void)c; return "OpenBLAS sgemm f32"; }

@@ -102,6 +102,10 @@ void ms_state_free(ms_state *s);
 // A state keeps a copy of each weight matrix in the GEMM kernel's layout (backend.h): after
 // changing the model's weights in place, call this before the next pass to drop the stale copies.
 void ms_state_weights_changed(ms_state *s);
+// Precision of the weight products of later passes (an ms_compute of backend/backend.h, f32 by
+// default): bf16 rounds weights (once) and the products' inputs to bfloat16, accumulating in fp32;
+// norms, softmax and the residual stream stay fp32. 0, or -1 + ms_error where bf16 is unavailable.
+int ms_state_set_compute(ms_state *s, int compute);
 // Threads the kernels of later passes use (ms_state_new takes ms_num_threads()); n >= 1. The count
 // travels with the state into every kernel: nothing sets process-wide OpenMP state.
 void ms_state_set_threads(ms_state *s, int n_threads);
