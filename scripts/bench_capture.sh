@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T=${1:-$(nproc)}; R=${2:-5}
-MS=build/monoscope
+MS=${MONOSCOPE:-build/monoscope}  # MONOSCOPE=build-x/monoscope: another build, same references
 W=${BENCH_DIR:-/tmp/monoscope-bench}
 mkdir -p "$W"
 export OMP_NUM_THREADS=$T MONOSCOPE_NO_PROGRESS=1
