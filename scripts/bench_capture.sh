@@ -3,13 +3,15 @@
 # (12 layers, d_model 768, 12 heads, d_mlp 3072, vocab 50257), 4 x 256 tokens per batch, all 12
 # blocks.*.hook_resid_post written to HDF5 — against, in the same invocation and with the same thread
 # count, (a) a PyTorch CPU forward capturing the same sites (scripts/bench/capture_torch.py, given its
-# best settings) and (b) the machine's sgemm rate for the same GEMM shapes (the sgemm-bound rate).
+# best settings) and (b) the GEMM bound: the tokens/s the four projections alone allow at the
+# machine's best f32 GEMM rate for their shapes (scripts/bench/sgemm_rate: the faster of OpenBLAS sgemm
+# and oneDNN's matmul on pre-laid-out weights, which is oneDNN's where it is built in).
 # Also the early-layer case (blocks.0-2 only) to show later layers are not paid for.
 # usage: scripts/bench_capture.sh [threads] [repeats]    (build/ must be a Release build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T=${1:-$(nproc)}; R=${2:-5}
-MS=build/monoscope
+MS=${MONOSCOPE:-build/monoscope}  # MONOSCOPE=build-x/monoscope: another build, same references
 W=${BENCH_DIR:-/tmp/monoscope-bench}
 mkdir -p "$W"
 export OMP_NUM_THREADS=$T MONOSCOPE_NO_PROGRESS=1
@@ -38,19 +40,19 @@ for r in $(seq "$R"); do
     # for our tests (the pin is for monoscope's reproducibility, not a handicap for the reference)
     t=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 scripts/bench/capture_torch.py --threads "$T" --repeats 1 | awk '{print $2}')
     te=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 scripts/bench/capture_torch.py --threads "$T" --repeats 1 --upto-layer 2 | awk '{print $2}')
-    # sgemm-bound: per token and layer the four projections (M = 1024 rows of a 4 x 256 batch)
-    g=$(./build/sgemm_rate 1024 2304 768 1024 768 768 1024 3072 768 1024 768 3072 | awk '/total/ {print $2}')
+    # GEMM bound: per token and layer the four projections (M = 1024 rows of a 4 x 256 batch)
+    g=$(./build/sgemm_rate 1024 2304 768 1024 768 768 1024 3072 768 1024 768 3072 | awk '/total_best/ {print $2}')
     b=$(awk -v g="$g" -v f="$flops_per_token" 'BEGIN {printf "%.1f", g * 1e9 / f}')
     torch+=("$t"); torch_early+=("$te"); bound+=("$b")
     r_pt+=("$(awk -v a="$o" -v b="$t" 'BEGIN {print a/b}')")
     r_bound+=("$(awk -v a="$o" -v b="$b" 'BEGIN {print a/b}')")
     r_pt_bound+=("$(awk -v a="$t" -v b="$b" 'BEGIN {print a/b}')")
-    echo "round $r: monoscope $o, PyTorch $t, sgemm-bound $b ($g GFLOP/s), early layers: monoscope $e, PyTorch $te tokens/s"
+    echo "round $r: monoscope $o, PyTorch $t, GEMM bound $b ($g GFLOP/s), early layers: monoscope $e, PyTorch $te tokens/s"
 done
 m() { printf '%s\n' "$@" | median; }
-echo "threads $T, median of $R rounds, 4 x 256 tokens per batch, GPT-2-small shape"
+echo "threads $T, median of $R rounds, 4 x 256 tokens per batch, GPT-2-small shape, load average $(cut -d" " -f1-3 /proc/loadavg)"
 echo "monoscope capture (12 x resid_post): $(m "${ours[@]}") tokens/s   (HDF5 writing $(m "${hdf[@]}") % of capture time)"
 echo "PyTorch CPU forward (same sites):    $(m "${torch[@]}") tokens/s"
-echo "sgemm-bound:                         $(m "${bound[@]}") tokens/s"
-awk -v a="$(m "${r_pt[@]}")" -v b="$(m "${r_bound[@]}")" -v c="$(m "${r_pt_bound[@]}")" 'BEGIN {printf "ratios (median of per-round ratios): monoscope/PyTorch %.2fx, monoscope/sgemm-bound %.0f%%, PyTorch/sgemm-bound %.0f%%\n", a, 100*b, 100*c}'
+echo "GEMM bound (best f32 GEMM rate):     $(m "${bound[@]}") tokens/s"
+awk -v a="$(m "${r_pt[@]}")" -v b="$(m "${r_bound[@]}")" -v c="$(m "${r_pt_bound[@]}")" 'BEGIN {printf "ratios (median of per-round ratios): monoscope/PyTorch %.2fx, monoscope/GEMM-bound %.0f%%, PyTorch/GEMM-bound %.0f%%\n", a, 100*b, 100*c}'
 echo "early layers only (blocks 0-2): monoscope $(m "${early[@]}") tokens/s, PyTorch $(m "${torch_early[@]}") tokens/s"

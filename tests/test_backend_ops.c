@@ -34,7 +34,7 @@ static float *copy_buf(const float *src, size_t n) {
     return p;
 }
 
-static const ms_backend_ctx one = {1}, three = {3};
+static const ms_backend_ctx one = {.n_threads = 1}, three = {.n_threads = 3};
 static const ms_backend_ctx *const ctxs[2] = {&one, &three};
 #define DOT_TOL(K, sum_abs) (2.0 * (K)*FLT_EPSILON / 2 * (sum_abs) + 1e-30)
 
@@ -90,6 +90,51 @@ static void test_linear(int N, int in, int out, int with_bias) {
               ctxs[c]->n_threads, bad);
     }
     free(X), free(W), free(b), free(Y);
+}
+
+// Entries of Y (N, out) off X · Wᵀ + b by more than the dot-product bound.
+static int linear_bad(const float *Y, const float *X, const float *W, const float *b, int N, int in, int out) {
+    int bad = 0;
+    for (int r = 0; r < N; r++)
+        for (int o = 0; o < out; o++) {
+            double ref = b ? b[o] : 0, mag = fabs(ref);
+            for (int i = 0; i < in; i++) {
+                double p = (double)X[(size_t)r * in + i] * W[(size_t)o * in + i];
+                ref += p, mag += fabs(p);
+            }
+            bad += !(fabs(Y[(size_t)r * out + o] - ref) <= DOT_TOL(in + 1, mag));
+        }
+    return bad;
+}
+
+// ms_op_linear through a weight cache (oneDNN; skipped in a build without it): every row count from
+// one weight copy, with and without bias, 1 and 3 threads; a repeated call gives the same bits (the
+// cached copy and compiled product are reused); after ms_gemm_cache_forget a changed W is seen.
+static void test_linear_cached(int in, int out) {
+    ms_gemm_cache *gc = ms_gemm_cache_new(MS_COMPUTE_F32);
+    if (!gc) { printf("linear on the weight cache: built without oneDNN, skipped\n"); return; }
+    const int Ns[] = {1, 7, 64, 130};
+    float *X = rand_buf((size_t)130 * in, 1), *W = rand_buf((size_t)out * in, 1), *b = rand_buf(out, 1);
+    float *Y = ms_malloc((size_t)130 * out * sizeof(float)), *Y2 = ms_malloc((size_t)130 * out * sizeof(float));
+    for (int t = 0; t < 2; t++) {
+        const ms_backend_ctx be = {.n_threads = t ? 3 : 1, .gemm = gc};
+        for (int k = 0; k < 8; k++) {
+            const int N = Ns[k % 4], with_bias = k / 4;
+            const float *bv = with_bias ? b : NULL;
+            ms_op_linear(&be, Y, X, W, bv, N, in, out);
+            CHECK(!linear_bad(Y, X, W, bv, N, in, out), "cached linear N%d in%d out%d bias%d threads %d (%s)", N, in,
+                  out, with_bias, be.n_threads, ms_gemm_cache_describe(gc));
+            ms_op_linear(&be, Y2, X, W, bv, N, in, out);
+            CHECK(!memcmp(Y, Y2, (size_t)N * out * sizeof(float)), "cached linear N%d: a second call differs", N);
+        }
+    }
+    for (size_t i = 0; i < (size_t)out * in; i++) W[i] = -W[i];
+    ms_gemm_cache_forget(gc, W);
+    const ms_backend_ctx be = {.n_threads = 1, .gemm = gc};
+    ms_op_linear(&be, Y, X, W, b, 7, in, out);
+    CHECK(!linear_bad(Y, X, W, b, 7, in, out), "cached linear after forget: the old weights were used");
+    free(X), free(W), free(b), free(Y), free(Y2);
+    ms_gemm_cache_free(gc);
 }
 
 // ---- row and elementwise kernels: reference per element in double; results identical for 1 and 3
@@ -427,6 +472,9 @@ int main(void) {
     test_linear(1, 1, 1, 1);
     test_linear(7, 33, 19, 0);
     test_linear(70, 96, 130, 1);
+    test_linear_cached(33, 19);
+    test_linear_cached(96, 130);
+    test_linear_cached(768, 2304);
     // rows × width: tiny, odd, and large enough (>= 65536 elements) for the row loops to fork
     static const int nc[][2] = {{1, 1}, {3, 7}, {7, 33}, {300, 257}};
     for (size_t s = 0; s < sizeof nc / sizeof nc[0]; s++) {

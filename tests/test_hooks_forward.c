@@ -1,11 +1,12 @@
 // test_hooks_forward.c: properties of the hooked forward pass on random in-memory GPT-2 and Llama
 // models (no files): observe-only hooks change nothing (bit for bit), editing hooks propagate as
 // derived below, early stop gives the same early activations, a hook can abort, runs are
-// deterministic, and bad inputs are refused.
+// deterministic, bad inputs are refused, and bf16 products stay within a stated bound of f32.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "backend/backend.h"
 #include "model/model.h"
 #include "util/util.h"
 #include "harness.h"
@@ -184,9 +185,11 @@ static void test_model(const char *label, ms_model *m) {
         memcpy(keep + (size_t)r * c->d_head, wo + (size_t)r * c->n_head * c->d_head + 2 * c->d_head, c->d_head * sizeof(float));
         memset(wo + (size_t)r * c->n_head * c->d_head + 2 * c->d_head, 0, c->d_head * sizeof(float));
     }
+    ms_state_weights_changed(s); // the state's kernel-layout copy of W_O is stale now
     float *abl_w = run(m, s, tok, B, T, NULL);
     for (int r = 0; r < c->d_model; r++)
         memcpy(wo + (size_t)r * c->n_head * c->d_head + 2 * c->d_head, keep + (size_t)r * c->d_head, c->d_head * sizeof(float));
+    ms_state_weights_changed(s);
     float md = 0;
     for (size_t i = 0; i < NL; i++) md = fmaxf(md, fabsf(abl[i] - abl_w[i]));
     CHECK(md < 1e-5f, "%s: head ablation via hook_z != via W_O (max diff %g)", label, md);
@@ -237,12 +240,76 @@ static void test_model(const char *label, ms_model *m) {
     printf("%s: done\n", label);
 }
 
+// --compute bf16 against the f32 pass at every hook site: the relative L2 error of each site,
+// ||a_bf16 - a_f32|| / ||a_f32|| over its finite entries, is within BF16_SITE_BOUND (README,
+// "--compute"). Rounding a product's two inputs to bf16 (8-bit significands) moves it by at most
+// ~2^-8 of Σ|x w| per output; the bound leaves room for three layers to compound that. The
+// non-finite entries (the -inf of masked scores) must match exactly.
+#define BF16_SITE_BOUND 0.03
+typedef struct {
+    float *data[256];
+    size_t n[256];
+    int count, compare, bad, worst_site;
+    double worst;
+} site_log;
+static int log_site(ms_activation *a, void *user) {
+    site_log *L = user;
+    size_t n = 1;
+    for (int i = 0; i < a->ndim; i++) n *= (size_t)a->shape[i];
+    const int k = L->count++;
+    if (k >= 256) return 0;
+    if (!L->compare) {
+        L->data[k] = ms_malloc(n * sizeof(float));
+        memcpy(L->data[k], a->data, n * sizeof(float));
+        L->n[k] = n;
+        return 0;
+    }
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        const float r = L->data[k][i];
+        if (!isfinite(r)) { L->bad += !(a->data[i] == r); continue; }
+        num += ((double)a->data[i] - r) * ((double)a->data[i] - r), den += (double)r * r;
+    }
+    const double rel = den > 0 ? sqrt(num / den) : sqrt(num);
+    if (!(rel <= BF16_SITE_BOUND)) { L->bad++; printf("bf16: %s off by %.4f (relative L2)\n", a->name, rel); }
+    if (rel > L->worst) L->worst = rel, L->worst_site = k;
+    return 0;
+}
+
+static void test_bf16(const char *label, ms_model *m) {
+    const int B = 2, T = 16, V = m->cfg.vocab_size;
+    int32_t tok[32];
+    for (int i = 0; i < B * T; i++) tok[i] = (int32_t)((i * 11 + 2) % V);
+    ms_state *s = ms_state_new(m, B, T);
+    site_log L = {0};
+    ms_hooks *h = ms_hooks_new();
+    ms_hooks_add(h, "*", log_site, &L);
+    free(run(m, s, tok, B, T, h));
+    if (ms_state_set_compute(s, MS_COMPUTE_BF16) < 0) {
+        printf("%s: bf16 not available here (%s), skipped\n", label, ms_last_error());
+    } else {
+        const int n_sites = L.count;
+        L.count = 0, L.compare = 1;
+        free(run(m, s, tok, B, T, h));
+        CHECK(L.count == n_sites && n_sites <= 256, "%s: bf16 pass offered %d sites, f32 %d", label, L.count, n_sites);
+        CHECK(!L.bad, "%s: bf16 activations off the f32 pass at %d sites", label, L.bad);
+        CHECK(L.worst > 0, "%s: bf16 pass identical to f32: the bf16 products did not run", label);
+        printf("%s: bf16 worst site relative L2 error %.5f (site #%d of %d)\n", label, L.worst, L.worst_site, n_sites);
+        CHECK(ms_state_set_compute(s, MS_COMPUTE_F32) == 0, "%s: back to f32", label);
+    }
+    for (int k = 0; k < 256 && L.data[k]; k++) free(L.data[k]);
+    ms_hooks_free(h);
+    ms_state_free(s);
+}
+
 int main(void) {
     ms_model *g = random_model(MS_ARCH_GPT2, 4, 1);
     test_model("gpt2", g);
+    test_bf16("gpt2", g);
     ms_model_free(g);
     ms_model *l = random_model(MS_ARCH_LLAMA, 2, 0);
     test_model("llama-gqa", l);
+    test_bf16("llama-gqa", l);
     ms_model_free(l);
     g = random_model_ctx(MS_ARCH_GPT2, 4, 1, 150);
     test_long("gpt2", g);

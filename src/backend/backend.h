@@ -1,6 +1,7 @@
 // backend.h: the kernels of the forward pass (GEMMs, norms, activations, RoPE, attention), with one
-// CPU implementation: OpenBLAS sgemm and OpenMP loops (cpu_gemm.c, cpu_ops.c, cpu_attention.c). The SAE
-// encoder's f32/bf16 product (oneDNN where present) is enc_gemm.h, beside it.
+// CPU implementation: weight products on oneDNN's matmul where monoscope is built with it, else
+// OpenBLAS sgemm (cpu_gemm.c, gemm_cache.c), and OpenMP loops (cpu_ops.c, cpu_attention.c). The SAE
+// encoder's f32/bf16 product is enc_gemm.h, beside it; both use the oneDNN glue of dnnl_util.h.
 //
 // A header of plain functions, not a struct of function pointers as in ggml's backends: there is one
 // implementation, so a table would add an indirect call per kernel (and block inlining) for no choice
@@ -57,10 +58,16 @@ static inline float ms_gelu_new1(float v) {
     return v / (1.0f + ms_expf(k2 * (v + 0.044715f * v * v * v)));
 }
 
+// The weight products' cache (gemm_cache.c): each weight matrix laid out once in the layout the
+// oneDNN kernel reads, and one compiled product per shape. Owned by whoever owns the weights'
+// lifetime (a forward state); NULL: products run on OpenBLAS sgemm.
+typedef struct ms_gemm_cache ms_gemm_cache;
+
 // How many threads the kernels of one call may use. Decided by the caller (a forward pass runs
-// small problems on one thread); n_threads >= 1.
+// small problems on one thread); n_threads >= 1. gemm: the cache ms_op_linear uses, or NULL.
 typedef struct {
     int n_threads;
+    ms_gemm_cache *gemm;
 } ms_backend_ctx;
 
 // ---- GEMM (cpu_gemm.c)
@@ -69,9 +76,33 @@ typedef struct {
 // threads (one when called from inside a parallel region).
 void ms_op_sgemm(const ms_backend_ctx *be, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                  int lda, const float *B, int ldb, float beta, float *C, int ldc);
-// Y(N, out) = X(N, in) · W(out, in)ᵀ + b   (b may be NULL); one sgemm.
+// Y(N, out) = X(N, in) · W(out, in)ᵀ + b   (b may be NULL). With be->gemm, oneDNN's matmul on W's
+// cached copy in the kernel's layout, bias fused; W must not change while the cache knows it
+// (ms_gemm_cache_forget). Otherwise, or if oneDNN fails, one OpenBLAS sgemm. Either way the result
+// for a given shape and thread count is the same on every call.
 void ms_op_linear(const ms_backend_ctx *be, float *Y, const float *X, const float *W, const float *b, int N, int in,
                   int out);
+
+// The precision of the weight products. bf16: weights converted to bfloat16 once (into the
+// cache's copy) and the inputs per product, fp32 accumulation and output; every other kernel
+// (norms, softmax, residual adds) stays fp32.
+typedef enum { MS_COMPUTE_F32 = 0, MS_COMPUTE_BF16 = 1 } ms_compute;
+// "f32" / "bf16"; parse gives -1 for anything else.
+const char *ms_compute_name(ms_compute c);
+int ms_compute_parse(const char *s);
+
+// A cache for ms_op_linear. f32: NULL when monoscope is built without oneDNN (products on
+// OpenBLAS). bf16: NULL + ms_error without oneDNN or without a bf16 kernel for this CPU.
+ms_gemm_cache *ms_gemm_cache_new(ms_compute compute);
+void ms_gemm_cache_free(ms_gemm_cache *c);
+// Drops the cached copy of W, or of every weight when W is NULL (call after changing, or before
+// freeing, weights the cache has seen).
+void ms_gemm_cache_forget(ms_gemm_cache *c, const float *W);
+// "oneDNN 2.6.3 f32|bf16 (<kernel of the last product built>)" or "OpenBLAS sgemm f32", for logs.
+const char *ms_gemm_cache_describe(const ms_gemm_cache *c);
+// Y = X · Wᵀ + b on the cache (see ms_op_linear); 0, or -1 + ms_error if oneDNN failed (nothing written).
+int ms_gemm_linear(ms_gemm_cache *c, int n_threads, float *Y, const float *X, const float *W, const float *b, int N,
+                   int in, int out);
 
 // ---- elementwise and row-wise kernels (cpu_ops.c)
 // x(N,C) = x * w + b  (b may be NULL)

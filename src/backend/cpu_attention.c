@@ -90,7 +90,7 @@ static int is_causal(const float *P, int T) {
 
 // The per-pair products run on one thread each when the pairs are split across threads (the pairs
 // are the parallelism), else on the caller's count.
-static const ms_backend_ctx one_thread = {1};
+static const ms_backend_ctx one_thread = {.n_threads = 1};
 static const ms_backend_ctx *pair_ctx(const ms_backend_ctx *be, const ms_attention_io *io) {
     return att_parallel(io) ? &one_thread : be;
 }

@@ -1,4 +1,4 @@
-// cpu_gemm.c: the GEMMs of backend.h on OpenBLAS.
+// cpu_gemm.c: the GEMMs of backend.h on OpenBLAS (ms_op_linear on oneDNN when given a cache, gemm_cache.c).
 #include <cblas.h>
 #include <omp.h>
 #include <string.h>
@@ -31,6 +31,7 @@ void ms_op_sgemm(const ms_backend_ctx *be, int trans_a, int trans_b, int M, int 
 
 void ms_op_linear(const ms_backend_ctx *be, float *Y, const float *X, const float *W, const float *b, int N, int in,
                   int out) {
+    if (be->gemm && ms_gemm_linear(be->gemm, be->n_threads, Y, X, W, b, N, in, out) == 0) return;
     if (b) {
         for (int r = 0; r < N; r++) memcpy(Y + (size_t)r * out, b, (size_t)out * sizeof(float));
     }

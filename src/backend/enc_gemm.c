@@ -6,9 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "util/util.h"
-#ifdef MS_HAVE_DNNL
-#include <oneapi/dnnl/dnnl.h>
-#endif
+#include "backend/dnnl_util.h"
 #ifdef __AVX512F__
 #include <immintrin.h>
 #endif
@@ -23,19 +21,11 @@ int ms_enc_dtype_parse(const char *s) {
 
 #ifdef MS_HAVE_DNNL
 
-// One compiled product for a fixed row count.
-typedef struct {
-    int rows;
-    dnnl_primitive_t prim;
-    dnnl_memory_t src, dst, bias;
-} plan;
-
 struct ms_enc_gemm {
     int d, S, max_rows;
     ms_enc_dtype dt;
-    dnnl_engine_t eng;
-    dnnl_stream_t stream;
-    plan full, tail;              // max_rows, and the last other row count asked for
+    ms_dnnl dnnl;                 // engine and stream (dnnl_util.h, shared with the forward pass's products)
+    ms_dnnl_plan full, tail;      // max_rows, and the last other row count asked for
     dnnl_memory_desc_t wt_plain;  // the f32 weights as given (Wt or W_enc), seen as the (d, S) matrix
     dnnl_memory_t w_plain, w_kernel;
     void *w_buf;                  // weights in the kernel's layout and precision
@@ -51,87 +41,24 @@ struct ms_enc_gemm {
     char desc[160];
 };
 
-static int ok(dnnl_status_t s, const char *what) {
-    if (s == dnnl_success) return 1;
-    ms_error("oneDNN: %s failed (status %d)", what, (int)s);
-    return 0;
-}
-
 static dnnl_data_type_t in_type(const ms_enc_gemm *g) { return g->dt == MS_ENC_BF16 ? dnnl_bf16 : dnnl_f32; }
 
-static void plan_free(plan *p) {
-    if (p->prim) dnnl_primitive_destroy(p->prim);
-    if (p->src) dnnl_memory_destroy(p->src);
-    if (p->dst) dnnl_memory_destroy(p->dst);
-    if (p->bias) dnnl_memory_destroy(p->bias);
-    memset(p, 0, sizeof *p);
-}
-
-// Builds the product for `rows` rows; with want_layout, also the weights in the layout it chose.
-static int plan_make(ms_enc_gemm *g, plan *p, int rows, int want_layout) {
-    plan_free(p);
-    dnnl_memory_desc_t src, wts, bias, dst;
-    dnnl_dims_t sd = {rows, g->d}, ss = {g->d, 1};
-    dnnl_dims_t wd = {g->d, g->S};
-    dnnl_dims_t bd = {1, g->S}, bs = {g->S, 1};
-    dnnl_dims_t od = {rows, g->S}, os = {g->S, 1};
-    if (!ok(dnnl_memory_desc_init_by_strides(&src, 2, sd, in_type(g), ss), "source descriptor") ||
-        !ok(dnnl_memory_desc_init_by_tag(&wts, 2, wd, in_type(g), dnnl_format_tag_any), "weights descriptor") ||
-        !ok(dnnl_memory_desc_init_by_strides(&bias, 2, bd, dnnl_f32, bs), "bias descriptor") ||
-        !ok(dnnl_memory_desc_init_by_strides(&dst, 2, od, dnnl_f32, os), "output descriptor"))
-        return -1;
-    dnnl_matmul_desc_t md;
-    if (!ok(dnnl_matmul_desc_init(&md, &src, &wts, &bias, &dst), "matmul descriptor")) return -1;
-    dnnl_primitive_desc_t pd = NULL;
-    if (dnnl_primitive_desc_create(&pd, &md, NULL, g->eng, NULL) != dnnl_success) {
-        ms_error("encoder product: oneDNN has no %s kernel for this CPU%s", ms_enc_dtype_name(g->dt),
-                 g->dt == MS_ENC_BF16 ? " (bf16 needs AVX-512; use --encoder-dtype f32)" : "");
+// Builds the product for max_rows rows, the weights in the layout it chose, and their reorder.
+static int plan_full(ms_enc_gemm *g) {
+    if (ms_dnnl_plan_make(&g->dnnl, &g->full, g->max_rows, g->d, g->S, in_type(g), 1, NULL) < 0) {
+        if (g->dt == MS_ENC_BF16) ms_error("encoder product: oneDNN has no bf16 kernel for this CPU (bf16 needs AVX-512; use --encoder-dtype f32)");
         return -1;
     }
-    int rc = -1;
-    const dnnl_memory_desc_t *wk = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-    if (want_layout) {
-        const char *impl = NULL;
-        dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
-        const dnnl_version_t *v = dnnl_version();
-        snprintf(g->desc, sizeof g->desc, "oneDNN %d.%d.%d %s (%s)", v->major, v->minor, v->patch,
-                 ms_enc_dtype_name(g->dt), impl ? impl : "?");
-        size_t bytes = dnnl_memory_desc_get_size(wk);
-        g->w_buf = ms_aligned_alloc(bytes ? bytes : 64);
-        dnnl_primitive_desc_t rpd = NULL;
-        if (!ok(dnnl_memory_create(&g->w_kernel, wk, g->eng, g->w_buf), "weights memory") ||
-            !ok(dnnl_memory_create(&g->w_plain, &g->wt_plain, g->eng, DNNL_MEMORY_NONE), "weights memory") ||
-            !ok(dnnl_reorder_primitive_desc_create(&rpd, &g->wt_plain, g->eng, wk, g->eng, NULL), "weights reorder")) {
-            dnnl_primitive_desc_destroy(pd);
-            return -1;
-        }
-        int okr = ok(dnnl_primitive_create(&g->reorder, rpd), "weights reorder");
-        dnnl_primitive_desc_destroy(rpd);
-        if (!okr) { dnnl_primitive_desc_destroy(pd); return -1; }
-    }
-    if (!want_layout) {
-        // the weights were laid out for max_rows; a partial batch must use that same layout
-        const dnnl_memory_desc_t *hp = NULL;
-        dnnl_memory_get_memory_desc(g->w_kernel, &hp);
-        dnnl_memory_desc_t have = *hp;
-        if (!dnnl_memory_desc_equal(&have, wk)) {
-            // pin the weights layout and ask again
-            dnnl_primitive_desc_destroy(pd);
-            pd = NULL;
-            if (!ok(dnnl_matmul_desc_init(&md, &src, &have, &bias, &dst), "matmul descriptor") ||
-                !ok(dnnl_primitive_desc_create(&pd, &md, NULL, g->eng, NULL), "matmul for a partial batch"))
-                return -1;
-        }
-    }
-    if (ok(dnnl_primitive_create(&p->prim, pd), "matmul") &&
-        ok(dnnl_memory_create(&p->src, &src, g->eng, DNNL_MEMORY_NONE), "source memory") &&
-        ok(dnnl_memory_create(&p->dst, &dst, g->eng, DNNL_MEMORY_NONE), "output memory") &&
-        ok(dnnl_memory_create(&p->bias, &bias, g->eng, DNNL_MEMORY_NONE), "bias memory")) {
-        p->rows = rows;
-        rc = 0;
-    }
-    dnnl_primitive_desc_destroy(pd);
-    return rc;
+    const dnnl_memory_desc_t *wk = &g->full.wts;
+    const dnnl_version_t *v = dnnl_version();
+    snprintf(g->desc, sizeof g->desc, "oneDNN %d.%d.%d %s (%s)", v->major, v->minor, v->patch, ms_enc_dtype_name(g->dt),
+             g->full.impl);
+    size_t bytes = dnnl_memory_desc_get_size(wk);
+    g->w_buf = ms_aligned_alloc(bytes ? bytes : 64);
+    if (!ms_dnnl_ok(dnnl_memory_create(&g->w_kernel, wk, g->dnnl.eng, g->w_buf), "weights memory") ||
+        !ms_dnnl_ok(dnnl_memory_create(&g->w_plain, &g->wt_plain, g->dnnl.eng, DNNL_MEMORY_NONE), "weights memory"))
+        return -1;
+    return ms_dnnl_reorder_make(&g->dnnl, &g->wt_plain, wk, &g->reorder);
 }
 
 // Offset in elements of index x along dimension dim of a blocked layout: its outer block times that
@@ -171,10 +98,9 @@ ms_enc_gemm *ms_enc_gemm_new(int d, int S, int max_rows, ms_enc_dtype dt, ms_enc
     g->d = d; g->S = S; g->max_rows = max_rows; g->dt = dt; g->wl = wl;
     dnnl_dims_t wd = {d, S}, ws = {1, d};
     if (wl == MS_ENC_W) { ws[0] = S; ws[1] = 1; }
-    if (!ok(dnnl_engine_create(&g->eng, dnnl_cpu, 0), "engine") ||
-        !ok(dnnl_stream_create(&g->stream, g->eng, dnnl_stream_default_flags), "stream") ||
-        !ok(dnnl_memory_desc_init_by_strides(&g->wt_plain, 2, wd, dnnl_f32, ws), "weights descriptor") ||
-        plan_make(g, &g->full, max_rows, 1) < 0) {
+    if (ms_dnnl_open(&g->dnnl) < 0 ||
+        !ms_dnnl_ok(dnnl_memory_desc_init_by_strides(&g->wt_plain, 2, wd, dnnl_f32, ws), "weights descriptor") ||
+        plan_full(g) < 0) {
         ms_enc_gemm_free(g);
         return NULL;
     }
@@ -186,13 +112,12 @@ ms_enc_gemm *ms_enc_gemm_new(int d, int S, int max_rows, ms_enc_dtype dt, ms_enc
 
 void ms_enc_gemm_free(ms_enc_gemm *g) {
     if (!g) return;
-    plan_free(&g->full);
-    plan_free(&g->tail);
+    ms_dnnl_plan_free(&g->full);
+    ms_dnnl_plan_free(&g->tail);
     if (g->reorder) dnnl_primitive_destroy(g->reorder);
     if (g->w_plain) dnnl_memory_destroy(g->w_plain);
     if (g->w_kernel) dnnl_memory_destroy(g->w_kernel);
-    if (g->stream) dnnl_stream_destroy(g->stream);
-    if (g->eng) dnnl_engine_destroy(g->eng);
+    ms_dnnl_close(&g->dnnl);
     free(g->w_buf);
     free(g->src_bf16);
     free(g->zero_bias);
@@ -202,18 +127,8 @@ void ms_enc_gemm_free(ms_enc_gemm *g) {
 }
 
 int ms_enc_gemm_set_weights(ms_enc_gemm *g, const float *W) {
-    if (!ok(dnnl_memory_set_data_handle(g->w_plain, (void *)W), "weights handle")) return -1;
-    dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, g->w_plain}, {DNNL_ARG_TO, g->w_kernel}};
-    if (!ok(dnnl_primitive_execute(g->reorder, g->stream, 2, a), "weights reorder")) return -1;
-    return ok(dnnl_stream_wait(g->stream), "weights reorder") ? 0 : -1;
-}
-
-// float -> bfloat16, round to nearest even (NaN stays NaN).
-static inline uint16_t to_bf16(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
-    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+    if (!ms_dnnl_ok(dnnl_memory_set_data_handle(g->w_plain, (void *)W), "weights handle")) return -1;
+    return ms_dnnl_reorder_run(&g->dnnl, g->reorder, g->w_plain, g->w_kernel);
 }
 
 int ms_enc_gemm_can_pack(const ms_enc_gemm *g) { return g->off_q != NULL; }
@@ -274,7 +189,7 @@ void ms_enc_gemm_pack_rows(ms_enc_gemm *g, const float *Wt, int i0, int i1) {
     if (g->dt == MS_ENC_BF16) {
         uint16_t *buf = g->w_buf;
         for (int i = i0; i < i1; i++)
-            for (int q = 0; q < d; q++) buf[g->off_q[q] + g->off_i[i]] = to_bf16(Wt[(int64_t)i * d + q]);
+            for (int q = 0; q < d; q++) buf[g->off_q[q] + g->off_i[i]] = ms_to_bf16(Wt[(int64_t)i * d + q]);
     } else {
         float *buf = g->w_buf;
         for (int i = i0; i < i1; i++)
@@ -285,25 +200,17 @@ void ms_enc_gemm_pack_rows(ms_enc_gemm *g, const float *Wt, int i0, int i1) {
 int ms_enc_gemm_rows(ms_enc_gemm *g, const float *xc, int rows, const float *be, float *pre) {
     if (rows <= 0) return 0;
     if (rows > g->max_rows) { ms_error("encoder product: %d rows > %d", rows, g->max_rows); return -1; }
-    plan *p = rows == g->max_rows ? &g->full : &g->tail;
-    if (p->rows != rows && plan_make(g, p, rows, 0) < 0) return -1;
+    ms_dnnl_plan *p = rows == g->max_rows ? &g->full : &g->tail;
+    // a partial batch reads the weights in the layout they were laid out in for max_rows
+    if (p->rows != rows && ms_dnnl_plan_make(&g->dnnl, p, rows, g->d, g->S, in_type(g), 1, &g->full.wts) < 0) return -1;
     const void *src = xc;
     if (g->dt == MS_ENC_BF16) {
         const int64_t n = (int64_t)rows * g->d;
         #pragma omp parallel for schedule(static)
-        for (int64_t i = 0; i < n; i++) g->src_bf16[i] = to_bf16(xc[i]);
+        for (int64_t i = 0; i < n; i++) g->src_bf16[i] = ms_to_bf16(xc[i]);
         src = g->src_bf16;
     }
-    if (!be) be = g->zero_bias;
-    int r = ok(dnnl_memory_set_data_handle(p->src, (void *)src), "source handle") &&
-            ok(dnnl_memory_set_data_handle(p->dst, pre), "output handle") &&
-            ok(dnnl_memory_set_data_handle(p->bias, (void *)be), "bias handle");
-    if (r) {
-        dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, p->src}, {DNNL_ARG_WEIGHTS, g->w_kernel},
-                                {DNNL_ARG_BIAS, p->bias}, {DNNL_ARG_DST, p->dst}};
-        r = ok(dnnl_primitive_execute(p->prim, g->stream, 4, a), "matmul") && ok(dnnl_stream_wait(g->stream), "matmul");
-    }
-    return r ? 0 : -1;
+    return ms_dnnl_plan_run(&g->dnnl, p, src, g->w_kernel, be ? be : g->zero_bias, pre);
 }
 
 const char *ms_enc_gemm_describe(const ms_enc_gemm *g) { return g->desc; }

@@ -420,7 +420,7 @@ int ms_capture(const ms_capture_opts *o) {
     obs = open_observer(m, h, n_hooks, ctx);
     if (!obs) goto out;
     st = ms_state_new(m, batch, ctx);
-    if (!st) goto out;
+    if (!st || (o->compute && ms_state_set_compute(st, o->compute) < 0)) goto out;
     fwd_tok = ms_malloc((size_t)batch * ctx * sizeof(int32_t));
 
     ms_progress prog;

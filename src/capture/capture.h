@@ -17,6 +17,7 @@ typedef struct {
     int resume;                 // continue <out>.partial (or start it when absent)
     int overwrite;              // replace an existing <out>
     int compress;               // deflate level 0..9 (0: none); -1: default
+    int compute;                // precision of the weight products: an ms_compute (backend.h), 0 = f32
 } ms_capture_opts;
 
 #define MS_CAPTURE_DEFAULT_COMPRESS 0

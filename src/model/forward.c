@@ -68,6 +68,7 @@ ms_state *ms_state_new(const ms_model *m, int max_batch, int max_T) {
     s->max_T = max_T;
     s->n_threads = ms_num_threads();
     s->be.n_threads = s->n_threads;
+    s->be.gemm = ms_gemm_cache_new(MS_COMPUTE_F32); // the weights' kernel-layout copies live as long as the state
     const size_t N = (size_t)max_batch * max_T, C = (size_t)c->d_model;
     const size_t QD = (size_t)c->n_head * c->d_head, KD = (size_t)c->n_kv_head * c->d_head;
     s->x = ms_aligned_alloc(N * C * sizeof(float));
@@ -103,7 +104,18 @@ void ms_state_free(ms_state *s) {
     free(s->x); free(s->qkv); free(s->ln); free(s->tmp); free(s->q); free(s->k); free(s->v); free(s->z);
     free(s->h1); free(s->h2); free(s->par); free(s->att_scratch); free(s->att); free(s->logits);
     free(s->rope_cos); free(s->rope_sin);
+    ms_gemm_cache_free(s->be.gemm);
     free(s);
+}
+
+void ms_state_weights_changed(ms_state *s) { ms_gemm_cache_forget(s->be.gemm, NULL); }
+
+int ms_state_set_compute(ms_state *s, int compute) {
+    ms_gemm_cache *g = ms_gemm_cache_new((ms_compute)compute);
+    if (!g && compute != MS_COMPUTE_F32) return -1;
+    ms_gemm_cache_free(s->be.gemm);
+    s->be.gemm = g;
+    return 0;
 }
 
 void ms_state_set_threads(ms_state *s, int n_threads) {

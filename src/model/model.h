@@ -128,10 +128,18 @@ int ms_load_gguf(const char *path, ms_model *m);
 
 // ---- running
 // Scratch buffers for up to max_batch sequences of up to max_T tokens; allocated once and reused
-// (no allocation in the forward pass).
+// (no allocation in the forward pass after the first at each shape, which lays out the weights for
+// the GEMM kernel, backend.h).
 typedef struct ms_state ms_state;
 ms_state *ms_state_new(const ms_model *m, int max_batch, int max_T);
 void ms_state_free(ms_state *s);
+// A state keeps a copy of each weight matrix in the GEMM kernel's layout (backend.h): after
+// changing the model's weights in place, call this before the next pass to drop the stale copies.
+void ms_state_weights_changed(ms_state *s);
+// Precision of the weight products of later passes (an ms_compute of backend/backend.h, f32 by
+// default): bf16 rounds weights (once) and the products' inputs to bfloat16, accumulating in fp32;
+// norms, softmax and the residual stream stay fp32. 0, or -1 + ms_error where bf16 is unavailable.
+int ms_state_set_compute(ms_state *s, int compute);
 // Threads the kernels of later passes use (ms_state_new takes ms_num_threads()); n >= 1. The count
 // travels with the state into every kernel: nothing sets process-wide OpenMP state.
 void ms_state_set_threads(ms_state *s, int n_threads);

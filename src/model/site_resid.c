@@ -29,7 +29,7 @@ int ms_site_to_resid(const ms_model *m, ms_site site, int layer, const float *di
         ms_error("%s: the model has %d layers", name, m->cfg.n_layer);
         return -1;
     }
-    const ms_backend_ctx be = {ms_num_threads()};
+    const ms_backend_ctx be = {.n_threads = ms_num_threads()};
     if (site == MS_SITE_ATTN_Z) // out (n, C) = z (n, H*Dh) · W_Oᵀ, W_O (C, H*Dh)
         ms_op_linear(&be, out, dir, m->w.layers[layer].wo, NULL, n, d, C);
     else if (site == MS_SITE_MLP_POST) // out (n, C) = h (n, F) · W_outᵀ, W_out (C, F)

@@ -1,0 +1,228 @@
+// gemm_cache.c: the weight products Y(N, out) = X(N, in) · W(out, in)ᵀ (+ b) of backend.h on oneDNN's
+// matmul, with what makes them cheap to call again and again cached in an ms_gemm_cache:
+//   - per weight shape (in, out), the weights layout the kernel reads, chosen once for a fixed row
+//     count (so it does not depend on which batch size came first);
+//   - per weight matrix (keyed by its pointer and shape), a copy in that layout, reordered once;
+//   - per (N, in, out, threads, bias) a compiled product with its argument memories; at most
+//     MAX_PLANS (a generator that grows T by one token per call would otherwise keep one per length),
+//     the oldest replaced first.
+// After the first call for a shape and weight, a product allocates nothing and compiles nothing.
+// In bf16 the copies are bfloat16 (the reorder converts) and each product first rounds its inputs
+// into a bf16 buffer the cache keeps (grown to the largest product seen).
+// Without oneDNN there is no cache (NULL) and ms_op_linear runs OpenBLAS sgemm.
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "backend/backend.h"
+#include "backend/dnnl_util.h"
+#include "util/util.h"
+
+const char *ms_compute_name(ms_compute c) { return c == MS_COMPUTE_BF16 ? "bf16" : "f32"; }
+
+int ms_compute_parse(const char *s) {
+    if (!strcmp(s, "f32") || !strcmp(s, "fp32") || !strcmp(s, "float32")) return MS_COMPUTE_F32;
+    if (!strcmp(s, "bf16") || !strcmp(s, "bfloat16")) return MS_COMPUTE_BF16;
+    return -1;
+}
+
+#ifdef MS_HAVE_DNNL
+
+#define MAX_PLANS 64
+#define LAYOUT_ROWS 512 // the row count the weights layout is chosen for
+
+typedef struct {
+    int in, out;
+    dnnl_memory_desc_t md;
+} layout_entry;
+
+typedef struct {
+    const float *W;
+    int in, out;
+    void *buf;          // the weights in the layout of their shape
+    dnnl_memory_t mem;  // over buf
+} weight_entry;
+
+typedef struct {
+    int rows, in, out, n_threads, bias;
+    ms_dnnl_plan plan;
+} plan_entry;
+
+struct ms_gemm_cache {
+    ms_dnnl dnnl;
+    ms_compute compute;
+    dnnl_data_type_t in_t;     // of the weights' copies and the products' inputs
+    uint16_t *src_bf16;        // (N, in) inputs rounded to bf16, for the largest N · in seen
+    size_t src_cap;
+    layout_entry *layouts;
+    int n_layouts;
+    weight_entry *weights;
+    int n_weights;
+    plan_entry plans[MAX_PLANS];
+    int n_plans, evict_next;
+    char desc[160];
+};
+
+ms_gemm_cache *ms_gemm_cache_new(ms_compute compute) {
+    ms_gemm_cache *c = ms_calloc(1, sizeof *c);
+    c->compute = compute;
+    c->in_t = compute == MS_COMPUTE_BF16 ? dnnl_bf16 : dnnl_f32;
+    if (ms_dnnl_open(&c->dnnl) < 0) {
+        free(c);
+        return NULL;
+    }
+    ms_dnnl_plan probe = {0}; // refuse a precision this CPU has no kernel for now, not at the first product
+    if (ms_dnnl_plan_make(&c->dnnl, &probe, 16, 64, 64, c->in_t, 0, NULL) < 0) {
+        ms_dnnl_close(&c->dnnl);
+        free(c);
+        ms_error("--compute %s: oneDNN has no %s matmul kernel for this CPU", ms_compute_name(compute), ms_compute_name(compute));
+        return NULL;
+    }
+    ms_dnnl_plan_free(&probe);
+    const dnnl_version_t *v = dnnl_version();
+    snprintf(c->desc, sizeof c->desc, "oneDNN %d.%d.%d %s", v->major, v->minor, v->patch, ms_compute_name(compute));
+    return c;
+}
+
+static void weight_free(weight_entry *w) {
+    if (w->mem) dnnl_memory_destroy(w->mem);
+    free(w->buf);
+}
+
+void ms_gemm_cache_free(ms_gemm_cache *c) {
+    if (!c) return;
+    for (int i = 0; i < c->n_plans; i++) ms_dnnl_plan_free(&c->plans[i].plan);
+    for (int i = 0; i < c->n_weights; i++) weight_free(&c->weights[i]);
+    free(c->weights);
+    free(c->layouts);
+    free(c->src_bf16);
+    ms_dnnl_close(&c->dnnl);
+    free(c);
+}
+
+void ms_gemm_cache_forget(ms_gemm_cache *c, const float *W) {
+    if (!c) return;
+    for (int i = 0; i < c->n_weights; i++)
+        if (!W || c->weights[i].W == W) {
+            weight_free(&c->weights[i]);
+            c->weights[i--] = c->weights[--c->n_weights];
+        }
+}
+
+const char *ms_gemm_cache_describe(const ms_gemm_cache *c) { return c ? c->desc : "OpenBLAS sgemm f32"; }
+
+// The weights layout of shape (in, out): the one the kernel picks for LAYOUT_ROWS rows.
+static const dnnl_memory_desc_t *layout_of(ms_gemm_cache *c, int in, int out) {
+    for (int i = 0; i < c->n_layouts; i++)
+        if (c->layouts[i].in == in && c->layouts[i].out == out) return &c->layouts[i].md;
+    ms_dnnl_plan probe = {0};
+    if (ms_dnnl_plan_make(&c->dnnl, &probe, LAYOUT_ROWS, in, out, c->in_t, 0, NULL) < 0) return NULL;
+    c->layouts = ms_realloc(c->layouts, (size_t)(c->n_layouts + 1) * sizeof *c->layouts);
+    layout_entry *e = &c->layouts[c->n_layouts++];
+    e->in = in, e->out = out, e->md = probe.wts;
+    ms_dnnl_plan_free(&probe);
+    return &e->md;
+}
+
+// W's copy in layout lay, reordered from W (out, in) on first sight.
+static weight_entry *weight_of(ms_gemm_cache *c, const float *W, int in, int out, const dnnl_memory_desc_t *lay) {
+    for (int i = 0; i < c->n_weights; i++)
+        if (c->weights[i].W == W && c->weights[i].in == in && c->weights[i].out == out) return &c->weights[i];
+    weight_entry w = {.W = W, .in = in, .out = out};
+    const size_t bytes = dnnl_memory_desc_get_size(lay);
+    w.buf = ms_aligned_alloc(bytes ? bytes : 64);
+    dnnl_memory_desc_t plain;
+    dnnl_memory_t from = NULL;
+    dnnl_primitive_t r = NULL;
+    int rc = ms_dnnl_wt_desc(&plain, in, out) == 0 &&
+             ms_dnnl_ok(dnnl_memory_create(&w.mem, lay, c->dnnl.eng, w.buf), "weights memory") &&
+             ms_dnnl_ok(dnnl_memory_create(&from, &plain, c->dnnl.eng, (void *)W), "weights memory") &&
+             ms_dnnl_reorder_make(&c->dnnl, &plain, lay, &r) == 0 && ms_dnnl_reorder_run(&c->dnnl, r, from, w.mem) == 0;
+    if (r) dnnl_primitive_destroy(r);
+    if (from) dnnl_memory_destroy(from);
+    if (!rc) {
+        weight_free(&w);
+        return NULL;
+    }
+    c->weights = ms_realloc(c->weights, (size_t)(c->n_weights + 1) * sizeof *c->weights);
+    c->weights[c->n_weights] = w;
+    return &c->weights[c->n_weights++];
+}
+
+// The compiled product for this shape, thread count and bias, reading weights in layout lay.
+static plan_entry *plan_of(ms_gemm_cache *c, int rows, int in, int out, int n_threads, int bias,
+                           const dnnl_memory_desc_t *lay) {
+    for (int i = 0; i < c->n_plans; i++) {
+        plan_entry *p = &c->plans[i];
+        if (p->rows == rows && p->in == in && p->out == out && p->n_threads == n_threads && p->bias == bias) return p;
+    }
+    plan_entry *p = c->n_plans < MAX_PLANS ? &c->plans[c->n_plans++] : &c->plans[c->evict_next++ % MAX_PLANS];
+    ms_dnnl_plan_free(&p->plan);
+    p->rows = rows, p->in = in, p->out = out, p->n_threads = n_threads, p->bias = bias;
+    if (ms_dnnl_plan_make(&c->dnnl, &p->plan, rows, in, out, c->in_t, bias, lay) < 0) {
+        p->rows = -1; // an empty slot: matches nothing
+        return NULL;
+    }
+    const dnnl_version_t *v = dnnl_version();
+    snprintf(c->desc, sizeof c->desc, "oneDNN %d.%d.%d %s (%s)", v->major, v->minor, v->patch,
+             ms_compute_name(c->compute), p->plan.impl);
+    return p;
+}
+
+// X (N, in) rounded to bf16 in the cache's buffer, on the threads of the calling task.
+static const uint16_t *src_to_bf16(ms_gemm_cache *c, const float *X, size_t n) {
+    if (n > c->src_cap) {
+        free(c->src_bf16);
+        c->src_bf16 = ms_aligned_alloc(n * sizeof(uint16_t));
+        c->src_cap = n;
+    }
+    uint16_t *d = c->src_bf16;
+#pragma omp parallel for schedule(static) if (n >= 65536)
+    for (size_t i = 0; i < n; i++) d[i] = ms_to_bf16(X[i]);
+    return d;
+}
+
+static int linear_run(ms_gemm_cache *c, int n_threads, float *Y, const float *X, const float *W, const float *b,
+                      int N, int in, int out) {
+    const dnnl_memory_desc_t *lay = layout_of(c, in, out);
+    weight_entry *w = lay ? weight_of(c, W, in, out, lay) : NULL;
+    plan_entry *p = w ? plan_of(c, N, in, out, n_threads, b != NULL, lay) : NULL;
+    if (!p) return -1;
+    const void *src = c->compute == MS_COMPUTE_BF16 ? (const void *)src_to_bf16(c, X, (size_t)N * in) : (const void *)X;
+    return ms_dnnl_plan_run(&c->dnnl, &p->plan, src, w->mem, b, Y);
+}
+
+// oneDNN (OpenMP runtime) sizes a product's thread team from nthreads-var when the product is
+// compiled and runs it on that many: both happen inside an undeferred task whose own nthreads-var is
+// n_threads, as for OpenBLAS in cpu_gemm.c, so the caller's OpenMP state is untouched.
+int ms_gemm_linear(ms_gemm_cache *c, int n_threads, float *Y, const float *X, const float *W, const float *b, int N,
+                   int in, int out) {
+    if (N <= 0) return 0;
+    if (omp_in_parallel()) return linear_run(c, 0, Y, X, W, b, N, in, out); // oneDNN runs on this thread
+    if (n_threads == omp_get_max_threads()) return linear_run(c, n_threads, Y, X, W, b, N, in, out);
+    int rc = -1;
+#pragma omp task if (0) shared(rc)
+    {
+        omp_set_num_threads(n_threads); // this task's ICV only
+        rc = linear_run(c, n_threads, Y, X, W, b, N, in, out);
+    }
+    return rc;
+}
+
+#else // OpenBLAS only: no cache
+
+ms_gemm_cache *ms_gemm_cache_new(ms_compute compute) {
+    if (compute == MS_COMPUTE_BF16) ms_error("--compute bf16 needs monoscope built with oneDNN (libdnnl-dev)");
+    return NULL;
+}
+void ms_gemm_cache_free(ms_gemm_cache *c) { (void)c; }
+void ms_gemm_cache_forget(ms_gemm_cache *c, const float *W) { (void)c; (void)W; }
+const char *ms_gemm_cache_describe(const ms_gemm_cache *c) { (void)c; return "OpenBLAS sgemm f32"; }
+int ms_gemm_linear(ms_gemm_cache *c, int n_threads, float *Y, const float *X, const float *W, const float *b, int N,
+                   int in, int out) {
+    (void)c, (void)n_threads, (void)Y, (void)X, (void)W, (void)b, (void)N, (void)in, (void)out;
+    ms_error("monoscope was built without oneDNN");
+    return -1;
+}
+
+#endif
