@@ -78,8 +78,11 @@ train_tokenizer() { "$MS" tokenizer train --corpus "$OUT/corpus/train.jsonl" $TO
 cached tokenizer "tokenizer train $TOK_ARGS; corpus $CORPUS_HASH; code $CODE_HASH" train_tokenizer
 TOK=$CACHED
 rm -rf "$OUT/tokenizer" && cp -r "$TOK" "$OUT/tokenizer"
-# a mixed sample for the captures: every 8th training document (the corpus is ordered by source)
-awk 'NR % 8 == 0' "$OUT/corpus/train.jsonl" > "$OUT/sample.jsonl"
+# a mixed sample for the captures: every 8th training document, interleaved (sorted by its line
+# number mod 251) because the corpus is ordered by source and the first windows of the sample are
+# what the 4-layer capture, the evaluations and the codes read (JSONL lines hold no tab)
+awk 'NR % 8 == 0 { printf "%d\t%s\n", NR % 251, $0 }' "$OUT/corpus/train.jsonl" | sort -s -n -k1,1 | cut -f2- \
+    > "$OUT/sample.jsonl"
 stage "corpus and tokenizer"
 
 # Validation covers the whole validation split (~60k tokens: 32 batches of 16 x 128, wrapping).

@@ -145,7 +145,7 @@ def write_report(out):
     dens, _ = density(codes)
     w(f"Dashboards (with the logit lens) of the 64 features active on most tokens among those active on at most "
       f"{100 * DENSE:.0f} % of them: [contact sheet](dashboard/index_000.png). "
-      f"{int((dens > DENSE).sum())} features are denser than that.\n")
+      f"Features denser than that: {int((dens > DENSE).sum())}.\n")
     texts = token_texts(os.path.join(out, "tokenizer"))
     feats = top_features(codes, 16)
     w(f"### Top features (active on most tokens, at most {100 * DENSE:.0f} % of them)\n")
