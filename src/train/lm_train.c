@@ -7,6 +7,7 @@
 #include "io/h5util.h"
 #include "train/ckpt.h"
 #include "train/lm_data.h"
+#include "train/ngram.h"
 #include "train/schedule.h"
 #include "train/train_log.h"
 #include "util/util.h"
@@ -70,7 +71,10 @@ static int read_ckpt(const char *path, const char *fp, int64_t *step, ms_lm *m, 
 }
 
 // The model directory: HF GPT-2 files with the tokenizer's vocabulary, and training_log.h5.
-static int save_model(const ms_lm_train_opts *o, const ms_lm *m, const ms_tokenizer *tok, const ms_train_log *log) {
+// With a validation set, the n-gram baselines of the same windows (ngram.h) are attributes
+// val_loss_unigram / val_loss_bigram of training_log.h5.
+static int save_model(const ms_lm_train_opts *o, const ms_lm *m, const ms_tokenizer *tok, const ms_train_log *log,
+                      const ms_ngram_loss *base) {
     ms_checkpoint *ck = ms_lm_to_checkpoint(m);
     ck->bos_id = ck->eos_id = ms_tokenizer_eos(tok);
     int rc = ms_lm_read_vocab(o->tokenizer, ck->vocab, &ck->tokens, &ck->merges, &ck->n_merges);
@@ -83,6 +87,9 @@ static int save_model(const ms_lm_train_opts *o, const ms_lm *m, const ms_tokeni
     if (!rc) {
         rc = ms_train_log_write(out.f, "training_log", log) | ms_h5_attr_strs(out.f, "columns", LOG_COLS, LOG_NCOLS) |
              ms_h5_attr_str(out.f, "command", ms_command_line());
+        if (!rc && base)
+            rc = ms_h5_attr_float(out.f, "val_loss_unigram", base->unigram) |
+                 ms_h5_attr_float(out.f, "val_loss_bigram", base->bigram);
         rc = ms_h5_atomic_end(&out, !rc);
     }
     free(path);
@@ -97,6 +104,7 @@ typedef struct {
     int64_t steps;
     char *fp, *ckpt_path;
     ms_train_log log;
+    ms_ngram_loss base; // n-gram baselines on the validation windows, when there is a validation set
 } lm_run;
 
 // One optimizer step t: batch, forward, backward, clip, AdamW; appends its log row.
@@ -153,6 +161,16 @@ static int dump_grads(const char *path, lm_run *r) {
     H5Fclose(f);
     free(p0);
     return rc ? -1 : 0;
+}
+
+// Unigram and bigram losses on the windows val_loss scores, printed and kept for training_log.h5: a
+// trained model's validation loss means something only below them.
+static int baselines(lm_run *r) {
+    const ms_lm *m = r->m;
+    if (ms_ngram_val_loss(r->train, r->val, m->cfg.vocab, r->o->val_batches, m->B, m->T, &r->base) < 0) return -1;
+    fprintf(stderr, "train-lm: validation baselines (%lld targets): unigram %.4f, bigram %.4f nats/token\n",
+            (long long)r->base.n_targets, r->base.unigram, r->base.bigram);
+    return 0;
 }
 
 static int train_loop(lm_run *r, int64_t start) {
@@ -216,8 +234,9 @@ int ms_lm_train(const ms_lm_train_opts *o) {
         int64_t start = 0;
         if (rc == 0 && o->resume) rc = read_ckpt(r.ckpt_path, r.fp, &start, &m, &r.log);
         ms_train_log_reserve(&r.log, r.steps); // no allocation in the step loop
+        if (rc == 0 && r.val) rc = baselines(&r);
         if (rc == 0) rc = train_loop(&r, start);
-        if (rc == 0) rc = save_model(o, &m, tok, &r.log);
+        if (rc == 0) rc = save_model(o, &m, tok, &r.log, r.val ? &r.base : NULL);
         if (rc == 0) remove(r.ckpt_path); // finished: the model directory replaces the checkpoint
     }
     free(r.in); free(r.tg); free(r.fp); free(r.ckpt_path);
