@@ -64,7 +64,7 @@ void ms_sae_set_attr_int(ms_sae *s, const char *name, int64_t v) {
 }
 void ms_sae_set_attr_float(ms_sae *s, const char *name, double v) {
     ms_sae_attr *a = attr_slot(s, name);
-    a->type = MS_ATTR_FLOAT; a->f = v; a->i = (int64_t)v;
+    a->type = MS_ATTR_FLOAT; a->f = v; a->i = v > -9.2e18 && v < 9.2e18 ? (int64_t)v : 0; // NaN, inf, huge: no integer view
 }
 void ms_sae_set_attr_str(ms_sae *s, const char *name, const char *v) {
     ms_sae_attr *a = attr_slot(s, name);
