@@ -319,7 +319,10 @@ char **ms_acts_vocab(ms_acts *a, size_t **lens, int *n_vocab) {
     hssize_t n = H5Sget_simple_extent_npoints(sp);
     hid_t ft = H5Dget_type(ds);
     char **out = NULL;
-    if (n > 0 && n <= INT32_MAX && H5Tget_class(ft) == H5T_STRING && H5Tis_variable_str(ft) > 0) {
+    // the pointer table is allocated from the dims: they must be backed by the file (else: absent)
+    int stored = ms_h5_check_storage(a->f, a->path, "vocab") == 0;
+    if (!stored) ms_clear_error();
+    if (stored && n > 0 && n <= INT32_MAX && H5Tget_class(ft) == H5T_STRING && H5Tis_variable_str(ft) > 0) {
         char **raw = ms_calloc((size_t)n, sizeof *raw);
         hid_t mt = H5Tcopy(H5T_C_S1);
         H5Tset_size(mt, H5T_VARIABLE);

@@ -148,9 +148,17 @@ static hid_t put_dataset(fuzz_bytes *b, hid_t loc, const char *name, elem_type w
 
 static void close_ds(hid_t ds) { if (ds >= 0) H5Dclose(ds); }
 
+// A dimension of the file as a whole (rows, ctx, d_in, d_sae ...): usually 1..range, sometimes huge
+// (the datasets then have no storage behind them: a reader must not allocate what the dims claim).
+static hsize_t pick_dim(fuzz_bytes *b, unsigned range) {
+    static const hsize_t huge[] = {(hsize_t)1 << 20, (hsize_t)1 << 28, 2147483647u, (hsize_t)1 << 31, (hsize_t)1 << 40};
+    unsigned c = next_u8(b);
+    return c < 240 ? 1 + c % range : huge[c % 5];
+}
+
 // An activations file: up to 3 hooks [n, ctx, d], /tokens [n, ctx], /vocab, the root attributes.
 static void build_acts(fuzz_bytes *b, hid_t f) {
-    hsize_t n = 1 + next_u8(b) % 4, ctx = 1 + next_u8(b) % 6, d = 1 + next_u8(b) % 8;
+    hsize_t n = pick_dim(b, 4), ctx = pick_dim(b, 6), d = pick_dim(b, 8);
     put_attr(b, f, "n_seq", T_I64, (double)n);
     put_attr(b, f, "model", T_STR_VLEN, 0);
     put_attr(b, f, "ctx", T_I64, (double)ctx);
@@ -175,7 +183,7 @@ static void build_acts(fuzz_bytes *b, hid_t f) {
 // An SAE file: the weights for (d_in, d_sae), threshold, root attributes, /training_log with its
 // columns, and an /eval group.
 static void build_sae(fuzz_bytes *b, hid_t f) {
-    hsize_t di = 1 + next_u8(b) % 6, ds = 1 + next_u8(b) % 10;
+    hsize_t di = pick_dim(b, 6), ds = pick_dim(b, 10);
     hsize_t enc[2] = {di, ds}, dec[2] = {ds, di};
     close_ds(put_dataset(b, f, "W_enc", T_F32, 2, enc));
     close_ds(put_dataset(b, f, "W_dec", T_F32, 2, dec));

@@ -35,6 +35,9 @@ static inline void fuzz_use_acts(const char *path) {
     free(ms_acts_hook_list(a, 200));
     int only = ms_acts_n_hooks(a) == 1;
     ms_acts_close(a);
+    int64_t rows = 64;
+    int ctx = 0;
+    free(ms_acts_token_rows(path, &rows, &ctx)); // the first rows of /tokens, as sae eval and viz take them
     if (!only) return;
     ms_clear_error();
     ms_acts_reader *r = ms_acts_reader_open(path, NULL, 0);
