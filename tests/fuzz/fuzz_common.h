@@ -30,7 +30,10 @@ static inline int fuzz_unlink_cb(const char *path, const struct stat *st, int fl
     (void)st; (void)flag; (void)ftw;
     return remove(path);
 }
-static inline void fuzz_remove_scratch(void) { nftw(fuzz_scratch, fuzz_unlink_cb, 16, FTW_DEPTH | FTW_PHYS); }
+static inline void fuzz_remove_scratch(void) {
+    if (getenv("FUZZ_KEEP_SCRATCH")) { fprintf(stderr, "scratch kept: %s\n", fuzz_scratch); return; } // to inspect the last input's files
+    nftw(fuzz_scratch, fuzz_unlink_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 // The scratch directory of this process, created on first use and removed at exit (the files in it
 // are rewritten by every input, so it never grows).

@@ -116,7 +116,7 @@ static hid_t put_dataset(fuzz_bytes *b, hid_t loc, const char *name, elem_type w
     if (c >= 232) return -1; // absent
     elem_type t = pick_type(b, want);
     int r = c < 200 ? rank : (int)(c % 5);
-    hsize_t dims[8], total = 1;
+    hsize_t dims[8] = {0}, total = 1;
     int huge = 0;
     for (int i = 0; i < r; i++) {
         unsigned d = next_u8(b);
