@@ -14,12 +14,12 @@ command -v clang >/dev/null || { echo "fuzz.sh: clang is needed (scripts/install
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMONOSCOPE_FUZZ=ON >/dev/null
 nice -n 10 cmake --build build-fuzz -j"$(nproc)" --target fuzzers monoscope >/dev/null
 nice -n 10 bash tests/fuzz/make_seeds.sh build-fuzz/monoscope build-fuzz/fuzz-seeds
-echo "| reader | executions | crashes | seconds |"
-echo "| --- | ---: | ---: | ---: |"
+echo "| reader | executions | crashes in monoscope | crashes inside libhdf5 | seconds |"
+echo "| --- | ---: | ---: | ---: | ---: |"
 fail=0
 for r in $READERS; do
   line=$(nice -n 10 bash tests/fuzz/run_fuzzer.sh "build-fuzz/tests/fuzz/fuzz_$r" "$r" "$SECS" build-fuzz/fuzz-seeds build-fuzz/fuzz-work) || fail=1
-  read -r name execs crashes <<<"$line"
-  echo "| $name | $execs | $crashes | $SECS |"
+  read -r name execs ours hdf5 <<<"$line"
+  echo "| $name | $execs | $ours | $hdf5 | $SECS |"
 done
 exit $fail
