@@ -3,8 +3,10 @@
 # named), one libFuzzer harness at a time under `nice -n 10` (the machine is shared). Builds the clang
 # fuzz configuration in build-fuzz/ (-DMONOSCOPE_FUZZ=ON), regenerates the seed corpora with the
 # project's writers, and keeps each reader's grown corpus in build-fuzz/fuzz-work/<reader>/corpus
-# between campaigns. Prints a Markdown table: reader, executions, crashes (reproducers in
-# build-fuzz/fuzz-work/<reader>/crashes; copy each to tests/fuzz/regressions/<reader>/ once fixed).
+# between campaigns. Prints a Markdown table: reader, executions, crashes in monoscope's code and
+# crashes inside libhdf5 on corrupt files (tests/fuzz/run_fuzzer.sh classifies them; reproducers and
+# their reports in build-fuzz/fuzz-work/<reader>/crashes; copy each of ours to
+# tests/fuzz/regressions/<reader>/ once fixed). Exits non-zero when monoscope crashed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-600}
