@@ -67,14 +67,15 @@ static int open_hook(ms_acts *a, acts_hook *h) {
         return -1;
     }
     h->elsize = (int)es;
-    h->d = 1;
+    double d = 1; // in double: the trailing dims of a corrupt file may multiply past 2^63
     for (int i = 0; i < h->ndim; i++) h->dims[i] = (int64_t)dims[i];
-    for (int i = 2; i < h->ndim; i++) h->d *= h->dims[i];
-    if (h->dims[1] <= 0 || h->dims[1] > (1 << 24) || h->d <= 0 || h->d > (1 << 26)) {
-        ms_error("%s: /acts/%s has an implausible shape (ctx %lld, %lld values per position)", a->path, h->name,
-                 (long long)h->dims[1], (long long)h->d);
+    for (int i = 2; i < h->ndim; i++) d *= (double)h->dims[i];
+    if (h->dims[1] <= 0 || h->dims[1] > (1 << 24) || !(d >= 1 && d <= (1 << 26))) {
+        ms_error("%s: /acts/%s has an implausible shape (ctx %lld, %.0f values per position)", a->path, h->name,
+                 (long long)h->dims[1], d);
         return -1;
     }
+    h->d = (int64_t)d;
     return 0;
 }
 

@@ -5,7 +5,8 @@
 # and classified by the first stack frame that is not the sanitizer's, libFuzzer's or libc's: inside
 # libhdf5 ("hdf5": a bug of the HDF5 library on a corrupt file, which monoscope cannot validate
 # before HDF5 parses it) or anywhere else ("ours"). After an hdf5 finding the fuzzer is restarted on
-# the grown corpus for the time left; after one of ours it stops.
+# the grown corpus for the time left; after one of ours it stops. A reproducer that does not
+# reproduce on replay (a timeout while the machine was loaded) is reported on stderr, not counted.
 # Prints "READER executions ours hdf5"; exits non-zero when there is any "ours" finding.
 # Limits: 512 MB per allocation and 1 GB RSS (a reader asking for more on a small input is a
 # finding), 10 s per input (a hang), one process (the machine is shared).
@@ -29,7 +30,9 @@ classify() {
   "$FUZZER" "${opts[@]}" "$1" > "$1.report" 2>&1
   local frame
   frame=$(grep -E '^ +#[0-9]+ ' "$1.report" | grep -vE '__interceptor_|__asan|__sanitizer|__ubsan|fuzzer::|libc\.so|/libc/|raise|abort|malloc|calloc|realloc|aligned_alloc' | head -1)
-  if [[ $frame == *libhdf5* ]]; then echo hdf5; else
+  if ! grep -qE 'ERROR|runtime error|refused' "$1.report"; then
+    echo "$READER: $1: does not reproduce on replay (a timeout under load?)" >&2; echo flaky
+  elif [[ $frame == *libhdf5* ]]; then echo hdf5; else
     echo "$READER: $1: ${frame:-$(grep -m1 -E 'ERROR|runtime error|refused' "$1.report")}" >&2; echo ours; fi
 }
 
@@ -47,7 +50,7 @@ while left=$((SECONDS_ - (SECONDS - start))); [ "$left" -gt 0 ] && [ "$ours" -eq
   new=$(comm -13 <(echo "$before") <(find "$dir/crashes" -type f ! -name '*.report' | sort))
   [ -n "$new" ] || break # finished its time without a finding
   for f in $new; do
-    if [ "$(classify "$f")" = hdf5 ]; then hdf5=$((hdf5 + 1)); else ours=$((ours + 1)); fi
+    case "$(classify "$f")" in hdf5) hdf5=$((hdf5 + 1)) ;; ours) ours=$((ours + 1)) ;; esac
   done
 done
 rm -f "$dir/run.log"
