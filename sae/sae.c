@@ -59,7 +59,9 @@ ms_sae_attr *ms_sae_attr_slot(ms_sae_attr **v, int *n, const char *name) {
     return a;
 }
 void ms_sae_attr_set_int(ms_sae_attr *a, int64_t v) { a->type = MS_ATTR_INT; a->i = v; a->f = (double)v; }
-void ms_sae_attr_set_float(ms_sae_attr *a, double v) { a->type = MS_ATTR_FLOAT; a->f = v; a->i = (int64_t)v; }
+void ms_sae_attr_set_float(ms_sae_attr *a, double v) {
+    a->type = MS_ATTR_FLOAT; a->f = v; a->i = v > -9.2e18 && v < 9.2e18 ? (int64_t)v : 0; // NaN, inf, huge: no integer view
+}
 void ms_sae_attr_set_str(ms_sae_attr *a, const char *v) { a->type = MS_ATTR_STR; a->s = ms_strdup(v ? v : ""); }
 void ms_sae_attrs_free(ms_sae_attr *v, int n) {
     for (int i = 0; i < n; i++) { free(v[i].name); free(v[i].s); }

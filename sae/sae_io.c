@@ -139,7 +139,11 @@ static void read_eval_group(hid_t f, ms_sae *s) {
 
 static void read_log(hid_t f, ms_sae *s) {
     int64_t dims[8];
-    if (ms_h5_shape(f, "training_log", dims) != 2 || dims[1] <= 0) return;
+    if (ms_h5_shape(f, "training_log", dims) != 2 || dims[1] <= 0 || dims[0] < 0 || dims[0] > INT32_MAX ||
+        dims[1] > INT32_MAX || ms_h5_check_storage(f, "", "training_log")) {
+        ms_clear_error(); // an unreadable log is left out, as before
+        return;
+    }
     int rows = (int)dims[0], cols = (int)dims[1];
     double *log = ms_malloc((size_t)rows * cols * sizeof(double) + 8);
     if (ms_h5_read(f, "", "training_log", H5T_NATIVE_DOUBLE, 2, dims, log) < 0) { free(log); ms_clear_error(); return; }
@@ -169,11 +173,17 @@ ms_sae *ms_sae_load(const char *path) {
     int64_t de[8], dd[8];
     int ne = ms_h5_shape(f, "W_enc", de), nd = ms_h5_shape(f, "W_dec", dd);
     if (ne != 2 || nd != 2) { ms_error("%s: not an SAE file (W_enc/W_dec missing or not 2-D)", path); H5Fclose(f); return NULL; }
-    if (de[0] != dd[1] || de[1] != dd[0] || de[0] <= 0 || de[1] <= 0 || de[0] > INT32_MAX || de[1] > INT32_MAX) {
+    if (de[0] != dd[1] || de[1] != dd[0] || de[0] <= 0 || de[1] <= 0) {
         ms_error("%s: W_enc [%lld,%lld] and W_dec [%lld,%lld] do not match", path, (long long)de[0],
                  (long long)de[1], (long long)dd[0], (long long)dd[1]);
         H5Fclose(f); return NULL;
     }
+    if (de[0] > INT32_MAX || de[1] > INT32_MAX) {
+        ms_error("%s: W_enc [%lld,%lld]: d_in and d_sae must be below 2^31", path, (long long)de[0], (long long)de[1]);
+        H5Fclose(f); return NULL;
+    }
+    // the weights are allocated from these dims: they must be backed by the file
+    if (ms_h5_check_storage(f, path, "W_enc") || ms_h5_check_storage(f, path, "W_dec")) { H5Fclose(f); return NULL; }
     char *arch_s = ms_h5_read_attr_str(f, "architecture");
     ms_sae_arch arch;
     if (!arch_s) { ms_error("%s: missing 'architecture' attribute", path); H5Fclose(f); return NULL; }

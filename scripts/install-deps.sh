@@ -4,7 +4,7 @@ set -euo pipefail
 BUILD_PKGS="build-essential cmake pkg-config libhdf5-dev libopenblas-dev libopenblas-openmp-dev
   liblapacke-dev libdnnl-dev libpng-dev libjson-c-dev libpcre2-dev libfreetype-dev fonts-dejavu-core fonts-noto-cjk"
 TEST_PKGS="python3 python3-torch python3-numpy python3-h5py python3-matplotlib python3-nbconvert
-  python3-nbformat python3-ipykernel jupyter-nbconvert"
+  python3-nbformat python3-ipykernel jupyter-nbconvert clang libclang-rt-14-dev"
 # Text for the offline training corpus (scripts/make-corpus.sh), python3 to assemble it, h5py and numpy
 # for the main job's REPORT.md (scripts/demo_report.py)
 CORPUS_PKGS="python3 python3-h5py python3-numpy bible-kjv bible-kjv-text fortunes fortunes-min dict-devil dict-jargon libc6-dev"

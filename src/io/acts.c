@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "io/h5util.h"
+#include "io/safetensors.h" // ms_f32_to_f16
 #include "util/util.h"
 
 // ================================================================ reader
@@ -67,14 +68,15 @@ static int open_hook(ms_acts *a, acts_hook *h) {
         return -1;
     }
     h->elsize = (int)es;
-    h->d = 1;
+    double d = 1; // in double: the trailing dims of a corrupt file may multiply past 2^63
     for (int i = 0; i < h->ndim; i++) h->dims[i] = (int64_t)dims[i];
-    for (int i = 2; i < h->ndim; i++) h->d *= h->dims[i];
-    if (h->dims[1] <= 0 || h->dims[1] > (1 << 24) || h->d <= 0 || h->d > (1 << 26)) {
-        ms_error("%s: /acts/%s has an implausible shape (ctx %lld, %lld values per position)", a->path, h->name,
-                 (long long)h->dims[1], (long long)h->d);
+    for (int i = 2; i < h->ndim; i++) d *= (double)h->dims[i];
+    if (h->dims[1] <= 0 || h->dims[1] > (1 << 24) || !(d >= 1 && d <= (1 << 26))) {
+        ms_error("%s: /acts/%s has an implausible shape (ctx %lld, %.0f values per position)", a->path, h->name,
+                 (long long)h->dims[1], d);
         return -1;
     }
+    h->d = (int64_t)d;
     return 0;
 }
 
@@ -322,7 +324,10 @@ char **ms_acts_vocab(ms_acts *a, size_t **lens, int *n_vocab) {
     hssize_t n = H5Sget_simple_extent_npoints(sp);
     hid_t ft = H5Dget_type(ds);
     char **out = NULL;
-    if (n > 0 && n <= INT32_MAX && H5Tget_class(ft) == H5T_STRING && H5Tis_variable_str(ft) > 0) {
+    // the pointer table is allocated from the dims: they must be backed by the file (else: absent)
+    int stored = ms_h5_check_storage(a->f, a->path, "vocab") == 0;
+    if (!stored) ms_clear_error();
+    if (stored && n > 0 && n <= INT32_MAX && H5Tget_class(ft) == H5T_STRING && H5Tis_variable_str(ft) > 0) {
         char **raw = ms_calloc((size_t)n, sizeof *raw);
         hid_t mt = H5Tcopy(H5T_C_S1);
         H5Tset_size(mt, H5T_VARIABLE);
@@ -486,8 +491,12 @@ static hid_t f16_type(void) {
 }
 
 static void to_f16(uint16_t *dst, const float *src, size_t n) {
-    _Float16 *d = (_Float16 *)dst; // GCC/Clang on x86-64: IEEE binary16, round to nearest even
+#ifdef __FLT16_MAX__
+    _Float16 *d = (_Float16 *)dst; // GCC on x86-64: IEEE binary16, round to nearest even
     for (size_t i = 0; i < n; i++) d[i] = (_Float16)src[i];
+#else // compilers without _Float16 on this target (clang 14, the fuzz build): the same rounding
+    for (size_t i = 0; i < n; i++) dst[i] = ms_f32_to_f16(src[i]);
+#endif
 }
 
 // An extendible (0, row_dims...) dataset chunked by whole rows.

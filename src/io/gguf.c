@@ -321,8 +321,8 @@ int64_t ms_gguf_arr_i64(const ms_gguf_kv *kv, uint64_t i) {
     case MS_GGUF_UINT32: { uint32_t v; memcpy(&v, p + 4 * i, 4); return v; }
     case MS_GGUF_INT32: { int32_t v; memcpy(&v, p + 4 * i, 4); return v; }
     case MS_GGUF_UINT64: case MS_GGUF_INT64: { int64_t v; memcpy(&v, p + 8 * i, 8); return v; }
-    case MS_GGUF_FLOAT32: { float f; memcpy(&f, p + 4 * i, 4); return (int64_t)f; }
-    case MS_GGUF_FLOAT64: { double f; memcpy(&f, p + 8 * i, 8); return (int64_t)f; }
+    case MS_GGUF_FLOAT32: { float f; memcpy(&f, p + 4 * i, 4); return f > -9.2e18f && f < 9.2e18f ? (int64_t)f : 0; }
+    case MS_GGUF_FLOAT64: { double f; memcpy(&f, p + 8 * i, 8); return f > -9.2e18 && f < 9.2e18 ? (int64_t)f : 0; } // NaN, inf, huge: 0
     default: return 0;
     }
 }

@@ -83,6 +83,23 @@ int ms_h5_read(hid_t loc, const char *file, const char *name, hid_t type, int nd
     return rc;
 }
 
+int ms_h5_check_storage(hid_t loc, const char *file, const char *name) {
+    hid_t ds = H5Dopen2(loc, name, H5P_DEFAULT);
+    if (ds < 0) { ms_error("%s: missing dataset '%s'", file, name); return -1; }
+    hid_t sp = H5Dget_space(ds), t = H5Dget_type(ds), dcpl = H5Dget_create_plist(ds);
+    hssize_t n = H5Sget_simple_extent_npoints(sp);
+    double need = (double)(n > 0 ? n : 0) * (double)H5Tget_size(t), have = (double)H5Dget_storage_size(ds);
+    int filtered = H5Pget_nfilters(dcpl) > 0;
+    H5Pclose(dcpl);
+    H5Tclose(t);
+    H5Sclose(sp);
+    H5Dclose(ds);
+    if (have >= (filtered ? need / 1032 : need)) return 0;
+    ms_error("%s: dataset '%s' holds %.0f bytes in the file, but its shape needs %.0f%s: truncated or corrupt",
+             file, name, have, need, filtered ? " (compressed: at least 1/1032 of that)" : "");
+    return -1;
+}
+
 static int write_attr(hid_t loc, const char *name, hid_t type, hid_t space, const void *v) {
     if (H5Aexists(loc, name) > 0) H5Adelete(loc, name);
     hid_t a = H5Acreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
@@ -151,6 +168,7 @@ static void describe(hid_t t, hssize_t npoints, char *buf, size_t n) {
 }
 
 enum { WANT_INT = 1, WANT_FLOAT = 2, WANT_STR = 4 };
+#define MS_H5_MAX_STR (16u << 20) // longest fixed-length string attribute read (the command line is the longest we write)
 
 // Opens attribute `name` of loc after checking that it holds exactly one value of an accepted
 // class. Returns the attribute id (its type in *type, to close), -2 when absent and optional, -1 + ms_error.
@@ -256,9 +274,11 @@ int ms_h5_get_attr_str(hid_t loc, const char *name, int required, char **v) {
         }
     } else {
         size_t n = H5Tget_size(t); // the memory type gets one more byte, so the copy is always terminated
-        out = ms_calloc(n + 1, 1);
-        H5Tset_size(mt, n + 1);
-        if (H5Aread(a, mt, out) < 0) { free(out); out = NULL; }
+        if (n <= MS_H5_MAX_STR) {  // a corrupt size field would otherwise allocate up to 4 GB
+            out = ms_calloc(n + 1, 1);
+            H5Tset_size(mt, n + 1);
+            if (H5Aread(a, mt, out) < 0) { free(out); out = NULL; }
+        }
     }
     H5Tclose(mt);
     H5Tclose(t);

@@ -26,6 +26,11 @@ int ms_h5_write(hid_t loc, const char *name, hid_t type, int ndim, const int64_t
 int ms_h5_read(hid_t loc, const char *file, const char *name, hid_t type, int ndim, const int64_t *shape, void *data);
 // Shape of a dataset: returns ndim (-1 if missing), fills dims (up to 8).
 int ms_h5_shape(hid_t loc, const char *name, int64_t *dims);
+// Refuses a dataset whose dims claim more values than the file holds, before a reader allocates
+// for them: unwritten chunks read as the fill value, so a 4 KB file can declare a terabyte dataset.
+// A dataset without filters must have all its bytes stored; a compressed one at least 1/1032 of
+// them (deflate's best ratio). 0 / -1 + "<file>: dataset '<name>' [dims] holds N bytes, expected M".
+int ms_h5_check_storage(hid_t loc, const char *file, const char *name);
 int ms_h5_attr_int(hid_t loc, const char *name, int64_t v);
 int ms_h5_attr_float(hid_t loc, const char *name, double v);
 int ms_h5_attr_str(hid_t loc, const char *name, const char *v);

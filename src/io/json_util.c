@@ -47,7 +47,7 @@ int ms_json_get_int(json_object *o, const char *key, int64_t *out, const char *p
     if (json_object_is_type(v, json_type_int)) { *out = json_object_get_int64(v); return 1; }
     if (json_object_is_type(v, json_type_double)) { // 1e5 style integers
         double d = json_object_get_double(v);
-        if (d == (double)(int64_t)d) { *out = (int64_t)d; return 1; }
+        if (d > -9.2e18 && d < 9.2e18 && d == (double)(int64_t)d) { *out = (int64_t)d; return 1; } // inf/NaN/huge: not integers
     }
     ms_error("%s: \"%s\" must be an integer", path, key);
     return -1;

@@ -542,7 +542,7 @@ int ms_load_hf(const char *dir, ms_model *m) {
         const ms_config *g = &m->cfg;
         double Dh = g->d_head > 0 ? g->d_head : (g->n_head > 0 ? (double)g->d_model / g->n_head : 0);
         double C = g->d_model, Q = g->n_head * Dh, KV = g->n_kv_head * Dh;
-        double need = (double)g->vocab_size * C +
+        double need = (double)g->vocab_size * C + (g->arch == MS_ARCH_GPT2 ? (double)g->n_ctx * C : 0) + // wte, wpe
                       (double)g->n_layer * (2 * C * Q + 2 * C * KV + (g->arch == MS_ARCH_LLAMA ? 3.0 : 2.0) * C * g->d_mlp);
         double have = 0;
         for (int s = 0; s < c.n_shards; s++)

@@ -85,22 +85,24 @@ int ms_load_llama2c(const char *path, ms_model *m) {
         goto done;
     }
     c->d_head = c->d_model / c->n_head;
-    if (ms_model_alloc_weights(m) != 0) goto done;
 
-    // the file must be exactly header + weights: anything else means a corrupt or foreign file
+    // the file must be exactly header + weights: anything else means a corrupt or foreign file.
+    // Checked before allocating, in double (the header's fields may multiply past 2^64).
     const size_t C = (size_t)c->d_model, F = (size_t)c->d_mlp, V = (size_t)c->vocab_size, L = (size_t)c->n_layer;
     const size_t KV = (size_t)c->n_kv_head * c->d_head, Dh = (size_t)c->d_head;
-    size_t n_floats = V * C + L * (C + C * C + 2 * KV * C + C * C + C + 3 * F * C) + C +
-                      (size_t)c->n_ctx * Dh + (c->tied_embeddings ? 0 : V * C);
-    size_t expect = 28 + 4 * n_floats;
+    const double dC = (double)C, dKV = (double)KV;
+    double n_floats = (double)V * dC + (double)L * (dC + dC * dC + 2 * dKV * dC + dC * dC + dC + 3 * (double)F * dC) +
+                      dC + (double)c->n_ctx * (double)Dh + (c->tied_embeddings ? 0 : (double)V * dC);
+    double expect = 28 + 4 * n_floats;
     if (fseek(f, 0, SEEK_END) != 0) { ms_error("%s: cannot seek: %s", path, strerror(errno)); goto done; }
     long size = ftell(f);
-    if (size < 0 || (size_t)size != expect) {
+    if (size < 0 || (double)size != expect) {
         ms_error("%s: %s llama2.c checkpoint: header (dim %d, hidden %d, layers %d, heads %d, kv heads %d, vocab %d, seq %d) "
-                 "implies %zu bytes, file has %ld", path, (size_t)size < expect ? "truncated" : "size mismatch in",
+                 "implies %.0f bytes, file has %ld", path, (double)size < expect ? "truncated" : "size mismatch in",
                  h[0], h[1], h[2], h[3], h[4], h[5], h[6], expect, size);
         goto done;
     }
+    if (ms_model_alloc_weights(m) != 0) goto done;
     fseek(f, 28, SEEK_SET);
     ms_weights *w = &m->w;
 #define OFF(field) offsetof(ms_layer_weights, field)

@@ -72,7 +72,7 @@ static void consider(const ms_tokenizer *t, tok_bpe_work *w, const int32_t *ids,
         return;
     }
     size_t la = t->piece_len[l], lb = t->piece_len[r];
-    if (la + lb > w->capbuf) { w->capbuf = (la + lb) * 2; w->buf = ms_realloc(w->buf, w->capbuf); }
+    if (!w->buf || la + lb > w->capbuf) { w->capbuf = (la + lb) * 2 + 16; w->buf = ms_realloc(w->buf, w->capbuf); } // empty pieces too: memcpy needs a buffer
     memcpy(w->buf, t->piece[l], la);
     memcpy(w->buf + la, t->piece[r], lb);
     merged = tok_strmap_get(&t->by_piece, w->buf, la + lb);

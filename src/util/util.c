@@ -19,6 +19,9 @@ void ms_error(const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(g_error, sizeof g_error, fmt, ap);
     va_end(ap);
+    // one line, whatever a corrupt file put in the names a message quotes: control bytes become '?'
+    for (char *c = g_error; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
 }
 const char *ms_last_error(void) { return g_error[0] ? g_error : "unknown error"; }
 void ms_clear_error(void) { g_error[0] = 0; }

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# run_fuzzer.sh FUZZER READER SECONDS SEEDS WORK: runs one libFuzzer harness for SECONDS on the seed
+# corpus SEEDS/READER plus the committed regressions, collecting new inputs in WORK/READER/corpus and
+# reproducers in WORK/READER/crashes. libFuzzer stops at a finding; each reproducer is replayed once
+# and classified by the first stack frame that is not the sanitizer's, libFuzzer's or libc's: inside
+# libhdf5 ("hdf5": a bug of the HDF5 library on a corrupt file, which monoscope cannot validate
+# before HDF5 parses it) or anywhere else ("ours"). After an hdf5 finding the fuzzer is restarted on
+# the grown corpus for the time left; after one of ours it stops. A reproducer that does not
+# reproduce on replay (a timeout while the machine was loaded) is reported on stderr, not counted.
+# Prints "READER executions ours hdf5"; exits non-zero when there is any "ours" finding.
+# Limits: 512 MB per allocation and 1 GB RSS (a reader asking for more on a small input is a
+# finding), 10 s per input (a hang), one process (the machine is shared).
+set -uo pipefail
+FUZZER=$1 READER=$2 SECONDS_=$3 SEEDS=$4 WORK=$5
+HERE=$(cd "$(dirname "$0")" && pwd)
+dir=$WORK/$READER
+mkdir -p "$dir/corpus" "$dir/crashes"
+opts=(-max_len=65536 -timeout=10 -rss_limit_mb=1024 -malloc_limit_mb=512)
+[ -f "$HERE/dict/$READER.dict" ] && opts+=(-dict="$HERE/dict/$READER.dict")
+inputs=("$dir/corpus")
+[ -d "$SEEDS/$READER" ] && inputs+=("$SEEDS/$READER")
+[ -d "$HERE/regressions/$READER" ] && inputs+=("$HERE/regressions/$READER")
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=0}
+export LSAN_OPTIONS=suppressions=$HERE/../lsan.supp:print_suppressions=0
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export MONOSCOPE_NO_PROGRESS=1 OMP_NUM_THREADS=1
+
+# "ours" or "hdf5" for one reproducer (its replay report kept beside it as .report)
+classify() {
+  "$FUZZER" "${opts[@]}" "$1" > "$1.report" 2>&1
+  local frame
+  frame=$(grep -E '^ +#[0-9]+ ' "$1.report" | grep -vE '__interceptor_|__asan|__sanitizer|__ubsan|fuzzer::|libc\.so|/libc/|raise|abort|malloc|calloc|realloc|aligned_alloc' | head -1)
+  if ! grep -qE 'ERROR|runtime error|refused' "$1.report"; then
+    echo "$READER: $1: does not reproduce on replay (a timeout under load?)" >&2; echo flaky
+  elif [[ $frame == *libhdf5* ]]; then echo hdf5; else
+    echo "$READER: $1: ${frame:-$(grep -m1 -E 'ERROR|runtime error|refused' "$1.report")}" >&2; echo ours; fi
+}
+
+execs=0 ours=0 hdf5=0 start=$SECONDS runs=0
+: > "$dir/log"
+while left=$((SECONDS_ - (SECONDS - start))); [ "$left" -gt 0 ] && [ "$ours" -eq 0 ] && [ "$runs" -lt 100 ]; do
+  runs=$((runs + 1))
+  before=$(find "$dir/crashes" -type f ! -name '*.report' | sort)
+  "$FUZZER" "${opts[@]}" -max_total_time="$left" -print_final_stats=1 -artifact_prefix="$dir/crashes/" \
+    "${inputs[@]}" > "$dir/run.log" 2>&1
+  cat "$dir/run.log" >> "$dir/log"
+  n=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$dir/run.log" | grep -oE '[0-9]+$' | tail -1)
+  [ -n "$n" ] || n=$(grep -oE '^#[0-9]+' "$dir/run.log" | tail -1 | tr -d '#')
+  execs=$((execs + ${n:-0}))
+  new=$(comm -13 <(echo "$before") <(find "$dir/crashes" -type f ! -name '*.report' | sort))
+  [ -n "$new" ] || break # finished its time without a finding
+  for f in $new; do
+    case "$(classify "$f")" in hdf5) hdf5=$((hdf5 + 1)) ;; ours) ours=$((ours + 1)) ;; esac
+  done
+done
+rm -f "$dir/run.log"
+echo "$READER $execs $ours $hdf5"
+[ "$ours" -eq 0 ]
