@@ -8,6 +8,7 @@
 # and oneDNN's matmul on pre-laid-out weights, which is oneDNN's where it is built in).
 # Also the early-layer case (blocks.0-2 only) to show later layers are not paid for.
 # usage: scripts/bench_capture.sh [threads] [repeats]    (build/ must be a Release build)
+# env: MONOSCOPE=<binary> (default build/monoscope), CAPTURE_ARGS="--compute bf16" (extra capture options)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T=${1:-$(nproc)}; R=${2:-5}
@@ -25,7 +26,7 @@ print('\n'.join(' '.join(str(random.randrange(50257)) for _ in range(256)) for _
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 capture_rate() { # hooks -> prints "tokens/s hdf5_fraction" (from capture's own summary line)
     "$MS" capture --model "$W/gpt2s" --input "$W/ids.txt" --input-format ids --ctx 256 --batch 4 \
-        --hooks "$1" --out "$W/acts.h5" --overwrite 2>&1 >/dev/null |
+        --hooks "$1" --out "$W/acts.h5" --overwrite ${CAPTURE_ARGS:-} 2>&1 >/dev/null |
         sed -n 's/.*: \([0-9.]*\) tokens\/s.*hdf5 [0-9.]* s (\([0-9.]*\)%).*/\1 \2/p'
 }
 

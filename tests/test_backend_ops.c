@@ -1,4 +1,5 @@
-// test_backend_ops.c: every kernel of src/backend/backend.h (and the encoder product of enc_gemm.h)
+// test_backend_ops.c: every kernel of src/backend/backend.h (the weight cache's f32 and bf16 products
+// included, and the encoder product of enc_gemm.h)
 // against a naive double-precision reference written here, in the manner of ggml's test-backend-ops:
 // several shapes including odd sizes, both transposes, padded leading dimensions, 1 and 3 threads
 // (the row kernels must give the same bits for any thread count), and bf16 when oneDNN is built in.
@@ -71,29 +72,10 @@ static void test_sgemm(int M, int N, int K, int ta, int tb, int pad) {
     free(A), free(B), free(C0);
 }
 
-static void test_linear(int N, int in, int out, int with_bias) {
-    float *X = rand_buf((size_t)N * in, 1), *W = rand_buf((size_t)out * in, 1), *b = rand_buf(out, 1);
-    float *Y = ms_malloc((size_t)N * out * sizeof(float));
-    for (int c = 0; c < 2; c++) {
-        ms_op_linear(ctxs[c], Y, X, W, with_bias ? b : NULL, N, in, out);
-        int bad = 0;
-        for (int r = 0; r < N; r++)
-            for (int o = 0; o < out; o++) {
-                double ref = with_bias ? b[o] : 0, mag = fabs(ref);
-                for (int i = 0; i < in; i++) {
-                    double p = (double)X[(size_t)r * in + i] * W[(size_t)o * in + i];
-                    ref += p, mag += fabs(p);
-                }
-                bad += !(fabs(Y[(size_t)r * out + o] - ref) <= DOT_TOL(in + 1, mag));
-            }
-        CHECK(!bad, "linear N%d in%d out%d bias%d threads %d: %d entries off", N, in, out, with_bias,
-              ctxs[c]->n_threads, bad);
-    }
-    free(X), free(W), free(b), free(Y);
-}
-
-// Entries of Y (N, out) off X · Wᵀ + b by more than the dot-product bound.
-static int linear_bad(const float *Y, const float *X, const float *W, const float *b, int N, int in, int out) {
+// Entries of Y (N, out) off X · Wᵀ + b by more than the dot-product bound (bf16: plus the rounding
+// of both inputs to 8 significant bits, 2^-7 · Σ|x w|).
+static int linear_bad_dt(const float *Y, const float *X, const float *W, const float *b, int N, int in, int out,
+                         int bf16) {
     int bad = 0;
     for (int r = 0; r < N; r++)
         for (int o = 0; o < out; o++) {
@@ -102,17 +84,34 @@ static int linear_bad(const float *Y, const float *X, const float *W, const floa
                 double p = (double)X[(size_t)r * in + i] * W[(size_t)o * in + i];
                 ref += p, mag += fabs(p);
             }
-            bad += !(fabs(Y[(size_t)r * out + o] - ref) <= DOT_TOL(in + 1, mag));
+            bad += !(fabs(Y[(size_t)r * out + o] - ref) <= DOT_TOL(in + 1, mag) + (bf16 ? mag / 128 : 0));
         }
     return bad;
 }
+static int linear_bad(const float *Y, const float *X, const float *W, const float *b, int N, int in, int out) {
+    return linear_bad_dt(Y, X, W, b, N, in, out, 0);
+}
 
-// ms_op_linear through a weight cache (oneDNN; skipped in a build without it): every row count from
-// one weight copy, with and without bias, 1 and 3 threads; a repeated call gives the same bits (the
-// cached copy and compiled product are reused); after ms_gemm_cache_forget a changed W is seen.
-static void test_linear_cached(int in, int out) {
-    ms_gemm_cache *gc = ms_gemm_cache_new(MS_COMPUTE_F32);
-    if (!gc) { printf("linear on the weight cache: built without oneDNN, skipped\n"); return; }
+static void test_linear(int N, int in, int out, int with_bias) {
+    float *X = rand_buf((size_t)N * in, 1), *W = rand_buf((size_t)out * in, 1), *b = rand_buf(out, 1);
+    float *Y = ms_malloc((size_t)N * out * sizeof(float));
+    for (int c = 0; c < 2; c++) {
+        ms_op_linear(ctxs[c], Y, X, W, with_bias ? b : NULL, N, in, out);
+        int bad = linear_bad(Y, X, W, with_bias ? b : NULL, N, in, out);
+        CHECK(!bad, "linear N%d in%d out%d bias%d threads %d: %d entries off", N, in, out, with_bias,
+              ctxs[c]->n_threads, bad);
+    }
+    free(X), free(W), free(b), free(Y);
+}
+
+// ms_op_linear through a weight cache (oneDNN; skipped in a build without it), f32 or bf16: every
+// row count from one weight copy, with and without bias, 1 and 3 threads; a repeated call gives the
+// same bits (the cached copy and compiled product are reused); after ms_gemm_cache_forget a changed
+// W is seen.
+static void test_linear_cached(int in, int out, ms_compute dt) {
+    ms_gemm_cache *gc = ms_gemm_cache_new(dt);
+    if (!gc) { printf("linear on the weight cache, %s: not available (%s), skipped\n", ms_compute_name(dt), ms_last_error()); return; }
+    const int bf16 = dt == MS_COMPUTE_BF16;
     const int Ns[] = {1, 7, 64, 130};
     float *X = rand_buf((size_t)130 * in, 1), *W = rand_buf((size_t)out * in, 1), *b = rand_buf(out, 1);
     float *Y = ms_malloc((size_t)130 * out * sizeof(float)), *Y2 = ms_malloc((size_t)130 * out * sizeof(float));
@@ -122,7 +121,7 @@ static void test_linear_cached(int in, int out) {
             const int N = Ns[k % 4], with_bias = k / 4;
             const float *bv = with_bias ? b : NULL;
             ms_op_linear(&be, Y, X, W, bv, N, in, out);
-            CHECK(!linear_bad(Y, X, W, bv, N, in, out), "cached linear N%d in%d out%d bias%d threads %d (%s)", N, in,
+            CHECK(!linear_bad_dt(Y, X, W, bv, N, in, out, bf16), "cached linear N%d in%d out%d bias%d threads %d (%s)", N, in,
                   out, with_bias, be.n_threads, ms_gemm_cache_describe(gc));
             ms_op_linear(&be, Y2, X, W, bv, N, in, out);
             CHECK(!memcmp(Y, Y2, (size_t)N * out * sizeof(float)), "cached linear N%d: a second call differs", N);
@@ -132,7 +131,7 @@ static void test_linear_cached(int in, int out) {
     ms_gemm_cache_forget(gc, W);
     const ms_backend_ctx be = {.n_threads = 1, .gemm = gc};
     ms_op_linear(&be, Y, X, W, b, 7, in, out);
-    CHECK(!linear_bad(Y, X, W, b, 7, in, out), "cached linear after forget: the old weights were used");
+    CHECK(!linear_bad_dt(Y, X, W, b, 7, in, out, bf16), "cached linear after forget: the old weights were used");
     free(X), free(W), free(b), free(Y), free(Y2);
     ms_gemm_cache_free(gc);
 }
@@ -472,9 +471,11 @@ int main(void) {
     test_linear(1, 1, 1, 1);
     test_linear(7, 33, 19, 0);
     test_linear(70, 96, 130, 1);
-    test_linear_cached(33, 19);
-    test_linear_cached(96, 130);
-    test_linear_cached(768, 2304);
+    for (int dt = 0; dt < 2; dt++) {
+        test_linear_cached(33, 19, (ms_compute)dt);
+        test_linear_cached(96, 130, (ms_compute)dt);
+        test_linear_cached(768, 2304, (ms_compute)dt);
+    }
     // rows × width: tiny, odd, and large enough (>= 65536 elements) for the row loops to fork
     static const int nc[][2] = {{1, 1}, {3, 7}, {7, 33}, {300, 257}};
     for (size_t s = 0; s < sizeof nc / sizeof nc[0]; s++) {

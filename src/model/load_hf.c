@@ -145,8 +145,12 @@ static int parse_rope_scaling(json_object *o, ms_rope_scaling *r, const char *pa
     r->high_freq_factor = 4.0f;
     if (cfg_float(rs, "factor", &r->factor, path) || cfg_float(rs, "low_freq_factor", &r->low_freq_factor, path) ||
         cfg_float(rs, "high_freq_factor", &r->high_freq_factor, path) ||
-        cfg_int(rs, "original_max_position_embeddings", &r->original_ctx, 1, path))
+        cfg_int(rs, "original_max_position_embeddings", &r->original_ctx, 1, path)) {
+        char why[1024];
+        snprintf(why, sizeof why, "%s", ms_last_error());
+        ms_error("%s (in \"rope_scaling\")", why); // which object lacks the key
         return -1;
+    }
     if (r->factor <= 0) { ms_error("%s: rope_scaling needs a positive \"factor\"", path); return -1; }
     return 0;
 }

@@ -86,6 +86,7 @@ int ms_load_llama2c(const char *path, ms_model *m) {
     }
     c->d_head = c->d_model / c->n_head;
 
+    if (ms_config_validate(c, path)) goto done; // a contradictory header is named before the size
     // the file must be exactly header + weights: anything else means a corrupt or foreign file.
     // Checked before allocating, in double (the header's fields may multiply past 2^64).
     const size_t C = (size_t)c->d_model, F = (size_t)c->d_mlp, V = (size_t)c->vocab_size, L = (size_t)c->n_layer;

@@ -68,7 +68,7 @@ int ms_weights_check_finite(const char *file, const char *tensor, const float *x
 
 #define CHECK(cond, ...) do { if (!(cond)) { ms_error(__VA_ARGS__); return -1; } } while (0)
 
-static int validate(ms_config *c, const char *path) {
+int ms_config_validate(ms_config *c, const char *path) {
     CHECK(c->arch == MS_ARCH_GPT2 || c->arch == MS_ARCH_LLAMA || c->arch == MS_ARCH_NEOX,
           "%s: unknown architecture %d", path, (int)c->arch);
     // the one place an architecture becomes the forward pass's knobs
@@ -119,7 +119,7 @@ static int validate(ms_config *c, const char *path) {
 int ms_model_alloc_weights(ms_model *m) {
     ms_config *c = &m->cfg;
     const char *path = m->path ? m->path : "model";
-    if (validate(c, path) != 0) return -1;
+    if (ms_config_validate(c, path) != 0) return -1;
     const size_t C = (size_t)c->d_model, F = (size_t)c->d_mlp, V = (size_t)c->vocab_size;
     const size_t QD = (size_t)c->n_head * c->d_head, KD = (size_t)c->n_kv_head * c->d_head;
     const int gpt2 = c->arch == MS_ARCH_GPT2, lnb = c->layer_norm, bias = c->linear_bias;

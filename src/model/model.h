@@ -117,6 +117,9 @@ void ms_model_free(ms_model *m);
 // For loaders: after filling m->cfg, validates it and allocates the arena + sets every pointer in
 // m->w for that config; the loader then fills the tensors. Returns 0 / -1 (bad config).
 int ms_model_alloc_weights(ms_model *m);
+// The consistency checks of ms_model_alloc_weights alone (fills d_head / n_kv_head defaults), for a
+// loader that must judge the header before it judges the file's size. 0 / -1 + ms_error.
+int ms_config_validate(ms_config *c, const char *path);
 // For loaders, after converting one tensor to float32: -1 + ms_error naming the file, the tensor and
 // how many of its n values are NaN or infinite (a corrupt or diverged checkpoint: every activation
 // downstream would be NaN), else 0.
