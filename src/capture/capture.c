@@ -141,10 +141,10 @@ static char *resume_key(const ms_model *m, const ms_capture_opts *o, const char 
     char *k = ms_malloc(n);
     snprintf(k, n,
              "architecture=%s;n_layer=%d;d_model=%d;n_head=%d;n_kv_head=%d;d_head=%d;d_mlp=%d;vocab_size=%d;"
-             "parameters=%zu;hooks=%s;ctx=%d;dtype=%s;input_format=%s;prepend_bos=%d;batch=%d;%s",
+             "parameters=%zu;hooks=%s;ctx=%d;dtype=%s;input_format=%s;prepend_bos=%d;batch=%d;%s%s",
              ms_arch_name(c->arch), c->n_layer, c->d_model, c->n_head, c->n_kv_head, c->d_head, c->d_mlp,
              c->vocab_size, m->n_params, hooks, o->ctx, o->f16 ? "f16" : "f32", format_name(o->input_format),
-             o->prepend_bos, batch, o->pack ? "pack=1;" : "");
+             o->prepend_bos, batch, o->pack ? "pack=1;" : "", o->compute ? "compute=bf16;" : "");
     return k;
 }
 
