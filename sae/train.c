@@ -443,7 +443,7 @@ static int ckpt_read(const char *path, site *sites, int n, int64_t *step, int64_
     int rc = 0;
     for (int h = 0; h < n && !rc; h++) rc |= site_read(f, path, h, &sites[h]);
     ms_ckpt_close(f);
-    if (rc) { if (!strstr(ms_last_error(), path)) ms_error("%s: damaged checkpoint", path); return -1; }
+    if (rc) return ms_ckpt_damaged(path);
     return 0;
 }
 

@@ -114,7 +114,7 @@ static int open_tokens(ms_acts *a) {
         is_int = H5Tget_class(t) == H5T_INTEGER;
         H5Tclose(t);
     }
-    if (nd != 2 || !is_int || td[0] < a->n_seq || td[1] <= 0) {
+    if (nd != 2 || !is_int || td[0] < a->n_seq || td[1] <= 0 || td[1] > INT32_MAX) {
         if (ds >= 0) H5Dclose(ds);
         ms_error("%s: /tokens is not an integer [rows >= %lld, ctx] dataset", a->path, (long long)a->n_seq);
         return -1;
@@ -304,7 +304,7 @@ int32_t *ms_acts_token_rows(const char *path, int64_t *n, int *ctx) {
     int64_t rows = a->n_seq < *n ? a->n_seq : *n;
     if (a->tok < 0) ms_error("%s: no /tokens to run the model on (give --input)", path);
     else if (rows <= 0) ms_error("%s: /tokens is empty", path);
-    else {
+    else if (ms_h5_check_storage(a->f, path, "tokens") == 0) { // dims not backed by the file: refused, not allocated
         out = ms_malloc((size_t)rows * (size_t)a->tok_dims[1] * sizeof(int32_t));
         if (ms_acts_read_ids(a, 0, rows, 0, a->tok_dims[1], out)) { free(out); out = NULL; }
         *n = rows;

@@ -5,16 +5,57 @@
 #include <string.h>
 #include "util/util.h"
 
-int ms_h5_atomic_begin(ms_h5_atomic *a, const char *path) {
+static int atomic_create(ms_h5_atomic *a, const char *path, hid_t fapl) {
     ms_h5_quiet();
     a->path = path;
     a->tmp = ms_atomic_tmp_path(path);
-    a->f = H5Fcreate(a->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    a->f = H5Fcreate(a->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     if (a->f >= 0) return 0;
     ms_error("%s: cannot create", path);
     free(a->tmp);
     a->tmp = NULL;
     return -1;
+}
+
+int ms_h5_atomic_begin(ms_h5_atomic *a, const char *path) { return atomic_create(a, path, H5P_DEFAULT); }
+
+int ms_h5_atomic_begin_checksummed(ms_h5_atomic *a, const char *path) {
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_LATEST);
+    int rc = atomic_create(a, path, fapl);
+    H5Pclose(fapl);
+    return rc;
+}
+
+// Whether loc's file was created by ms_h5_atomic_begin_checksummed (its format's lower bound is v1.10).
+static int file_checksummed(hid_t loc) {
+    hid_t f = H5Iget_file_id(loc);
+    if (f < 0) return 0;
+    hid_t fapl = H5Fget_access_plist(f);
+    H5F_libver_t low = H5F_LIBVER_EARLIEST, high = H5F_LIBVER_LATEST;
+    if (fapl >= 0) { H5Pget_libver_bounds(fapl, &low, &high); H5Pclose(fapl); }
+    H5Fclose(f);
+    return low >= H5F_LIBVER_V110;
+}
+
+// A dataset creation list with a Fletcher-32 checksum: chunked (the filter needs chunks), each chunk
+// under 256 MiB (HDF5's limit is 4 GiB) along the first dimension.
+static hid_t checksummed_dcpl(hid_t type, int ndim, const hsize_t *dims) {
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    hsize_t chunk[8];
+    double row = (double)H5Tget_size(type);
+    for (int i = 0; i < ndim; i++) {
+        if (dims[i] == 0) { H5Pclose(dcpl); return H5P_DEFAULT; } // nothing to checksum; chunks cannot exceed 0
+        chunk[i] = dims[i];
+    }
+    for (int i = 1; i < ndim; i++) row *= (double)chunk[i];
+    const double cap = 256.0 * 1024 * 1024;
+    if (ndim > 0 && row * (double)chunk[0] > cap) chunk[0] = row >= cap ? 1 : (hsize_t)(cap / row);
+    if (ndim == 0 || H5Pset_chunk(dcpl, ndim, chunk) < 0 || H5Pset_fletcher32(dcpl) < 0) {
+        H5Pclose(dcpl);
+        return H5P_DEFAULT;
+    }
+    return dcpl;
 }
 
 int ms_h5_atomic_end(ms_h5_atomic *a, int ok) {
@@ -38,9 +79,11 @@ int ms_h5_write(hid_t loc, const char *name, hid_t type, int ndim, const int64_t
     hsize_t dims[8];
     for (int i = 0; i < ndim; i++) dims[i] = (hsize_t)shape[i];
     hid_t sp = H5Screate_simple(ndim, dims, NULL);
-    hid_t ds = H5Dcreate2(loc, name, type, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t dcpl = file_checksummed(loc) ? checksummed_dcpl(type, ndim, dims) : H5P_DEFAULT;
+    hid_t ds = H5Dcreate2(loc, name, type, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     int rc = ds >= 0 && H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0 ? 0 : -1;
     if (ds >= 0) H5Dclose(ds);
+    if (dcpl != H5P_DEFAULT) H5Pclose(dcpl);
     H5Sclose(sp);
     if (rc) ms_error("cannot write dataset '%s'", name);
     return rc;

@@ -17,9 +17,14 @@ typedef struct {
     const char *path;
 } ms_h5_atomic;
 int ms_h5_atomic_begin(ms_h5_atomic *a, const char *path);
+// The same, for files a run resumes from (checkpoints): HDF5's v1.10 format, whose metadata (object
+// headers and the attributes in them, B-trees, the superblock) carries checksums, and ms_h5_write
+// gives every dataset in it a Fletcher-32 checksum per chunk. A flipped byte then fails the read
+// (one error line) instead of resuming into silently different numbers.
+int ms_h5_atomic_begin_checksummed(ms_h5_atomic *a, const char *path);
 int ms_h5_atomic_end(ms_h5_atomic *a, int ok);
 // Writes a dataset of `type` (H5T_NATIVE_FLOAT, H5T_NATIVE_DOUBLE, H5T_NATIVE_INT64 ...) with the
-// given shape. Returns 0 / -1.
+// given shape (checksummed in a file from ms_h5_atomic_begin_checksummed). Returns 0 / -1.
 int ms_h5_write(hid_t loc, const char *name, hid_t type, int ndim, const int64_t *shape, const void *data);
 // Reads a whole dataset into data (n elements expected, converted to `type`); shape checked
 // against `shape` when non-NULL. Returns 0 / -1 with "<file>: <name>: <problem>".

@@ -7,7 +7,7 @@
 #include "util/util.h"
 
 int ms_ckpt_begin(ms_ckpt *c, const char *path, int64_t step, int64_t stream_pos, const char *fingerprint) {
-    if (ms_h5_atomic_begin(&c->out, path)) return -1;
+    if (ms_h5_atomic_begin_checksummed(&c->out, path)) return -1;
     c->file = c->out.f;
     int rc = 0;
     rc |= ms_h5_attr_int(c->file, "step", step);
@@ -25,7 +25,7 @@ int ms_ckpt_end(ms_ckpt *c, int ok) {
 hid_t ms_ckpt_open(const char *path, const char *fingerprint, int64_t *step, int64_t *stream_pos) {
     ms_h5_quiet();
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) { ms_error("%s: cannot open checkpoint", path); return -1; }
+    if (f < 0) { ms_error("%s: damaged checkpoint (not a readable HDF5 file: truncated or corrupt); delete it to start over", path); return -1; }
     char *got = ms_h5_read_attr_str(f, "fingerprint");
     const int same = got && !strcmp(got, fingerprint);
     free(got);
@@ -36,7 +36,7 @@ hid_t ms_ckpt_open(const char *path, const char *fingerprint, int64_t *step, int
     }
     if (ms_h5_get_attr_i64(f, "step", MS_H5_REQUIRED, step) < 0 ||
         ms_h5_get_attr_i64(f, "stream_pos", MS_H5_REQUIRED, stream_pos) < 0) {
-        ms_error("%s: damaged checkpoint", path);
+        ms_ckpt_damaged(path);
         H5Fclose(f);
         return -1;
     }
@@ -47,6 +47,16 @@ hid_t ms_ckpt_group(hid_t file, const char *prefix, int index, int create) {
     char name[64];
     snprintf(name, sizeof name, "%s%d", prefix, index);
     return create ? H5Gcreate2(file, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : H5Gopen2(file, name, H5P_DEFAULT);
+}
+
+int ms_ckpt_damaged(const char *path) {
+    char why[256];
+    const char *e = ms_last_error();
+    const size_t n = strlen(path);
+    if (!strncmp(e, path, n) && !strncmp(e + n, ": ", 2)) e += n + 2; // the reader's message without the path
+    snprintf(why, sizeof why, "%s", *e ? e : "unreadable");
+    ms_error("%s: damaged checkpoint (%s); delete it to start over", path, why);
+    return -1;
 }
 
 void ms_ckpt_close(hid_t id) {

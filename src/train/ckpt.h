@@ -1,7 +1,8 @@
 // ckpt.h: training checkpoints, HDF5 files written atomically (temp + fsync + rename, so a kill
 // at any moment leaves the previous checkpoint or the new one, never a torn file). The root holds
 // the step, the data stream position and a fingerprint of everything that determines the result;
-// a resume refuses a checkpoint of other settings. The trainer adds its groups (ms_params_write,
+// a resume refuses a checkpoint of other settings. Checksummed (ms_h5_atomic_begin_checksummed): a
+// damaged checkpoint is refused, never resumed into different numbers. The trainer adds its groups (ms_params_write,
 // ms_train_log_write, its own state) between begin and end.
 #ifndef MS_TRAIN_CKPT_H
 #define MS_TRAIN_CKPT_H
@@ -27,6 +28,9 @@ hid_t ms_ckpt_open(const char *path, const char *fingerprint, int64_t *step, int
 // The group "<prefix><index>" of a checkpoint file (e.g. "site0": one per trained unit), created
 // (create != 0, between begin and end) or opened for reading. Returns it or -1.
 hid_t ms_ckpt_group(hid_t file, const char *prefix, int index, int create);
+// Reports a checkpoint whose contents failed to read (a checksum, a missing object) as
+// "<path>: damaged checkpoint (<the reader's error>); delete it to start over". Returns -1.
+int ms_ckpt_damaged(const char *path);
 // Closes a group from ms_ckpt_group or a file from ms_ckpt_open.
 void ms_ckpt_close(hid_t id);
 

@@ -67,7 +67,7 @@ static int read_ckpt(const char *path, const char *fp, int64_t *step, ms_lm *m, 
     if (f < 0) return -1;
     int rc = ms_params_read(f, path, &m->P) | ms_train_log_read(f, path, "training_log", log);
     H5Fclose(f);
-    return rc ? -1 : 0;
+    return rc ? ms_ckpt_damaged(path) : 0;
 }
 
 // The model directory: HF GPT-2 files with the tokenizer's vocabulary, and training_log.h5.

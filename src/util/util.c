@@ -2,7 +2,9 @@
 #include "util/util.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <fnmatch.h>
+#include <signal.h>
 #include <omp.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -107,7 +109,32 @@ char *ms_path_join(const char *dir, const char *name) {
     return p;
 }
 
+// Removes "<path>.tmp.<pid>" files whose process is gone (SIGKILL, a crash, a power cut): a temp of a
+// live process, this one's or another run's, is left alone.
+static void remove_stale_temps(const char *path) {
+    const char *slash = strrchr(path, '/');
+    const size_t nd = slash ? (size_t)(slash - path) + 1 : 0;
+    char *dir = ms_malloc(nd + 2);
+    memcpy(dir, nd ? path : ".", nd ? nd : 1);
+    dir[nd ? nd : 1] = 0;
+    const char *base = slash ? slash + 1 : path;
+    const size_t nb = strlen(base);
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (strncmp(e->d_name, base, nb) || strncmp(e->d_name + nb, ".tmp.", 5)) continue;
+        char *end;
+        const long pid = strtol(e->d_name + nb + 5, &end, 10);
+        if (*end || pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        char *stale = ms_path_join(dir, e->d_name);
+        remove(stale);
+        free(stale);
+    }
+    if (d) closedir(d);
+    free(dir);
+}
+
 char *ms_atomic_tmp_path(const char *path) {
+    remove_stale_temps(path);
     size_t n = strlen(path) + 32;
     char *t = ms_malloc(n);
     snprintf(t, n, "%s.tmp.%d", path, (int)getpid());

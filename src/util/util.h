@@ -32,7 +32,8 @@ int ms_file_exists(const char *path);
 char *ms_path_join(const char *dir, const char *name);
 
 // Atomic writes: write to "<path>.tmp.<pid>", then ms_atomic_commit() fsyncs and renames over path,
-// so readers see either the old file or the complete new one, never a torn write.
+// so readers see either the old file or the complete new one, never a torn write. Temps of the same
+// path left by a killed run (their pid no longer exists) are removed when a new one is named.
 char *ms_atomic_tmp_path(const char *path);
 int ms_atomic_commit(const char *tmp_path, const char *path);
 

@@ -174,6 +174,76 @@ def sae_train_disk_full():
         same_file(SAE, out)
 
 
+def sae_train_killed_at_many_points():
+    """SIGKILL at seven points of `sae train` spread over an uninterrupted run's wall time (before the
+    first checkpoint, between checkpoints, inside the final write): no complete-looking output is ever
+    left; --resume from the checkpoint (or a rerun when none was written) equals the uninterrupted run.
+    Then a checkpoint truncated or with a corrupted byte before --resume: one error line naming it, or
+    the exact result (a corruption HDF5 does not notice in data it never reads)."""
+    def args(o, *extra):  # long enough that training, not start-up, fills most of the run
+        return [*sae_args(o, *extra), "--tokens", "160k", "--checkpoint-every", "20k"]
+    ref = os.path.join(T, "sae_long.h5")
+    fresh(ref)
+    t0 = time.time()
+    mstest.run(*args(ref))
+    t_ref = time.time() - t0
+    out = os.path.join(T, "sae_kill.h5")
+    ck = out + ".ckpt"
+    resumed = 0
+    outcome = []
+    for frac in (0.05, 0.2, 0.35, 0.5, 0.65, 0.8, 0.95):
+        fresh(out)
+        proc = subprocess.Popen([mstest.BIN, *map(str, args(out))], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            proc.wait(timeout=t_ref * frac)
+        except subprocess.TimeoutExpired:
+            pass
+        finished = proc.poll() is not None
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        outcome.append("finished" if finished else "resumed" if os.path.exists(ck) else "rerun")
+        if finished:
+            same_file(ref, out)
+            continue
+        assert not os.path.exists(out), f"kill at {frac:.0%}: a complete-looking output was left"
+        if os.path.exists(ck):
+            mstest.run(*args(out, "--resume"))
+            resumed += 1
+        else:
+            mstest.run(*args(out))
+        assert not os.path.exists(ck), "the checkpoint outlived a finished run"
+        stale = [x for x in os.listdir(T) if ".tmp." in x]
+        assert not stale, f"temp files of the killed run left behind: {stale}"
+        same_file(ref, out)
+    print(f"  uninterrupted run {t_ref:.1f} s; kills at 5..95 %: {' '.join(outcome)}", flush=True)
+    assert resumed >= 2, "too few kills landed after a checkpoint; the run is too short for this test"
+    # a damaged checkpoint (checksummed: train/ckpt.h): refused in one line naming it, or resumed
+    # exactly when the damage is in bytes HDF5 never reads
+    fresh(out)
+    mstest.kill_after_checkpoint([*args(out)], out, ck)
+    with open(ck, "rb") as f:
+        good = f.read()
+    damages = [("truncated to half", good[:len(good) // 2])]
+    for i in range(1, 8):
+        at = len(good) * i // 8
+        damages.append((f"byte {at} flipped", good[:at] + bytes([good[at] ^ 0xFF]) + good[at + 1:]))
+    seen = []
+    for what, data in damages:
+        fresh(out)
+        with open(ck, "wb") as f:
+            f.write(data)
+        r = mstest.run(*args(out, "--resume"), ok=None)
+        if r.returncode == 0:
+            same_file(ref, out)
+            seen.append("exact")
+        else:
+            assert 0 < r.returncode < 128, r.stderr
+            one_error_naming(r, "sae_kill.h5")
+            assert not os.path.exists(out)
+            seen.append("refused")
+    print(f"  damaged checkpoints ({len(good)} B): {' '.join(seen)}", flush=True)
+
+
 def encode_and_render_disk_full():
     if not os.path.exists(SAE):
         mstest.run(*sae_args(SAE))
@@ -202,5 +272,6 @@ mstest.check("capture on a full disk: one error line, nothing complete-looking, 
 mstest.check("capture killed with SIGKILL at six points, --resume equals an uninterrupted run or refuses", capture_killed_at_many_points)
 mstest.check("Ctrl-C during capture: exit 130 with the --resume command, which completes it exactly", capture_ctrl_c_prints_resume)
 mstest.check("sae train on a full disk: one error line, no temp files, the rerun/resume exact", sae_train_disk_full)
+mstest.check("sae train killed with SIGKILL at seven points, --resume exact; a damaged checkpoint refused or exact", sae_train_killed_at_many_points)
 mstest.check("sae encode, viz heatmap, viz dashboard on a full disk: one error line, no partial outputs", encode_and_render_disk_full)
 mstest.finish()
