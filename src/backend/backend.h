@@ -72,7 +72,7 @@ typedef struct {
 
 // ---- GEMM (cpu_gemm.c)
 // C(M, N) = alpha · op(A)(M, K) · op(B)(K, N) + beta · C, row-major with leading dimensions lda, ldb,
-// ldc; op(A) = Aᵀ when trans_a (A stored (K, M)), likewise B. OpenBLAS sgemm on ctx->n_threads
+// ldc; op(A) = Aᵀ when trans_a (A stored (K, M)), likewise B. oneDNN sgemm (OpenBLAS without oneDNN) on ctx->n_threads
 // threads (one when called from inside a parallel region).
 void ms_op_sgemm(const ms_backend_ctx *be, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                  int lda, const float *B, int ldb, float beta, float *C, int ldc);

@@ -1,11 +1,21 @@
-// cpu_gemm.c: the GEMMs of backend.h on OpenBLAS (ms_op_linear on oneDNN when given a cache, gemm_cache.c).
+// cpu_gemm.c: the GEMMs of backend.h: oneDNN's sgemm where oneDNN is built in, OpenBLAS otherwise
+// (ms_op_linear on oneDNN's matmul with pre-laid-out weights when given a cache, gemm_cache.c).
 #include <cblas.h>
 #include <omp.h>
 #include <string.h>
 #include "backend/backend.h"
+#ifdef MS_HAVE_DNNL
+#include <oneapi/dnnl/dnnl.h>
+#endif
 
 static void sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                   int ldb, float beta, float *C, int ldc) {
+#ifdef MS_HAVE_DNNL
+    // oneDNN's JIT sgemm (row-major like cblas): ~2x OpenBLAS under this environment's Haswell pin on
+    // AVX-512 machines; it takes its thread count from the same nthreads-var as OpenBLAS (below)
+    if (dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) == dnnl_success)
+        return;
+#endif
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha,
                 A, lda, B, ldb, beta, C, ldc);
 }
