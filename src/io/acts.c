@@ -516,6 +516,7 @@ static hid_t create_rows(hid_t f, const char *path, hid_t type, int ndim, const 
         H5Pset_shuffle(dcpl);
         H5Pset_deflate(dcpl, (unsigned)compress);
     }
+    H5Pset_fletcher32(dcpl); // last in the pipeline: the stored bytes are checksummed (resume verifies them)
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
     H5Pset_create_intermediate_group(lcpl, 1);
     hid_t ds = H5Dcreate2(f, path, type, sp, lcpl, dcpl, H5P_DEFAULT);
@@ -634,7 +635,13 @@ static int write_header(hid_t f, const ms_acts_header *hd) {
 ms_acts_writer *ms_acts_writer_create(const char *path, const ms_acts_header *hd, const ms_acts_site *sites, int n_sites) {
     ms_h5_quiet();
     const int batch = (int)hd->batch, compress = (int)hd->compress;
-    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    // HDF5's v1.8 format: the superblock and object headers (with the attributes in them) carry
+    // checksums, so a damaged partial file is refused by --resume rather than continued. Not v1.10's:
+    // its superblock marks the file open for writing, and a killed capture could not be resumed.
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST);
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
     if (f < 0) { ms_error("%s: cannot create HDF5 file", path); return NULL; }
     ms_acts_writer *w = writer_new(path, hd->ctx, hd->f16, batch, sites, n_sites);
     w->f = f;
@@ -718,6 +725,40 @@ int ms_acts_check_key(const char *have, const char *want, const char *out_path) 
     return rc;
 }
 
+// Reads back rows [0, n) of a row dataset chunk by chunk, so that every stored byte a resumed file
+// keeps passes its checksum (Fletcher-32, create_rows) before the run continues it. 0 / -1 + ms_error.
+static int verify_rows(hid_t ds, int64_t n, const char *path, const char *name) {
+    hid_t sp = H5Dget_space(ds), dcpl = H5Dget_create_plist(ds), t = H5Dget_type(ds);
+    hsize_t dims[8], chunk[8];
+    const int nd = H5Sget_simple_extent_ndims(sp);
+    int bad = nd < 1 || nd > 8 || H5Pget_layout(dcpl) != H5D_CHUNKED;
+    if (!bad) {
+        H5Sget_simple_extent_dims(sp, dims, NULL);
+        H5Pget_chunk(dcpl, nd, chunk);
+        bad = (hsize_t)n > dims[0];
+    }
+    size_t row = H5Tget_size(t);
+    for (int i = 1; i < nd && !bad; i++) row *= dims[i];
+    char *buf = bad ? NULL : ms_malloc(row * chunk[0]);
+    for (hsize_t r = 0; !bad && r < (hsize_t)n; r += chunk[0]) {
+        hsize_t start[8] = {r}, count[8] = {(hsize_t)n - r < chunk[0] ? (hsize_t)n - r : chunk[0]};
+        for (int i = 1; i < nd; i++) count[i] = dims[i];
+        hid_t ms = H5Screate_simple(nd, count, NULL);
+        H5Sselect_hyperslab(sp, H5S_SELECT_SET, start, NULL, count, NULL);
+        bad = H5Dread(ds, t, ms, sp, H5P_DEFAULT, buf) < 0;
+        H5Sclose(ms);
+        if (bad) ms_error("%s: --resume: damaged partial file (/%s%s rows %llu..%llu fail their checksum); delete it to start over",
+                          path, strcmp(name, "tokens") ? "acts/" : "", name, (unsigned long long)r,
+                          (unsigned long long)(r + count[0] - 1));
+    }
+    if (bad && !buf) ms_error("%s: --resume: damaged partial file (/%s has the wrong shape); delete it to start over", path, name);
+    free(buf);
+    H5Tclose(t);
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+    return bad ? -1 : 0;
+}
+
 ms_acts_writer *ms_acts_writer_resume(const char *path, const char *out_path, const char *key, int ctx, int f16,
                                       int batch, const ms_acts_site *sites, int n_sites, int64_t *n_seq, int64_t *n_tok) {
     ms_h5_quiet();
@@ -753,6 +794,12 @@ ms_acts_writer *ms_acts_writer_resume(const char *path, const char *out_path, co
     }
     if (bad) {
         ms_error("%s: --resume: datasets missing from the partial file", path);
+        ms_acts_writer_abort(w);
+        return NULL;
+    }
+    bad = verify_rows(w->tok, *n_seq, path, "tokens");
+    for (int i = 0; i < n_sites && !bad; i++) bad = verify_rows(w->ds[i], *n_seq, path, sites[i].name);
+    if (bad) {
         ms_acts_writer_abort(w);
         return NULL;
     }
