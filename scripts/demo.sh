@@ -18,13 +18,15 @@
 #   6. REPORT.md (scripts/demo_report.py): every figure linked, every number measured in this run
 # Trained models and the tokenizer are cached (see "cache" below), so a second run skips training.
 # Outputs go to demo-out/ (override with DEMO_OUT=...). LM_STEPS=N / LM4_STEPS=N set the training
-# lengths. `scripts/demo.sh --no-cache` (or MONOSCOPE_NO_CACHE=1) retrains and replaces the cache.
+# lengths, DEMO_SAMPLE_EVERY=N the share of training documents captured (every Nth; default 8): the
+# test suite runs the whole job small (tests/py/test_demo.py). `scripts/demo.sh --no-cache` (or MONOSCOPE_NO_CACHE=1) retrains and replaces the cache.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MS=${MONOSCOPE:-build/monoscope}
 OUT=${DEMO_OUT:-demo-out}
 STEPS1=${LM_STEPS:-1200}
 STEPS4=${LM4_STEPS:-1500}
+SAMPLE_EVERY=${DEMO_SAMPLE_EVERY:-8}
 THREADS=${MONOSCOPE_THREADS:-$(nproc)}
 PY=${PYTHON:-/usr/bin/python3} # Debian's: python3-h5py and python3-numpy write REPORT.md
 [ -x "$PY" ] || PY=python3
@@ -78,10 +80,10 @@ train_tokenizer() { "$MS" tokenizer train --corpus "$OUT/corpus/train.jsonl" $TO
 cached tokenizer "tokenizer train $TOK_ARGS; corpus $CORPUS_HASH; code $CODE_HASH" train_tokenizer
 TOK=$CACHED
 rm -rf "$OUT/tokenizer" && cp -r "$TOK" "$OUT/tokenizer"
-# a mixed sample for the captures: every 8th training document, interleaved (sorted by its line
+# a mixed sample for the captures: every 8th training document (DEMO_SAMPLE_EVERY), interleaved (sorted by its line
 # number mod 251) because the corpus is ordered by source and the first windows of the sample are
 # what the 4-layer capture, the evaluations and the codes read (JSONL lines hold no tab)
-awk 'NR % 8 == 0 { printf "%d\t%s\n", NR % 251, $0 }' "$OUT/corpus/train.jsonl" | sort -s -n -k1,1 | cut -f2- \
+awk -v n="$SAMPLE_EVERY" 'NR % n == 0 { printf "%d\t%s\n", NR % 251, $0 }' "$OUT/corpus/train.jsonl" | sort -s -n -k1,1 | cut -f2- \
     > "$OUT/sample.jsonl"
 stage "corpus and tokenizer"
 
