@@ -87,17 +87,24 @@ def capture_disk_full():
             same_file(FULL, out)
 
 
+def capture_until(out, frac, stderr):
+    """Starts the capture into out and returns it (running, or finished if it outpaced the poll) once
+    its .partial file holds frac of the uninterrupted file's size."""
+    proc = subprocess.Popen([mstest.BIN, *map(str, capture_args(out))], stderr=stderr, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if os.path.exists(out + ".partial") and os.path.getsize(out + ".partial") >= FULL_SIZE * frac:
+            break
+        time.sleep(0.005)
+    return proc
+
+
 def capture_killed_at_many_points():
     out = os.path.join(T, "killed.h5")
     refused = []
     for frac in (0.05, 0.2, 0.4, 0.6, 0.8, 0.95):
         fresh(out)
-        proc = subprocess.Popen([mstest.BIN, *map(str, capture_args(out))], stderr=subprocess.DEVNULL)
-        deadline = time.time() + 120
-        while time.time() < deadline and proc.poll() is None:
-            if os.path.exists(out + ".partial") and os.path.getsize(out + ".partial") >= FULL_SIZE * frac:
-                break
-            time.sleep(0.005)
+        proc = capture_until(out, frac, subprocess.DEVNULL)
         finished = proc.poll() is not None
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -122,54 +129,52 @@ def capture_killed_at_many_points():
     assert len(refused) <= 2, "most kills left a partial file --resume cannot open"
 
 
+def resume_after_damage(damaged, resume_args, out, ref, name):
+    """damaged (a partial file or checkpoint) truncated to half, then with one byte flipped at 1/4,
+    1/2 and 3/4 of it; after each, `resume_args()` must either refuse in one error line naming `name`
+    and leave no out, or finish with out equal to ref. Returns the outcomes and the file's size."""
+    with open(damaged, "rb") as f:
+        good = f.read()
+    damages = [good[:len(good) // 2]]
+    for i in range(1, 4):
+        at = len(good) * i // 4
+        damages.append(good[:at] + bytes([good[at] ^ 0xFF]) + good[at + 1:])
+    seen = []
+    for data in damages:
+        fresh(out)
+        with open(damaged, "wb") as f:
+            f.write(data)
+        r = mstest.run(*resume_args(), ok=None)
+        if r.returncode == 0:
+            same_file(ref, out)
+            seen.append("exact")
+        else:
+            assert 0 < r.returncode < 128, r.stderr
+            one_error_naming(r, name)
+            assert not os.path.exists(out)
+            seen.append("refused")
+    return seen, len(good)
+
+
 def capture_partial_damaged():
     """A .partial truncated or with one byte flipped at three places before --resume: refused in one
-    line naming it (the capture file is checksummed: HDF5 1.10 metadata, Fletcher-32 per chunk, and
+    line naming it (the capture file is checksummed: HDF5 1.8-format metadata, Fletcher-32 per chunk, and
     --resume reads back every row it keeps), or, where the damage is in bytes never read or rewritten
     anyway, completed exactly. Never a complete-looking file with different numbers."""
     out = os.path.join(T, "damaged.h5")
     fresh(out)
-    proc = subprocess.Popen([mstest.BIN, *map(str, capture_args(out))], stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        if os.path.exists(out + ".partial") and os.path.getsize(out + ".partial") >= FULL_SIZE * 0.5:
-            break
-        time.sleep(0.005)
+    proc = capture_until(out, 0.5, subprocess.DEVNULL)
     assert proc.poll() is None, "capture finished before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    with open(out + ".partial", "rb") as f:
-        good = f.read()
-    damages = [("truncated", good[:len(good) // 2])]
-    for i in range(1, 4):
-        at = len(good) * i // 4
-        damages.append((f"byte {at}", good[:at] + bytes([good[at] ^ 0xFF]) + good[at + 1:]))
-    seen = []
-    for what, data in damages:
-        fresh(out)
-        with open(out + ".partial", "wb") as f:
-            f.write(data)
-        r = mstest.run(*capture_args(out, "--resume"), ok=None)
-        if r.returncode == 0:
-            same_file(FULL, out)
-            seen.append("exact")
-        else:
-            assert 0 < r.returncode < 128, r.stderr
-            one_error_naming(r, "damaged.h5")
-            assert not os.path.exists(out)
-            seen.append("refused")
-    print(f"  damaged partial files ({len(good)} B): {' '.join(seen)}", flush=True)
+    seen, size = resume_after_damage(out + ".partial", lambda: capture_args(out, "--resume"), out, FULL, "damaged.h5")
+    print(f"  damaged partial files ({size} B): {' '.join(seen)}", flush=True)
 
 
 def capture_ctrl_c_prints_resume():
     out = os.path.join(T, "ctrlc.h5")
     fresh(out)
-    proc = subprocess.Popen([mstest.BIN, *map(str, capture_args(out))], stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        if os.path.exists(out + ".partial") and os.path.getsize(out + ".partial") >= FULL_SIZE * 0.3:
-            break
-        time.sleep(0.005)
+    proc = capture_until(out, 0.3, subprocess.PIPE)
     assert proc.poll() is None, "capture finished before it could be interrupted"
     proc.send_signal(signal.SIGINT)
     err = proc.communicate()[1]
@@ -261,27 +266,8 @@ def sae_train_killed_at_many_points():
     # exactly when the damage is in bytes HDF5 never reads
     fresh(out)
     mstest.kill_after_checkpoint([*args(out)], out, ck)
-    with open(ck, "rb") as f:
-        good = f.read()
-    damages = [("truncated to half", good[:len(good) // 2])]
-    for i in range(1, 4):
-        at = len(good) * i // 4
-        damages.append((f"byte {at} flipped", good[:at] + bytes([good[at] ^ 0xFF]) + good[at + 1:]))
-    seen = []
-    for what, data in damages:
-        fresh(out)
-        with open(ck, "wb") as f:
-            f.write(data)
-        r = mstest.run(*args(out, "--resume"), ok=None)
-        if r.returncode == 0:
-            same_file(ref, out)
-            seen.append("exact")
-        else:
-            assert 0 < r.returncode < 128, r.stderr
-            one_error_naming(r, "sae_kill.h5")
-            assert not os.path.exists(out)
-            seen.append("refused")
-    print(f"  damaged checkpoints ({len(good)} B): {' '.join(seen)}", flush=True)
+    seen, size = resume_after_damage(ck, lambda: args(out, "--resume"), out, ref, "sae_kill.h5")
+    print(f"  damaged checkpoints ({size} B): {' '.join(seen)}", flush=True)
 
 
 def encode_and_render_disk_full():
