@@ -36,5 +36,13 @@ int ms_site_to_resid(const ms_model *m, ms_site site, int layer, const float *di
         ms_op_linear(&be, out, dir, m->w.layers[layer].w_out, NULL, n, d, C);
     else
         memcpy(out, dir, (size_t)n * C * sizeof *out);
+    // With post-norms (Gemma 2/3) the block's output passes an RMSNorm between W_O / W_out and the
+    // residual stream (hook_attn_out / hook_mlp_out are after it): its gain is on the path; its
+    // 1/rms depends on the token's whole output, so a direction's lens keeps only the gain.
+    const float *post = NULL;
+    if (m->cfg.post_norms && site == MS_SITE_ATTN_Z) post = m->w.layers[layer].ln1_post_w;
+    if (m->cfg.post_norms && site == MS_SITE_MLP_POST) post = m->w.layers[layer].ln2_post_w;
+    for (int i = 0; post && i < n; i++)
+        for (int j = 0; j < C; j++) out[(size_t)i * C + j] *= post[j];
     return 0;
 }

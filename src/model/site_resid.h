@@ -9,6 +9,8 @@
 //   blocks.L.attn.hook_z                                          [H*Dh]   W_O · z: each head's d_head
 //       slice through its columns of W_O, summed over heads (GQA shares K/V heads, not W_O: same map)
 //   blocks.L.mlp.hook_post                                        [F]      W_out · h (gpt2 c_proj, llama down_proj)
+//   (with post-norms, Gemma 2/3: γ_post ⊙ W_O · z and γ_post ⊙ W_out · h, the output norm's gain; its
+//   1/rms depends on the token's whole output and is left out, as the final norm's is below)
 //   ln_final.hook_normalized                                      [C]      the direction itself: the
 //       residual direction divided by the per-token scale (centred for LayerNorm, which a reader of the
 //       logits applies anyway); its only consumer is the unembedding, so W_U · (γ ⊙ v) is exact there

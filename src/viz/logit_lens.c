@@ -66,7 +66,10 @@ int ms_logit_lens(const ms_model *m, const ms_sae *sae, ms_site site, int layer,
 
 void ms_logit_lens_note(const ms_model *m, ms_site site, char *buf, size_t cap) {
     // "W_dec[f]" carried into the residual stream along the site's path (site_resid.h)
-    const char *r = site == MS_SITE_ATTN_Z ? "W_O\xc2\xb7W_dec[f]" : site == MS_SITE_MLP_POST ? "W_out\xc2\xb7W_dec[f]" : "W_dec[f]";
+    const int post = m->cfg.post_norms && (site == MS_SITE_ATTN_Z || site == MS_SITE_MLP_POST);
+    const char *r = site == MS_SITE_ATTN_Z ? (post ? "\xce\xb3_post\xe2\x8a\x99W_O\xc2\xb7W_dec[f]" : "W_O\xc2\xb7W_dec[f]")
+                    : site == MS_SITE_MLP_POST ? (post ? "\xce\xb3_post\xe2\x8a\x99W_out\xc2\xb7W_dec[f]" : "W_out\xc2\xb7W_dec[f]")
+                    : "W_dec[f]";
     if (m->cfg.layer_norm)
         snprintf(buf, cap, "W_U \xc2\xb7 (\xce\xb3 \xe2\x8a\x99 centred %s): ln_final's gain, no bias", r);
     else

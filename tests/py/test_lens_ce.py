@@ -106,6 +106,30 @@ def t_lens_hook_z_gqa():
             check_lens(os.path.join(out, f"feature_{fi:05d}.png"), WU @ (r * gam))
 
 
+def t_lens_gemma_post_norms():
+    # Gemma 2: the attention and MLP outputs pass an RMSNorm (gain 1 + w) before the residual add, so a
+    # hook_z / mlp.hook_post direction reaches the residual stream as γ_post ⊙ (W · d); the final norm
+    # is an RMSNorm with gain 1 + w, the unembedding tied to embed_tokens
+    d = T("lens_gemma")
+    W, cfg = fx_hf.gemma2_weights(32, 2, 4, 2, 8, 48, 300, seed=5)
+    conf = {"model_type": "gemma2", "architectures": ["Gemma2ForCausalLM"], "head_dim": 8,
+            "query_pre_attn_scalar": 8, "attn_logit_softcapping": 50.0, "final_logit_softcapping": 30.0,
+            "sliding_window": 4, "hidden_activation": "gelu_pytorch_tanh", "rms_norm_eps": 1e-6,
+            "tie_word_embeddings": True}
+    W = fx_hf.write_hf(d, W, cfg, config_extra=conf)
+    ids = lens_model()[2]
+    f64 = lambda n: W[n].astype(np.float64)
+    WU, gam = f64("embed_tokens.weight"), 1 + f64("norm.weight")
+    for hook, d_in, wo, post in (("blocks.1.attn.hook_z", 32, "layers.1.self_attn.o_proj.weight",
+                                  "layers.1.post_attention_layernorm.weight"),
+                                 ("blocks.0.mlp.hook_post", 48, "layers.0.mlp.down_proj.weight",
+                                  "layers.0.post_feedforward_layernorm.weight")):
+        out, W_dec = lens_dashboards(d, ids, hook, d_in, "lens_gemma")
+        for fi in range(3):
+            r = (1 + f64(post)) * (f64(wo) @ W_dec[fi])
+            check_lens(os.path.join(out, f"feature_{fi:05d}.png"), WU @ (r * gam))
+
+
 def t_lens_refused_where_undefined():
     d, W, ids = lens_model()
     hook = "blocks.1.attn.hook_q"
@@ -172,6 +196,7 @@ def t_ce_flagged():
 
 mstest.check("lens_hook_z_and_mlp_post", t_lens_hook_z_and_mlp_post)
 mstest.check("lens_hook_z_gqa", t_lens_hook_z_gqa)
+mstest.check("lens_gemma_post_norms", t_lens_gemma_post_norms)
 mstest.check("lens_refused_where_undefined", t_lens_refused_where_undefined)
 mstest.check("ce_flagged", t_ce_flagged)
 mstest.finish()
