@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "io/h5util.h"
+#include "probes/labels.h"
 #include "probes/stream.h"
 #include "util/util.h"
 
@@ -87,6 +88,61 @@ fail:
     ms_probe_src_close(&s);
     ms_pca_free(p);
     return NULL;
+}
+
+// Opens acts at p's hook with the labels of concept (labels NULL: none); -1 + ms_error, *lab set on success.
+static int open_labelled(ms_probe_src *s, const ms_pca *p, const char *acts, const char *labels, const char *concept,
+                         ms_labels **lab) {
+    *lab = NULL;
+    if (ms_probe_src_open(s, acts, p->hook, 0)) return -1;
+    if (s->d != p->d) { ms_error("%s: /acts/%s is %d wide, the PCA %d", acts, p->hook, s->d, p->d); return -1; }
+    if (!labels) return 0;
+    if (!(*lab = ms_labels_load(labels, concept))) return -1;
+    if ((*lab)->ctx != s->ctx || (*lab)->n_seq < s->n_seq) {
+        ms_error("%s: %lld windows of %d tokens do not cover %s's %lld of %d", labels, (long long)(*lab)->n_seq, (*lab)->ctx,
+                 acts, (long long)s->n_seq, s->ctx);
+        return -1;
+    }
+    s->lab = *lab;
+    return 0;
+}
+
+int64_t ms_pca_project2(const ms_pca *p, const char *acts, const char *labels, const char *concept, int64_t max_points,
+                        double **xy, uint8_t **is_concept) {
+    *xy = NULL;
+    *is_concept = NULL;
+    if (p->k < 2) { ms_error("pca: a scatter needs 2 components (the file has %d)", p->k); return -1; }
+    ms_probe_src s;
+    ms_labels *lab;
+    if (open_labelled(&s, p, acts, labels, concept, &lab)) { ms_labels_free(lab); ms_probe_src_close(&s); return -1; }
+    const int d = s.d;
+    const int64_t every = max_points > 0 && p->n_tokens > max_points ? (p->n_tokens + max_points - 1) / max_points : 1;
+    const int64_t cap = (p->n_tokens + every - 1) / every;
+    double *Z = ms_malloc((size_t)s.cap * d * sizeof *Z), *out = ms_malloc((size_t)(cap > 0 ? cap : 1) * 2 * sizeof *out);
+    int64_t *flat = ms_malloc((size_t)s.cap * sizeof *flat), n, seen = 0, m = 0;
+    uint8_t *yes = lab ? ms_malloc((size_t)(cap > 0 ? cap : 1)) : NULL;
+    while ((n = ms_probe_next_block(&s, 0, NULL, NULL, Z, flat)) > 0) {
+        for (int64_t i = 0; i < n; i++, seen++) {
+            if (seen % every || m >= cap) continue;
+            const double *z = Z + i * d;
+            double a = 0, b = 0;
+            for (int j = 0; j < d; j++) {
+                const double c = z[j] - p->mean[j];
+                a += c * p->components[j];
+                b += c * p->components[(size_t)d + j];
+            }
+            out[2 * m] = a, out[2 * m + 1] = b;
+            if (yes) yes[m] = lab->labels[0][flat[i]] != 0;
+            m++;
+        }
+    }
+    free(Z); free(flat);
+    ms_labels_free(lab);
+    ms_probe_src_close(&s);
+    if (n < 0) { free(out); free(yes); return -1; }
+    *xy = out;
+    *is_concept = yes;
+    return m;
 }
 
 void ms_pca_free(ms_pca *p) {

@@ -26,4 +26,11 @@ ms_pca *ms_pca_fit(const char *acts, const char *hook, int k, int64_t block);
 int ms_pca_save(const char *path, const ms_pca *p, const char *acts);
 void ms_pca_free(ms_pca *p);
 
+// Tokens on the first two components, for the scatter figure: xy (n, 2) = ((x − μ)·c₀, (x − μ)·c₁) of
+// every real token, in sequence order, keeping every ⌈n_tokens / max_points⌉-th; with labels (a
+// labels file of the same windows, checked against /tokens) and concept, is_concept (n) = its label
+// there, else NULL. Returns n, -1 + ms_error. The caller frees *xy and *is_concept.
+int64_t ms_pca_project2(const ms_pca *p, const char *acts, const char *labels, const char *concept, int64_t max_points,
+                        double **xy, uint8_t **is_concept);
+
 #endif

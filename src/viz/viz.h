@@ -5,6 +5,7 @@
 #define MS_VIZ_VIZ_H
 #include <stddef.h>
 #include <stdint.h>
+#include "probes/pca.h"
 #include "probes/sweep.h"
 #include "sae/sae.h"
 
@@ -93,5 +94,12 @@ int ms_viz_match_png(const char *sae_path, const char *out, double scale, const 
 // `probe sweep`'s figure (sweep_fig.c): held-out F1 against the layer, one line per concept; its
 // "Layout" chunk: "area=x,y,w,h xr=lo,hi yr=lo,hi pt<k>_<i>=x,y" (concept k at site i). 0 / -1.
 int ms_viz_probe_sweep_png(const ms_probe_sweep *r, const char *path, double scale, const char *inputs);
+
+// `pca --figures DIR` (pca_fig.c): the scree figure, and tokens on PC1 × PC2 (xy (n, 2) from
+// ms_pca_project2) coloured by is_concept (NULL: one colour). "Layout" chunks: "area=x,y,w,h xr=lo,hi
+// yr=lo,hi", then "bar<c>=x,y" (scree: top centre of component c's bar) or "n=N concept=M". 0 / -1.
+int ms_viz_pca_scree_png(const ms_pca *p, const char *path, double scale, const char *inputs);
+int ms_viz_pca_scatter_png(const ms_pca *p, const double *xy, const uint8_t *is_concept, int64_t n, const char *concept,
+                           const char *path, double scale, const char *inputs);
 
 #endif

@@ -55,6 +55,47 @@ def pca_matches():
                 assert np.allclose(comp[c], v, atol=1e-7), (c, comp[c], v)
 
 
+def figures():
+    """--figures: the scree bars stand at numpy's variance ratios; the scatter holds every real token
+    (numpy's projection sets the axes' ranges: each covers its PC's min..max) and colours the
+    concept's tokens orange, as many as the labels file marks among real tokens."""
+    import vizdata as vd
+    acts, R = data()
+    with h5py.File(acts) as f:
+        tokens = f["tokens"][:]
+    concept = (rng.random(tokens.shape) < 0.3).astype(np.uint8)
+    labels = T("labels.h5")
+    with h5py.File(labels, "w") as f:
+        f["tokens"] = tokens
+        f["concepts/planted"] = concept
+    d = T("figs")
+    p = run("pca", "--acts", acts, "--hook", HOOK, "--k", 5, "--out", T("pf.h5"), "--overwrite", "--figures", d,
+            "--labels", labels, "--concept", "planted")
+    assert "scatter.png" in p.stdout, p.stdout
+    C = np.cov(R, rowvar=False)
+    ev, V = np.linalg.eigh(C)
+    ev, V = ev[::-1], V[:, ::-1]
+    px, tx = vd.read_png(os.path.join(d, "scree.png"))
+    lay = dict(kv.split("=") for kv in tx["Layout"].split(" "))
+    ax, ay, aw, ah = map(int, lay["area"].split(","))
+    y0, y1 = map(float, lay["yr"].split(","))
+    for c in range(5):
+        want = ay + ah - (ev[c] / ev.sum() - y0) / (y1 - y0) * ah
+        x, y = map(int, lay[f"bar{c}"].split(","))
+        assert abs(y - want) <= 1.5, (c, y, want)
+        assert tuple(px[y + 2, x]) != (255, 255, 255) or ev[c] / ev.sum() < 0.01, (c, "bar not drawn")
+    px, tx = vd.read_png(os.path.join(d, "scatter.png"))
+    lay = dict(kv.split("=") for kv in tx["Layout"].split(" "))
+    real = tokens >= 0
+    assert int(lay["n"]) == real.sum() and int(lay["concept"]) == concept[real].sum(), (lay, real.sum())
+    P = (R - R.mean(0)) @ (V[:, :2] * np.sign(V[np.argmax(np.abs(V[:, :2]), axis=0), [0, 1]]))
+    for j, key in ((0, "xr"), (1, "yr")):
+        lo, hi = map(float, lay[key].split(","))
+        assert lo <= P[:, j].min() and P[:, j].max() <= hi and hi - lo < 2 * np.ptp(P[:, j]), (key, lo, hi)
+    orange = np.all(px == np.array([255, 127, 14]), axis=2).sum()  # tab10(1)
+    assert orange > 50, orange
+
+
 def errors():
     acts, _ = data()
     p = run("pca", "--acts", acts, "--out", T("x.h5"), ok=False)  # two hooks: --hook needed
@@ -63,5 +104,6 @@ def errors():
 
 
 check("PCA == numpy eigh of np.cov (values, ratios, components)", pca_matches)
+check("--figures: scree bars at numpy's ratios; scatter of every real token, the concept's coloured", figures)
 check("errors: several hooks without --hook, unknown hook", errors)
 mstest.finish()
