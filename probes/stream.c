@@ -7,13 +7,22 @@
 // Next block of the split `want` into Z (cap, d): real tokens only (id >= 0: padding is never data;
 // switch to the reader's real-token mask when src/io/acts.h has one), (x - mean) / std when mean is
 // given, else x. flat[i] = seq·ctx + pos of row i (the label index). Returns the rows, 0 at the end, -1.
+// Whether the labels' row q has the activations' tokens at every real position: a capture cut by
+// --max-tokens pads the rest of its last row (-1), which a labels file of the whole input does not.
+static int row_lines_up(const ms_probe_src *s, int64_t q) {
+    const int32_t *want = s->lab->tokens + q * s->ctx;
+    for (int t = 0; t < s->ctx; t++)
+        if (s->ids[t] >= 0 && s->ids[t] != want[t]) return 0;
+    return 1;
+}
+
 int64_t ms_probe_next_block(ms_probe_src *s, int want, const double *mean, const double *std, double *Z, int64_t *flat) {
     int64_t n = 0;
     for (; s->cursor < s->n_seq && n + s->ctx <= s->cap; s->cursor++) {
         int64_t q = s->cursor;
         if (s->split && s->split[q] != want) continue;
         if (ms_acts_read(s->a, s->h, q, 1, 0, s->ctx, s->xseq) || ms_acts_read_ids(s->a, q, 1, 0, s->ctx, s->ids)) return -1;
-        if (s->lab && memcmp(s->ids, s->lab->tokens + q * s->ctx, (size_t)s->ctx * sizeof *s->ids) != 0) {
+        if (s->lab && !row_lines_up(s, q)) {
             ms_error("%s: /tokens row %lld differs from the activations file's (labels made with other --input/--ctx/--prepend-bos?)",
                      ms_acts_path(s->a), (long long)q);
             return -1;

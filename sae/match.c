@@ -55,7 +55,9 @@ static int encode_all(const ms_sae *s, const ms_sae_match_opts *o, const ms_labe
         if (got == 0) break;
         int64_t m = 0; // compact the real tokens to the front of x
         for (int64_t i = 0; i < got && c->n_tok + m < maxt; i++, pos++) {
-            if (ids[i] != lab->tokens[pos]) {
+            // padding (-1) is never data; a capture cut by --max-tokens pads the end of its last row,
+            // which labels of the whole input hold tokens for
+            if (ids[i] >= 0 && ids[i] != lab->tokens[pos]) {
                 ms_error("%s: token %lld (sequence %lld) differs from the labels file's (labels made with other "
                          "--input/--ctx/--prepend-bos?)", o->acts, (long long)(pos % ctx), (long long)(pos / ctx));
                 goto done;

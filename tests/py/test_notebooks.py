@@ -1,7 +1,10 @@
 """Executes every notebook in notebooks/ against outputs the CLI writes here (a small random model,
-a capture of JSONL paragraphs, so rows end in padding, a TopK SAE), so the notebooks keep reading our
-on-disk formats correctly with h5py. The notebook reads in chunks of 7 rows and skips padding; its
-explained variance and L0 must equal a whole-array NumPy computation over the real tokens."""
+a capture of JSONL paragraphs, so rows end in padding, a TopK SAE, concept labels, ridge probes and
+`sae match`), so the notebooks keep reading our on-disk formats correctly with h5py.
+read_outputs.ipynb reads in chunks of 7 rows and skips padding; its explained variance and L0 must
+equal a whole-array NumPy computation over the real tokens. concepts_probes.ipynb recomputes every
+probe's held-out F1 from the stored weights (and asserts it equals probe.h5's); its concept shares
+and /match numbers must equal what this test reads directly."""
 import glob, json, os
 import numpy as np
 import nbformat
@@ -25,6 +28,13 @@ run("sae", "train", "--acts", acts, "--hook", "blocks.1.hook_resid_post", "--arc
     "--k", "4", "--expansion", "2", "--batch", "512", "--tokens", "16k", "--out", sae)
 
 
+labels = os.path.join(TMP, "labels.h5")
+probe = os.path.join(TMP, "probe.h5")
+run("concepts", "label", "--model", model, "--input", corpus, "--input-format", "jsonl", "--ctx", "64", "--out", labels)
+run("probe", "train", "--acts", acts, "--hook", "blocks.1.hook_resid_post", "--labels", labels, "--all", "--out", probe)
+run("sae", "match", "--sae", sae, "--acts", acts, "--labels", labels, "--probe", probe)
+
+
 def provenance():
     # the dictionary names the model its activations came from
     import h5py
@@ -40,11 +50,16 @@ check("sae file names the model", provenance)
 
 def execute(path):
     nb = nbformat.read(path, as_version=4)
-    env = {"MONOSCOPE_ACTS": acts, "MONOSCOPE_SAE": sae, "MONOSCOPE_NB_OUT": TMP, "MONOSCOPE_NB_CHUNK": "7"}
+    env = {"MONOSCOPE_ACTS": acts, "MONOSCOPE_SAE": sae, "MONOSCOPE_NB_OUT": TMP, "MONOSCOPE_NB_CHUNK": "7",
+           "MONOSCOPE_LABELS": labels, "MONOSCOPE_PROBE": probe}
     os.environ.update(env)
     ExecutePreprocessor(timeout=300, kernel_name="python3").preprocess(
         nb, {"metadata": {"path": os.path.dirname(path)}})
-    # every code cell ran without error (an error raises above) and produced its figures
+    # every code cell ran without error (an error raises above); then the notebook's own outputs
+    CHECKS[os.path.basename(path)]()
+
+
+def check_read_outputs():
     assert os.path.getsize(os.path.join(TMP, "nb_density.png")) > 0
     got = json.load(open(os.path.join(TMP, "nb_metrics.json")))
     want = whole_array_metrics()
@@ -70,6 +85,25 @@ def whole_array_metrics():
     return {"tokens": len(x), "explained_variance": float(ev), "l0": float((z > 0).sum(1).mean())}
 
 
+def check_concepts_probes():
+    import h5py
+    assert os.path.getsize(os.path.join(TMP, "nb_concepts.png")) > 0
+    got = json.load(open(os.path.join(TMP, "nb_concepts.json")))
+    with h5py.File(labels) as f, h5py.File(probe) as p, h5py.File(sae) as s:
+        real = f["tokens"][:] >= 0
+        for c in f["concepts"]:
+            assert abs(got["share"][c] - f["concepts"][c][:][real].mean()) < 1e-12, c
+        assert sorted(got["probe_f1"]) == sorted(p["probes"]), got["probe_f1"]
+        for c in p["probes"]:
+            assert abs(got["probe_f1"][c] - p["probes"][c].attrs["f1"]) < 1e-6, c
+        names = [str(c) for c in s["match"].attrs["concepts"]]
+        for i, c in enumerate(names):
+            assert got["match_feature"][c] == int(s["match/feature"][i, 0]), c
+            assert got["match_f1"][c] == float(s["match/f1"][i, 0]), c
+    print(f"  concepts_probes: {len(got['probe_f1'])} probes' held-out F1 recomputed from their weights", flush=True)
+
+
+CHECKS = {"read_outputs.ipynb": check_read_outputs, "concepts_probes.ipynb": check_concepts_probes}
 for nb_path in sorted(glob.glob(os.path.join(SRC, "notebooks", "*.ipynb"))):
     check(os.path.basename(nb_path), lambda p=nb_path: execute(p))
 finish()
