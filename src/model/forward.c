@@ -31,7 +31,7 @@ struct ms_state {
     int ldq, ldkv;
     float *z;             // (N, H*Dh)
     float *h1, *h2;       // (N, F) mlp pre (gate) / up
-    float *att_scratch;   // (n_threads, max_T, max_T) per-thread score matrix
+    float *att_scratch;   // (n_threads, ms_attention_scratch_floats()) per-thread score tile
     float *att;           // (B, H, T, T) materialised scores/pattern; allocated on first need
     size_t att_cap;
     float *logits;        // (N, V); allocated on first need
@@ -122,7 +122,7 @@ void ms_state_set_threads(ms_state *s, int n_threads) {
     s->n_threads = n_threads < 1 ? 1 : n_threads;
     s->be.n_threads = s->n_threads;
     free(s->att_scratch);
-    s->att_scratch = ms_aligned_alloc((size_t)s->n_threads * s->max_T * s->max_T * sizeof(float));
+    s->att_scratch = ms_aligned_alloc((size_t)s->n_threads * ms_attention_scratch_floats() * sizeof(float));
 }
 
 const float *ms_state_logits(const ms_state *s) { return s->logits; }
@@ -170,7 +170,7 @@ static int attention(const ms_model *m, ms_state *s, const ms_hooks *hk, int lay
                                 .window = c->local_layer[layer] ? c->sliding_window : 0,
                                 .scale = c->attn_scale, .softcap = c->attn_softcap};
     if (!ms_hooks_wants(hk, MS_SITE_ATTN_SCORES, layer) && !ms_hooks_wants(hk, MS_SITE_ATTN_PATTERN, layer)) {
-        ms_op_attention(&s->be, &io, s->att_scratch); // one (T, T) scratch per thread
+        ms_op_attention(&s->be, &io, s->att_scratch); // one small score tile per thread
         return 0;
     }
     size_t need = (size_t)B * c->n_head * T * T; // (B, H, T, T)
