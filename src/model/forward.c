@@ -2,11 +2,13 @@
 // hook site of model/hooks.h offered to callbacks that may overwrite it in place.
 //
 // All N = B*T rows go through each projection as one sgemm. Attention runs per (sequence, head) in
-// parallel, each pair with two small sgemms (Q·Kᵀ and P·V) on a T×T scratch matrix. Every kernel is
+// parallel, an online softmax over key blocks (no T×T matrix unless a hook reads the scores/pattern),
+// optionally over the keys and values a KV cache kept from earlier passes (generate.c). Every kernel is
 // called through backend/backend.h with an explicit thread count (ms_backend_ctx); shapes use the
 // dimension legend of model.h.
 // A hook sees exactly the buffer the pass continues from, and the arithmetic is the same with or
-// without hooks, so observe-only hooks never change results.
+// without hooks, so observe-only hooks never change results (the scores/pattern sites aside: they
+// switch attention to the materialised path, equal to the fused one to float rounding).
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,7 +168,7 @@ static int norm(const ms_model *m, const ms_state *s, const ms_hooks *hk, ms_sit
 }
 
 // Causal attention of layer `layer` into s->z, materialising the (B, H, T, T) scores and pattern
-// only where a hook wants them (fused per (sequence, head) otherwise; same bits either way).
+// only where a hook wants them (fused per (sequence, head) otherwise; equal to float rounding).
 static int attention(const ms_model *m, ms_state *s, const ms_hooks *hk, int layer, int B, int T) {
     const ms_config *c = &m->cfg;
     ms_attention_io io = {.q = s->qp, .k = s->kp, .v = s->vp, .ldq = s->ldq, .ldkv = s->ldkv, .z = s->z,
