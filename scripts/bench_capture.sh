@@ -8,30 +8,33 @@
 # and oneDNN's matmul on pre-laid-out weights, which is oneDNN's where it is built in).
 # Also the early-layer case (blocks.0-2 only) to show later layers are not paid for.
 # usage: scripts/bench_capture.sh [threads] [repeats]    (build/ must be a Release build)
-# env: MONOSCOPE=<binary> (default build/monoscope), CAPTURE_ARGS="--compute bf16" (extra capture options)
+# env: MONOSCOPE=<binary> (default build/monoscope), CAPTURE_ARGS="--compute bf16" (extra capture options),
+#      CTX=1024 BATCH=1 (sequence length and batch; default 256 x 4; 4096 tokens per round either way)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T=${1:-$(nproc)}; R=${2:-5}
+CTX=${CTX:-256}; BATCH=${BATCH:-4}; NSEQ=$((4096 / CTX)); M=$((CTX * BATCH))
 MS=${MONOSCOPE:-build/monoscope}  # MONOSCOPE=build-x/monoscope: another build, same references
 W=${BENCH_DIR:-/tmp/monoscope-bench}
 mkdir -p "$W"
 export OMP_NUM_THREADS=$T MONOSCOPE_NO_PROGRESS=1
 [ -d "$W/gpt2s" ] || "$MS" random-model --arch gpt2 --layers 12 --d-model 768 --heads 12 --d-mlp 3072 \
     --vocab 50257 --ctx 1024 --seed 0 --out "$W/gpt2s" >/dev/null
-# 16 sequences of 256 random ids = 4 batches of 4 x 256
+# NSEQ sequences of CTX random ids (16 x 256 = 4 batches of 4 x 256 by default)
 /usr/bin/python3 -c "
 import random; random.seed(0)
-print('\n'.join(' '.join(str(random.randrange(50257)) for _ in range(256)) for _ in range(16)))" > "$W/ids.txt"
+print('\n'.join(' '.join(str(random.randrange(50257)) for _ in range($CTX)) for _ in range($NSEQ)))" > "$W/ids.txt"
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 capture_rate() { # hooks -> prints "tokens/s hdf5_fraction" (from capture's own summary line)
-    "$MS" capture --model "$W/gpt2s" --input "$W/ids.txt" --input-format ids --ctx 256 --batch 4 \
+    "$MS" capture --model "$W/gpt2s" --input "$W/ids.txt" --input-format ids --ctx "$CTX" --batch "$BATCH" \
         --hooks "$1" --out "$W/acts.h5" --overwrite ${CAPTURE_ARGS:-} 2>&1 >/dev/null |
         sed -n 's/.*: \([0-9.]*\) tokens\/s.*hdf5 [0-9.]* s (\([0-9.]*\)%).*/\1 \2/p'
 }
 
 # Machines are noisy (a shared VM's speed drifts by tens of percent within minutes), so each round
 # measures all three back to back and the ratios are taken per round; medians over rounds.
+TORCH_SHAPE="--ctx $CTX --batch $BATCH --batches $((NSEQ / BATCH))"
 flops_per_token=$(awk 'BEGIN {print 12 * 2 * (768*2304 + 768*768 + 2*768*3072)}')
 ours=(); hdf=(); early=(); torch=(); torch_early=(); bound=(); r_pt=(); r_bound=(); r_pt_bound=()
 for r in $(seq "$R"); do
@@ -39,10 +42,10 @@ for r in $(seq "$R"); do
     read -r e _ < <(capture_rate 'blocks.0.hook_resid_post,blocks.1.hook_resid_post,blocks.2.hook_resid_post'); early+=("$e")
     # PyTorch at its best: sleeping waiters, and without the OpenBLAS core pin this environment sets
     # for our tests (the pin is for monoscope's reproducibility, not a handicap for the reference)
-    t=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 scripts/bench/capture_torch.py --threads "$T" --repeats 1 | awk '{print $2}')
-    te=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 scripts/bench/capture_torch.py --threads "$T" --repeats 1 --upto-layer 2 | awk '{print $2}')
-    # GEMM bound: per token and layer the four projections (M = 1024 rows of a 4 x 256 batch)
-    g=$(./build/sgemm_rate 1024 2304 768 1024 768 768 1024 3072 768 1024 768 3072 | awk '/total_best/ {print $2}')
+    t=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 scripts/bench/capture_torch.py --threads "$T" --repeats 1 $TORCH_SHAPE | awk '{print $2}')
+    te=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 scripts/bench/capture_torch.py --threads "$T" --repeats 1 --upto-layer 2 $TORCH_SHAPE | awk '{print $2}')
+    # GEMM bound: per token and layer the four projections (M = CTX * BATCH rows of a batch)
+    g=$(./build/sgemm_rate $M 2304 768 $M 768 768 $M 3072 768 $M 768 3072 | awk '/total_best/ {print $2}')
     b=$(awk -v g="$g" -v f="$flops_per_token" 'BEGIN {printf "%.1f", g * 1e9 / f}')
     torch+=("$t"); torch_early+=("$te"); bound+=("$b")
     r_pt+=("$(awk -v a="$o" -v b="$t" 'BEGIN {print a/b}')")
@@ -51,7 +54,7 @@ for r in $(seq "$R"); do
     echo "round $r: monoscope $o, PyTorch $t, GEMM bound $b ($g GFLOP/s), early layers: monoscope $e, PyTorch $te tokens/s"
 done
 m() { printf '%s\n' "$@" | median; }
-echo "threads $T, median of $R rounds, 4 x 256 tokens per batch, GPT-2-small shape, load average $(cut -d" " -f1-3 /proc/loadavg)"
+echo "threads $T, median of $R rounds, $BATCH x $CTX tokens per batch, GPT-2-small shape, load average $(cut -d" " -f1-3 /proc/loadavg)"
 echo "monoscope capture (12 x resid_post): $(m "${ours[@]}") tokens/s   (HDF5 writing $(m "${hdf[@]}") % of capture time)"
 echo "PyTorch CPU forward (same sites):    $(m "${torch[@]}") tokens/s"
 echo "GEMM bound (best f32 GEMM rate):     $(m "${bound[@]}") tokens/s"

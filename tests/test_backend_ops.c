@@ -352,7 +352,7 @@ static void test_attention(int B, int T, int H, int Hkv, int Dh) {
     float *qkv = rand_buf((size_t)N * ld, 2);
     const size_t zn = (size_t)N * QD, TT = (size_t)T * T;
     float *zf = ms_calloc(zn, sizeof(float)), *z3 = ms_calloc(zn, sizeof(float));
-    float *att = ms_malloc((size_t)B * H * TT * sizeof(float)), *scratch = ms_malloc(3 * TT * sizeof(float));
+    float *att = ms_malloc((size_t)B * H * TT * sizeof(float)), *scratch = ms_malloc(3 * ms_attention_scratch_floats() * sizeof(float));
     ms_attention_io io = {.q = qkv,
                           .k = qkv + QD,
                           .v = qkv + QD + KD,
@@ -404,7 +404,9 @@ static void test_attention(int B, int T, int H, int Hkv, int Dh) {
     CHECK(!bad, "attention B%d T%d H%d Hkv%d Dh%d: %zu outputs off", B, T, H, Hkv, Dh, bad);
     ms_op_attention_softmax(&three, &io, att);
     ms_op_attention_values(&one, &io, att);
-    CHECK(!memcmp(zf, z3, zn * sizeof(float)), "attention B%d T%d: fused and three-step paths differ in bits", B, T);
+    double md = 0; // the fused online softmax and the materialised pattern: equal to rounding
+    for (size_t i = 0; i < zn; i++) md = fmax(md, fabs((double)zf[i] - z3[i]) / (1.0 + fabs((double)z3[i])));
+    CHECK(md <= 2e-6, "attention B%d T%d: fused and three-step paths differ by %.3g", B, T, md);
     // an edited pattern that attends ahead (uniform over all T keys) takes the full product
     for (size_t i = 0; i < (size_t)B * H * TT; i++) att[i] = 1.0f / T;
     ms_op_attention_values(&three, &io, att);
@@ -493,6 +495,7 @@ int main(void) {
     test_attention(2, 65, 6, 3, 12);  // crosses one query block of 64
     test_attention(1, 130, 4, 1, 16); // multi-query, two block boundaries
     test_attention(3, 100, 8, 8, 64); // enough work for the (sequence, head) loop to fork
+    test_attention(1, 300, 2, 1, 16); // three key blocks of the online softmax
     for (int dt = 0; dt < 2; dt++) {
         test_enc_gemm(33, 70, 5, (ms_enc_dtype)dt, MS_ENC_WT);
         test_enc_gemm(64, 128, 37, (ms_enc_dtype)dt, MS_ENC_W);

@@ -85,8 +85,27 @@ static int keep_z(ms_activation *a, void *user) {
 
 static float *run(const ms_model *m, ms_state *s, const int32_t *tok, int B, int T, ms_hooks *h);
 
-// Long sequences (several query blocks of the blocked causal attention): observe-only hooks are
-// bit-identical, and a pattern edited to attend everywhere (future included) is honoured:
+// Observers on every site except the attention scores and pattern: those switch attention from the
+// fused online softmax to the materialised three-step path, equal to it only to float rounding.
+static void observe_fused_sites(ms_hooks *h, int n_layer, int *calls) {
+    char name[96];
+    for (int st = 0; st < MS_SITE_COUNT; st++) {
+        if (st == MS_SITE_ATTN_SCORES || st == MS_SITE_ATTN_PATTERN) continue;
+        const int in_block = ms_site_is_block((ms_site)st);
+        for (int l = in_block ? 0 : -1; l < (in_block ? n_layer : 0); l++)
+            ms_hooks_add(h, ms_site_name((ms_site)st, l, name, sizeof name), observe, calls);
+    }
+}
+
+// max |a - b| / (1 + |b|) over n entries
+static double max_rel_diff(const float *a, const float *b, size_t n) {
+    double md = 0;
+    for (size_t i = 0; i < n; i++) md = fmax(md, fabs((double)a[i] - b[i]) / (1.0 + fabs((double)b[i])));
+    return md;
+}
+
+// Long sequences (several query and key blocks of the fused attention): observe-only hooks are
+// bit-identical (within float rounding where they read the pattern, which materialises it), and a pattern edited to attend everywhere (future included) is honoured:
 // z[t, h] = mean over all positions of v[., kv head of h].
 static void test_long(const char *label, ms_model *m) {
     const ms_config *c = &m->cfg;
@@ -97,9 +116,16 @@ static void test_long(const char *label, ms_model *m) {
     float *plain = run(m, s, tok, B, T, NULL);
     ms_hooks *h = ms_hooks_new();
     int calls = 0;
-    ms_hooks_add(h, "*", observe, &calls);
+    observe_fused_sites(h, c->n_layer, &calls);
     float *obs = run(m, s, tok, B, T, h);
     CHECK(!memcmp(plain, obs, (size_t)B * T * V * sizeof(float)), "%s: observe-only hooks changed long-sequence logits", label);
+    ms_hooks_free(h);
+    free(obs);
+    h = ms_hooks_new();
+    ms_hooks_add(h, "*", observe, &calls);
+    obs = run(m, s, tok, B, T, h);
+    const double dp = max_rel_diff(obs, plain, (size_t)B * T * V);
+    CHECK(dp <= 1e-5, "%s: materialised and fused attention differ by %.3g in long-sequence logits", label, dp);
     ms_hooks_free(h);
     h = ms_hooks_new();
     ms_hooks_add(h, "blocks.1.attn.hook_v", keep_v, NULL);
@@ -147,12 +173,21 @@ static void test_model(const char *label, ms_model *m) {
     float *again = run(m, s, tok, B, T, NULL);
     CHECK(!memcmp(plain, again, NL * sizeof(float)), "%s: two runs differ", label);
 
-    // observe-only hooks on every site: bit-identical logits, and every site is offered
+    // observe-only hooks on every site: every site is offered; bit-identical logits unless the pattern
+    // is observed (materialised: equal to rounding)
     ms_hooks *h = ms_hooks_new();
     int calls = 0;
     ms_hooks_add(h, "*", observe, &calls);
     float *observed = run(m, s, tok, B, T, h);
-    CHECK(!memcmp(plain, observed, NL * sizeof(float)), "%s: observe-only hooks changed the logits", label);
+    const double dp = max_rel_diff(observed, plain, NL);
+    CHECK(dp <= 1e-5, "%s: observing the pattern (materialised attention) moved the logits by %.3g", label, dp);
+    ms_hooks *hf = ms_hooks_new(); // every other site: bit-identical
+    int n_fused = 0;
+    observe_fused_sites(hf, c->n_layer, &n_fused);
+    float *fused = run(m, s, tok, B, T, hf);
+    CHECK(!memcmp(plain, fused, NL * sizeof(float)), "%s: observe-only hooks changed the logits", label);
+    free(fused);
+    ms_hooks_free(hf);
     int per_block = c->arch == MS_ARCH_LLAMA ? 18 : 15, global = c->arch == MS_ARCH_LLAMA ? 3 : 4;
     CHECK(calls == c->n_layer * per_block + global, "%s: %d hook calls, expected %d", label, calls,
           c->n_layer * per_block + global);

@@ -154,10 +154,15 @@ typedef struct {
     int window;   // > 0: query t sees keys (t - window, t] only (sliding-window attention); 0: all of [0, t]
     float scale;  // score scale; 0: 1/sqrt(Dh)
     float softcap; // > 0: scores = softcap * tanh(scores / softcap) before the mask (Gemma 2)
+    // KV cache (fused path only; 0 for the three-step path): the T query rows sit at positions
+    // pos0..pos0+T-1, and k, v hold kv_T rows per sequence (0: T), of which [0, pos0+T) are read.
+    int pos0, kv_T;
 } ms_attention_io;
 
-// Fused: scores, causal softmax and P·V per (sequence, head), nothing materialised. scratch:
-// (n_threads, T, T), one score matrix per thread.
+// Fused: per (sequence, head), an online softmax over key blocks accumulating P·V into z; no
+// (T, T) matrix (agrees with the three-step path to float rounding, not bit for bit). scratch:
+// n_threads × ms_attention_scratch_floats(), a small score tile per thread whatever T is.
+size_t ms_attention_scratch_floats(void);
 void ms_op_attention(const ms_backend_ctx *be, const ms_attention_io *io, float *scratch);
 // The same in three steps on a materialised att (B, H, T, T), so a caller can read or edit the
 // scores and the pattern between them:

@@ -13,7 +13,7 @@
 static void help(FILE *f) {
     fprintf(f,
         "usage: monoscope generate --model PATH [--prompt S | --ids \"1 2 3\"] [-n N] [--print-ids]\n"
-        "                          [--temperature T [--top-k K] [--seed S]]\n\n"
+        "                          [--temperature T [--top-k K] [--seed S]] [--no-kv-cache]\n\n"
         "Greedy (argmax) generation by default, or sampling with --temperature. Prints the continuation\n"
         "only (the prompt is not repeated).\n\n"
         "  -m, --model PATH   checkpoint: Hugging Face dir, GGUF file, or llama2.c .bin\n"
@@ -30,6 +30,8 @@ static void help(FILE *f) {
         "                     and prompt give the same tokens\n"
         "      --print-ids    print the generated ids space-separated on one line instead of text\n"
         "                     (also the output when the model has no tokenizer)\n"
+        "      --no-kv-cache  rerun the whole prefix for every token instead of the new token against\n"
+        "                     cached keys and values (same tokens, slower; for comparisons)\n"
         "  -h, --help         this help\n");
 }
 
@@ -57,12 +59,12 @@ int cmd_generate(int argc, char **argv) {
         {"model", required_argument, 0, 'm'}, {"prompt", required_argument, 0, 'p'},
         {"ids", required_argument, 0, 'i'},   {"print-ids", no_argument, 0, 'I'},
         {"temperature", required_argument, 0, 'T'}, {"top-k", required_argument, 0, 'K'},
-        {"seed", required_argument, 0, 'S'},
+        {"seed", required_argument, 0, 'S'}, {"no-kv-cache", no_argument, 0, 'C'},
         {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
     const char *model_path = NULL, *prompt = NULL, *ids_str = NULL;
     long n_gen = 32;
     int print_ids = 0, ch;
-    ms_sampling smp = {0, 0, 0};
+    ms_sampling smp = {0};
     char *end;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "m:p:i:n:h", opts, NULL)) != -1) {
@@ -72,6 +74,7 @@ int cmd_generate(int argc, char **argv) {
         case 'i': ids_str = optarg; break;
         case 'n': if ((n_gen = cli_parse_long("-n", optarg)) < 0) return 2; break;
         case 'I': print_ids = 1; break;
+        case 'C': smp.no_kv_cache = 1; break;
         case 'T':
             smp.temperature = strtod(optarg, &end);
             if (end == optarg || *end || !(smp.temperature >= 0) || !isfinite(smp.temperature))

@@ -2,11 +2,13 @@
 // hook site of model/hooks.h offered to callbacks that may overwrite it in place.
 //
 // All N = B*T rows go through each projection as one sgemm. Attention runs per (sequence, head) in
-// parallel, each pair with two small sgemms (Q·Kᵀ and P·V) on a T×T scratch matrix. Every kernel is
+// parallel, an online softmax over key blocks (no T×T matrix unless a hook reads the scores/pattern),
+// optionally over the keys and values a KV cache kept from earlier passes (generate.c). Every kernel is
 // called through backend/backend.h with an explicit thread count (ms_backend_ctx); shapes use the
 // dimension legend of model.h.
 // A hook sees exactly the buffer the pass continues from, and the arithmetic is the same with or
-// without hooks, so observe-only hooks never change results.
+// without hooks, so observe-only hooks never change results (the scores/pattern sites aside: they
+// switch attention to the materialised path, equal to the fused one to float rounding).
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,12 +33,16 @@ struct ms_state {
     int ldq, ldkv;
     float *z;             // (N, H*Dh)
     float *h1, *h2;       // (N, F) mlp pre (gate) / up
-    float *att_scratch;   // (n_threads, max_T, max_T) per-thread score matrix
+    float *att_scratch;   // (n_threads, ms_attention_scratch_floats()) per-thread score tile
     float *att;           // (B, H, T, T) materialised scores/pattern; allocated on first need
     size_t att_cap;
     float *logits;        // (N, V); allocated on first need
     size_t logits_cap;
     float *rope_cos, *rope_sin; // (max_T, Dh/2)
+    // KV cache (ms_forward_opts.kv_cache): post-RoPE keys and values of every layer, allocated on
+    // first use; kv_on and pos0 describe the pass in progress.
+    float *kv_k, *kv_v;   // (n_layer, max_B, max_T, Hkv*Dh)
+    int kv_on, pos0;
 };
 
 // Angular frequency of rotary pair i (of rotary_dims/2): theta^(-2i/rotary_dims), rescaled by cfg.rope_scaling.
@@ -103,7 +109,7 @@ void ms_state_free(ms_state *s) {
     if (!s) return;
     free(s->x); free(s->qkv); free(s->ln); free(s->tmp); free(s->q); free(s->k); free(s->v); free(s->z);
     free(s->h1); free(s->h2); free(s->par); free(s->att_scratch); free(s->att); free(s->logits);
-    free(s->rope_cos); free(s->rope_sin);
+    free(s->rope_cos); free(s->rope_sin); free(s->kv_k); free(s->kv_v);
     ms_gemm_cache_free(s->be.gemm);
     free(s);
 }
@@ -122,7 +128,7 @@ void ms_state_set_threads(ms_state *s, int n_threads) {
     s->n_threads = n_threads < 1 ? 1 : n_threads;
     s->be.n_threads = s->n_threads;
     free(s->att_scratch);
-    s->att_scratch = ms_aligned_alloc((size_t)s->n_threads * s->max_T * s->max_T * sizeof(float));
+    s->att_scratch = ms_aligned_alloc((size_t)s->n_threads * ms_attention_scratch_floats() * sizeof(float));
 }
 
 const float *ms_state_logits(const ms_state *s) { return s->logits; }
@@ -162,15 +168,20 @@ static int norm(const ms_model *m, const ms_state *s, const ms_hooks *hk, ms_sit
 }
 
 // Causal attention of layer `layer` into s->z, materialising the (B, H, T, T) scores and pattern
-// only where a hook wants them (fused per (sequence, head) otherwise; same bits either way).
+// only where a hook wants them (fused per (sequence, head) otherwise; equal to float rounding).
 static int attention(const ms_model *m, ms_state *s, const ms_hooks *hk, int layer, int B, int T) {
     const ms_config *c = &m->cfg;
-    const ms_attention_io io = {.q = s->qp, .k = s->kp, .v = s->vp, .ldq = s->ldq, .ldkv = s->ldkv, .z = s->z,
+    ms_attention_io io = {.q = s->qp, .k = s->kp, .v = s->vp, .ldq = s->ldq, .ldkv = s->ldkv, .z = s->z,
                                 .B = B, .T = T, .H = c->n_head, .Hkv = c->n_kv_head, .Dh = c->d_head,
                                 .window = c->local_layer[layer] ? c->sliding_window : 0,
                                 .scale = c->attn_scale, .softcap = c->attn_softcap};
     if (!ms_hooks_wants(hk, MS_SITE_ATTN_SCORES, layer) && !ms_hooks_wants(hk, MS_SITE_ATTN_PATTERN, layer)) {
-        ms_op_attention(&s->be, &io, s->att_scratch); // one (T, T) scratch per thread
+        if (s->kv_on) { // keys and values of positions [0, pos0 + T) from the cache (kv_store wrote this pass's)
+            const size_t KD = (size_t)c->n_kv_head * c->d_head, per_layer = (size_t)s->max_B * s->max_T * KD;
+            io.k = s->kv_k + layer * per_layer, io.v = s->kv_v + layer * per_layer;
+            io.ldkv = (int)KD, io.kv_T = s->max_T, io.pos0 = s->pos0;
+        }
+        ms_op_attention(&s->be, &io, s->att_scratch); // one small score tile per thread
         return 0;
     }
     size_t need = (size_t)B * c->n_head * T * T; // (B, H, T, T)
@@ -185,6 +196,18 @@ static int attention(const ms_model *m, ms_state *s, const ms_hooks *hk, int lay
     if (hook(hk, c, MS_SITE_ATTN_PATTERN, layer, s->att, B, T)) return -1;
     ms_op_attention_values(&s->be, &io, s->att);
     return 0;
+}
+
+// Copies this pass's post-RoPE k and v rows (B, T, Hkv*Dh) to positions [pos0, pos0 + T) of layer
+// l's cache, where the fused attention of this and later passes reads them.
+static void kv_store(const ms_model *m, ms_state *s, int l, int B, int T) {
+    const size_t KD = (size_t)m->cfg.n_kv_head * m->cfg.d_head, per_layer = (size_t)s->max_B * s->max_T * KD;
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            const size_t dst = l * per_layer + ((size_t)b * s->max_T + s->pos0 + t) * KD, src = ((size_t)b * T + t) * s->ldkv;
+            memcpy(s->kv_k + dst, s->kp + src, KD * sizeof(float));
+            memcpy(s->kv_v + dst, s->vp + src, KD * sizeof(float));
+        }
 }
 
 // q, k, v of layer l from the normalized s->ln, through q/k-norm and RoPE, attention, and the
@@ -233,11 +256,13 @@ static int attn_sublayer(const ms_model *m, ms_state *s, const ms_hooks *hk, int
     }
     if (rope) {
         const int half = c->rope_style == MS_ROPE_HALF, rot = c->rotary_dims;
-        ms_op_rope_dims(&s->be, s->q, N, T, c->n_head, c->d_head, rot, half, s->rope_cos, s->rope_sin);
-        ms_op_rope_dims(&s->be, s->k, N, T, c->n_kv_head, c->d_head, rot, half, s->rope_cos, s->rope_sin);
+        const size_t at = (size_t)s->pos0 * (rot / 2); // rows of the tables from position pos0 (KV cache)
+        ms_op_rope_dims(&s->be, s->q, N, T, c->n_head, c->d_head, rot, half, s->rope_cos + at, s->rope_sin + at);
+        ms_op_rope_dims(&s->be, s->k, N, T, c->n_kv_head, c->d_head, rot, half, s->rope_cos + at, s->rope_sin + at);
         HOOK(MS_SITE_ATTN_ROT_Q, s->q);
         HOOK(MS_SITE_ATTN_ROT_K, s->k);
     }
+    if (s->kv_on) kv_store(m, s, l, B, T);
     if (attention(m, s, hk, l, B, T)) return -1;
     HOOK(MS_SITE_ATTN_Z, s->z);
     // output projection: sgemm without bias; the bias is added in the pass that follows
@@ -318,6 +343,29 @@ static int block(const ms_model *m, ms_state *s, const ms_hooks *hk, int l, int 
     return hook(hk, c, MS_SITE_RESID_POST, l, s->x, B, T);
 }
 
+// Sets up the KV cache for a pass of T tokens per sequence (opts->kv_cache: from position
+// opts->pos0, the cache allocated on first use) or turns it off. 0, or -1 + ms_error.
+static int kv_begin(const ms_model *m, ms_state *s, const ms_hooks *hk, int T, const ms_forward_opts *opts) {
+    const ms_config *c = &m->cfg;
+    s->kv_on = opts->kv_cache, s->pos0 = opts->kv_cache ? opts->pos0 : 0;
+    if (!s->kv_on) return 0;
+    if (s->pos0 < 0 || s->pos0 + T > s->max_T) {
+        ms_error("KV cache: positions %d..%d exceed the state's %d tokens", s->pos0, s->pos0 + T - 1, s->max_T);
+        return -1;
+    }
+    for (int l = 0; l < c->n_layer && s->pos0 > 0; l++)
+        if (ms_hooks_wants(hk, MS_SITE_ATTN_SCORES, l) || ms_hooks_wants(hk, MS_SITE_ATTN_PATTERN, l)) {
+            ms_error("the attention scores and pattern cover the whole sequence: run them without the KV cache");
+            return -1;
+        }
+    if (!s->kv_k) {
+        const size_t n = (size_t)c->n_layer * s->max_B * s->max_T * c->n_kv_head * c->d_head;
+        s->kv_k = ms_aligned_alloc(n * sizeof(float));
+        s->kv_v = ms_aligned_alloc(n * sizeof(float));
+    }
+    return 0;
+}
+
 static int forward(const ms_model *m, ms_state *s, const int32_t *tokens, int B, int T, const ms_forward_opts *opts) {
     const ms_config *c = &m->cfg;
     static const ms_forward_opts none = {.stop_after_layer = -1};
@@ -329,6 +377,7 @@ static int forward(const ms_model *m, ms_state *s, const int32_t *tokens, int B,
         ms_error("batch %d x %d tokens exceeds the state's capacity %d x %d", B, T, s->max_B, s->max_T);
         return -1;
     }
+    if (kv_begin(m, s, hk, T, opts)) return -1;
     const int N = B * T, C = c->d_model;
     for (int i = 0; i < N; i++)
         if (tokens[i] < 0 || tokens[i] >= c->vocab_size) {
@@ -350,7 +399,7 @@ static int forward(const ms_model *m, ms_state *s, const int32_t *tokens, int B,
         for (size_t i = 0; i < (size_t)N * C; i++) s->tmp[i] *= c->embed_scale;
     if (hook(hk, c, MS_SITE_EMBED, -1, s->tmp, B, T)) return -1;
     if (m->w.wpe) {
-        for (int i = 0; i < N; i++) memcpy(s->ln + (size_t)i * C, m->w.wpe + (size_t)(i % T) * C, (size_t)C * sizeof(float));
+        for (int i = 0; i < N; i++) memcpy(s->ln + (size_t)i * C, m->w.wpe + (size_t)(s->pos0 + i % T) * C, (size_t)C * sizeof(float));
         if (hook(hk, c, MS_SITE_POS_EMBED, -1, s->ln, B, T)) return -1;
         for (size_t i = 0; i < (size_t)N * C; i++) s->x[i] = s->tmp[i] + s->ln[i];
     } else {

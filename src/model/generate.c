@@ -42,11 +42,15 @@ int ms_generate(const ms_model *m, int32_t *ids, int n, int total, const ms_samp
     int *order = sampled ? ms_malloc((size_t)V * sizeof *order) : NULL;
     double *p = sampled ? ms_malloc((size_t)V * sizeof *p) : NULL;
     ms_rng r = ms_rng_from(sampled ? smp->seed : 0, 0x6E6E, 0);
-    ms_forward_opts fo = {.hooks = NULL, .want_logits = 1, .stop_after_layer = -1};
+    // with the cache the prompt is one prefill pass, then each step runs only the token just chosen
+    const int cached = !(smp && smp->no_kv_cache);
+    ms_forward_opts fo = {.hooks = NULL, .want_logits = 1, .stop_after_layer = -1, .kv_cache = cached};
     int rc = 0;
     while (n < total) {
-        if (ms_forward(m, s, ids, 1, n, &fo)) { rc = -1; break; }
-        const float *lg = ms_state_logits(s) + (size_t)(n - 1) * V; // (V) the last position's logits
+        const int T = n - fo.pos0; // tokens this pass runs: those not in the cache yet
+        if (ms_forward(m, s, ids + fo.pos0, 1, T, &fo)) { rc = -1; break; }
+        if (cached) fo.pos0 = n;
+        const float *lg = ms_state_logits(s) + (size_t)(T - 1) * V; // (V) the last position's logits
         const int next = sampled ? sample(lg, V, smp, &r, order, p) : argmax(lg, V);
         ids[n++] = next;
         if ((on_token && on_token(next, user)) || next == m->cfg.eos_id) break;

@@ -1,6 +1,6 @@
-// generate.h: decoding, greedy (argmax) or sampled. Each step reruns the batched prefill over the
-// whole prefix (no KV cache): simple, exactly the same arithmetic as capture, and fast enough for the
-// short generations this tool needs.
+// generate.h: decoding, greedy (argmax) or sampled. The prompt goes through one batched prefill that
+// fills the forward pass's KV cache (model.h ms_forward_opts.kv_cache); each later step runs the
+// forward pass on the one new token against the cached keys and values.
 #ifndef MS_MODEL_GENERATE_H
 #define MS_MODEL_GENERATE_H
 #include <stdint.h>
@@ -16,6 +16,7 @@ typedef struct {
     double temperature;
     int top_k;
     uint64_t seed;
+    int no_kv_cache;   // 1: rerun the whole prefix every step (the KV cache's reference; benchmarks)
 } ms_sampling;
 
 // Extends ids[0..n) (n >= 1) up to total tokens (ids holds total; total <= n_ctx), stopping after

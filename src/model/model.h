@@ -151,6 +151,11 @@ typedef struct {
     const ms_hooks *hooks;   // NULL: no hooks, no cost
     int want_logits;         // compute logits into ms_state_logits()
     int stop_after_layer;    // -1: decide from hooks/want_logits; else run blocks 0..this only
+    // KV cache: the pass keeps every layer's post-RoPE keys and values in the state, and its T tokens
+    // continue each sequence at position pos0, attending to the keys cached by earlier passes (a
+    // prefill with pos0 0, then one token at a time: generate.c). Logits and hooks cover the T new
+    // positions; the attention scores / pattern hooks need pos0 0. pos0 + T <= the state's max_T.
+    int kv_cache, pos0;
 } ms_forward_opts;
 
 // tokens: (B, T) row-major token ids; every id must be < vocab_size and T <= n_ctx.
