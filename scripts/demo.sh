@@ -15,7 +15,9 @@
 #   5. pictures: feature x token heatmaps of a corpus window, a verse and a piece of C, a token-highlight
 #      view, dashboards with the logit lens of the 1-layer dictionary's most frequent features, and the
 #      summary figures across the 4 layers
-#   6. REPORT.md (scripts/demo_report.py): every figure linked, every number measured in this run
+#   6. concepts: rule-based token labels, ridge probes on every layer of the 4-layer model, and the
+#      1-layer dictionary's best feature per concept beside a probe on the same site (sae match)
+#   7. REPORT.md (scripts/demo_report.py): every figure linked, every number measured in this run
 # Trained models and the tokenizer are cached (see "cache" below), so a second run skips training.
 # Outputs go to demo-out/ (override with DEMO_OUT=...). LM_STEPS=N / LM4_STEPS=N set the training
 # lengths, DEMO_SAMPLE_EVERY=N the share of training documents captured (every Nth; default 8): the
@@ -148,6 +150,23 @@ rm -rf "$OUT/dashboard"
 rm -rf "$OUT/summary4"
 "$MS" viz summary --sae "$SAES4" --out "$OUT/summary4"
 stage "figures"
+
+echo "== concepts: rule labels, probes on every layer of the 4-layer model, the 1-layer dictionary's features per concept"
+# labels cover one document per row (concepts label does not pack), so these captures are unpacked:
+# the sample's first 64k tokens, rows ending in padding (never data)
+"$MS" concepts label --model "$OUT/lm" --input "$OUT/sample.jsonl" --input-format jsonl --ctx 128 \
+    --out "$OUT/labels.h5" --overwrite
+"$MS" capture --model "$OUT/lm" --input "$OUT/sample.jsonl" --input-format jsonl --hooks blocks.0.mlp.hook_post \
+    --ctx 128 --batch 16 --max-tokens 65536 --out "$OUT/acts_rows.h5" --overwrite
+"$MS" capture --model "$OUT/lm4" --input "$OUT/sample.jsonl" --input-format jsonl --hooks 'blocks.*.hook_resid_post' \
+    --ctx 128 --batch 16 --max-tokens 65536 --out "$OUT/acts4_rows.h5" --overwrite
+"$MS" probe sweep --acts "$OUT/acts4_rows.h5" --hook 'blocks.*.hook_resid_post' --labels "$OUT/labels.h5" \
+    --out "$OUT/probes4" --overwrite
+"$MS" probe train --acts "$OUT/acts_rows.h5" --hook blocks.0.mlp.hook_post --labels "$OUT/labels.h5" --all \
+    --out "$OUT/probe1.h5" --overwrite
+"$MS" sae match --sae "$OUT/sae.h5" --acts "$OUT/acts_rows.h5" --labels "$OUT/labels.h5" --probe "$OUT/probe1.h5"
+"$MS" viz match --sae "$OUT/sae.h5" --out "$OUT/match.png"
+stage "concepts, probes, matches"
 
 T_STAGE=$T_START stage total
 "$PY" scripts/demo_report.py "$OUT"

@@ -166,8 +166,54 @@ def write_report(out):
           f"{d.get('ce_zero_ablate', float('nan')):.3f} |")
     w("\n![density](summary4/density.png) ![L0 vs EV](summary4/l0_ev.png)\n")
     w("![dead](summary4/dead.png) ![training](summary4/training.png)\n")
+    concepts_section(out, w)
     with open(os.path.join(out, "REPORT.md"), "w", encoding="utf-8") as f:
         f.write("\n".join(L) + "\n")
+
+
+def concepts_section(out, w):
+    """Probe F1 per layer of the 4-layer model (probes4/sweep.tsv) and, per concept, the 1-layer
+    dictionary's best single feature beside the linear probe on the same site (the SAE's /match)."""
+    sweep = os.path.join(out, "probes4", "sweep.tsv")
+    if not os.path.exists(sweep):
+        return
+    with h5py.File(os.path.join(out, "labels.h5")) as f:
+        real = f["tokens"][:] >= 0
+        share = {c: float(f["concepts"][c][:][real].mean()) for c in f["concepts"]}
+    rows = [l.split("\t") for l in open(sweep).read().splitlines()]
+    head, rows = rows[0], rows[1:]
+    col = {n: i for i, n in enumerate(head)}
+    layers = sorted({int(r[col["layer"]]) for r in rows})
+    f1 = {(r[col["concept"]], int(r[col["layer"]])): float(r[col["f1"]]) for r in rows}
+    concepts = sorted({r[col["concept"]] for r in rows})
+    w("\n## Concepts: linear probes and the features that isolate them\n")
+    w("Concept labels come from `monoscope concepts label`'s built-in rules on the sample's documents "
+      "(one document per row: labels are not packed, so these captures are not either; first 65,536 tokens). "
+      "F1 on held-out sequences (a seeded 20 % of them, `probe` defaults).\n")
+    w("**Ridge probes on each layer of the 4-layer model** (`blocks.L.hook_resid_post`; "
+      "[figure](probes4/sweep.png)):\n")
+    w("| concept | share of tokens | " + " | ".join(f"layer {l}" for l in layers) + " |")
+    w("| --- | ---: | " + " | ".join("---:" for _ in layers) + " |")
+    for c in concepts:
+        w(f"| {c} | {100 * share.get(c, float('nan')):.1f} % | " +
+          " | ".join(f"{f1.get((c, l), float('nan')):.3f}" for l in layers) + " |")
+    with h5py.File(os.path.join(out, "sae.h5")) as s:
+        m = s["match"]
+        names = [str(c) for c in m.attrs["concepts"]]
+        feat, mf1, prec, rec, pf1 = m["feature"][:, 0], m["f1"][:, 0], m["precision"][:, 0], m["recall"][:, 0], m["probe_f1"][:]
+    w("\n**The 1-layer model's MLP dictionary against the same concepts** (`sae match --probe`: the feature and "
+      "threshold chosen on the training sequences, scored on the held-out ones; the probe: ridge on "
+      "`blocks.0.mlp.hook_post`; [figure](match.png)):\n")
+    w("| concept | best feature | F1 | precision | recall | probe F1 | |")
+    w("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
+    strong = []
+    for c, ft, a, p, r, q in zip(names, feat, mf1, prec, rec, pf1):
+        note = "one feature beats the linear probe" if a > q else ""
+        if a >= 0.8:
+            strong.append(c)
+        w(f"| {c} | {ft} | **{a:.3f}** | {p:.3f} | {r:.3f} | {q:.3f} | {note} |")
+    w(f"\nConcepts with a feature of F1 ≥ 0.8: {', '.join(strong) if strong else 'none'} "
+      f"({len(strong)} of {len(names)}).\n")
 
 
 def m4_layers(out):

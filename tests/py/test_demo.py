@@ -5,7 +5,8 @@ on: every figure and file it links exists and every PNG decodes; the numbers it 
 files (the dictionary's explained variance recomputed here with NumPy from the captured activations
 and the SAE's weights; the models' losses from their training logs); both models learned something
 (validation loss below the unigram baseline); a second run takes every model from the cache and
-reproduces the dictionary bit for bit (same seed and thread count)."""
+reproduces the dictionary bit for bit (same seed and thread count); the concepts section (labels,
+probes per layer, sae match) states what the files hold."""
 import os
 import re
 import subprocess
@@ -85,6 +86,23 @@ def explained_variance_recomputed():
     print(f"  explained variance: REPORT.md {stated:.3f}, NumPy {ev:.4f} over {len(x)} tokens", flush=True)
 
 
+def concepts_match_files():
+    """The concepts section states /match's best feature and F1 per concept and the probe sweep's F1
+    per layer, as the files hold them."""
+    report = FIRST["report"]
+    with h5py.File(os.path.join(OUT, "sae.h5")) as s:
+        names = [str(c) for c in s["match"].attrs["concepts"]]
+        feat, f1 = s["match/feature"][:, 0], s["match/f1"][:, 0]
+    for c, ft, a in zip(names, feat, f1):
+        assert f"| {c} | {ft} | **{a:.3f}** |" in report, (c, ft, a)
+    rows = [l.split("\t") for l in open(os.path.join(OUT, "probes4", "sweep.tsv")).read().splitlines()[1:]]
+    for c in names:
+        line = next(x for x in report.splitlines() if x.startswith(f"| {c} | ") and "%" in x)
+        want = [f"{float(r[5]):.3f}" for r in sorted(rows, key=lambda r: int(r[1])) if r[2] == c]
+        assert line.split(" | ")[2:] and all(v in line for v in want), (line, want)
+    print(f"  {len(names)} concepts: /match and sweep.tsv as REPORT.md states them", flush=True)
+
+
 def second_run_cached_and_identical():
     with h5py.File(os.path.join(OUT, "sae.h5")) as f:
         before = f["W_dec"][:].tobytes()
@@ -101,5 +119,6 @@ def second_run_cached_and_identical():
 mstest.check("the main job runs end to end; REPORT.md's links and figures exist and decode", first_run_trains_and_reports)
 mstest.check("REPORT.md's losses equal the training logs; both models beat the unigram baseline", losses_match_logs)
 mstest.check("REPORT.md's explained variance equals NumPy's recomputation from acts and weights", explained_variance_recomputed)
+mstest.check("REPORT.md's concept tables equal /match and the probe sweep", concepts_match_files)
 mstest.check("a second run takes the models from the cache and reproduces the dictionary", second_run_cached_and_identical)
 mstest.finish()
