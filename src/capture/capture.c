@@ -48,6 +48,27 @@ static char **vocab_strings(const ms_model *m) {
 }
 
 // ---- hooks: expand the user's patterns to this model's concrete sites
+// Layers a hook list needs loaded, read from the names alone so the model is loaded once: the
+// highest "blocks.N." any pattern names, plus one; 0 (= every layer) when a pattern could reach
+// further (a glob over the layer, ln_final, logits). Pre-block sites alone need one layer.
+static int layers_needed(const char *list) {
+    int need = 1, seen = 0;
+    for (const char *p = list; p && *p;) {
+        while (*p == ' ' || *p == ',') p++;
+        if (!*p) break;
+        size_t len = strcspn(p, ",");
+        int layer, used = 0;
+        seen = 1;
+        if (sscanf(p, "blocks.%d.%n", &layer, &used) == 1 && used > 0 && (size_t)used <= len) {
+            if (layer + 1 > need) need = layer + 1;
+        } else if (strncmp(p, "hook_embed", 10) && strncmp(p, "hook_pos_embed", 14)) {
+            return 0;
+        }
+        p += len;
+    }
+    return seen ? need : 0;
+}
+
 static int expand_hooks(const ms_model *m, const char *list, int ctx, int batch, cap_hook **out, int *n_out) {
     const ms_config *c = &m->cfg;
     char *copy = ms_strdup(list);
@@ -380,7 +401,7 @@ int ms_capture(const ms_capture_opts *o) {
     snprintf(tmp, tl, "%s.partial", o->out_path);
     int state = output_state(o, tmp);
     if (state <= 0) { free(tmp); return state; }
-    m = ms_model_load(o->model_path);
+    m = ms_model_load_layers(o->model_path, layers_needed(o->hooks));
     if (!m) goto out;
     const ms_config *c = &m->cfg;
     if (o->ctx > c->n_ctx) {

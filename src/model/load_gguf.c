@@ -204,7 +204,7 @@ static int load_weights(gg_ctx *c, ms_model *m) {
     if (gpt2 && gg_get(c, "position_embd.weight", g->n_ctx, C, w->wpe)) return -1;
     char n[128];
 #define GET(suffix, d0, d1, dst) (snprintf(n, sizeof n, "blk.%d." suffix, L), gg_get(c, n, d0, d1, dst))
-    for (int L = 0; L < g->n_layer; L++) {
+    for (int L = 0; L < m->n_layer_loaded; L++) {
         ms_layer_weights *l = &w->layers[L];
         if (GET("attn_norm.weight", C, -1, l->ln1_w) || GET("ffn_norm.weight", C, -1, l->ln2_w) ||
             GET("attn_output.weight", C, Q, l->wo) || GET("ffn_up.weight", F, C, l->w_in) ||

@@ -313,7 +313,7 @@ static int parse_gemma2(json_object *o, ms_config *cfg, const char *path) {
 static void gemma_gains(ms_model *m) {
     const int C = m->cfg.d_model;
     float *g[5];
-    for (int l = 0; l < m->cfg.n_layer; l++) {
+    for (int l = 0; l < m->n_layer_loaded; l++) {
         ms_layer_weights *w = &m->w.layers[l];
         g[0] = w->ln1_w, g[1] = w->ln1_post_w, g[2] = w->ln2_w, g[3] = w->ln2_post_w;
         for (int k = 0; k < 4; k++)
@@ -382,7 +382,7 @@ static int load_gpt2_weights(hf_ctx *c, ms_model *m) {
     if (hf_get(c, "wte.weight", V, C, 0, w->wte) || hf_get(c, "wpe.weight", g->n_ctx, C, 0, w->wpe)) return -1;
     char n[128];
 #define GET(fmt, d0, d1, tr, dst) (snprintf(n, sizeof n, fmt, L), hf_get(c, n, d0, d1, tr, dst))
-    for (int L = 0; L < g->n_layer; L++) {
+    for (int L = 0; L < m->n_layer_loaded; L++) {
         ms_layer_weights *l = &w->layers[L];
         if (GET("h.%d.ln_1.weight", C, -1, 0, l->ln1_w) || GET("h.%d.ln_1.bias", C, -1, 0, l->ln1_b) ||
             GET("h.%d.ln_2.weight", C, -1, 0, l->ln2_w) || GET("h.%d.ln_2.bias", C, -1, 0, l->ln2_b) ||
@@ -419,7 +419,7 @@ static int load_llama_weights(hf_ctx *c, ms_model *m) {
     if (hf_get(c, "embed_tokens.weight", V, C, 0, w->wte)) return -1;
     char n[128];
 #define GET(fmt, d0, d1, dst) (snprintf(n, sizeof n, fmt, L), hf_get(c, n, d0, d1, 0, dst))
-    for (int L = 0; L < g->n_layer; L++) {
+    for (int L = 0; L < m->n_layer_loaded; L++) {
         ms_layer_weights *l = &w->layers[L];
         // post-norm models (Gemma 2): post_attention_layernorm normalizes the attention output and
         // pre_feedforward_layernorm is the MLP's input norm
@@ -479,7 +479,7 @@ static int load_neox_weights(hf_ctx *c, ms_model *m) {
     if (hf_get(c, "embed_in.weight", V, C, 0, w->wte)) return -1;
     char n[128];
 #define GET(fmt, d0, d1, dst) (snprintf(n, sizeof n, fmt, L), hf_get(c, n, d0, d1, 0, dst))
-    for (int L = 0; L < g->n_layer; L++) {
+    for (int L = 0; L < m->n_layer_loaded; L++) {
         ms_layer_weights *l = &w->layers[L];
         // post-norm models (Gemma 2): post_attention_layernorm normalizes the attention output and
         // pre_feedforward_layernorm is the MLP's input norm

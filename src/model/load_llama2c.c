@@ -103,6 +103,7 @@ int ms_load_llama2c(const char *path, ms_model *m) {
                  h[0], h[1], h[2], h[3], h[4], h[5], h[6], expect, size);
         goto done;
     }
+    m->n_layer_loaded = 0; // the file is read in order, tensor kind by kind across layers: load all
     if (ms_model_alloc_weights(m) != 0) goto done;
     fseek(f, 28, SEEK_SET);
     ms_weights *w = &m->w;

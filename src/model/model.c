@@ -16,9 +16,12 @@ const char *ms_arch_name(ms_arch a) {
     return "unknown";
 }
 
-ms_model *ms_model_load(const char *path) {
+ms_model *ms_model_load(const char *path) { return ms_model_load_layers(path, 0); }
+
+ms_model *ms_model_load_layers(const char *path, int layers_needed) {
     ms_model *m = ms_calloc(1, sizeof(ms_model));
     m->path = ms_strdup(path);
+    m->n_layer_loaded = layers_needed; // a request until ms_model_alloc_weights clamps it to cfg.n_layer
     m->cfg.bos_id = m->cfg.eos_id = -1;
     int rc;
     if (ms_is_dir(path)) {
@@ -125,6 +128,7 @@ int ms_model_alloc_weights(ms_model *m) {
     const int gpt2 = c->arch == MS_ARCH_GPT2, lnb = c->layer_norm, bias = c->linear_bias;
     const int qkv_bias = bias || c->qkv_bias, gated = c->mlp == MS_MLP_SWIGLU || c->mlp == MS_MLP_GEGLU;
     const size_t Dh = (size_t)c->d_head;
+    if (m->n_layer_loaded <= 0 || m->n_layer_loaded > c->n_layer) m->n_layer_loaded = c->n_layer;
 
     // Lay the tensors out in one pass that either counts (base == NULL) or assigns pointers, so the
     // size computation and the pointer assignment cannot disagree.
@@ -136,7 +140,7 @@ int ms_model_alloc_weights(ms_model *m) {
         ms_weights *w = &m->w;
         TAKE(w->wte, V * C);
         if (gpt2) TAKE(w->wpe, (size_t)c->n_ctx * C); else w->wpe = NULL;
-        for (int l = 0; l < c->n_layer; l++) {
+        for (int l = 0; l < m->n_layer_loaded; l++) { // later layers keep NULL pointers (calloc)
             ms_layer_weights *lw = base ? &w->layers[l] : &(ms_layer_weights){0};
             memset(lw, 0, sizeof *lw);
             TAKE(lw->ln1_w, C);
@@ -176,7 +180,7 @@ int ms_model_alloc_weights(ms_model *m) {
     // q, k, v as one (QD+2KD, C) projection where the 16-float padding left wq, wk, wv (and bq, bk,
     // bv) back to back. Otherwise three GEMMs: one stacked GEMM rounds differently from three, and
     // results must not change with the layout.
-    for (int l = 0; l < c->n_layer; l++) {
+    for (int l = 0; l < m->n_layer_loaded; l++) {
         ms_layer_weights *lw = &m->w.layers[l];
         const int w_adjacent = lw->wk == lw->wq + QD * C && lw->wv == lw->wk + KD * C;
         const int b_adjacent = !qkv_bias || (lw->bk == lw->bq + QD && lw->bv == lw->bk + KD);

@@ -105,6 +105,7 @@ typedef struct ms_model {
     size_t n_params;             // counted once (tied unembedding not double counted)
     ms_tokenizer *tok;           // NULL if the checkpoint came without one
     char *path;
+    int n_layer_loaded;          // layers 0..n_layer_loaded-1 hold weights; later layers' pointers are NULL
 } ms_model;
 
 // ---- loading
@@ -112,6 +113,10 @@ typedef struct ms_model {
 // model.safetensors.index.json), a file starting with "GGUF", otherwise a llama2.c checkpoint
 // (tokenizer.bin looked for beside it). Returns NULL with ms_error() set on any failure.
 ms_model *ms_model_load(const char *path);
+// As ms_model_load, but only layers 0..layers_needed-1 (plus embeddings and the final norm) get
+// weights, read from the file and held in memory: for a forward that stops at layer layers_needed-1
+// (no logits). layers_needed <= 0 or >= n_layer loads every layer. cfg.n_layer stays the file's.
+ms_model *ms_model_load_layers(const char *path, int layers_needed);
 void ms_model_free(ms_model *m);
 
 // For loaders: after filling m->cfg, validates it and allocates the arena + sets every pointer in
