@@ -285,6 +285,7 @@ static int parse_gemma(json_object *o, int gemma3, ms_config *cfg, const char *p
     if (gemma3) {
         cfg->rope_theta = 1000000.0f, cfg->rope_local_theta = 10000.0f, cfg->n_ctx = 131072, cfg->vocab_size = 262208;
         cfg->sliding_window = 4096, cfg->qk_norm = 1;
+        cfg->n_head = 8, cfg->n_kv_head = 4; // Gemma3TextConfig's defaults: the 4B's text_config omits them
         if (cfg_float(o, "rope_local_base_freq", &cfg->rope_local_theta, path) ||
             cfg_int(o, "sliding_window_pattern", &pattern, 0, path))
             return -1;
@@ -292,7 +293,7 @@ static int parse_gemma(json_object *o, int gemma3, ms_config *cfg, const char *p
     }
     if (cfg_int(o, "hidden_size", &cfg->d_model, 1, path) || cfg_int(o, "intermediate_size", &cfg->d_mlp, 1, path) ||
         cfg_int(o, "num_hidden_layers", &cfg->n_layer, 1, path) ||
-        cfg_int(o, "num_attention_heads", &cfg->n_head, 1, path) ||
+        cfg_int(o, "num_attention_heads", &cfg->n_head, !gemma3, path) ||
         cfg_int(o, "num_key_value_heads", &cfg->n_kv_head, 0, path) || cfg_int(o, "head_dim", &cfg->d_head, 0, path) ||
         cfg_float(o, "rms_norm_eps", &cfg->norm_eps, path) || cfg_float(o, "rope_theta", &cfg->rope_theta, path) ||
         cfg_int(o, "max_position_embeddings", &cfg->n_ctx, 0, path) || cfg_int(o, "vocab_size", &cfg->vocab_size, 0, path) ||
