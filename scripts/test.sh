@@ -11,7 +11,7 @@ fi
 # An optimised build for the numerically heavy tests (SAE training to convergence), then the
 # sanitizer build that runs the suite.
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build -j"$(nproc)" --target monoscope
+cmake --build build -j"$(nproc)" --target monoscope monoscope_shared
 cmake -S . -B build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMONOSCOPE_SANITIZE=ON \
       -DMONOSCOPE_FAST_BIN="$PWD/build/monoscope" >/dev/null
 cmake --build build-test -j"$(nproc)"

@@ -29,6 +29,10 @@ void ms_model_describe(FILE *f, const ms_model *m) {
         fprintf(f, "rope_scaling: llama3 factor %g low_freq_factor %g high_freq_factor %g original_ctx %d\n",
                 (double)c->rope_scaling.factor, (double)c->rope_scaling.low_freq_factor,
                 (double)c->rope_scaling.high_freq_factor, c->rope_scaling.original_ctx);
+    if (c->rope_scaling.type == MS_ROPE_SCALING_LINEAR)
+        fprintf(f, "rope_scaling: linear factor %g%s\n", (double)c->rope_scaling.factor,
+                c->rope_local_theta > 0 ? " (global layers)" : "");
+    if (c->rope_local_theta > 0) fprintf(f, "rope_local_theta: %g (sliding layers)\n", (double)c->rope_local_theta);
     if (c->rope_style != MS_ROPE_NONE && c->rotary_dims < c->d_head)
         fprintf(f, "rotary_dims: %d of d_head %d\n", c->rotary_dims, c->d_head);
     if (c->parallel_residual) fprintf(f, "parallel_residual: yes (no blocks.L.hook_resid_mid)\n");

@@ -39,16 +39,17 @@ struct ms_state {
     float *logits;        // (N, V); allocated on first need
     size_t logits_cap;
     float *rope_cos, *rope_sin; // (max_T, Dh/2)
+    float *rope_local_cos, *rope_local_sin; // (max_T, Dh/2) with cfg.rope_local_theta (local layers), else NULL
     // KV cache (ms_forward_opts.kv_cache): post-RoPE keys and values of every layer, allocated on
     // first use; kv_on and pos0 describe the pass in progress.
     float *kv_k, *kv_v;   // (n_layer, max_B, max_T, Hkv*Dh)
     int kv_on, pos0;
 };
 
-// Angular frequency of rotary pair i (of rotary_dims/2): theta^(-2i/rotary_dims), rescaled by cfg.rope_scaling.
-static double rope_frequency(const ms_config *c, int i) {
-    const double freq = pow((double)c->rope_theta, -2.0 * i / c->rotary_dims);
-    const ms_rope_scaling *r = &c->rope_scaling;
+// Angular frequency of rotary pair i (of rotary_dims/2): theta^(-2i/rotary_dims), rescaled by r.
+static double rope_frequency(const ms_config *c, float theta, const ms_rope_scaling *r, int i) {
+    const double freq = pow((double)theta, -2.0 * i / c->rotary_dims);
+    if (r->type == MS_ROPE_SCALING_LINEAR) return freq / r->factor;
     if (r->type != MS_ROPE_SCALING_LLAMA3) return freq;
     // llama3: long wavelengths (beyond the original context / low_freq_factor) slowed by `factor`,
     // short ones (below original context / high_freq_factor) kept, linear in 1/wavelength between
@@ -57,6 +58,21 @@ static double rope_frequency(const ms_config *c, int i) {
     if (wavelen > orig / r->low_freq_factor) return freq / r->factor;
     const double smooth = (orig / wavelen - r->low_freq_factor) / (r->high_freq_factor - r->low_freq_factor);
     return (1.0 - smooth) * freq / r->factor + smooth * freq;
+}
+
+// cos/sin (max_T, rotary_dims/2) of position t times each pair's frequency.
+static void rope_tables(const ms_config *c, float theta, const ms_rope_scaling *r, int max_T, float **cos_out,
+                        float **sin_out) {
+    const int P = c->rotary_dims / 2;
+    float *ct = ms_aligned_alloc((size_t)max_T * P * sizeof(float)), *st = ms_aligned_alloc((size_t)max_T * P * sizeof(float));
+    for (int t = 0; t < max_T; t++)
+        for (int i = 0; i < P; i++) {
+            // angles in double: at long positions float32 would lose ~1e-5 rad
+            const double freq = rope_frequency(c, theta, r, i);
+            ct[(size_t)t * P + i] = (float)cos(t * freq);
+            st[(size_t)t * P + i] = (float)sin(t * freq);
+        }
+    *cos_out = ct, *sin_out = st;
 }
 
 ms_state *ms_state_new(const ms_model *m, int max_batch, int max_T) {
@@ -91,16 +107,10 @@ ms_state *ms_state_new(const ms_model *m, int max_batch, int max_T) {
     s->att_scratch = NULL;
     ms_state_set_threads(s, s->n_threads);
     if (c->rope_style != MS_ROPE_NONE) {
-        const int P = c->rotary_dims / 2;
-        s->rope_cos = ms_aligned_alloc((size_t)max_T * P * sizeof(float));
-        s->rope_sin = ms_aligned_alloc((size_t)max_T * P * sizeof(float));
-        for (int t = 0; t < max_T; t++)
-            for (int i = 0; i < P; i++) {
-                // angles in double: at long positions float32 would lose ~1e-5 rad
-                double freq = rope_frequency(c, i);
-                s->rope_cos[(size_t)t * P + i] = (float)cos(t * freq);
-                s->rope_sin[(size_t)t * P + i] = (float)sin(t * freq);
-            }
+        rope_tables(c, c->rope_theta, &c->rope_scaling, max_T, &s->rope_cos, &s->rope_sin);
+        const ms_rope_scaling none = {0};
+        if (c->rope_local_theta > 0) // Gemma 3: local layers have their own base and no scaling
+            rope_tables(c, c->rope_local_theta, &none, max_T, &s->rope_local_cos, &s->rope_local_sin);
     }
     return s;
 }
@@ -110,6 +120,7 @@ void ms_state_free(ms_state *s) {
     free(s->x); free(s->qkv); free(s->ln); free(s->tmp); free(s->q); free(s->k); free(s->v); free(s->z);
     free(s->h1); free(s->h2); free(s->par); free(s->att_scratch); free(s->att); free(s->logits);
     free(s->rope_cos); free(s->rope_sin); free(s->kv_k); free(s->kv_v);
+    free(s->rope_local_cos); free(s->rope_local_sin);
     ms_gemm_cache_free(s->be.gemm);
     free(s);
 }
@@ -257,8 +268,10 @@ static int attn_sublayer(const ms_model *m, ms_state *s, const ms_hooks *hk, int
     if (rope) {
         const int half = c->rope_style == MS_ROPE_HALF, rot = c->rotary_dims;
         const size_t at = (size_t)s->pos0 * (rot / 2); // rows of the tables from position pos0 (KV cache)
-        ms_op_rope_dims(&s->be, s->q, N, T, c->n_head, c->d_head, rot, half, s->rope_cos + at, s->rope_sin + at);
-        ms_op_rope_dims(&s->be, s->k, N, T, c->n_kv_head, c->d_head, rot, half, s->rope_cos + at, s->rope_sin + at);
+        const int local = s->rope_local_cos && c->local_layer[l];
+        const float *rc = (local ? s->rope_local_cos : s->rope_cos) + at, *rs = (local ? s->rope_local_sin : s->rope_sin) + at;
+        ms_op_rope_dims(&s->be, s->q, N, T, c->n_head, c->d_head, rot, half, rc, rs);
+        ms_op_rope_dims(&s->be, s->k, N, T, c->n_kv_head, c->d_head, rot, half, rc, rs);
         HOOK(MS_SITE_ATTN_ROT_Q, s->q);
         HOOK(MS_SITE_ATTN_ROT_K, s->k);
     }

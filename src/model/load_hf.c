@@ -136,8 +136,14 @@ static int parse_rope_scaling(json_object *o, ms_rope_scaling *r, const char *pa
     if (ms_json_get_string(rs, "rope_type", &type, path) < 0) return -1;
     if (!type && ms_json_get_string(rs, "type", &type, path) < 0) return -1; // older configs
     if (!type || !strcmp(type, "default")) return 0;
+    if (!strcmp(type, "linear")) { // positions / factor (Gemma 3's global layers)
+        r->type = MS_ROPE_SCALING_LINEAR;
+        if (cfg_float(rs, "factor", &r->factor, path)) return -1;
+        if (r->factor <= 0) { ms_error("%s: rope_scaling needs a positive \"factor\"", path); return -1; }
+        return 0;
+    }
     if (strcmp(type, "llama3")) {
-        ms_error("%s: rope_scaling type \"%s\" is not supported (supported: llama3)", path, type);
+        ms_error("%s: rope_scaling type \"%s\" is not supported (supported: llama3, linear)", path, type);
         return -1;
     }
     r->type = MS_ROPE_SCALING_LLAMA3;
@@ -260,7 +266,12 @@ static int parse_neox(json_object *o, ms_config *cfg, const char *path) {
 // (1 + w) (1 added at load), post-attention and post-MLP norms, explicit head_dim, query_pre_attn_scalar,
 // attention and final-logit soft-capping, sliding window on the layers `layer_types` names
 // "sliding_attention" (absent: the even layers, as Gemma 2 defines it), tied embeddings.
-static int parse_gemma2(json_object *o, ms_config *cfg, const char *path) {
+//
+// Gemma 3 text (gemma3 = 1) on the same names: per-head q/k RMSNorm (1 + w) before RoPE, rope_theta on
+// the global layers (with rope_scaling, linear) and rope_local_base_freq unscaled on the sliding ones,
+// sliding layers from `layer_types` or else all but every sliding_window_pattern-th, soft-capping only
+// where the config sets it.
+static int parse_gemma(json_object *o, int gemma3, ms_config *cfg, const char *path) {
     cfg->arch = MS_ARCH_LLAMA;
     cfg->norm_eps = 1e-6f;
     cfg->rope_theta = 10000.0f;
@@ -270,9 +281,19 @@ static int parse_gemma2(json_object *o, ms_config *cfg, const char *path) {
     cfg->n_kv_head = -1;
     cfg->d_head = 256;
     float qscale = 256, soft_a = 0, soft_f = 0;
+    int pattern = 6;
+    if (gemma3) {
+        cfg->rope_theta = 1000000.0f, cfg->rope_local_theta = 10000.0f, cfg->n_ctx = 131072, cfg->vocab_size = 262208;
+        cfg->sliding_window = 4096, cfg->qk_norm = 1;
+        cfg->n_head = 8, cfg->n_kv_head = 4; // Gemma3TextConfig's defaults: the 4B's text_config omits them
+        if (cfg_float(o, "rope_local_base_freq", &cfg->rope_local_theta, path) ||
+            cfg_int(o, "sliding_window_pattern", &pattern, 0, path))
+            return -1;
+        if (pattern < 1) { ms_error("%s: sliding_window_pattern must be positive", path); return -1; }
+    }
     if (cfg_int(o, "hidden_size", &cfg->d_model, 1, path) || cfg_int(o, "intermediate_size", &cfg->d_mlp, 1, path) ||
         cfg_int(o, "num_hidden_layers", &cfg->n_layer, 1, path) ||
-        cfg_int(o, "num_attention_heads", &cfg->n_head, 1, path) ||
+        cfg_int(o, "num_attention_heads", &cfg->n_head, !gemma3, path) ||
         cfg_int(o, "num_key_value_heads", &cfg->n_kv_head, 0, path) || cfg_int(o, "head_dim", &cfg->d_head, 0, path) ||
         cfg_float(o, "rms_norm_eps", &cfg->norm_eps, path) || cfg_float(o, "rope_theta", &cfg->rope_theta, path) ||
         cfg_int(o, "max_position_embeddings", &cfg->n_ctx, 0, path) || cfg_int(o, "vocab_size", &cfg->vocab_size, 0, path) ||
@@ -287,7 +308,7 @@ static int parse_gemma2(json_object *o, ms_config *cfg, const char *path) {
     cfg->logit_softcap = soft_f;
     const char *act = "gelu_pytorch_tanh";
     if (ms_json_get_string(o, "hidden_activation", &act, path) < 0) return -1;
-    if (strcmp(act, "gelu_pytorch_tanh")) { ms_error("%s: hidden_activation \"%s\" is not supported (gemma2 needs gelu_pytorch_tanh)", path, act); return -1; }
+    if (strcmp(act, "gelu_pytorch_tanh")) { ms_error("%s: hidden_activation \"%s\" is not supported (gemma needs gelu_pytorch_tanh)", path, act); return -1; }
     if (parse_rope_scaling(o, &cfg->rope_scaling, path)) return -1;
     json_object *lt;
     if (json_object_object_get_ex(o, "layer_types", &lt) && lt) {
@@ -298,7 +319,7 @@ static int parse_gemma2(json_object *o, ms_config *cfg, const char *path) {
         for (int l = 0; l < cfg->n_layer && l < MS_MAX_LAYERS; l++)
             cfg->local_layer[l] = !strcmp(json_object_get_string(json_object_array_get_idx(lt, l)), "sliding_attention");
     } else {
-        for (int l = 0; l < MS_MAX_LAYERS; l++) cfg->local_layer[l] = l % 2 == 0;
+        for (int l = 0; l < MS_MAX_LAYERS; l++) cfg->local_layer[l] = gemma3 ? (l + 1) % pattern != 0 : l % 2 == 0;
     }
     int tie = 1;
     if (ms_json_get_bool(o, "tie_word_embeddings", &tie, path) < 0) return -1;
@@ -320,6 +341,8 @@ static void gemma_gains(ms_model *m) {
             for (int i = 0; i < C; i++) g[k][i] += 1.0f;
     }
     for (int i = 0; i < C; i++) m->w.lnf_w[i] += 1.0f;
+    for (int l = 0; m->cfg.qk_norm && l < m->cfg.n_layer; l++) // Gemma 3's per-head q/k norms: 1 + w too
+        for (int i = 0; i < m->cfg.d_head; i++) m->w.layers[l].q_norm_w[i] += 1.0f, m->w.layers[l].k_norm_w[i] += 1.0f;
 }
 
 // Opens model.safetensors, or every shard named by model.safetensors.index.json.
@@ -520,14 +543,22 @@ int ms_load_hf(const char *dir, ms_model *m) {
     } else if (!strcmp(mt, "llama") || !strcmp(mt, "mistral") || !strcmp(mt, "qwen2") || !strcmp(mt, "qwen3")) {
         if (parse_llama(o, &m->cfg, cfg_path) || parse_llama_variant(o, mt, &m->cfg, cfg_path)) goto done;
         c.prefix = "model.";
-    } else if (!strcmp(mt, "gemma2")) {
-        if (parse_gemma2(o, &m->cfg, cfg_path)) goto done;
+    } else if (!strcmp(mt, "gemma2") || !strcmp(mt, "gemma3_text")) {
+        if (parse_gemma(o, mt[5] == '3', &m->cfg, cfg_path)) goto done;
         c.prefix = "model.";
+    } else if (!strcmp(mt, "gemma3")) { // multimodal: the text model only; the vision tower is left unread
+        json_object *tc;
+        if (!json_object_object_get_ex(o, "text_config", &tc) || !json_object_is_type(tc, json_type_object)) {
+            ms_error("%s: gemma3 config without a \"text_config\" object", cfg_path);
+            goto done;
+        }
+        if (parse_gemma(tc, 1, &m->cfg, cfg_path)) goto done;
+        c.prefix = "language_model.model.";
     } else if (!strcmp(mt, "gpt_neox")) {
         if (parse_neox(o, &m->cfg, cfg_path)) goto done;
         c.prefix = "gpt_neox.";
     } else {
-        ms_error("%s: unsupported model_type \"%s\" (supported: gpt2, llama, mistral, qwen2, qwen3, gemma2, gpt_neox)", cfg_path, mt);
+        ms_error("%s: unsupported model_type \"%s\" (supported: gpt2, llama, mistral, qwen2, qwen3, gemma2, gemma3_text, gemma3, gpt_neox)", cfg_path, mt);
         goto done;
     }
     if (m->cfg.arch == MS_ARCH_GPT2) { // llama read it in parse_llama (default false there)

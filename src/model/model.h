@@ -29,7 +29,8 @@ typedef enum { MS_ROPE_NONE = 0, MS_ROPE_INTERLEAVED, MS_ROPE_HALF } ms_rope_sty
 //   MS_ROPE_SCALING_LLAMA3 (Llama 3.1/3.2): wavelengths longer than original_ctx / low_freq_factor are
 //   divided by factor, those shorter than original_ctx / high_freq_factor kept, and the band between
 //   interpolated smoothly (Hugging Face modeling_rope_utils, rope_type "llama3").
-typedef enum { MS_ROPE_SCALING_NONE = 0, MS_ROPE_SCALING_LLAMA3 } ms_rope_scaling_type;
+//   MS_ROPE_SCALING_LINEAR: every frequency divided by factor (rope_type "linear"; Gemma 3's global layers).
+typedef enum { MS_ROPE_SCALING_NONE = 0, MS_ROPE_SCALING_LLAMA3, MS_ROPE_SCALING_LINEAR } ms_rope_scaling_type;
 typedef struct {
     ms_rope_scaling_type type;
     float factor, low_freq_factor, high_freq_factor;
@@ -50,16 +51,17 @@ typedef struct {
     float rope_theta;     // llama; read from the file (10000 if absent)
     ms_rope_style rope_style;
     ms_rope_scaling rope_scaling; // type NONE: plain RoPE
+    float rope_local_theta; // > 0: RoPE base of the local_layer layers, unscaled (Gemma 3 rope_local_base_freq)
     int sliding_window;   // > 0: on layers with local_layer[l], a query attends only to the last sliding_window
                           // keys (itself included); 0: all
-    unsigned char local_layer[MS_MAX_LAYERS]; // Mistral: every layer; Gemma 2: even layers
+    unsigned char local_layer[MS_MAX_LAYERS]; // Mistral: every layer; Gemma 2: even layers; Gemma 3: all but every 6th
     float attn_scale;     // attention score scale; 0: 1/sqrt(d_head) (Gemma: query_pre_attn_scalar^-1/2)
     float attn_softcap;   // > 0: scores = cap * tanh(scores / cap) before the causal mask (Gemma 2)
     float logit_softcap;  // > 0: logits = cap * tanh(logits / cap) (Gemma 2)
     float embed_scale;    // > 0: token embeddings times this (Gemma: sqrt(d_model) in the model dtype)
     int post_norms;       // RMSNorm (ln1_post/ln2_post) of the attention and MLP outputs before each residual add
     int qkv_bias;         // llama family: q/k/v projections carry biases (Qwen2)
-    int qk_norm;          // llama family: per-head RMSNorm of q and k (gain (Dh)) before RoPE (Qwen3)
+    int qk_norm;          // llama family: per-head RMSNorm of q and k (gain (Dh)) before RoPE (Qwen3, Gemma 3)
     int rotary_dims;      // leading dims of each head that RoPE rotates (GPT-NeoX rotary_pct); 0: all d_head
     int parallel_residual; // x + attn(ln1(x)) + mlp(ln2(x)) (GPT-NeoX); no hook_resid_mid then
     // Set by ms_model_alloc_weights from arch (loaders leave them): the forward pass reads only these.

@@ -1,5 +1,6 @@
 // site_resid.c: see site_resid.h.
 #include "model/site_resid.h"
+#include <stdlib.h>
 #include <string.h>
 #include "backend/backend.h"
 #include "util/util.h"
@@ -44,5 +45,18 @@ int ms_site_to_resid(const ms_model *m, ms_site site, int layer, const float *di
     if (m->cfg.post_norms && site == MS_SITE_MLP_POST) post = m->w.layers[layer].ln2_post_w;
     for (int i = 0; post && i < n; i++)
         for (int j = 0; j < C; j++) out[(size_t)i * C + j] *= post[j];
+    return 0;
+}
+
+int ms_resid_logits(const ms_model *m, const float *x, int n, float *logits) {
+    const ms_config *c = &m->cfg;
+    const int C = c->d_model, V = c->vocab_size;
+    const ms_backend_ctx be = {.n_threads = ms_num_threads()};
+    float *h = ms_malloc((size_t)n * C * sizeof *h); // (n, C) the normalized rows, as forward's s->ln
+    if (c->layer_norm) ms_op_layernorm(&be, h, x, m->w.lnf_w, m->w.lnf_b, n, C, c->norm_eps);
+    else ms_op_rmsnorm(&be, h, x, m->w.lnf_w, n, C, c->norm_eps);
+    ms_op_linear(&be, logits, h, m->w.unembed, NULL, n, C, V); // (n, V) = h (n, C) · W_Uᵀ
+    if (c->logit_softcap > 0) ms_op_softcap(&be, logits, c->logit_softcap, (size_t)n * V);
+    free(h);
     return 0;
 }

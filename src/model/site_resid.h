@@ -29,4 +29,12 @@ int ms_site_resid_width(const ms_config *cfg, ms_site site);
 // undefined or the layer is out of range.
 int ms_site_to_resid(const ms_model *m, ms_site site, int layer, const float *dir, int n, float *out);
 
+// logits (n, V) of residual-stream rows x (n, C) read exactly as the forward pass reads the last
+// layer's output: the final norm (LayerNorm with bias, or RMSNorm; Gemma's gains already hold 1 + w),
+// the unembedding, and the final logit soft-cap where the model has one. So the lens of
+// blocks.{n_layer-1}.hook_resid_post is the model's logits; at any layer it is the full (nonlinear)
+// logit lens. hook_embed rows need no rescaling: Gemma's hook_embed is already wte · sqrt(d_model).
+// Returns 0 (no failure mode beyond allocation).
+int ms_resid_logits(const ms_model *m, const float *x, int n, float *logits);
+
 #endif

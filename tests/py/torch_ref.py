@@ -113,6 +113,8 @@ def _inv_freq(D, theta, scaling):
     inv = 1.0 / (theta ** (torch.arange(0, D // 2, dtype=torch.float64) * 2.0 / D))
     if not scaling:
         return inv
+    if scaling["rope_type"] == "linear":  # positions / factor, i.e. every frequency / factor
+        return inv / scaling["factor"]
     assert scaling["rope_type"] == "llama3", scaling
     f, lo, hi = scaling["factor"], scaling["low_freq_factor"], scaling["high_freq_factor"]
     old = scaling["original_max_position_embeddings"]
@@ -288,7 +290,10 @@ def _gemma2(W, cfg, ids, dt, edits=None):
     builds it as a tensor of the model dtype), RMSNorm x * rsqrt(mean x^2 + eps) * (1 + w), norms
     before and after attention and MLP, GeGLU with tanh gelu, scores * query_pre_attn_scalar^-1/2,
     attention-logit and final-logit soft-capping, sliding window on the even layers (or cfg["layer_types"]).
-    Hooks: hook_embed is the scaled embedding; hook_attn_out / hook_mlp_out are the post-normed outputs."""
+    Hooks: hook_embed is the scaled embedding; hook_attn_out / hook_mlp_out are the post-normed outputs.
+    Gemma 3 (cfg["qk_norm"]): q and k RMSNorm-ed per head with (1 + q_norm / k_norm) before RoPE, RoPE base
+    cfg["rope_local_theta"] unscaled on sliding layers and cfg["rope_theta"] with cfg["rope_scaling"]
+    on full ones; soft-caps None: none."""
     H, Hkv = cfg["n_head"], cfg["n_kv_head"]
     eps = cfg["eps"]
     g = lambda n: W[n].to(dt)
@@ -309,9 +314,15 @@ def _gemma2(W, cfg, ids, dt, edits=None):
         D = q.shape[-1] // H
         q, k, v = q.reshape(B, T, H, D), k.reshape(B, T, Hkv, D), v.reshape(B, T, Hkv, D)
         q, k, v = put(pre + "attn.hook_q", q), put(pre + "attn.hook_k", k), put(pre + "attn.hook_v", v)
-        q = put(pre + "attn.hook_rot_q", _rope(q, cfg["rope_theta"], "half"))
-        k = put(pre + "attn.hook_rot_k", _rope(k, cfg["rope_theta"], "half"))
-        window = cfg["sliding_window"] if types[L] == "sliding_attention" else 0
+        local = types[L] == "sliding_attention"
+        theta, scaling = cfg["rope_theta"], None
+        if cfg.get("qk_norm"):
+            q = put(pre + "attn.hook_q_normed", _rms_core(q, eps) * (1.0 + g(p + "self_attn.q_norm.weight")))
+            k = put(pre + "attn.hook_k_normed", _rms_core(k, eps) * (1.0 + g(p + "self_attn.k_norm.weight")))
+            theta, scaling = (cfg["rope_local_theta"], None) if local else (cfg["rope_theta"], cfg.get("rope_scaling"))
+        q = put(pre + "attn.hook_rot_q", _rope(q, theta, "half", scaling))
+        k = put(pre + "attn.hook_rot_k", _rope(k, theta, "half", scaling))
+        window = cfg["sliding_window"] if local else 0
         z = _attention(q, k, v, H, Hkv, put, pre, window, cfg["query_pre_attn_scalar"] ** -0.5, cfg["attn_softcap"])
         a = z.reshape(B, T, H * D) @ g(p + "self_attn.o_proj.weight").T
         a = put(pre + "hook_attn_out", norm(a, p + "post_attention_layernorm.weight"))
@@ -327,7 +338,7 @@ def _gemma2(W, cfg, ids, dt, edits=None):
     n = put("ln_final.hook_normalized", _rms_core(x, eps))
     logits = (n * (1.0 + g("norm.weight"))) @ E.T
     cap = cfg["final_softcap"]
-    logits = put("logits", cap * torch.tanh(logits / cap))
+    logits = put("logits", cap * torch.tanh(logits / cap) if cap else logits)
     return logits, hooks
 
 
@@ -342,7 +353,7 @@ def forward(weights, cfg, ids, dtype=torch.float64, edits=None):
             logits, hooks = _gpt2(W, cfg, ids_t, dtype, edits)
         elif cfg["arch"] == "llama":
             logits, hooks = _llama(W, cfg, ids_t, dtype, edits)
-        elif cfg["arch"] == "gemma2":
+        elif cfg["arch"] in ("gemma2", "gemma3"):
             logits, hooks = _gemma2(W, cfg, ids_t, dtype, edits)
         elif cfg["arch"] == "gpt_neox":
             logits, hooks = _neox(W, cfg, ids_t, dtype, edits)
