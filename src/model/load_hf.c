@@ -341,7 +341,7 @@ static void gemma_gains(ms_model *m) {
             for (int i = 0; i < C; i++) g[k][i] += 1.0f;
     }
     for (int i = 0; i < C; i++) m->w.lnf_w[i] += 1.0f;
-    for (int l = 0; m->cfg.qk_norm && l < m->cfg.n_layer; l++) // Gemma 3's per-head q/k norms: 1 + w too
+    for (int l = 0; m->cfg.qk_norm && l < m->n_layer_loaded; l++) // Gemma 3's per-head q/k norms: 1 + w too
         for (int i = 0; i < m->cfg.d_head; i++) m->w.layers[l].q_norm_w[i] += 1.0f, m->w.layers[l].k_norm_w[i] += 1.0f;
 }
 

@@ -220,8 +220,8 @@ def sae_train_disk_full():
 
 
 def sae_train_killed_at_many_points():
-    """SIGKILL at five points of `sae train` spread over an uninterrupted run's wall time (before the
-    first checkpoint, between checkpoints, inside the final write): no complete-looking output is ever
+    """SIGKILL at five points of `sae train` (before the first checkpoint, at it, and between later
+    checkpoints or inside the final write): no complete-looking output is ever
     left; --resume from the checkpoint (or a rerun when none was written) equals the uninterrupted run.
     Then a checkpoint truncated or with a byte flipped at three places before --resume: one error line naming it, or
     the exact result (a corruption HDF5 does not notice in data it never reads)."""
@@ -236,9 +236,16 @@ def sae_train_killed_at_many_points():
     ck = out + ".ckpt"
     resumed = 0
     outcome = []
-    for frac in (0.05, 0.3, 0.55, 0.8, 0.95):
+    # kill points: 5 % of the reference run's time (before the first checkpoint), then when the first
+    # checkpoint appears plus 0, 10, 30 and 60 % of that time; anchored on the checkpoint, not on the
+    # clock, so a loaded machine shifts them all alike
+    for when in ((0.05, False), (0.0, True), (0.1, True), (0.3, True), (0.6, True)):
+        frac, after_ckpt = when
         fresh(out)
         proc = subprocess.Popen([mstest.BIN, *map(str, args(out))], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 20 * t_ref + 60
+        while after_ckpt and not os.path.exists(ck) and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.005)
         try:
             proc.wait(timeout=t_ref * frac)
         except subprocess.TimeoutExpired:
@@ -250,7 +257,7 @@ def sae_train_killed_at_many_points():
         if finished:
             same_file(ref, out)
             continue
-        assert not os.path.exists(out), f"kill at {frac:.0%}: a complete-looking output was left"
+        assert not os.path.exists(out), f"kill at {when}: a complete-looking output was left"
         if os.path.exists(ck):
             mstest.run(*args(out, "--resume"))
             resumed += 1
@@ -260,8 +267,8 @@ def sae_train_killed_at_many_points():
         stale = [x for x in os.listdir(T) if ".tmp." in x]
         assert not stale, f"temp files of the killed run left behind: {stale}"
         same_file(ref, out)
-    print(f"  uninterrupted run {t_ref:.1f} s; kills at 5, 30, 55, 80, 95 %: {' '.join(outcome)}", flush=True)
-    assert resumed >= 2, "too few kills landed after a checkpoint; the run is too short for this test"
+    print(f"  uninterrupted run {t_ref:.1f} s; kills at 5 %, first checkpoint + 0/10/30/60 %: {' '.join(outcome)}", flush=True)
+    assert resumed >= 1, "no kill landed after a checkpoint"
     # a damaged checkpoint (checksummed: train/ckpt.h): refused in one line naming it, or resumed
     # exactly when the damage is in bytes HDF5 never reads
     fresh(out)
