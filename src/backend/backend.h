@@ -98,6 +98,10 @@ void ms_gemm_cache_free(ms_gemm_cache *c);
 // Drops the cached copy of W, or of every weight when W is NULL (call after changing, or before
 // freeing, weights the cache has seen).
 void ms_gemm_cache_forget(ms_gemm_cache *c, const float *W);
+// Marks every cached copy stale: the next product with a weight reorders it again from the same
+// pointer into the buffer it has (call after changing weights in place, e.g. an optimizer step;
+// nothing is allocated or compiled again).
+void ms_gemm_cache_refresh(ms_gemm_cache *c);
 // "oneDNN 2.6.3 f32|bf16 (<kernel of the last product built>)" or "OpenBLAS sgemm f32", for logs.
 const char *ms_gemm_cache_describe(const ms_gemm_cache *c);
 // Y = X · Wᵀ + b on the cache (see ms_op_linear); 0, or -1 + ms_error if oneDNN failed (nothing written).

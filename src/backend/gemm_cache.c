@@ -41,6 +41,9 @@ typedef struct {
     int in, out;
     void *buf;          // the weights in the layout of their shape
     dnnl_memory_t mem;  // over buf
+    dnnl_memory_t from; // over W (out, in)
+    dnnl_primitive_t reorder; // from -> mem
+    int stale;          // W changed in place since the copy (ms_gemm_cache_refresh): reorder again
 } weight_entry;
 
 typedef struct {
@@ -85,6 +88,8 @@ ms_gemm_cache *ms_gemm_cache_new(ms_compute compute) {
 }
 
 static void weight_free(weight_entry *w) {
+    if (w->reorder) dnnl_primitive_destroy(w->reorder);
+    if (w->from) dnnl_memory_destroy(w->from);
     if (w->mem) dnnl_memory_destroy(w->mem);
     free(w->buf);
 }
@@ -109,6 +114,10 @@ void ms_gemm_cache_forget(ms_gemm_cache *c, const float *W) {
         }
 }
 
+void ms_gemm_cache_refresh(ms_gemm_cache *c) {
+    for (int i = 0; c && i < c->n_weights; i++) c->weights[i].stale = 1;
+}
+
 const char *ms_gemm_cache_describe(const ms_gemm_cache *c) { return c ? c->desc : "OpenBLAS sgemm f32"; }
 
 // The weights layout of shape (in, out): the one the kernel picks for LAYOUT_ROWS rows.
@@ -124,22 +133,25 @@ static const dnnl_memory_desc_t *layout_of(ms_gemm_cache *c, int in, int out) {
     return &e->md;
 }
 
-// W's copy in layout lay, reordered from W (out, in) on first sight.
+// W's copy in layout lay, reordered from W (out, in) on first sight and again when stale (the
+// buffer, memories and reorder are kept, so a refresh allocates nothing).
 static weight_entry *weight_of(ms_gemm_cache *c, const float *W, int in, int out, const dnnl_memory_desc_t *lay) {
-    for (int i = 0; i < c->n_weights; i++)
-        if (c->weights[i].W == W && c->weights[i].in == in && c->weights[i].out == out) return &c->weights[i];
+    for (int i = 0; i < c->n_weights; i++) {
+        weight_entry *e = &c->weights[i];
+        if (e->W != W || e->in != in || e->out != out) continue;
+        if (e->stale && ms_dnnl_reorder_run(&c->dnnl, e->reorder, e->from, e->mem) < 0) return NULL;
+        e->stale = 0;
+        return e;
+    }
     weight_entry w = {.W = W, .in = in, .out = out};
     const size_t bytes = dnnl_memory_desc_get_size(lay);
     w.buf = ms_aligned_alloc(bytes ? bytes : 64);
     dnnl_memory_desc_t plain;
-    dnnl_memory_t from = NULL;
-    dnnl_primitive_t r = NULL;
     int rc = ms_dnnl_wt_desc(&plain, in, out) == 0 &&
              ms_dnnl_ok(dnnl_memory_create(&w.mem, lay, c->dnnl.eng, w.buf), "weights memory") &&
-             ms_dnnl_ok(dnnl_memory_create(&from, &plain, c->dnnl.eng, (void *)W), "weights memory") &&
-             ms_dnnl_reorder_make(&c->dnnl, &plain, lay, &r) == 0 && ms_dnnl_reorder_run(&c->dnnl, r, from, w.mem) == 0;
-    if (r) dnnl_primitive_destroy(r);
-    if (from) dnnl_memory_destroy(from);
+             ms_dnnl_ok(dnnl_memory_create(&w.from, &plain, c->dnnl.eng, (void *)W), "weights memory") &&
+             ms_dnnl_reorder_make(&c->dnnl, &plain, lay, &w.reorder) == 0 &&
+             ms_dnnl_reorder_run(&c->dnnl, w.reorder, w.from, w.mem) == 0;
     if (!rc) {
         weight_free(&w);
         return NULL;
@@ -217,6 +229,7 @@ ms_gemm_cache *ms_gemm_cache_new(ms_compute compute) {
 }
 void ms_gemm_cache_free(ms_gemm_cache *c) { (void)c; }
 void ms_gemm_cache_forget(ms_gemm_cache *c, const float *W) { (void)c; (void)W; }
+void ms_gemm_cache_refresh(ms_gemm_cache *c) { (void)c; }
 const char *ms_gemm_cache_describe(const ms_gemm_cache *c) { (void)c; return "OpenBLAS sgemm f32"; }
 int ms_gemm_linear(ms_gemm_cache *c, int n_threads, float *Y, const float *X, const float *W, const float *b, int N,
                    int in, int out) {

@@ -125,7 +125,7 @@ void ms_state_free(ms_state *s) {
     free(s);
 }
 
-void ms_state_weights_changed(ms_state *s) { ms_gemm_cache_forget(s->be.gemm, NULL); }
+void ms_state_weights_changed(ms_state *s) { ms_gemm_cache_refresh(s->be.gemm); }
 
 int ms_state_set_compute(ms_state *s, int compute) {
     ms_gemm_cache *g = ms_gemm_cache_new((ms_compute)compute);
@@ -402,6 +402,11 @@ static int forward(const ms_model *m, ms_state *s, const int32_t *tokens, int B,
     int last = opts->stop_after_layer >= 0 ? opts->stop_after_layer
              : want_logits ? c->n_layer : ms_hooks_last_layer(hk, c->n_layer);
     if (last > c->n_layer) last = c->n_layer;
+    if (m->n_layer_loaded > 0 && m->n_layer_loaded < c->n_layer && last >= m->n_layer_loaded) { // a layer-limited load (ms_model_load_layers) without these weights
+        ms_error("this pass needs layer %d%s, but only layers 0..%d were loaded", last < c->n_layer ? last : c->n_layer - 1,
+                 last < c->n_layer ? "" : " and the unembedding", m->n_layer_loaded - 1);
+        return -1;
+    }
     // Small problems run on one thread: below ~8M multiply-adds per projection the fork/join and
     // spin-wait of a thread team (BLAS' and ours) costs more than it saves, badly so on a loaded machine.
     s->be.n_threads = (double)N * C * C >= (double)(1 << 23) ? s->n_threads : 1;

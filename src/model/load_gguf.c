@@ -245,7 +245,7 @@ static int load_weights(gg_ctx *c, ms_model *m) {
 #undef GET
     if (gg_get(c, "output_norm.weight", C, -1, w->lnf_w)) return -1;
     if (gpt2 && gg_get(c, "output_norm.bias", C, -1, w->lnf_b)) return -1;
-    if (!g->tied_embeddings && gg_get(c, "output.weight", V, C, w->unembed)) return -1;
+    if (!g->tied_embeddings && w->unembed && gg_get(c, "output.weight", V, C, w->unembed)) return -1;
     return 0;
 }
 

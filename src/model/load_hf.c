@@ -430,7 +430,7 @@ static int load_gpt2_weights(hf_ctx *c, ms_model *m) {
     }
 #undef GET
     if (hf_get(c, "ln_f.weight", C, -1, 0, w->lnf_w) || hf_get(c, "ln_f.bias", C, -1, 0, w->lnf_b)) return -1;
-    if (!g->tied_embeddings && hf_get(c, "lm_head.weight", V, C, 0, w->unembed)) return -1;
+    if (!g->tied_embeddings && w->unembed && hf_get(c, "lm_head.weight", V, C, 0, w->unembed)) return -1;
     return 0;
 }
 
@@ -470,7 +470,7 @@ static int load_llama_weights(hf_ctx *c, ms_model *m) {
     }
 #undef GET
     if (hf_get(c, "norm.weight", C, -1, 0, w->lnf_w)) return -1;
-    if (!g->tied_embeddings && hf_get(c, "lm_head.weight", V, C, 0, w->unembed)) return -1;
+    if (!g->tied_embeddings && w->unembed && hf_get(c, "lm_head.weight", V, C, 0, w->unembed)) return -1;
     return 0;
 }
 
@@ -521,7 +521,7 @@ static int load_neox_weights(hf_ctx *c, ms_model *m) {
 #undef GET
     if (hf_get(c, "final_layer_norm.weight", C, -1, 0, w->lnf_w) || hf_get(c, "final_layer_norm.bias", C, -1, 0, w->lnf_b))
         return -1;
-    if (!g->tied_embeddings && hf_get(c, "embed_out.weight", V, C, 0, w->unembed)) return -1;
+    if (!g->tied_embeddings && w->unembed && hf_get(c, "embed_out.weight", V, C, 0, w->unembed)) return -1;
     return 0;
 }
 

@@ -168,7 +168,11 @@ int ms_model_alloc_weights(ms_model *m) {
         }
         TAKE(w->lnf_w, C);
         if (lnb) TAKE(w->lnf_b, C); else w->lnf_b = NULL;
-        if (c->tied_embeddings) w->unembed = w->wte; else TAKE(w->unembed, V * C);
+        // a layer-limited load never computes logits: an untied unembedding (V, C) stays unread
+        // (2.1 GB in float32 for Llama-3.1-8B)
+        if (c->tied_embeddings) w->unembed = w->wte;
+        else if (m->n_layer_loaded < c->n_layer) w->unembed = NULL;
+        else TAKE(w->unembed, V * C);
         if (pass == 0) {
             free(m->arena);
             free(w->layers);

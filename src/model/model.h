@@ -115,9 +115,9 @@ typedef struct ms_model {
 // model.safetensors.index.json), a file starting with "GGUF", otherwise a llama2.c checkpoint
 // (tokenizer.bin looked for beside it). Returns NULL with ms_error() set on any failure.
 ms_model *ms_model_load(const char *path);
-// As ms_model_load, but only layers 0..layers_needed-1 (plus embeddings and the final norm) get
-// weights, read from the file and held in memory: for a forward that stops at layer layers_needed-1
-// (no logits). layers_needed <= 0 or >= n_layer loads every layer. cfg.n_layer stays the file's.
+// As ms_model_load, but only layers 0..layers_needed-1 (plus embeddings and the final norm, not an
+// untied unembedding) get weights, read from the file and held in memory: for a forward that stops
+// at layer layers_needed-1 (no logits; a pass needing more is refused). layers_needed <= 0 or >= n_layer loads every layer. cfg.n_layer stays the file's.
 ms_model *ms_model_load_layers(const char *path, int layers_needed);
 void ms_model_free(ms_model *m);
 
@@ -144,7 +144,8 @@ typedef struct ms_state ms_state;
 ms_state *ms_state_new(const ms_model *m, int max_batch, int max_T);
 void ms_state_free(ms_state *s);
 // A state keeps a copy of each weight matrix in the GEMM kernel's layout (backend.h): after
-// changing the model's weights in place, call this before the next pass to drop the stale copies.
+// changing the model's weights in place, call this before the next pass; the copies are refreshed
+// from the same pointers on their next use (no allocation: a training loop calls it every step).
 void ms_state_weights_changed(ms_state *s);
 // Precision of the weight products of later passes (an ms_compute of backend/backend.h, f32 by
 // default): bf16 rounds weights (once) and the products' inputs to bfloat16, accumulating in fp32;

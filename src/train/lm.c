@@ -10,6 +10,7 @@
 #include <string.h>
 #include "train/adam.h"
 #include "train/rng.h"
+#include "model/hooks.h"
 #include "util/util.h"
 
 #define LN_EPS 1e-5f
@@ -25,15 +26,7 @@ int ms_lm_config_check(const ms_lm_config *c) {
     return 0;
 }
 
-// ---- encoder: out(B,T,C) = wte[inp] + wpe[t]
-static void encoder_forward(float *out, const int32_t *inp, const float *wte, const float *wpe, int B, int T, int C) {
-    for (int b = 0; b < B; b++)
-        for (int t = 0; t < T; t++) {
-            float *o = out + ((size_t)b * T + t) * C;
-            const float *we = wte + (size_t)inp[b * T + t] * C, *pe = wpe + (size_t)t * C;
-            for (int i = 0; i < C; i++) o[i] = we[i] + pe[i];
-        }
-}
+// ---- embeddings (the forward: model/forward.c): d wte[inp] and d wpe[t] += dout(B,T,C)
 static void encoder_backward(float *dwte, float *dwpe, const float *dout, const int32_t *inp, int B, int T, int C) {
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++) {
@@ -43,21 +36,21 @@ static void encoder_backward(float *dwte, float *dwpe, const float *dout, const 
         }
 }
 
-// ---- layernorm over rows: out(N,C) = (x − mean) · rstd · w + b
-static void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b,
-                              int N, int C, int nt) {
+// ---- layernorm over rows: out(N,C) = (x − mean) · rstd · w + b. The forward pass normalises; the
+// tape keeps its input's row statistics and its output (xhat from ln*.hook_normalized · w + b).
+static void layernorm_tape(float *out, float *mean, float *rstd, const float *inp, const float *xhat, const float *w,
+                           const float *b, int N, int C, int nt) {
 #pragma omp parallel for schedule(static) num_threads(nt)
     for (int n = 0; n < N; n++) {
-        const float *x = inp + (size_t)n * C;
+        const float *x = inp + (size_t)n * C, *xh = xhat + (size_t)n * C;
         float m = 0, v = 0;
         for (int i = 0; i < C; i++) m += x[i];
         m /= C;
         for (int i = 0; i < C; i++) v += (x[i] - m) * (x[i] - m);
-        float s = 1.0f / sqrtf(v / C + LN_EPS);
-        float *o = out + (size_t)n * C;
-        for (int i = 0; i < C; i++) o[i] = (x[i] - m) * s * w[i] + b[i];
         mean[n] = m;
-        rstd[n] = s;
+        rstd[n] = 1.0f / sqrtf(v / C + LN_EPS);
+        float *o = out + (size_t)n * C;
+        for (int i = 0; i < C; i++) o[i] = xh[i] * w[i] + b[i];
     }
 }
 static void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
@@ -82,16 +75,7 @@ static void layernorm_backward(float *dinp, float *dw, float *db, const float *d
     }
 }
 
-// ---- matmul: out(N,OC) = inp(N,IC) · W(OC,IC)ᵀ + bias
-static void matmul_forward(const ms_backend_ctx *be, float *out, const float *inp, const float *W, const float *bias,
-                           int N, int IC, int OC) {
-    const int nt = be->n_threads;
-    ms_op_sgemm(be, 0, 1, N, OC, IC, 1.0f, inp, IC, W, IC, 0.0f, out, OC);
-    if (!bias) return;
-#pragma omp parallel for schedule(static) num_threads(nt)
-    for (int n = 0; n < N; n++)
-        for (int o = 0; o < OC; o++) out[(size_t)n * OC + o] += bias[o];
-}
+// ---- matmul out(N,OC) = inp(N,IC) · W(OC,IC)ᵀ + bias, backward:
 // dinp(N,IC) += dout · W;  dW(OC,IC) += doutᵀ · inp;  dbias(OC) += Σ_n dout
 static void matmul_backward(const ms_backend_ctx *be, float *dinp, float *dW, float *dbias, const float *dout,
                             const float *inp, const float *W, int N, int IC, int OC) {
@@ -107,37 +91,8 @@ static void matmul_backward(const ms_backend_ctx *be, float *dinp, float *dW, fl
     }
 }
 
-// ---- causal self-attention: inp(B,T,3C) = [q | k | v], heads of hs = C/NH; att(B,NH,T,T) keeps
-// the softmax weights (zero above the diagonal); out(B,T,C).
-static void attention_forward(float *out, float *att, const float *inp, int B, int T, int C, int NH, int nt) {
-    const int hs = C / NH, C3 = 3 * C;
-    const float scale = 1.0f / sqrtf((float)hs);
-#pragma omp parallel for collapse(2) schedule(static) num_threads(nt)
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < NH; h++)
-            for (int t = 0; t < T; t++) {
-                const float *q = inp + ((size_t)b * T + t) * C3 + h * hs;
-                float *a = att + (((size_t)b * NH + h) * T + t) * T, maxv = -INFINITY;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    const float *k = inp + ((size_t)b * T + t2) * C3 + C + h * hs;
-                    float s = 0;
-#pragma omp simd reduction(+ : s)
-                    for (int i = 0; i < hs; i++) s += q[i] * k[i];
-                    a[t2] = s * scale;
-                    if (a[t2] > maxv) maxv = a[t2];
-                }
-                float sum = 0;
-#pragma omp simd reduction(+ : sum)
-                for (int t2 = 0; t2 <= t; t2++) sum += a[t2] = ms_expf(a[t2] - maxv);
-                for (int t2 = 0; t2 < T; t2++) a[t2] = t2 <= t ? a[t2] / sum : 0.0f;
-                float *o = out + ((size_t)b * T + t) * C + h * hs;
-                for (int i = 0; i < hs; i++) o[i] = 0;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    const float *v = inp + ((size_t)b * T + t2) * C3 + 2 * C + h * hs;
-                    for (int i = 0; i < hs; i++) o[i] += a[t2] * v[i];
-                }
-            }
-}
+// ---- causal self-attention, backward: inp(B,T,3C) = [q | k | v], heads of hs = C/NH; att(B,NH,T,T)
+// the softmax weights (hook_pattern: zero above the diagonal); out(B,T,C) = hook_z.
 // dinp(B,T,3C) += ∂/∂[q|k|v]. One (b, h) touches only its own head's columns, so the (b, h) loop is
 // parallel; datt is a (T) scratch row per thread, carved from scratch (threads · T).
 static void attention_backward(float *dinp, float *scratch, const float *dout, const float *inp, const float *att,
@@ -171,14 +126,9 @@ static void attention_backward(float *dinp, float *scratch, const float *dout, c
     }
 }
 
-// ---- GELU, tanh form (GPT-2's gelu_new), through the identity 0.5 (1 + tanh u) = sigmoid(2u) and
-// the backend's ms_expf: the forward gives the bits of the capture forward pass (ms_gelu_new1), and
-// the loops vectorise (libm's tanhf was a fifth of a training step).
+// ---- GELU, tanh form (GPT-2's gelu_new), backward, through the identity 0.5 (1 + tanh u) = sigmoid(2u)
+// and the backend's ms_expf so the loop vectorises (libm's tanhf was a fifth of a training step).
 // d/dx [x s] = s + x s (1 − s) · 2 du/dx, with s = sigmoid(2u), u = k (x + 0.044715 x³).
-static void gelu_forward(float *out, const float *inp, size_t n, int nt) {
-#pragma omp parallel for schedule(static) num_threads(nt)
-    for (size_t i = 0; i < n; i++) out[i] = ms_gelu_new1(inp[i]);
-}
 static void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n, int nt) {
 #pragma omp parallel for schedule(static) num_threads(nt)
     for (size_t i = 0; i < n; i++) {
@@ -189,9 +139,6 @@ static void gelu_backward(float *dinp, const float *inp, const float *dout, size
     }
 }
 
-static void residual_forward(float *out, const float *a, const float *b, size_t n) {
-    for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
-}
 static void residual_backward(float *da, float *db, const float *dout, size_t n) {
     for (size_t i = 0; i < n; i++) { da[i] += dout[i]; db[i] += dout[i]; }
 }
@@ -253,7 +200,101 @@ static int decays(int i) {
     return i == LM_WTE || i == LM_WPE || i == LM_QKVW || i == LM_ATTPROJW || i == LM_FCW || i == LM_FCPROJW;
 }
 
-void ms_lm_init(ms_lm *m, const ms_lm_config *c, int B, int T, uint64_t seed, int threads) {
+// Parameter i of layer l: the l-th of L equal slices of a stacked tensor.
+static float *layer_param(const ms_lm *m, float *buf, int i, int l) {
+    return ms_param_at(&m->P, buf, i) + (size_t)l * (ms_param_numel(&m->P.spec[i]) / m->cfg.n_layer);
+}
+
+// The forward pass's model over the parameter buffer: GPT-2 knobs, every weight a slice of P.p in
+// the (out, in) layout both sides use, q/k/v stacked (one GEMM), the unembedding tied to wte.
+static int net_init(ms_lm *m) {
+    const ms_lm_config *c = &m->cfg;
+    ms_model *net = &m->net;
+    ms_config *k = &net->cfg;
+    k->arch = MS_ARCH_GPT2;
+    k->n_layer = c->n_layer, k->d_model = c->d_model, k->n_head = k->n_kv_head = c->n_head;
+    k->d_mlp = c->d_mlp, k->vocab_size = c->vocab, k->n_ctx = c->n_ctx, k->norm_eps = LN_EPS;
+    k->tied_embeddings = 1, k->bos_id = k->eos_id = -1;
+    snprintf(k->source_format, sizeof k->source_format, "train-lm");
+    snprintf(k->source_dtype, sizeof k->source_dtype, "F32");
+    if (ms_config_validate(k, "train-lm") < 0) return -1;
+    float *p = m->P.p;
+    const size_t CC = (size_t)c->d_model * c->d_model;
+    m->layers = ms_calloc((size_t)c->n_layer, sizeof *m->layers);
+    for (int l = 0; l < c->n_layer; l++) {
+        ms_layer_weights *w = &m->layers[l];
+        w->ln1_w = layer_param(m, p, LM_LN1W, l), w->ln1_b = layer_param(m, p, LM_LN1B, l);
+        w->wqkv = layer_param(m, p, LM_QKVW, l), w->bqkv = layer_param(m, p, LM_QKVB, l);
+        w->wq = w->wqkv, w->wk = w->wqkv + CC, w->wv = w->wqkv + 2 * CC;
+        w->bq = w->bqkv, w->bk = w->bqkv + c->d_model, w->bv = w->bqkv + 2 * c->d_model;
+        w->wo = layer_param(m, p, LM_ATTPROJW, l), w->bo = layer_param(m, p, LM_ATTPROJB, l);
+        w->ln2_w = layer_param(m, p, LM_LN2W, l), w->ln2_b = layer_param(m, p, LM_LN2B, l);
+        w->w_in = layer_param(m, p, LM_FCW, l), w->b_in = layer_param(m, p, LM_FCB, l);
+        w->w_out = layer_param(m, p, LM_FCPROJW, l), w->b_out = layer_param(m, p, LM_FCPROJB, l);
+    }
+    net->w.wte = net->w.unembed = ms_param_at(&m->P, p, LM_WTE);
+    net->w.wpe = ms_param_at(&m->P, p, LM_WPE);
+    net->w.lnf_w = ms_param_at(&m->P, p, LM_LNFW), net->w.lnf_b = ms_param_at(&m->P, p, LM_LNFB);
+    net->w.layers = m->layers;
+    net->n_params = m->P.count;
+    net->n_layer_loaded = c->n_layer;
+    return 0;
+}
+
+// The tape: one callback on every site the backward reads, copying (or, for the norms, finishing)
+// it into the activation slice of its layer for the pass in progress (m->pass_B, m->pass_T).
+static int tape_copy(ms_activation *act, void *user) {
+    ms_lm *m = user;
+    const ms_lm_config *c = &m->cfg;
+    const int C = c->d_model, F = c->d_mlp, NH = c->n_head, BT = m->pass_B * m->pass_T, l = act->layer;
+    const int nt = m->state ? m->be.n_threads : 1;
+    const size_t oC = (size_t)l * BT * C, oF = (size_t)l * BT * F, oR = (size_t)l * BT, nC = (size_t)BT * C * sizeof(float);
+    ms_lm_acts *a = &m->acts;
+    float *p = m->P.p;
+    switch (act->site) {
+    case MS_SITE_RESID_PRE: memcpy(a->encoded, act->data, nC); break; // layer 0 only
+    case MS_SITE_LN1_NORMALIZED: {
+        const float *res = l == 0 ? a->encoded : a->residual3 + oC - (size_t)BT * C;
+        layernorm_tape(a->ln1 + oC, a->ln1_mean + oR, a->ln1_rstd + oR, res, act->data, layer_param(m, p, LM_LN1W, l),
+                       layer_param(m, p, LM_LN1B, l), BT, C, nt);
+        break;
+    }
+    case MS_SITE_ATTN_Q: case MS_SITE_ATTN_K: case MS_SITE_ATTN_V: { // (BT, C) into columns of qkv (BT, 3C)
+        const int col = act->site == MS_SITE_ATTN_Q ? 0 : act->site == MS_SITE_ATTN_K ? C : 2 * C;
+        float *dst = a->qkv + 3 * oC + col;
+        for (int n = 0; n < BT; n++) memcpy(dst + (size_t)n * 3 * C, act->data + (size_t)n * C, (size_t)C * sizeof(float));
+        break;
+    }
+    case MS_SITE_ATTN_PATTERN:
+        memcpy(a->att + (size_t)l * m->pass_B * NH * m->pass_T * m->pass_T, act->data,
+               (size_t)m->pass_B * NH * m->pass_T * m->pass_T * sizeof(float));
+        break;
+    case MS_SITE_ATTN_Z: memcpy(a->atty + oC, act->data, nC); break;
+    case MS_SITE_RESID_MID: memcpy(a->residual2 + oC, act->data, nC); break;
+    case MS_SITE_LN2_NORMALIZED:
+        layernorm_tape(a->ln2 + oC, a->ln2_mean + oR, a->ln2_rstd + oR, a->residual2 + oC, act->data,
+                       layer_param(m, p, LM_LN2W, l), layer_param(m, p, LM_LN2B, l), BT, C, nt);
+        break;
+    case MS_SITE_MLP_PRE: memcpy(a->fch + oF, act->data, (size_t)BT * F * sizeof(float)); break;
+    case MS_SITE_MLP_POST: memcpy(a->fch_gelu + oF, act->data, (size_t)BT * F * sizeof(float)); break;
+    case MS_SITE_RESID_POST: memcpy(a->residual3 + oC, act->data, nC); break;
+    case MS_SITE_LN_FINAL_NORMALIZED:
+        layernorm_tape(a->lnf, a->lnf_mean, a->lnf_rstd, a->residual3 + (size_t)(c->n_layer - 1) * BT * C, act->data,
+                       ms_param_at(&m->P, p, LM_LNFW), ms_param_at(&m->P, p, LM_LNFB), BT, C, nt);
+        break;
+    default: break;
+    }
+    return 0;
+}
+
+static const char *const TAPE_SITES[] = {
+    "blocks.0.hook_resid_pre",  "blocks.*.ln1.hook_normalized", "blocks.*.attn.hook_q",   "blocks.*.attn.hook_k",
+    "blocks.*.attn.hook_v",     "blocks.*.attn.hook_pattern",   "blocks.*.attn.hook_z",   "blocks.*.hook_resid_mid",
+    "blocks.*.ln2.hook_normalized", "blocks.*.mlp.hook_pre",    "blocks.*.mlp.hook_post", "blocks.*.hook_resid_post",
+    "ln_final.hook_normalized"};
+
+int ms_lm_init(ms_lm *m, const ms_lm_config *c, int B, int T, uint64_t seed, int threads) {
+
     memset(m, 0, sizeof *m);
     m->cfg = *c;
     m->B = B;
@@ -276,6 +317,18 @@ void ms_lm_init(ms_lm *m, const ms_lm_config *c, int B, int T, uint64_t seed, in
     acts_layout(&m->grads_acts, c, B, T, ms_aligned_alloc(n * sizeof(float)));
     m->targets = ms_malloc((size_t)B * T * sizeof *m->targets);
     m->scratch = ms_aligned_alloc((size_t)B * c->n_head * T * sizeof(float));
+    if (net_init(m) < 0 || !(m->state = ms_state_new(&m->net, B, T))) {
+        ms_lm_free(m);
+        return -1;
+    }
+    ms_state_set_threads(m->state, m->be.n_threads);
+    m->tape = ms_hooks_new();
+    for (size_t i = 0; i < sizeof TAPE_SITES / sizeof TAPE_SITES[0]; i++)
+        if (ms_hooks_add(m->tape, TAPE_SITES[i], tape_copy, m) < 0) {
+            ms_lm_free(m);
+            return -1;
+        }
+    return 0;
 }
 
 void ms_lm_free(ms_lm *m) {
@@ -284,44 +337,21 @@ void ms_lm_free(ms_lm *m) {
     free(m->grads_acts.mem);
     free(m->targets);
     free(m->scratch);
+    free(m->layers);
+    ms_state_free(m->state);
+    ms_hooks_free(m->tape);
     memset(m, 0, sizeof *m);
 }
 
-// Parameter i of layer l: the l-th of L equal slices of a stacked tensor.
-static float *layer_param(const ms_lm *m, float *buf, int i, int l) {
-    return ms_param_at(&m->P, buf, i) + (size_t)l * (ms_param_numel(&m->P.spec[i]) / m->cfg.n_layer);
-}
 
 float ms_lm_forward(ms_lm *m, const int32_t *inputs, const int32_t *targets, int B, int T) {
     const ms_lm_config *c = &m->cfg;
-    const int C = c->d_model, F = c->d_mlp, NH = c->n_head, V = c->vocab, BT = B * T, nt = m->be.n_threads;
+    const int V = c->vocab, BT = B * T, nt = m->be.n_threads;
     ms_lm_acts *a = &m->acts;
-    float *p = m->P.p;
-    encoder_forward(a->encoded, inputs, ms_param_at(&m->P, p, LM_WTE), ms_param_at(&m->P, p, LM_WPE), B, T, C);
-    for (int l = 0; l < c->n_layer; l++) {
-        const size_t oC = (size_t)l * BT * C, oF = (size_t)l * BT * F, oR = (size_t)l * BT;
-        float *res = l == 0 ? a->encoded : a->residual3 + oC - (size_t)BT * C;
-        layernorm_forward(a->ln1 + oC, a->ln1_mean + oR, a->ln1_rstd + oR, res, layer_param(m, p, LM_LN1W, l),
-                          layer_param(m, p, LM_LN1B, l), BT, C, nt);
-        matmul_forward(&m->be, a->qkv + 3 * oC, a->ln1 + oC, layer_param(m, p, LM_QKVW, l),
-                       layer_param(m, p, LM_QKVB, l), BT, C, 3 * C);
-        attention_forward(a->atty + oC, a->att + (size_t)l * B * NH * T * T, a->qkv + 3 * oC, B, T, C, NH, nt);
-        matmul_forward(&m->be, a->attproj + oC, a->atty + oC, layer_param(m, p, LM_ATTPROJW, l),
-                       layer_param(m, p, LM_ATTPROJB, l), BT, C, C);
-        residual_forward(a->residual2 + oC, res, a->attproj + oC, (size_t)BT * C);
-        layernorm_forward(a->ln2 + oC, a->ln2_mean + oR, a->ln2_rstd + oR, a->residual2 + oC,
-                          layer_param(m, p, LM_LN2W, l), layer_param(m, p, LM_LN2B, l), BT, C, nt);
-        matmul_forward(&m->be, a->fch + oF, a->ln2 + oC, layer_param(m, p, LM_FCW, l), layer_param(m, p, LM_FCB, l),
-                       BT, C, F);
-        gelu_forward(a->fch_gelu + oF, a->fch + oF, (size_t)BT * F, nt);
-        matmul_forward(&m->be, a->fcproj + oC, a->fch_gelu + oF, layer_param(m, p, LM_FCPROJW, l),
-                       layer_param(m, p, LM_FCPROJB, l), BT, F, C);
-        residual_forward(a->residual3 + oC, a->residual2 + oC, a->fcproj + oC, (size_t)BT * C);
-    }
-    const float *last = a->residual3 + (size_t)(c->n_layer - 1) * BT * C;
-    layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, last, ms_param_at(&m->P, p, LM_LNFW),
-                      ms_param_at(&m->P, p, LM_LNFB), BT, C, nt);
-    matmul_forward(&m->be, a->logits, a->lnf, ms_param_at(&m->P, p, LM_WTE), NULL, BT, C, V); // tied unembedding
+    m->pass_B = B, m->pass_T = T;
+    const ms_forward_opts opts = {.hooks = m->tape, .want_logits = 1, .stop_after_layer = -1};
+    if (ms_forward(&m->net, m->state, inputs, B, T, &opts) < 0) return NAN; // token ids are checked by the data reader
+    memcpy(a->logits, ms_state_logits(m->state), (size_t)BT * V * sizeof(float));
     if (!targets) return 0.0f;
     memcpy(m->targets, targets, (size_t)BT * sizeof *targets);
     crossentropy_forward(a->losses, a->logits, targets, BT, V, nt);
@@ -389,6 +419,7 @@ void ms_lm_update(ms_lm *m, double lr, double b1, double b2, double eps, double 
         if (decays(i)) ms_adam_decay(ms_param_at(&m->P, m->P.p, i), ms_param_numel(&m->P.spec[i]), keep);
     ms_adam_step k = ms_adam_at(lr, b1, b2, eps, t);
     ms_adam_update(m->P.p, m->P.m, m->P.v, m->P.g, gscale, m->P.count, &k, m->be.n_threads);
+    ms_state_weights_changed(m->state); // the forward's kernel-layout copies are refreshed on next use
 }
 
 // ---- Hugging Face GPT-2 names and layouts

@@ -1,6 +1,9 @@
 // lm.h: a GPT-2-architecture language model trained from scratch, in llm.c's train_gpt2.c shape:
 // all parameters in one ms_params buffer (gradients and Adam moments beside them), all activations
-// of the training forward in one buffer, and a forward/backward pair per layer kind in lm.c.
+// the backward needs in one buffer, and a backward per layer kind in lm.c.
+// One forward pass: training runs capture's forward (model/forward.c) on an ms_model whose weight
+// pointers are slices of the parameter buffer; a tape of hooks on the TransformerLens sites the
+// backward needs copies them into the activation buffer as the pass goes (other hooks stay available).
 // Layer order and maths are GPT-2's: wte+wpe, then per block x += attn(ln_1(x)), x += mlp(ln_2(x))
 // (causal self-attention, GELU tanh form), ln_f, tied unembedding (logits = ln_f(x) · wteᵀ),
 // mean softmax cross-entropy over the B·T positions.
@@ -9,6 +12,7 @@
 #include <stdint.h>
 #include "backend/backend.h"
 #include "model/checkpoint.h"
+#include "model/model.h"
 #include "train/params.h"
 
 typedef struct {
@@ -37,7 +41,12 @@ enum {
     LM_NPARAMS
 };
 
-// Activations of one training forward for a (B, T) batch, each a slice of one buffer.
+// Activations of one training forward for a (B, T) batch, each a slice of one buffer. The tape
+// fills them from hook sites: encoded = blocks.0.hook_resid_pre, qkv = attn.hook_q|k|v side by side,
+// att = attn.hook_pattern, atty = attn.hook_z, residual2 = hook_resid_mid, fch = mlp.hook_pre,
+// fch_gelu = mlp.hook_post, residual3 = hook_resid_post; ln1/ln2/lnf are the norms' outputs (the
+// hook_normalized values times the gain, plus the bias) with their rows' mean and 1/std; logits
+// the forward's. attproj and fcproj are used only as gradient slots.
 typedef struct {
     float *encoded;                      // (B,T,C)
     float *ln1, *ln1_mean, *ln1_rstd;    // (L,B,T,C), (L,B,T), (L,B,T)
@@ -62,13 +71,18 @@ typedef struct {
     int32_t *targets;     // (B,T) of the last forward
     float *scratch;       // (B,NH,T) attention backward rows
     ms_backend_ctx be;
+    ms_model net;         // the forward pass's model: weights point into P.p (tied unembedding)
+    ms_layer_weights *layers; // [n_layer] of net
+    ms_state *state;      // forward scratch for (B, T)
+    ms_hooks *tape;       // the sites above, copied into acts; a caller may add its own hooks to observe training
+    int pass_B, pass_T;   // the shape of the pass in progress (the tape's offsets)
 } ms_lm;
 
 // Checks the shape; NULL + ms_error when inconsistent.
 int ms_lm_config_check(const ms_lm_config *c);
 // Allocates parameters (GPT-2 init from seed: N(0, 0.02), residual projections N(0, 0.02/√(2L)),
 // LN gains 1, biases 0) and activations for batches of at most (B, T), T <= n_ctx.
-void ms_lm_init(ms_lm *m, const ms_lm_config *c, int B, int T, uint64_t seed, int threads);
+int ms_lm_init(ms_lm *m, const ms_lm_config *c, int B, int T, uint64_t seed, int threads);
 void ms_lm_free(ms_lm *m);
 // Forward over a (B,T) batch (B, T <= the init sizes); returns the mean cross-entropy of targets
 // (B,T) (targets NULL: logits only, returns 0).

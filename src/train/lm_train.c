@@ -208,8 +208,7 @@ static int setup(const ms_lm_train_opts *o, ms_tokenizer **tok, ms_token_stream 
     if (o->batch < 1) { ms_error("train-lm: --batch must be >= 1"); return -1; }
     if (ms_token_stream_load(train, o->corpus, *tok) < 0) return -1;
     if (o->val && ms_token_stream_load(val, o->val, *tok) < 0) return -1;
-    ms_lm_init(m, &c, o->batch, c.n_ctx, o->seed, o->threads);
-    return 0;
+    return ms_lm_init(m, &c, o->batch, c.n_ctx, o->seed, o->threads);
 }
 
 int ms_lm_train(const ms_lm_train_opts *o) {
@@ -233,6 +232,7 @@ int ms_lm_train(const ms_lm_train_opts *o) {
         r.ckpt_path = ms_path_join(o->out, "checkpoint.h5");
         int64_t start = 0;
         if (rc == 0 && o->resume) rc = read_ckpt(r.ckpt_path, r.fp, &start, &m, &r.log);
+        if (rc == 0 && o->resume) ms_state_weights_changed(m.state); // the parameters were read in place
         ms_train_log_reserve(&r.log, r.steps); // no allocation in the step loop
         if (rc == 0 && r.val) rc = baselines(&r);
         if (rc == 0) rc = train_loop(&r, start);

@@ -3,7 +3,8 @@ hooks stop at block 1 of a 4-layer Hugging Face Llama loads layers 0..1 only. Tw
 independent paths: (1) its activations equal, bit for bit, those of the same hook captured together
 with ln_final (which forces the full load); (2) a copy of the checkpoint whose layers 2 and 3 are
 NaN captures block 1 identically, while a full load of that copy is refused (non-finite weights):
-the later tensors are never read."""
+the later tensors are never read; nor is the untied unembedding (lm_head NaN too), which a full
+load refuses and a logits capture needs."""
 import os
 
 import numpy as np
@@ -24,7 +25,7 @@ def fixture(tag, poison):
     W, cfg = fx_hf.hf_llama(W, cfg)
     if poison:
         for k in W:
-            if k.startswith("layers.2.") or k.startswith("layers.3."):
+            if k.startswith("layers.2.") or k.startswith("layers.3.") or k == "lm_head.weight":
                 W[k] = np.full_like(W[k], np.nan)
     d = os.path.join(TMP, tag)
     fx_hf.write_hf(d, W, cfg, shards=2)
@@ -48,6 +49,7 @@ def t_later_layers_unread():
     p = run("capture", "--model", d, "--input", ids, "--input-format", "ids", "--hooks", "blocks.3.hook_resid_post",
             "--ctx", T, "--out", os.path.join(TMP, "p3.h5"), ok=False)
     assert "non-finite" in p.stderr, p.stderr
+    assert "lm_head" in p.stderr or "layers." in p.stderr, p.stderr
 
 
 check("early capture equals full-load capture", t_equal)
