@@ -49,7 +49,8 @@ stage() {
 
 # cache: a trained artefact lives in $CACHE/models/<name>-<16 hex digits of the SHA-256 of its
 # recipe>, the recipe being the command's arguments, the corpus' hash and the hash of the sources
-# that train it (src/train, src/tokenizer), so any change to them trains anew. It is built in a
+# that train it (src/train, src/tokenizer, and the forward pass and kernels it runs: src/model/forward.c,
+# src/backend), so any change to them trains anew. It is built in a
 # temporary directory beside its final name and renamed into place when complete: an interrupted
 # run never leaves a directory that looks finished.
 # cached NAME RECIPE BUILDER: sets CACHED to the directory, running `BUILDER DIR` when it is absent
@@ -76,7 +77,7 @@ cached() {
 echo "== corpus and tokenizer"
 bash scripts/make-corpus.sh "$OUT/corpus"
 CORPUS_HASH=$(cat "$OUT/corpus/train.jsonl" "$OUT/corpus/val.jsonl" | sha256sum | cut -c1-64)
-CODE_HASH=$(cat src/train/*.[ch] src/tokenizer/*.[ch] | sha256sum | cut -c1-64)
+CODE_HASH=$(cat src/train/*.[ch] src/tokenizer/*.[ch] src/model/forward.c src/backend/*.[ch] | sha256sum | cut -c1-64)
 TOK_ARGS="--vocab 4096"
 train_tokenizer() { "$MS" tokenizer train --corpus "$OUT/corpus/train.jsonl" $TOK_ARGS --out "$1"; }
 cached tokenizer "tokenizer train $TOK_ARGS; corpus $CORPUS_HASH; code $CODE_HASH" train_tokenizer
