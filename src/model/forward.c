@@ -390,6 +390,7 @@ static int forward(const ms_model *m, ms_state *s, const int32_t *tokens, int B,
         ms_error("batch %d x %d tokens exceeds the state's capacity %d x %d", B, T, s->max_B, s->max_T);
         return -1;
     }
+    if (m->header_only) { ms_error("%s: loaded without weights (ms_model_load_header): cannot run", m->path); return -1; }
     if (kv_begin(m, s, hk, T, opts)) return -1;
     const int N = B * T, C = c->d_model;
     for (int i = 0; i < N; i++)

@@ -276,7 +276,7 @@ int ms_load_gguf(const char *path, ms_model *m) {
         }
     }
     if (ms_model_alloc_weights(m)) goto done; // its message names the model path
-    if (load_weights(&c, m) || load_tokenizer(&c, m)) goto done;
+    if ((!m->header_only && load_weights(&c, m)) || load_tokenizer(&c, m)) goto done;
     rc = 0;
 done:
     ms_gguf_close(c.g);

@@ -603,10 +603,13 @@ int ms_load_hf(const char *dir, ms_model *m) {
         m->cfg.embed_scale = e;
     }
     if (ms_model_alloc_weights(m)) goto done; // its message names the model path
-    rc = m->cfg.arch == MS_ARCH_GPT2 ? load_gpt2_weights(&c, m)
-       : m->cfg.arch == MS_ARCH_NEOX ? load_neox_weights(&c, m) : load_llama_weights(&c, m);
-    if (rc) goto done;
-    if (m->cfg.post_norms) gemma_gains(m);
+    if (!m->header_only) {
+        rc = m->cfg.arch == MS_ARCH_GPT2 ? load_gpt2_weights(&c, m)
+           : m->cfg.arch == MS_ARCH_NEOX ? load_neox_weights(&c, m) : load_llama_weights(&c, m);
+        if (rc) goto done;
+        if (m->cfg.post_norms) gemma_gains(m);
+    }
+    rc = 0;
     // tokenizer: optional, but a broken one is an error
     char *tj = ms_path_join(dir, "tokenizer.json"), *vj = ms_path_join(dir, "vocab.json"), *mg = ms_path_join(dir, "merges.txt");
     int has_tok = ms_file_exists(tj) || (ms_file_exists(vj) && ms_file_exists(mg));

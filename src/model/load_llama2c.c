@@ -108,7 +108,7 @@ int ms_load_llama2c(const char *path, ms_model *m) {
     fseek(f, 28, SEEK_SET);
     ms_weights *w = &m->w;
 #define OFF(field) offsetof(ms_layer_weights, field)
-    if (read_flat(f, path, "token_embedding", w->wte, V * C) ||
+    if (!m->header_only && (read_flat(f, path, "token_embedding", w->wte, V * C) ||
         read_stacked(f, path, "rms_att", m, C, OFF(ln1_w)) ||
         read_stacked(f, path, "wq", m, C * C, OFF(wq)) ||
         read_stacked(f, path, "wk", m, KV * C, OFF(wk)) ||
@@ -118,10 +118,10 @@ int ms_load_llama2c(const char *path, ms_model *m) {
         read_stacked(f, path, "w1", m, F * C, OFF(w_gate)) ||
         read_stacked(f, path, "w2", m, C * F, OFF(w_out)) ||
         read_stacked(f, path, "w3", m, F * C, OFF(w_in)) ||
-        read_flat(f, path, "rms_final", w->lnf_w, C))
+        read_flat(f, path, "rms_final", w->lnf_w, C)))
         goto done;
 #undef OFF
-    if (!c->tied_embeddings) {
+    if (!m->header_only && !c->tied_embeddings) {
         fseek(f, (long)(28 + 4 * (n_floats - V * C)), SEEK_SET); // skip the legacy freq_cis tables
         if (read_flat(f, path, "wcls", w->unembed, V * C)) goto done;
     }

@@ -18,9 +18,16 @@ const char *ms_arch_name(ms_arch a) {
 
 ms_model *ms_model_load(const char *path) { return ms_model_load_layers(path, 0); }
 
-ms_model *ms_model_load_layers(const char *path, int layers_needed) {
+static ms_model *load(const char *path, int layers_needed, int header_only);
+
+ms_model *ms_model_load_layers(const char *path, int layers_needed) { return load(path, layers_needed, 0); }
+
+ms_model *ms_model_load_header(const char *path) { return load(path, 0, 1); }
+
+static ms_model *load(const char *path, int layers_needed, int header_only) {
     ms_model *m = ms_calloc(1, sizeof(ms_model));
     m->path = ms_strdup(path);
+    m->header_only = header_only;
     m->n_layer_loaded = layers_needed; // a request until ms_model_alloc_weights clamps it to cfg.n_layer
     m->cfg.bos_id = m->cfg.eos_id = -1;
     int rc;
@@ -43,7 +50,7 @@ ms_model *ms_model_load_layers(const char *path, int layers_needed) {
         ms_model_free(m);
         return NULL;
     }
-    if (!m->arena) { // a loader that forgot ms_model_alloc_weights is a bug, not bad input
+    if (!m->arena && !header_only) { // a loader that forgot ms_model_alloc_weights is a bug, not bad input
         ms_error("%s: loader produced no weights", path);
         ms_model_free(m);
         return NULL;
@@ -135,7 +142,7 @@ int ms_model_alloc_weights(ms_model *m) {
     size_t off = 0;
     float *base = NULL;
 #define TAKE(ptr, n) do { size_t n_ = (n); (ptr) = base ? base + off : NULL; off += (n_ + 15) & ~(size_t)15; } while (0)
-    for (int pass = 0; pass < 2; pass++) {
+    for (int pass = 0; pass < (m->header_only ? 1 : 2); pass++) { // header only: count, allocate nothing
         off = 0;
         ms_weights *w = &m->w;
         TAKE(w->wte, V * C);
@@ -173,7 +180,7 @@ int ms_model_alloc_weights(ms_model *m) {
         if (c->tied_embeddings) w->unembed = w->wte;
         else if (m->n_layer_loaded < c->n_layer) w->unembed = NULL;
         else TAKE(w->unembed, V * C);
-        if (pass == 0) {
+        if (pass == 0 && !m->header_only) {
             free(m->arena);
             free(w->layers);
             m->arena = base = ms_aligned_alloc(off * sizeof(float));
@@ -184,7 +191,7 @@ int ms_model_alloc_weights(ms_model *m) {
     // q, k, v as one (QD+2KD, C) projection where the 16-float padding left wq, wk, wv (and bq, bk,
     // bv) back to back. Otherwise three GEMMs: one stacked GEMM rounds differently from three, and
     // results must not change with the layout.
-    for (int l = 0; l < m->n_layer_loaded; l++) {
+    for (int l = 0; m->w.layers && l < m->n_layer_loaded; l++) {
         ms_layer_weights *lw = &m->w.layers[l];
         const int w_adjacent = lw->wk == lw->wq + QD * C && lw->wv == lw->wk + KD * C;
         const int b_adjacent = !qkv_bias || (lw->bk == lw->bq + QD && lw->bv == lw->bk + KD);

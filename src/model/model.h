@@ -108,6 +108,7 @@ typedef struct ms_model {
     ms_tokenizer *tok;           // NULL if the checkpoint came without one
     char *path;
     int n_layer_loaded;          // layers 0..n_layer_loaded-1 hold weights; later layers' pointers are NULL
+    int header_only;             // ms_model_load_header: configuration, parameter count and tokenizer, no weights
 } ms_model;
 
 // ---- loading
@@ -119,6 +120,10 @@ ms_model *ms_model_load(const char *path);
 // untied unembedding) get weights, read from the file and held in memory: for a forward that stops
 // at layer layers_needed-1 (no logits; a pass needing more is refused). layers_needed <= 0 or >= n_layer loads every layer. cfg.n_layer stays the file's.
 ms_model *ms_model_load_layers(const char *path, int layers_needed);
+// What a checkpoint is without its weights (`monoscope info`): the configuration as every loader
+// validates it, the parameter count and the tokenizer; no tensor is read or allocated, so an 8B
+// checkpoint is described in milliseconds. Such a model cannot run (ms_forward refuses it).
+ms_model *ms_model_load_header(const char *path);
 void ms_model_free(ms_model *m);
 
 // For loaders: after filling m->cfg, validates it and allocates the arena + sets every pointer in

@@ -52,6 +52,17 @@ def t_later_layers_unread():
     assert "lm_head" in p.stderr or "layers." in p.stderr, p.stderr
 
 
+def t_info_reads_headers_only():
+    # `info` describes from the configuration and tensor index alone (an 8B checkpoint in milliseconds):
+    # the poisoned copy describes like the clean one; `info --check` reads every tensor and refuses it
+    desc = lambda d: [l for l in run("info", d).stdout.splitlines() if not l.startswith("path:")]
+    assert desc(os.path.join(TMP, "clean")) == desc(os.path.join(TMP, "poison"))
+    assert "parameters: " in "\n".join(desc(os.path.join(TMP, "poison")))
+    p = run("info", "--check", os.path.join(TMP, "poison"), ok=False)
+    assert "non-finite" in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
+
+
 check("early capture equals full-load capture", t_equal)
 check("layers after the last hook are never read", t_later_layers_unread)
+check("info reads headers only; info --check reads every tensor", t_info_reads_headers_only)
 finish()
