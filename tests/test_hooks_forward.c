@@ -188,7 +188,8 @@ static void test_model(const char *label, ms_model *m) {
     CHECK(!memcmp(plain, fused, NL * sizeof(float)), "%s: observe-only hooks changed the logits", label);
     free(fused);
     ms_hooks_free(hf);
-    int per_block = c->arch == MS_ARCH_LLAMA ? 18 : 15, global = c->arch == MS_ARCH_LLAMA ? 3 : 4;
+    // + ln1/ln2.hook_scale per block, ln_final.hook_scale
+    int per_block = c->arch == MS_ARCH_LLAMA ? 20 : 17, global = c->arch == MS_ARCH_LLAMA ? 4 : 5;
     CHECK(calls == c->n_layer * per_block + global, "%s: %d hook calls, expected %d", label, calls,
           c->n_layer * per_block + global);
     ms_hooks_free(h);

@@ -124,6 +124,12 @@ void ms_op_layernorm(const ms_backend_ctx *be, float *out, const float *x, const
 // out(N,C) = x / sqrt(mean(x²) + eps) per row, then * w in the same pass (w NULL: no gain); with
 // w, the same bits as without it followed by ms_op_gain.
 void ms_op_rmsnorm(const ms_backend_ctx *be, float *out, const float *x, const float *w, int N, int C, float eps);
+// scale(N) = the divisor of each row's norm: sqrt(var + eps) (center: LayerNorm) or sqrt(mean x² + eps)
+// (RMSNorm), TransformerLens' hook_scale; the reciprocal of the factor the two kernels above use.
+void ms_op_norm_scale(const ms_backend_ctx *be, float *scale, const float *x, int N, int C, float eps, int center);
+// out(N,C) = (x - mean (center) or x) / scale per row: a norm by a given (e.g. frozen) scale, no gain.
+void ms_op_norm_by_scale(const ms_backend_ctx *be, float *out, const float *x, const float *scale, int N, int C,
+                         int center);
 // x(n) = gelu_new(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x³)))
 void ms_op_gelu_new(const ms_backend_ctx *be, float *x, size_t n);
 // x = x * Φ(x) = 0.5 x (1 + erf(x / √2)), the exact gelu (GPT-NeoX "gelu")

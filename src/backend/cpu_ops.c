@@ -50,6 +50,29 @@ void ms_op_rmsnorm(const ms_backend_ctx *be, float *out, const float *x, const f
     }
 }
 
+void ms_op_norm_scale(const ms_backend_ctx *be, float *scale, const float *x, int N, int C, float eps, int center) {
+#pragma omp parallel for schedule(static) num_threads(be->n_threads) if ((size_t)N * C >= PAR_MIN)
+    for (int r = 0; r < N; r++) {
+        const float *xr = x + (size_t)r * C;
+        float mean;
+        scale[r] = 1.0f / (center ? ln_stats(xr, C, eps, &mean) : rms_scale(xr, C, eps));
+    }
+}
+
+void ms_op_norm_by_scale(const ms_backend_ctx *be, float *out, const float *x, const float *scale, int N, int C,
+                         int center) {
+#pragma omp parallel for schedule(static) num_threads(be->n_threads) if ((size_t)N * C >= PAR_MIN)
+    for (int r = 0; r < N; r++) {
+        const float *xr = x + (size_t)r * C;
+        float *o = out + (size_t)r * C, mean = 0.0f;
+        if (center) {
+            for (int i = 0; i < C; i++) mean += xr[i];
+            mean /= (float)C;
+        }
+        for (int i = 0; i < C; i++) o[i] = (xr[i] - mean) / scale[r];
+    }
+}
+
 void ms_op_gain(const ms_backend_ctx *be, float *x, const float *w, const float *b, int N, int C) {
 #pragma omp parallel for schedule(static) num_threads(be->n_threads) if ((size_t)N * C >= PAR_MIN)
     for (int r = 0; r < N; r++) {

@@ -116,8 +116,8 @@ static int expand_hooks(const ms_model *m, const char *list, int ctx, int batch,
     for (int i = 1; i < n; i++)
         for (int j = i; j > 0; j--) {
             cap_hook *a = &h[j - 1], *b = &h[j];
-            int ka = a->layer < 0 ? (a->site >= MS_SITE_LN_FINAL_NORMALIZED ? 1 << 20 : -1) : a->layer;
-            int kb = b->layer < 0 ? (b->site >= MS_SITE_LN_FINAL_NORMALIZED ? 1 << 20 : -1) : b->layer;
+            int ka = a->layer < 0 ? (a->site > MS_SITE_RESID_POST ? 1 << 20 : -1) : a->layer;
+            int kb = b->layer < 0 ? (b->site > MS_SITE_RESID_POST ? 1 << 20 : -1) : b->layer;
             if (ka < kb || (ka == kb && a->site <= b->site)) break;
             cap_hook t = *a; *a = *b; *b = t;
         }

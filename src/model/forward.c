@@ -38,6 +38,9 @@ struct ms_state {
     size_t att_cap;
     float *logits;        // (N, V); allocated on first need
     size_t logits_cap;
+    // a norm's hook_scale: the scale offered (N), a copy to tell an edit, the input of an in-place
+    // norm (N, C); allocated on first need
+    float *scale, *scale_seen, *norm_in;
     float *rope_cos, *rope_sin; // (max_T, Dh/2)
     float *rope_local_cos, *rope_local_sin; // (max_T, Dh/2) with cfg.rope_local_theta (local layers), else NULL
     // KV cache (ms_forward_opts.kv_cache): post-RoPE keys and values of every layer, allocated on
@@ -121,6 +124,7 @@ void ms_state_free(ms_state *s) {
     free(s->h1); free(s->h2); free(s->par); free(s->att_scratch); free(s->att); free(s->logits);
     free(s->rope_cos); free(s->rope_sin); free(s->kv_k); free(s->kv_v);
     free(s->rope_local_cos); free(s->rope_local_sin);
+    free(s->scale); free(s->scale_seen); free(s->norm_in);
     ms_gemm_cache_free(s->be.gemm);
     free(s);
 }
@@ -165,13 +169,37 @@ static int hook(const ms_hooks *hk, const ms_config *c, ms_site site, int layer,
 }
 
 // out (N, C) = norm(x) · w (+ b): LayerNorm (gpt2, neox) or RMSNorm, the gain fused into the same
-// pass unless a hook wants the normalized values before it (`site`); same bits either way.
-static int norm(const ms_model *m, const ms_state *s, const ms_hooks *hk, ms_site site, int layer, float *out,
-                const float *x, const float *w, const float *b, int B, int T) {
+// pass unless a hook wants the normalized values before it (`site`); same bits either way. out may
+// be x (a post-norm, in place). A hook on `scale_site` sees each row's divisor (N, 1) first; if it
+// edits it, the rows are normalized by the edited scale instead (TransformerLens' LN freezing);
+// observing it changes nothing.
+static int norm(const ms_model *m, ms_state *s, const ms_hooks *hk, ms_site scale_site, ms_site site, int layer,
+                float *out, const float *x, const float *w, const float *b, int B, int T) {
     const ms_config *c = &m->cfg;
     const int N = B * T, C = c->d_model, split = ms_hooks_wants(hk, site, layer);
-    if (c->layer_norm) ms_op_layernorm(&s->be, out, x, split ? NULL : w, b, N, C, c->norm_eps);
-    else ms_op_rmsnorm(&s->be, out, x, split ? NULL : w, N, C, c->norm_eps);
+    const int scaled = ms_hooks_wants(hk, scale_site, layer);
+    const float *in = x;
+    if (scaled) {
+        if (!s->scale) { // first need: capacity of the state
+            const size_t rows = (size_t)s->max_B * s->max_T;
+            s->scale = ms_aligned_alloc(rows * sizeof(float));
+            s->scale_seen = ms_aligned_alloc(rows * sizeof(float));
+            s->norm_in = ms_aligned_alloc(rows * C * sizeof(float));
+        }
+        ms_op_norm_scale(&s->be, s->scale, x, N, C, c->norm_eps, c->layer_norm);
+        memcpy(s->scale_seen, s->scale, (size_t)N * sizeof(float));
+        if (out == x) { // in place: keep the input for a renormalization by an edited scale
+            memcpy(s->norm_in, x, (size_t)N * C * sizeof(float));
+            in = s->norm_in;
+        }
+        if (hook(hk, c, scale_site, layer, s->scale, B, T)) return -1;
+    }
+    if (c->layer_norm) ms_op_layernorm(&s->be, out, in, split ? NULL : w, b, N, C, c->norm_eps);
+    else ms_op_rmsnorm(&s->be, out, in, split ? NULL : w, N, C, c->norm_eps);
+    if (scaled && memcmp(s->scale, s->scale_seen, (size_t)N * sizeof(float))) {
+        ms_op_norm_by_scale(&s->be, out, in, s->scale, N, C, c->layer_norm);
+        if (!split) ms_op_gain(&s->be, out, w, b, N, C);
+    }
     if (!split) return 0;
     if (hook(hk, c, site, layer, out, B, T)) return -1;
     ms_op_gain(&s->be, out, w, b, N, C);
@@ -338,19 +366,23 @@ static int block(const ms_model *m, ms_state *s, const ms_hooks *hk, int l, int 
     const int N = B * T, C = c->d_model;
     if (hook(hk, c, MS_SITE_RESID_PRE, l, s->x, B, T)) return -1;
     // norm + gain in one pass unless a hook wants the normalized values between them (same bits)
-    if (norm(m, s, hk, MS_SITE_LN1_NORMALIZED, l, s->ln, s->x, w->ln1_w, w->ln1_b, B, T)) return -1;
+    if (norm(m, s, hk, MS_SITE_LN1_SCALE, MS_SITE_LN1_NORMALIZED, l, s->ln, s->x, w->ln1_w, w->ln1_b, B, T)) return -1;
     if (attn_sublayer(m, s, hk, l, B, T)) return -1;
     float *attn_to = s->x;
     if (c->parallel_residual) { // attn_out + bias collected in par (zeroed), added to x after the MLP
         memset(s->par, 0, (size_t)N * C * sizeof(float));
         attn_to = s->par;
     }
-    if (c->post_norms) ms_op_rmsnorm(&s->be, s->tmp, s->tmp, w->ln1_post_w, N, C, c->norm_eps); // in place
+    if (c->post_norms && norm(m, s, hk, MS_SITE_LN1_POST_SCALE, MS_SITE_LN1_POST_NORMALIZED, l, s->tmp, s->tmp,
+                              w->ln1_post_w, NULL, B, T)) // in place
+        return -1;
     if (add_output(m, s, hk, MS_SITE_ATTN_OUT, l, attn_to, s->tmp, w->bo, B, T)) return -1;
     if (hook(hk, c, MS_SITE_RESID_MID, l, s->x, B, T)) return -1; // no such site under a parallel residual
-    if (norm(m, s, hk, MS_SITE_LN2_NORMALIZED, l, s->ln, s->x, w->ln2_w, w->ln2_b, B, T)) return -1;
+    if (norm(m, s, hk, MS_SITE_LN2_SCALE, MS_SITE_LN2_NORMALIZED, l, s->ln, s->x, w->ln2_w, w->ln2_b, B, T)) return -1;
     if (mlp_sublayer(m, s, hk, l, B, T)) return -1;
-    if (c->post_norms) ms_op_rmsnorm(&s->be, s->tmp, s->tmp, w->ln2_post_w, N, C, c->norm_eps);
+    if (c->post_norms && norm(m, s, hk, MS_SITE_LN2_POST_SCALE, MS_SITE_LN2_POST_NORMALIZED, l, s->tmp, s->tmp,
+                              w->ln2_post_w, NULL, B, T))
+        return -1;
     if (add_output(m, s, hk, MS_SITE_MLP_OUT, l, attn_to, s->tmp, w->b_out, B, T)) return -1;
     if (c->parallel_residual) ms_op_add(&s->be, s->x, s->par, (size_t)N * C);
     return hook(hk, c, MS_SITE_RESID_POST, l, s->x, B, T);
@@ -428,7 +460,8 @@ static int forward(const ms_model *m, ms_state *s, const int32_t *tokens, int B,
         if (block(m, s, hk, l, B, T)) return -1;
     if (last < c->n_layer) return 0;
 
-    if (norm(m, s, hk, MS_SITE_LN_FINAL_NORMALIZED, -1, s->ln, s->x, m->w.lnf_w, m->w.lnf_b, B, T)) return -1;
+    if (norm(m, s, hk, MS_SITE_LN_FINAL_SCALE, MS_SITE_LN_FINAL_NORMALIZED, -1, s->ln, s->x, m->w.lnf_w, m->w.lnf_b, B, T))
+        return -1;
     if (!want_logits) return 0;
     size_t need = (size_t)N * c->vocab_size;
     if (need > s->logits_cap) {

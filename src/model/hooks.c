@@ -9,6 +9,7 @@ static const char *const site_suffix[MS_SITE_COUNT] = {
     [MS_SITE_EMBED] = "hook_embed",
     [MS_SITE_POS_EMBED] = "hook_pos_embed",
     [MS_SITE_RESID_PRE] = "hook_resid_pre",
+    [MS_SITE_LN1_SCALE] = "ln1.hook_scale",
     [MS_SITE_LN1_NORMALIZED] = "ln1.hook_normalized",
     [MS_SITE_ATTN_Q] = "attn.hook_q",
     [MS_SITE_ATTN_K] = "attn.hook_k",
@@ -20,14 +21,20 @@ static const char *const site_suffix[MS_SITE_COUNT] = {
     [MS_SITE_ATTN_SCORES] = "attn.hook_attn_scores",
     [MS_SITE_ATTN_PATTERN] = "attn.hook_pattern",
     [MS_SITE_ATTN_Z] = "attn.hook_z",
+    [MS_SITE_LN1_POST_SCALE] = "ln1_post.hook_scale",
+    [MS_SITE_LN1_POST_NORMALIZED] = "ln1_post.hook_normalized",
     [MS_SITE_ATTN_OUT] = "hook_attn_out",
     [MS_SITE_RESID_MID] = "hook_resid_mid",
+    [MS_SITE_LN2_SCALE] = "ln2.hook_scale",
     [MS_SITE_LN2_NORMALIZED] = "ln2.hook_normalized",
     [MS_SITE_MLP_PRE] = "mlp.hook_pre",
     [MS_SITE_MLP_PRE_LINEAR] = "mlp.hook_pre_linear",
     [MS_SITE_MLP_POST] = "mlp.hook_post",
+    [MS_SITE_LN2_POST_SCALE] = "ln2_post.hook_scale",
+    [MS_SITE_LN2_POST_NORMALIZED] = "ln2_post.hook_normalized",
     [MS_SITE_MLP_OUT] = "hook_mlp_out",
     [MS_SITE_RESID_POST] = "hook_resid_post",
+    [MS_SITE_LN_FINAL_SCALE] = "ln_final.hook_scale",
     [MS_SITE_LN_FINAL_NORMALIZED] = "ln_final.hook_normalized",
     [MS_SITE_LOGITS] = "logits",
 };
@@ -128,7 +135,8 @@ int ms_hooks_call(const ms_hooks *h, ms_activation *act) {
 
 int ms_hooks_last_layer(const ms_hooks *h, int n_layer) {
     if (!h) return -1;
-    if (h->wanted[MS_SITE_LN_FINAL_NORMALIZED][0] || h->wanted[MS_SITE_LOGITS][0]) return n_layer;
+    for (int s = MS_SITE_RESID_POST + 1; s < MS_SITE_COUNT; s++) // ln_final's sites, logits: after the last block
+        if (h->wanted[s][0]) return n_layer;
     int last = -1;
     for (int s = 0; s < MS_SITE_COUNT; s++) {
         if (!ms_site_is_block((ms_site)s)) continue;

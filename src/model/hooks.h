@@ -8,6 +8,8 @@
 // (HookedTransformer.from_pretrained_no_processing: no LayerNorm folding, no centering):
 //   hook_embed, hook_pos_embed (gpt2 only)                                  [pos, d_model]
 //   blocks.L.hook_resid_pre                                                 [pos, d_model]
+//   blocks.L.ln1.hook_scale  the norm's divisor per position: sqrt(var + eps) (LayerNorm, after
+//        centering) or sqrt(mean x² + eps) (RMSNorm); an edited scale is honoured (LN freezing)  [pos, 1]
 //   blocks.L.ln1.hook_normalized  (after centering/scaling, BEFORE the norm's gain and bias)
 //   blocks.L.attn.hook_q | hook_rot_q                                       [pos, n_head, d_head]
 //   blocks.L.attn.hook_k | hook_rot_k | hook_v                              [pos, n_kv_head, d_head]
@@ -17,18 +19,22 @@
 //   blocks.L.attn.hook_attn_scores  (pre-softmax, scaled, causal-masked to -inf) [n_head, q_pos, k_pos]
 //   blocks.L.attn.hook_pattern                                              [n_head, q_pos, k_pos]
 //   blocks.L.attn.hook_z                                                    [pos, n_head, d_head]
+//   blocks.L.ln1_post.hook_scale | hook_normalized (post-norm models, Gemma: the attention output's
+//        norm before hook_attn_out)                                         [pos, 1] | [pos, d_model]
 //   blocks.L.hook_attn_out, blocks.L.hook_resid_mid                         [pos, d_model]
-//   blocks.L.ln2.hook_normalized                                            [pos, d_model]
+//   blocks.L.ln2.hook_scale | ln2.hook_normalized                           [pos, 1] | [pos, d_model]
 //   blocks.L.mlp.hook_pre  (gpt2: fc pre-activation; llama: gate pre-activation)   [pos, d_mlp]
 //   blocks.L.mlp.hook_pre_linear (llama only: up projection)                [pos, d_mlp]
 //   blocks.L.mlp.hook_post                                                  [pos, d_mlp]
+//   blocks.L.ln2_post.hook_scale | hook_normalized (post-norm models: the MLP output's norm)
 //   blocks.L.hook_mlp_out, blocks.L.hook_resid_post                         [pos, d_model]
-//   ln_final.hook_normalized                                                [pos, d_model]
+//   ln_final.hook_scale | ln_final.hook_normalized                          [pos, 1] | [pos, d_model]
 //   logits                                                                  [pos, vocab]
 typedef enum {
     MS_SITE_EMBED = 0,
     MS_SITE_POS_EMBED,
     MS_SITE_RESID_PRE,
+    MS_SITE_LN1_SCALE,
     MS_SITE_LN1_NORMALIZED,
     MS_SITE_ATTN_Q,
     MS_SITE_ATTN_K,
@@ -40,14 +46,20 @@ typedef enum {
     MS_SITE_ATTN_SCORES,
     MS_SITE_ATTN_PATTERN,
     MS_SITE_ATTN_Z,
+    MS_SITE_LN1_POST_SCALE,
+    MS_SITE_LN1_POST_NORMALIZED,
     MS_SITE_ATTN_OUT,
     MS_SITE_RESID_MID,
+    MS_SITE_LN2_SCALE,
     MS_SITE_LN2_NORMALIZED,
     MS_SITE_MLP_PRE,
     MS_SITE_MLP_PRE_LINEAR,
     MS_SITE_MLP_POST,
+    MS_SITE_LN2_POST_SCALE,
+    MS_SITE_LN2_POST_NORMALIZED,
     MS_SITE_MLP_OUT,
     MS_SITE_RESID_POST,
+    MS_SITE_LN_FINAL_SCALE,
     MS_SITE_LN_FINAL_NORMALIZED,
     MS_SITE_LOGITS,
     MS_SITE_COUNT

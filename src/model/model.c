@@ -247,6 +247,16 @@ int ms_site_shape(const ms_config *c, ms_site site, int T, int64_t shape[4]) {
     case MS_SITE_MLP_PRE: case MS_SITE_MLP_POST:
         shape[0] = T; shape[1] = c->d_mlp;
         return 2;
+    case MS_SITE_LN1_POST_SCALE: case MS_SITE_LN2_POST_SCALE:
+        if (!c->post_norms) return -1;
+        /* fall through */
+    case MS_SITE_LN1_SCALE: case MS_SITE_LN2_SCALE: case MS_SITE_LN_FINAL_SCALE:
+        shape[0] = T; shape[1] = 1;
+        return 2;
+    case MS_SITE_LN1_POST_NORMALIZED: case MS_SITE_LN2_POST_NORMALIZED:
+        if (!c->post_norms) return -1;
+        shape[0] = T; shape[1] = c->d_model;
+        return 2;
     case MS_SITE_LOGITS:
         shape[0] = T; shape[1] = c->vocab_size;
         return 2;

@@ -34,7 +34,7 @@ def run_case(name, dims):
     with h5py.File(out, "r") as f:
         names = f.attrs["hooks"].split(",")  # a str: UTF-8 variable-length string
         acts = {k: f["acts/" + k][:] for k in names}
-    expect_sites = 1 + L * 18 + 2  # embed, 18 block sites for llama, ln_final, logits
+    expect_sites = 1 + L * 20 + 3  # embed, 20 block sites for llama, ln_final scale and normalized, logits
     assert len(names) == expect_sites, (len(names), names)
     for i, s in enumerate(seqs):
         _, ref = torch_ref.forward(W, cfg, s)

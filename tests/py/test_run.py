@@ -161,6 +161,16 @@ for arch in ("gpt2", "llama"):
                  "blocks.0.attn.hook_z": lambda t: _patch_head(t, h["blocks.0.attn.hook_z"], 1)})
     check(f"{arch}: patch hook_pattern (all heads) and one head of hook_z", patch_pattern)
 
+    def patch_scale(a=arch):
+        # LN freezing: the norms' divisors (hook_scale) taken from another (longer) prompt are honoured
+        model, W, cfg = MODELS[a]
+        _, h = torch_ref.forward(W, cfg, LONG)
+        compare(a, ["--patch", "blocks.1.ln1.hook_scale", "--patch", "ln_final.hook_scale",
+                    "--from-ids", " ".join(map(str, LONG))],
+                {"blocks.1.ln1.hook_scale": patch_from(h["blocks.1.ln1.hook_scale"]),
+                 "ln_final.hook_scale": patch_from(h["ln_final.hook_scale"])}, n=2)
+    check(f"{arch}: patch ln1 / ln_final hook_scale (frozen norms)", patch_scale)
+
 
 def edits_in_order():
     # steer then ablate the same site: the ablation wins; ablate then steer: only the vector remains

@@ -38,19 +38,22 @@ API
   (plus a leading batch dim for 2-D ids):
      hook_embed, hook_pos_embed (gpt2)            [pos, d_model]
      blocks.L.hook_resid_pre                      [pos, d_model]
+     blocks.L.ln1.hook_scale                      [pos, 1]  sqrt(var + eps) / sqrt(mean x^2 + eps)
      blocks.L.ln1.hook_normalized                 [pos, d_model]  (before gain/bias)
      blocks.L.attn.hook_q / hook_rot_q            [pos, n_head, d_head]   (rot: llama only)
      blocks.L.attn.hook_k / hook_rot_k / hook_v   [pos, n_kv_head, d_head]
      blocks.L.attn.hook_attn_scores               [n_head, q, k] (scaled, causal mask = -inf)
      blocks.L.attn.hook_pattern                   [n_head, q, k]
      blocks.L.attn.hook_z                         [pos, n_head, d_head]
+     blocks.L.ln1_post.hook_scale / hook_normalized  (gemma: the attention output's post-norm)
      blocks.L.hook_attn_out, hook_resid_mid       [pos, d_model]
-     blocks.L.ln2.hook_normalized                 [pos, d_model]
+     blocks.L.ln2.hook_scale, ln2.hook_normalized [pos, 1], [pos, d_model]
      blocks.L.mlp.hook_pre (gpt2 fc / llama gate) [pos, d_mlp]
      blocks.L.mlp.hook_pre_linear (llama up)      [pos, d_mlp]
      blocks.L.mlp.hook_post                       [pos, d_mlp]
+     blocks.L.ln2_post.hook_scale / hook_normalized  (gemma: the MLP output's post-norm)
      blocks.L.hook_mlp_out, hook_resid_post       [pos, d_model]
-     ln_final.hook_normalized                     [pos, d_model]
+     ln_final.hook_scale, ln_final.hook_normalized [pos, 1], [pos, d_model]
      logits                                       [pos, vocab]
 
     torch_ref.greedy(weights, cfg, prompt_ids, n) -> list of n generated ids (prompt excluded)
@@ -80,6 +83,16 @@ def _layer_norm_core(x, eps):
 
 def _rms_core(x, eps):
     return x / torch.sqrt((x * x).mean(-1, keepdim=True) + eps)
+
+
+def _normalized(put, name, x, eps, center):
+    """TransformerLens' LayerNorm / RMSNorm hooks without the gain: name.hook_scale (B, T, 1) =
+    sqrt(var + eps) (centered first) or sqrt(mean x^2 + eps), then name.hook_normalized = x / scale,
+    computed from the scale as put returned it (an edited scale is honoured)."""
+    if center:
+        x = x - x.mean(-1, keepdim=True)
+    scale = put(name + ".hook_scale", torch.sqrt((x * x).mean(-1, keepdim=True) + eps))
+    return put(name + ".hook_normalized", x / scale)
 
 
 def _gelu_new(x):
@@ -171,7 +184,7 @@ def _gpt2(W, cfg, ids, dt, edits=None):
     for L in range(n_layer):
         p, pre = f"h.{L}.", f"blocks.{L}."
         x = put(pre + "hook_resid_pre", x)
-        n = put(pre + "ln1.hook_normalized", _layer_norm_core(x, eps))
+        n = _normalized(put, pre + "ln1", x, eps, True)
         h = n * g(p + "ln_1.weight") + g(p + "ln_1.bias")
         qkv = h @ g(p + "attn.c_attn.weight") + g(p + "attn.c_attn.bias")  # Conv1D: x @ W[in,out]
         q, k, v = qkv.split(C, dim=-1)
@@ -180,13 +193,13 @@ def _gpt2(W, cfg, ids, dt, edits=None):
         z = _attention(q, k, v, H, H, put, pre)
         a = put(pre + "hook_attn_out", z.reshape(B, T, C) @ g(p + "attn.c_proj.weight") + g(p + "attn.c_proj.bias"))
         x = put(pre + "hook_resid_mid", x + a)
-        n = put(pre + "ln2.hook_normalized", _layer_norm_core(x, eps))
+        n = _normalized(put, pre + "ln2", x, eps, True)
         h = n * g(p + "ln_2.weight") + g(p + "ln_2.bias")
         hp = put(pre + "mlp.hook_pre", h @ g(p + "mlp.c_fc.weight") + g(p + "mlp.c_fc.bias"))
         post = put(pre + "mlp.hook_post", _gelu_new(hp))
         m = put(pre + "hook_mlp_out", post @ g(p + "mlp.c_proj.weight") + g(p + "mlp.c_proj.bias"))
         x = put(pre + "hook_resid_post", x + m)
-    n = put("ln_final.hook_normalized", _layer_norm_core(x, eps))
+    n = _normalized(put, "ln_final", x, eps, True)
     h = n * g("ln_f.weight") + g("ln_f.bias")
     U = g("lm_head.weight") if "lm_head.weight" in W else g("wte.weight")
     logits = put("logits", h @ U.T)
@@ -207,7 +220,7 @@ def _llama(W, cfg, ids, dt, edits=None):
     for L in range(n_layer):
         p, pre = f"layers.{L}.", f"blocks.{L}."
         x = put(pre + "hook_resid_pre", x)
-        n = put(pre + "ln1.hook_normalized", _rms_core(x, eps))
+        n = _normalized(put, pre + "ln1", x, eps, False)
         h = n * g(p + "input_layernorm.weight")
         # Qwen2: q/k/v biases where the checkpoint has them
         proj = lambda n: h @ g(p + n + ".weight").T + (g(p + n + ".bias") if p + n + ".bias" in W else 0)
@@ -223,14 +236,14 @@ def _llama(W, cfg, ids, dt, edits=None):
         z = _attention(q, k, v, H, Hkv, put, pre, cfg.get("sliding_window") or 0)
         a = put(pre + "hook_attn_out", z.reshape(B, T, H * D) @ g(p + "self_attn.o_proj.weight").T)
         x = put(pre + "hook_resid_mid", x + a)
-        n = put(pre + "ln2.hook_normalized", _rms_core(x, eps))
+        n = _normalized(put, pre + "ln2", x, eps, False)
         h = n * g(p + "post_attention_layernorm.weight")
         gate = put(pre + "mlp.hook_pre", h @ g(p + "mlp.gate_proj.weight").T)
         up = put(pre + "mlp.hook_pre_linear", h @ g(p + "mlp.up_proj.weight").T)
         post = put(pre + "mlp.hook_post", gate * torch.sigmoid(gate) * up)  # SwiGLU: silu(gate) * up
         m = put(pre + "hook_mlp_out", post @ g(p + "mlp.down_proj.weight").T)
         x = put(pre + "hook_resid_post", x + m)
-    n = put("ln_final.hook_normalized", _rms_core(x, eps))
+    n = _normalized(put, "ln_final", x, eps, False)
     h = n * g("norm.weight")
     U = g("lm_head.weight") if "lm_head.weight" in W else g("embed_tokens.weight")
     logits = put("logits", h @ U.T)
@@ -262,7 +275,7 @@ def _neox(W, cfg, ids, dt, edits=None):
     for L in range(n_layer):
         p, pre = f"layers.{L}.", f"blocks.{L}."
         x = put(pre + "hook_resid_pre", x)
-        n = put(pre + "ln1.hook_normalized", _layer_norm_core(x, eps))
+        n = _normalized(put, pre + "ln1", x, eps, True)
         h = n * g(p + "input_layernorm.weight") + g(p + "input_layernorm.bias")
         qkv = lin(h, p + "attention.query_key_value").reshape(B, T, H, 3 * D)
         q, k, v = qkv[..., :D], qkv[..., D:2 * D], qkv[..., 2 * D:]
@@ -273,13 +286,13 @@ def _neox(W, cfg, ids, dt, edits=None):
         a = put(pre + "hook_attn_out", lin(z.reshape(B, T, C), p + "attention.dense"))
         if not cfg["parallel"]:
             x = put(pre + "hook_resid_mid", x + a)
-        n = put(pre + "ln2.hook_normalized", _layer_norm_core(x, eps))
+        n = _normalized(put, pre + "ln2", x, eps, True)
         h = n * g(p + "post_attention_layernorm.weight") + g(p + "post_attention_layernorm.bias")
         hp = put(pre + "mlp.hook_pre", lin(h, p + "mlp.dense_h_to_4h"))
         post = put(pre + "mlp.hook_post", _gelu_erf(hp))
         m = put(pre + "hook_mlp_out", lin(post, p + "mlp.dense_4h_to_h"))
         x = put(pre + "hook_resid_post", x + a + m if cfg["parallel"] else x + m)
-    n = put("ln_final.hook_normalized", _layer_norm_core(x, eps))
+    n = _normalized(put, "ln_final", x, eps, True)
     h = n * g("final_layer_norm.weight") + g("final_layer_norm.bias")
     logits = put("logits", h @ g("embed_out.weight").T)
     return logits, hooks
@@ -302,13 +315,14 @@ def _gemma2(W, cfg, ids, dt, edits=None):
     hooks, put = _hook_recorder(edits)
     E = g("embed_tokens.weight")
     C = E.shape[1]
-    norm = lambda t, n: _rms_core(t, eps) * (1.0 + g(n))
+    # post-norms: ln1_post / ln2_post, hooked as TransformerLens names them
+    norm = lambda t, n, site: _normalized(put, site, t, eps, False) * (1.0 + g(n))
     x = put("hook_embed", E[ids] * torch.tensor(C ** 0.5, dtype=cfg["embed_dtype"]).to(dt))
     types = cfg.get("layer_types") or ["sliding_attention" if L % 2 == 0 else "full_attention" for L in range(n_layer)]
     for L in range(n_layer):
         p, pre = f"layers.{L}.", f"blocks.{L}."
         x = put(pre + "hook_resid_pre", x)
-        n = put(pre + "ln1.hook_normalized", _rms_core(x, eps))
+        n = _normalized(put, pre + "ln1", x, eps, False)
         h = n * (1.0 + g(p + "input_layernorm.weight"))
         q, k, v = (h @ g(p + f"self_attn.{t}_proj.weight").T for t in "qkv")
         D = q.shape[-1] // H
@@ -325,17 +339,17 @@ def _gemma2(W, cfg, ids, dt, edits=None):
         window = cfg["sliding_window"] if local else 0
         z = _attention(q, k, v, H, Hkv, put, pre, window, cfg["query_pre_attn_scalar"] ** -0.5, cfg["attn_softcap"])
         a = z.reshape(B, T, H * D) @ g(p + "self_attn.o_proj.weight").T
-        a = put(pre + "hook_attn_out", norm(a, p + "post_attention_layernorm.weight"))
+        a = put(pre + "hook_attn_out", norm(a, p + "post_attention_layernorm.weight", pre + "ln1_post"))
         x = put(pre + "hook_resid_mid", x + a)
-        n = put(pre + "ln2.hook_normalized", _rms_core(x, eps))
+        n = _normalized(put, pre + "ln2", x, eps, False)
         h = n * (1.0 + g(p + "pre_feedforward_layernorm.weight"))
         gate = put(pre + "mlp.hook_pre", h @ g(p + "mlp.gate_proj.weight").T)
         up = put(pre + "mlp.hook_pre_linear", h @ g(p + "mlp.up_proj.weight").T)
         post = put(pre + "mlp.hook_post", _gelu_new(gate) * up)
         m = post @ g(p + "mlp.down_proj.weight").T
-        m = put(pre + "hook_mlp_out", norm(m, p + "post_feedforward_layernorm.weight"))
+        m = put(pre + "hook_mlp_out", norm(m, p + "post_feedforward_layernorm.weight", pre + "ln2_post"))
         x = put(pre + "hook_resid_post", x + m)
-    n = put("ln_final.hook_normalized", _rms_core(x, eps))
+    n = _normalized(put, "ln_final", x, eps, False)
     logits = (n * (1.0 + g("norm.weight"))) @ E.T
     cap = cfg["final_softcap"]
     logits = put("logits", cap * torch.tanh(logits / cap) if cap else logits)
