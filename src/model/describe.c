@@ -55,6 +55,15 @@ void ms_model_describe(FILE *f, const ms_model *m) {
     fprintf(f, "bos_id: %d\n", c->bos_id);
     fprintf(f, "eos_id: %d\n", c->eos_id);
     fprintf(f, "tokenizer: %s\n", m->tok ? ms_tokenizer_kind_name(m->tok) : "none");
+    // the hook sites this architecture has (`monoscope hooks` lists them with shapes)
+    int64_t sh[4];
+    fprintf(f, "hook_sites_per_block:");
+    for (int s = 0; s < MS_SITE_COUNT; s++)
+        if (ms_site_is_block((ms_site)s) && ms_site_shape(c, (ms_site)s, 1, sh) >= 0) fprintf(f, " %s", ms_site_suffix((ms_site)s));
+    fprintf(f, "\nhook_sites_global:");
+    for (int s = 0; s < MS_SITE_COUNT; s++)
+        if (!ms_site_is_block((ms_site)s) && ms_site_shape(c, (ms_site)s, 1, sh) >= 0) fprintf(f, " %s", ms_site_suffix((ms_site)s));
+    fprintf(f, "\n");
 }
 
 static int ends_with(const char *s, const char *suf) {

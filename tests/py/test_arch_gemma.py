@@ -39,6 +39,8 @@ def case(tag, dtype, layer_types=None):
         want_local = "1 2" if layer_types else "0 2"
         assert f"sliding_window: 6 on layers {want_local}\n" in info and "logit_softcap: 5" in info, info
         assert ("embed_scale: 6.9375" if dtype == "BF16" else "embed_scale: 6.9282") in info, info
+        sites = dict(l.split(": ", 1) for l in info.splitlines())["hook_sites_per_block"].split()
+        assert {"ln1.hook_scale", "ln1_post.hook_scale", "ln1_post.hook_normalized", "ln2_post.hook_normalized"} <= set(sites)
         errs = fx_hf.site_errors(d, Ws, cfg, SEQS, tag)
         assert len(errs) > 20
         worst = max(errs, key=errs.get)
