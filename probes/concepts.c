@@ -19,7 +19,11 @@ static const ms_concept_rule default_rules[] = {
                   "unsigned|void|volatile|while)\\b"},
     {"punctuation", "\\p{P}+"},
     {"line_start", "(?m)^."},
-    {"verse_ref", "(?:\\b\\p{Lu}\\p{Ll}+ )?\\b\\d+:\\d+\\b"},
+    // "Book 3:16" references, and the layout the corpus' KJV chapters have (make-corpus.sh): a heading
+    // line "1 Samuel 24" / "Song of Solomon 2", then verses "N Text..." (a number opening a line
+    // before a capital)
+    {"verse_ref", "(?m)(?:\\b\\p{Lu}\\p{Ll}+ )?\\b\\d+:\\d+\\b|^(?:[1-3] )?\\p{Lu}\\p{Ll}+(?: of \\p{Lu}\\p{Ll}+)? \\d+$"
+                  "|^\\d{1,3}(?= \\p{Lu})"},
     {"pronoun", "\\b(?i:i|me|my|mine|myself|you|your|yours|yourself|he|him|his|himself|she|her|hers|herself|it|its|"
                 "itself|we|us|our|ours|ourselves|they|them|their|theirs|themselves|thee|thou|thy|thine|ye)\\b"},
 };

@@ -121,7 +121,8 @@ def gpt2_text():
 def gpt2_jsonl_defaults():
     model = gpt2_model()
     src = T("docs.jsonl")
-    docs = ["The KING said 12.", "int x = 3; // note\nShe went (home).", "Genesis 1:3 and 2:4"]
+    docs = ["The KING said 12.", "int x = 3; // note\nShe went (home).", "Genesis 1:3 and 2:4",
+            "Acts 10\n\n1 There was\n2 A devout man"]
     with open(src, "w") as f:
         for d in docs:
             f.write(json.dumps({"text": d}) + "\n")
@@ -132,7 +133,7 @@ def gpt2_jsonl_defaults():
         assert np.array_equal(f["tokens"][:], toks)
     tb = gpt2_bytes()
     want = {"digits": {b"12", b" 3", b" 1", b":", b"3", b" 2", b"4"}, "all_caps": {b" KING"}, "c_keyword": {b"int"},
-            "c_comment": {b" //", b" note"}, "in_parens": {b"home"}, "pronoun": {b"She"}, "verse_ref": {b"Genesis", b" 1", b":", b"3", b" 2", b"4"},
+            "c_comment": {b" //", b" note"}, "in_parens": {b"home"}, "pronoun": {b"She"}, "verse_ref": {b"Genesis", b" 1", b":", b"3", b" 2", b"4", b"Acts", b" 10", b"1", b"2"},
             "capitalised": {b"The", b"She", b"Genesis"}, "line_start": {b"The", b"int", b"She", b"Gen", b"Genesis"}}
     for name, ws in want.items():
         got = {tb(int(t)) for t in toks[c[name] == 1]}
