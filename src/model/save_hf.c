@@ -53,9 +53,11 @@ static int write_config(const ms_checkpoint *ck, const char *dir, ms_dtype dtype
     return rc;
 }
 
+// Every file is written atomically, and model.safetensors last: a directory holding it is complete
+// (a process killed while saving leaves no weights beside a missing tokenizer or config).
 int ms_checkpoint_save_hf(ms_checkpoint *ck, const char *dir, ms_dtype dtype) {
     if (ms_mkdir(dir) < 0) return -1;
-    if (write_config(ck, dir, dtype)) return -1;
+    if (write_config(ck, dir, dtype) || write_tokenizer(ck, dir)) return -1;
     ms_st_writer *w = ms_st_writer_new();
     ms_st_writer_meta(w, "format", "pt");
     const char *prefix = ck->arch == MS_ARCH_GPT2 ? "transformer." : "model.";
@@ -74,5 +76,5 @@ int ms_checkpoint_save_hf(ms_checkpoint *ck, const char *dir, ms_dtype dtype) {
     int rc = ms_st_writer_write(w, mp);
     free(mp);
     ms_st_writer_free(w);
-    return rc || write_tokenizer(ck, dir) ? -1 : 0;
+    return rc ? -1 : 0;
 }

@@ -73,17 +73,14 @@ static int read_ckpt(const char *path, const char *fp, int64_t *step, ms_lm *m, 
 // The model directory: HF GPT-2 files with the tokenizer's vocabulary, and training_log.h5.
 // With a validation set, the n-gram baselines of the same windows (ngram.h) are attributes
 // val_loss_unigram / val_loss_bigram of training_log.h5.
+// The Hugging Face directory: training_log.h5 first, then ms_checkpoint_save_hf (config and
+// tokenizer, then model.safetensors last), so a run killed while saving never leaves weights that
+// look finished beside a missing file; the caller removes the checkpoint after this returns.
 static int save_model(const ms_lm_train_opts *o, const ms_lm *m, const ms_tokenizer *tok, const ms_train_log *log,
                       const ms_ngram_loss *base) {
-    ms_checkpoint *ck = ms_lm_to_checkpoint(m);
-    ck->bos_id = ck->eos_id = ms_tokenizer_eos(tok);
-    int rc = ms_lm_read_vocab(o->tokenizer, ck->vocab, &ck->tokens, &ck->merges, &ck->n_merges);
-    if (rc == 0) rc = ms_checkpoint_save_hf(ck, o->out, MS_DT_F32);
-    ms_checkpoint_free(ck);
-    if (rc) return -1;
     char *path = ms_path_join(o->out, "training_log.h5");
     ms_h5_atomic out;
-    rc = ms_h5_atomic_begin(&out, path);
+    int rc = ms_h5_atomic_begin(&out, path);
     if (!rc) {
         rc = ms_train_log_write(out.f, "training_log", log) | ms_h5_attr_strs(out.f, "columns", LOG_COLS, LOG_NCOLS) |
              ms_h5_attr_str(out.f, "command", ms_command_line());
@@ -93,6 +90,12 @@ static int save_model(const ms_lm_train_opts *o, const ms_lm *m, const ms_tokeni
         rc = ms_h5_atomic_end(&out, !rc);
     }
     free(path);
+    if (rc) return -1;
+    ms_checkpoint *ck = ms_lm_to_checkpoint(m);
+    ck->bos_id = ck->eos_id = ms_tokenizer_eos(tok);
+    rc = ms_lm_read_vocab(o->tokenizer, ck->vocab, &ck->tokens, &ck->merges, &ck->n_merges);
+    if (rc == 0) rc = ms_checkpoint_save_hf(ck, o->out, MS_DT_F32);
+    ms_checkpoint_free(ck);
     return rc ? -1 : 0;
 }
 

@@ -80,6 +80,26 @@ def sae_arrays(path):
         return a
 
 
+def kill_at(args, ck, t_ref, frac, after_ckpt):
+    """Starts `monoscope args...` and SIGKILLs it at frac of t_ref (the uninterrupted run's seconds)
+    after its start, or, with after_ckpt, after its first checkpoint file ck appears (anchored on the
+    checkpoint, not the clock, so a loaded machine shifts every point alike). Returns "finished" (it
+    ended first), "resumed" (killed with a checkpoint on disk) or "rerun" (killed before one)."""
+    import signal, time
+    proc = subprocess.Popen([BIN, *map(str, args)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 20 * t_ref + 60
+    while after_ckpt and not os.path.exists(ck) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
+    try:
+        proc.wait(timeout=t_ref * frac)
+    except subprocess.TimeoutExpired:
+        pass
+    finished = proc.poll() is not None
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return "finished" if finished else "resumed" if os.path.exists(ck) else "rerun"
+
+
 def kill_after_checkpoint(args, out, ck):
     """Starts `monoscope args...` (the sanitizer binary) writing out, and kills it with SIGKILL once
     its first checkpoint file ck exists (the interrupted half of a resume test); out must not exist."""

@@ -203,6 +203,40 @@ def test_resume():
     assert la == lb, "resumed training log differs"
 
 
+def test_killed_at_many_points():
+    """SIGKILL at five points of a run (before its first checkpoint, and at its first checkpoint plus
+    0, 20, 45 and 70 % of the uninterrupted run's time: between later checkpoints and inside the
+    final write): weights on disk mean a complete directory (model.safetensors is written last), and
+    --resume from the checkpoint (or a rerun where none was written) ends byte-identical to the
+    uninterrupted run, model and log."""
+    import shutil, time
+    a, b = T("kill_ref"), T("kill_b")
+    shutil.rmtree(a, ignore_errors=True)
+    args = lambda d, *extra: ["train-lm", *[120 if x == 60 else x for x in RES], "--out", d, *extra]
+    t0 = time.time()
+    run(*args(a))
+    t_ref = time.time() - t0
+    ref = model_bytes(a)
+    outcome = []
+    for frac, after_ckpt in ((0.05, False), (0.0, True), (0.2, True), (0.45, True), (0.7, True)):
+        shutil.rmtree(b, ignore_errors=True)
+        os.makedirs(b)
+        ck = os.path.join(b, "checkpoint.h5")
+        outcome.append(mstest.kill_at(args(b), ck, t_ref, frac, after_ckpt))
+        if outcome[-1] != "finished" and os.path.exists(os.path.join(b, "model.safetensors")):
+            # killed after the weights (written last: the directory's commit point), before the
+            # checkpoint's removal: the directory is the finished one, compared below
+            outcome[-1] = "committed"
+            os.remove(ck)
+        elif outcome[-1] != "finished":
+            run(*args(b, *(["--resume"] if outcome[-1] == "resumed" else [])))
+        assert not os.path.exists(ck), "checkpoint left after a finished run"
+        assert not [x for x in os.listdir(b) if ".tmp." in x], "temp files of the killed run left behind"
+        assert model_bytes(b) == ref, f"kill {frac} ({outcome[-1]}): the result differs from the uninterrupted run"
+    print(f"  uninterrupted run {t_ref:.1f} s; kills: {' '.join(outcome)}", flush=True)
+    assert outcome.count("resumed") >= 2, outcome
+
+
 def test_errors():
     base = ["--tokenizer", TOK, "--layers", 1, "--d-model", 32, "--heads", 4, "--d-mlp", 64, "--ctx", 8,
             "--steps", 2, "--out", T("err")]
@@ -230,5 +264,6 @@ check("one AdamW step matches torch.optim.AdamW", test_adamw)
 check("200 steps lower the validation loss well below ln V", test_loss_falls)
 check("the HF directory loads: capture logits match torch_ref", test_hf_logits)
 check("--resume after a kill ends bit-identical", test_resume)
+check("killed with SIGKILL at five points: --resume (or a rerun) ends byte-identical", test_killed_at_many_points)
 check("bad corpus, bad shape, a checkpoint of other settings: one error line", test_errors)
 finish()
