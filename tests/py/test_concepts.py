@@ -122,7 +122,8 @@ def gpt2_jsonl_defaults():
     model = gpt2_model()
     src = T("docs.jsonl")
     docs = ["The KING said 12.", "int x = 3; // note\nShe went (home).", "Genesis 1:3 and 2:4",
-            "Acts 10\n\n1 There was\n2 A devout man"]
+            "Acts 10\n\n1 There was\n2 A devout man",
+            "Psalms 35\n\n1 Plead my cause.\n2 Take hold of shield.\nThe 3 of them\n"]  # make-corpus.sh's KJV form
     with open(src, "w") as f:
         for d in docs:
             f.write(json.dumps({"text": d}) + "\n")
@@ -141,6 +142,10 @@ def gpt2_jsonl_defaults():
             if name in ("digits",) and w == b":":
                 continue
             assert w in got, (name, w, got)
+    # verse_ref in the corpus' form: the chapter title and each verse line's number, not other numbers
+    vr = {tb(int(t)) for t in toks[c["verse_ref"] == 1]}
+    assert {b"Ps", b" 35", b"1", b"2"} & {tb(int(t)) for t in toks[toks >= 0]} <= vr, vr
+    assert not vr & {b" Plead", b" Take", b" 3", b" 12", b"12", b" them"}, vr
     assert not c["digits"][toks >= 0][[tb(int(t)) == b"The" for t in toks[toks >= 0]]].any()
     assert {tb(int(t)) for t in toks[c["punctuation"] == 1]} >= {b".", b";", b"(", b")."} & {tb(int(t)) for t in toks[toks >= 0]}
 
