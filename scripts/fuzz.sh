@@ -11,6 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-600}
 export MONOSCOPE_FUZZ_SEED=${MONOSCOPE_FUZZ_SEED:-0} # 0: libFuzzer picks a new seed each run (explores; ctest smoke runs use 1)
+export MONOSCOPE_FUZZ_FORK=${MONOSCOPE_FUZZ_FORK:-1} # keep fuzzing past libhdf5's own crashes (run_fuzzer.sh)
 shift || true
 READERS=${*:-"safetensors st_index hf_config tokenizer_json vocab_merges gguf llama2c tokenizer_bin acts_h5 sae_h5 saelens h5_struct"}
 command -v clang >/dev/null || { echo "fuzz.sh: clang is needed (scripts/install-deps.sh --with-tests)" >&2; exit 1; }
