@@ -181,27 +181,63 @@ static void labeller_free(labeller *L, int n_rules) {
     free(L->start); free(L->end); free(L->flags);
 }
 
-// Appends one window (len tokens in ids, BOS first with prepend_bos) to l, growing it.
-static void append_window(ms_labels *l, int64_t *cap, const ms_concept_opts *o, const labeller *L, const ms_input_window *w,
-                          const int32_t *ids, int len) {
+// Room for one more row in l; returns its offset (n_seq * ctx) and counts it.
+static size_t add_row(ms_labels *l, int64_t *cap, const ms_concept_opts *o) {
     if (l->n_seq == *cap) {
         *cap = *cap ? 2 * *cap : 64;
         l->tokens = ms_realloc(l->tokens, (size_t)(*cap * o->ctx) * sizeof *l->tokens);
         for (int r = 0; r < o->n_rules; r++) l->labels[r] = ms_realloc(l->labels[r], (size_t)(*cap * o->ctx));
     }
+    return (size_t)(l->n_seq++ * o->ctx);
+}
+
+// Packed rows (o->pack), as capture --pack cuts them (capture/input.h, ms_input_set_packing): every
+// document's tokens followed by the separator, one stream cut into full windows of ctx (BOS first
+// with prepend_bos), the final partial window dropped. BOS and separators are never labelled.
+typedef struct {
+    int filled;               // stream tokens in the row being built (after any BOS)
+    size_t row;               // its offset in l
+} packer;
+
+static void pack_token(ms_labels *l, int64_t *cap, const ms_concept_opts *o, packer *pk, int32_t id,
+                       const uint8_t *flags, size_t stride) {
+    const int nb = o->prepend_bos ? 1 : 0;
+    if (pk->filled == 0) { // a new row: claim it, BOS first
+        pk->row = add_row(l, cap, o);
+        if (nb) {
+            l->tokens[pk->row] = o->bos;
+            for (int r = 0; r < o->n_rules; r++) l->labels[r][pk->row] = 0;
+        }
+    }
+    const size_t at = pk->row + (size_t)(nb + pk->filled);
+    l->tokens[at] = id;
+    for (int r = 0; r < o->n_rules; r++) l->labels[r][at] = flags ? flags[(size_t)r * stride] : 0;
+    if (++pk->filled == o->ctx - nb) pk->filled = 0;
+}
+
+// One document into the packed stream: its tokens with their flags, then the separator.
+static void pack_document(ms_labels *l, int64_t *cap, const ms_concept_opts *o, const labeller *L,
+                          const ms_input_window *w, packer *pk) {
+    for (size_t i = 0; i < w->doc_n; i++) pack_token(l, cap, o, pk, w->doc_ids[i], L->flags + i, w->doc_n);
+    pack_token(l, cap, o, pk, o->sep, NULL, 0);
+}
+
+// Appends one window (len tokens in ids, BOS first with prepend_bos) to l, growing it.
+static void append_window(ms_labels *l, int64_t *cap, const ms_concept_opts *o, const labeller *L, const ms_input_window *w,
+                          const int32_t *ids, int len) {
     int nb = o->prepend_bos ? 1 : 0;
-    size_t row = (size_t)(l->n_seq * o->ctx);
+    size_t row = add_row(l, cap, o);
     for (int t = 0; t < o->ctx; t++) l->tokens[row + t] = t < len ? ids[t] : -1;
     for (int r = 0; r < o->n_rules; r++) {
         uint8_t *y = l->labels[r] + row;
         memset(y, 0, (size_t)o->ctx);
         for (int t = nb; t < len; t++) y[t] = L->flags[(size_t)r * w->doc_n + w->first + (size_t)(t - nb)];
     }
-    l->n_seq++;
 }
 
 ms_labels *ms_concepts_label(const ms_concept_opts *o) {
     if (o->format != MS_INPUT_TEXT && o->format != MS_INPUT_JSONL) { ms_error("concepts label needs text or jsonl input (rules match text)"); return NULL; }
+    if (o->pack && o->sep < 0) { ms_error("%s: --pack needs an EOS or BOS token; the model has neither", o->input); return NULL; }
     labeller L = {0};
     ms_labels *l = ms_calloc(1, sizeof *l);
     l->ctx = o->ctx;
@@ -216,12 +252,16 @@ ms_labels *ms_concepts_label(const ms_concept_opts *o) {
     if (compile_rules(&L, o->rules, o->n_rules)) goto done;
     if (!(in = ms_input_open(o->input, o->format, o->tok, o->ctx, o->prepend_bos, o->bos, o->vocab_size))) goto done;
     ms_input_keep_text(in);
+    packer pk = {0};
     while ((len = ms_input_next(in, ids)) > 0) {
         ms_input_window w;
         ms_input_last_window(in, &w);
-        if (w.doc_no != L.doc_no && label_document(&L, o, &w)) { len = -1; break; }
-        append_window(l, &cap, o, &L, &w, ids, len);
+        const int new_doc = w.doc_no != L.doc_no;
+        if (new_doc && label_document(&L, o, &w)) { len = -1; break; }
+        if (!o->pack) append_window(l, &cap, o, &L, &w, ids, len);
+        else if (new_doc) pack_document(l, &cap, o, &L, &w, &pk); // the whole document at its first window
     }
+    if (len == 0 && pk.filled > 0) l->n_seq--; // packed: the partial last row is dropped
 done:
     ms_input_close(in);
     labeller_free(&L, o->n_rules);

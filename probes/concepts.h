@@ -30,6 +30,7 @@ typedef struct {
     const ms_tokenizer *tok;
     const ms_concept_rule *rules;
     int n_rules;
+    int pack, sep;            // capture --pack's windows: documents joined by sep (never labelled)
 } ms_concept_opts;
 
 // Labels every window of the input. NULL + ms_error (a bad pattern names the rule and the offset).

@@ -12,17 +12,19 @@ static void help(FILE *f) {
     const ms_concept_rule *r = ms_concept_default_rules(&n);
     fprintf(f,
         "usage: monoscope concepts label --model M --input CORPUS [--input-format text|jsonl] --ctx N\n"
-        "                                [--prepend-bos] [--rules rules.json] --out labels.h5\n\n"
+        "                                [--prepend-bos] [--pack] [--rules rules.json] --out labels.h5\n\n"
         "Labels every token of the corpus with rule-based concepts: a rule is a PCRE2 pattern (UTF, UCP)\n"
         "matched on each document's text (group 1's span when the pattern has a group); a token is\n"
         "labelled when its bytes overlap a span. Windows and their order are `monoscope capture`'s for the\n"
-        "same --input, --input-format, --ctx and --prepend-bos, so /concepts/<name> uint8 [n_seq, ctx]\n"
+        "same --input, --input-format, --ctx, --prepend-bos and --pack, so /concepts/<name> uint8 [n_seq, ctx]\n"
         "lines up with the capture row by row (/tokens int32 [n_seq, ctx] is stored to check it).\n\n"
         "  --model PATH          the model (its tokenizer, BOS and vocabulary size)\n"
         "  --input PATH          corpus\n"
         "  -f, --input-format F  text (default: the file is one document) or jsonl (\"text\" per line)\n"
         "  --ctx N               tokens per row\n"
         "  --prepend-bos         start every row with BOS (never labelled)\n"
+        "  --pack                capture --pack's rows: documents joined by the model's EOS (BOS without one;\n"
+        "                        never labelled) into full windows, the partial last one dropped\n"
         "  --rules PATH          JSON object {\"name\": \"pattern\", ...} replacing the built-in rules\n"
         "  --out PATH            labels.h5\n"
         "  --overwrite           replace an existing --out (refused otherwise)\n"
@@ -35,7 +37,7 @@ static int concepts_label(int argc, char **argv) {
         {"model", required_argument, 0, 'm'}, {"input", required_argument, 0, 'i'}, {"input-format", required_argument, 0, 'f'},
         {"ctx", required_argument, 0, 'c'},   {"prepend-bos", no_argument, 0, 'B'},  {"rules", required_argument, 0, 'r'},
         {"out", required_argument, 0, 'o'},   {"overwrite", no_argument, 0, 'W'},   {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"pack", no_argument, 0, 'P'},        {0, 0, 0, 0}};
     const char *model = NULL, *rules_path = NULL, *out = NULL;
     int overwrite = 0;
     ms_concept_opts o = {.format = MS_INPUT_TEXT};
@@ -58,6 +60,7 @@ static int concepts_label(int argc, char **argv) {
             o.ctx = (int)v;
             break;
         case 'B': o.prepend_bos = 1; break;
+        case 'P': o.pack = 1; break;
         case 'r': rules_path = optarg; break;
         case 'W': overwrite = 1; break;
         case 'o': out = optarg; break;
@@ -75,6 +78,7 @@ static int concepts_label(int argc, char **argv) {
     if (!m) { ms_concept_rules_free(loaded, o.n_rules); return cli_fail(); }
     o.tok = m->tok;
     o.bos = m->cfg.bos_id;
+    o.sep = m->cfg.eos_id >= 0 ? m->cfg.eos_id : m->cfg.bos_id; // capture --pack's separator
     o.vocab_size = m->cfg.vocab_size;
     ms_labels *l = ms_concepts_label(&o);
     int rc = l ? 0 : -1;

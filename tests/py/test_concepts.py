@@ -150,6 +150,29 @@ def gpt2_jsonl_defaults():
     assert {tb(int(t)) for t in toks[c["punctuation"] == 1]} >= {b".", b";", b"(", b")."} & {tb(int(t)) for t in toks[toks >= 0]}
 
 
+def gpt2_packed():
+    """--pack: /tokens equal capture --pack's row for row, and the label stream is every document's
+    labels (from an unpacked run whose rows each hold a whole document) followed by a 0 for the
+    separator, cut into the same full windows (BOS first with --prepend-bos, never labelled)."""
+    model = gpt2_model()
+    src = T("docs.jsonl")  # gpt2_jsonl_defaults' documents
+    for extra in ([], ["--prepend-bos"]):
+        toks, c = label(model, src, 5, fmt="jsonl", rules=None, extra=["--pack", *extra], out="packed.h5")
+        run("capture", "--model", model, "--input", src, "--input-format", "jsonl", "--pack", *extra,
+            "--hooks", "blocks.0.hook_resid_post", "--ctx", 5, "--out", T("capp.h5"), "--overwrite")
+        with h5py.File(T("capp.h5")) as f:
+            assert np.array_equal(f["tokens"][:], toks), "packed /tokens differ from capture --pack's"
+        whole, cw = label(model, src, 64, fmt="jsonl", rules=None, out="whole.h5")
+        nb = 1 if extra else 0
+        for name in c:
+            stream = np.concatenate([np.append(cw[name][d][whole[d] >= 0], 0) for d in range(len(whole))])
+            per_row = 5 - nb
+            n = len(stream) // per_row
+            want = stream[:n * per_row].reshape(n, per_row)
+            assert np.array_equal(c[name][:, nb:], want), name
+            assert not nb or not c[name][:, 0].any(), name
+
+
 # ---- SentencePiece (llama2.c tokenizer.bin beside the real stories260K checkpoint)
 def spm_pieces():
     pieces = [b"<unk>", b"<s>", b"</s>"] + [b"<0x%02X>" % i for i in range(256)]
@@ -203,6 +226,7 @@ def errors():
 
 check("GPT-2 BPE: exactly the tokens overlapping each span; split characters; /tokens == capture's", gpt2_text)
 check("GPT-2 BPE, jsonl, built-in rules; /tokens == capture's", gpt2_jsonl_defaults)
+check("--pack: /tokens == capture --pack's; labels are the documents' labels with separators, packed", gpt2_packed)
 check("SentencePiece (llama2.c tokenizer.bin, byte fallback): exact labels; /tokens == capture's", spm)
 check("errors: missing rules file, bad pattern", errors)
 mstest.finish()
