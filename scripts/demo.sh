@@ -153,19 +153,16 @@ rm -rf "$OUT/summary4"
 stage "figures"
 
 echo "== concepts: rule labels, probes on every layer of the 4-layer model, the 1-layer dictionary's features per concept"
-# labels cover one document per row (concepts label does not pack), so these captures are unpacked:
-# the sample's first 64k tokens, rows ending in padding (never data)
-"$MS" concepts label --model "$OUT/lm" --input "$OUT/sample.jsonl" --input-format jsonl --ctx 128 \
+# labels packed as the captures are (concepts label --pack), so they line up with acts.h5 (the
+# dictionary's own training data) and with acts4.h5's 131k tokens row by row: no extra capture
+"$MS" concepts label --model "$OUT/lm" --input "$OUT/sample.jsonl" --input-format jsonl --ctx 128 --pack \
     --out "$OUT/labels.h5" --overwrite
-"$MS" capture --model "$OUT/lm" --input "$OUT/sample.jsonl" --input-format jsonl --hooks blocks.0.mlp.hook_post \
-    --ctx 128 --batch 16 --max-tokens 65536 --out "$OUT/acts_rows.h5" --overwrite
-"$MS" capture --model "$OUT/lm4" --input "$OUT/sample.jsonl" --input-format jsonl --hooks 'blocks.*.hook_resid_post' \
-    --ctx 128 --batch 16 --max-tokens 65536 --out "$OUT/acts4_rows.h5" --overwrite
-"$MS" probe sweep --acts "$OUT/acts4_rows.h5" --hook 'blocks.*.hook_resid_post' --labels "$OUT/labels.h5" \
+"$MS" probe sweep --acts "$OUT/acts4.h5" --hook 'blocks.*.hook_resid_post' --labels "$OUT/labels.h5" \
     --out "$OUT/probes4" --overwrite
-"$MS" probe train --acts "$OUT/acts_rows.h5" --hook blocks.0.mlp.hook_post --labels "$OUT/labels.h5" --all \
+"$MS" probe train --acts "$OUT/acts.h5" --hook blocks.0.mlp.hook_post --labels "$OUT/labels.h5" --all \
     --out "$OUT/probe1.h5" --overwrite
-"$MS" sae match --sae "$OUT/sae.h5" --acts "$OUT/acts_rows.h5" --labels "$OUT/labels.h5" --probe "$OUT/probe1.h5"
+"$MS" sae match --sae "$OUT/sae.h5" --acts "$OUT/acts.h5" --labels "$OUT/labels.h5" --probe "$OUT/probe1.h5" \
+    --max-tokens 131072
 "$MS" viz match --sae "$OUT/sae.h5" --out "$OUT/match.png"
 stage "concepts, probes, matches"
 

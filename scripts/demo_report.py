@@ -188,7 +188,9 @@ def concepts_section(out, w):
     concepts = sorted({r[col["concept"]] for r in rows})
     w("\n## Concepts: linear probes and the features that isolate them\n")
     w("Concept labels come from `monoscope concepts label`'s built-in rules on the sample's documents "
-      "(one document per row: labels are not packed, so these captures are not either; first 65,536 tokens). "
+      "(`--pack`: documents joined by EOS into full windows exactly as the captures are, so the labels line up "
+      "with the dictionary's own training capture; the 4-layer probes use that model's 131,072 captured tokens, "
+      "the 1-layer match its first 131,072). "
       "F1 on held-out sequences (a seeded 20 % of them, `probe` defaults).\n")
     w("**Ridge probes on each layer of the 4-layer model** (`blocks.L.hook_resid_post`; "
       "[figure](probes4/sweep.png)):\n")
