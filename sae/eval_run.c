@@ -1,6 +1,7 @@
 // eval_run.c: the whole `sae eval` pipeline (eval_run.h): activation metrics, the downstream
 // token rows, the downstream metrics, the store.
 #include "sae/eval_run.h"
+#include "backend/backend.h"
 #include <stdlib.h>
 #include "model/model.h"
 #include "util/util.h"
@@ -57,7 +58,7 @@ static int32_t *downstream_rows(const ms_sae_eval_run_opts *o, const ms_model *m
 }
 
 static int run_downstream(const ms_sae_eval_run_opts *o, const ms_sae *s, ms_sae_eval_result *r) {
-    ms_model *m = ms_model_load(o->model_path);
+    ms_model *m = ms_model_load_opts(o->model_path, &(ms_load_opts){.hold_bf16 = o->compute == MS_COMPUTE_BF16});
     if (!m) return -1;
     int *lens = NULL;
     int64_t n = 0;

@@ -19,6 +19,7 @@ typedef struct {
     int64_t max_seqs;               // at most this many sequences; 0: all
     int prepend_bos;                // start every input window with BOS
     int model_batch;                // sequences per forward pass (0: 4)
+    int compute;                    // an ms_compute (backend.h): bf16 holds the model's matrices in bf16
 } ms_sae_eval_run_opts;
 
 // Fills r (free with ms_sae_eval_result_free). Returns 0, or -1 + ms_error with r already freed.

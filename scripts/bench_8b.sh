@@ -5,9 +5,12 @@
 #   1. `monoscope info` (headers only),
 #   2. a capture of the first two layers (hook_embed, blocks.0/1.hook_resid_post; 4 x 128 tokens):
 #      only layers 0-1 and the embedding are read and held (float32), not the 30 others nor lm_head,
-# the peak RSS and the wall time. The capture's hook_embed rows are checked against the embedding
-# rows read straight from the safetensors shard with NumPy (bf16 -> f32 exactly), and blocks 0-1's
-# outputs must be finite and non-constant.
+#   3. the whole model with --compute bf16 (hook_embed, blocks.1 and blocks.31.hook_resid_post and the
+#      logits; 4 x 128 tokens): every matrix held in bf16, converted layer by layer as it is read,
+# the peak RSS and the wall time. The captures' hook_embed rows are checked against the embedding
+# rows read straight from the safetensors shard with NumPy (bf16 -> f32 exactly); blocks 0-1's
+# outputs must be finite and non-constant; the bf16 pass's blocks.1 output within 3 % (relative L2)
+# of the f32 pass's, and its last block and logits finite and non-constant.
 # usage: scripts/bench_8b.sh   (BENCH_DIR, default /tmp/monoscope-8b: needs 16 GB of disk;
 #        KEEP=1 keeps the checkpoint afterwards; build/ must be a Release build)
 set -euo pipefail
@@ -34,6 +37,11 @@ rm -f "$W/acts.h5"
 measure "capture of layers 0-1 (4 x 128 tokens)" env OMP_NUM_THREADS=$(nproc) "$MS" capture --model "$W/model" \
     --input "$W/ids.txt" --input-format ids --ctx 128 --batch 4 \
     --hooks hook_embed,blocks.0.hook_resid_post,blocks.1.hook_resid_post --out "$W/acts.h5"
+rm -f "$W/full.h5"
+measure "whole model, --compute bf16, with logits" env OMP_NUM_THREADS=$(nproc) "$MS" capture --model "$W/model" \
+    --input "$W/ids.txt" --input-format ids --ctx 128 --batch 4 --compute bf16 \
+    --hooks hook_embed,blocks.1.hook_resid_post,blocks.31.hook_resid_post,logits --out "$W/full.h5"
+grep -o "captured.*" "$W/err.txt" | sed 's/^/    /' || true
 $PY - "$W" <<'EOF'
 import json, os, sys
 import h5py, numpy as np
@@ -56,6 +64,15 @@ with h5py.File(os.path.join(w, "acts.h5"), "r") as f:
     post = [f[f"acts/blocks.{l}.hook_resid_post"][...] for l in (0, 1)]
 assert np.array_equal(got, want), "hook_embed differs from the shard's embedding rows"
 assert all(np.isfinite(p).all() and p.std() > 0 for p in post), "non-finite or constant block outputs"
+with h5py.File(os.path.join(w, "full.h5"), "r") as f:
+    assert np.array_equal(f["acts/hook_embed"][...], want), "bf16 pass: hook_embed differs from the shard's rows"
+    b1 = f["acts/blocks.1.hook_resid_post"][...].astype(np.float64)
+    last, logits = f["acts/blocks.31.hook_resid_post"][...], f["acts/logits"][...]
+rel = np.linalg.norm(b1 - post[1]) / np.linalg.norm(post[1])
+assert rel <= 0.03, f"bf16 pass: blocks.1 off the f32 pass by {rel:.4f} (relative L2)"
+assert all(np.isfinite(a).all() and a.std() > 0 for a in (last, logits)), "bf16 pass: non-finite or constant output"
+print(f"  bf16 whole pass: blocks.1 within {rel:.4f} (relative L2) of the f32 pass; logits {logits.shape}, "
+      f"finite, std {logits.std():.3g}")
 print(f"  hook_embed equals the shard's rows (read up to {far / 2**30:.2f} GiB into it); blocks 0-1 finite, "
       f"std {post[0].std():.3g}, {post[1].std():.3g}")
 EOF

@@ -65,9 +65,12 @@ typedef struct ms_gemm_cache ms_gemm_cache;
 
 // How many threads the kernels of one call may use. Decided by the caller (a forward pass runs
 // small problems on one thread); n_threads >= 1. gemm: the cache ms_op_linear uses, or NULL.
+// weights_bf16: the weight matrices ms_op_linear is given hold bfloat16 values (uint16_t behind the
+// float pointer; model.h weights_bf16); gemm is then a cache made by ms_gemm_cache_new_bf16_weights.
 typedef struct {
     int n_threads;
     ms_gemm_cache *gemm;
+    int weights_bf16;
 } ms_backend_ctx;
 
 // ---- GEMM (cpu_gemm.c)
@@ -94,6 +97,11 @@ int ms_compute_parse(const char *s);
 // A cache for ms_op_linear. f32: NULL when monoscope is built without oneDNN (products on
 // OpenBLAS). bf16: NULL + ms_error without oneDNN or without a bf16 kernel for this CPU.
 ms_gemm_cache *ms_gemm_cache_new(ms_compute compute);
+// A bf16 cache for weights held as bfloat16 (W(out, in) row-major uint16_t behind the float
+// pointer): the products read them in place, in that plain layout (no copy: ~5-10 % slower than
+// the kernel's own layout, at half the memory of the model alone). NULL + ms_error without oneDNN
+// or a bf16 kernel.
+ms_gemm_cache *ms_gemm_cache_new_bf16_weights(void);
 void ms_gemm_cache_free(ms_gemm_cache *c);
 // Drops the cached copy of W, or of every weight when W is NULL (call after changing, or before
 // freeing, weights the cache has seen).

@@ -4,6 +4,9 @@
 #include <omp.h>
 #include <string.h>
 #include "backend/backend.h"
+#include <stdint.h>
+#include <stdlib.h>
+#include "util/util.h"
 #ifdef MS_HAVE_DNNL
 #include <oneapi/dnnl/dnnl.h>
 #endif
@@ -39,9 +42,32 @@ void ms_op_sgemm(const ms_backend_ctx *be, int trans_a, int trans_b, int M, int 
     }
 }
 
+// Y(N, out) = X · Wᵀ + b for bf16-held W, without the oneDNN kernel: W widened to float32
+// LINEAR_BF16_ROWS rows at a time, one sgemm per block. Only where oneDNN failed (its kernels read
+// bf16 in place), so the buffer is allocated per call.
+#define LINEAR_BF16_ROWS 256
+static void linear_bf16_weights(const ms_backend_ctx *be, float *Y, const float *X, const uint16_t *W, const float *b,
+                                int N, int in, int out) {
+    float *w = ms_malloc((size_t)LINEAR_BF16_ROWS * in * sizeof(float));
+    for (int j0 = 0; j0 < out; j0 += LINEAR_BF16_ROWS) {
+        const int nj = out - j0 < LINEAR_BF16_ROWS ? out - j0 : LINEAR_BF16_ROWS;
+        for (size_t i = 0; i < (size_t)nj * in; i++) {
+            const uint32_t u = (uint32_t)W[(size_t)j0 * in + i] << 16;
+            memcpy(&w[i], &u, sizeof u);
+        }
+        for (int r = 0; b && r < N; r++) memcpy(Y + (size_t)r * out + j0, b + j0, (size_t)nj * sizeof(float));
+        ms_op_sgemm(be, 0, 1, N, nj, in, 1.0f, X, in, w, in, b ? 1.0f : 0.0f, Y + j0, out);
+    }
+    free(w);
+}
+
 void ms_op_linear(const ms_backend_ctx *be, float *Y, const float *X, const float *W, const float *b, int N, int in,
                   int out) {
     if (be->gemm && ms_gemm_linear(be->gemm, be->n_threads, Y, X, W, b, N, in, out) == 0) return;
+    if (be->weights_bf16) {
+        linear_bf16_weights(be, Y, X, (const uint16_t *)(const void *)W, b, N, in, out);
+        return;
+    }
     if (b) {
         for (int r = 0; r < N; r++) memcpy(Y + (size_t)r * out, b, (size_t)out * sizeof(float));
     }

@@ -54,6 +54,7 @@ typedef struct {
 struct ms_gemm_cache {
     ms_dnnl dnnl;
     ms_compute compute;
+    int weights_bf16;          // weights given as bf16 (out, in): read in place, never copied
     dnnl_data_type_t in_t;     // of the weights' copies and the products' inputs
     uint16_t *src_bf16;        // (N, in) inputs rounded to bf16, for the largest N · in seen
     size_t src_cap;
@@ -84,6 +85,14 @@ ms_gemm_cache *ms_gemm_cache_new(ms_compute compute) {
     ms_dnnl_plan_free(&probe);
     const dnnl_version_t *v = dnnl_version();
     snprintf(c->desc, sizeof c->desc, "oneDNN %d.%d.%d %s", v->major, v->minor, v->patch, ms_compute_name(compute));
+    return c;
+}
+
+ms_gemm_cache *ms_gemm_cache_new_bf16_weights(void) {
+    ms_gemm_cache *c = ms_gemm_cache_new(MS_COMPUTE_BF16);
+    if (!c) return NULL;
+    c->weights_bf16 = 1;
+    snprintf(c->desc + strlen(c->desc), sizeof c->desc - strlen(c->desc), ", weights held in bf16");
     return c;
 }
 
@@ -121,15 +130,23 @@ void ms_gemm_cache_refresh(ms_gemm_cache *c) {
 const char *ms_gemm_cache_describe(const ms_gemm_cache *c) { return c ? c->desc : "OpenBLAS sgemm f32"; }
 
 // The weights layout of shape (in, out): the one the kernel picks for LAYOUT_ROWS rows.
+// Weights held in bf16: their own (out, in) row-major layout.
 static const dnnl_memory_desc_t *layout_of(ms_gemm_cache *c, int in, int out) {
     for (int i = 0; i < c->n_layouts; i++)
         if (c->layouts[i].in == in && c->layouts[i].out == out) return &c->layouts[i].md;
-    ms_dnnl_plan probe = {0};
-    if (ms_dnnl_plan_make(&c->dnnl, &probe, LAYOUT_ROWS, in, out, c->in_t, 0, NULL) < 0) return NULL;
+    dnnl_memory_desc_t md;
+    if (c->weights_bf16) {
+        dnnl_dims_t wd = {in, out}, ws = {1, in};
+        if (!ms_dnnl_ok(dnnl_memory_desc_init_by_strides(&md, 2, wd, dnnl_bf16, ws), "weights descriptor")) return NULL;
+    } else {
+        ms_dnnl_plan probe = {0};
+        if (ms_dnnl_plan_make(&c->dnnl, &probe, LAYOUT_ROWS, in, out, c->in_t, 0, NULL) < 0) return NULL;
+        md = probe.wts;
+        ms_dnnl_plan_free(&probe);
+    }
     c->layouts = ms_realloc(c->layouts, (size_t)(c->n_layouts + 1) * sizeof *c->layouts);
     layout_entry *e = &c->layouts[c->n_layouts++];
-    e->in = in, e->out = out, e->md = probe.wts;
-    ms_dnnl_plan_free(&probe);
+    e->in = in, e->out = out, e->md = md;
     return &e->md;
 }
 
@@ -144,6 +161,12 @@ static weight_entry *weight_of(ms_gemm_cache *c, const float *W, int in, int out
         return e;
     }
     weight_entry w = {.W = W, .in = in, .out = out};
+    if (c->weights_bf16) { // read in place: a memory over W, nothing to reorder or refresh
+        if (!ms_dnnl_ok(dnnl_memory_create(&w.mem, lay, c->dnnl.eng, (void *)W), "weights memory")) return NULL;
+        c->weights = ms_realloc(c->weights, (size_t)(c->n_weights + 1) * sizeof *c->weights);
+        c->weights[c->n_weights] = w;
+        return &c->weights[c->n_weights++];
+    }
     const size_t bytes = dnnl_memory_desc_get_size(lay);
     w.buf = ms_aligned_alloc(bytes ? bytes : 64);
     dnnl_memory_desc_t plain;
@@ -227,6 +250,7 @@ ms_gemm_cache *ms_gemm_cache_new(ms_compute compute) {
     if (compute == MS_COMPUTE_BF16) ms_error("--compute bf16 needs monoscope built with oneDNN (libdnnl-dev)");
     return NULL;
 }
+ms_gemm_cache *ms_gemm_cache_new_bf16_weights(void) { return ms_gemm_cache_new(MS_COMPUTE_BF16); }
 void ms_gemm_cache_free(ms_gemm_cache *c) { (void)c; }
 void ms_gemm_cache_forget(ms_gemm_cache *c, const float *W) { (void)c; (void)W; }
 void ms_gemm_cache_refresh(ms_gemm_cache *c) { (void)c; }

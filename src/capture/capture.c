@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "backend/backend.h"
 #include "io/acts.h"
 #include "model/model.h"
 #include "model/observe.h"
@@ -406,7 +407,10 @@ int ms_capture(const ms_capture_opts *o) {
     snprintf(tmp, tl, "%s.partial", o->out_path);
     int state = output_state(o, tmp);
     if (state <= 0) { free(tmp); return state; }
-    m = ms_model_load_layers(o->model_path, layers_needed(o->hooks));
+    // bf16 products: the weight matrices are held in bf16 from the load on, not beside float32
+    // copies (half the memory: an 8B model's whole pass fits in 24 GB)
+    m = ms_model_load_opts(o->model_path, &(ms_load_opts){.layers_needed = layers_needed(o->hooks),
+                                                          .hold_bf16 = o->compute == MS_COMPUTE_BF16});
     if (!m) goto out;
     const ms_config *c = &m->cfg;
     if (o->ctx > c->n_ctx) {

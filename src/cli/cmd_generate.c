@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "capture/input.h"
+#include "backend/backend.h"
 #include "cli/cli.h"
 #include "model/generate.h"
 #include "util/util.h"
@@ -13,7 +14,8 @@
 static void help(FILE *f) {
     fprintf(f,
         "usage: monoscope generate --model PATH [--prompt S | --ids \"1 2 3\"] [-n N] [--print-ids]\n"
-        "                          [--temperature T [--top-k K] [--seed S]] [--no-kv-cache]\n\n"
+        "                          [--temperature T [--top-k K] [--seed S]] [--no-kv-cache]\n"
+        "                          [--compute f32|bf16]\n\n"
         "Greedy (argmax) generation by default, or sampling with --temperature. Prints the continuation\n"
         "only (the prompt is not repeated).\n\n"
         "  -m, --model PATH   checkpoint: Hugging Face dir, GGUF file, or llama2.c .bin\n"
@@ -32,6 +34,8 @@ static void help(FILE *f) {
         "                     (also the output when the model has no tokenizer)\n"
         "      --no-kv-cache  rerun the whole prefix for every token instead of the new token against\n"
         "                     cached keys and values (same tokens, slower; for comparisons)\n"
+        "      --compute f32|bf16  precision of the weight products (default f32); bf16 holds the\n"
+        "                     weight matrices in bfloat16 (half the memory), as capture --compute\n"
         "  -h, --help         this help\n");
 }
 
@@ -60,10 +64,11 @@ int cmd_generate(int argc, char **argv) {
         {"ids", required_argument, 0, 'i'},   {"print-ids", no_argument, 0, 'I'},
         {"temperature", required_argument, 0, 'T'}, {"top-k", required_argument, 0, 'K'},
         {"seed", required_argument, 0, 'S'}, {"no-kv-cache", no_argument, 0, 'C'},
+        {"compute", required_argument, 0, 'P'},
         {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
     const char *model_path = NULL, *prompt = NULL, *ids_str = NULL;
     long n_gen = 32;
-    int print_ids = 0, ch;
+    int print_ids = 0, ch, compute = MS_COMPUTE_F32;
     ms_sampling smp = {0};
     char *end;
     optind = 1;
@@ -75,6 +80,9 @@ int cmd_generate(int argc, char **argv) {
         case 'n': if ((n_gen = cli_parse_long("-n", optarg)) < 0) return 2; break;
         case 'I': print_ids = 1; break;
         case 'C': smp.no_kv_cache = 1; break;
+        case 'P':
+            if ((compute = ms_compute_parse(optarg)) < 0) return cli_usage_error("--compute expects f32 or bf16, got '%s'", optarg);
+            break;
         case 'T':
             smp.temperature = strtod(optarg, &end);
             if (end == optarg || *end || !(smp.temperature >= 0) || !isfinite(smp.temperature))
@@ -90,7 +98,9 @@ int cmd_generate(int argc, char **argv) {
     if (!model_path) return cli_usage_error("--model is required (see monoscope generate --help)");
     if (prompt && ids_str) return cli_usage_error("give either --prompt or --ids, not both");
 
-    ms_model *m = ms_model_load(model_path);
+    // bf16: the weight matrices held in bf16 from the load on; every state of the model then runs
+    // bf16 products (forward.c)
+    ms_model *m = ms_model_load_opts(model_path, &(ms_load_opts){.hold_bf16 = compute == MS_COMPUTE_BF16});
     if (!m) return cli_fail();
     const ms_config *c = &m->cfg;
     int rc = 1;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "backend/backend.h"
 #include "cli/cli.h"
 #include "sae/eval_run.h"
 
@@ -11,7 +12,7 @@ static void help(FILE *f) {
     fprintf(f,
         "usage: monoscope sae eval --sae sae.h5 --acts acts.h5 [--hook NAME] [--max-tokens N] [--json]\n"
         "                          [--model PATH [--input FILE] [--input-format text|jsonl|ids] [--ctx N]\n"
-        "                           [--max-seqs N] [--prepend-bos]] [--no-store]\n\n"
+        "                           [--max-seqs N] [--prepend-bos] [--compute f32|bf16]] [--no-store]\n\n"
         "Evaluates a dictionary on activations and stores the results in the SAE file (group /eval,\n"
         "written by copy + atomic rename, so the file is never left half-written).\n"
         "Metrics (x: a token's activation, x_hat its reconstruction, over N tokens of d_in values):\n"
@@ -41,16 +42,19 @@ static void help(FILE *f) {
         "  --max-seqs N        at most N sequences for the downstream metrics (default 64)\n"
         "  --prepend-bos       start every --input window with BOS\n"
         "  --model-batch B     sequences per forward pass (default 4)\n"
+        "  --compute f32|bf16  precision of the model's weight products (default f32); bf16 holds its\n"
+        "                      weight matrices in bfloat16 (half the memory), as capture --compute\n"
         "  -h, --help          this help\n");
 }
 
-enum { O_SAE = 1, O_ACTS, O_HOOK, O_MAXT, O_BATCH, O_JSON, O_NOSTORE, O_MODEL, O_INPUT, O_FMT, O_CTX, O_MAXS, O_BOS, O_MB };
+enum { O_SAE = 1, O_ACTS, O_HOOK, O_MAXT, O_BATCH, O_JSON, O_NOSTORE, O_MODEL, O_INPUT, O_FMT, O_CTX, O_MAXS, O_BOS, O_MB, O_COMPUTE };
 static const struct option opts[] = {
     {"sae", required_argument, 0, O_SAE}, {"acts", required_argument, 0, O_ACTS}, {"hook", required_argument, 0, O_HOOK},
     {"max-tokens", required_argument, 0, O_MAXT}, {"batch", required_argument, 0, O_BATCH}, {"json", no_argument, 0, O_JSON},
     {"no-store", no_argument, 0, O_NOSTORE}, {"model", required_argument, 0, O_MODEL}, {"input", required_argument, 0, O_INPUT},
     {"input-format", required_argument, 0, O_FMT}, {"ctx", required_argument, 0, O_CTX}, {"max-seqs", required_argument, 0, O_MAXS},
-    {"prepend-bos", no_argument, 0, O_BOS}, {"model-batch", required_argument, 0, O_MB}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    {"prepend-bos", no_argument, 0, O_BOS}, {"model-batch", required_argument, 0, O_MB},
+    {"compute", required_argument, 0, O_COMPUTE}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
 
 typedef struct {
     ms_sae_eval_run_opts o;
@@ -80,6 +84,9 @@ static int on_option(void *ctx, int opt, const char *arg) {
     case O_MAXS: if ((v = cli_parse_long("--max-seqs", arg)) < 0) return 2; a->o.max_seqs = v; break;
     case O_BOS: a->o.prepend_bos = 1; break;
     case O_MB: if ((v = cli_parse_long_in("--model-batch", arg, 1, 4096)) < 0) return 2; a->o.model_batch = (int)v; break;
+    case O_COMPUTE:
+        if ((a->o.compute = ms_compute_parse(arg)) < 0) return cli_usage_error("--compute expects f32 or bf16, got '%s'", arg);
+        break;
     }
     return 0;
 }
@@ -91,7 +98,8 @@ int cmd_sae_eval(int argc, char **argv) {
     if (rc) return rc < 0 ? 0 : rc;
     const ms_sae_eval_run_opts *o = &a.o;
     if (!o->sae_path || !o->acts_path) return cli_usage_error("sae eval needs --sae and --acts (see monoscope sae eval --help)");
-    if (!o->model_path && (o->input_path || o->ctx || o->prepend_bos)) return cli_usage_error("--input, --ctx and --prepend-bos need --model");
+    if (!o->model_path && (o->input_path || o->ctx || o->prepend_bos || o->compute))
+        return cli_usage_error("--input, --ctx, --prepend-bos and --compute need --model");
 
     ms_sae_eval_result r;
     if (ms_sae_eval_run(o, &r)) return cli_fail();

@@ -34,6 +34,10 @@ typedef struct {
 // Validates the header fully (offsets in bounds, sizes consistent with shape and dtype, no
 // overlap) and reports "<path>: <problem>" through ms_error on any inconsistency.
 ms_safetensors *ms_safetensors_open(const char *path);
+// Done with tensor t's bytes for now: its pages leave this process's mapping (they stay in the page
+// cache and are read again if touched), so a loader's resident set holds the weights it converted,
+// not the file it read them from.
+void ms_safetensors_release(const ms_safetensors *st, const ms_st_tensor *t);
 void ms_safetensors_close(ms_safetensors *st);
 const ms_st_tensor *ms_safetensors_find(const ms_safetensors *st, const char *name);
 const char *ms_safetensors_meta(const ms_safetensors *st, const char *key);

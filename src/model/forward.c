@@ -93,7 +93,13 @@ ms_state *ms_state_new(const ms_model *m, int max_batch, int max_T) {
     s->max_T = max_T;
     s->n_threads = ms_num_threads();
     s->be.n_threads = s->n_threads;
-    s->be.gemm = ms_gemm_cache_new(MS_COMPUTE_F32); // the weights' kernel-layout copies live as long as the state
+    // the weights' kernel-layout copies live as long as the state; bf16-held weights are read in place
+    s->be.weights_bf16 = m->weights_bf16;
+    s->be.gemm = m->weights_bf16 ? ms_gemm_cache_new_bf16_weights() : ms_gemm_cache_new(MS_COMPUTE_F32);
+    if (m->weights_bf16 && !s->be.gemm) {
+        free(s);
+        return NULL;
+    }
     const size_t N = (size_t)max_batch * max_T, C = (size_t)c->d_model;
     const size_t QD = (size_t)c->n_head * c->d_head, KD = (size_t)c->n_kv_head * c->d_head;
     s->x = ms_aligned_alloc(N * C * sizeof(float));
@@ -132,6 +138,11 @@ void ms_state_free(ms_state *s) {
 void ms_state_weights_changed(ms_state *s) { ms_gemm_cache_refresh(s->be.gemm); }
 
 int ms_state_set_compute(ms_state *s, int compute) {
+    if (s->be.weights_bf16) { // its products are bf16 already, and there is no float32 copy to go back to
+        if (compute == MS_COMPUTE_BF16) return 0;
+        ms_error("the model's weights are held in bf16: f32 products need it loaded without --compute bf16");
+        return -1;
+    }
     ms_gemm_cache *g = ms_gemm_cache_new((ms_compute)compute);
     if (!g && compute != MS_COMPUTE_F32) return -1;
     ms_gemm_cache_free(s->be.gemm);
@@ -423,6 +434,10 @@ static int forward(const ms_model *m, ms_state *s, const int32_t *tokens, int B,
         return -1;
     }
     if (m->header_only) { ms_error("%s: loaded without weights (ms_model_load_header): cannot run", m->path); return -1; }
+    if (m->weights_bf16 != s->be.weights_bf16) {
+        ms_error("%s: the state was made for a model whose weights are held in %s", m->path, s->be.weights_bf16 ? "bf16" : "f32");
+        return -1;
+    }
     if (kv_begin(m, s, hk, T, opts)) return -1;
     const int N = B * T, C = c->d_model;
     for (int i = 0; i < N; i++)
@@ -445,7 +460,7 @@ static int forward(const ms_model *m, ms_state *s, const int32_t *tokens, int B,
     s->be.n_threads = (double)N * C * C >= (double)(1 << 23) ? s->n_threads : 1;
 
     // embeddings: tmp (N, C) = wte[tokens]; gpt2 adds ln (N, C) = wpe[pos]
-    for (int i = 0; i < N; i++) memcpy(s->tmp + (size_t)i * C, m->w.wte + (size_t)tokens[i] * C, (size_t)C * sizeof(float));
+    for (int i = 0; i < N; i++) ms_model_embedding_row(m, tokens[i], s->tmp + (size_t)i * C);
     if (c->embed_scale > 0) // Gemma: the residual stream starts at wte[token] * sqrt(C)
         for (size_t i = 0; i < (size_t)N * C; i++) s->tmp[i] *= c->embed_scale;
     if (hook(hk, c, MS_SITE_EMBED, -1, s->tmp, B, T)) return -1;

@@ -59,15 +59,19 @@ static int hf_get(hf_ctx *c, const char *name, int64_t d0, int64_t d1, int trans
         return -1;
     }
     size_t n = (size_t)d0 * (size_t)(d1 < 0 ? 1 : d1);
-    if (!transpose)
-        return ms_tensor_to_f32(t->dtype, t->data, n, out) ? -1 : ms_weights_check_finite(st->path, t->name, out, n);
+    if (!transpose) {
+        const int rc = ms_tensor_to_f32(t->dtype, t->data, n, out) ? -1 : ms_weights_check_finite(st->path, t->name, out, n);
+        ms_safetensors_release(st, t);
+        return rc;
+    }
     if (c->tmp_len < n) {
         free(c->tmp);
         c->tmp = ms_malloc(n * sizeof(float));
         c->tmp_len = n;
     }
-    if (ms_tensor_to_f32(t->dtype, t->data, n, c->tmp) || ms_weights_check_finite(st->path, t->name, c->tmp, n))
-        return -1;
+    const int rc = ms_tensor_to_f32(t->dtype, t->data, n, c->tmp) || ms_weights_check_finite(st->path, t->name, c->tmp, n);
+    ms_safetensors_release(st, t);
+    if (rc) return -1;
     for (int64_t i = 0; i < d0; i++)     // (d0, d1) -> (d1, d0)
         for (int64_t j = 0; j < d1; j++) out[j * d0 + i] = c->tmp[i * d1 + j];
     return 0;
@@ -403,6 +407,7 @@ static int load_gpt2_weights(hf_ctx *c, ms_model *m) {
     int64_t C = g->d_model, F = g->d_mlp, V = g->vocab_size;
     ms_weights *w = &m->w;
     if (hf_get(c, "wte.weight", V, C, 0, w->wte) || hf_get(c, "wpe.weight", g->n_ctx, C, 0, w->wpe)) return -1;
+    ms_model_hold_layer(m, -1);
     char n[128];
 #define GET(fmt, d0, d1, tr, dst) (snprintf(n, sizeof n, fmt, L), hf_get(c, n, d0, d1, tr, dst))
     for (int L = 0; L < m->n_layer_loaded; L++) {
@@ -427,6 +432,7 @@ static int load_gpt2_weights(hf_ctx *c, ms_model *m) {
         memcpy(l->bk, b3 + C, (size_t)C * sizeof(float));
         memcpy(l->bv, b3 + 2 * C, (size_t)C * sizeof(float));
         free(qkv); free(b3);
+        ms_model_hold_layer(m, L); // with hold_bf16: to bfloat16 now, before the next layer's float32
     }
 #undef GET
     if (hf_get(c, "ln_f.weight", C, -1, 0, w->lnf_w) || hf_get(c, "ln_f.bias", C, -1, 0, w->lnf_b)) return -1;
@@ -440,6 +446,7 @@ static int load_llama_weights(hf_ctx *c, ms_model *m) {
     int64_t Q = (int64_t)g->n_head * g->d_head, KV = (int64_t)g->n_kv_head * g->d_head;
     ms_weights *w = &m->w;
     if (hf_get(c, "embed_tokens.weight", V, C, 0, w->wte)) return -1;
+    ms_model_hold_layer(m, -1);
     char n[128];
 #define GET(fmt, d0, d1, dst) (snprintf(n, sizeof n, fmt, L), hf_get(c, n, d0, d1, 0, dst))
     for (int L = 0; L < m->n_layer_loaded; L++) {
@@ -467,6 +474,7 @@ static int load_llama_weights(hf_ctx *c, ms_model *m) {
         if (g->qk_norm && (GET("layers.%d.self_attn.q_norm.weight", g->d_head, -1, l->q_norm_w) ||
                            GET("layers.%d.self_attn.k_norm.weight", g->d_head, -1, l->k_norm_w)))
             return -1;
+        ms_model_hold_layer(m, L);
     }
 #undef GET
     if (hf_get(c, "norm.weight", C, -1, 0, w->lnf_w)) return -1;
@@ -500,6 +508,7 @@ static int load_neox_weights(hf_ctx *c, ms_model *m) {
     int64_t C = g->d_model, F = g->d_mlp, V = g->vocab_size;
     ms_weights *w = &m->w;
     if (hf_get(c, "embed_in.weight", V, C, 0, w->wte)) return -1;
+    ms_model_hold_layer(m, -1);
     char n[128];
 #define GET(fmt, d0, d1, dst) (snprintf(n, sizeof n, fmt, L), hf_get(c, n, d0, d1, 0, dst))
     for (int L = 0; L < m->n_layer_loaded; L++) {
@@ -517,6 +526,7 @@ static int load_neox_weights(hf_ctx *c, ms_model *m) {
             GET("layers.%d.mlp.dense_h_to_4h.weight", F, C, l->w_in) || GET("layers.%d.mlp.dense_h_to_4h.bias", F, -1, l->b_in) ||
             GET("layers.%d.mlp.dense_4h_to_h.weight", C, F, l->w_out) || GET("layers.%d.mlp.dense_4h_to_h.bias", C, -1, l->b_out))
             return -1;
+        ms_model_hold_layer(m, L);
     }
 #undef GET
     if (hf_get(c, "final_layer_norm.weight", C, -1, 0, w->lnf_w) || hf_get(c, "final_layer_norm.bias", C, -1, 0, w->lnf_b))

@@ -5,6 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include "io/safetensors.h"
 #include "util/util.h"
 
 const char *ms_arch_name(ms_arch a) {
@@ -18,17 +22,23 @@ const char *ms_arch_name(ms_arch a) {
 
 ms_model *ms_model_load(const char *path) { return ms_model_load_layers(path, 0); }
 
-static ms_model *load(const char *path, int layers_needed, int header_only);
+static ms_model *load(const char *path, const ms_load_opts *o, int header_only);
+static void hold_matrix(ms_model *m, float **p, size_t n);
 
-ms_model *ms_model_load_layers(const char *path, int layers_needed) { return load(path, layers_needed, 0); }
+ms_model *ms_model_load_layers(const char *path, int layers_needed) {
+    return load(path, &(ms_load_opts){.layers_needed = layers_needed}, 0);
+}
 
-ms_model *ms_model_load_header(const char *path) { return load(path, 0, 1); }
+ms_model *ms_model_load_opts(const char *path, const ms_load_opts *o) { return load(path, o, 0); }
 
-static ms_model *load(const char *path, int layers_needed, int header_only) {
+ms_model *ms_model_load_header(const char *path) { return load(path, &(ms_load_opts){0}, 1); }
+
+static ms_model *load(const char *path, const ms_load_opts *o, int header_only) {
     ms_model *m = ms_calloc(1, sizeof(ms_model));
     m->path = ms_strdup(path);
     m->header_only = header_only;
-    m->n_layer_loaded = layers_needed; // a request until ms_model_alloc_weights clamps it to cfg.n_layer
+    m->n_layer_loaded = o->layers_needed; // a request until ms_model_alloc_weights clamps it to cfg.n_layer
+    m->weights_bf16 = o->hold_bf16 && !header_only; // a request the loaders' ms_model_hold_layer calls carry out
     m->cfg.bos_id = m->cfg.eos_id = -1;
     int rc;
     if (ms_is_dir(path)) {
@@ -55,16 +65,87 @@ static ms_model *load(const char *path, int layers_needed, int header_only) {
         ms_model_free(m);
         return NULL;
     }
+    // what the loader did not hold layer by layer (GGUF, llama2.c: read whole), and the embeddings
+    for (int l = -1; m->weights_bf16 && l < m->n_layer_loaded; l++) ms_model_hold_layer(m, l);
+    if (m->weights_bf16) hold_matrix(m, &m->w.unembed, (size_t)m->cfg.vocab_size * m->cfg.d_model);
     return m;
 }
 
 void ms_model_free(ms_model *m) {
     if (!m) return;
-    free(m->arena);
+    if (m->weights_bf16) {
+        if (m->arena) munmap(m->arena, m->arena_len * sizeof(float));
+        if (m->arena_bf16) munmap(m->arena_bf16, m->arena_len * sizeof(uint16_t));
+    } else {
+        free(m->arena);
+    }
     free(m->w.layers);
     if (m->tok) ms_tokenizer_free(m->tok);
     free(m->path);
     free(m);
+}
+
+// An anonymous mapping of n bytes, zero-filled, of which only the touched pages take memory (the
+// float32 arena of a bf16-held model spans every tensor but holds one layer at a time).
+static void *map_zeroed(size_t n, const char *path) {
+    void *p = mmap(NULL, n ? n : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) {
+        ms_error("%s: cannot reserve %.1f GiB of address space for the weights: %s", path, n / 1073741824.0, strerror(errno));
+        return NULL;
+    }
+    return p;
+}
+
+// Matrix *p of n floats (in arena) -> bfloat16 at the same offset of arena_bf16; *p then points
+// there. The float32 pages wholly inside the matrix go back to the system (a page shared with a
+// neighbouring tensor stays).
+static void hold_matrix(ms_model *m, float **p, size_t n) {
+    const uintptr_t at = (uintptr_t)*p, held_lo = (uintptr_t)m->arena_bf16, held_hi = (uintptr_t)(m->arena_bf16 + m->arena_len);
+    if (!*p || (at >= held_lo && at < held_hi))
+        return; // none, or held already (a tied unembedding is the embedding)
+    const size_t off = (size_t)(*p - m->arena);
+    uint16_t *dst = m->arena_bf16 + off;
+    const float *src = *p;
+#pragma omp parallel for schedule(static) if (n >= (1u << 20))
+    for (size_t i = 0; i < n; i++) dst[i] = ms_f32_to_bf16(src[i]);
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t lo = ((uintptr_t)src + page - 1) & ~(page - 1), hi = ((uintptr_t)(src + n)) & ~(page - 1);
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    *p = (float *)(void *)dst;
+}
+
+void ms_model_hold_layer(ms_model *m, int l) {
+    if (!m->weights_bf16 || !m->arena_bf16) return;
+    const ms_config *c = &m->cfg;
+    const size_t C = (size_t)c->d_model, F = (size_t)c->d_mlp, V = (size_t)c->vocab_size;
+    const size_t QD = (size_t)c->n_head * c->d_head, KD = (size_t)c->n_kv_head * c->d_head;
+    if (l < 0) { // the embedding; an untied unembedding is read last (load() holds it)
+        const int tied = m->w.unembed == m->w.wte;
+        hold_matrix(m, &m->w.wte, V * C);
+        if (tied) m->w.unembed = m->w.wte;
+        return;
+    }
+    if (l >= m->n_layer_loaded) return;
+    ms_layer_weights *lw = &m->w.layers[l];
+    const int stacked = lw->wqkv != NULL;
+    hold_matrix(m, &lw->wq, QD * C);
+    hold_matrix(m, &lw->wk, KD * C);
+    hold_matrix(m, &lw->wv, KD * C);
+    if (stacked) lw->wqkv = lw->wq; // same offsets: still back to back
+    hold_matrix(m, &lw->wo, C * QD);
+    hold_matrix(m, &lw->w_in, F * C);
+    hold_matrix(m, &lw->w_gate, F * C);
+    hold_matrix(m, &lw->w_out, C * F);
+}
+
+void ms_model_embedding_row(const ms_model *m, int token, float *out) {
+    const size_t C = (size_t)m->cfg.d_model;
+    if (!m->weights_bf16) {
+        memcpy(out, m->w.wte + (size_t)token * C, C * sizeof(float));
+        return;
+    }
+    const uint16_t *row = (const uint16_t *)(const void *)m->w.wte + (size_t)token * C;
+    for (size_t i = 0; i < C; i++) out[i] = ms_bf16_to_f32(row[i]);
 }
 
 int ms_weights_check_finite(const char *file, const char *tensor, const float *x, size_t n) {
@@ -181,9 +262,25 @@ int ms_model_alloc_weights(ms_model *m) {
         else if (m->n_layer_loaded < c->n_layer) w->unembed = NULL;
         else TAKE(w->unembed, V * C);
         if (pass == 0 && !m->header_only) {
-            free(m->arena);
+            if (m->arena) { // a loader's second call (none today): start over
+                if (m->weights_bf16) {
+                    munmap(m->arena, m->arena_len * sizeof(float));
+                    if (m->arena_bf16) munmap(m->arena_bf16, m->arena_len * sizeof(uint16_t));
+                } else {
+                    free(m->arena);
+                }
+                m->arena = NULL, m->arena_bf16 = NULL;
+            }
             free(w->layers);
-            m->arena = base = ms_aligned_alloc(off * sizeof(float));
+            m->arena_len = off;
+            if (m->weights_bf16) {
+                m->arena = map_zeroed(off * sizeof(float), path);
+                m->arena_bf16 = m->arena ? map_zeroed(off * sizeof(uint16_t), path) : NULL;
+                if (!m->arena_bf16) return -1;
+            } else {
+                m->arena = ms_aligned_alloc(off * sizeof(float));
+            }
+            base = m->arena;
             w->layers = ms_calloc((size_t)c->n_layer, sizeof(ms_layer_weights));
         }
     }

@@ -1,7 +1,8 @@
 // model.h: one transformer abstraction for GPT-2 and Llama-family checkpoints, whatever the file
 // format they were read from (Hugging Face safetensors, llama2.c .bin, GGUF). All weights are held
-// as float32 in one arena, in the [out, in] row-major layout of torch.nn.Linear, so the forward
-// pass computes Y(B*T, out) = X(B*T, in) · Wᵀ with one sgemm per projection.
+// as float32 in one arena (or, loaded with hold_bf16, the matrices as bfloat16 in a second one), in
+// the [out, in] row-major layout of torch.nn.Linear, so the forward pass computes
+// Y(B*T, out) = X(B*T, in) · Wᵀ with one GEMM per projection.
 //
 // Dimension legend, used by the shape comments here, in src/model and in src/backend:
 //   B  sequences in a batch        T  tokens per sequence         N   = B*T rows of a batch
@@ -103,7 +104,16 @@ typedef struct {
 typedef struct ms_model {
     ms_config cfg;
     ms_weights w;
-    float *arena;                // every weight lives here
+    float *arena;                // every weight lives here (the float32 ones, with weights_bf16)
+    // weights_bf16 (ms_load_opts.hold_bf16): the weight matrices -- wte, unembed and each layer's
+    // wq, wk, wv, wqkv, wo, w_in, w_gate, w_out -- point at bfloat16 values (uint16_t, cast to
+    // float *) in arena_bf16, at the same element offsets as in arena, so the weights take half the
+    // memory (a Llama-3.1-8B pass in ~16 GB). Only the forward pass (ms_state: bf16 products on the
+    // weights in place) and ms_model_embedding_row read them; biases, norms and wpe stay float32. Both
+    // arenas are anonymous mappings of arena_len floats / bf16s, touched only where a tensor lives.
+    int weights_bf16;
+    uint16_t *arena_bf16;
+    size_t arena_len;
     size_t n_params;             // counted once (tied unembedding not double counted)
     ms_tokenizer *tok;           // NULL if the checkpoint came without one
     char *path;
@@ -124,7 +134,24 @@ ms_model *ms_model_load_layers(const char *path, int layers_needed);
 // validates it, the parameter count and the tokenizer; no tensor is read or allocated, so an 8B
 // checkpoint is described in milliseconds. Such a model cannot run (ms_forward refuses it).
 ms_model *ms_model_load_header(const char *path);
+// Both of the above and more: layers_needed as ms_model_load_layers (0: all); hold_bf16: the weight
+// matrices held as bfloat16 (ms_model.weights_bf16), converted from the file's dtype one layer at a
+// time as it is read, so the float32 copy of a layer never outlives that layer's loading (Hugging Face
+// checkpoints; GGUF and llama2.c files are converted once read whole). Such a model runs only with
+// bf16 products (ms_state_new gives it a bf16 state) and cannot be saved or trained.
+typedef struct {
+    int layers_needed;
+    int hold_bf16;
+} ms_load_opts;
+ms_model *ms_model_load_opts(const char *path, const ms_load_opts *o);
 void ms_model_free(ms_model *m);
+// Row `token` of the token embedding, as float32 (C values), whatever the weights are held in.
+void ms_model_embedding_row(const ms_model *m, int token, float *out);
+// For loaders, after filling every tensor of layer l (l = -1: the token embedding, and the
+// unembedding when tied; an untied one is held once the loader returns): with
+// weights_bf16, converts that layer's matrices to bfloat16 and returns their float32 pages to the
+// system; otherwise nothing. Idempotent.
+void ms_model_hold_layer(ms_model *m, int l);
 
 // For loaders: after filling m->cfg, validates it and allocates the arena + sets every pointer in
 // m->w for that config; the loader then fills the tensors. Returns 0 / -1 (bad config).

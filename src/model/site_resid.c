@@ -30,7 +30,7 @@ int ms_site_to_resid(const ms_model *m, ms_site site, int layer, const float *di
         ms_error("%s: the model has %d layers", name, m->cfg.n_layer);
         return -1;
     }
-    const ms_backend_ctx be = {.n_threads = ms_num_threads()};
+    const ms_backend_ctx be = {.n_threads = ms_num_threads(), .weights_bf16 = m->weights_bf16};
     if (site == MS_SITE_ATTN_Z) // out (n, C) = z (n, H*Dh) · W_Oᵀ, W_O (C, H*Dh)
         ms_op_linear(&be, out, dir, m->w.layers[layer].wo, NULL, n, d, C);
     else if (site == MS_SITE_MLP_POST) // out (n, C) = h (n, F) · W_outᵀ, W_out (C, F)
@@ -51,7 +51,7 @@ int ms_site_to_resid(const ms_model *m, ms_site site, int layer, const float *di
 int ms_resid_logits(const ms_model *m, const float *x, int n, float *logits) {
     const ms_config *c = &m->cfg;
     const int C = c->d_model, V = c->vocab_size;
-    const ms_backend_ctx be = {.n_threads = ms_num_threads()};
+    const ms_backend_ctx be = {.n_threads = ms_num_threads(), .weights_bf16 = m->weights_bf16};
     float *h = ms_malloc((size_t)n * C * sizeof *h); // (n, C) the normalized rows, as forward's s->ln
     if (c->layer_norm) ms_op_layernorm(&be, h, x, m->w.lnf_w, m->w.lnf_b, n, C, c->norm_eps);
     else ms_op_rmsnorm(&be, h, x, m->w.lnf_w, n, C, c->norm_eps);

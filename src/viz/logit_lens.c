@@ -1,6 +1,7 @@
 // logit_lens.c: see logit_lens.h.
 #include "viz/logit_lens.h"
 #include <cblas.h>
+#include "backend/backend.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,7 +48,12 @@ int ms_logit_lens(const ms_model *m, const ms_sae *sae, ms_site site, int layer,
         if ((rc = ms_site_to_resid(m, site, layer, row, nb, dir)) < 0) break; // dir (nb, C)
         final_norm_gain(m, dir, nb);
         // lg (nb, V) = dir (nb, C) · W_Uᵀ  with W_U (V, C)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, V, C, 1.0f, dir, C, m->w.unembed, C, 0.0f, lg, V);
+        if (m->weights_bf16) {
+            const ms_backend_ctx be = {.n_threads = ms_num_threads(), .weights_bf16 = 1};
+            ms_op_linear(&be, lg, dir, m->w.unembed, NULL, nb, C, V);
+        } else {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, V, C, 1.0f, dir, C, m->w.unembed, C, 0.0f, lg, V);
+        }
         for (int i = 0; i < nb; i++) {
             const float *l = lg + (size_t)i * V;
             const size_t o = (size_t)(b0 + i) * n_top;

@@ -182,9 +182,9 @@ def capture_available():
     return p.returncode == 0
 
 
-def ours(model, seqs, hooks="*", tag="cap"):
-    """Activations of monoscope on seqs (list of equal-length id lists) through `capture --input-format ids`:
-    dict hook name -> array [n_seq, ...site shape]."""
+def ours(model, seqs, hooks="*", tag="cap", extra=()):
+    """Activations of monoscope on seqs (list of equal-length id lists) through `capture --input-format ids`
+    (plus the options in extra): dict hook name -> array [n_seq, ...site shape]."""
     import h5py
     import mstest
     T = len(seqs[0])
@@ -195,7 +195,7 @@ def ours(model, seqs, hooks="*", tag="cap"):
     if os.path.exists(out):
         os.remove(out)
     mstest.run("capture", "--model", model, "--input", ids, "--input-format", "ids", "--hooks", hooks,
-               "--ctx", T, "--out", out)
+               "--ctx", T, "--out", out, *extra)
     with h5py.File(out, "r") as f:
         acts = {k: np.asarray(v[...], np.float64) for k, v in f["acts"].items()}
         assert np.array_equal(np.asarray(f["tokens"][...]), np.asarray(seqs)), "tokens differ"
