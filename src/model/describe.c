@@ -1,5 +1,7 @@
 // describe.c: a checkpoint's summary and the tokenizer behind a path (describe.h).
 #include "model/describe.h"
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "util/util.h"
@@ -32,6 +34,12 @@ void ms_model_describe(FILE *f, const ms_model *m) {
     if (c->rope_scaling.type == MS_ROPE_SCALING_LINEAR)
         fprintf(f, "rope_scaling: linear factor %g%s\n", (double)c->rope_scaling.factor,
                 c->rope_local_theta > 0 ? " (global layers)" : "");
+    if (c->rope_scaling.type == MS_ROPE_SCALING_FACTORS) {
+        float lo = c->rope_scaling.freq_factors[0], hi = lo;
+        for (int i = 1; i < c->rotary_dims / 2; i++)
+            lo = fminf(lo, c->rope_scaling.freq_factors[i]), hi = fmaxf(hi, c->rope_scaling.freq_factors[i]);
+        fprintf(f, "rope_scaling: per-frequency factors (rope_freqs) %g .. %g\n", (double)lo, (double)hi);
+    }
     if (c->rope_local_theta > 0) fprintf(f, "rope_local_theta: %g (sliding layers)\n", (double)c->rope_local_theta);
     if (c->rope_style != MS_ROPE_NONE && c->rotary_dims < c->d_head)
         fprintf(f, "rotary_dims: %d of d_head %d\n", c->rotary_dims, c->d_head);

@@ -53,6 +53,7 @@ struct ms_state {
 static double rope_frequency(const ms_config *c, float theta, const ms_rope_scaling *r, int i) {
     const double freq = pow((double)theta, -2.0 * i / c->rotary_dims);
     if (r->type == MS_ROPE_SCALING_LINEAR) return freq / r->factor;
+    if (r->type == MS_ROPE_SCALING_FACTORS) return freq / r->freq_factors[i];
     if (r->type != MS_ROPE_SCALING_LLAMA3) return freq;
     // llama3: long wavelengths (beyond the original context / low_freq_factor) slowed by `factor`,
     // short ones (below original context / high_freq_factor) kept, linear in 1/wavelength between

@@ -1,9 +1,22 @@
-// load_gguf.c: GGUF checkpoints (llama.cpp's layout) for general.architecture "llama" and "gpt2".
-// Tensors (F32/F16/BF16, Q8_0 dequantized) become float32 [out, in]: GGUF lists dimensions
-// fastest-first, so a [out, in] matrix has ne = {in, out} and its bytes are already row-major
-// [out][in]; no transpose is needed. llama q/k are in interleaved RoPE order (llama.cpp's
-// converter undoes Hugging Face's permutation) -> MS_ROPE_INTERLEAVED. The tokenizer comes from
-// the tokenizer.ggml.* metadata.
+// load_gguf.c: GGUF checkpoints (llama.cpp's layout) for general.architecture "llama" (Llama 1-3.x,
+// Mistral), "qwen2", "qwen3", "gemma2" and "gpt2". Tensors (F32/F16/BF16, Q8_0 dequantized) become
+// float32 [out, in]: GGUF lists dimensions fastest-first, so a [out, in] matrix has ne = {in, out}
+// and its bytes are already row-major [out][in]; no transpose is needed. The semantics are llama.cpp's
+// (src/llama-model.cpp, convert_hf_to_gguf.py):
+//   llama   q/k rows in interleaved RoPE order (the converter undoes Hugging Face's permutation) ->
+//           MS_ROPE_INTERLEAVED; Llama 3.1/3.2 carry rope_freqs.weight, one divisor per frequency
+//           (computed from the llama3 rope_scaling) -> MS_ROPE_SCALING_FACTORS; rope.scaling.type
+//           "linear" with rope.scaling.factor -> MS_ROPE_SCALING_LINEAR.
+//   qwen2   q/k/v biases, rotate_half order kept (no permutation) -> MS_ROPE_HALF; qwen3: per-head
+//           q/k RMSNorm (attn_q_norm / attn_k_norm) instead of biases, explicit attention.key_length.
+//   gemma2  norms stored as 1 + w already (the converter adds the 1): loaded as they are; post-norms
+//           post_attention_norm / post_ffw_norm, ffn_norm is the MLP's input norm; GeGLU; the
+//           embedding times sqrt(d_model) in float32; attention and final logit soft-caps;
+//           attention.sliding_window on the even layers (llama.cpp's pattern 2); scores scaled by
+//           1/sqrt(key_length), except Gemma-2-27B (46 layers), whose query_pre_attn_scalar is
+//           d_model / n_head -- the one size where the two differ, as llama.cpp decides it.
+// The tokenizer comes from the tokenizer.ggml.* metadata.
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +27,7 @@
 typedef struct {
     ms_gguf *g;
     const char *arch;   // metadata key prefix
+    int gemma2;
 } gg_ctx;
 
 static int meta_int(gg_ctx *c, const char *key, int *dst, int required) {
@@ -144,6 +158,55 @@ static int load_tokenizer(gg_ctx *c, ms_model *m) {
     return 0;
 }
 
+// rope.scaling.type / rope.scaling.factor and the rope_freqs.weight table (Llama 3.1/3.2).
+static int rope_scaling(gg_ctx *c, ms_config *cfg) {
+    ms_gguf *g = c->g;
+    const char *st = NULL;
+    char k[160];
+    snprintf(k, sizeof k, "%s.rope.scaling.type", c->arch);
+    if (ms_gguf_get_str(g, k, &st) < 0) return -1;
+    const ms_gguf_tensor *ff = ms_gguf_find_tensor(g, "rope_freqs.weight");
+    if (ff) {
+        const int pairs = cfg->rotary_dims / 2;
+        if (ff->ne[0] != pairs || ff->ne[1] != 1 || ff->ne[2] != 1 || ff->ne[3] != 1 || pairs > MS_MAX_ROPE_PAIRS) {
+            ms_error("%s: rope_freqs.weight has ne = {%lld, %lld} but the head has %d rotary pairs (at most %d)", g->path,
+                     (long long)ff->ne[0], (long long)ff->ne[1], pairs, MS_MAX_ROPE_PAIRS);
+            return -1;
+        }
+        if (st && strcmp(st, "none") && strcmp(st, "llama3")) {
+            ms_error("%s: rope_freqs.weight together with rope.scaling.type \"%s\" is not supported", g->path, st);
+            return -1;
+        }
+        cfg->rope_scaling.type = MS_ROPE_SCALING_FACTORS;
+        return ms_gguf_tensor_to_f32(g, ff, cfg->rope_scaling.freq_factors); // values judged by ms_config_validate
+    }
+    if (!st || !strcmp(st, "none")) return 0;
+    if (!strcmp(st, "linear")) {
+        cfg->rope_scaling.type = MS_ROPE_SCALING_LINEAR;
+        cfg->rope_scaling.factor = 0;
+        return meta_float(c, "rope.scaling.factor", &cfg->rope_scaling.factor);
+    }
+    ms_error("%s: RoPE scaling type \"%s\" is not supported (none, linear, or llama3's rope_freqs.weight)", g->path, st);
+    return -1;
+}
+
+// Gemma 2's knobs (see the top of the file).
+static int gemma2_config(gg_ctx *c, ms_config *cfg) {
+    cfg->mlp = MS_MLP_GEGLU;
+    cfg->post_norms = 1;
+    cfg->tied_embeddings = 1;
+    cfg->embed_scale = sqrtf((float)cfg->d_model);
+    if (meta_float(c, "attn_logit_softcapping", &cfg->attn_softcap) ||
+        meta_float(c, "final_logit_softcapping", &cfg->logit_softcap) ||
+        meta_int(c, "attention.sliding_window", &cfg->sliding_window, 0))
+        return -1;
+    const int query_scalar = cfg->n_layer == 46 && cfg->n_head > 0 ? cfg->d_model / cfg->n_head : cfg->d_head;
+    if (query_scalar <= 0) { ms_error("%s: bad head dimensions", c->g->path); return -1; }
+    cfg->attn_scale = 1.0f / sqrtf((float)query_scalar);
+    for (int l = 0; l < cfg->n_layer && l < MS_MAX_LAYERS; l++) cfg->local_layer[l] = l % 2 == 0;
+    return 0;
+}
+
 static int parse_config(gg_ctx *c, ms_config *cfg) {
     ms_gguf *g = c->g;
     const ms_gguf_tensor *emb = ms_gguf_find_tensor(g, "token_embd.weight");
@@ -177,17 +240,14 @@ static int parse_config(gg_ctx *c, ms_config *cfg) {
             ms_error("%s: partial rotary embeddings (rope.dimension_count %d != head dim %d) are not supported", g->path, rot, cfg->d_head);
             return -1;
         }
-        const char *st = NULL;
-        char k[160];
-        snprintf(k, sizeof k, "%s.rope.scaling.type", c->arch);
-        if (ms_gguf_get_str(g, k, &st) < 0) return -1;
-        if ((st && strcmp(st, "none")) || ms_gguf_find_tensor(g, "rope_freqs.weight")) {
-            ms_error("%s: RoPE scaling is not supported (only plain RoPE is implemented)", g->path);
-            return -1;
-        }
-        cfg->rope_style = MS_ROPE_INTERLEAVED;
+        cfg->rotary_dims = rot;
+        if (rope_scaling(c, cfg)) return -1;
+        cfg->rope_style = strcmp(c->arch, "llama") ? MS_ROPE_HALF : MS_ROPE_INTERLEAVED;
+        cfg->qkv_bias = ms_gguf_find_tensor(g, "blk.0.attn_q.bias") != NULL;
+        cfg->qk_norm = ms_gguf_find_tensor(g, "blk.0.attn_q_norm.weight") != NULL;
+        if (c->gemma2 && gemma2_config(c, cfg)) return -1;
     }
-    cfg->tied_embeddings = ms_gguf_find_tensor(g, "output.weight") == NULL;
+    cfg->tied_embeddings = cfg->tied_embeddings || ms_gguf_find_tensor(g, "output.weight") == NULL;
     const ms_gguf_tensor *probe = ms_gguf_find_tensor(g, "blk.0.ffn_down.weight");
     snprintf(cfg->source_dtype, sizeof cfg->source_dtype, "%s", ms_ggml_type_name((probe ? probe : emb)->ggml_type));
     snprintf(cfg->source_format, sizeof cfg->source_format, "gguf");
@@ -213,6 +273,15 @@ static int load_weights(gg_ctx *c, ms_model *m) {
         if (!gpt2) {
             if (GET("attn_q.weight", Q, C, l->wq) || GET("attn_k.weight", KV, C, l->wk) ||
                 GET("attn_v.weight", KV, C, l->wv) || GET("ffn_gate.weight", F, C, l->w_gate))
+                return -1;
+            if (g->qkv_bias && (GET("attn_q.bias", Q, -1, l->bq) || GET("attn_k.bias", KV, -1, l->bk) ||
+                                GET("attn_v.bias", KV, -1, l->bv)))
+                return -1;
+            if (g->qk_norm && (GET("attn_q_norm.weight", g->d_head, -1, l->q_norm_w) ||
+                               GET("attn_k_norm.weight", g->d_head, -1, l->k_norm_w)))
+                return -1;
+            if (g->post_norms && (GET("post_attention_norm.weight", C, -1, l->ln1_post_w) ||
+                                  GET("post_ffw_norm.weight", C, -1, l->ln2_post_w)))
                 return -1;
             continue;
         }
@@ -258,10 +327,11 @@ int ms_load_gguf(const char *path, ms_model *m) {
     if (ms_gguf_get_str(c.g, "general.architecture", &arch) < 0) goto done;
     if (!arch) { ms_error("%s: missing metadata 'general.architecture'", path); goto done; }
     memset(&m->cfg, 0, sizeof m->cfg);
-    if (!strcmp(arch, "llama")) m->cfg.arch = MS_ARCH_LLAMA;
+    if (!strcmp(arch, "llama") || !strcmp(arch, "qwen2") || !strcmp(arch, "qwen3") || !strcmp(arch, "gemma2")) m->cfg.arch = MS_ARCH_LLAMA;
     else if (!strcmp(arch, "gpt2")) m->cfg.arch = MS_ARCH_GPT2;
-    else { ms_error("%s: unsupported architecture \"%s\" (supported: llama, gpt2)", path, arch); goto done; }
+    else { ms_error("%s: unsupported architecture \"%s\" (supported: llama, qwen2, qwen3, gemma2, gpt2)", path, arch); goto done; }
     c.arch = arch;
+    c.gemma2 = !strcmp(arch, "gemma2");
     if (parse_config(&c, &m->cfg)) goto done;
     {   // metadata implying more weights than the file holds is corrupt: refuse before allocating
         const ms_config *g = &m->cfg;

@@ -190,7 +190,14 @@ int ms_config_validate(ms_config *c, const char *path) {
         if (c->rope_theta == 0) c->rope_theta = 10000.0f;
         CHECK(c->rope_theta > 0, "%s: rope_theta %g must be positive", path, (double)c->rope_theta);
         const ms_rope_scaling *r = &c->rope_scaling;
-        CHECK(r->type == MS_ROPE_SCALING_NONE || (r->type == MS_ROPE_SCALING_LINEAR && r->factor > 0) ||
+        if (r->type == MS_ROPE_SCALING_FACTORS) {
+            CHECK(c->rotary_dims / 2 <= MS_MAX_ROPE_PAIRS, "%s: rope frequency factors for %d pairs (at most %d)", path,
+                  c->rotary_dims / 2, MS_MAX_ROPE_PAIRS);
+            for (int i = 0; i < c->rotary_dims / 2; i++)
+                CHECK(r->freq_factors[i] > 0 && isfinite(r->freq_factors[i]), "%s: rope frequency factor %d is %g (must be > 0)",
+                      path, i, (double)r->freq_factors[i]);
+        }
+        CHECK(r->type == MS_ROPE_SCALING_NONE || r->type == MS_ROPE_SCALING_FACTORS || (r->type == MS_ROPE_SCALING_LINEAR && r->factor > 0) ||
               (r->factor > 0 && r->original_ctx > 0 && r->low_freq_factor > 0 && r->high_freq_factor > r->low_freq_factor),
               "%s: rope scaling needs factor > 0, original context > 0 and high_freq_factor > low_freq_factor > 0", path);
     } else {

@@ -31,11 +31,15 @@ typedef enum { MS_ROPE_NONE = 0, MS_ROPE_INTERLEAVED, MS_ROPE_HALF } ms_rope_sty
 //   divided by factor, those shorter than original_ctx / high_freq_factor kept, and the band between
 //   interpolated smoothly (Hugging Face modeling_rope_utils, rope_type "llama3").
 //   MS_ROPE_SCALING_LINEAR: every frequency divided by factor (rope_type "linear"; Gemma 3's global layers).
-typedef enum { MS_ROPE_SCALING_NONE = 0, MS_ROPE_SCALING_LLAMA3, MS_ROPE_SCALING_LINEAR } ms_rope_scaling_type;
+//   MS_ROPE_SCALING_FACTORS: frequency i divided by freq_factors[i] (GGUF's rope_freqs.weight, which
+//   llama.cpp's converter computes from the llama3 parameters above: the same frequencies).
+typedef enum { MS_ROPE_SCALING_NONE = 0, MS_ROPE_SCALING_LLAMA3, MS_ROPE_SCALING_LINEAR, MS_ROPE_SCALING_FACTORS } ms_rope_scaling_type;
+#define MS_MAX_ROPE_PAIRS 256
 typedef struct {
     ms_rope_scaling_type type;
     float factor, low_freq_factor, high_freq_factor;
     int original_ctx;     // original_max_position_embeddings
+    float freq_factors[MS_MAX_ROPE_PAIRS]; // (rotary_dims/2) with MS_ROPE_SCALING_FACTORS
 } ms_rope_scaling;
 
 typedef struct {

@@ -91,8 +91,13 @@ def write_gguf(path, kv, tensors, alignment=None, version=3):
     return stored
 
 
-def from_weights(path, W, cfg, dtype="F32", fused_qkv=True, tokenizer=None, alignment=None, extra_kv=None):
-    arch = cfg["arch"]
+def from_weights(path, W, cfg, dtype="F32", fused_qkv=True, tokenizer=None, alignment=None, extra_kv=None,
+                 gguf_arch=None, rope_freqs=None):
+    """W in torch_ref naming -> a GGUF file as llama.cpp's converter lays it out; returns the weights as
+    stored, in torch_ref naming. gguf_arch: "qwen2", "qwen3" or "gemma2" for Hugging Face-layout llama
+    family weights (rotate_half rows, written as they are; gemma2's norms stored as 1 + w, as the converter
+    does); default cfg["arch"]. rope_freqs: (Dh/2) divisors written as rope_freqs.weight (Llama 3.1)."""
+    arch = gguf_arch or cfg["arch"]
     C, L, H, F = cfg["dim"], cfg["n_layers"], cfg["n_head"], cfg["hidden"]
     kv = [("general.architecture", "str", arch), ("general.name", "str", "test"),
           (f"{arch}.block_count", "u32", L), (f"{arch}.context_length", "u32", cfg["seq_len"]),
@@ -122,22 +127,39 @@ def from_weights(path, W, cfg, dtype="F32", fused_qkv=True, tokenizer=None, alig
                   (b + "ffn_down.bias", W[p + "mlp.c_proj.bias"], "F32")]
         t += [("output_norm.weight", W["ln_f.weight"], "F32"), ("output_norm.bias", W["ln_f.bias"], "F32")]
     else:
-        Dh = C // H
-        kv += [("llama.attention.head_count_kv", "u32", cfg["n_kv_head"]),
-               ("llama.attention.layer_norm_rms_epsilon", "f32", cfg.get("eps", 1e-5)),
-               ("llama.rope.freq_base", "f32", cfg.get("rope_theta", 10000.0)),
-               ("llama.rope.dimension_count", "u32", Dh)]
+        Dh = W["layers.0.self_attn.q_proj.weight"].shape[0] // H
+        kv += [(f"{arch}.attention.head_count_kv", "u32", cfg["n_kv_head"]),
+               (f"{arch}.attention.layer_norm_rms_epsilon", "f32", cfg.get("eps", 1e-5)),
+               (f"{arch}.rope.freq_base", "f32", cfg.get("rope_theta", 10000.0)),
+               (f"{arch}.rope.dimension_count", "u32", Dh)]
+        if Dh != C // H or arch != "llama":
+            kv += [(f"{arch}.attention.key_length", "u32", Dh), (f"{arch}.attention.value_length", "u32", Dh)]
+        gemma = arch == "gemma2"
+        if gemma:
+            kv += [("gemma2.attn_logit_softcapping", "f32", cfg["attn_softcap"]),
+                   ("gemma2.final_logit_softcapping", "f32", cfg["final_softcap"]),
+                   ("gemma2.attention.sliding_window", "u32", cfg["sliding_window"])]
         t += [("token_embd.weight", W["embed_tokens.weight"], mat(0))]
         m = {"input_layernorm.weight": "attn_norm.weight", "self_attn.q_proj.weight": "attn_q.weight",
              "self_attn.k_proj.weight": "attn_k.weight", "self_attn.v_proj.weight": "attn_v.weight",
              "self_attn.o_proj.weight": "attn_output.weight", "post_attention_layernorm.weight": "ffn_norm.weight",
              "mlp.gate_proj.weight": "ffn_gate.weight", "mlp.up_proj.weight": "ffn_up.weight",
-             "mlp.down_proj.weight": "ffn_down.weight"}
+             "mlp.down_proj.weight": "ffn_down.weight", "self_attn.q_proj.bias": "attn_q.bias",
+             "self_attn.k_proj.bias": "attn_k.bias", "self_attn.v_proj.bias": "attn_v.bias",
+             "self_attn.q_norm.weight": "attn_q_norm.weight", "self_attn.k_norm.weight": "attn_k_norm.weight"}
+        if gemma:
+            m.update({"post_attention_layernorm.weight": "post_attention_norm.weight",
+                      "pre_feedforward_layernorm.weight": "ffn_norm.weight",
+                      "post_feedforward_layernorm.weight": "post_ffw_norm.weight"})
+        m = {hn: gn for hn, gn in m.items() if f"layers.0.{hn}" in W}
+        plus = lambda hn, a: a + np.float32(1) if gemma and hn.endswith("norm.weight") else a
         for l in range(L):
             for hn, gn in m.items():
-                a = W[f"layers.{l}.{hn}"]
+                a = plus(hn, W[f"layers.{l}.{hn}"])
                 t.append((f"blk.{l}.{gn}", a, "F32" if a.ndim == 1 else mat(0)))
-        t += [("output_norm.weight", W["norm.weight"], "F32")]
+        t += [("output_norm.weight", plus("norm.weight", W["norm.weight"]), "F32")]
+        if rope_freqs is not None:
+            t += [("rope_freqs.weight", np.asarray(rope_freqs, np.float32), "F32")]
     if "lm_head.weight" in W:
         t.append(("output.weight", W["lm_head.weight"], mat(0)))
     if tokenizer:
@@ -164,10 +186,11 @@ def from_weights(path, W, cfg, dtype="F32", fused_qkv=True, tokenizer=None, alig
         R["ln_f.weight"], R["ln_f.bias"] = stored["output_norm.weight"], stored["output_norm.bias"]
     else:
         R["embed_tokens.weight"] = stored["token_embd.weight"]
+        minus = lambda hn, a: a - np.float32(1) if gemma and hn.endswith("norm.weight") else a
         for l in range(L):
             for hn, gn in m.items():
-                R[f"layers.{l}.{hn}"] = stored[f"blk.{l}.{gn}"]
-        R["norm.weight"] = stored["output_norm.weight"]
+                R[f"layers.{l}.{hn}"] = minus(hn, stored[f"blk.{l}.{gn}"])
+        R["norm.weight"] = minus("norm.weight", stored["output_norm.weight"])
     if "output.weight" in stored:
         R["lm_head.weight"] = stored["output.weight"]
     return {k: np.ascontiguousarray(v, np.float32) for k, v in R.items()}

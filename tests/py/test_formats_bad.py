@@ -204,8 +204,10 @@ def gguf_semantic():
     kv = [("llama.block_count", "u32", 1), ("llama.embedding_length", "u32", 32)]
     fx_gguf.write_gguf(p2, kv, [("token_embd.weight", W["embed_tokens.weight"], "F32")])
     fails(p2, "bad4.gguf", "general.architecture")
+    p3, _, _ = gguf_llama("bad5.gguf", extra_kv=[("llama.rope.scaling.type", "str", "yarn")])
+    fails(p3, "bad5.gguf", "RoPE scaling type \"yarn\" is not supported")
     p3, _, _ = gguf_llama("bad5.gguf", extra_kv=[("llama.rope.scaling.type", "str", "linear")])
-    fails(p3, "bad5.gguf", "RoPE scaling")
+    fails(p3, "bad5.gguf", "rope scaling needs factor > 0")  # linear without rope.scaling.factor
 
 
 def non_finite_weights():

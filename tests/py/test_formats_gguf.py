@@ -7,6 +7,7 @@ import os
 import zlib
 
 import numpy as np
+import torch
 
 import mstest
 from mstest import check, finish, run
@@ -114,6 +115,75 @@ def cross_gpt2():
     same_logits([hfd, ggp], SEQS, "xg")
 
 
+# ---- the other architectures llama.cpp writes (its converter's conventions, fx_gguf.from_weights)
+LONG = [list(map(int, rng.integers(0, V, 40))), list(map(int, rng.integers(0, V, 40)))]
+# original context 16 < 40 positions; wavelengths 2*pi*10000^(i/8) fall in all three llama3 bands
+LLAMA3 = {"rope_type": "llama3", "factor": 4.0, "low_freq_factor": 0.5, "high_freq_factor": 2.0,
+          "original_max_position_embeddings": 16}
+
+
+def llama3_divisors(Dh, theta, sc):
+    """rope_freqs.weight as llama.cpp's converter computes it from rope_scaling (written out here from its
+    definition: a divisor per frequency, 1 for short wavelengths, factor for long ones, the smooth blend's
+    reciprocal between)."""
+    out = []
+    for i in range(Dh // 2):
+        freq = theta ** (-2.0 * i / Dh)
+        wavelen = 2 * np.pi / freq
+        lo_w = sc["original_max_position_embeddings"] / sc["low_freq_factor"]
+        hi_w = sc["original_max_position_embeddings"] / sc["high_freq_factor"]
+        if wavelen < hi_w:
+            out.append(1.0)
+        elif wavelen > lo_w:
+            out.append(sc["factor"])
+        else:
+            smooth = (sc["original_max_position_embeddings"] / wavelen - sc["low_freq_factor"]) / \
+                     (sc["high_freq_factor"] - sc["low_freq_factor"])
+            out.append(1.0 / ((1 - smooth) / sc["factor"] + smooth))
+    return np.asarray(out, np.float32)
+
+
+def llama31():
+    W, cfg = fx_hf.llama_weights(64, 2, 4, 2, 96, V, 64, tied=False, seed=31)
+    p = os.path.join(TMP, "l31.gguf")
+    div = llama3_divisors(16, 10000.0, LLAMA3)
+    assert div.min() == 1 and div.max() == 4 and ((div > 1) & (div < 4)).any(), "all three bands"
+    Ws = fx_gguf.from_weights(p, W, cfg, dtype="BF16", rope_freqs=div)
+    assert "rope_scaling: per-frequency factors (rope_freqs) 1 .. 4" in run("info", p).stdout
+    # the reference is Hugging Face's llama3 formula on the rope_scaling parameters, not the table
+    assert fx_hf.check_all_sites(p, Ws, dict(cfg, rope_scaling=LLAMA3), LONG, tag="l31") > 20
+    _, plain = torch_ref.forward(Ws, cfg, np.asarray(LONG))
+    got = fx_hf.ours(p, LONG, "blocks.0.attn.hook_rot_q", tag="l31p")["blocks.0.attn.hook_rot_q"]
+    assert np.abs(got - plain["blocks.0.attn.hook_rot_q"]).max() > 1e-2, "the scaling changed nothing"
+
+
+def qwen(arch, dtype, **kw):
+    def t():
+        W, cfg = fx_hf.llama_family_weights(64, 2, 4, 2, kw.pop("Dh", 16), 96, V, seed=len(arch) + len(dtype), **kw)
+        p = os.path.join(TMP, f"{arch}_{dtype}.gguf")
+        Ws = fx_gguf.from_weights(p, W, cfg, dtype=dtype, gguf_arch=arch)
+        info = run("info", p).stdout
+        assert "rope: half" in info and ("qkv_bias: yes" in info) == (arch == "qwen2"), info
+        assert ("qk_norm: yes" in info) == (arch == "qwen3"), info
+        assert fx_hf.check_all_sites(p, Ws, cfg, LONG, tag=arch + dtype) > 20
+    return t
+
+
+def gemma2():
+    W, cfg = fx_hf.gemma2_weights(48, 3, 4, 2, 16, 96, V, seed=5)
+    cfg.update(eps=1e-6, query_pre_attn_scalar=16, attn_softcap=3.0, final_softcap=5.0, sliding_window=6,
+               layer_types=None, embed_dtype=torch.float32)
+    p = os.path.join(TMP, "g2.gguf")
+    Ws = fx_gguf.from_weights(p, W, cfg, dtype="BF16", gguf_arch="gemma2")
+    info = run("info", p).stdout
+    assert "sliding_window: 6 on layers 0 2" in info and "logit_softcap: 5" in info and "geglu" in info, info
+    assert fx_hf.check_all_sites(p, Ws, cfg, LONG, tag="g2") > 20
+
+
+check("gguf llama 3.1: rope_freqs.weight, positions beyond the original context", llama31)
+check("gguf qwen2 F16: q/k/v biases, tied, rotate_half", qwen("qwen2", "F16", qkv_bias=True, tied=True))
+check("gguf qwen3 BF16: q/k norms, head_dim 24 != 64/4, untied", qwen("qwen3", "BF16", qk_norm=True, Dh=24))
+check("gguf gemma2 BF16: 1 + w norms, post-norms, soft-caps, window 6 < 40", gemma2)
 check("same llama weights as llama2.c, GGUF and HF (permuted q/k) give the same logits", cross_llama)
 check("same gpt2 weights as HF and GGUF give the same logits", cross_gpt2)
 
