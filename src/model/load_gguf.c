@@ -15,6 +15,13 @@
 //           attention.sliding_window on the even layers (llama.cpp's pattern 2); scores scaled by
 //           1/sqrt(key_length), except Gemma-2-27B (46 layers), whose query_pre_attn_scalar is
 //           d_model / n_head -- the one size where the two differ, as llama.cpp decides it.
+//   gemma3  as gemma2, plus per-head q/k norms (1 + w stored), no attention soft-cap (final one if
+//           present), sliding layers all but every 6th with RoPE base 10000 unscaled, the others on
+//           rope.freq_base with rope.scaling (linear); Gemma-3-27B (62 layers) scaled by d_model / n_head.
+//   gptneox fused attn_qkv rows [q | k | v] (the converter reorders Hugging Face's (head, q|k|v, Dh)
+//           rows) with biases, LayerNorm with bias, partial rotary (rope.dimension_count) in rotate_half
+//           order, use_parallel_residual; the MLP's gelu is the exact one of the Hugging Face model
+//           (llama.cpp computes it with the tanh approximation).
 // The tokenizer comes from the tokenizer.ggml.* metadata.
 #include <math.h>
 #include <stdio.h>
@@ -27,7 +34,7 @@
 typedef struct {
     ms_gguf *g;
     const char *arch;   // metadata key prefix
-    int gemma2;
+    int gemma;          // 2 or 3 for gemma2 / gemma3, else 0
 } gg_ctx;
 
 static int meta_int(gg_ctx *c, const char *key, int *dst, int required) {
@@ -190,20 +197,23 @@ static int rope_scaling(gg_ctx *c, ms_config *cfg) {
     return -1;
 }
 
-// Gemma 2's knobs (see the top of the file).
-static int gemma2_config(gg_ctx *c, ms_config *cfg) {
+// Gemma 2's and 3's knobs (see the top of the file).
+static int gemma_config(gg_ctx *c, ms_config *cfg) {
     cfg->mlp = MS_MLP_GEGLU;
     cfg->post_norms = 1;
     cfg->tied_embeddings = 1;
     cfg->embed_scale = sqrtf((float)cfg->d_model);
-    if (meta_float(c, "attn_logit_softcapping", &cfg->attn_softcap) ||
+    if ((c->gemma == 2 && meta_float(c, "attn_logit_softcapping", &cfg->attn_softcap)) ||
         meta_float(c, "final_logit_softcapping", &cfg->logit_softcap) ||
         meta_int(c, "attention.sliding_window", &cfg->sliding_window, 0))
         return -1;
-    const int query_scalar = cfg->n_layer == 46 && cfg->n_head > 0 ? cfg->d_model / cfg->n_head : cfg->d_head;
+    const int big = c->gemma == 2 ? cfg->n_layer == 46 : cfg->n_layer == 62; // the 27B models
+    const int query_scalar = big && cfg->n_head > 0 ? cfg->d_model / cfg->n_head : cfg->d_head;
     if (query_scalar <= 0) { ms_error("%s: bad head dimensions", c->g->path); return -1; }
     cfg->attn_scale = 1.0f / sqrtf((float)query_scalar);
-    for (int l = 0; l < cfg->n_layer && l < MS_MAX_LAYERS; l++) cfg->local_layer[l] = l % 2 == 0;
+    for (int l = 0; l < cfg->n_layer && l < MS_MAX_LAYERS; l++)
+        cfg->local_layer[l] = cfg->sliding_window > 0 && (c->gemma == 2 ? l % 2 == 0 : l % 6 < 5);
+    if (c->gemma == 3 && cfg->sliding_window > 0) cfg->rope_local_theta = 10000.0f;
     return 0;
 }
 
@@ -230,6 +240,15 @@ static int parse_config(gg_ctx *c, ms_config *cfg) {
         cfg->norm_eps = 1e-5f;
         if (meta_float(c, "attention.layer_norm_epsilon", &cfg->norm_eps)) return -1;
         cfg->rope_style = MS_ROPE_NONE;
+    } else if (cfg->arch == MS_ARCH_NEOX) {
+        int parallel = 1;
+        cfg->norm_eps = 1e-5f;
+        cfg->rotary_dims = cfg->d_head;
+        if (meta_float(c, "attention.layer_norm_epsilon", &cfg->norm_eps) || meta_float(c, "rope.freq_base", &cfg->rope_theta) ||
+            meta_int(c, "rope.dimension_count", &cfg->rotary_dims, 0) || meta_int(c, "use_parallel_residual", &parallel, 0))
+            return -1;
+        cfg->parallel_residual = parallel != 0;
+        cfg->rope_style = MS_ROPE_HALF;
     } else {
         cfg->norm_eps = 1e-5f;
         if (meta_float(c, "attention.layer_norm_rms_epsilon", &cfg->norm_eps) || meta_float(c, "rope.freq_base", &cfg->rope_theta))
@@ -245,7 +264,7 @@ static int parse_config(gg_ctx *c, ms_config *cfg) {
         cfg->rope_style = strcmp(c->arch, "llama") ? MS_ROPE_HALF : MS_ROPE_INTERLEAVED;
         cfg->qkv_bias = ms_gguf_find_tensor(g, "blk.0.attn_q.bias") != NULL;
         cfg->qk_norm = ms_gguf_find_tensor(g, "blk.0.attn_q_norm.weight") != NULL;
-        if (c->gemma2 && gemma2_config(c, cfg)) return -1;
+        if (c->gemma && gemma_config(c, cfg)) return -1;
     }
     cfg->tied_embeddings = cfg->tied_embeddings || ms_gguf_find_tensor(g, "output.weight") == NULL;
     const ms_gguf_tensor *probe = ms_gguf_find_tensor(g, "blk.0.ffn_down.weight");
@@ -259,7 +278,7 @@ static int load_weights(gg_ctx *c, ms_model *m) {
     int64_t C = g->d_model, F = g->d_mlp, V = g->vocab_size;
     int64_t Q = (int64_t)g->n_head * g->d_head, KV = (int64_t)g->n_kv_head * g->d_head;
     ms_weights *w = &m->w;
-    int gpt2 = g->arch == MS_ARCH_GPT2;
+    const int gpt2 = g->arch == MS_ARCH_GPT2, biased = g->linear_bias; // gpt2, gptneox: LayerNorm, biases, fused qkv
     if (gg_get(c, "token_embd.weight", V, C, w->wte)) return -1;
     if (gpt2 && gg_get(c, "position_embd.weight", g->n_ctx, C, w->wpe)) return -1;
     char n[128];
@@ -270,7 +289,7 @@ static int load_weights(gg_ctx *c, ms_model *m) {
             GET("attn_output.weight", C, Q, l->wo) || GET("ffn_up.weight", F, C, l->w_in) ||
             GET("ffn_down.weight", C, F, l->w_out))
             return -1;
-        if (!gpt2) {
+        if (!biased) {
             if (GET("attn_q.weight", Q, C, l->wq) || GET("attn_k.weight", KV, C, l->wk) ||
                 GET("attn_v.weight", KV, C, l->wv) || GET("ffn_gate.weight", F, C, l->w_gate))
                 return -1;
@@ -313,7 +332,7 @@ static int load_weights(gg_ctx *c, ms_model *m) {
     }
 #undef GET
     if (gg_get(c, "output_norm.weight", C, -1, w->lnf_w)) return -1;
-    if (gpt2 && gg_get(c, "output_norm.bias", C, -1, w->lnf_b)) return -1;
+    if (biased && gg_get(c, "output_norm.bias", C, -1, w->lnf_b)) return -1;
     if (!g->tied_embeddings && w->unembed && gg_get(c, "output.weight", V, C, w->unembed)) return -1;
     return 0;
 }
@@ -327,17 +346,23 @@ int ms_load_gguf(const char *path, ms_model *m) {
     if (ms_gguf_get_str(c.g, "general.architecture", &arch) < 0) goto done;
     if (!arch) { ms_error("%s: missing metadata 'general.architecture'", path); goto done; }
     memset(&m->cfg, 0, sizeof m->cfg);
-    if (!strcmp(arch, "llama") || !strcmp(arch, "qwen2") || !strcmp(arch, "qwen3") || !strcmp(arch, "gemma2")) m->cfg.arch = MS_ARCH_LLAMA;
+    if (!strcmp(arch, "llama") || !strcmp(arch, "qwen2") || !strcmp(arch, "qwen3") || !strcmp(arch, "gemma2") ||
+        !strcmp(arch, "gemma3"))
+        m->cfg.arch = MS_ARCH_LLAMA;
     else if (!strcmp(arch, "gpt2")) m->cfg.arch = MS_ARCH_GPT2;
-    else { ms_error("%s: unsupported architecture \"%s\" (supported: llama, qwen2, qwen3, gemma2, gpt2)", path, arch); goto done; }
+    else if (!strcmp(arch, "gptneox")) m->cfg.arch = MS_ARCH_NEOX;
+    else {
+        ms_error("%s: unsupported architecture \"%s\" (supported: llama, qwen2, qwen3, gemma2, gemma3, gptneox, gpt2)", path, arch);
+        goto done;
+    }
     c.arch = arch;
-    c.gemma2 = !strcmp(arch, "gemma2");
+    c.gemma = !strcmp(arch, "gemma2") ? 2 : !strcmp(arch, "gemma3") ? 3 : 0;
     if (parse_config(&c, &m->cfg)) goto done;
     {   // metadata implying more weights than the file holds is corrupt: refuse before allocating
         const ms_config *g = &m->cfg;
         double Dh = g->d_head > 0 ? g->d_head : 0, C = g->d_model, Q = g->n_head * Dh, KV = g->n_kv_head * Dh;
         double need = (double)g->vocab_size * C +
-                      (double)g->n_layer * (2 * C * Q + 2 * C * KV + (g->arch == MS_ARCH_GPT2 ? 2.0 : 3.0) * C * g->d_mlp);
+                      (double)g->n_layer * (2 * C * Q + 2 * C * KV + (g->arch == MS_ARCH_LLAMA ? 3.0 : 2.0) * C * g->d_mlp);
         double have = 0;
         for (int i = 0; i < c.g->n_tensors; i++) have += (double)c.g->tensors[i].numel;
         if (need > have) {

@@ -94,9 +94,10 @@ def write_gguf(path, kv, tensors, alignment=None, version=3):
 def from_weights(path, W, cfg, dtype="F32", fused_qkv=True, tokenizer=None, alignment=None, extra_kv=None,
                  gguf_arch=None, rope_freqs=None):
     """W in torch_ref naming -> a GGUF file as llama.cpp's converter lays it out; returns the weights as
-    stored, in torch_ref naming. gguf_arch: "qwen2", "qwen3" or "gemma2" for Hugging Face-layout llama
-    family weights (rotate_half rows, written as they are; gemma2's norms stored as 1 + w, as the converter
-    does); default cfg["arch"]. rope_freqs: (Dh/2) divisors written as rope_freqs.weight (Llama 3.1)."""
+    stored, in torch_ref naming. gguf_arch: "qwen2", "qwen3", "gemma2" or "gemma3" for Hugging Face-layout
+    llama family weights (rotate_half rows, written as they are; Gemma's norms stored as 1 + w, as the
+    converter does), "gptneox" for fx_hf.neox_weights (q|k|v rows reordered as the converter does);
+    default cfg["arch"]. rope_freqs: (Dh/2) divisors written as rope_freqs.weight (Llama 3.1)."""
     arch = gguf_arch or cfg["arch"]
     C, L, H, F = cfg["dim"], cfg["n_layers"], cfg["n_head"], cfg["hidden"]
     kv = [("general.architecture", "str", arch), ("general.name", "str", "test"),
@@ -126,6 +127,32 @@ def from_weights(path, W, cfg, dtype="F32", fused_qkv=True, tokenizer=None, alig
                   (b + "ffn_down.weight", W[p + "mlp.c_proj.weight"].T, mat(0)),
                   (b + "ffn_down.bias", W[p + "mlp.c_proj.bias"], "F32")]
         t += [("output_norm.weight", W["ln_f.weight"], "F32"), ("output_norm.bias", W["ln_f.bias"], "F32")]
+    elif arch == "gptneox":
+        Dh = C // H
+        kv += [("gptneox.attention.layer_norm_epsilon", "f32", cfg.get("eps", 1e-5)),
+               ("gptneox.rope.freq_base", "f32", cfg.get("rope_theta", 10000.0)),
+               ("gptneox.rope.dimension_count", "u32", int(Dh * cfg.get("rotary_pct", 1.0))),
+               ("gptneox.use_parallel_residual", "bool", bool(cfg.get("parallel", True)))]
+        t += [("token_embd.weight", W["embed_in.weight"], mat(0))]
+        for l in range(L):
+            p, b = f"layers.{l}.", f"blk.{l}."
+            # the converter's reorder: Hugging Face's rows (head, q|k|v, Dh) -> [q heads | k heads | v heads]
+            qkv = W[p + "attention.query_key_value.weight"].reshape(H, 3, Dh, C)
+            qkv_b = W[p + "attention.query_key_value.bias"].reshape(H, 3, Dh)
+            t += [(b + "attn_norm.weight", W[p + "input_layernorm.weight"], "F32"),
+                  (b + "attn_norm.bias", W[p + "input_layernorm.bias"], "F32"),
+                  (b + "attn_qkv.weight", np.concatenate([qkv[:, j].reshape(H * Dh, C) for j in range(3)]), mat(0)),
+                  (b + "attn_qkv.bias", np.concatenate([qkv_b[:, j].reshape(H * Dh) for j in range(3)]), "F32"),
+                  (b + "attn_output.weight", W[p + "attention.dense.weight"], mat(0)),
+                  (b + "attn_output.bias", W[p + "attention.dense.bias"], "F32"),
+                  (b + "ffn_norm.weight", W[p + "post_attention_layernorm.weight"], "F32"),
+                  (b + "ffn_norm.bias", W[p + "post_attention_layernorm.bias"], "F32"),
+                  (b + "ffn_up.weight", W[p + "mlp.dense_h_to_4h.weight"], mat(0)),
+                  (b + "ffn_up.bias", W[p + "mlp.dense_h_to_4h.bias"], "F32"),
+                  (b + "ffn_down.weight", W[p + "mlp.dense_4h_to_h.weight"], mat(0)),
+                  (b + "ffn_down.bias", W[p + "mlp.dense_4h_to_h.bias"], "F32")]
+        t += [("output_norm.weight", W["final_layer_norm.weight"], "F32"),
+              ("output_norm.bias", W["final_layer_norm.bias"], "F32"), ("output.weight", W["embed_out.weight"], mat(0))]
     else:
         Dh = W["layers.0.self_attn.q_proj.weight"].shape[0] // H
         kv += [(f"{arch}.attention.head_count_kv", "u32", cfg["n_kv_head"]),
@@ -134,11 +161,14 @@ def from_weights(path, W, cfg, dtype="F32", fused_qkv=True, tokenizer=None, alig
                (f"{arch}.rope.dimension_count", "u32", Dh)]
         if Dh != C // H or arch != "llama":
             kv += [(f"{arch}.attention.key_length", "u32", Dh), (f"{arch}.attention.value_length", "u32", Dh)]
-        gemma = arch == "gemma2"
+        gemma = arch in ("gemma2", "gemma3")
         if gemma:
-            kv += [("gemma2.attn_logit_softcapping", "f32", cfg["attn_softcap"]),
-                   ("gemma2.final_logit_softcapping", "f32", cfg["final_softcap"]),
-                   ("gemma2.attention.sliding_window", "u32", cfg["sliding_window"])]
+            kv += [(f"{arch}.attention.sliding_window", "u32", cfg["sliding_window"])]
+            kv += [(f"{arch}.{k}_logit_softcapping", "f32", cfg[f"{k}_softcap"])
+                   for k in ("attn", "final") if cfg.get(f"{k}_softcap")]
+        if (cfg.get("rope_scaling") or {}).get("rope_type") == "linear":
+            kv += [(f"{arch}.rope.scaling.type", "str", "linear"),
+                   (f"{arch}.rope.scaling.factor", "f32", cfg["rope_scaling"]["factor"])]
         t += [("token_embd.weight", W["embed_tokens.weight"], mat(0))]
         m = {"input_layernorm.weight": "attn_norm.weight", "self_attn.q_proj.weight": "attn_q.weight",
              "self_attn.k_proj.weight": "attn_k.weight", "self_attn.v_proj.weight": "attn_v.weight",
@@ -160,7 +190,7 @@ def from_weights(path, W, cfg, dtype="F32", fused_qkv=True, tokenizer=None, alig
         t += [("output_norm.weight", plus("norm.weight", W["norm.weight"]), "F32")]
         if rope_freqs is not None:
             t += [("rope_freqs.weight", np.asarray(rope_freqs, np.float32), "F32")]
-    if "lm_head.weight" in W:
+    if "lm_head.weight" in W and arch != "gptneox":
         t.append(("output.weight", W["lm_head.weight"], mat(0)))
     if tokenizer:
         kv += tokenizer
@@ -184,6 +214,20 @@ def from_weights(path, W, cfg, dtype="F32", fused_qkv=True, tokenizer=None, alig
             R[p + "mlp.c_fc.weight"], R[p + "mlp.c_fc.bias"] = stored[b + "ffn_up.weight"].T, stored[b + "ffn_up.bias"]
             R[p + "mlp.c_proj.weight"], R[p + "mlp.c_proj.bias"] = stored[b + "ffn_down.weight"].T, stored[b + "ffn_down.bias"]
         R["ln_f.weight"], R["ln_f.bias"] = stored["output_norm.weight"], stored["output_norm.bias"]
+    elif arch == "gptneox":
+        R["embed_in.weight"], R["embed_out.weight"] = stored["token_embd.weight"], stored["output.weight"]
+        R["final_layer_norm.weight"], R["final_layer_norm.bias"] = stored["output_norm.weight"], stored["output_norm.bias"]
+        for l in range(L):
+            p, b = f"layers.{l}.", f"blk.{l}."
+            w3 = stored[b + "attn_qkv.weight"].reshape(3, H, Dh, C)  # back to (head, q|k|v, Dh) rows
+            b3 = stored[b + "attn_qkv.bias"].reshape(3, H, Dh)
+            R[p + "attention.query_key_value.weight"] = w3.transpose(1, 0, 2, 3).reshape(3 * C, C)
+            R[p + "attention.query_key_value.bias"] = b3.transpose(1, 0, 2).reshape(3 * C)
+            for hn, gn in (("input_layernorm", "attn_norm"), ("post_attention_layernorm", "ffn_norm"),
+                           ("attention.dense", "attn_output"), ("mlp.dense_h_to_4h", "ffn_up"),
+                           ("mlp.dense_4h_to_h", "ffn_down")):
+                R[p + hn + ".weight"], R[p + hn + ".bias"] = stored[b + gn + ".weight"], stored[b + gn + ".bias"]
+        return {k: np.ascontiguousarray(v, np.float32) for k, v in R.items()}
     else:
         R["embed_tokens.weight"] = stored["token_embd.weight"]
         minus = lambda hn, a: a - np.float32(1) if gemma and hn.endswith("norm.weight") else a

@@ -180,7 +180,42 @@ def gemma2():
     assert fx_hf.check_all_sites(p, Ws, cfg, LONG, tag="g2") > 20
 
 
+def gemma3():
+    L, DH = 7, 16  # layer 5 global, the others sliding (pattern 6)
+    W, cfg = fx_hf.gemma2_weights(48, L, 4, 2, DH, 96, V, seed=6)
+    r = np.random.default_rng(8)
+    for l in range(L):
+        for n in ("q_norm", "k_norm"):
+            W[f"layers.{l}.self_attn.{n}.weight"] = (0.3 * r.standard_normal(DH)).astype(np.float32)
+    types = ["full_attention" if l % 6 == 5 else "sliding_attention" for l in range(L)]
+    cfg.update(arch="gemma3", eps=1e-6, query_pre_attn_scalar=DH, attn_softcap=None, final_softcap=None,
+               sliding_window=6, layer_types=types, qk_norm=True, rope_theta=1000000.0, rope_local_theta=10000.0,
+               rope_scaling={"rope_type": "linear", "factor": 8.0}, embed_dtype=torch.float32)
+    p = os.path.join(TMP, "g3.gguf")
+    Ws = fx_gguf.from_weights(p, W, cfg, dtype="F16", gguf_arch="gemma3")
+    info = run("info", p).stdout
+    assert "sliding_window: 6 on layers 0 1 2 3 4 6\n" in info and "rope_local_theta: 10000" in info, info
+    assert "rope_scaling: linear factor 8" in info and "qk_norm: yes" in info and "softcap" not in info, info
+    assert fx_hf.check_all_sites(p, Ws, cfg, LONG, tag="g3") > 40
+
+
+def neox(parallel, pct):
+    def t():
+        W, cfg = fx_hf.neox_weights(64, 2, 4, 128, V, seed=9 + parallel)
+        cfg.update(parallel=parallel, rotary_pct=pct)
+        p = os.path.join(TMP, f"nx{int(parallel)}.gguf")
+        Ws = fx_gguf.from_weights(p, W, cfg, dtype="F32", gguf_arch="gptneox")
+        info = run("info", p).stdout
+        assert "gpt_neox" in info and (f"rotary_dims: {int(16 * pct)} of d_head 16" in info) == (pct < 1), info
+        assert ("parallel_residual: yes" in info) == parallel, info
+        assert fx_hf.check_all_sites(p, Ws, cfg, LONG, tag=f"nx{int(parallel)}") > 20
+    return t
+
+
 check("gguf llama 3.1: rope_freqs.weight, positions beyond the original context", llama31)
+check("gguf gemma3 F16: q/k norms, pattern 6, local base 10000, linear scaling on global layers", gemma3)
+check("gguf gptneox: [q|k|v] fused rows, partial rotary 0.25, parallel residual", neox(True, 0.25))
+check("gguf gptneox: sequential residual, full rotary", neox(False, 1.0))
 check("gguf qwen2 F16: q/k/v biases, tied, rotate_half", qwen("qwen2", "F16", qkv_bias=True, tied=True))
 check("gguf qwen3 BF16: q/k norms, head_dim 24 != 64/4, untied", qwen("qwen3", "BF16", qk_norm=True, Dh=24))
 check("gguf gemma2 BF16: 1 + w norms, post-norms, soft-caps, window 6 < 40", gemma2)
