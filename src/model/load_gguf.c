@@ -361,7 +361,8 @@ int ms_load_gguf(const char *path, ms_model *m) {
     {   // metadata implying more weights than the file holds is corrupt: refuse before allocating
         const ms_config *g = &m->cfg;
         double Dh = g->d_head > 0 ? g->d_head : 0, C = g->d_model, Q = g->n_head * Dh, KV = g->n_kv_head * Dh;
-        double need = (double)g->vocab_size * C +
+        double need = (double)g->vocab_size * C * (g->tied_embeddings ? 1 : 2) +
+                      (g->arch == MS_ARCH_GPT2 ? (double)g->n_ctx * C : 0) + // position_embd: n_ctx is metadata
                       (double)g->n_layer * (2 * C * Q + 2 * C * KV + (g->arch == MS_ARCH_LLAMA ? 3.0 : 2.0) * C * g->d_mlp);
         double have = 0;
         for (int i = 0; i < c.g->n_tensors; i++) have += (double)c.g->tensors[i].numel;
