@@ -66,7 +66,8 @@ typedef struct ms_gemm_cache ms_gemm_cache;
 // How many threads the kernels of one call may use. Decided by the caller (a forward pass runs
 // small problems on one thread); n_threads >= 1. gemm: the cache ms_op_linear uses, or NULL.
 // weights_bf16: the weight matrices ms_op_linear is given hold bfloat16 values (uint16_t behind the
-// float pointer; model.h weights_bf16); gemm is then a cache made by ms_gemm_cache_new_bf16_weights.
+// float pointer; model.h weights_bf16); gemm is then NULL (products widen W, cpu_gemm.c) or a cache
+// made by ms_gemm_cache_new_bf16_weights (products read W in place).
 typedef struct {
     int n_threads;
     ms_gemm_cache *gemm;

@@ -42,9 +42,10 @@ void ms_op_sgemm(const ms_backend_ctx *be, int trans_a, int trans_b, int M, int 
     }
 }
 
-// Y(N, out) = X · Wᵀ + b for bf16-held W, without the oneDNN kernel: W widened to float32
-// LINEAR_BF16_ROWS rows at a time, one sgemm per block. Only where oneDNN failed (its kernels read
-// bf16 in place), so the buffer is allocated per call.
+// Y(N, out) = X · Wᵀ + b for bf16-held W without a bf16 cache: W widened to float32
+// LINEAR_BF16_ROWS rows at a time, one sgemm per block. The path of the few products outside a
+// forward pass (the logit lens, ms_site_to_resid, ms_resid_logits: no cache) and of a oneDNN failure;
+// the forward pass's products read bf16 in place (gemm_cache.c). The buffer is allocated per call.
 #define LINEAR_BF16_ROWS 256
 static void linear_bf16_weights(const ms_backend_ctx *be, float *Y, const float *X, const uint16_t *W, const float *b,
                                 int N, int in, int out) {

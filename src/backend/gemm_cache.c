@@ -124,6 +124,7 @@ void ms_gemm_cache_forget(ms_gemm_cache *c, const float *W) {
 }
 
 void ms_gemm_cache_refresh(ms_gemm_cache *c) {
+    if (c && c->weights_bf16) return; // weights read in place: never stale
     for (int i = 0; c && i < c->n_weights; i++) c->weights[i].stale = 1;
 }
 

@@ -72,6 +72,9 @@ double ms_gguf_arr_f64(const ms_gguf_kv *kv, uint64_t i);
 int64_t ms_gguf_arr_i64(const ms_gguf_kv *kv, uint64_t i);
 // Dequantizes/converts a tensor (F32, F16, BF16, Q8_0) to float32 into out (numel floats).
 int ms_gguf_tensor_to_f32(const ms_gguf *g, const ms_gguf_tensor *t, float *out);
+// Done with tensor t's bytes for now: its pages leave this process's mapping (still in the page cache,
+// read again if touched), so a loader's resident set holds what it converted, not the file.
+void ms_gguf_release(const ms_gguf *g, const ms_gguf_tensor *t);
 const char *ms_ggml_type_name(uint32_t type);
 
 // ---- writer (F32/F16/BF16 tensors; scalar, string and array metadata), atomic temp + rename.

@@ -74,7 +74,9 @@ static int gg_get(gg_ctx *c, const char *name, int64_t d0, int64_t d1, float *ou
         return -1;
     }
     const size_t n = (size_t)d0 * (size_t)(d1 < 0 ? 1 : d1);
-    return ms_gguf_tensor_to_f32(c->g, t, out) ? -1 : ms_weights_check_finite(c->g->path, name, out, n);
+    const int rc = ms_gguf_tensor_to_f32(c->g, t, out) ? -1 : ms_weights_check_finite(c->g->path, name, out, n);
+    ms_gguf_release(c->g, t);
+    return rc;
 }
 
 // The pre-tokenizer split pattern for llama.cpp's tokenizer.ggml.pre names we know; NULL = GPT-2's.
@@ -191,7 +193,13 @@ static int rope_scaling(gg_ctx *c, ms_config *cfg) {
     if (!strcmp(st, "linear")) {
         cfg->rope_scaling.type = MS_ROPE_SCALING_LINEAR;
         cfg->rope_scaling.factor = 0;
-        return meta_float(c, "rope.scaling.factor", &cfg->rope_scaling.factor);
+        if (meta_float(c, "rope.scaling.factor", &cfg->rope_scaling.factor)) return -1;
+        if (!(cfg->rope_scaling.factor > 0) || !isfinite(cfg->rope_scaling.factor)) {
+            ms_error("%s: rope.scaling.type linear needs %s.rope.scaling.factor > 0, got %g", g->path, c->arch,
+                     (double)cfg->rope_scaling.factor);
+            return -1;
+        }
+        return 0;
     }
     ms_error("%s: RoPE scaling type \"%s\" is not supported (none, linear, or llama3's rope_freqs.weight)", g->path, st);
     return -1;
@@ -249,6 +257,7 @@ static int parse_config(gg_ctx *c, ms_config *cfg) {
             return -1;
         cfg->parallel_residual = parallel != 0;
         cfg->rope_style = MS_ROPE_HALF;
+        if (rope_scaling(c, cfg)) return -1;
     } else {
         cfg->norm_eps = 1e-5f;
         if (meta_float(c, "attention.layer_norm_rms_epsilon", &cfg->norm_eps) || meta_float(c, "rope.freq_base", &cfg->rope_theta))
@@ -280,6 +289,7 @@ static int load_weights(gg_ctx *c, ms_model *m) {
     ms_weights *w = &m->w;
     const int gpt2 = g->arch == MS_ARCH_GPT2, biased = g->linear_bias; // gpt2, gptneox: LayerNorm, biases, fused qkv
     if (gg_get(c, "token_embd.weight", V, C, w->wte)) return -1;
+    ms_model_hold_layer(m, -1);
     if (gpt2 && gg_get(c, "position_embd.weight", g->n_ctx, C, w->wpe)) return -1;
     char n[128];
 #define GET(suffix, d0, d1, dst) (snprintf(n, sizeof n, "blk.%d." suffix, L), gg_get(c, n, d0, d1, dst))
@@ -302,6 +312,7 @@ static int load_weights(gg_ctx *c, ms_model *m) {
             if (g->post_norms && (GET("post_attention_norm.weight", C, -1, l->ln1_post_w) ||
                                   GET("post_ffw_norm.weight", C, -1, l->ln2_post_w)))
                 return -1;
+            ms_model_hold_layer(m, L); // with hold_bf16: to bfloat16 now, before the next layer's float32
             continue;
         }
         if (GET("attn_norm.bias", C, -1, l->ln1_b) || GET("ffn_norm.bias", C, -1, l->ln2_b) ||
@@ -329,6 +340,7 @@ static int load_weights(gg_ctx *c, ms_model *m) {
                    GET("attn_k.bias", KV, -1, l->bk) || GET("attn_v.bias", KV, -1, l->bv)) {
             return -1;
         }
+        ms_model_hold_layer(m, L);
     }
 #undef GET
     if (gg_get(c, "output_norm.weight", C, -1, w->lnf_w)) return -1;

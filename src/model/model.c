@@ -106,8 +106,13 @@ static void hold_matrix(ms_model *m, float **p, size_t n) {
     const size_t off = (size_t)(*p - m->arena);
     uint16_t *dst = m->arena_bf16 + off;
     const float *src = *p;
+    // round to nearest even, saturating: a finite weight beyond the largest finite bf16 (~3.39e38)
+    // becomes that, not inf (the loaders refused non-finite values already)
 #pragma omp parallel for schedule(static) if (n >= (1u << 20))
-    for (size_t i = 0; i < n; i++) dst[i] = ms_f32_to_bf16(src[i]);
+    for (size_t i = 0; i < n; i++) {
+        const uint16_t h = ms_f32_to_bf16(src[i]);
+        dst[i] = (h & 0x7fffu) == 0x7f80u ? (uint16_t)((h & 0x8000u) | 0x7f7fu) : h;
+    }
     const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     const uintptr_t lo = ((uintptr_t)src + page - 1) & ~(page - 1), hi = ((uintptr_t)(src + n)) & ~(page - 1);
     if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);

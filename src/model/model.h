@@ -141,7 +141,8 @@ ms_model *ms_model_load_header(const char *path);
 // Both of the above and more: layers_needed as ms_model_load_layers (0: all); hold_bf16: the weight
 // matrices held as bfloat16 (ms_model.weights_bf16), converted from the file's dtype one layer at a
 // time as it is read, so the float32 copy of a layer never outlives that layer's loading (Hugging Face
-// checkpoints; GGUF and llama2.c files are converted once read whole). Such a model runs only with
+// and GGUF checkpoints; llama2.c files, stored tensor kind by kind across layers, are converted once
+// read whole). Such a model runs only with
 // bf16 products (ms_state_new gives it a bf16 state) and cannot be saved or trained.
 typedef struct {
     int layers_needed;

@@ -247,7 +247,7 @@ static int tape_copy(ms_activation *act, void *user) {
     ms_lm *m = user;
     const ms_lm_config *c = &m->cfg;
     const int C = c->d_model, F = c->d_mlp, NH = c->n_head, BT = m->pass_B * m->pass_T, l = act->layer;
-    const int nt = m->state ? m->be.n_threads : 1;
+    const int nt = m->be.n_threads; // the tape runs only inside m->state's forward pass
     const size_t oC = (size_t)l * BT * C, oF = (size_t)l * BT * F, oR = (size_t)l * BT, nC = (size_t)BT * C * sizeof(float);
     ms_lm_acts *a = &m->acts;
     float *p = m->P.p;

@@ -7,9 +7,10 @@ not beside float32 copies, and the products run on them in place.
    soft-caps, sliding window), Pythia (fused q|k|v rows), and GGUF and llama2.c files (read whole, then
    held). Bound: relative L2 error <= 0.03 per site (tests/test_hooks_forward.c, BF16_SITE_BOUND);
    masked -inf scores must match exactly. hook_embed of a BF16 file is exact (its rows are the file's).
-2. Memory: on a model whose float32 weights take 256 MiB, the bf16 capture's peak resident set above
-   that of a tiny model's capture is under 60 % of those float32 bytes (held in bf16: ~50 %), while the
-   f32 capture's is above 100 % (the measurement sees weights at all).
+2. Memory: on a model whose float32 weights take 260 MiB, the bf16 capture's peak resident set above
+   that of a tiny model's capture is under 60 % of those float32 bytes (held in bf16: ~50 %), from a
+   Hugging Face directory and from the same model as GGUF (held layer by layer as it is read), while
+   the f32 capture's is above 100 % (the measurement sees weights at all).
 3. generate --compute bf16 (cached and uncached): each greedy token is the float64 reference's argmax
    on the same prefix, up to near-ties (its reference logit within 1 % of the logit range of the max);
    sae eval --compute bf16: the clean cross-entropy within 1 % of the f32 evaluation's, and every CE
@@ -123,6 +124,8 @@ def memory():
     # llama, C 1024, 4 layers, F 2816, V 8192 untied: 4 x (4 x 1M + 3 x 2.9M) + 2 x 8.4M = 67.1M weights
     run("random-model", "--arch", "llama", "--out", big, "--layers", 4, "--d-model", 1024, "--heads", 8,
         "--d-mlp", 2816, "--vocab", 8192, "--ctx", 64, "--dtype", "bf16", "--overwrite", fast=True)
+    run("random-model", "--arch", "llama", "--out", big + ".gguf", "--layers", 4, "--d-model", 1024, "--heads", 8,
+        "--d-mlp", 2816, "--vocab", 8192, "--ctx", 64, "--dtype", "bf16", "--format", "gguf", "--overwrite", fast=True)
     run("random-model", "--arch", "llama", "--out", tiny, "--layers", 4, "--d-model", 64, "--heads", 4,
         "--vocab", 512, "--ctx", 64, "--overwrite", fast=True)
     n_weights = 4 * (4 * 1024 * 1024 + 3 * 2816 * 1024) + 2 * 8192 * 1024
@@ -131,7 +134,8 @@ def memory():
     with open(ids, "w") as fh:
         fh.write("\n".join(" ".join(map(str, rng.integers(300, 500, 32))) for _ in range(2)) + "\n")
     res = {}
-    for tag, model, compute in (("tiny", tiny, "bf16"), ("f32", big, "f32"), ("bf16", big, "bf16")):
+    for tag, model, compute in (("tiny", tiny, "bf16"), ("f32", big, "f32"), ("bf16", big, "bf16"),
+                                ("bf16 gguf", big + ".gguf", "bf16")):
         out = os.path.join(TMP, f"b_mem_{tag}.h5")
         args = ["capture", "--model", model, "--input", ids, "--input-format", "ids", "--ctx", 32,
                 "--hooks", "blocks.3.hook_resid_post,logits", "--compute", compute, "--out", out, "--overwrite"]
@@ -141,11 +145,13 @@ def memory():
                            text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
         assert p.returncode == 0, p.stderr
         res[tag] = int(p.stdout.split()[-1]) / 1024.0
-    over_f32, over_bf16 = res["f32"] - res["tiny"], res["bf16"] - res["tiny"]
+    over_f32, over_bf16, over_gguf = (res[k] - res["tiny"] for k in ("f32", "bf16", "bf16 gguf"))
     print(f"  float32 weights {f32_mib:.0f} MiB; peak RSS above a tiny model's: f32 capture {over_f32:.0f} MiB, "
-          f"bf16 capture {over_bf16:.0f} MiB ({over_bf16 / f32_mib:.0%} of the float32 weights)")
+          f"bf16 capture {over_bf16:.0f} MiB ({over_bf16 / f32_mib:.0%} of the float32 weights), "
+          f"from GGUF {over_gguf:.0f} MiB ({over_gguf / f32_mib:.0%})")
     assert over_f32 > f32_mib, "the f32 capture's peak RSS does not even hold its weights: measurement broken"
     assert over_bf16 < 0.6 * f32_mib, f"bf16 capture holds {over_bf16:.0f} MiB: weights not held in bf16"
+    assert over_gguf < 0.6 * f32_mib, f"bf16 capture of the GGUF holds {over_gguf:.0f} MiB: not held layer by layer"
 
 
 def generate_and_eval():

@@ -207,7 +207,15 @@ def gguf_semantic():
     p3, _, _ = gguf_llama("bad5.gguf", extra_kv=[("llama.rope.scaling.type", "str", "yarn")])
     fails(p3, "bad5.gguf", "RoPE scaling type \"yarn\" is not supported")
     p3, _, _ = gguf_llama("bad5.gguf", extra_kv=[("llama.rope.scaling.type", "str", "linear")])
-    fails(p3, "bad5.gguf", "rope scaling needs factor > 0")  # linear without rope.scaling.factor
+    fails(p3, "bad5.gguf", "rope.scaling.type linear needs llama.rope.scaling.factor > 0")
+    # Llama 3.1's rope_freqs.weight: one positive divisor per rotary pair (d_head 16: 8), nothing else
+    for freqs, kv, why in ((np.ones(7, np.float32), [], "rope_freqs.weight has ne = {7, 1}"),
+                           (np.ones((2, 8), np.float32), [], "rope_freqs.weight has ne = {8, 2}"),
+                           (np.array([1, 2, 0, 4, 4, 4, 4, 4], np.float32), [], "rope frequency factor 2 is 0"),
+                           (np.array([1, 2, np.nan, 4, 4, 4, 4, 4], np.float32), [], "rope frequency factor 2 is nan"),
+                           (np.ones(8, np.float32), [("llama.rope.scaling.type", "str", "yarn")], "\"yarn\" is not supported")):
+        p3, _, _ = gguf_llama("bad6.gguf", extra_kv=kv, rope_freqs=freqs)
+        fails(p3, "bad6.gguf", why)
 
 
 def non_finite_weights():
