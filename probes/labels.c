@@ -65,8 +65,8 @@ static int pick_concept(const char *path, const char *name, ms_labels *l) {
 
 ms_labels *ms_labels_load(const char *path, const char *name) {
     ms_h5_quiet();
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) { ms_error("%s: cannot open as HDF5", path); return NULL; }
+    hid_t f = ms_h5_open(path, H5F_ACC_RDONLY, "cannot open as HDF5");
+    if (f < 0) return NULL;
     ms_labels *l = ms_calloc(1, sizeof *l);
     int64_t dims[8];
     if (ms_h5_shape(f, "tokens", dims) != 2 || dims[1] < 1) {

@@ -81,8 +81,8 @@ static int load_fit(hid_t root, const char *path, ms_probe_fit *f, int d) {
 
 ms_probe_set *ms_probe_load(const char *path) {
     ms_h5_quiet();
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) { ms_error("%s: cannot open as HDF5", path); return NULL; }
+    hid_t f = ms_h5_open(path, H5F_ACC_RDONLY, "cannot open as HDF5");
+    if (f < 0) return NULL;
     ms_probe_set *p = ms_calloc(1, sizeof *p);
     int64_t d = 0, n_seq = 0, seed = 0;
     char *kind = NULL;

@@ -168,8 +168,8 @@ static void read_log(hid_t f, ms_sae *s) {
 ms_sae *ms_sae_load(const char *path) {
     ms_h5_quiet();
     if (!ms_file_exists(path)) { ms_error("%s: no such file", path); return NULL; }
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) { ms_error("%s: not an HDF5 file", path); return NULL; }
+    hid_t f = ms_h5_open(path, H5F_ACC_RDONLY, "not an HDF5 file");
+    if (f < 0) return NULL;
     int64_t de[8], dd[8];
     int ne = ms_h5_shape(f, "W_enc", de), nd = ms_h5_shape(f, "W_dec", dd);
     if (ne != 2 || nd != 2) { ms_error("%s: not an SAE file (W_enc/W_dec missing or not 2-D)", path); H5Fclose(f); return NULL; }
@@ -354,8 +354,8 @@ int ms_sae_match_store(const char *sae_path, const ms_sae_match_result *r) {
 int ms_sae_match_read(const char *sae_path, ms_sae_match_result *r) {
     ms_h5_quiet();
     memset(r, 0, sizeof *r);
-    hid_t f = H5Fopen(sae_path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) { ms_error("%s: cannot open as HDF5", sae_path); return -1; }
+    hid_t f = ms_h5_open(sae_path, H5F_ACC_RDONLY, "cannot open as HDF5");
+    if (f < 0) return -1;
     if (H5Lexists(f, "match", H5P_DEFAULT) <= 0) { H5Fclose(f); return 0; }
     hid_t g = H5Gopen2(f, "match", H5P_DEFAULT);
     int64_t dims[8], C = 0, K = 0;
@@ -432,8 +432,8 @@ int ms_sae_eval_read(const char *sae_path, int d_sae, ms_sae_eval_result *r) {
     ms_h5_quiet();
     memset(r, 0, sizeof *r);
     r->d_sae = d_sae;
-    hid_t f = H5Fopen(sae_path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) { ms_error("%s: cannot open as HDF5", sae_path); return -1; }
+    hid_t f = ms_h5_open(sae_path, H5F_ACC_RDONLY, "cannot open as HDF5");
+    if (f < 0) return -1;
     if (H5Lexists(f, "eval", H5P_DEFAULT) <= 0) { H5Fclose(f); return 0; }
     hid_t g = H5Gopen2(f, "eval", H5P_DEFAULT);
     if (g < 0) { ms_error("%s: /eval is not a group", sae_path); H5Fclose(f); return -1; }

@@ -129,8 +129,8 @@ ms_acts *ms_acts_open(const char *path) {
     ms_h5_quiet();
     if (!ms_file_exists(path)) { ms_error("%s: no such file", path); return NULL; }
     if (H5Fis_hdf5(path) <= 0) { ms_error("%s: not an HDF5 file", path); return NULL; }
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) { ms_error("%s: cannot open", path); return NULL; }
+    hid_t f = ms_h5_open(path, H5F_ACC_RDONLY, "cannot open");
+    if (f < 0) return NULL;
     ms_acts *a = ms_calloc(1, sizeof *a);
     a->path = ms_strdup(path);
     a->f = f;
@@ -681,8 +681,8 @@ int ms_acts_capture_extent(const char *path, char **key, int64_t *n_tokens, int6
     ms_h5_quiet();
     *key = NULL;
     *n_tokens = *max_tokens = 0;
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) { ms_error("%s: cannot open as HDF5", path); return -1; }
+    hid_t f = ms_h5_open(path, H5F_ACC_RDONLY, "cannot open as HDF5");
+    if (f < 0) return -1;
     int64_t budget = -1;
     int rc = 0;
     if (ms_h5_get_attr_str(f, "resume_key", MS_H5_REQUIRED, key) != 0 ||
@@ -762,9 +762,8 @@ static int verify_rows(hid_t ds, int64_t n, const char *path, const char *name) 
 ms_acts_writer *ms_acts_writer_resume(const char *path, const char *out_path, const char *key, int ctx, int f16,
                                       int batch, const ms_acts_site *sites, int n_sites, int64_t *n_seq, int64_t *n_tok) {
     ms_h5_quiet();
-    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t f = ms_h5_open(path, H5F_ACC_RDWR, "--resume: cannot open the partial file (corrupt? delete it to start over)");
     if (f < 0) {
-        ms_error("%s: --resume: cannot open the partial file (corrupt? delete it to start over)", path);
         return NULL;
     }
     char *have = NULL;
@@ -808,7 +807,7 @@ ms_acts_writer *ms_acts_writer_resume(const char *path, const char *out_path, co
 
 int ms_acts_partial_batch(const char *path) {
     ms_h5_quiet();
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t f = ms_h5_open(path, H5F_ACC_RDONLY, NULL);
     if (f < 0) return 0;
     int64_t b = 0;
     if (ms_h5_get_attr_i64(f, "batch", MS_H5_OPTIONAL, &b) != 0 || b <= 0 || b >= (1 << 20)) b = 0;

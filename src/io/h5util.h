@@ -7,6 +7,18 @@
 
 void ms_h5_quiet(void); // stop HDF5 printing its own error stacks; we report one line instead
 
+// Opens an existing HDF5 file (H5F_ACC_RDONLY or H5F_ACC_RDWR) that may be corrupt or hostile. The
+// HDF5 library trusts some of what it reads -- variable-length data in global heaps (no checksums),
+// attribute tables, metadata-cache entry sizes -- and can crash on a flipped byte before any call of
+// ours could check (tests/fuzz/contained-libhdf5/). So a child process first walks the file's metadata
+// the way the readers will (every object, every attribute value, every variable-length dataset, the
+// first element of each dataset); only if it returns does the caller open the file. A child killed
+// by the library becomes one error line, "<path>: corrupt HDF5 file: ...", and -1. Where fork fails,
+// or MONOSCOPE_H5_WALK=0 (fuzzing campaigns, where a fork per open would cost most of the
+// throughput: tests/fuzz/run_fuzzer.sh), the file is opened without the walk. Returns the file id, or -1 + ms_error naming path: the
+// crash, or "<path>: <what>" when HDF5 cannot open it (what NULL: no message for that case).
+hid_t ms_h5_open(const char *path, unsigned flags, const char *what);
+
 // A new HDF5 file written atomically: created as a temporary beside path (ms_atomic_tmp_path);
 // ms_h5_atomic_end closes it and, when ok and the close succeeded (a full disk often shows only
 // there), moves it onto path (ms_atomic_commit: fsync + rename); otherwise removes it, so a

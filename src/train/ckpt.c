@@ -24,8 +24,8 @@ int ms_ckpt_end(ms_ckpt *c, int ok) {
 
 hid_t ms_ckpt_open(const char *path, const char *fingerprint, int64_t *step, int64_t *stream_pos) {
     ms_h5_quiet();
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) { ms_error("%s: damaged checkpoint (not a readable HDF5 file: truncated or corrupt); delete it to start over", path); return -1; }
+    hid_t f = ms_h5_open(path, H5F_ACC_RDONLY, "damaged checkpoint (not a readable HDF5 file: truncated or corrupt); delete it to start over");
+    if (f < 0) return -1;
     char *got = ms_h5_read_attr_str(f, "fingerprint");
     const int same = got && !strcmp(got, fingerprint);
     free(got);

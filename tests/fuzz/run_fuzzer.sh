@@ -12,7 +12,7 @@
 # on every machine (a slower one runs a prefix of it) and CI does not fail at random on a finding no
 # developer can reproduce; scripts/fuzz.sh campaigns pass a new seed per run to explore.
 # MONOSCOPE_FUZZ_FORK=1 (scripts/fuzz.sh campaigns): libFuzzer's -fork=1 with crashes, OOMs and
-# timeouts ignored, so a reader that keeps hitting libhdf5's own crashes (tests/fuzz/known-libhdf5/)
+# timeouts ignored, so a reader that keeps hitting libhdf5's own crashes (tests/fuzz/contained-libhdf5/)
 # keeps fuzzing instead of paying a restart and a corpus reload per finding (acts_h5 and sae_h5 lost
 # most of a 60 s run to that); every reproducer is still classified afterwards, and one of ours
 # still fails the run.
@@ -34,6 +34,10 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=0}
 export LSAN_OPTIONS=suppressions=$HERE/../lsan.supp:print_suppressions=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export MONOSCOPE_NO_PROGRESS=1 OMP_NUM_THREADS=1
+# The readers in-process, without ms_h5_open's walk in a child (src/io/h5util.h): a fork per open
+# would cost most of the throughput, and the fuzzer is here to find what libhdf5 would crash on. Each
+# such input, copied to regressions/, is replayed by ctest with the walk on, where it must be refused.
+export MONOSCOPE_H5_WALK=${MONOSCOPE_H5_WALK:-0}
 
 # "ours" or "hdf5" for one reproducer (its replay report kept beside it as .report)
 classify() {

@@ -122,6 +122,33 @@ def mutate_and_run(src, is_acts):
     print(f"  {len(muts)} mutants of {os.path.basename(src)}, all handled", flush=True)
 
 
+def libhdf5_crashers():
+    """Files on which libhdf5 itself crashes (corrupt global heaps, attribute tables, a cache entry size;
+    tests/fuzz/contained-libhdf5/README.md), through every consumer: each gives one error line naming it, or
+    success (a Release libhdf5 may read past a corrupt structure without faulting), never a crash."""
+    reg = os.path.join(mstest.SRC, "tests", "fuzz", "contained-libhdf5")
+    bad, n, refused = [], 0, 0
+    for kind in ("acts_h5", "sae_h5"):
+        for name in sorted(os.listdir(os.path.join(reg, kind))):
+            f = os.path.join(T, name + ".h5")
+            shutil.copy(os.path.join(reg, kind, name), f)
+            for cmd in (consumers(f, SAE) if kind == "acts_h5" else consumers(ACTS, f)[:3]):
+                n += 1
+                p = subprocess.run([mstest.BIN, *map(str, cmd)], capture_output=True, text=True, errors="replace",
+                                   timeout=120, env=dict(os.environ, **ENV))
+                errors = [x for x in p.stderr.splitlines() if "error" in x.lower()]
+                if p.returncode < 0 or p.returncode >= 128 or "Sanitizer" in p.stderr or "runtime error" in p.stderr:
+                    bad.append(f"{name}: {cmd[:2]} crashed rc={p.returncode}: {p.stderr[-300:]}")
+                elif p.returncode != 0 and (len(errors) != 1 or name not in errors[0]):
+                    bad.append(f"{name}: {cmd[:2]} gave {errors[:3]}")
+                refused += p.returncode != 0 and "corrupt HDF5 file" in p.stderr
+    assert not bad, "\n".join(bad)
+    assert refused > 0, "no command reported a corrupt HDF5 file"
+    print(f"  {n} runs on libhdf5-crashing files: none crashed, {refused} refused as corrupt HDF5", flush=True)
+
+
+mstest.check("files libhdf5 crashes on: one error line (the metadata walk in a child), never a crash",
+             libhdf5_crashers)
 mstest.check("activations file: every dataset and attribute mutated, one error line or success",
              lambda: mutate_and_run(ACTS, True))
 mstest.check("SAE file: every dataset and attribute mutated, one error line or success",
