@@ -470,11 +470,4 @@ int ms_gguf_writer_write(ms_gguf_writer *w, const char *path) {
     return rc;
 }
 
-void ms_gguf_release(const ms_gguf *g, const ms_gguf_tensor *t) {
-    if (!g->map || !t->nbytes) return;
-    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), base = (uintptr_t)g->map;
-    const uintptr_t lo = (uintptr_t)t->data & ~(page - 1);
-    uintptr_t hi = ((uintptr_t)t->data + t->nbytes + page - 1) & ~(page - 1);
-    if (hi > base + g->map_len) hi = base + g->map_len; // (metadata sharing a page is read again if needed)
-    if (lo >= base && hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
-}
+void ms_gguf_release(const ms_gguf *g, const ms_gguf_tensor *t) { ms_mapping_release(g->map, g->map_len, t->data, t->nbytes); }

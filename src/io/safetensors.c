@@ -369,10 +369,5 @@ int ms_st_writer_write(ms_st_writer *w, const char *path) {
 }
 
 void ms_safetensors_release(const ms_safetensors *st, const ms_st_tensor *t) {
-    if (!st->map || !t->nbytes) return;
-    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), base = (uintptr_t)st->map;
-    const uintptr_t lo = (uintptr_t)t->data & ~(page - 1);
-    uintptr_t hi = ((uintptr_t)t->data + t->nbytes + page - 1) & ~(page - 1);
-    if (hi > base + st->map_len) hi = base + st->map_len; // (a neighbour's shared page is read again if needed)
-    if (lo >= base && hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    ms_mapping_release(st->map, st->map_len, t->data, t->nbytes);
 }

@@ -70,6 +70,15 @@ void *ms_aligned_alloc(size_t n) {
     return p;
 }
 
+void ms_mapping_release(const void *map, size_t map_len, const void *p, size_t n) {
+    if (!map || !n) return;
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), base = (uintptr_t)map;
+    const uintptr_t lo = (uintptr_t)p & ~(page - 1);
+    uintptr_t hi = ((uintptr_t)p + n + page - 1) & ~(page - 1);
+    if (hi > base + map_len) hi = base + map_len; // a neighbour sharing an end page is read again if needed
+    if (lo >= base && hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
 // Whole file into memory, NUL-terminated. The size comes from fstat, not from seeking: a directory
 // opens fine on Linux and "seeks" to an end near 2^63, which would become a wild allocation.
 // Pipes and other non-regular files are read to their end in growing chunks.

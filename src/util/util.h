@@ -20,6 +20,10 @@ void *ms_realloc(void *p, size_t n);
 char *ms_strdup(const char *s);
 // 64-byte aligned, zeroed; free with free().
 void *ms_aligned_alloc(size_t n);
+// A read-only file mapping [map, map + map_len) is done with bytes [p, p + n) for now: the pages
+// holding them leave this process (still in the page cache, read again from the file if touched),
+// so a loader's resident set holds what it converted, not the file (safetensors, GGUF).
+void ms_mapping_release(const void *map, size_t map_len, const void *p, size_t n);
 
 // ---- files
 // Reads a whole file; *len gets its size; adds a terminating NUL (not counted). NULL + ms_error on failure.
