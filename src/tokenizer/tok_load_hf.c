@@ -41,6 +41,11 @@ static json_object *get(json_object *o, const char *key) {
     if (!o || !json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, key, &v)) return NULL;
     return v;
 }
+// o[key] when it is an array, else NULL.
+static json_object *get_array(json_object *o, const char *key) {
+    json_object *v = get(o, key);
+    return v && json_object_is_type(v, json_type_array) ? v : NULL;
+}
 static const char *get_str(json_object *o, const char *key) {
     json_object *v = get(o, key);
     return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
@@ -165,8 +170,9 @@ static int parse_normalizer(ms_tokenizer *t, hf_conf *c, json_object *n) {
     const char *type = get_str(n, "type");
     if (!type) { ms_error("%s: normalizer without a type", c->path); return -1; }
     if (!strcmp(type, "Sequence")) {
-        json_object *arr = get(n, "normalizers");
-        for (size_t i = 0; arr && i < json_object_array_length(arr); i++)
+        json_object *arr = get_array(n, "normalizers");
+        if (!arr) { ms_error("%s: Sequence normalizer without a \"normalizers\" array", c->path); return -1; }
+        for (size_t i = 0; i < json_object_array_length(arr); i++)
             if (parse_normalizer(t, c, json_object_array_get_idx(arr, i))) return -1;
         return 0;
     }
@@ -206,8 +212,9 @@ static int parse_pretok(ms_tokenizer *t, hf_conf *c, json_object *p) {
     const char *type = get_str(p, "type");
     if (!type) { ms_error("%s: pre_tokenizer without a type", c->path); return -1; }
     if (!strcmp(type, "Sequence")) {
-        json_object *arr = get(p, "pretokenizers");
-        for (size_t i = 0; arr && i < json_object_array_length(arr); i++)
+        json_object *arr = get_array(p, "pretokenizers");
+        if (!arr) { ms_error("%s: Sequence pre_tokenizer without a \"pretokenizers\" array", c->path); return -1; }
+        for (size_t i = 0; i < json_object_array_length(arr); i++)
             if (parse_pretok(t, c, json_object_array_get_idx(arr, i))) return -1;
         return 0;
     }
@@ -256,7 +263,7 @@ static void parse_post(ms_tokenizer *t, json_object *p) {
     if (!p || json_object_is_type(p, json_type_null)) return;
     const char *type = get_str(p, "type");
     if (type && !strcmp(type, "Sequence")) {
-        json_object *arr = get(p, "processors");
+        json_object *arr = get_array(p, "processors");
         for (size_t i = 0; arr && i < json_object_array_length(arr); i++) parse_post(t, json_object_array_get_idx(arr, i));
         return;
     }
