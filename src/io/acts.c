@@ -302,8 +302,14 @@ int32_t *ms_acts_token_rows(const char *path, int64_t *n, int *ctx) {
     if (!a) return NULL;
     int32_t *out = NULL;
     int64_t rows = a->n_seq < *n ? a->n_seq : *n;
+    // a sequence longer than any model's context, or rows beyond 1 GiB, is a corrupt or hostile shape
+    // (a compressed dataset can honestly hold 1032x its stored bytes): refused before allocating
+    const int64_t max_ctx = (int64_t)1 << 20, max_bytes = (int64_t)1 << 30;
     if (a->tok < 0) ms_error("%s: no /tokens to run the model on (give --input)", path);
     else if (rows <= 0) ms_error("%s: /tokens is empty", path);
+    else if (a->tok_dims[1] > max_ctx || rows * a->tok_dims[1] > max_bytes / (int64_t)sizeof(int32_t))
+        ms_error("%s: /tokens rows of %lld positions (%lld rows asked): more than %lld positions per row or 1 GiB in all",
+                 path, (long long)a->tok_dims[1], (long long)rows, (long long)max_ctx);
     else if (ms_h5_check_storage(a->f, path, "tokens") == 0) { // dims not backed by the file: refused, not allocated
         out = ms_malloc((size_t)rows * (size_t)a->tok_dims[1] * sizeof(int32_t));
         if (ms_acts_read_ids(a, 0, rows, 0, a->tok_dims[1], out)) { free(out); out = NULL; }
