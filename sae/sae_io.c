@@ -165,10 +165,28 @@ static void read_log(hid_t f, ms_sae *s) {
     free(log);
 }
 
+// ms_h5_open's rehearsal in its child: the load's attribute, log and /eval reads, in the load's order,
+// into a 1 x 1 dictionary (the weights are plain float datasets the walk already sampled; reading
+// them twice would double a large dictionary's memory for nothing).
+static void rehearse_load(const char *path) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return;
+    ms_sae *s = ms_sae_new(MS_SAE_RELU, 1, 1, 0);
+    char *arch = ms_h5_read_attr_str(f, "architecture");
+    free(arch);
+    hsize_t idx = 0;
+    attr_list l = {&s->attrs, &s->n_attrs, 1};
+    H5Aiterate2(f, H5_INDEX_NAME, H5_ITER_INC, &idx, read_attr_cb, &l);
+    read_log(f, s);
+    read_eval_group(f, s);
+    ms_sae_free(s);
+    H5Fclose(f);
+}
+
 ms_sae *ms_sae_load(const char *path) {
     ms_h5_quiet();
     if (!ms_file_exists(path)) { ms_error("%s: no such file", path); return NULL; }
-    hid_t f = ms_h5_open(path, H5F_ACC_RDONLY, "not an HDF5 file");
+    hid_t f = ms_h5_open_rehearsed(path, H5F_ACC_RDONLY, "not an HDF5 file", rehearse_load);
     if (f < 0) return NULL;
     int64_t de[8], dd[8];
     int ne = ms_h5_shape(f, "W_enc", de), nd = ms_h5_shape(f, "W_dec", dd);

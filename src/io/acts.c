@@ -125,11 +125,26 @@ static int open_tokens(ms_acts *a) {
     return 0;
 }
 
+// ms_h5_open's rehearsal in its child: the open and what readers take from every file (vocabulary,
+// hook list).
+static void rehearse_open(const char *path) {
+    ms_acts *a = ms_acts_open(path);
+    if (!a) return;
+    size_t *lens = NULL;
+    int n = 0;
+    char **v = ms_acts_vocab(a, &lens, &n);
+    for (int i = 0; v && i < n; i++) free(v[i]);
+    free(v);
+    free(lens);
+    free(ms_acts_hook_list(a, 200));
+    ms_acts_close(a);
+}
+
 ms_acts *ms_acts_open(const char *path) {
     ms_h5_quiet();
     if (!ms_file_exists(path)) { ms_error("%s: no such file", path); return NULL; }
     if (H5Fis_hdf5(path) <= 0) { ms_error("%s: not an HDF5 file", path); return NULL; }
-    hid_t f = ms_h5_open(path, H5F_ACC_RDONLY, "cannot open");
+    hid_t f = ms_h5_open_rehearsed(path, H5F_ACC_RDONLY, "cannot open", rehearse_open);
     if (f < 0) return NULL;
     ms_acts *a = ms_calloc(1, sizeof *a);
     a->path = ms_strdup(path);

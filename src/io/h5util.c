@@ -79,9 +79,14 @@ static herr_t walk_object(hid_t loc, const char *name, const H5O_info_t *info, v
 // (libFuzzer's would save the input as a finding of the parent); weak, so other builds need nothing.
 extern void __sanitizer_set_death_callback(void (*callback)(void)) __attribute__((weak));
 
+// Set only in a walking child (after fork, never in the process that called ms_h5_open): nested
+// opens by a rehearsal go straight to H5Fopen.
+static int in_walk_child;
+
 // The child's whole life: never returns (no atexit handlers, no stdio flush of the parent's buffers).
 // Its stderr goes nowhere: the library's or a sanitizer's report on a crash is the parent's to word.
-static void walk_and_exit(const char *path) {
+static void walk_and_exit(const char *path, void (*rehearse)(const char *path)) {
+    in_walk_child = 1;
     if (__sanitizer_set_death_callback) __sanitizer_set_death_callback(NULL);
     alarm(60); // a walk the library never ends (metadata loops) is a crash too: SIGALRM
     const int null = open("/dev/null", O_WRONLY);
@@ -90,16 +95,21 @@ static void walk_and_exit(const char *path) {
     int bad = f < 0;
     if (f >= 0 && H5Ovisit2(f, H5_INDEX_NAME, H5_ITER_NATIVE, walk_object, &bad, H5O_INFO_BASIC) < 0) bad = 1;
     if (f >= 0 && H5Fclose(f) < 0) bad = 1;
+    if (f >= 0 && rehearse) rehearse(path);
     _exit(f < 0 ? WALK_UNOPENABLE : bad ? WALK_REFUSED : WALK_CLEAN);
 }
 
 hid_t ms_h5_open(const char *path, unsigned flags, const char *what) {
+    return ms_h5_open_rehearsed(path, flags, what, NULL);
+}
+
+hid_t ms_h5_open_rehearsed(const char *path, unsigned flags, const char *what, void (*rehearse)(const char *path)) {
     ms_h5_quiet();
     const char *walk = getenv("MONOSCOPE_H5_WALK");
-    const int skip = walk && !strcmp(walk, "0");
+    const int skip = in_walk_child || (walk && !strcmp(walk, "0"));
     if (!skip) fflush(NULL); // nothing of ours is duplicated into the child's exit
     const pid_t pid = skip ? -1 : fork();
-    if (pid == 0) walk_and_exit(path);
+    if (pid == 0) walk_and_exit(path, rehearse);
     if (pid > 0) {
         int st = 0;
         pid_t w;

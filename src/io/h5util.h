@@ -18,6 +18,11 @@ void ms_h5_quiet(void); // stop HDF5 printing its own error stacks; we report on
 // throughput: tests/fuzz/run_fuzzer.sh), the file is opened without the walk. Returns the file id, or -1 + ms_error naming path: the
 // crash, or "<path>: <what>" when HDF5 cannot open it (what NULL: no message for that case).
 hid_t ms_h5_open(const char *path, unsigned flags, const char *what);
+// The same, and the child then rehearses the reader itself: rehearse(path) makes the caller's own
+// calls in the caller's order (e.g. the whole ms_sae_load), so a crash the generic walk misses (a
+// corrupt global heap read lands differently) happens in the child too. Inside the child, nested
+// ms_h5_open calls open directly.
+hid_t ms_h5_open_rehearsed(const char *path, unsigned flags, const char *what, void (*rehearse)(const char *path));
 
 // A new HDF5 file written atomically: created as a temporary beside path (ms_atomic_tmp_path);
 // ms_h5_atomic_end closes it and, when ok and the close succeeded (a full disk often shows only
