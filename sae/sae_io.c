@@ -165,20 +165,24 @@ static void read_log(hid_t f, ms_sae *s) {
     free(log);
 }
 
-// ms_h5_open's rehearsal in its child: the load's attribute, log and /eval reads, in the load's order,
-// into a 1 x 1 dictionary (the weights are plain float datasets the walk already sampled; reading
-// them twice would double a large dictionary's memory for nothing).
-static void rehearse_load(const char *path) {
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) return;
-    ms_sae *s = ms_sae_new(MS_SAE_RELU, 1, 1, 0);
-    char *arch = ms_h5_read_attr_str(f, "architecture");
-    free(arch);
+// What a load reads after the weights: the file's attributes, the training log and /eval.
+static void read_metadata(hid_t f, ms_sae *s) {
     hsize_t idx = 0;
     attr_list l = {&s->attrs, &s->n_attrs, 1};
     H5Aiterate2(f, H5_INDEX_NAME, H5_ITER_INC, &idx, read_attr_cb, &l);
     read_log(f, s);
     read_eval_group(f, s);
+}
+
+// ms_h5_open's rehearsal in its child: the load's metadata reads, in the load's order, into a 1 x 1
+// dictionary (the weights are plain float datasets the walk already sampled; reading them twice
+// would double a large dictionary's memory for nothing).
+static void rehearse_load(const char *path) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return;
+    ms_sae *s = ms_sae_new(MS_SAE_RELU, 1, 1, 0);
+    free(ms_h5_read_attr_str(f, "architecture"));
+    read_metadata(f, s);
     ms_sae_free(s);
     H5Fclose(f);
 }
@@ -225,11 +229,7 @@ ms_sae *ms_sae_load(const char *path) {
         (s->threshold && ms_h5_read(f, path, "threshold", H5T_NATIVE_FLOAT, 1, &S, s->threshold) < 0)) {
         ms_sae_free(s); H5Fclose(f); return NULL;
     }
-    hsize_t idx = 0;
-    attr_list l = {&s->attrs, &s->n_attrs, 1};
-    H5Aiterate2(f, H5_INDEX_NAME, H5_ITER_INC, &idx, read_attr_cb, &l);
-    read_log(f, s);
-    read_eval_group(f, s);
+    read_metadata(f, s);
     H5Fclose(f);
     return s;
 }
