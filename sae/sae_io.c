@@ -137,10 +137,14 @@ static void read_eval_group(hid_t f, ms_sae *s) {
     ms_sae_set_eval(s, e);
 }
 
+// A log has a few named columns (step, losses, L0, ...); the cap keeps an empty log that declares
+// 2^30 columns from allocating their names (storage checks pass at 0 rows).
+#define MS_SAE_LOG_MAX_COLS 4096
+
 static void read_log(hid_t f, ms_sae *s) {
     int64_t dims[8];
     if (ms_h5_shape(f, "training_log", dims) != 2 || dims[1] <= 0 || dims[0] < 0 || dims[0] > INT32_MAX ||
-        dims[1] > INT32_MAX || ms_h5_check_storage(f, "", "training_log")) {
+        dims[1] > MS_SAE_LOG_MAX_COLS || ms_h5_check_storage(f, "", "training_log")) {
         ms_clear_error(); // an unreadable log is left out, as before
         return;
     }

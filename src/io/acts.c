@@ -77,7 +77,7 @@ static int open_hook(ms_acts *a, acts_hook *h) {
         return -1;
     }
     h->d = (int64_t)d;
-    return 0;
+    return ms_h5_check_storage(a->f, a->path, name); // rows with no bytes behind them, chunks that do not fit
 }
 
 // n_seq: the root attribute (complete rows) capped by the rows present, else the common row count.
@@ -668,7 +668,13 @@ ms_acts_writer *ms_acts_writer_create(const char *path, const ms_acts_header *hd
     w->f = f;
     int bad = write_header(f, hd);
     hsize_t ctxd = (hsize_t)hd->ctx;
-    w->tok = create_rows(f, "tokens", H5T_STD_I32LE, 1, &ctxd, (size_t)hd->ctx * 4, 1 << 16, compress);
+    // /tokens rows are small, so its chunks are ~1 MiB like the hooks' but never more rows than the
+    // budget can fill (every row holds at least one token): a 64-token capture's readers would
+    // otherwise inflate a 1 MiB chunk of padding for each read of its few rows. A --resume with a
+    // larger budget keeps these chunks (smaller, still whole rows).
+    int64_t token_rows_cap = hd->max_tokens > 0 && hd->max_tokens < (1 << 16) ? hd->max_tokens : (1 << 16);
+    if (token_rows_cap < batch) token_rows_cap = batch;
+    w->tok = create_rows(f, "tokens", H5T_STD_I32LE, 1, &ctxd, (size_t)hd->ctx * 4, (int)token_rows_cap, compress);
     bad |= w->tok < 0;
     hid_t ft = hd->f16 ? f16_type() : H5Tcopy(H5T_IEEE_F32LE);
     for (int i = 0; i < n_sites && !bad; i++) {

@@ -262,7 +262,31 @@ int ms_h5_check_storage(hid_t loc, const char *file, const char *name) {
     hssize_t n = H5Sget_simple_extent_npoints(sp);
     double need = (double)(n > 0 ? n : 0) * (double)H5Tget_size(t), have = (double)H5Dget_storage_size(ds);
     int filtered = H5Pget_nfilters(dcpl) > 0;
+    // HDF5 never writes a chunk longer than a fixed dimension, and its reader trusts the chunk dims
+    // it reads back: a corrupt one made H5Dread copy past its buffer (a segfault in sae train).
+    int bad_chunk = 0;
+    if (H5Pget_layout(dcpl) == H5D_CHUNKED) {
+        int nd = H5Sget_simple_extent_ndims(sp);
+        hsize_t dims[32], maxd[32], chunk[32];
+        if (nd < 1 || nd > 32 || H5Pget_chunk(dcpl, nd, chunk) != nd || H5Sget_simple_extent_dims(sp, dims, maxd) != nd)
+            bad_chunk = 1;
+        double chunk_bytes = (double)H5Tget_size(t);
+        for (int i = 0; !bad_chunk && i < nd; i++) {
+            if (chunk[i] == 0 || (maxd[i] != H5S_UNLIMITED && chunk[i] > maxd[i])) bad_chunk = 1;
+            chunk_bytes *= (double)chunk[i];
+        }
+        // Nor a chunk far larger than the data (an extendible dimension's chunk may exceed its rows):
+        // HDF5 1.10 copies a whole chunk's worth out of a filter's shorter output (a heap overflow).
+        if (n > 0 && chunk_bytes > (need > (double)(16 << 20) ? need : (double)(16 << 20))) bad_chunk = 1;
+    }
     H5Pclose(dcpl);
+    if (bad_chunk) {
+        H5Tclose(t);
+        H5Sclose(sp);
+        H5Dclose(ds);
+        ms_error("%s: dataset '%s' has chunks that do not fit its dimensions: corrupt", file, name);
+        return -1;
+    }
     H5Tclose(t);
     H5Sclose(sp);
     H5Dclose(ds);

@@ -51,7 +51,9 @@ int ms_h5_shape(hid_t loc, const char *name, int64_t *dims);
 // Refuses a dataset whose dims claim more values than the file holds, before a reader allocates
 // for them: unwritten chunks read as the fill value, so a 4 KB file can declare a terabyte dataset.
 // A dataset without filters must have all its bytes stored; a compressed one at least 1/1032 of
-// them (deflate's best ratio). 0 / -1 + "<file>: dataset '<name>' [dims] holds N bytes, expected M".
+// them (deflate's best ratio). Chunks longer than a fixed dimension (never written by HDF5; its
+// reader would copy past its buffers) are refused too.
+// 0 / -1 + "<file>: dataset '<name>' holds N bytes, but its shape needs M" or "... chunks ...".
 int ms_h5_check_storage(hid_t loc, const char *file, const char *name);
 int ms_h5_attr_int(hid_t loc, const char *name, int64_t v);
 int ms_h5_attr_float(hid_t loc, const char *name, double v);

@@ -377,7 +377,14 @@ int ms_load_gguf(const char *path, ms_model *m) {
                       (g->arch == MS_ARCH_GPT2 ? (double)g->n_ctx * C : 0) + // position_embd: n_ctx is metadata
                       (double)g->n_layer * (2 * C * Q + 2 * C * KV + (g->arch == MS_ARCH_LLAMA ? 3.0 : 2.0) * C * g->d_mlp);
         double have = 0;
-        for (int i = 0; i < c.g->n_tensors; i++) have += (double)c.g->tensors[i].numel;
+        const ms_gguf_tensor *unreadable = NULL; // a type we cannot read has no checked extent: it holds nothing
+        for (int i = 0; i < c.g->n_tensors; i++)
+            if (c.g->tensors[i].dtype != MS_DT_UNKNOWN) have += (double)c.g->tensors[i].numel;
+            else if (!unreadable) unreadable = &c.g->tensors[i];
+        if (need > have && unreadable) { // e.g. a Q4_K file: name the type, not the shortfall
+            ms_gguf_tensor_to_f32(c.g, unreadable, NULL);
+            goto done;
+        }
         if (need > have) {
             ms_error("%s: metadata implies at least %.0f parameters but the file holds %.0f", path, need, have);
             goto done;

@@ -92,6 +92,15 @@ static void find_specials(ms_tokenizer *t, const char *dir) {
 }
 
 // ---------------------------------------------------------------- vocab.json + merges.txt
+// Ids are dense in every real vocabulary (0 .. n-1, the added tokens filling any gap). The table is
+// sized by the largest id, so a small file naming id 16,000,000 would cost gigabytes and seconds for
+// nothing: ids that leave more than half the table (and over 1,024 ids) unused are refused.
+static int check_ids_dense(const char *path, int n, size_t n_entries) {
+    if ((int64_t)n <= 2 * (int64_t)n_entries + 1024) return 0;
+    ms_error("%s: token ids reach %d but only %zu tokens are defined (a vocabulary's ids are dense)", path, n - 1, n_entries);
+    return -1;
+}
+
 static ms_tokenizer *load_vocab_merges(const char *vocab_path, const char *merges_path, const char *dir) {
     json_object *vocab = parse_json_file(vocab_path);
     if (!vocab) return NULL;
@@ -111,6 +120,7 @@ static ms_tokenizer *load_vocab_merges(const char *vocab_path, const char *merge
         if (json_object_get_int(v0) + 1 > n) n = json_object_get_int(v0) + 1;
     }
     if (n == 0) { ms_error("%s: empty vocabulary", vocab_path); json_object_put(vocab); return NULL; }
+    if (check_ids_dense(vocab_path, n, (size_t)json_object_object_length(vocab)) < 0) { json_object_put(vocab); return NULL; }
     ms_tokenizer *t = tok_alloc(MS_TOK_BYTE_BPE, n);
     json_object_object_foreach(vocab, k, v) {
         int id = json_object_get_int(v);
@@ -293,7 +303,7 @@ static int vocab_size_of(const char *path, json_object *vocab, json_object *adde
         }
         if (json_object_get_int(idv) + 1 > n) n = json_object_get_int(idv) + 1;
     }
-    return n;
+    return check_ids_dense(path, n, (size_t)json_object_object_length(vocab) + n_add_json) < 0 ? -1 : n;
 }
 
 // Byte-level BPE (a ByteLevel pre-tokenizer or decoder) or SentencePiece-style (▁): sets t's kind and
