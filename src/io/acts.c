@@ -133,11 +133,15 @@ static void rehearse_open(const char *path) {
     size_t *lens = NULL;
     int n = 0;
     char **v = ms_acts_vocab(a, &lens, &n);
+    ms_vocab_free(v, lens, n);
+    free(ms_acts_hook_list(a, 200));
+    ms_acts_close(a);
+}
+
+void ms_vocab_free(char **v, size_t *lens, int n) {
     for (int i = 0; v && i < n; i++) free(v[i]);
     free(v);
     free(lens);
-    free(ms_acts_hook_list(a, 200));
-    ms_acts_close(a);
 }
 
 ms_acts *ms_acts_open(const char *path) {

@@ -51,6 +51,7 @@ int ms_acts_read_ids(ms_acts *a, int64_t seq, int64_t ns, int64_t pos, int64_t n
 int32_t *ms_acts_token_rows(const char *path, int64_t *n, int *ctx);
 // /vocab: malloc'ed byte strings, lengths in *lens; NULL (no error) if the file has none.
 char **ms_acts_vocab(ms_acts *a, size_t **lens, int *n_vocab);
+void ms_vocab_free(char **v, size_t *lens, int n); // what ms_acts_vocab returned (NULL v: only lens)
 
 // ---- sequential view: one hook, token after token (sequence-major)
 typedef struct ms_acts_reader ms_acts_reader;

@@ -54,9 +54,3 @@ int ms_acts_file_read(ms_acts_file *f, int64_t s0, int64_t n, float *x, int32_t 
 
 char **ms_acts_file_vocab(ms_acts_file *f, size_t **lens, int *n_vocab) { return ms_acts_vocab(f->a, lens, n_vocab); }
 
-void ms_vocab_free(char **v, size_t *lens, int n) {
-    if (v)
-        for (int i = 0; i < n; i++) free(v[i]);
-    free(v);
-    free(lens);
-}

@@ -6,6 +6,7 @@
 #define MS_VIZ_ACTS_H5_H
 #include <stddef.h>
 #include <stdint.h>
+#include "io/acts.h"
 
 typedef struct ms_acts_file ms_acts_file;
 
@@ -23,8 +24,7 @@ int ms_acts_file_has_tokens(const ms_acts_file *a);
 int ms_acts_file_read(ms_acts_file *a, int64_t s0, int64_t n, float *x, int32_t *ids);
 
 // /vocab: the byte strings; NULL (no error) if the file has none. *n_vocab gets the count.
-// Returned strings are malloc'ed; lengths in *lens. Free with ms_vocab_free.
+// Returned strings are malloc'ed; lengths in *lens. Free with ms_vocab_free (io/acts.h).
 char **ms_acts_file_vocab(ms_acts_file *a, size_t **lens, int *n_vocab);
-void ms_vocab_free(char **v, size_t *lens, int n);
 
 #endif

@@ -29,9 +29,7 @@ static inline void fuzz_use_acts(const char *path) {
     size_t *lens = NULL;
     int n_vocab = 0;
     char **vocab = ms_acts_vocab(a, &lens, &n_vocab);
-    for (int i = 0; vocab && i < n_vocab; i++) free(vocab[i]);
-    free(vocab);
-    free(lens);
+    ms_vocab_free(vocab, lens, n_vocab);
     free(ms_acts_hook_list(a, 200));
     int only = ms_acts_n_hooks(a) == 1;
     ms_acts_close(a);
