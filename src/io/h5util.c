@@ -17,8 +17,11 @@
 enum { WALK_CLEAN = 0, WALK_REFUSED = 3, WALK_UNOPENABLE = 4 };
 #define WALK_MAX_BYTES ((hsize_t)64 << 20) // values read per object; larger ones are left to the readers
 
-// Reads every value of an attribute or dataset (dataset: only variable-length ones whole, others
-// their first element) as its native type; variable-length memory reclaimed.
+// Reads every value of an attribute or dataset as its native type (variable-length memory
+// reclaimed). A fixed-size dataset is sampled instead: its first and last elements (the chunk index's
+// first and last lookups, each chunk's filters run) and, when chunked, a count of its stored chunks,
+// which visits every node of the chunk index; the readers then read only data whose index the child
+// already walked.
 static int walk_values(hid_t obj, int is_attr) {
     hid_t ft = is_attr ? H5Aget_type(obj) : H5Dget_type(obj), sp = is_attr ? H5Aget_space(obj) : H5Dget_space(obj);
     hid_t mt = ft >= 0 ? H5Tget_native_type(ft, H5T_DIR_DEFAULT) : -1;
@@ -27,30 +30,33 @@ static int walk_values(hid_t obj, int is_attr) {
     const int vlen = !rc && (H5Tdetect_class(ft, H5T_VLEN) > 0 || (H5Tget_class(ft) == H5T_STRING && H5Tis_variable_str(ft) > 0));
     const size_t esize = mt >= 0 ? H5Tget_size(mt) : 0;
     if (n < 0) rc = -1;
-    if (!rc && n > 0 && esize > 0 && (hsize_t)n * esize <= WALK_MAX_BYTES) {
-        hid_t msp = H5S_ALL, fsp = H5S_ALL;
-        hsize_t count = (hsize_t)n;
-        if (!is_attr && !vlen) { // one element: the chunk index's first lookup
-            int nd = H5Sget_simple_extent_ndims(sp);
-            hsize_t start[32] = {0}, one[32];
-            for (int i = 0; i < nd && i < 32; i++) one[i] = 1;
-            fsp = H5Scopy(sp);
-            if (nd > 32 || fsp < 0 || H5Sselect_hyperslab(fsp, H5S_SELECT_SET, start, NULL, one, NULL) < 0) rc = -1;
-            count = 1;
-            msp = H5Screate_simple(1, &count, NULL);
-        }
-        void *buf = rc ? NULL : calloc((size_t)count, esize);
+    if (!rc && n > 0 && esize > 0 && (is_attr || vlen) && (hsize_t)n * esize <= WALK_MAX_BYTES) {
+        void *buf = calloc((size_t)n, esize);
         if (buf) {
-            rc = (is_attr ? H5Aread(obj, mt, buf) : H5Dread(obj, mt, msp, fsp, H5P_DEFAULT, buf)) < 0 ? -1 : 0;
-            if (!rc && vlen) {
-                hid_t rsp = msp == H5S_ALL ? H5Scopy(sp) : H5Scopy(msp);
-                H5Dvlen_reclaim(mt, rsp, H5P_DEFAULT, buf);
-                H5Sclose(rsp);
-            }
+            rc = (is_attr ? H5Aread(obj, mt, buf) : H5Dread(obj, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf)) < 0 ? -1 : 0;
+            if (!rc && vlen) H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, buf);
             free(buf);
         }
-        if (msp != H5S_ALL) H5Sclose(msp);
-        if (fsp != H5S_ALL && fsp >= 0) H5Sclose(fsp);
+    } else if (!rc && !vlen && !is_attr && n > 0 && esize > 0 && esize <= WALK_MAX_BYTES) {
+        hsize_t dims[32], start[32], one[32], count = 1;
+        const int nd = H5Sget_simple_extent_ndims(sp);
+        if (nd < 0 || nd > 32 || H5Sget_simple_extent_dims(sp, dims, NULL) < 0) rc = -1;
+        void *buf = rc ? NULL : calloc(1, esize);
+        hid_t msp = H5Screate_simple(1, &count, NULL), fsp = H5Scopy(sp);
+        for (int corner = 0; corner < 2 && buf && !rc; corner++) {
+            for (int i = 0; i < nd; i++) start[i] = corner ? dims[i] - 1 : 0, one[i] = 1;
+            if (msp < 0 || fsp < 0 || H5Sselect_hyperslab(fsp, H5S_SELECT_SET, start, NULL, one, NULL) < 0 ||
+                H5Dread(obj, mt, msp, fsp, H5P_DEFAULT, buf) < 0)
+                rc = -1;
+        }
+        free(buf);
+        if (msp >= 0) H5Sclose(msp);
+        if (fsp >= 0) H5Sclose(fsp);
+        // H5S_ALL is mishandled by this call (its header says so): the dataset's own space counts all
+        hid_t dcpl = rc ? -1 : H5Dget_create_plist(obj);
+        hsize_t stored = 0;
+        if (dcpl >= 0 && H5Pget_layout(dcpl) == H5D_CHUNKED && H5Dget_num_chunks(obj, sp, &stored) < 0) rc = -1;
+        if (dcpl >= 0) H5Pclose(dcpl);
     }
     if (mt >= 0) H5Tclose(mt);
     if (ft >= 0) H5Tclose(ft);

@@ -12,7 +12,7 @@ void ms_h5_quiet(void); // stop HDF5 printing its own error stacks; we report on
 // attribute tables, metadata-cache entry sizes -- and can crash on a flipped byte before any call of
 // ours could check (tests/fuzz/contained-libhdf5/). So a child process first walks the file's metadata
 // the way the readers will (every object, every attribute value, every variable-length dataset, the
-// first element of each dataset); only if it returns does the caller open the file. A child killed
+// first and last element of each other dataset and its whole chunk index); only if it returns does the caller open the file. A child killed
 // by the library becomes one error line, "<path>: corrupt HDF5 file: ...", and -1. Where fork fails,
 // or MONOSCOPE_H5_WALK=0 (fuzzing campaigns, where a fork per open would cost most of the
 // throughput: tests/fuzz/run_fuzzer.sh), the file is opened without the walk. Returns the file id, or -1 + ms_error naming path: the

@@ -50,6 +50,15 @@ export MONOSCOPE_H5_WALK=${MONOSCOPE_H5_WALK:-0}
 # "ours" or "hdf5" for one reproducer (its replay report kept beside it as .report)
 classify() {
   ASAN_OPTIONS=$ASAN_OPTIONS:symbolize=1 "$FUZZER" "${opts[@]}" "$1" > "$1.report" 2>&1
+  # An RSS-limit report shows the stack of libFuzzer's watchdog thread, not of the allocation: a
+  # single huge malloc can cross -rss_limit_mb before the -malloc_limit_mb hook reports it. Replayed
+  # with the RSS limit lifted, the hook names the allocating frame; with no single allocation over
+  # the limit it stays an RSS finding, classified by the watchdog's stack as before (ours).
+  if grep -q 'out-of-memory (used:' "$1.report"; then
+    ASAN_OPTIONS=$ASAN_OPTIONS:symbolize=1 "$FUZZER" "${opts[@]}" -rss_limit_mb=16384 "$1" > "$1.report.big" 2>&1
+    grep -q 'out-of-memory (malloc(' "$1.report.big" && mv "$1.report.big" "$1.report"
+    rm -f "$1.report.big"
+  fi
   local frame
   frame=$(grep -E '^ +#[0-9]+ ' "$1.report" | grep -vE '__interceptor_|__asan|__sanitizer|__ubsan|fuzzer::|libc\.so|/libc/|sysdeps/|raise|abort|malloc|calloc|realloc|aligned_alloc' | head -1)
   if ! grep -qE 'ERROR|runtime error|refused' "$1.report"; then
