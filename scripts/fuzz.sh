@@ -8,6 +8,8 @@
 # crashes in monoscope's code and crashes inside libhdf5 on corrupt files (tests/fuzz/run_fuzzer.sh
 # classifies them; reproducers and their reports in build-fuzz/fuzz-work/<reader>/crashes; copy each of
 # ours to tests/fuzz/regressions/<reader>/ once fixed). Exits non-zero when monoscope crashed.
+# MONOSCOPE_FUZZ_FORK=N gives each harness N libFuzzer jobs at once (default 1; with --jobs 1, N = nproc
+# gives one slow reader the whole machine). MONOSCOPE_FUZZ_TIMEOUT: seconds per input that count as a hang.
 # The long campaign the README reports: scripts/fuzz.sh --runs 1000000 --jobs 2 7200
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -11,11 +11,11 @@
 # Seed: MONOSCOPE_FUZZ_SEED (default 1), so the ctest smoke runs replay the same mutation sequence
 # on every machine (a slower one runs a prefix of it) and CI does not fail at random on a finding no
 # developer can reproduce; scripts/fuzz.sh campaigns pass a new seed per run to explore.
-# MONOSCOPE_FUZZ_FORK=1 (scripts/fuzz.sh campaigns): libFuzzer's -fork=1 with crashes, OOMs and
+# MONOSCOPE_FUZZ_FORK=N (scripts/fuzz.sh campaigns: 1): libFuzzer's -fork=N with crashes, OOMs and
 # timeouts ignored, so a reader that keeps hitting libhdf5's own crashes (tests/fuzz/contained-libhdf5/)
 # keeps fuzzing instead of paying a restart and a corpus reload per finding (acts_h5 and sae_h5 lost
 # most of a 60 s run to that); every reproducer is still classified afterwards, and one of ours
-# still fails the run.
+# still fails the run. N > 1 runs N jobs at once, for a reader that should have every core.
 # Limits: 512 MB per allocation and 1 GB RSS (a reader asking for more on a small input is a
 # finding), 10 s per input (a hang), one process (the machine is shared).
 set -uo pipefail
@@ -29,7 +29,7 @@ RUNS=${MONOSCOPE_FUZZ_RUNS:-0}
 opts=(-max_len=65536 -timeout="${MONOSCOPE_FUZZ_TIMEOUT:-10}" -rss_limit_mb=1024 -malloc_limit_mb=512 -seed="${MONOSCOPE_FUZZ_SEED:-1}")
 [ -f "$HERE/dict/$READER.dict" ] && opts+=(-dict="$HERE/dict/$READER.dict")
 fork=() # only for the fuzzing runs; a reproducer is replayed in-process
-[ "${MONOSCOPE_FUZZ_FORK:-0}" = 1 ] && fork=(-fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1)
+[ "${MONOSCOPE_FUZZ_FORK:-0}" -ge 1 ] && fork=(-fork="$MONOSCOPE_FUZZ_FORK" -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1)
 inputs=("$dir/corpus")
 [ -d "$SEEDS/$READER" ] && inputs+=("$SEEDS/$READER")
 [ -d "$HERE/regressions/$READER" ] && inputs+=("$HERE/regressions/$READER")
