@@ -49,13 +49,17 @@ export MONOSCOPE_H5_WALK=${MONOSCOPE_H5_WALK:-0}
 
 # "ours" or "hdf5" for one reproducer (its replay report kept beside it as .report)
 classify() {
-  ASAN_OPTIONS=$ASAN_OPTIONS:symbolize=1 "$FUZZER" "${opts[@]}" "$1" > "$1.report" 2>&1
+  # A crash or an allocation replays under a long timeout: symbolizing its stack on a loaded machine
+  # can outlast a short -timeout and turn the report into a hang's. A hang replays under its own.
+  local slow=(-timeout=120)
+  [[ $(basename "$1") == timeout-* ]] && slow=()
+  ASAN_OPTIONS=$ASAN_OPTIONS:symbolize=1 "$FUZZER" "${opts[@]}" ${slow[@]+"${slow[@]}"} "$1" > "$1.report" 2>&1
   # An RSS-limit report shows the stack of libFuzzer's watchdog thread, not of the allocation: a
   # single huge malloc can cross -rss_limit_mb before the -malloc_limit_mb hook reports it. Replayed
   # with the RSS limit lifted, the hook names the allocating frame; with no single allocation over
   # the limit it stays an RSS finding, classified by the watchdog's stack as before (ours).
   if grep -q 'out-of-memory (used:' "$1.report"; then
-    ASAN_OPTIONS=$ASAN_OPTIONS:symbolize=1 "$FUZZER" "${opts[@]}" -rss_limit_mb=16384 "$1" > "$1.report.big" 2>&1
+    ASAN_OPTIONS=$ASAN_OPTIONS:symbolize=1 "$FUZZER" "${opts[@]}" ${slow[@]+"${slow[@]}"} -rss_limit_mb=16384 "$1" > "$1.report.big" 2>&1
     grep -q 'out-of-memory (malloc(' "$1.report.big" && mv "$1.report.big" "$1.report"
     rm -f "$1.report.big"
   fi
