@@ -339,6 +339,8 @@ int32_t *ms_acts_token_rows(const char *path, int64_t *n, int *ctx) {
     return out;
 }
 
+#define MS_ACTS_MAX_VOCAB (1 << 21)
+
 char **ms_acts_vocab(ms_acts *a, size_t **lens, int *n_vocab) {
     *n_vocab = 0;
     *lens = NULL;
@@ -349,10 +351,12 @@ char **ms_acts_vocab(ms_acts *a, size_t **lens, int *n_vocab) {
     hssize_t n = H5Sget_simple_extent_npoints(sp);
     hid_t ft = H5Dget_type(ds);
     char **out = NULL;
-    // the pointer table is allocated from the dims: they must be backed by the file (else: absent)
+    // the pointer table is allocated from the dims: they must be backed by the file (else: absent),
+    // and a compressed dataset can back 10^8 copies of one string in a few KB, so the count is capped
+    // too (else: absent) at 8x the largest vocabulary of the supported models (Gemma's 262,144)
     int stored = ms_h5_check_storage(a->f, a->path, "vocab") == 0;
     if (!stored) ms_clear_error();
-    if (stored && n > 0 && n <= INT32_MAX && H5Tget_class(ft) == H5T_STRING && H5Tis_variable_str(ft) > 0) {
+    if (stored && n > 0 && n <= MS_ACTS_MAX_VOCAB && H5Tget_class(ft) == H5T_STRING && H5Tis_variable_str(ft) > 0) {
         char **raw = ms_calloc((size_t)n, sizeof *raw);
         hid_t mt = H5Tcopy(H5T_C_S1);
         H5Tset_size(mt, H5T_VARIABLE);

@@ -49,7 +49,8 @@ int ms_acts_read_ids(ms_acts *a, int64_t seq, int64_t ns, int64_t pos, int64_t n
 // The first min(*n, n_seq) rows of /tokens of the file at path, malloc'ed (rows, ctx); *n and *ctx get
 // the shape. NULL + ms_error when the file has no tokens ("... (give --input)").
 int32_t *ms_acts_token_rows(const char *path, int64_t *n, int *ctx);
-// /vocab: malloc'ed byte strings, lengths in *lens; NULL (no error) if the file has none.
+// /vocab: malloc'ed byte strings, lengths in *lens; NULL (no error) if the file has none (or one of
+// over 2^21 strings: no real vocabulary, and a compressed file can declare 10^8 in a few KB).
 char **ms_acts_vocab(ms_acts *a, size_t **lens, int *n_vocab);
 void ms_vocab_free(char **v, size_t *lens, int n); // what ms_acts_vocab returned (NULL v: only lens)
 

@@ -67,7 +67,7 @@ classify() {
   # Frames skipped: the sanitizers' and libFuzzer's runtimes (linked into the harness without debug
   # information, so listed as "(<harness>+0x...)": e.g. ASan's strdup interceptor over libhdf5's
   # H5MM_xstrdup) and glibc's.
-  frame=$(grep -E '^ +#[0-9]+ ' "$1.report" | grep -vE '__interceptor_|__asan|__sanitizer|__ubsan|fuzzer::|libc\.so|/libc/|sysdeps/|raise|abort|malloc|calloc|realloc|aligned_alloc|\(/[^ ]*/fuzz_[a-z0-9_]+\+0x' | head -1)
+  frame=$(grep -E '^ +#[0-9]+ ' "$1.report" | grep -vE '__interceptor_|__asan|__sanitizer|__ubsan|fuzzer::|libc\.so|/libc/|sysdeps/| in (raise|abort|malloc|calloc|realloc|aligned_alloc|posix_memalign|free) |\(/[^ ]*/fuzz_[a-z0-9_]+\+0x' | head -1)
   if ! grep -qE 'ERROR|runtime error|refused' "$1.report"; then
     echo "$READER: $1: does not reproduce on replay (a timeout under load?)" >&2; echo flaky
   elif [[ $frame == *libhdf5* ]]; then echo hdf5; else
