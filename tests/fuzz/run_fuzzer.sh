@@ -2,7 +2,7 @@
 # run_fuzzer.sh FUZZER READER SECONDS SEEDS WORK: runs one libFuzzer harness for SECONDS on the seed
 # corpus SEEDS/READER plus the committed regressions, collecting new inputs in WORK/READER/corpus and
 # reproducers in WORK/READER/crashes. libFuzzer stops at a finding; each reproducer is replayed once
-# and classified by the first stack frame that is not the sanitizer's, libFuzzer's or libc's: inside
+# and classified by tests/fuzz/classify.py by the first stack frame that is not a runtime's or libc's: inside
 # libhdf5 ("hdf5": a bug of the HDF5 library on a corrupt file, which monoscope cannot validate
 # before HDF5 parses it) or anywhere else ("ours"). After an hdf5 finding the fuzzer is restarted on
 # the grown corpus for the time left; after one of ours it stops. A reproducer that does not
@@ -36,8 +36,8 @@ inputs=("$dir/corpus")
 # A 16 MB quarantine (ASan's default: 256 MB) still catches a use after free within an input, and
 # freed blocks are reused within a few inputs instead of every allocation touching fresh pages: HDF5
 # allocates thousands of blocks per file opened, and the HDF5 harnesses ran 1.8x faster for it.
-# Reports unsymbolized while fuzzing (a job's crash costs no llvm-symbolizer run); classify() replays
-# every reproducer symbolized.
+# Reports unsymbolized (a job's crash costs no llvm-symbolizer run); classify.py symbolizes the
+# replays' frames in one batch.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=0:quarantine_size_mb=16:symbolize=0}
 export LSAN_OPTIONS=suppressions=$HERE/../lsan.supp:print_suppressions=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
@@ -46,33 +46,6 @@ export MONOSCOPE_NO_PROGRESS=1 OMP_NUM_THREADS=1
 # would cost most of the throughput, and the fuzzer is here to find what libhdf5 would crash on. Each
 # such input, copied to regressions/, is replayed by ctest with the walk on, where it must be refused.
 export MONOSCOPE_H5_WALK=${MONOSCOPE_H5_WALK:-0}
-
-# "ours" or "hdf5" for one reproducer (its replay report kept beside it as .report)
-classify() {
-  # A crash or an allocation replays under a long timeout: symbolizing its stack on a loaded machine
-  # can outlast a short -timeout and turn the report into a hang's. A hang replays under its own.
-  local slow=(-timeout=120)
-  [[ $(basename "$1") == timeout-* ]] && slow=()
-  ASAN_OPTIONS=$ASAN_OPTIONS:symbolize=1 "$FUZZER" "${opts[@]}" ${slow[@]+"${slow[@]}"} "$1" > "$1.report" 2>&1
-  # An RSS-limit report shows the stack of libFuzzer's watchdog thread, not of the allocation: a
-  # single huge malloc can cross -rss_limit_mb before the -malloc_limit_mb hook reports it. Replayed
-  # with the RSS limit lifted, the hook names the allocating frame; with no single allocation over
-  # the limit it stays an RSS finding, classified by the watchdog's stack as before (ours).
-  if grep -q 'out-of-memory (used:' "$1.report"; then
-    ASAN_OPTIONS=$ASAN_OPTIONS:symbolize=1 "$FUZZER" "${opts[@]}" ${slow[@]+"${slow[@]}"} -rss_limit_mb=16384 "$1" > "$1.report.big" 2>&1
-    grep -q 'out-of-memory (malloc(' "$1.report.big" && mv "$1.report.big" "$1.report"
-    rm -f "$1.report.big"
-  fi
-  local frame
-  # Frames skipped: the sanitizers' and libFuzzer's runtimes (linked into the harness without debug
-  # information, so listed as "(<harness>+0x...)": e.g. ASan's strdup interceptor over libhdf5's
-  # H5MM_xstrdup) and glibc's.
-  frame=$(grep -E '^ +#[0-9]+ ' "$1.report" | grep -vE '__interceptor_|__asan|__sanitizer|__ubsan|fuzzer::|libc\.so|/libc/|sysdeps/| in (raise|abort|malloc|calloc|realloc|aligned_alloc|posix_memalign|free) |\(/[^ ]*/fuzz_[a-z0-9_]+\+0x' | head -1)
-  if ! grep -qE 'ERROR|runtime error|refused' "$1.report"; then
-    echo "$READER: $1: does not reproduce on replay (a timeout under load?)" >&2; echo flaky
-  elif [[ $frame == *libhdf5* ]]; then echo hdf5; else
-    echo "$READER: $1: ${frame:-$(grep -m1 -E 'ERROR|runtime error|refused' "$1.report")}" >&2; echo ours; fi
-}
 
 execs=0 ours=0 hdf5=0 start=$SECONDS runs=0
 : > "$dir/log"
@@ -90,9 +63,9 @@ while left=$((SECONDS_ - (SECONDS - start))); [ "$left" -gt 0 ] && [ "$ours" -eq
   execs=$((execs + ${n:-0}))
   new=$(comm -13 <(echo "$before") <(find "$dir/crashes" -type f ! -name '*.report' | sort))
   [ -n "$new" ] || break # finished its time without a finding
-  for f in $new; do
-    case "$(classify "$f")" in hdf5) hdf5=$((hdf5 + 1)) ;; ours) ours=$((ours + 1)) ;; esac
-  done
+  # every reproducer replayed once, nproc at a time, and classified (classify.py)
+  read -r _ h _ o _ _ < <(python3 "$HERE/classify.py" "$FUZZER" "$(nproc)" "${opts[*]}" $new)
+  hdf5=$((hdf5 + ${h:-0})) ours=$((ours + ${o:-1}))
 done
 rm -f "$dir/run.log"
 echo "$READER $execs $ours $hdf5"
