@@ -92,7 +92,7 @@ static herr_t read_attr_cb(hid_t loc, const char *name, const H5A_info_t *info, 
     if (a < 0) return 0;
     hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
     H5T_class_t cls = H5Tget_class(t);
-    hssize_t np = H5Sget_simple_extent_npoints(sp);
+    int64_t np = ms_h5_npoints(sp);
     H5Sclose(sp);
     H5Tclose(t);
     H5Aclose(a);

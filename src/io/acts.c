@@ -348,7 +348,7 @@ char **ms_acts_vocab(ms_acts *a, size_t **lens, int *n_vocab) {
     hid_t ds = H5Dopen2(a->f, "vocab", H5P_DEFAULT);
     if (ds < 0) return NULL;
     hid_t sp = H5Dget_space(ds);
-    hssize_t n = H5Sget_simple_extent_npoints(sp);
+    int64_t n = ms_h5_npoints(sp);
     hid_t ft = H5Dget_type(ds);
     char **out = NULL;
     // the pointer table is allocated from the dims: they must be backed by the file (else: absent),

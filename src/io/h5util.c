@@ -26,7 +26,7 @@ static int walk_values(hid_t obj, int is_attr) {
     hid_t ft = is_attr ? H5Aget_type(obj) : H5Dget_type(obj), sp = is_attr ? H5Aget_space(obj) : H5Dget_space(obj);
     hid_t mt = ft >= 0 ? H5Tget_native_type(ft, H5T_DIR_DEFAULT) : -1;
     int rc = ft < 0 || sp < 0 || mt < 0 ? -1 : 0;
-    const hssize_t n = rc ? 0 : H5Sget_simple_extent_npoints(sp);
+    const int64_t n = rc ? 0 : ms_h5_npoints(sp);
     const int vlen = !rc && (H5Tdetect_class(ft, H5T_VLEN) > 0 || (H5Tget_class(ft) == H5T_STRING && H5Tis_variable_str(ft) > 0));
     const size_t esize = mt >= 0 ? H5Tget_size(mt) : 0;
     if (n < 0) rc = -1;
@@ -261,12 +261,30 @@ int ms_h5_read(hid_t loc, const char *file, const char *name, hid_t type, int nd
     return rc;
 }
 
+int64_t ms_h5_npoints(hid_t space) {
+    hsize_t dims[32];
+    const int nd = H5Sget_simple_extent_ndims(space);
+    if (nd < 0 || nd > 32 || H5Sget_simple_extent_dims(space, dims, NULL) != nd) return -1;
+    uint64_t n = 1;
+    for (int i = 0; i < nd; i++) {
+        if (dims[i] != 0 && n > (uint64_t)INT64_MAX / dims[i]) return -1;
+        n *= dims[i];
+    }
+    return (int64_t)n;
+}
+
 int ms_h5_check_storage(hid_t loc, const char *file, const char *name) {
     hid_t ds = H5Dopen2(loc, name, H5P_DEFAULT);
     if (ds < 0) { ms_error("%s: missing dataset '%s'", file, name); return -1; }
     hid_t sp = H5Dget_space(ds), t = H5Dget_type(ds), dcpl = H5Dget_create_plist(ds);
-    hssize_t n = H5Sget_simple_extent_npoints(sp);
-    double need = (double)(n > 0 ? n : 0) * (double)H5Tget_size(t), have = (double)H5Dget_storage_size(ds);
+    // The element count as the product of the dims in double: HDF5's own count is an hssize_t that
+    // wraps for dims like 5e18 x 80 x 8 (a 41 KB file whose "need" wrapped small passed this check,
+    // and a row read then overflowed libhdf5's buffers).
+    hsize_t dims0[32];
+    const int nd0 = H5Sget_simple_extent_ndims(sp);
+    double n = nd0 >= 0 && nd0 <= 32 && H5Sget_simple_extent_dims(sp, dims0, NULL) == nd0 ? 1 : -1;
+    for (int i = 0; n > 0 && i < nd0; i++) n *= (double)dims0[i];
+    double need = (n > 0 ? n : 0) * (double)H5Tget_size(t), have = (double)H5Dget_storage_size(ds);
     int filtered = H5Pget_nfilters(dcpl) > 0;
     // HDF5 never writes a chunk longer than a fixed dimension, and its reader trusts the chunk dims
     // it reads back: a corrupt one made H5Dread copy past its buffer (a segfault in sae train).
@@ -386,7 +404,7 @@ static hid_t open_checked(hid_t loc, const char *name, int required, int want, c
     hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
     if (a < 0) { where(loc, at, sizeof at); ms_error("%s: attribute '%s' cannot be opened", at, name); return -1; }
     hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
-    hssize_t np = H5Sget_simple_extent_npoints(sp);
+    int64_t np = ms_h5_npoints(sp);
     H5Sclose(sp);
     H5T_class_t c = H5Tget_class(t);
     int ok = np == 1 && ((c == H5T_INTEGER && (want & WANT_INT)) || (c == H5T_FLOAT && (want & WANT_FLOAT)) ||
@@ -432,7 +450,7 @@ int ms_h5_get_attr_strs(hid_t loc, const char *name, int n, char ***v) {
     hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
     if (a < 0) return -1;
     hid_t sp = H5Aget_space(a), t = H5Aget_type(a);
-    int ok = H5Sget_simple_extent_ndims(sp) == 1 && H5Sget_simple_extent_npoints(sp) == n && H5Tis_variable_str(t) > 0;
+    int ok = H5Sget_simple_extent_ndims(sp) == 1 && ms_h5_npoints(sp) == n && H5Tis_variable_str(t) > 0;
     char **raw = ms_calloc((size_t)(n > 0 ? n : 1), sizeof(char *));
     if (ok) {
         hid_t mt = H5Tcopy(H5T_C_S1);

@@ -55,6 +55,10 @@ int ms_h5_shape(hid_t loc, const char *name, int64_t *dims);
 // reader would copy past its buffers) are refused too.
 // 0 / -1 + "<file>: dataset '<name>' holds N bytes, but its shape needs M" or "... chunks ...".
 int ms_h5_check_storage(hid_t loc, const char *file, const char *name);
+// The number of elements of a simple dataspace, or -1 (an error, a null space or a count over
+// INT64_MAX). Use it instead of H5Sget_simple_extent_npoints, whose hssize_t product wraps: dims like
+// 2^32+1 x 2^32-1 read as a single element, and a buffer sized by it overflows.
+int64_t ms_h5_npoints(hid_t space);
 int ms_h5_attr_int(hid_t loc, const char *name, int64_t v);
 int ms_h5_attr_float(hid_t loc, const char *name, double v);
 int ms_h5_attr_str(hid_t loc, const char *name, const char *v);
