@@ -313,7 +313,18 @@ int ms_h5_check_storage(hid_t loc, const char *file, const char *name) {
     }
     H5Tclose(t);
     H5Sclose(sp);
+    // Nor more stored bytes than the file has: a corrupt chunk index claimed a 4 GB chunk in a 41 KB
+    // file, and H5Dread allocated it whole before reading.
+    hid_t fid = H5Iget_file_id(ds);
+    hsize_t file_bytes = 0; // the larger of the end of file and of allocated space, so a file being written counts what it holds
+    const int oversized = fid >= 0 && H5Fget_filesize(fid, &file_bytes) >= 0 && have > (double)file_bytes;
+    if (fid >= 0) H5Fclose(fid);
     H5Dclose(ds);
+    if (oversized) {
+        ms_error("%s: dataset '%s' claims %.0f bytes of storage in a file of %llu bytes: corrupt", file, name,
+                 have, (unsigned long long)file_bytes);
+        return -1;
+    }
     if (have >= (filtered ? need / 1032 : need)) return 0;
     ms_error("%s: dataset '%s' holds %.0f bytes in the file, but its shape needs %.0f%s: truncated or corrupt",
              file, name, have, need, filtered ? " (compressed: at least 1/1032 of that)" : "");
