@@ -46,16 +46,13 @@ static void att_scores(const ms_backend_ctx *one, const ms_attention_io *io, int
 static void att_softmax(float *S, int T) {
     for (int t = 0; t < T; t++) {
         float *r = S + (size_t)t * T;
-        float mx = -INFINITY;
-        for (int j = 0; j < T; j++) mx = r[j] > mx ? r[j] : mx;
+        const float mx = ms_max(r, T, -INFINITY);
         if (mx == -INFINITY) {
             for (int j = 0; j < T; j++) r[j] = 0.0f;
             continue;
         }
-        float sum = 0.0f;
         for (int j = 0; j < T; j++) r[j] = ms_expf(r[j] - mx); // masked: exp(-inf) = 0 exactly
-        for (int j = 0; j < T; j++) sum += r[j];
-        float inv = 1.0f / sum;
+        const float inv = 1.0f / ms_sum(r, T);
         for (int j = 0; j < T; j++) r[j] *= inv;
     }
 }
@@ -101,19 +98,16 @@ static void att_tile_softmax(const ms_attention_io *io, int t0, int nq, int j0, 
         const int pos = io->pos0 + t0 + i, lo = io->window > 0 ? pos - io->window + 1 : 0;
         if (io->softcap > 0)
             for (int j = 0; j < nk; j++) r[j] = io->softcap * tanhf(r[j] / io->softcap);
-        float m = mx[i];
-        for (int j = 0; j < nk; j++) {
+        for (int j = 0; j < nk; j++)
             if (j0 + j > pos || j0 + j < lo) r[j] = -INFINITY; // the future, or before the window
-            m = r[j] > m ? r[j] : m;
-        }
+        const float m = ms_max(r, nk, mx[i]);
         if (m == -INFINITY) { // nothing visible yet: contributes nothing, accumulator stays 0
             for (int j = 0; j < nk; j++) r[j] = 0.0f;
             corr[i] = 1.0f;
             continue;
         }
-        float sum = 0.0f;
         for (int j = 0; j < nk; j++) r[j] = ms_expf(r[j] - m); // masked: exp(-inf) = 0 exactly
-        for (int j = 0; j < nk; j++) sum += r[j];
+        const float sum = ms_sum(r, nk);
         corr[i] = ms_expf(mx[i] - m);
         l[i] = l[i] * corr[i] + sum;
         mx[i] = m;

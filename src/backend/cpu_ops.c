@@ -9,12 +9,8 @@
 
 // Row statistics of LayerNorm.
 static inline float ln_stats(const float *xr, int C, float eps, float *mean_out) {
-    float mean = 0.0f;
-    for (int i = 0; i < C; i++) mean += xr[i];
-    mean /= (float)C;
-    float var = 0.0f;
-    for (int i = 0; i < C; i++) { float d = xr[i] - mean; var += d * d; }
-    var /= (float)C;
+    const float mean = ms_sum(xr, C) / (float)C;
+    const float var = ms_sum_sq_dev(xr, C, mean) / (float)C;
     *mean_out = mean;
     return 1.0f / sqrtf(var + eps);
 }
@@ -34,9 +30,7 @@ void ms_op_layernorm(const ms_backend_ctx *be, float *out, const float *x, const
 }
 
 static inline float rms_scale(const float *xr, int C, float eps) {
-    float ss = 0.0f;
-    for (int i = 0; i < C; i++) ss += xr[i] * xr[i];
-    return 1.0f / sqrtf(ss / (float)C + eps);
+    return 1.0f / sqrtf(ms_sum_sq_dev(xr, C, 0.0f) / (float)C + eps);
 }
 
 void ms_op_rmsnorm(const ms_backend_ctx *be, float *out, const float *x, const float *w, int N, int C, float eps) {
@@ -64,11 +58,8 @@ void ms_op_norm_by_scale(const ms_backend_ctx *be, float *out, const float *x, c
 #pragma omp parallel for schedule(static) num_threads(be->n_threads) if ((size_t)N * C >= PAR_MIN)
     for (int r = 0; r < N; r++) {
         const float *xr = x + (size_t)r * C;
-        float *o = out + (size_t)r * C, mean = 0.0f;
-        if (center) {
-            for (int i = 0; i < C; i++) mean += xr[i];
-            mean /= (float)C;
-        }
+        float *o = out + (size_t)r * C;
+        const float mean = center ? ms_sum(xr, C) / (float)C : 0.0f; // as ln_stats
         for (int i = 0; i < C; i++) o[i] = (xr[i] - mean) / scale[r];
     }
 }
