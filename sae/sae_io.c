@@ -373,12 +373,10 @@ int ms_sae_match_store(const char *sae_path, const ms_sae_match_result *r) {
     return replace_group(sae_path, "match", fill_match, r);
 }
 
-int ms_sae_match_read(const char *sae_path, ms_sae_match_result *r) {
-    ms_h5_quiet();
+// /match of the open file f into r (see ms_sae_match_read); f stays open.
+static int match_read_file(hid_t f, const char *sae_path, ms_sae_match_result *r) {
     memset(r, 0, sizeof *r);
-    hid_t f = ms_h5_open(sae_path, H5F_ACC_RDONLY, "cannot open as HDF5");
-    if (f < 0) return -1;
-    if (H5Lexists(f, "match", H5P_DEFAULT) <= 0) { H5Fclose(f); return 0; }
+    if (H5Lexists(f, "match", H5P_DEFAULT) <= 0) return 0;
     hid_t g = H5Gopen2(f, "match", H5P_DEFAULT);
     int64_t dims[8], C = 0, K = 0;
     int rc = g < 0 || ms_h5_shape(g, "feature", dims) != 2 ? -1 : 0;
@@ -425,13 +423,31 @@ int ms_sae_match_read(const char *sae_path, ms_sae_match_result *r) {
     for (int k = 0; names && k < C; k++) free(names[k]);
     free(names);
     if (g >= 0) H5Gclose(g);
-    H5Fclose(f);
     if (rc) {
         if (!strstr(ms_last_error(), sae_path)) ms_error("%s: /match is damaged", sae_path);
         ms_sae_match_result_free(r);
         return -1;
     }
     return 1;
+}
+
+// ms_h5_open's rehearsal in its child: these reads in this order, as for /eval (rehearse_eval_read).
+static void rehearse_match_read(const char *path) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return;
+    ms_sae_match_result r;
+    if (match_read_file(f, path, &r) > 0) ms_sae_match_result_free(&r);
+    H5Fclose(f);
+}
+
+int ms_sae_match_read(const char *sae_path, ms_sae_match_result *r) {
+    ms_h5_quiet();
+    memset(r, 0, sizeof *r);
+    hid_t f = ms_h5_open_rehearsed(sae_path, H5F_ACC_RDONLY, "cannot open as HDF5", rehearse_match_read);
+    if (f < 0) return -1;
+    const int rc = match_read_file(f, sae_path, r);
+    H5Fclose(f);
+    return rc;
 }
 
 // Reads a double attribute of /eval that may be absent (left as is); -1 only when present but not one number.
@@ -450,15 +466,13 @@ static char *eval_str(hid_t g, const char *name, char *out, size_t n, int *rc) {
     return out;
 }
 
-int ms_sae_eval_read(const char *sae_path, int d_sae, ms_sae_eval_result *r) {
-    ms_h5_quiet();
+// /eval of the open file f into r (see ms_sae_eval_read); f stays open.
+static int eval_read_file(hid_t f, const char *sae_path, int d_sae, ms_sae_eval_result *r) {
     memset(r, 0, sizeof *r);
     r->d_sae = d_sae;
-    hid_t f = ms_h5_open(sae_path, H5F_ACC_RDONLY, "cannot open as HDF5");
-    if (f < 0) return -1;
-    if (H5Lexists(f, "eval", H5P_DEFAULT) <= 0) { H5Fclose(f); return 0; }
+    if (H5Lexists(f, "eval", H5P_DEFAULT) <= 0) return 0;
     hid_t g = H5Gopen2(f, "eval", H5P_DEFAULT);
-    if (g < 0) { ms_error("%s: /eval is not a group", sae_path); H5Fclose(f); return -1; }
+    if (g < 0) { ms_error("%s: /eval is not a group", sae_path); return -1; }
     int rc = 0, have_l0 = 0, have_ev = 0;
     rc |= eval_num(g, "l0", &r->l0, &have_l0);
     rc |= eval_num(g, "explained_variance", &r->explained_variance, &have_ev);
@@ -497,7 +511,29 @@ int ms_sae_eval_read(const char *sae_path, int d_sae, ms_sae_eval_result *r) {
     if (!rc && ms_h5_shape(g, "density_hist", dims) == 1 && dims[0] == nb)
         rc |= ms_h5_read(g, sae_path, "density_hist", H5T_NATIVE_INT64, 1, &nb, r->hist);
     H5Gclose(g);
-    H5Fclose(f);
     if (rc) { ms_sae_eval_result_free(r); return -1; }
     return have_l0 && have_ev ? 1 : 0;
+}
+
+// ms_h5_open's rehearsal in its child: these reads, in this order (a corrupt global heap under a
+// string attribute of /eval crashed libhdf5 here after the generic walk had read the same attributes
+// without harm: sae_h5's crash-46eccad3 and ten more of 2026-12-06). d_sae 0: the feature density,
+// a plain dataset the walk sampled, is left out.
+static void rehearse_eval_read(const char *path) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return;
+    ms_sae_eval_result r;
+    eval_read_file(f, path, 0, &r);
+    ms_sae_eval_result_free(&r);
+    H5Fclose(f);
+}
+
+int ms_sae_eval_read(const char *sae_path, int d_sae, ms_sae_eval_result *r) {
+    ms_h5_quiet();
+    memset(r, 0, sizeof *r);
+    hid_t f = ms_h5_open_rehearsed(sae_path, H5F_ACC_RDONLY, "cannot open as HDF5", rehearse_eval_read);
+    if (f < 0) return -1;
+    const int rc = eval_read_file(f, sae_path, d_sae, r);
+    H5Fclose(f);
+    return rc;
 }

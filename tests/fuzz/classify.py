@@ -33,8 +33,10 @@ def replay(fuzzer, opts, path):
     # An RSS-limit report carries the stack of libFuzzer's watchdog thread, not the allocation's: one
     # huge malloc can cross -rss_limit_mb before the -malloc_limit_mb hook sees it. With the RSS limit
     # lifted the hook names the allocating frame.
+    # The long timeout holds for a hang's reproducer too: its RSS can take seconds to climb to the
+    # allocation (sae_h5's timeout-892502f1 of 2026-12-06: a 24.8 GB vlen buffer inside libhdf5).
     if "out-of-memory (used:" in report:
-        big = run(["-rss_limit_mb=16384"])
+        big = run(["-rss_limit_mb=16384", "-timeout=120"])
         if "out-of-memory (malloc(" in big:
             report = big
     with open(path + ".report", "w") as f:
