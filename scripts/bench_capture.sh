@@ -12,6 +12,8 @@
 #      CTX=1024 BATCH=1 (sequence length and batch; default 256 x 4; 4096 tokens per round either way)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+TORCH_BLAS=$(bash "./scripts/bench/torch_blas_env.sh") # PyTorch's fastest OpenBLAS kernels here
+echo "PyTorch reference: OpenBLAS ${TORCH_BLAS:-with its own kernel choice}"
 T=${1:-$(nproc)}; R=${2:-5}
 CTX=${CTX:-256}; BATCH=${BATCH:-4}; NSEQ=$((4096 / CTX)); M=$((CTX * BATCH))
 MS=${MONOSCOPE:-build/monoscope}  # MONOSCOPE=build-x/monoscope: another build, same references
@@ -46,8 +48,8 @@ for r in $(seq "$R"); do
     read -r e _ < <(capture_rate 'blocks.0.hook_resid_post,blocks.1.hook_resid_post,blocks.2.hook_resid_post'); early+=("$e")
     # PyTorch at its best: sleeping waiters, and without the OpenBLAS core pin this environment sets
     # for our tests (the pin is for monoscope's reproducibility, not a handicap for the reference)
-    t=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 scripts/bench/capture_torch.py --threads "$T" --repeats 1 $TORCH_SHAPE | awk '{print $2}')
-    te=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 scripts/bench/capture_torch.py --threads "$T" --repeats 1 --upto-layer 2 $TORCH_SHAPE | awk '{print $2}')
+    t=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $TORCH_BLAS OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 scripts/bench/capture_torch.py --threads "$T" --repeats 1 $TORCH_SHAPE | awk '{print $2}')
+    te=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $TORCH_BLAS OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 scripts/bench/capture_torch.py --threads "$T" --repeats 1 --upto-layer 2 $TORCH_SHAPE | awk '{print $2}')
     # GEMM bound: per token and layer the four projections (M = CTX * BATCH rows of a batch)
     g=$(./build/sgemm_rate $M 2304 768 $M 768 768 $M 3072 768 $M 768 3072 | awk '/total_best/ {print $2}')
     b=$(awk -v g="$g" -v f="$flops_per_token" 'BEGIN {printf "%.1f", g * 1e9 / f}')

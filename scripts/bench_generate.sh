@@ -9,6 +9,8 @@
 # env: MONOSCOPE=<binary> (default build/monoscope), NEW=256 (new tokens)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+TORCH_BLAS=$(bash "./scripts/bench/torch_blas_env.sh") # PyTorch's fastest OpenBLAS kernels here
+echo "PyTorch reference: OpenBLAS ${TORCH_BLAS:-with its own kernel choice}"
 T=${1:-$(nproc)}; R=${2:-3}; NEW=${NEW:-256}
 MS=${MONOSCOPE:-build/monoscope}
 W=${BENCH_DIR:-/tmp/monoscope-bench}
@@ -32,7 +34,7 @@ cached=(); full=(); torch=()
 for r in $(seq "$R"); do
     c=$(gen_rate); f=$(gen_rate --no-kv-cache)
     # PyTorch at its best: sleeping waiters, and without the OpenBLAS core pin this environment sets
-    t=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 \
+    t=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $TORCH_BLAS OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 \
         scripts/bench/generate_torch.py --threads "$T" --new "$NEW" --prompt 16 --repeats 1 | awk '{print $2}')
     cached+=("$c"); full+=("$f"); torch+=("$t")
     echo "round $r: monoscope KV cache $c, no cache $f, PyTorch cached $t new tokens/s"

@@ -24,6 +24,8 @@
 # Not a test: ~3 minutes per round on 2 cores; do not run while the machine is busy.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+TORCH_BLAS=$(bash "$ROOT/scripts/bench/torch_blas_env.sh") # PyTorch's fastest OpenBLAS kernels here
+echo "PyTorch reference: OpenBLAS ${TORCH_BLAS:-with its own kernel choice}"
 BIN=${BIN:-$ROOT/build/monoscope}
 RATE=${RATE:-$(dirname "$BIN")/enc_gemm_rate}
 PY=/usr/bin/python3
@@ -107,7 +109,7 @@ torch_rate() { # variant steps [args] -> tokens/s
     local v=$1 s=$2; shift 2
     local j
     # PyTorch at its best: sleeping waiters, no OpenBLAS core pin (that pin is for our tests)
-    j=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_WAIT_POLICY=PASSIVE $PY "$ROOT/scripts/bench_sae_torch.py" --variant "$v" --threads "$THREADS" --d-sae "$D_SAE" --k "$K" \
+    j=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $TORCH_BLAS OMP_WAIT_POLICY=PASSIVE $PY "$ROOT/scripts/bench_sae_torch.py" --variant "$v" --threads "$THREADS" --d-sae "$D_SAE" --k "$K" \
         --batch "$BATCH" --steps "$s" "$@")
     field "$j" tokens_per_s
 }

@@ -11,6 +11,8 @@
 # usage: scripts/bench_train_lm.sh [threads] [rounds] [steps]   (build/ must be a Release build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+TORCH_BLAS=$(bash "./scripts/bench/torch_blas_env.sh") # PyTorch's fastest OpenBLAS kernels here
+echo "PyTorch reference: OpenBLAS ${TORCH_BLAS:-with its own kernel choice}"
 TH=${1:-$(nproc)}; R=${2:-3}; STEPS=${3:-30}
 MS=${MONOSCOPE:-build/monoscope}
 W=${BENCH_DIR:-/tmp/monoscope-bench-lm}
@@ -30,7 +32,7 @@ import h5py, numpy as np
 f = h5py.File('$W/lm/training_log.h5'); cols = [str(c) for c in f.attrs['columns']]
 print(f\"{np.median(f['training_log'][3:, cols.index('tokens_per_s')]):.1f}\")"
 }
-torch_best() { env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_WAIT_POLICY=PASSIVE $PY scripts/bench/train_lm_torch.py "$@"; }
+torch_best() { env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $TORCH_BLAS OMP_WAIT_POLICY=PASSIVE $PY scripts/bench/train_lm_torch.py "$@"; }
 echo "bench_train_lm: $(date -u +%FT%TZ)  $(nproc) cores, threads $TH, $R rounds of $STEPS steps, load: $(cut -d' ' -f1-3 /proc/loadavg)"
 pinned=$($PY scripts/bench/train_lm_torch.py 1 128 4 512 4096 128 16 8 "$TH" | cut -d' ' -f2-)
 unpinned=$(torch_best 1 128 4 512 4096 128 16 8 "$TH" | cut -d' ' -f2-)
