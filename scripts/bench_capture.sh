@@ -46,8 +46,8 @@ ours=(); whole=(); hdf=(); early=(); torch=(); torch_early=(); bound=(); r_pt=()
 for r in $(seq "$R"); do
     read -r o h a < <(capture_rate 'blocks.*.hook_resid_post'); ours+=("$o"); hdf+=("$h"); whole+=("$a")
     read -r e _ < <(capture_rate 'blocks.0.hook_resid_post,blocks.1.hook_resid_post,blocks.2.hook_resid_post'); early+=("$e")
-    # PyTorch at its best: sleeping waiters, and without the OpenBLAS core pin this environment sets
-    # for our tests (the pin is for monoscope's reproducibility, not a handicap for the reference)
+    # PyTorch at its best: sleeping waiters, and not under the OpenBLAS core pin this environment may
+    # set for our tests, but under the kernels torch_blas_env.sh found fastest for it on this machine
     t=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $TORCH_BLAS OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 scripts/bench/capture_torch.py --threads "$T" --repeats 1 $TORCH_SHAPE | awk '{print $2}')
     te=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $TORCH_BLAS OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 scripts/bench/capture_torch.py --threads "$T" --repeats 1 --upto-layer 2 $TORCH_SHAPE | awk '{print $2}')
     # GEMM bound: per token and layer the four projections (M = CTX * BATCH rows of a batch)
