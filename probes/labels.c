@@ -1,6 +1,7 @@
 // labels.c: the concept labels file (labels.h).
 #include "probes/labels.h"
 #include <hdf5.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "io/h5util.h"
@@ -18,10 +19,25 @@ void ms_labels_free(ms_labels *l) {
     free(l);
 }
 
+// Lists /concepts/<name>. Only hard links, each to its own dataset: a soft or external link could
+// point anywhere (another file), and many names linked to one dataset would make the load allocate
+// an [n_seq, ctx] array per name out of a few bytes of file.
+typedef struct {
+    ms_labels *l;
+    haddr_t *seen;
+    int bad;
+} concept_list;
+
 static herr_t collect_name(hid_t g, const char *name, const H5L_info_t *info, void *data) {
-    (void)g; (void)info;
-    ms_labels *l = data;
+    (void)g;
+    concept_list *c = data;
+    ms_labels *l = c->l;
+    if (info->type != H5L_TYPE_HARD) { c->bad = 1; return 1; }
+    for (int i = 0; i < l->n_concepts; i++)
+        if (c->seen[i] == info->u.address) { c->bad = 2; return 1; }
     l->names = ms_realloc(l->names, (size_t)(l->n_concepts + 1) * sizeof *l->names);
+    c->seen = ms_realloc(c->seen, (size_t)(l->n_concepts + 1) * sizeof *c->seen);
+    c->seen[l->n_concepts] = info->u.address;
     l->names[l->n_concepts++] = ms_strdup(name);
     return 0;
 }
@@ -35,8 +51,12 @@ static int list_concepts(hid_t f, const char *path, ms_labels *l) {
     hid_t g = H5Gopen2(f, "concepts", H5P_DEFAULT);
     if (g < 0) { ms_error("%s: /concepts is not a group", path); return -1; }
     hsize_t idx = 0;
-    herr_t rc = H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_name, l);
+    concept_list c = {l, NULL, 0};
+    herr_t rc = H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_name, &c);
     H5Gclose(g);
+    free(c.seen);
+    if (c.bad == 1) { ms_error("%s: /concepts holds a soft or external link (each concept is a dataset of its own)", path); return -1; }
+    if (c.bad == 2) { ms_error("%s: two names in /concepts link to the same dataset", path); return -1; }
     if (rc < 0) { ms_error("%s: cannot list /concepts", path); return -1; }
     return 0;
 }
@@ -63,16 +83,17 @@ static int pick_concept(const char *path, const char *name, ms_labels *l) {
     return -1;
 }
 
-ms_labels *ms_labels_load(const char *path, const char *name) {
-    ms_h5_quiet();
-    hid_t f = ms_h5_open(path, H5F_ACC_RDONLY, "cannot open as HDF5");
-    if (f < 0) return NULL;
+// The labels of the open file f (see ms_labels_load); f stays open.
+static ms_labels *labels_read_file(hid_t f, const char *path, const char *name) {
     ms_labels *l = ms_calloc(1, sizeof *l);
     int64_t dims[8];
-    if (ms_h5_shape(f, "tokens", dims) != 2 || dims[1] < 1) {
+    if (ms_h5_shape(f, "tokens", dims) != 2 || dims[0] < 0 || dims[1] < 1 || dims[1] > INT32_MAX ||
+        (dims[0] > 0 && dims[1] > INT64_MAX / 4 / dims[0])) {
         ms_error("%s: no /tokens int32 [n_seq, ctx] (not a labels file)", path);
         goto fail;
     }
+    // dims are what the file claims; the bytes behind them are checked before allocating
+    if (ms_h5_check_storage(f, path, "tokens")) goto fail;
     l->n_seq = dims[0];
     l->ctx = (int)dims[1];
     l->tokens = ms_malloc((size_t)(l->n_seq * l->ctx) * sizeof *l->tokens + 1);
@@ -83,15 +104,37 @@ ms_labels *ms_labels_load(const char *path, const char *name) {
     for (int i = 0; i < l->n_concepts; i++) {
         char ds[1024];
         snprintf(ds, sizeof ds, "concepts/%s", l->names[i]);
+        int64_t cd[8];
+        if (ms_h5_shape(f, ds, cd) != 2 || cd[0] != dims[0] || cd[1] != dims[1]) {
+            ms_error("%s: /%s is not uint8 [%lld, %lld] like /tokens", path, ds, (long long)dims[0], (long long)dims[1]);
+            goto fail;
+        }
+        if (ms_h5_check_storage(f, path, ds)) goto fail;
         l->labels[i] = ms_malloc((size_t)(l->n_seq * l->ctx) + 1);
         if (ms_h5_read(f, path, ds, H5T_NATIVE_UINT8, 2, dims, l->labels[i])) goto fail;
     }
-    H5Fclose(f);
     return l;
 fail:
-    H5Fclose(f);
     ms_labels_free(l);
     return NULL;
+}
+
+// ms_h5_open's rehearsal in its child: the load's reads in the load's order, on a fresh library.
+static void rehearse_labels_load(const char *path) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return;
+    ms_labels_free(labels_read_file(f, path, NULL));
+    H5Fclose(f);
+}
+
+ms_labels *ms_labels_load(const char *path, const char *name) {
+    ms_h5_quiet();
+    if (!ms_file_exists(path)) { ms_error("%s: no such file", path); return NULL; }
+    hid_t f = ms_h5_open_rehearsed(path, H5F_ACC_RDONLY, "cannot open as HDF5", rehearse_labels_load);
+    if (f < 0) return NULL;
+    ms_labels *l = labels_read_file(f, path, name);
+    H5Fclose(f);
+    return l;
 }
 
 int ms_labels_save(const char *path, const ms_labels *l, const ms_labels_meta *meta) {

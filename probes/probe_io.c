@@ -42,11 +42,26 @@ int ms_probe_save(const char *path, const ms_probe_set *p, const ms_probe_opts *
     return ms_h5_atomic_end(&out, !rc);
 }
 
+// Lists /probes/<concept>. Only hard links, each to its own object: a soft or external link could
+// point anywhere (another file), and many names linked to one group would make the load allocate a
+// weight vector per name out of a few bytes of file (a 1 MB file could ask for tens of GB).
+typedef struct {
+    ms_probe_set *p;
+    haddr_t *seen;
+    int bad;
+} probe_list;
+
 static herr_t collect(hid_t g, const char *name, const H5L_info_t *info, void *data) {
-    (void)g; (void)info;
-    ms_probe_set *p = data;
+    (void)g;
+    probe_list *l = data;
+    ms_probe_set *p = l->p;
+    if (info->type != H5L_TYPE_HARD) { l->bad = 1; return 1; }
+    for (int k = 0; k < p->n_fits; k++)
+        if (l->seen[k] == info->u.address) { l->bad = 2; return 1; }
     p->fits = ms_realloc(p->fits, (size_t)(p->n_fits + 1) * sizeof *p->fits);
+    l->seen = ms_realloc(l->seen, (size_t)(p->n_fits + 1) * sizeof *l->seen);
     memset(&p->fits[p->n_fits], 0, sizeof *p->fits);
+    l->seen[p->n_fits] = info->u.address;
     p->fits[p->n_fits++].concept = ms_strdup(name);
     return 0;
 }
@@ -56,6 +71,7 @@ static int load_fit(hid_t root, const char *path, ms_probe_fit *f, int d) {
     if (g < 0) { ms_error("%s: /probes/%s is not a group", path, f->concept); return -1; }
     int64_t shape[1] = {d}, it = 0;
     char *solver = NULL;
+    if (ms_h5_check_storage(g, path, "weight") || ms_h5_check_storage(g, path, "weight_std")) { H5Gclose(g); return -1; }
     f->weight = ms_malloc((size_t)d * sizeof(double));
     f->weight_std = ms_malloc((size_t)d * sizeof(double));
     int rc = ms_h5_read(g, path, "weight", H5T_NATIVE_DOUBLE, 1, shape, f->weight);
@@ -79,26 +95,37 @@ static int load_fit(hid_t root, const char *path, ms_probe_fit *f, int d) {
     return rc ? -1 : 0;
 }
 
-ms_probe_set *ms_probe_load(const char *path) {
-    ms_h5_quiet();
-    hid_t f = ms_h5_open(path, H5F_ACC_RDONLY, "cannot open as HDF5");
-    if (f < 0) return NULL;
+// The probe set of the open file f (see ms_probe_load); f stays open.
+static ms_probe_set *probe_read_file(hid_t f, const char *path) {
     ms_probe_set *p = ms_calloc(1, sizeof *p);
-    int64_t d = 0, n_seq = 0, seed = 0;
+    int64_t d = 0, n_seq = 0, seed = 0, sdims[8];
     char *kind = NULL;
     int rc = ms_h5_get_attr_i64(f, "d", MS_H5_REQUIRED, &d) < 0 || ms_h5_get_attr_i64(f, "n_seq", MS_H5_REQUIRED, &n_seq) < 0 ||
              ms_h5_get_attr_str(f, "kind", MS_H5_REQUIRED, &kind) < 0 || ms_h5_get_attr_str(f, "hook", MS_H5_REQUIRED, &p->hook) < 0;
     if (!rc && (d < 1 || d > 65536 || n_seq < 0)) { ms_error("%s: bad d or n_seq", path); rc = 1; }
+    if (!rc && (strcmp(kind, "logistic") && strcmp(kind, "ridge"))) {
+        ms_error("%s: kind is \"%s\", expected \"ridge\" or \"logistic\"", path, kind);
+        rc = 1;
+    }
+    // The datasets' shapes and stored bytes before allocating for them: n_seq is an attribute, and
+    // a dataset's dims may claim far more than the file holds.
+    if (!rc && (ms_h5_shape(f, "split", sdims) != 1 || sdims[0] != n_seq)) {
+        ms_error("%s: /split is not uint8 [n_seq = %lld]", path, (long long)n_seq);
+        rc = 1;
+    }
+    if (!rc) rc = ms_h5_check_storage(f, path, "mean") || ms_h5_check_storage(f, path, "std") || ms_h5_check_storage(f, path, "split");
     if (!rc) {
         p->d = (int)d;
         p->n_seq = n_seq;
         p->logistic = strcmp(kind, "logistic") == 0;
-        ms_h5_get_attr_f64(f, "lambda", MS_H5_OPTIONAL, &p->lambda);
-        ms_h5_get_attr_f64(f, "test_frac", MS_H5_OPTIONAL, &p->test_frac);
-        ms_h5_get_attr_i64(f, "seed", MS_H5_OPTIONAL, &seed);
-        ms_h5_get_attr_i64(f, "n_train_tokens", MS_H5_OPTIONAL, &p->n_train);
-        ms_h5_get_attr_i64(f, "n_test_tokens", MS_H5_OPTIONAL, &p->n_test);
+        rc = ms_h5_get_attr_f64(f, "lambda", MS_H5_OPTIONAL, &p->lambda) < 0 ||
+             ms_h5_get_attr_f64(f, "test_frac", MS_H5_OPTIONAL, &p->test_frac) < 0 ||
+             ms_h5_get_attr_i64(f, "seed", MS_H5_OPTIONAL, &seed) < 0 ||
+             ms_h5_get_attr_i64(f, "n_train_tokens", MS_H5_OPTIONAL, &p->n_train) < 0 ||
+             ms_h5_get_attr_i64(f, "n_test_tokens", MS_H5_OPTIONAL, &p->n_test) < 0;
         p->seed = (uint64_t)seed;
+    }
+    if (!rc) {
         int64_t dshape[1] = {d}, sshape[1] = {n_seq};
         p->mean = ms_malloc((size_t)d * sizeof *p->mean);
         p->std = ms_malloc((size_t)d * sizeof *p->std);
@@ -111,12 +138,44 @@ ms_probe_set *ms_probe_load(const char *path) {
     if (!rc && g < 0) { ms_error("%s: no /probes group", path); rc = 1; }
     if (g >= 0) {
         hsize_t idx = 0;
-        H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, collect, p);
+        probe_list l = {p, NULL, 0};
+        if (H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, collect, &l) < 0 && !l.bad) l.bad = 3;
+        free(l.seen);
+        if (l.bad) {
+            ms_error("%s: /probes: %s", path,
+                     l.bad == 1 ? "holds a soft or external link (a probe is a group of its own)"
+                     : l.bad == 2 ? "two probe names link to the same group"
+                                  : "cannot list the probes");
+            rc = 1;
+        }
         for (int k = 0; k < p->n_fits && !rc; k++) rc = load_fit(g, path, &p->fits[k], p->d);
         H5Gclose(g);
     }
     free(kind);
+    if (rc) {
+        if (!strstr(ms_last_error(), path)) ms_error("%s: not a probe file from `monoscope probe train`", path);
+        ms_probe_set_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+// ms_h5_open's rehearsal in its child: the load's reads in the load's order, on a fresh library
+// (a corrupt global heap under a string attribute is undefined behaviour inside libhdf5; the child
+// may crash where the caller must not).
+static void rehearse_probe_load(const char *path) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return;
+    ms_probe_set_free(probe_read_file(f, path));
     H5Fclose(f);
-    if (rc) { ms_probe_set_free(p); return NULL; }
+}
+
+ms_probe_set *ms_probe_load(const char *path) {
+    ms_h5_quiet();
+    if (!ms_file_exists(path)) { ms_error("%s: no such file", path); return NULL; }
+    hid_t f = ms_h5_open_rehearsed(path, H5F_ACC_RDONLY, "cannot open as HDF5", rehearse_probe_load);
+    if (f < 0) return NULL;
+    ms_probe_set *p = probe_read_file(f, path);
+    H5Fclose(f);
     return p;
 }

@@ -26,7 +26,7 @@ export MONOSCOPE_FUZZ_RUNS=$RUNS
 export MONOSCOPE_FUZZ_SEED=${MONOSCOPE_FUZZ_SEED:-0} # 0: libFuzzer picks a new seed each run (explores; ctest smoke runs use 1)
 export MONOSCOPE_FUZZ_FORK=${MONOSCOPE_FUZZ_FORK:-1} # keep fuzzing past libhdf5's own crashes (run_fuzzer.sh)
 shift || true
-READERS=${*:-"safetensors st_index hf_config tokenizer_json vocab_merges gguf llama2c tokenizer_bin acts_h5 sae_h5 saelens h5_struct"}
+READERS=${*:-"safetensors st_index hf_config tokenizer_json vocab_merges gguf llama2c tokenizer_bin capture_input concept_rules probe_h5 labels_h5 acts_h5 sae_h5 saelens h5_struct"}
 command -v clang >/dev/null || { echo "fuzz.sh: clang is needed (scripts/install-deps.sh --with-tests)" >&2; exit 1; }
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMONOSCOPE_FUZZ=ON >/dev/null
 nice -n 10 cmake --build build-fuzz -j"$(nproc)" --target fuzzers monoscope >/dev/null

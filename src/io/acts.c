@@ -712,25 +712,43 @@ static void strip_budget(char *key, int64_t *max_tokens) {
     memmove(p, end ? end + 1 : p + strlen(p), strlen(end ? end + 1 : p + strlen(p)) + 1);
 }
 
-int ms_acts_capture_extent(const char *path, char **key, int64_t *n_tokens, int64_t *max_tokens) {
-    ms_h5_quiet();
+// The resume attributes of the open file f (see ms_acts_capture_extent); f stays open.
+static int capture_extent_read(hid_t f, const char *path, char **key, int64_t *n_tokens, int64_t *max_tokens) {
     *key = NULL;
     *n_tokens = *max_tokens = 0;
-    hid_t f = ms_h5_open(path, H5F_ACC_RDONLY, "cannot open as HDF5");
-    if (f < 0) return -1;
     int64_t budget = -1;
-    int rc = 0;
     if (ms_h5_get_attr_str(f, "resume_key", MS_H5_REQUIRED, key) != 0 ||
         ms_h5_get_attr_i64(f, "n_tokens", MS_H5_REQUIRED, n_tokens) != 0 ||
         ms_h5_get_attr_i64(f, "max_tokens", MS_H5_OPTIONAL, &budget) < 0) {
         ms_error("%s: not a monoscope capture file (no resume_key / n_tokens)", path);
         free(*key);
         *key = NULL;
-        rc = -1;
-    } else {
-        strip_budget(*key, max_tokens);
-        if (budget >= 0) *max_tokens = budget;
+        return -1;
     }
+    strip_budget(*key, max_tokens);
+    if (budget >= 0) *max_tokens = budget;
+    return 0;
+}
+
+// ms_h5_open's rehearsal in its child (--resume on a damaged .partial): the same attribute reads, on
+// a fresh library, where a corrupt global heap under resume_key may crash the child, not capture.
+static void rehearse_capture_extent(const char *path) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return;
+    char *key = NULL;
+    int64_t n = 0, m = 0;
+    capture_extent_read(f, path, &key, &n, &m);
+    free(key);
+    H5Fclose(f);
+}
+
+int ms_acts_capture_extent(const char *path, char **key, int64_t *n_tokens, int64_t *max_tokens) {
+    ms_h5_quiet();
+    *key = NULL;
+    *n_tokens = *max_tokens = 0;
+    hid_t f = ms_h5_open_rehearsed(path, H5F_ACC_RDONLY, "cannot open as HDF5", rehearse_capture_extent);
+    if (f < 0) return -1;
+    const int rc = capture_extent_read(f, path, key, n_tokens, max_tokens);
     H5Fclose(f);
     return rc;
 }

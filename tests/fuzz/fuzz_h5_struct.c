@@ -1,13 +1,15 @@
-// fuzz_h5_struct.c: structure-aware fuzzing of the two HDF5 formats. Byte mutation of an HDF5 file
+// fuzz_h5_struct.c: structure-aware fuzzing of the four HDF5 formats monoscope reads (activations,
+// SAE, probe and concept labels files). Byte mutation of an HDF5 file
 // mostly breaks checksums, so here the fuzzer's bytes drive a writer instead: for every object an
-// activations file or an SAE file holds (README "On-disk formats") they choose whether it exists, its
+// activations, SAE, probe or labels file holds (README "On-disk formats") they choose whether it exists, its
 // type (float16/32/64, integers, fixed or variable strings), its rank and dims (small, the expected
 // value, 0 or huge with no storage behind it), its values (including NaN, inf, negative and huge
 // numbers) and every attribute's type and size. The file is built in memory with HDF5's core driver,
 // written out once, and opened by the readers the commands use (fuzz_h5_use.h).
 //
-// Input layout (consumed front to back, zeros past the end): byte 0 picks the format (even:
-// activations, odd: SAE), then each object reads its choices in the order the builders ask.
+// Input layout (consumed front to back, zeros past the end): byte 0 picks the format (% 4: 0
+// activations, 1 SAE, 2 probe, 3 labels), then each object reads its choices in the order the
+// builders ask.
 #include <math.h>
 #include "fuzz_h5_use.h"
 
@@ -223,6 +225,88 @@ static void build_sae(fuzz_bytes *b, hid_t f) {
     }
 }
 
+// A string attribute that should be one of `choices`: usually a valid one, else put_attr's shapes.
+static void put_choice_attr(fuzz_bytes *b, hid_t loc, const char *name, const char *const *choices, int n) {
+    unsigned a = next_u8(b);
+    if (a >= 240) { put_attr(b, loc, name, T_STR_VLEN, 0); return; }
+    const char *v = choices[a % n];
+    hid_t t = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR);
+    H5Tset_size(t, strlen(v) + 1);
+    hid_t at = H5Acreate2(loc, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(at, t, v);
+    H5Aclose(at);
+    H5Sclose(sp);
+    H5Tclose(t);
+}
+
+// Extra names in group g for the object `target` (a name in g): none, a second hard link to it, a
+// soft link, or an external link into another file; a reader must not take any of them as a new object.
+static void put_alias(fuzz_bytes *b, hid_t g, const char *target, const char *alias) {
+    unsigned c = next_u8(b);
+    if (c < 200) return;
+    if (c < 220) H5Lcreate_hard(g, target, g, alias, H5P_DEFAULT, H5P_DEFAULT);
+    else if (c < 240) H5Lcreate_soft(target, g, alias, H5P_DEFAULT, H5P_DEFAULT);
+    else H5Lcreate_external("elsewhere.h5", "/x", g, alias, H5P_DEFAULT, H5P_DEFAULT);
+}
+
+// A probe file (probes/probe.h): /mean, /std [d], /split [n_seq], /probes/<concept> groups with
+// weight, weight_std [d] and the fit's attributes, the root attributes.
+static void build_probe(fuzz_bytes *b, hid_t f) {
+    hsize_t d = pick_dim(b, 6), n = pick_dim(b, 5);
+    static const char *kinds[] = {"ridge", "logistic", "lasso"};
+    put_choice_attr(b, f, "kind", kinds, 3);
+    put_attr(b, f, "hook", T_STR_VLEN, 0);
+    put_attr(b, f, "d", T_I64, (double)d);
+    put_attr(b, f, "n_seq", T_I64, (double)n);
+    put_attr(b, f, "lambda", T_F64, 0.01);
+    put_attr(b, f, "test_frac", T_F64, 0.2);
+    put_attr(b, f, "seed", T_I64, 1);
+    put_attr(b, f, "n_train_tokens", T_I64, 10);
+    put_attr(b, f, "n_test_tokens", T_I64, 3);
+    close_ds(put_dataset(b, f, "mean", T_F64, 1, &d));
+    close_ds(put_dataset(b, f, "std", T_F64, 1, &d));
+    close_ds(put_dataset(b, f, "split", T_U8, 1, &n));
+    if (next_u8(b) >= 240) return; // no /probes
+    hid_t g = H5Gcreate2(f, "probes", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    static const char *names[] = {"caps", "digit", "name"};
+    static const char *solvers[] = {"dposv", "dgelsd"};
+    int n_fits = next_u8(b) % 4;
+    for (int k = 0; k < n_fits; k++) {
+        hid_t p = H5Gcreate2(g, names[k], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        close_ds(put_dataset(b, p, "weight", T_F64, 1, &d));
+        close_ds(put_dataset(b, p, "weight_std", T_F64, 1, &d));
+        static const char *nums[] = {"bias", "bias_std", "accuracy", "auc", "f1"};
+        for (int i = 0; i < 5; i++) put_attr(b, p, nums[i], T_F64, 0.5);
+        static const char *ints[] = {"n_pos_train", "n_pos_test", "iterations", "converged"};
+        for (int i = 0; i < 4; i++) put_attr(b, p, ints[i], T_I64, 1);
+        put_choice_attr(b, p, "solver", solvers, 2);
+        H5Gclose(p);
+        put_alias(b, g, names[k], k == 0 ? "caps_again" : k == 1 ? "digit_again" : "name_again");
+    }
+    H5Gclose(g);
+}
+
+// A concept labels file (probes/labels.h): /tokens [n_seq, ctx] int32, /concepts/<name> uint8
+// [n_seq, ctx], the root attributes.
+static void build_labels(fuzz_bytes *b, hid_t f) {
+    hsize_t n = pick_dim(b, 4), ctx = pick_dim(b, 6), dims[2] = {n, ctx};
+    put_attr(b, f, "n_seq", T_I64, (double)n);
+    put_attr(b, f, "ctx", T_I64, (double)ctx);
+    put_attr(b, f, "model", T_STR_VLEN, 0);
+    put_attr(b, f, "rules", T_STR_VLEN, 0);
+    put_attr(b, f, "prepend_bos", T_I64, 0);
+    close_ds(put_dataset(b, f, "tokens", T_I32, 2, dims));
+    if (next_u8(b) >= 240) return; // no /concepts
+    hid_t g = H5Gcreate2(f, "concepts", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    static const char *names[] = {"caps", "digit", "name"};
+    int n_concepts = next_u8(b) % 4;
+    for (int k = 0; k < n_concepts; k++) {
+        close_ds(put_dataset(b, g, names[k], T_U8, 2, dims));
+        put_alias(b, g, names[k], k == 0 ? "caps_again" : k == 1 ? "digit_again" : "name_again");
+    }
+    H5Gclose(g);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fuzz_bytes b = {data, size, 0};
     static char *path;
@@ -238,11 +322,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     H5Pclose(fapl);
     if (f < 0) abort();
-    int sae = next_u8(&b) & 1;
-    if (sae) build_sae(&b, f);
-    else build_acts(&b, f);
+    const unsigned format = next_u8(&b) % 4;
+    void (*build[4])(fuzz_bytes *, hid_t) = {build_acts, build_sae, build_probe, build_labels};
+    void (*use[4])(const char *) = {fuzz_use_acts, fuzz_use_sae, fuzz_use_probe, fuzz_use_labels};
+    build[format](&b, f);
     H5Fclose(f);
-    if (sae) fuzz_use_sae(path);
-    else fuzz_use_acts(path);
+    use[format](path);
     return 0;
 }

@@ -5,6 +5,8 @@
 #define MS_FUZZ_H5_USE_H
 #include "fuzz_common.h"
 #include "io/acts.h"
+#include "probes/labels.h"
+#include "probes/probe.h"
 #include "sae/eval.h"
 #include "sae/sae.h"
 
@@ -68,6 +70,47 @@ static inline void fuzz_use_sae(const char *path) {
         free(f);
     }
     ms_sae_free(s);
+}
+
+// A probe set loaded and applied, as `sae match --probe` does: every fit's score of one input row
+// (x = the mean), and the split read over n_seq sequences.
+static inline void fuzz_use_probe(const char *path) {
+    ms_clear_error();
+    ms_probe_set *p = ms_probe_load(path);
+    if (!p) { fuzz_check_refusal("ms_probe_load"); return; }
+    volatile double sink = 0;
+    for (int k = 0; k < p->n_fits; k++) {
+        double s = p->fits[k].bias;
+        for (int i = 0; i < p->d; i++) s += p->mean[i] * p->fits[k].weight[i];
+        sink += s + (p->fits[k].solver ? (double)strlen(p->fits[k].solver) : 0) + (double)strlen(p->fits[k].concept);
+    }
+    for (int64_t i = 0; i < p->n_seq; i++) sink += p->split[i];
+    sink += p->hook ? (double)strlen(p->hook) : 0;
+    (void)sink;
+    ms_probe_set_free(p);
+}
+
+// A labels file loaded whole and by one concept's name, each label array read over [n_seq, ctx],
+// as `probe train`, `pca` and `sae match` do.
+static inline void fuzz_use_labels(const char *path) {
+    for (int pass = 0; pass < 2; pass++) {
+        ms_clear_error();
+        ms_labels *l = ms_labels_load(path, pass ? "caps" : NULL);
+        if (!l) {
+            // "no /concepts/caps (the file has: ...)" is the expected answer for a file without it
+            fuzz_check_refusal("ms_labels_load");
+            continue;
+        }
+        volatile int64_t sink = 0;
+        const int64_t n = l->n_seq * l->ctx;
+        for (int64_t t = 0; t < n; t++) sink += l->tokens[t];
+        for (int c = 0; c < l->n_concepts; c++) {
+            sink += (int64_t)strlen(l->names[c]);
+            for (int64_t t = 0; t < n; t++) sink += l->labels[c][t];
+        }
+        (void)sink;
+        ms_labels_free(l);
+    }
 }
 
 #endif

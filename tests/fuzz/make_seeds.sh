@@ -10,7 +10,8 @@ OUT=$2
 W=$OUT/.work
 rm -rf "$OUT"
 mkdir -p "$W"
-for r in safetensors st_index hf_config tokenizer_json vocab_merges gguf llama2c tokenizer_bin acts_h5 sae_h5 saelens h5_struct; do
+for r in safetensors st_index hf_config tokenizer_json vocab_merges gguf llama2c tokenizer_bin capture_input concept_rules \
+         probe_h5 labels_h5 acts_h5 sae_h5 saelens h5_struct; do
   mkdir -p "$OUT/$r"
 done
 export MONOSCOPE_NO_PROGRESS=1 OMP_NUM_THREADS=1
@@ -59,6 +60,30 @@ cp "$W/saelens/cfg.json" "$OUT/saelens/topk.json"
 cp "$W/saelens_j/cfg.json" "$OUT/saelens/jumprelu.json"
 cp "$W/saelens/sae_weights.safetensors" "$OUT/safetensors/saelens.safetensors"
 
+# concept labels and probes on the one-hook capture (same input and windows), ridge and logistic
+"$BIN" concepts label --model "$W/gpt2" --input "$W/text.txt" --ctx 8 --out "$W/labels.h5" >/dev/null 2>&1
+printf '%s\n' '{"text": "The Cat sat on 12 mats (in Paris)."}' '{"text": "NASA \"quoted\" caf\u00e9 // note"}' > "$W/docs.jsonl"
+"$BIN" concepts label --model "$W/gpt2" --input "$W/docs.jsonl" -f jsonl --ctx 6 --prepend-bos --pack \
+  --out "$W/labels2.h5" >/dev/null 2>&1
+cp "$W/labels.h5" "$OUT/labels_h5/text_default_rules.h5"
+cp "$W/labels2.h5" "$OUT/labels_h5/jsonl_packed.h5"
+"$BIN" probe train --acts "$W/acts.h5" --labels "$W/labels.h5" --concept capitalised --out "$W/ridge.h5" >/dev/null 2>&1 || true
+"$BIN" probe train --acts "$W/acts.h5" --labels "$W/labels.h5" --logistic --max-iter 3 --out "$W/logistic.h5" >/dev/null 2>&1
+[ -f "$W/ridge.h5" ] && cp "$W/ridge.h5" "$OUT/probe_h5/ridge_one.h5"
+cp "$W/logistic.h5" "$OUT/probe_h5/logistic_all.h5"
+
+# capture inputs: fuzz_capture_input.c's two setting bytes, then the file
+printf '\x00\x07%s' "$(head -c 300 "$W/text.txt")" > "$OUT/capture_input/text.bin"
+printf '\x35\x05%s' "$(cat "$W/docs.jsonl")" > "$OUT/capture_input/jsonl_bos_chunked.bin"
+printf '\x4a\x04%s' "$(printf '1 2 3 4 5\n\n7 8\r\n299 0 12\n')" > "$OUT/capture_input/ids_resume.bin"
+printf '\x08\x0f%s' "$(printf 'caf\xc3\xa9 \xe6\x97\xa5\n\nline two\r\n')" > "$OUT/capture_input/text_packed_utf8.bin"
+# concept rules: the built-in set's shapes (groups, classes, alternation, lazy) and a backtracker
+cat > "$OUT/concept_rules/rules.json" <<'JSON'
+{"digits": "\\d+", "all_caps": "\\b\\p{Lu}{2,}\\b", "in_parens": "\\(([^()]*)\\)",
+ "lazy": "/\\*[\\s\\S]*?\\*/|//[^\\n]*", "kw": "\\b(?:if|for|while)\\b", "empty": "x*"}
+JSON
+printf '%s' '{"redos": "(a+)+$", "look": "(?<=a)b(?=c)", "u": "\\x{65e5}"}' > "$OUT/concept_rules/hostile.json"
+
 # formats monoscope reads but does not write, from the writers' vocabulary
 /usr/bin/python3 - "$W" "$OUT" <<'PY'
 import json, struct, sys
@@ -99,10 +124,21 @@ names = [k for k in json.loads(raw[8:8 + n]) if k != "__metadata__"]
 shard = "model-00001-of-00001.safetensors"
 json.dump({"metadata": {"total_size": len(raw)}, "weight_map": {k: shard for k in names}},
           open(f"{out}/st_index/one_shard.json", "w"), indent=1)
-# structure-aware HDF5: all-expected activations and SAE files, and a few varied recipes
+# structure-aware HDF5: all-expected files of each format, a few varied recipes, and probe and labels
+# files whose groups hold second names for their objects
 open(f"{out}/h5_struct/acts_expected", "wb").write(bytes(64))
 open(f"{out}/h5_struct/sae_expected", "wb").write(bytes([1]) + bytes(96))
 open(f"{out}/h5_struct/acts_mixed", "wb").write(bytes([0, 3, 5, 7, 200, 0, 180, 0, 0, 3] + [150, 0, 170, 250] * 20))
 open(f"{out}/h5_struct/sae_mixed", "wb").write(bytes([1, 5, 9] + [0, 165, 170, 240, 250, 0] * 20))
+# (fuzz_h5_struct.c's layout with every dim 1: probe: format, d, n_seq, kind, 8 attributes of 3
+# bytes, mean/std/split of 4, /probes present, 3 fits of 36 bytes + an alias byte; labels: format, n,
+# ctx, 5 attributes, /tokens, /concepts present, 3 concepts of 4 bytes + an alias byte. Alias bytes:
+# 0 none, 210 a second hard link, 230 a soft link, 250 an external link.)
+def probe(aliases): return bytes([2, 0, 0, 0] + [0] * 24 + [0] * 12 + [0, 3] + sum(([0] * 36 + [a] for a in aliases), []))
+def labels(aliases): return bytes([3, 0, 0] + [0] * 15 + [0] * 5 + [0, 3] + sum(([0] * 5 + [a] for a in aliases), []))
+open(f"{out}/h5_struct/probe_expected", "wb").write(probe([0, 0, 0]))
+open(f"{out}/h5_struct/probe_aliases", "wb").write(probe([210, 230, 250]))
+open(f"{out}/h5_struct/labels_expected", "wb").write(labels([0, 0, 0]))
+open(f"{out}/h5_struct/labels_aliases", "wb").write(labels([210, 230, 250]))
 PY
 rm -rf "$W"
