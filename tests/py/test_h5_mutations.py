@@ -1,10 +1,13 @@
-"""Structurally valid but wrong HDF5 files: an activations file and an SAE file written by the CLI,
+"""Structurally valid but wrong HDF5 files: an activations file, an SAE file and a probe file written by
+the CLI and a concept labels file in `concepts label`'s layout,
 then every dataset deleted, made scalar, integer, string, mis-shaped, NaN-holding or huge-valued, and
 every attribute deleted or given a string, array, negative, huge or fractional value (byte-level
 mutation of HDF5 mostly hits checksums; these reach the readers). Each mutant goes through a
 consumer (eval, encode, train, heatmap, in rotation) on the sanitizer build: the run either succeeds
 or ends with exactly one error line naming the file (or, for a
-mutated SAE attribute such as its hook, the activations file it no longer fits), never a crash, hang or sanitizer report."""
+mutated SAE attribute such as its hook, the activations file it no longer fits), never a crash, hang or sanitizer report.
+Probe and labels files also get second names for their objects (a hard link to the same group or
+dataset, a soft link, an external link into another file), which their readers refuse."""
 import os
 import shutil
 import subprocess
@@ -31,6 +34,15 @@ mstest.run("capture", "--model", MODEL, "--input", IDS, "--input-format", "ids",
 mstest.run("sae", "train", "--acts", ACTS, "--hook", "blocks.1.hook_resid_post", "--arch", "topk", "--k", 4,
            "--expansion", 2, "--batch", 64, "--tokens", "2k", "--out", SAE)
 MUT = os.path.join(T, "mutant.h5")
+LABELS, PROBE = os.path.join(T, "labels.h5"), os.path.join(T, "probe.h5")
+with h5py.File(ACTS, "r") as f:
+    tok = f["tokens"][:]
+with h5py.File(LABELS, "w") as f:  # the layout `concepts label` writes (probes/labels.h)
+    f["tokens"] = tok
+    f.attrs["n_seq"], f.attrs["ctx"] = tok.shape
+    f["concepts/even"] = ((tok >= 0) & (tok % 2 == 0)).astype(np.uint8)
+    f["concepts/big"] = (tok >= 32).astype(np.uint8)
+mstest.run("probe", "train", "--acts", ACTS, "--labels", LABELS, "--out", PROBE, "--overwrite")
 ENV = {"ASAN_OPTIONS": "allocator_may_return_null=1:max_allocation_size_mb=2048:detect_leaks=0"}
 
 
@@ -92,16 +104,38 @@ def consumers(acts, sae):
              "--batch", 64, "--tokens", 256, "--out", os.path.join(T, "t.h5")]]
 
 
-def mutate_and_run(src, is_acts):
+def link_mutations(f, group):
+    """A second name for each object of group: a hard link to it, a soft link, an external link."""
+    for name in list(f[group]):
+        yield f"hard link {group}/{name}", lambda g, n=name: g[group].__setitem__(n + "_again", g[group][n])
+        yield f"soft link {group}/{name}", lambda g, n=name: g[group].__setitem__(n + "_again", h5py.SoftLink(f"/{group}/{n}"))
+        yield f"external link {group}/{name}", lambda g, n=name: g[group].__setitem__(
+            n + "_again", h5py.ExternalLink(ACTS, "/tokens"))
+
+
+def probe_consumers(labels, probe):
+    return [["sae", "match", "--sae", SAE, "--acts", ACTS, "--labels", labels, "--probe", probe, "--no-store"]]
+
+
+def labels_consumers(labels):
+    return [["probe", "train", "--acts", ACTS, "--labels", labels, "--out", os.path.join(T, "t.h5")],
+            ["sae", "match", "--sae", SAE, "--acts", ACTS, "--labels", labels, "--no-store"]]
+
+
+def mutate_and_run(src, kind):
+    is_acts = kind == "acts"
     with h5py.File(src, "r") as f:
-        muts = list(dataset_mutations(f)) + list(attribute_mutations(f, is_acts))
+        muts = list(dataset_mutations(f)) + list(attribute_mutations(f, kind != "sae"))
+        if kind in ("probe", "labels"):
+            muts += list(link_mutations(f, "probes" if kind == "probe" else "concepts"))
     assert len(muts) > 20, len(muts)
     bad, i = [], 0
     for what, apply in muts:
         shutil.copy(src, MUT)
         with h5py.File(MUT, "r+") as g:
             apply(g)
-        cmds = consumers(MUT, SAE) if is_acts else consumers(ACTS, MUT)[:3]
+        cmds = {"acts": lambda: consumers(MUT, SAE), "sae": lambda: consumers(ACTS, MUT)[:3],
+                "probe": lambda: probe_consumers(LABELS, MUT), "labels": lambda: labels_consumers(MUT)}[kind]()
         cmd = cmds[i % len(cmds)]
         i += 1
         for q in (os.path.join(T, "t.h5"), os.path.join(T, "codes.h5"), os.path.join(T, "h.png")):
@@ -116,7 +150,7 @@ def mutate_and_run(src, is_acts):
         errors = [x for x in p.stderr.splitlines() if "error" in x.lower()]
         if p.returncode < 0 or p.returncode >= 128 or "Sanitizer" in p.stderr or "runtime error" in p.stderr:
             bad.append(f"{what}: {cmd[:2]} crashed rc={p.returncode}: {p.stderr[-400:]}")
-        elif p.returncode != 0 and (len(errors) != 1 or not any(x in errors[0] for x in ("mutant.h5", "acts.h5"))):
+        elif p.returncode != 0 and (len(errors) != 1 or not any(x in errors[0] for x in ("mutant.h5", "acts.h5", "labels.h5"))):
             bad.append(f"{what}: {cmd[:2]} gave {len(errors)} error lines: {errors[:3]}")
     assert not bad, f"{len(bad)} of {len(muts)} mutants mishandled:\n" + "\n".join(bad[:20])
     print(f"  {len(muts)} mutants of {os.path.basename(src)}, all handled", flush=True)
@@ -154,7 +188,11 @@ def libhdf5_crashers():
 mstest.check("files libhdf5 crashes on: one error line (the metadata walk in a child), never a crash",
              libhdf5_crashers)
 mstest.check("activations file: every dataset and attribute mutated, one error line or success",
-             lambda: mutate_and_run(ACTS, True))
+             lambda: mutate_and_run(ACTS, "acts"))
 mstest.check("SAE file: every dataset and attribute mutated, one error line or success",
-             lambda: mutate_and_run(SAE, False))
+             lambda: mutate_and_run(SAE, "sae"))
+mstest.check("labels file: every dataset and attribute mutated, objects given second names; one error line or success",
+             lambda: mutate_and_run(LABELS, "labels"))
+mstest.check("probe file: every dataset and attribute mutated, probes given second names; one error line or success",
+             lambda: mutate_and_run(PROBE, "probe"))
 mstest.finish()
