@@ -490,6 +490,8 @@ struct ms_acts_writer {
     size_t *row;         // (n_sites) floats per row
     int64_t n_seq;
     uint16_t *half;      // (batch, max row) float16 staging
+    hsize_t *chunk_rows; // (n_sites) rows per chunk where whole chunks go straight to the file, else 0
+    uint8_t *stage;      // one chunk of the largest such site + its checksum (direct_setup)
 };
 
 
@@ -574,6 +576,60 @@ static int write_rows(hid_t ds, hid_t mtype, hsize_t row0, hsize_t n, const void
     H5Sclose(ms);
     H5Sclose(sp);
     return rc < 0 ? -1 : 0;
+}
+
+static int set_rows(hid_t ds, hsize_t n);
+
+// Sites whose chunks can be written whole by ms_h5_write_chunk_checksummed: chunked by whole rows,
+// Fletcher-32 the only filter (no --compress), stored as little-endian floats of the size written
+// (f32, or f16 from to_f16) on a little-endian machine. Sets w->chunk_rows and sizes w->stage.
+static void direct_setup(ms_acts_writer *w) {
+    size_t stage = 0;
+    w->chunk_rows = ms_calloc((size_t)(w->n_sites ? w->n_sites : 1), sizeof *w->chunk_rows);
+    for (int i = 0; i < w->n_sites; i++) {
+        hid_t dcpl = H5Dget_create_plist(w->ds[i]), t = H5Dget_type(w->ds[i]), sp = H5Dget_space(w->ds[i]);
+        const int nd = H5Sget_simple_extent_ndims(sp);
+        hsize_t chunk[8], dims[8];
+        unsigned flags, cd[4];
+        size_t ncd = 4;
+        const size_t elem = w->f16t >= 0 ? 2 : 4;
+        int ok = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && nd >= 1 && nd <= 8 && H5Pget_layout(dcpl) == H5D_CHUNKED &&
+                 H5Pget_chunk(dcpl, nd, chunk) == nd && H5Sget_simple_extent_dims(sp, dims, NULL) == nd &&
+                 H5Pget_nfilters(dcpl) == 1 && H5Pget_filter2(dcpl, 0, &flags, &ncd, cd, 0, NULL, NULL) == H5Z_FILTER_FLETCHER32 &&
+                 H5Tget_class(t) == H5T_FLOAT && H5Tget_size(t) == elem && H5Tget_order(t) == H5T_ORDER_LE;
+        size_t row = 1;
+        for (int j = 1; ok && j < nd; j++) {
+            ok = chunk[j] == dims[j];
+            row *= dims[j];
+        }
+        ok = ok && row == w->row[i];
+        if (ok) {
+            w->chunk_rows[i] = chunk[0];
+            if (chunk[0] * row * elem > stage) stage = chunk[0] * row * elem;
+        }
+        H5Sclose(sp);
+        H5Tclose(t);
+        H5Pclose(dcpl);
+    }
+    w->stage = stage ? ms_aligned_alloc(stage + 64) : NULL;
+}
+
+// Rows [row0, row0 + n) of site i as whole chunks, straight to the file (a 2 x 256 x 768 f32 batch per
+// hook spent twice as long in HDF5's chunk cache, filter copies and its byte-wise checksum as the
+// checksum and one write take: README "Performance"). -1 when the rows do not cover whole chunks
+// (the caller writes them through H5Dwrite) or a write failed (then HDF5's error stack says why).
+static int write_rows_direct(ms_acts_writer *w, int i, hsize_t row0, hsize_t n, const float *rows) {
+    const hsize_t cr = w->chunk_rows[i];
+    if (!cr || row0 % cr || n % cr || set_rows(w->ds[i], row0 + n)) return -1;
+    const size_t per_chunk = cr * w->row[i], bytes = per_chunk * (w->f16t >= 0 ? 2 : 4);
+    for (hsize_t r = 0; r < n; r += cr) {
+        hsize_t offset[8] = {row0 + r};
+        const float *src = rows + r * w->row[i];
+        if (w->f16t >= 0) to_f16((uint16_t *)w->stage, src, per_chunk);
+        if (ms_h5_write_chunk_checksummed(w->ds[i], offset, w->f16t >= 0 ? (const void *)w->stage : (const void *)src,
+                                          bytes, w->stage)) return -2;
+    }
+    return 0;
 }
 
 static int set_rows(hid_t ds, hsize_t n) {
@@ -699,6 +755,7 @@ ms_acts_writer *ms_acts_writer_create(const char *path, const ms_acts_header *hd
         ms_acts_writer_abort(w);
         return NULL;
     }
+    direct_setup(w);
     return w;
 }
 
@@ -855,6 +912,7 @@ ms_acts_writer *ms_acts_writer_resume(const char *path, const char *out_path, co
         ms_acts_writer_abort(w);
         return NULL;
     }
+    direct_setup(w);
     return w;
 }
 
@@ -883,6 +941,9 @@ int ms_acts_writer_token_row(ms_acts_writer *w, int64_t r, int32_t *row) {
 int ms_acts_writer_append(ms_acts_writer *w, int B, const int32_t *tok, const float *const *rows, int64_t n_tokens) {
     int bad = write_rows(w->tok, H5T_NATIVE_INT32, (hsize_t)w->n_seq, (hsize_t)B, tok);
     for (int i = 0; i < w->n_sites && !bad; i++) {
+        const int direct = write_rows_direct(w, i, (hsize_t)w->n_seq, (hsize_t)B, rows[i]);
+        if (direct == 0) continue;
+        if (direct == -2) { bad = 1; break; }
         if (w->f16t >= 0) {
             to_f16(w->half, rows[i], (size_t)B * w->row[i]);
             bad |= write_rows(w->ds[i], w->f16t, (hsize_t)w->n_seq, (hsize_t)B, w->half);
@@ -918,7 +979,7 @@ int ms_acts_writer_rewind(ms_acts_writer *w, int64_t n_seq, int64_t max_tokens) 
 
 static void writer_free(ms_acts_writer *w) {
     if (w->f16t >= 0) H5Tclose(w->f16t);
-    free(w->ds); free(w->row); free(w->half); free(w->path);
+    free(w->ds); free(w->row); free(w->half); free(w->path); free(w->chunk_rows); free(w->stage);
     free(w);
 }
 

@@ -538,3 +538,43 @@ char *ms_h5_read_attr_str(hid_t loc, const char *name) {
     if (!is_str) return NULL; // lenient by contract: a non-string is "absent" here
     return ms_h5_get_attr_str(loc, name, MS_H5_OPTIONAL, &v) == 0 ? v : NULL;
 }
+
+uint32_t ms_h5_fletcher32(const void *data, size_t len) {
+    const uint8_t *p = data;
+    size_t words = len / 2;
+    uint32_t s1 = 0, s2 = 0;
+    while (words > 0) {
+        const uint32_t n = words > 360 ? 360 : (uint32_t)words;
+        // After word j of the block (j = 0..n-1): s1 += w_j, s2 += s1. So at the block's end
+        // s1 += Σ w_j and s2 += n·s1 + Σ (n - j)·w_j; uint32 arithmetic wraps the same in any
+        // order, so these equal libhdf5's word-by-word sums bit for bit, overflow included.
+        uint32_t a = 0, b = 0;
+        for (uint32_t j = 0; j < n; j++) {
+            const uint32_t w = (uint32_t)p[2 * j] << 8 | p[2 * j + 1];
+            a += w;
+            b += (n - j) * w;
+        }
+        s2 += n * s1 + b;
+        s1 += a;
+        s1 = (s1 & 0xffff) + (s1 >> 16);
+        s2 = (s2 & 0xffff) + (s2 >> 16);
+        p += 2 * (size_t)n;
+        words -= n;
+    }
+    if (len % 2) {
+        s1 += (uint32_t)*p << 8;
+        s2 += s1;
+        s1 = (s1 & 0xffff) + (s1 >> 16);
+        s2 = (s2 & 0xffff) + (s2 >> 16);
+    }
+    s1 = (s1 & 0xffff) + (s1 >> 16);
+    s2 = (s2 & 0xffff) + (s2 >> 16);
+    return s2 << 16 | s1;
+}
+
+int ms_h5_write_chunk_checksummed(hid_t ds, const hsize_t *offset, const void *bytes, size_t n, uint8_t *stage) {
+    if (bytes != stage) memcpy(stage, bytes, n);
+    const uint32_t sum = ms_h5_fletcher32(stage, n);
+    memcpy(stage + n, &sum, sizeof sum); // the filter's byte order: the machine's (libhdf5 reads either)
+    return H5Dwrite_chunk(ds, H5P_DEFAULT, 0, offset, n + sizeof sum, stage) < 0 ? -1 : 0;
+}

@@ -59,6 +59,18 @@ int ms_h5_check_storage(hid_t loc, const char *file, const char *name);
 // INT64_MAX). Use it instead of H5Sget_simple_extent_npoints, whose hssize_t product wraps: dims like
 // 2^32+1 x 2^32-1 read as a single element, and a buffer sized by it overflows.
 int64_t ms_h5_npoints(hid_t space);
+// The Fletcher-32 checksum HDF5's filter (H5Pset_fletcher32) appends to a stored chunk, in the same
+// arithmetic (16-bit big-endian words, two sums folded to 16 bits every 360 words, a last odd byte as
+// the high half of a word), with each 360-word block summed in independent lanes so that it
+// vectorises: libhdf5's own loop is one dependent add per 2 bytes (~2 GB/s, half of a capture's HDF5
+// time). tests/test_h5_direct.c checks it against libhdf5's H5_checksum_fletcher32.
+uint32_t ms_h5_fletcher32(const void *data, size_t len);
+// Writes chunk `index` (its first element's offsets: row index * chunk rows, 0, ...) of a dataset whose
+// only filter is Fletcher-32, straight to the file (H5Dwrite_chunk): bytes (the whole chunk) are
+// checksummed into stage (room for bytes + 4; bytes may already be at stage: no copy) and written
+// with the checksum appended, as the filter would store it. Skips HDF5's chunk cache and filter
+// pipeline, which copy every chunk twice. 0 / -1 (HDF5's error stack holds why).
+int ms_h5_write_chunk_checksummed(hid_t ds, const hsize_t *offset, const void *bytes, size_t n, uint8_t *stage);
 int ms_h5_attr_int(hid_t loc, const char *name, int64_t v);
 int ms_h5_attr_float(hid_t loc, const char *name, double v);
 int ms_h5_attr_str(hid_t loc, const char *name, const char *v);
