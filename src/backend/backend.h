@@ -18,6 +18,7 @@
 // OpenMP state.
 #ifndef MS_BACKEND_H
 #define MS_BACKEND_H
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -57,40 +58,101 @@ static inline float ms_expf(float x) {
 // cannot vectorise it. The partials are independent, so each step is one vector add, and the order
 // is still fixed: the same bits on every call and every thread count.
 #define MS_LANES 16
-static inline float ms_fold_lanes(float *acc) {
-    for (int w = MS_LANES / 2; w > 0; w /= 2)
-        for (int l = 0; l < w; l++) acc[l] += acc[l + w];
-    return acc[0];
+// The partials live in one vector (GCC/Clang vector extensions) and are folded in registers by
+// shuffles: kept as a float array, they went through memory, and the fold's 8-, 4- and 2-wide loads
+// at offsets into the loop's 64-byte store stalled on store forwarding; short rows (an attention
+// tile's 64-128 keys) spent as long folding as summing. Same pairwise order, so the same bits.
+typedef float ms_f32x16 __attribute__((vector_size(64)));
+typedef float ms_f32x8 __attribute__((vector_size(32)));
+typedef float ms_f32x4 __attribute__((vector_size(16)));
+typedef int32_t ms_i32x8 __attribute__((vector_size(32)));
+typedef int32_t ms_i32x4 __attribute__((vector_size(16)));
+// Vectors are passed by pointer, never by value: a 64-byte vector argument's ABI depends on whether
+// AVX-512 is enabled, and compilers warn about it in builds without -march=native.
+static inline void ms_lanes_load(ms_f32x16 *v, const float *x) { memcpy(v, x, sizeof *v); }
+static inline float ms_fold_vec(const ms_f32x16 *v) {
+    const ms_f32x8 s8 = __builtin_shufflevector(*v, *v, 0, 1, 2, 3, 4, 5, 6, 7) +
+                        __builtin_shufflevector(*v, *v, 8, 9, 10, 11, 12, 13, 14, 15);
+    const ms_f32x4 s4 = __builtin_shufflevector(s8, s8, 0, 1, 2, 3) + __builtin_shufflevector(s8, s8, 4, 5, 6, 7);
+    const float s0 = s4[0] + s4[2], s1 = s4[1] + s4[3];
+    return s0 + s1;
 }
-// Σ x[i]
+static inline float ms_fold_lanes(const float *acc) {
+    ms_f32x16 v;
+    ms_lanes_load(&v, acc);
+    return ms_fold_vec(&v);
+}
+// The same fold for a max: lane l becomes v[l + w] > v[l] ? v[l + w] : v[l].
+static inline float ms_fold_vec_max(const ms_f32x16 *v) {
+    const ms_f32x8 lo8 = __builtin_shufflevector(*v, *v, 0, 1, 2, 3, 4, 5, 6, 7);
+    const ms_f32x8 hi8 = __builtin_shufflevector(*v, *v, 8, 9, 10, 11, 12, 13, 14, 15);
+    const ms_i32x8 gt8 = hi8 > lo8;
+    const ms_f32x8 m8 = (ms_f32x8)(((ms_i32x8)hi8 & gt8) | ((ms_i32x8)lo8 & ~gt8));
+    const ms_f32x4 lo4 = __builtin_shufflevector(m8, m8, 0, 1, 2, 3), hi4 = __builtin_shufflevector(m8, m8, 4, 5, 6, 7);
+    const ms_i32x4 gt4 = hi4 > lo4;
+    const ms_f32x4 m4 = (ms_f32x4)(((ms_i32x4)hi4 & gt4) | ((ms_i32x4)lo4 & ~gt4));
+    const float m0 = m4[2] > m4[0] ? m4[2] : m4[0], m1 = m4[3] > m4[1] ? m4[3] : m4[1];
+    return m1 > m0 ? m1 : m0;
+}
+// x[0..n) (n < MS_LANES) in lanes 0..n-1, pad in the others.
+static inline void ms_lanes_load_part(ms_f32x16 *v, const float *x, int n, float pad) {
+    float t[MS_LANES];
+    for (int l = 0; l < MS_LANES; l++) t[l] = l < n ? x[l] : pad;
+    ms_lanes_load(v, t);
+}
+// Σ x[i]. A partial group's missing lanes add -0, which leaves every partial as it was.
 static inline float ms_sum(const float *x, int n) {
-    float acc[MS_LANES] = {0};
+    ms_f32x16 acc = {0}, v;
     int i = 0;
-    for (; i + MS_LANES <= n; i += MS_LANES)
-        for (int l = 0; l < MS_LANES; l++) acc[l] += x[i + l];
-    for (int l = 0; i + l < n; l++) acc[l] += x[i + l];
-    return ms_fold_lanes(acc);
+    for (; i + MS_LANES <= n; i += MS_LANES) {
+        ms_lanes_load(&v, x + i);
+        acc += v;
+    }
+    if (i < n) {
+        ms_lanes_load_part(&v, x + i, n - i, -0.0f);
+        acc += v;
+    }
+    return ms_fold_vec(&acc);
 }
 // Σ (x[i] - c)²
 static inline float ms_sum_sq_dev(const float *x, int n, float c) {
-    float acc[MS_LANES] = {0};
+    ms_f32x16 acc = {0}, v;
     int i = 0;
-    for (; i + MS_LANES <= n; i += MS_LANES)
-        for (int l = 0; l < MS_LANES; l++) { const float d = x[i + l] - c; acc[l] += d * d; }
-    for (int l = 0; i + l < n; l++) { const float d = x[i + l] - c; acc[l] += d * d; }
-    return ms_fold_lanes(acc);
+    for (; i + MS_LANES <= n; i += MS_LANES) {
+        ms_lanes_load(&v, x + i);
+        v -= c;
+        acc += v * v;
+    }
+    if (i < n) {
+        float t[MS_LANES];
+        for (int l = 0; l < MS_LANES; l++) t[l] = i + l < n ? (x[i + l] - c) * (x[i + l] - c) : -0.0f;
+        ms_lanes_load(&v, t);
+        acc += v;
+    }
+    return ms_fold_vec(&acc);
 }
-// max(m0, x[0..n)), NaNs skipped (as `x > m ? x : m` does)
+// *acc = max(*acc, x) per lane, as `x > m ? x : m` (a NaN x leaves m).
+static inline void ms_lanes_max(ms_f32x16 *acc, const ms_f32x16 *x) {
+    typedef int32_t i32x16 __attribute__((vector_size(64)));
+    const i32x16 gt = *x > *acc;
+    *acc = (ms_f32x16)(((i32x16)*x & gt) | ((i32x16)*acc & ~gt));
+}
+// max(m0, x[0..n)), NaNs skipped; a partial group's missing lanes are -inf.
 static inline float ms_max(const float *x, int n, float m0) {
-    float acc[MS_LANES];
-    for (int l = 0; l < MS_LANES; l++) acc[l] = m0;
+    float init[MS_LANES];
+    for (int l = 0; l < MS_LANES; l++) init[l] = m0;
+    ms_f32x16 acc, v;
+    ms_lanes_load(&acc, init);
     int i = 0;
-    for (; i + MS_LANES <= n; i += MS_LANES)
-        for (int l = 0; l < MS_LANES; l++) acc[l] = x[i + l] > acc[l] ? x[i + l] : acc[l];
-    for (int l = 0; i + l < n; l++) acc[l] = x[i + l] > acc[l] ? x[i + l] : acc[l];
-    for (int w = MS_LANES / 2; w > 0; w /= 2)
-        for (int l = 0; l < w; l++) acc[l] = acc[l + w] > acc[l] ? acc[l + w] : acc[l];
-    return acc[0];
+    for (; i + MS_LANES <= n; i += MS_LANES) {
+        ms_lanes_load(&v, x + i);
+        ms_lanes_max(&acc, &v);
+    }
+    if (i < n) {
+        ms_lanes_load_part(&v, x + i, n - i, -INFINITY);
+        ms_lanes_max(&acc, &v);
+    }
+    return ms_fold_vec_max(&acc);
 }
 
 // gelu_new of one value: 0.5 (1 + tanh(u)) = sigmoid(2u), so gelu_new(v) = v / (1 + exp(-2u)).

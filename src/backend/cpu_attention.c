@@ -87,27 +87,64 @@ static void scale_rows(float *x, int ld, int n, int w, const float *a) {
         for (int d = 0; d < w; d++) x[(size_t)i * ld + d] *= a[i];
 }
 
+// r[j] = exp(r[j] - m) for j in [a, b), returning their sum accumulated as ms_sum would over the
+// whole row with zeros outside [a, b) (element j in lane j % MS_LANES; a zero adds nothing to a
+// partial, which is never -0): the same bits as exp over the row followed by ms_sum.
+static float exp_sum_span(float *r, int a, int b, float m) {
+    float part[MS_LANES]; // a partial group: exp in its lanes, -0 (adds nothing) in the others
+    int j = a;
+    if (j % MS_LANES) {
+        const int g = j - j % MS_LANES;
+        for (int l = 0; l < MS_LANES; l++) part[l] = g + l >= j && g + l < b ? (r[g + l] = ms_expf(r[g + l] - m)) : -0.0f;
+        j = g + MS_LANES;
+    } else {
+        for (int l = 0; l < MS_LANES; l++) part[l] = -0.0f;
+    }
+    ms_f32x16 acc, v;
+    ms_lanes_load(&acc, part);
+    for (; j + MS_LANES <= b; j += MS_LANES) {
+        float e[MS_LANES];
+        for (int l = 0; l < MS_LANES; l++) e[l] = r[j + l] = ms_expf(r[j + l] - m);
+        ms_lanes_load(&v, e);
+        acc += v;
+    }
+    if (j < b) {
+        for (int l = 0; l < MS_LANES; l++) part[l] = j + l < b ? (r[j + l] = ms_expf(r[j + l] - m)) : -0.0f;
+        ms_lanes_load(&v, part);
+        acc += v;
+    }
+    return ms_fold_vec(&acc);
+}
+
 // One (ATT_QB, ATT_KB) tile of the online softmax: scores S of queries [t0, t0+nq) (absolute
 // positions pos0 + t) against keys [j0, j0+nk), soft-capped and masked (causal, window), folded into
-// the running row max mx and sum l. S becomes exp(S - mx_new); corr gets the factor by which each
-// row's earlier accumulation must shrink (exp(mx_old - mx_new); 0 while nothing was seen).
+// the running row max mx and sum l. S becomes exp(S - mx_new), 0 at masked keys; corr gets the
+// factor by which each row's earlier accumulation must shrink (exp(mx_old - mx_new); 0 while nothing
+// was seen). Each row works on the whole lane groups holding its visible keys [a, b) (a diagonal
+// tile's rows see part of it), the masked keys among them set to -inf so that their exp is 0 and adds
+// nothing: no per-key mask test, and no scalar tail per row (the tail of a causal row was as costly
+// as its vector part).
 static void att_tile_softmax(const ms_attention_io *io, int t0, int nq, int j0, int nk, float *S, float *mx, float *l,
                              float *corr) {
     for (int i = 0; i < nq; i++) {
         float *r = S + (size_t)i * ATT_KB;
         const int pos = io->pos0 + t0 + i, lo = io->window > 0 ? pos - io->window + 1 : 0;
+        int a = lo - j0 > 0 ? lo - j0 : 0, b = pos - j0 + 1 < nk ? pos - j0 + 1 : nk; // visible keys [j0+a, j0+b)
+        if (b < a) b = a;
         if (io->softcap > 0)
-            for (int j = 0; j < nk; j++) r[j] = io->softcap * tanhf(r[j] / io->softcap);
-        for (int j = 0; j < nk; j++)
-            if (j0 + j > pos || j0 + j < lo) r[j] = -INFINITY; // the future, or before the window
-        const float m = ms_max(r, nk, mx[i]);
+            for (int j = a; j < b; j++) r[j] = io->softcap * tanhf(r[j] / io->softcap);
+        const int a16 = a - a % MS_LANES, b16 = b % MS_LANES && b - b % MS_LANES + MS_LANES <= nk ? b - b % MS_LANES + MS_LANES : b;
+        for (int j = a16; j < a; j++) r[j] = -INFINITY; // before the window
+        for (int j = b; j < b16; j++) r[j] = -INFINITY; // the future
+        for (int j = 0; j < a16; j++) r[j] = 0.0f;
+        for (int j = b16; j < nk; j++) r[j] = 0.0f;
+        const float m = ms_max(r + a16, b16 - a16, mx[i]);
         if (m == -INFINITY) { // nothing visible yet: contributes nothing, accumulator stays 0
-            for (int j = 0; j < nk; j++) r[j] = 0.0f;
+            for (int j = a16; j < b16; j++) r[j] = 0.0f;
             corr[i] = 1.0f;
             continue;
         }
-        for (int j = 0; j < nk; j++) r[j] = ms_expf(r[j] - m); // masked: exp(-inf) = 0 exactly
-        const float sum = ms_sum(r, nk);
+        const float sum = exp_sum_span(r, a16, b16, m);
         corr[i] = ms_expf(mx[i] - m);
         l[i] = l[i] * corr[i] + sum;
         mx[i] = m;
