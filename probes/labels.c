@@ -83,8 +83,9 @@ static int pick_concept(const char *path, const char *name, ms_labels *l) {
     return -1;
 }
 
-// The labels of the open file f (see ms_labels_load); f stays open.
-static ms_labels *labels_read_file(hid_t f, const char *path, const char *name) {
+// The labels of the open file f (see ms_labels_load); f stays open. read_data 0: everything but the
+// arrays' values (their shapes and stored bytes still checked), for the rehearsal.
+static ms_labels *labels_read_file(hid_t f, const char *path, const char *name, int read_data) {
     ms_labels *l = ms_calloc(1, sizeof *l);
     int64_t dims[8];
     if (ms_h5_shape(f, "tokens", dims) != 2 || dims[0] < 0 || dims[1] < 1 || dims[1] > INT32_MAX ||
@@ -96,8 +97,10 @@ static ms_labels *labels_read_file(hid_t f, const char *path, const char *name) 
     if (ms_h5_check_storage(f, path, "tokens")) goto fail;
     l->n_seq = dims[0];
     l->ctx = (int)dims[1];
-    l->tokens = ms_malloc((size_t)(l->n_seq * l->ctx) * sizeof *l->tokens + 1);
-    if (ms_h5_read(f, path, "tokens", H5T_NATIVE_INT32, 2, dims, l->tokens)) goto fail;
+    if (read_data) {
+        l->tokens = ms_malloc((size_t)(l->n_seq * l->ctx) * sizeof *l->tokens + 1);
+        if (ms_h5_read(f, path, "tokens", H5T_NATIVE_INT32, 2, dims, l->tokens)) goto fail;
+    }
     if (list_concepts(f, path, l)) goto fail;
     if (name && pick_concept(path, name, l)) goto fail;
     l->labels = ms_calloc((size_t)l->n_concepts + 1, sizeof *l->labels);
@@ -110,6 +113,7 @@ static ms_labels *labels_read_file(hid_t f, const char *path, const char *name) 
             goto fail;
         }
         if (ms_h5_check_storage(f, path, ds)) goto fail;
+        if (!read_data) continue;
         l->labels[i] = ms_malloc((size_t)(l->n_seq * l->ctx) + 1);
         if (ms_h5_read(f, path, ds, H5T_NATIVE_UINT8, 2, dims, l->labels[i])) goto fail;
     }
@@ -119,11 +123,14 @@ fail:
     return NULL;
 }
 
-// ms_h5_open's rehearsal in its child: the load's reads in the load's order, on a fresh library.
+// ms_h5_open's rehearsal in its child: the load's metadata reads in the load's order (attributes,
+// the concept listing, every concept's shape and storage), on a fresh library; not the arrays, plain
+// datasets the walk samples (reading them twice would double a large file's memory and time, and
+// could outlast the walk's alarm).
 static void rehearse_labels_load(const char *path) {
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0) return;
-    ms_labels_free(labels_read_file(f, path, NULL));
+    ms_labels_free(labels_read_file(f, path, NULL, 0));
     H5Fclose(f);
 }
 
@@ -132,7 +139,7 @@ ms_labels *ms_labels_load(const char *path, const char *name) {
     if (!ms_file_exists(path)) { ms_error("%s: no such file", path); return NULL; }
     hid_t f = ms_h5_open_rehearsed(path, H5F_ACC_RDONLY, "cannot open as HDF5", rehearse_labels_load);
     if (f < 0) return NULL;
-    ms_labels *l = labels_read_file(f, path, name);
+    ms_labels *l = labels_read_file(f, path, name, 1);
     H5Fclose(f);
     return l;
 }

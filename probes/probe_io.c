@@ -66,12 +66,25 @@ static herr_t collect(hid_t g, const char *name, const H5L_info_t *info, void *d
     return 0;
 }
 
-static int load_fit(hid_t root, const char *path, ms_probe_fit *f, int d) {
+// Fit k of p->fits from /probes/<concept>. seen (2 per fit): the addresses of the weight datasets of
+// fits 0..k-1; a dataset shared with an earlier fit is refused, as names aliasing one group are.
+static int load_fit(hid_t root, const char *path, ms_probe_fit *f, int d, haddr_t *seen, int k) {
     hid_t g = H5Gopen2(root, f->concept, H5P_DEFAULT);
     if (g < 0) { ms_error("%s: /probes/%s is not a group", path, f->concept); return -1; }
     int64_t shape[1] = {d}, it = 0;
     char *solver = NULL;
     if (ms_h5_check_storage(g, path, "weight") || ms_h5_check_storage(g, path, "weight_std")) { H5Gclose(g); return -1; }
+    for (int w = 0; w < 2; w++) {
+        H5O_info_t oi;
+        if (H5Oget_info_by_name(g, w ? "weight_std" : "weight", &oi, H5P_DEFAULT) < 0) { H5Gclose(g); return -1; }
+        for (int j = 0; j < 2 * k + w; j++)
+            if (seen[j] == oi.addr) {
+                ms_error("%s: /probes/%s/%s links to another probe's dataset", path, f->concept, w ? "weight_std" : "weight");
+                H5Gclose(g);
+                return -1;
+            }
+        seen[2 * k + w] = oi.addr;
+    }
     f->weight = ms_malloc((size_t)d * sizeof(double));
     f->weight_std = ms_malloc((size_t)d * sizeof(double));
     int rc = ms_h5_read(g, path, "weight", H5T_NATIVE_DOUBLE, 1, shape, f->weight);
@@ -148,7 +161,9 @@ static ms_probe_set *probe_read_file(hid_t f, const char *path) {
                                   : "cannot list the probes");
             rc = 1;
         }
-        for (int k = 0; k < p->n_fits && !rc; k++) rc = load_fit(g, path, &p->fits[k], p->d);
+        haddr_t *seen = ms_malloc((size_t)(2 * p->n_fits + 1) * sizeof *seen);
+        for (int k = 0; k < p->n_fits && !rc; k++) rc = load_fit(g, path, &p->fits[k], p->d, seen, k);
+        free(seen);
         H5Gclose(g);
     }
     free(kind);

@@ -67,6 +67,7 @@ typedef float ms_f32x8 __attribute__((vector_size(32)));
 typedef float ms_f32x4 __attribute__((vector_size(16)));
 typedef int32_t ms_i32x8 __attribute__((vector_size(32)));
 typedef int32_t ms_i32x4 __attribute__((vector_size(16)));
+// __builtin_shufflevector: GCC 12 or later (Debian 12's), or Clang.
 // Vectors are passed by pointer, never by value: a 64-byte vector argument's ABI depends on whether
 // AVX-512 is enabled, and compilers warn about it in builds without -march=native.
 static inline void ms_lanes_load(ms_f32x16 *v, const float *x) { memcpy(v, x, sizeof *v); }
@@ -123,11 +124,11 @@ static inline float ms_sum_sq_dev(const float *x, int n, float c) {
         v -= c;
         acc += v * v;
     }
-    if (i < n) {
+    if (i < n) { // missing lanes hold d = 0: d * d adds +0 to a partial that is never -0
         float t[MS_LANES];
-        for (int l = 0; l < MS_LANES; l++) t[l] = i + l < n ? (x[i + l] - c) * (x[i + l] - c) : -0.0f;
+        for (int l = 0; l < MS_LANES; l++) t[l] = i + l < n ? x[i + l] - c : 0.0f;
         ms_lanes_load(&v, t);
-        acc += v;
+        acc += v * v; // the main loop's expression, so a compiler that contracts it to an FMA does so in both
     }
     return ms_fold_vec(&acc);
 }

@@ -87,21 +87,13 @@ static void scale_rows(float *x, int ld, int n, int w, const float *a) {
         for (int d = 0; d < w; d++) x[(size_t)i * ld + d] *= a[i];
 }
 
-// r[j] = exp(r[j] - m) for j in [a, b), returning their sum accumulated as ms_sum would over the
-// whole row with zeros outside [a, b) (element j in lane j % MS_LANES; a zero adds nothing to a
-// partial, which is never -0): the same bits as exp over the row followed by ms_sum.
+// r[j] = exp(r[j] - m) for j in [a, b) (a a multiple of MS_LANES), returning their sum accumulated as
+// ms_sum would over the whole row with zeros outside [a, b): element j in lane j % MS_LANES, and
+// missing lanes of a last partial group add +0, which leaves a partial of exps (never -0) as it was.
+// The same bits as exp over the row followed by ms_sum.
 static float exp_sum_span(float *r, int a, int b, float m) {
-    float part[MS_LANES]; // a partial group: exp in its lanes, -0 (adds nothing) in the others
+    ms_f32x16 acc = {0}, v;
     int j = a;
-    if (j % MS_LANES) {
-        const int g = j - j % MS_LANES;
-        for (int l = 0; l < MS_LANES; l++) part[l] = g + l >= j && g + l < b ? (r[g + l] = ms_expf(r[g + l] - m)) : -0.0f;
-        j = g + MS_LANES;
-    } else {
-        for (int l = 0; l < MS_LANES; l++) part[l] = -0.0f;
-    }
-    ms_f32x16 acc, v;
-    ms_lanes_load(&acc, part);
     for (; j + MS_LANES <= b; j += MS_LANES) {
         float e[MS_LANES];
         for (int l = 0; l < MS_LANES; l++) e[l] = r[j + l] = ms_expf(r[j + l] - m);
@@ -109,7 +101,8 @@ static float exp_sum_span(float *r, int a, int b, float m) {
         acc += v;
     }
     if (j < b) {
-        for (int l = 0; l < MS_LANES; l++) part[l] = j + l < b ? (r[j + l] = ms_expf(r[j + l] - m)) : -0.0f;
+        float part[MS_LANES];
+        for (int l = 0; l < MS_LANES; l++) part[l] = j + l < b ? (r[j + l] = ms_expf(r[j + l] - m)) : 0.0f;
         ms_lanes_load(&v, part);
         acc += v;
     }

@@ -596,7 +596,7 @@ static void direct_setup(ms_acts_writer *w) {
         int ok = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && nd >= 1 && nd <= 8 && H5Pget_layout(dcpl) == H5D_CHUNKED &&
                  H5Pget_chunk(dcpl, nd, chunk) == nd && H5Sget_simple_extent_dims(sp, dims, NULL) == nd &&
                  H5Pget_nfilters(dcpl) == 1 && H5Pget_filter2(dcpl, 0, &flags, &ncd, cd, 0, NULL, NULL) == H5Z_FILTER_FLETCHER32 &&
-                 H5Tget_class(t) == H5T_FLOAT && H5Tget_size(t) == elem && H5Tget_order(t) == H5T_ORDER_LE;
+                 H5Tequal(t, w->f16t >= 0 ? w->f16t : H5T_IEEE_F32LE) > 0; // the bytes written, exactly
         size_t row = 1;
         for (int j = 1; ok && j < nd; j++) {
             ok = chunk[j] == dims[j];
@@ -617,11 +617,12 @@ static void direct_setup(ms_acts_writer *w) {
 // Rows [row0, row0 + n) of site i as whole chunks, straight to the file: HDF5's own path copies each
 // chunk through its chunk cache and filter and checksums it at ~2 GB/s, which was ~9 % of a bf16
 // capture of 12 hooks at 4 x 256 tokens; this path ~5 % (README "Performance"). -1 when the rows do
-// not cover whole chunks (the caller writes them through H5Dwrite); -2 when a write failed (HDF5's
-// error stack says why).
+// not cover whole chunks (the caller writes them through H5Dwrite); -2 when growing the dataset or a
+// write failed (HDF5's error stack says why).
 static int write_rows_direct(ms_acts_writer *w, int i, hsize_t row0, hsize_t n, const float *rows) {
     const hsize_t cr = w->chunk_rows[i];
-    if (!cr || row0 % cr || n % cr || set_rows(w->ds[i], row0 + n)) return -1;
+    if (!cr || row0 % cr || n % cr) return -1;
+    if (set_rows(w->ds[i], row0 + n)) return -2;
     const size_t per_chunk = cr * w->row[i], bytes = per_chunk * (w->f16t >= 0 ? 2 : 4);
     for (hsize_t r = 0; r < n; r += cr) {
         hsize_t offset[8] = {row0 + r};

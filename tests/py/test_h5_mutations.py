@@ -105,12 +105,16 @@ def consumers(acts, sae):
 
 
 def link_mutations(f, group):
-    """A second name for each object of group: a hard link to it, a soft link, an external link."""
+    """A second name for each object of group: a hard link to it, a soft link, an external link (each
+    must be refused in one line that says so)."""
     for name in list(f[group]):
         yield f"hard link {group}/{name}", lambda g, n=name: g[group].__setitem__(n + "_again", g[group][n])
         yield f"soft link {group}/{name}", lambda g, n=name: g[group].__setitem__(n + "_again", h5py.SoftLink(f"/{group}/{n}"))
         yield f"external link {group}/{name}", lambda g, n=name: g[group].__setitem__(
             n + "_again", h5py.ExternalLink(ACTS, "/tokens"))
+        if group == "probes":  # a group of its own whose weights are another probe's datasets
+            yield f"shared weights link {group}/{name}", lambda g, n=name: [
+                g[group].require_group(n + "_again").__setitem__(w, g[group][n][w]) for w in ("weight", "weight_std")]
 
 
 def probe_consumers(labels, probe):
@@ -150,6 +154,8 @@ def mutate_and_run(src, kind):
         errors = [x for x in p.stderr.splitlines() if "error" in x.lower()]
         if p.returncode < 0 or p.returncode >= 128 or "Sanitizer" in p.stderr or "runtime error" in p.stderr:
             bad.append(f"{what}: {cmd[:2]} crashed rc={p.returncode}: {p.stderr[-400:]}")
+        elif " link " in what and (p.returncode == 0 or len(errors) != 1 or "link" not in errors[0]):
+            bad.append(f"{what}: {cmd[:2]} not refused as a second name: rc={p.returncode} {errors[:2]}")
         elif p.returncode != 0 and (len(errors) != 1 or not any(x in errors[0] for x in ("mutant.h5", "acts.h5", "labels.h5"))):
             bad.append(f"{what}: {cmd[:2]} gave {len(errors)} error lines: {errors[:3]}")
     assert not bad, f"{len(bad)} of {len(muts)} mutants mishandled:\n" + "\n".join(bad[:20])
