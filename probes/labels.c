@@ -19,29 +19,6 @@ void ms_labels_free(ms_labels *l) {
     free(l);
 }
 
-// Lists /concepts/<name>. Only hard links, each to its own dataset: a soft or external link could
-// point anywhere (another file), and many names linked to one dataset would make the load allocate
-// an [n_seq, ctx] array per name out of a few bytes of file.
-typedef struct {
-    ms_labels *l;
-    haddr_t *seen;
-    int bad;
-} concept_list;
-
-static herr_t collect_name(hid_t g, const char *name, const H5L_info_t *info, void *data) {
-    (void)g;
-    concept_list *c = data;
-    ms_labels *l = c->l;
-    if (info->type != H5L_TYPE_HARD) { c->bad = 1; return 1; }
-    for (int i = 0; i < l->n_concepts; i++)
-        if (c->seen[i] == info->u.address) { c->bad = 2; return 1; }
-    l->names = ms_realloc(l->names, (size_t)(l->n_concepts + 1) * sizeof *l->names);
-    c->seen = ms_realloc(c->seen, (size_t)(l->n_concepts + 1) * sizeof *c->seen);
-    c->seen[l->n_concepts] = info->u.address;
-    l->names[l->n_concepts++] = ms_strdup(name);
-    return 0;
-}
-
 // Fills l->names with every /concepts/<name> (H5Literate by name: sorted).
 static int list_concepts(hid_t f, const char *path, ms_labels *l) {
     if (H5Lexists(f, "concepts", H5P_DEFAULT) <= 0) {
@@ -50,13 +27,10 @@ static int list_concepts(hid_t f, const char *path, ms_labels *l) {
     }
     hid_t g = H5Gopen2(f, "concepts", H5P_DEFAULT);
     if (g < 0) { ms_error("%s: /concepts is not a group", path); return -1; }
-    hsize_t idx = 0;
-    concept_list c = {l, NULL, 0};
-    herr_t rc = H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_name, &c);
+    const int rc = ms_h5_list_distinct(g, &l->names, &l->n_concepts); // only hard links, each its own dataset
     H5Gclose(g);
-    free(c.seen);
-    if (c.bad == 1) { ms_error("%s: /concepts holds a soft or external link (each concept is a dataset of its own)", path); return -1; }
-    if (c.bad == 2) { ms_error("%s: two names in /concepts link to the same dataset", path); return -1; }
+    if (rc == 1) { ms_error("%s: /concepts holds a soft or external link (each concept is a dataset of its own)", path); return -1; }
+    if (rc == 2) { ms_error("%s: two names in /concepts link to the same dataset", path); return -1; }
     if (rc < 0) { ms_error("%s: cannot list /concepts", path); return -1; }
     return 0;
 }

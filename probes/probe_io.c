@@ -42,30 +42,6 @@ int ms_probe_save(const char *path, const ms_probe_set *p, const ms_probe_opts *
     return ms_h5_atomic_end(&out, !rc);
 }
 
-// Lists /probes/<concept>. Only hard links, each to its own object: a soft or external link could
-// point anywhere (another file), and many names linked to one group would make the load allocate a
-// weight vector per name out of a few bytes of file (a 1 MB file could ask for tens of GB).
-typedef struct {
-    ms_probe_set *p;
-    haddr_t *seen;
-    int bad;
-} probe_list;
-
-static herr_t collect(hid_t g, const char *name, const H5L_info_t *info, void *data) {
-    (void)g;
-    probe_list *l = data;
-    ms_probe_set *p = l->p;
-    if (info->type != H5L_TYPE_HARD) { l->bad = 1; return 1; }
-    for (int k = 0; k < p->n_fits; k++)
-        if (l->seen[k] == info->u.address) { l->bad = 2; return 1; }
-    p->fits = ms_realloc(p->fits, (size_t)(p->n_fits + 1) * sizeof *p->fits);
-    l->seen = ms_realloc(l->seen, (size_t)(p->n_fits + 1) * sizeof *l->seen);
-    memset(&p->fits[p->n_fits], 0, sizeof *p->fits);
-    l->seen[p->n_fits] = info->u.address;
-    p->fits[p->n_fits++].concept = ms_strdup(name);
-    return 0;
-}
-
 // Fit k of p->fits from /probes/<concept>. seen (2 per fit): the addresses of the weight datasets of
 // fits 0..k-1; a dataset shared with an earlier fit is refused, as names aliasing one group are.
 static int load_fit(hid_t root, const char *path, ms_probe_fit *f, int d, haddr_t *seen, int k) {
@@ -150,15 +126,18 @@ static ms_probe_set *probe_read_file(hid_t f, const char *path) {
     hid_t g = rc ? -1 : H5Gopen2(f, "probes", H5P_DEFAULT);
     if (!rc && g < 0) { ms_error("%s: no /probes group", path); rc = 1; }
     if (g >= 0) {
-        hsize_t idx = 0;
-        probe_list l = {p, NULL, 0};
-        if (H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, collect, &l) < 0 && !l.bad) l.bad = 3;
-        free(l.seen);
-        if (l.bad) {
+        char **names = NULL;
+        int n = 0;
+        const int listed = ms_h5_list_distinct(g, &names, &n); // only hard links, each its own group
+        p->fits = ms_calloc((size_t)n + 1, sizeof *p->fits);
+        for (int k = 0; k < n; k++) p->fits[k].concept = names[k];
+        p->n_fits = n;
+        free(names);
+        if (listed) {
             ms_error("%s: /probes: %s", path,
-                     l.bad == 1 ? "holds a soft or external link (a probe is a group of its own)"
-                     : l.bad == 2 ? "two probe names link to the same group"
-                                  : "cannot list the probes");
+                     listed == 1 ? "holds a soft or external link (a probe is a group of its own)"
+                     : listed == 2 ? "two probe names link to the same group"
+                                   : "cannot list the probes");
             rc = 1;
         }
         haddr_t *seen = ms_malloc((size_t)(2 * p->n_fits + 1) * sizeof *seen);

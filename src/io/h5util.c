@@ -578,3 +578,33 @@ int ms_h5_write_chunk_checksummed(hid_t ds, const hsize_t *offset, const void *b
     memcpy(stage + n, &sum, sizeof sum); // the filter's byte order: the machine's (libhdf5 reads either)
     return H5Dwrite_chunk(ds, H5P_DEFAULT, 0, offset, n + sizeof sum, stage) < 0 ? -1 : 0;
 }
+
+typedef struct {
+    char ***names;
+    int *n;
+    haddr_t *seen;
+    int bad;
+} distinct_list;
+
+static herr_t list_distinct_cb(hid_t g, const char *name, const H5L_info_t *info, void *data) {
+    (void)g;
+    distinct_list *d = data;
+    if (info->type != H5L_TYPE_HARD) { d->bad = 1; return 1; }
+    for (int i = 0; i < *d->n; i++)
+        if (d->seen[i] == info->u.address) { d->bad = 2; return 1; }
+    *d->names = ms_realloc(*d->names, (size_t)(*d->n + 1) * sizeof **d->names);
+    d->seen = ms_realloc(d->seen, (size_t)(*d->n + 1) * sizeof *d->seen);
+    d->seen[*d->n] = info->u.address;
+    (*d->names)[(*d->n)++] = ms_strdup(name);
+    return 0;
+}
+
+int ms_h5_list_distinct(hid_t g, char ***names, int *n) {
+    *names = NULL;
+    *n = 0;
+    hsize_t idx = 0;
+    distinct_list d = {names, n, NULL, 0};
+    const herr_t rc = H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, list_distinct_cb, &d);
+    free(d.seen);
+    return d.bad ? d.bad : rc < 0 ? -1 : 0;
+}

@@ -71,6 +71,12 @@ uint32_t ms_h5_fletcher32(const void *data, size_t len);
 // with the checksum appended, as the filter would store it. Skips HDF5's chunk cache and filter
 // pipeline, which copy every chunk twice. 0 / -1 (HDF5's error stack holds why).
 int ms_h5_write_chunk_checksummed(hid_t ds, const hsize_t *offset, const void *bytes, size_t n, uint8_t *stage);
+// The names of group g's links in name order, when each is a hard link to an object no other name
+// links to: a soft or external link could point anywhere (another file), and many names for one
+// object would let a few bytes of file stand for many objects a reader allocates for. Returns 0, 1
+// (a soft or external link), 2 (two names for one object) or -1 (not listable); *names (malloc'ed,
+// *n of them, each malloc'ed) holds what was listed before any refusal, for the caller to free.
+int ms_h5_list_distinct(hid_t g, char ***names, int *n);
 int ms_h5_attr_int(hid_t loc, const char *name, int64_t v);
 int ms_h5_attr_float(hid_t loc, const char *name, double v);
 int ms_h5_attr_str(hid_t loc, const char *name, const char *v);
