@@ -43,11 +43,17 @@ static void direct_chunks_read_back(void) {
     for (int r = 0; r < ROWS; r++)
         for (int t = 0; t < T; t++)
             for (int c = 0; c < C; c++) data[r][t][c] = (float)(r * 100 + t * 10 + c) - 0.25f;
-    uint8_t *stage = malloc(sizeof data + 4);
+    // written where they lie: the chunks of one buffer followed by 4 spare bytes, which hold each
+    // chunk's checksum during its write and must come back as they were
+    uint8_t *buf = malloc(sizeof data + 4);
+    memcpy(buf, data, sizeof data);
+    memcpy(buf + sizeof data, "\x5a\xa5\x3c\xc3", 4);
     for (int r = 0; r < ROWS; r += CR) {
         hsize_t off[3] = {(hsize_t)r, 0, 0};
-        CHECK(ms_h5_write_chunk_checksummed(ds, off, data[r], CR * sizeof data[0], stage) == 0, "chunk at row %d", r);
+        CHECK(ms_h5_write_chunk_checksummed(ds, off, buf + r * sizeof data[0], CR * sizeof data[0]) == 0, "chunk at row %d", r);
     }
+    CHECK(memcmp(buf, data, sizeof data) == 0 && memcmp(buf + sizeof data, "\x5a\xa5\x3c\xc3", 4) == 0,
+          "the buffer and its spare bytes restored after the writes");
     H5Dclose(ds);
     H5Pclose(dcpl);
     H5Sclose(sp);
@@ -80,7 +86,7 @@ static void direct_chunks_read_back(void) {
     CHECK(H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, back) < 0, "a damaged chunk fails its checksum");
     H5Dclose(ds);
     H5Fclose(f);
-    free(stage);
+    free(buf);
     remove(path);
 }
 

@@ -128,7 +128,7 @@ static int expand_hooks(const ms_model *m, const char *list, int ctx, int batch,
             ms_error("--hooks: %s needs %zu MiB per batch; lower --batch or --ctx", h[i].name, bytes >> 20);
             goto done;
         }
-        h[i].buf = ms_aligned_alloc(bytes);
+        h[i].buf = ms_aligned_alloc(bytes + MS_ACTS_ROWS_SLACK); // the writer's checksum room (acts.h)
     }
     rc = 0;
 done:
@@ -394,7 +394,7 @@ int ms_capture(const ms_capture_opts *o) {
     int32_t *tok = NULL, *seq = NULL;
     int *lens = NULL;
     ms_acts_site *sites = NULL;
-    const float **rows = NULL;
+    float **rows = NULL;
     ms_acts_writer *w = NULL;
     int32_t *fwd_tok = NULL;
     long long n_seq = 0, n_tok = 0;

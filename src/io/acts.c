@@ -491,7 +491,7 @@ struct ms_acts_writer {
     int64_t n_seq;
     uint16_t *half;      // (batch, max row) float16 staging
     hsize_t *chunk_rows; // (n_sites) rows per chunk where whole chunks go straight to the file, else 0
-    uint8_t *stage;      // one chunk of the largest such site + its checksum (direct_setup)
+    uint8_t *stage;      // float16 writers: one chunk of the largest such site + its checksum (direct_setup)
 };
 
 
@@ -582,7 +582,8 @@ static int set_rows(hid_t ds, hsize_t n);
 
 // Sites whose chunks can be written whole by ms_h5_write_chunk_checksummed: chunked by whole rows,
 // Fletcher-32 the only filter (no --compress), stored as little-endian floats of the size written
-// (f32, or f16 from to_f16) on a little-endian machine. Sets w->chunk_rows and sizes w->stage.
+// (f32, or f16 from to_f16) on a little-endian machine. Sets w->chunk_rows and sizes w->stage, where
+// float16 chunks are converted (float32 chunks are written from the caller's rows).
 static void direct_setup(ms_acts_writer *w) {
     size_t stage = 0;
     w->chunk_rows = ms_calloc((size_t)(w->n_sites ? w->n_sites : 1), sizeof *w->chunk_rows);
@@ -611,7 +612,7 @@ static void direct_setup(ms_acts_writer *w) {
         H5Tclose(t);
         H5Pclose(dcpl);
     }
-    w->stage = stage ? ms_aligned_alloc(stage + 64) : NULL;
+    w->stage = stage && w->f16t >= 0 ? ms_aligned_alloc(stage + 64) : NULL;
 }
 
 // Rows [row0, row0 + n) of site i as whole chunks, straight to the file: HDF5's own path copies each
@@ -619,17 +620,16 @@ static void direct_setup(ms_acts_writer *w) {
 // capture of 12 hooks at 4 x 256 tokens; this path ~5 % (README "Performance"). -1 when the rows do
 // not cover whole chunks (the caller writes them through H5Dwrite); -2 when growing the dataset or a
 // write failed (HDF5's error stack says why).
-static int write_rows_direct(ms_acts_writer *w, int i, hsize_t row0, hsize_t n, const float *rows) {
+static int write_rows_direct(ms_acts_writer *w, int i, hsize_t row0, hsize_t n, float *rows) {
     const hsize_t cr = w->chunk_rows[i];
     if (!cr || row0 % cr || n % cr) return -1;
     if (set_rows(w->ds[i], row0 + n)) return -2;
     const size_t per_chunk = cr * w->row[i], bytes = per_chunk * (w->f16t >= 0 ? 2 : 4);
     for (hsize_t r = 0; r < n; r += cr) {
         hsize_t offset[8] = {row0 + r};
-        const float *src = rows + r * w->row[i];
+        float *src = rows + r * w->row[i]; // followed by the next chunk or the MS_ACTS_ROWS_SLACK bytes
         if (w->f16t >= 0) to_f16((uint16_t *)w->stage, src, per_chunk);
-        if (ms_h5_write_chunk_checksummed(w->ds[i], offset, w->f16t >= 0 ? (const void *)w->stage : (const void *)src,
-                                          bytes, w->stage)) return -2;
+        if (ms_h5_write_chunk_checksummed(w->ds[i], offset, w->f16t >= 0 ? w->stage : (uint8_t *)src, bytes)) return -2;
     }
     return 0;
 }
@@ -940,7 +940,7 @@ int ms_acts_writer_token_row(ms_acts_writer *w, int64_t r, int32_t *row) {
     return 0;
 }
 
-int ms_acts_writer_append(ms_acts_writer *w, int B, const int32_t *tok, const float *const *rows, int64_t n_tokens) {
+int ms_acts_writer_append(ms_acts_writer *w, int B, const int32_t *tok, float *const *rows, int64_t n_tokens) {
     int bad = write_rows(w->tok, H5T_NATIVE_INT32, (hsize_t)w->n_seq, (hsize_t)B, tok);
     for (int i = 0; i < w->n_sites && !bad; i++) {
         const int direct = write_rows_direct(w, i, (hsize_t)w->n_seq, (hsize_t)B, rows[i]);

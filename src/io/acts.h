@@ -117,7 +117,11 @@ int ms_acts_partial_batch(const char *path);
 int ms_acts_writer_token_row(ms_acts_writer *w, int64_t r, int32_t *row);
 // Appends B rows: tok (B, ctx), rows[i] (B, site i's per-sequence size) float32; then sets n_seq and
 // n_tokens (= n_tokens, the running total) and flushes. 0 / -1 + ms_error.
-int ms_acts_writer_append(ms_acts_writer *w, int B, const int32_t *tok, const float *const *rows, int64_t n_tokens);
+// Each rows[i] must be followed by MS_ACTS_ROWS_SLACK writable bytes: float32 chunks are written
+// where they lie, their checksum put for the write in the 4 bytes after each chunk, which are
+// restored (the rows come back unchanged).
+#define MS_ACTS_ROWS_SLACK 64
+int ms_acts_writer_append(ms_acts_writer *w, int B, const int32_t *tok, float *const *rows, int64_t n_tokens);
 int64_t ms_acts_writer_rows(const ms_acts_writer *w);
 // Before the next append: the file keeps only its first n_seq rows (a row that a smaller budget cut
 // short is captured again whole), and records the run's budget. 0 / -1 + ms_error.

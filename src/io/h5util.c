@@ -572,11 +572,14 @@ uint32_t ms_h5_fletcher32(const void *data, size_t len) {
     return s2 << 16 | s1;
 }
 
-int ms_h5_write_chunk_checksummed(hid_t ds, const hsize_t *offset, const void *bytes, size_t n, uint8_t *stage) {
-    if (bytes != stage) memcpy(stage, bytes, n);
-    const uint32_t sum = ms_h5_fletcher32(stage, n);
-    memcpy(stage + n, &sum, sizeof sum); // the filter's byte order: the machine's (libhdf5 reads either)
-    return H5Dwrite_chunk(ds, H5P_DEFAULT, 0, offset, n + sizeof sum, stage) < 0 ? -1 : 0;
+int ms_h5_write_chunk_checksummed(hid_t ds, const hsize_t *offset, uint8_t *bytes, size_t n) {
+    uint8_t kept[4];
+    const uint32_t sum = ms_h5_fletcher32(bytes, n);
+    memcpy(kept, bytes + n, sizeof kept);
+    memcpy(bytes + n, &sum, sizeof sum); // the filter's byte order: the machine's (libhdf5 reads either)
+    const herr_t e = H5Dwrite_chunk(ds, H5P_DEFAULT, 0, offset, n + sizeof sum, bytes);
+    memcpy(bytes + n, kept, sizeof kept);
+    return e < 0 ? -1 : 0;
 }
 
 typedef struct {

@@ -66,11 +66,13 @@ int64_t ms_h5_npoints(hid_t space);
 // time). tests/test_h5_direct.c checks it against libhdf5's H5_checksum_fletcher32.
 uint32_t ms_h5_fletcher32(const void *data, size_t len);
 // Writes chunk `index` (its first element's offsets: row index * chunk rows, 0, ...) of a dataset whose
-// only filter is Fletcher-32, straight to the file (H5Dwrite_chunk): bytes (the whole chunk) are
-// checksummed into stage (room for bytes + 4; bytes may already be at stage: no copy) and written
-// with the checksum appended, as the filter would store it. Skips HDF5's chunk cache and filter
-// pipeline, which copy every chunk twice. 0 / -1 (HDF5's error stack holds why).
-int ms_h5_write_chunk_checksummed(hid_t ds, const hsize_t *offset, const void *bytes, size_t n, uint8_t *stage);
+// only filter is Fletcher-32, straight to the file (H5Dwrite_chunk): bytes (the whole chunk, n) are
+// written with their checksum appended, as the filter would store it. The 4 bytes after the chunk
+// must be writable: the checksum is put there for the write and they are restored after, so a chunk
+// is written from where it lies (the next chunk of the same buffer, or spare room) without a copy.
+// Skips HDF5's chunk cache and filter pipeline, which copy every chunk twice. 0 / -1 (HDF5's error
+// stack holds why).
+int ms_h5_write_chunk_checksummed(hid_t ds, const hsize_t *offset, uint8_t *bytes, size_t n);
 // The names of group g's links in name order, when each is a hard link to an object no other name
 // links to: a soft or external link could point anywhere (another file), and many names for one
 // object would let a few bytes of file stand for many objects a reader allocates for. Returns 0, 1
