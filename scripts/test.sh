@@ -12,8 +12,11 @@ fi
 # sanitizer build that runs the suite.
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)" --target monoscope monoscope_shared
+# The other GEMM back-end (issue 15): a build without oneDNN, on which the reference tests run again.
+cmake -S . -B build-openblas -DCMAKE_BUILD_TYPE=Release -DMONOSCOPE_ONEDNN=OFF >/dev/null
+cmake --build build-openblas -j"$(nproc)" --target monoscope monoscope_shared
 cmake -S . -B build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMONOSCOPE_SANITIZE=ON \
-      -DMONOSCOPE_FAST_BIN="$PWD/build/monoscope" >/dev/null
+      -DMONOSCOPE_FAST_BIN="$PWD/build/monoscope" -DMONOSCOPE_OPENBLAS_BIN="$PWD/build-openblas/monoscope" >/dev/null
 cmake --build build-test -j"$(nproc)"
 (cd build-test && ctest --output-on-failure -j"$(nproc)" "$@")
 # Fuzzing budget (issue 13): with clang, the libFuzzer build in build-fuzz/ runs every harness for

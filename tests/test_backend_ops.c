@@ -136,6 +136,45 @@ static void test_linear_cached(int in, int out, ms_compute dt) {
     ms_gemm_cache_free(gc);
 }
 
+static double gelu_new_ref(double v);
+
+// ms_op_linear_act with gelu_new, on the weight cache (oneDNN: the activation is the product's
+// post-op) and without one (OpenBLAS then ms_op_act), f32 and bf16, 1 and 3 threads: the bits of
+// ms_op_linear followed by ms_op_act with the same context (so that a hook may read the biased
+// product between them without changing anything), and ms_op_act within its error bound of gelu_new
+// in double. The bound: a few ulp relative, plus the cancellation in 0.5 x (1 + tanh u) where tanh u
+// nears -1, a few eps of 1 scaled by |x| (PyTorch's own f32 gelu 'tanh' has the same term).
+static void test_linear_act(int in, int out, int cached, ms_compute dt) {
+    ms_gemm_cache *gc = cached ? ms_gemm_cache_new(dt) : NULL;
+    if (cached && !gc) { printf("linear_act on the weight cache, %s: not available, skipped\n", ms_compute_name(dt)); return; }
+    if (!cached && dt == MS_COMPUTE_BF16) return;
+    const int Ns[] = {1, 7, 130};
+    float *X = rand_buf((size_t)130 * in, 2), *W = rand_buf((size_t)out * in, 1), *b = rand_buf(out, 1);
+    float *Y = ms_malloc((size_t)130 * out * sizeof(float)), *Y2 = ms_malloc((size_t)130 * out * sizeof(float));
+    float *L = ms_malloc((size_t)130 * out * sizeof(float));
+    for (int t = 0; t < 2; t++)
+        for (int k = 0; k < 6; k++) {
+            const ms_backend_ctx be = {.n_threads = t ? 3 : 1, .gemm = gc};
+            const int N = Ns[k % 3];
+            const float *bv = k / 3 ? b : NULL;
+            ms_op_linear_act(&be, Y, X, W, bv, N, in, out, MS_ACT_GELU_TANH);
+            ms_op_linear(&be, Y2, X, W, bv, N, in, out);
+            memcpy(L, Y2, (size_t)N * out * sizeof(float));
+            ms_op_act(&be, Y2, N, out, MS_ACT_GELU_TANH);
+            CHECK(!memcmp(Y, Y2, (size_t)N * out * sizeof(float)),
+                  "linear_act N%d in%d out%d bias%d threads %d %s cache %d: not the bits of linear then act", N, in, out,
+                  bv != NULL, be.n_threads, ms_compute_name(dt), cached);
+            int bad = 0;
+            for (size_t i = 0; i < (size_t)N * out; i++) {
+                const double r = gelu_new_ref(L[i]);
+                bad += !(fabs(Y2[i] - r) <= 4e-6 * fabs(r) + 4.0 * FLT_EPSILON * fabs(L[i]));
+            }
+            CHECK(!bad, "act gelu_new N%d out%d %s cache %d: %d entries beyond the bound", N, out, ms_compute_name(dt), cached, bad);
+        }
+    free(X), free(W), free(b), free(Y), free(Y2), free(L);
+    ms_gemm_cache_free(gc);
+}
+
 // ---- row and elementwise kernels: reference per element in double; results identical for 1 and 3
 // threads (same bits), and within a few ulp of the reference.
 static int near_rel(float got, double ref, double rel, double abs_floor) {
@@ -477,6 +516,10 @@ int main(void) {
         test_linear_cached(33, 19, (ms_compute)dt);
         test_linear_cached(96, 130, (ms_compute)dt);
         test_linear_cached(768, 2304, (ms_compute)dt);
+        for (int cached = 0; cached < 2; cached++) {
+            test_linear_act(33, 19, cached, (ms_compute)dt);
+            test_linear_act(96, 300, cached, (ms_compute)dt);
+        }
     }
     // rows × width: tiny, odd, and large enough (>= 65536 elements) for the row loops to fork
     static const int nc[][2] = {{1, 1}, {3, 7}, {7, 33}, {300, 257}};

@@ -187,10 +187,22 @@ void ms_op_sgemm(const ms_backend_ctx *be, int trans_a, int trans_b, int M, int 
                  int lda, const float *B, int ldb, float beta, float *C, int ldc);
 // Y(N, out) = X(N, in) · W(out, in)ᵀ + b   (b may be NULL). With be->gemm, oneDNN's matmul on W's
 // cached copy in the kernel's layout, bias fused; W must not change while the cache knows it
-// (ms_gemm_cache_forget). Otherwise, or if oneDNN fails, one OpenBLAS sgemm. Either way the result
-// for a given shape and thread count is the same on every call.
+// (ms_gemm_cache_forget). Otherwise, or if oneDNN fails, one OpenBLAS sgemm, then the bias. Either
+// way the bias is added once to the finished product (the bits of the product, then + b), and the
+// result for a given shape and thread count is the same on every call.
 void ms_op_linear(const ms_backend_ctx *be, float *Y, const float *X, const float *W, const float *b, int N, int in,
                   int out);
+// The activation a weight product can end with.
+typedef enum { MS_ACT_NONE = 0, MS_ACT_GELU_TANH = 1 } ms_act;
+// Y = act(X · Wᵀ + b): with be->gemm the activation is applied in registers as the product's tiles
+// are finished (a oneDNN post-op: no second pass over Y); otherwise ms_op_linear then ms_op_act.
+// Bit for bit ms_op_linear followed by ms_op_act with the same be, so a hook may look at the biased
+// product in between without changing anything.
+void ms_op_linear_act(const ms_backend_ctx *be, float *Y, const float *X, const float *W, const float *b, int N,
+                      int in, int out, ms_act act);
+// x(N, C) = act(x), in the arithmetic ms_op_linear_act uses with this be: oneDNN's (the post-op's
+// code) with be->gemm, else ours (MS_ACT_GELU_TANH: ms_op_gelu_new).
+void ms_op_act(const ms_backend_ctx *be, float *x, int N, int C, ms_act act);
 
 // The precision of the weight products. bf16: weights converted to bfloat16 once (into the
 // cache's copy) and the inputs per product, fp32 accumulation and output; every other kernel
@@ -218,9 +230,12 @@ void ms_gemm_cache_forget(ms_gemm_cache *c, const float *W);
 void ms_gemm_cache_refresh(ms_gemm_cache *c);
 // "oneDNN 2.6.3 f32|bf16 (<kernel of the last product built>)" or "OpenBLAS sgemm f32", for logs.
 const char *ms_gemm_cache_describe(const ms_gemm_cache *c);
-// Y = X · Wᵀ + b on the cache (see ms_op_linear); 0, or -1 + ms_error if oneDNN failed (nothing written).
+// Y = act(X · Wᵀ + b) on the cache (see ms_op_linear_act); 0, or -1 + ms_error if oneDNN failed
+// (nothing written).
 int ms_gemm_linear(ms_gemm_cache *c, int n_threads, float *Y, const float *X, const float *W, const float *b, int N,
-                   int in, int out);
+                   int in, int out, ms_act act);
+// x (rows, cols) = act(x) in place by oneDNN's eltwise primitive (the post-op's code); 0 / -1 + ms_error.
+int ms_gemm_act(ms_gemm_cache *c, int n_threads, float *x, int rows, int cols, ms_act act);
 
 // ---- elementwise and row-wise kernels (cpu_ops.c)
 // x(N,C) = x * w + b  (b may be NULL)

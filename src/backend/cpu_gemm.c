@@ -64,13 +64,26 @@ static void linear_bf16_weights(const ms_backend_ctx *be, float *Y, const float 
 
 void ms_op_linear(const ms_backend_ctx *be, float *Y, const float *X, const float *W, const float *b, int N, int in,
                   int out) {
-    if (be->gemm && ms_gemm_linear(be->gemm, be->n_threads, Y, X, W, b, N, in, out) == 0) return;
+    if (be->gemm && ms_gemm_linear(be->gemm, be->n_threads, Y, X, W, b, N, in, out, MS_ACT_NONE) == 0) return;
     if (be->weights_bf16) {
         linear_bf16_weights(be, Y, X, (const uint16_t *)(const void *)W, b, N, in, out);
         return;
     }
-    if (b) {
-        for (int r = 0; r < N; r++) memcpy(Y + (size_t)r * out, b, (size_t)out * sizeof(float));
-    }
-    ms_op_sgemm(be, 0, 1, N, out, in, 1.0f, X, in, W, in, b ? 1.0f : 0.0f, Y, out);
+    // the bias after the product, as oneDNN adds it (sgemm with beta = 1 over bias rows would add
+    // it to the first block of the K sum instead: other bits)
+    ms_op_sgemm(be, 0, 1, N, out, in, 1.0f, X, in, W, in, 0.0f, Y, out);
+    ms_op_bias(be, Y, b, N, out);
+}
+
+void ms_op_act(const ms_backend_ctx *be, float *x, int N, int C, ms_act act) {
+    if (act == MS_ACT_NONE) return;
+    if (be->gemm && ms_gemm_act(be->gemm, be->n_threads, x, N, C, act) == 0) return;
+    ms_op_gelu_new(be, x, (size_t)N * C);
+}
+
+void ms_op_linear_act(const ms_backend_ctx *be, float *Y, const float *X, const float *W, const float *b, int N,
+                      int in, int out, ms_act act) {
+    if (be->gemm && ms_gemm_linear(be->gemm, be->n_threads, Y, X, W, b, N, in, out, act) == 0) return;
+    ms_op_linear(be, Y, X, W, b, N, in, out);
+    ms_op_act(be, Y, N, out, act);
 }

@@ -35,18 +35,29 @@ void ms_dnnl_plan_free(ms_dnnl_plan *p) {
 }
 
 // The primitive descriptor of the product, weights in layout wts (format any: the kernel's choice).
+// act: an eltwise post-op on the biased product (dnnl_alg_kind_undef: none).
 static dnnl_primitive_desc_t plan_pd(const ms_dnnl *d, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *wts,
-                                     const dnnl_memory_desc_t *bias, const dnnl_memory_desc_t *dst) {
+                                     const dnnl_memory_desc_t *bias, const dnnl_memory_desc_t *dst, dnnl_alg_kind_t act) {
     dnnl_matmul_desc_t md;
     dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    if (act != dnnl_alg_kind_undef &&
+        (dnnl_primitive_attr_create(&attr) != dnnl_success || dnnl_post_ops_create(&po) != dnnl_success ||
+         dnnl_post_ops_append_eltwise(po, 1.0f, act, 0.0f, 0.0f) != dnnl_success ||
+         dnnl_primitive_attr_set_post_ops(attr, po) != dnnl_success))
+        goto out;
     if (dnnl_matmul_desc_init(&md, src, wts, bias, dst) != dnnl_success ||
-        dnnl_primitive_desc_create(&pd, &md, NULL, d->eng, NULL) != dnnl_success)
-        return NULL;
+        dnnl_primitive_desc_create(&pd, &md, attr, d->eng, NULL) != dnnl_success)
+        pd = NULL;
+out:
+    if (po) dnnl_post_ops_destroy(po);
+    if (attr) dnnl_primitive_attr_destroy(attr);
     return pd;
 }
 
 int ms_dnnl_plan_make(const ms_dnnl *d, ms_dnnl_plan *p, int rows, int k, int n, dnnl_data_type_t in_t,
-                      int with_bias, const dnnl_memory_desc_t *wts_layout) {
+                      int with_bias, dnnl_alg_kind_t act, const dnnl_memory_desc_t *wts_layout) {
     ms_dnnl_plan_free(p);
     dnnl_memory_desc_t src, wts, bias, dst;
     dnnl_dims_t sd = {rows, k}, ss = {k, 1}, wd = {k, n}, bd = {1, n}, bs = {n, 1}, od = {rows, n}, os = {n, 1};
@@ -56,10 +67,10 @@ int ms_dnnl_plan_make(const ms_dnnl *d, ms_dnnl_plan *p, int rows, int k, int n,
         !ms_dnnl_ok(dnnl_memory_desc_init_by_strides(&dst, 2, od, dnnl_f32, os), "output descriptor"))
         return -1;
     const dnnl_memory_desc_t *bp = with_bias ? &bias : NULL;
-    dnnl_primitive_desc_t pd = plan_pd(d, &src, &wts, bp, &dst);
+    dnnl_primitive_desc_t pd = plan_pd(d, &src, &wts, bp, &dst, act);
     if (pd && wts_layout && !dnnl_memory_desc_equal(dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), wts_layout)) {
         dnnl_primitive_desc_destroy(pd); // the weights are laid out already: pin that layout
-        pd = plan_pd(d, &src, wts_layout, bp, &dst);
+        pd = plan_pd(d, &src, wts_layout, bp, &dst, act);
     }
     if (!pd) {
         ms_error("oneDNN has no %s matmul kernel for (%d, %d) x (%d, %d) on this CPU", in_t == dnnl_bf16 ? "bf16" : "f32",
@@ -93,6 +104,41 @@ int ms_dnnl_plan_run(const ms_dnnl *d, ms_dnnl_plan *p, const void *src, dnnl_me
                             {DNNL_ARG_BIAS, p->bias}};
     return ms_dnnl_ok(dnnl_primitive_execute(p->prim, d->stream, p->bias ? 4 : 3, a), "matmul") &&
                    ms_dnnl_ok(dnnl_stream_wait(d->stream), "matmul")
+               ? 0
+               : -1;
+}
+
+int ms_dnnl_eltwise_make(const ms_dnnl *d, ms_dnnl_eltwise *e, int rows, int cols, dnnl_alg_kind_t act) {
+    memset(e, 0, sizeof *e);
+    dnnl_memory_desc_t md;
+    dnnl_dims_t dims = {rows, cols}, strides = {cols, 1};
+    dnnl_eltwise_desc_t ed;
+    dnnl_primitive_desc_t pd = NULL;
+    int ok = ms_dnnl_ok(dnnl_memory_desc_init_by_strides(&md, 2, dims, dnnl_f32, strides), "activation descriptor") &&
+             ms_dnnl_ok(dnnl_eltwise_forward_desc_init(&ed, dnnl_forward_inference, act, &md, 0.0f, 0.0f), "activation") &&
+             ms_dnnl_ok(dnnl_primitive_desc_create(&pd, &ed, NULL, d->eng, NULL), "activation") &&
+             ms_dnnl_ok(dnnl_primitive_create(&e->prim, pd), "activation") &&
+             ms_dnnl_ok(dnnl_memory_create(&e->mem, &md, d->eng, DNNL_MEMORY_NONE), "activation memory");
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (!ok) {
+        ms_dnnl_eltwise_free(e);
+        return -1;
+    }
+    e->rows = rows, e->cols = cols;
+    return 0;
+}
+
+void ms_dnnl_eltwise_free(ms_dnnl_eltwise *e) {
+    if (e->prim) dnnl_primitive_destroy(e->prim);
+    if (e->mem) dnnl_memory_destroy(e->mem);
+    memset(e, 0, sizeof *e);
+}
+
+int ms_dnnl_eltwise_run(const ms_dnnl *d, ms_dnnl_eltwise *e, float *x) {
+    if (!ms_dnnl_ok(dnnl_memory_set_data_handle(e->mem, x), "activation handle")) return -1;
+    dnnl_exec_arg_t a[2] = {{DNNL_ARG_SRC, e->mem}, {DNNL_ARG_DST, e->mem}};
+    return ms_dnnl_ok(dnnl_primitive_execute(e->prim, d->stream, 2, a), "activation") &&
+                   ms_dnnl_ok(dnnl_stream_wait(d->stream), "activation")
                ? 0
                : -1;
 }

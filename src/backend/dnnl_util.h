@@ -40,15 +40,27 @@ typedef struct {
     char impl[64];                // oneDNN's name of the kernel, for logs
 } ms_dnnl_plan;
 
-// Compiles the product for `rows` rows. wts_layout NULL: the kernel chooses its weights layout
-// (returned in p->wts); otherwise the product reads weights already laid out so (compiled again
-// with that layout pinned when the kernel would choose another). 0 / -1 + ms_error.
+// Compiles the product for `rows` rows, ending with the activation act applied in registers to the
+// biased product (a post-op; dnnl_alg_kind_undef: none). wts_layout NULL: the kernel chooses its
+// weights layout (returned in p->wts); otherwise the product reads weights already laid out so
+// (compiled again with that layout pinned when the kernel would choose another). 0 / -1 + ms_error.
 int ms_dnnl_plan_make(const ms_dnnl *d, ms_dnnl_plan *p, int rows, int k, int n, dnnl_data_type_t in_t,
-                      int with_bias, const dnnl_memory_desc_t *wts_layout);
+                      int with_bias, dnnl_alg_kind_t act, const dnnl_memory_desc_t *wts_layout);
 void ms_dnnl_plan_free(ms_dnnl_plan *p);
 // Runs the plan on these buffers (bias ignored by a plan without); waits for it. 0 / -1 + ms_error.
 int ms_dnnl_plan_run(const ms_dnnl *d, ms_dnnl_plan *p, const void *src, dnnl_memory_t wts, const float *bias,
                      float *dst);
+
+// x (rows, cols) f32 = act(x) in place: oneDNN's eltwise primitive, the same code (and bits) as the
+// product's post-op of the same activation.
+typedef struct {
+    int rows, cols;
+    dnnl_primitive_t prim;
+    dnnl_memory_t mem; // handle set per run
+} ms_dnnl_eltwise;
+int ms_dnnl_eltwise_make(const ms_dnnl *d, ms_dnnl_eltwise *e, int rows, int cols, dnnl_alg_kind_t act);
+void ms_dnnl_eltwise_free(ms_dnnl_eltwise *e);
+int ms_dnnl_eltwise_run(const ms_dnnl *d, ms_dnnl_eltwise *e, float *x);
 
 // A reorder from weights laid out as `from` to `to` (both (k, n)), and its run on two memories.
 int ms_dnnl_reorder_make(const ms_dnnl *d, const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to,

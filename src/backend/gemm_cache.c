@@ -3,9 +3,11 @@
 //   - per weight shape (in, out), the weights layout the kernel reads, chosen once for a fixed row
 //     count (so it does not depend on which batch size came first);
 //   - per weight matrix (keyed by its pointer and shape), a copy in that layout, reordered once;
-//   - per (N, in, out, threads, bias) a compiled product with its argument memories; at most
+//   - per (N, in, out, threads, bias, activation) a compiled product with its argument memories; at most
 //     MAX_PLANS (a generator that grows T by one token per call would otherwise keep one per length),
 //     the oldest replaced first.
+//   - per (rows, cols, threads, activation) a compiled activation (ms_gemm_act: the same code as the
+//     products' post-op, for a pass that applies it after a hook has seen the biased product).
 // After the first call for a shape and weight, a product allocates nothing and compiles nothing.
 // In bf16 the copies are bfloat16 (the reorder converts) and each product first rounds its inputs
 // into a bf16 buffer the cache keeps (grown to the largest product seen).
@@ -29,6 +31,7 @@ int ms_compute_parse(const char *s) {
 #ifdef MS_HAVE_DNNL
 
 #define MAX_PLANS 64
+#define MAX_ACTS 8
 #define LAYOUT_ROWS 512 // the row count the weights layout is chosen for
 
 typedef struct {
@@ -48,8 +51,15 @@ typedef struct {
 
 typedef struct {
     int rows, in, out, n_threads, bias;
+    ms_act act;
     ms_dnnl_plan plan;
 } plan_entry;
+
+typedef struct {
+    int n_threads;
+    ms_act act;
+    ms_dnnl_eltwise e;
+} act_entry;
 
 struct ms_gemm_cache {
     ms_dnnl dnnl;
@@ -64,6 +74,8 @@ struct ms_gemm_cache {
     int n_weights;
     plan_entry plans[MAX_PLANS];
     int n_plans, evict_next;
+    act_entry acts[MAX_ACTS];
+    int n_acts, evict_act;
     char desc[160];
 };
 
@@ -76,7 +88,7 @@ ms_gemm_cache *ms_gemm_cache_new(ms_compute compute) {
         return NULL;
     }
     ms_dnnl_plan probe = {0}; // refuse a precision this CPU has no kernel for now, not at the first product
-    if (ms_dnnl_plan_make(&c->dnnl, &probe, 16, 64, 64, c->in_t, 0, NULL) < 0) {
+    if (ms_dnnl_plan_make(&c->dnnl, &probe, 16, 64, 64, c->in_t, 0, dnnl_alg_kind_undef, NULL) < 0) {
         ms_dnnl_close(&c->dnnl);
         free(c);
         ms_error("--compute %s: oneDNN has no %s matmul kernel for this CPU", ms_compute_name(compute), ms_compute_name(compute));
@@ -106,6 +118,7 @@ static void weight_free(weight_entry *w) {
 void ms_gemm_cache_free(ms_gemm_cache *c) {
     if (!c) return;
     for (int i = 0; i < c->n_plans; i++) ms_dnnl_plan_free(&c->plans[i].plan);
+    for (int i = 0; i < c->n_acts; i++) ms_dnnl_eltwise_free(&c->acts[i].e);
     for (int i = 0; i < c->n_weights; i++) weight_free(&c->weights[i]);
     free(c->weights);
     free(c->layouts);
@@ -141,7 +154,7 @@ static const dnnl_memory_desc_t *layout_of(ms_gemm_cache *c, int in, int out) {
         if (!ms_dnnl_ok(dnnl_memory_desc_init_by_strides(&md, 2, wd, dnnl_bf16, ws), "weights descriptor")) return NULL;
     } else {
         ms_dnnl_plan probe = {0};
-        if (ms_dnnl_plan_make(&c->dnnl, &probe, LAYOUT_ROWS, in, out, c->in_t, 0, NULL) < 0) return NULL;
+        if (ms_dnnl_plan_make(&c->dnnl, &probe, LAYOUT_ROWS, in, out, c->in_t, 0, dnnl_alg_kind_undef, NULL) < 0) return NULL;
         md = probe.wts;
         ms_dnnl_plan_free(&probe);
     }
@@ -185,17 +198,22 @@ static weight_entry *weight_of(ms_gemm_cache *c, const float *W, int in, int out
     return &c->weights[c->n_weights++];
 }
 
-// The compiled product for this shape, thread count and bias, reading weights in layout lay.
-static plan_entry *plan_of(ms_gemm_cache *c, int rows, int in, int out, int n_threads, int bias,
+// oneDNN's name of an activation.
+static dnnl_alg_kind_t act_alg(ms_act act) { return act == MS_ACT_GELU_TANH ? dnnl_eltwise_gelu_tanh : dnnl_alg_kind_undef; }
+
+// The compiled product for this shape, thread count, bias and activation, reading weights in layout lay.
+static plan_entry *plan_of(ms_gemm_cache *c, int rows, int in, int out, int n_threads, int bias, ms_act act,
                            const dnnl_memory_desc_t *lay) {
     for (int i = 0; i < c->n_plans; i++) {
         plan_entry *p = &c->plans[i];
-        if (p->rows == rows && p->in == in && p->out == out && p->n_threads == n_threads && p->bias == bias) return p;
+        if (p->rows == rows && p->in == in && p->out == out && p->n_threads == n_threads && p->bias == bias &&
+            p->act == act)
+            return p;
     }
     plan_entry *p = c->n_plans < MAX_PLANS ? &c->plans[c->n_plans++] : &c->plans[c->evict_next++ % MAX_PLANS];
     ms_dnnl_plan_free(&p->plan);
-    p->rows = rows, p->in = in, p->out = out, p->n_threads = n_threads, p->bias = bias;
-    if (ms_dnnl_plan_make(&c->dnnl, &p->plan, rows, in, out, c->in_t, bias, lay) < 0) {
+    p->rows = rows, p->in = in, p->out = out, p->n_threads = n_threads, p->bias = bias, p->act = act;
+    if (ms_dnnl_plan_make(&c->dnnl, &p->plan, rows, in, out, c->in_t, bias, act_alg(act), lay) < 0) {
         p->rows = -1; // an empty slot: matches nothing
         return NULL;
     }
@@ -218,31 +236,76 @@ static const uint16_t *src_to_bf16(ms_gemm_cache *c, const float *X, size_t n) {
     return d;
 }
 
-static int linear_run(ms_gemm_cache *c, int n_threads, float *Y, const float *X, const float *W, const float *b,
-                      int N, int in, int out) {
-    const dnnl_memory_desc_t *lay = layout_of(c, in, out);
-    weight_entry *w = lay ? weight_of(c, W, in, out, lay) : NULL;
-    plan_entry *p = w ? plan_of(c, N, in, out, n_threads, b != NULL, lay) : NULL;
+typedef struct {
+    ms_gemm_cache *c;
+    float *Y;
+    const float *X, *W, *b;
+    int N, in, out;
+    ms_act act;
+} linear_job;
+
+static int linear_run(void *arg, int n_threads) {
+    const linear_job *j = arg;
+    ms_gemm_cache *c = j->c;
+    const dnnl_memory_desc_t *lay = layout_of(c, j->in, j->out);
+    weight_entry *w = lay ? weight_of(c, j->W, j->in, j->out, lay) : NULL;
+    plan_entry *p = w ? plan_of(c, j->N, j->in, j->out, n_threads, j->b != NULL, j->act, lay) : NULL;
     if (!p) return -1;
-    const void *src = c->compute == MS_COMPUTE_BF16 ? (const void *)src_to_bf16(c, X, (size_t)N * in) : (const void *)X;
-    return ms_dnnl_plan_run(&c->dnnl, &p->plan, src, w->mem, b, Y);
+    const void *src = c->compute == MS_COMPUTE_BF16 ? (const void *)src_to_bf16(c, j->X, (size_t)j->N * j->in) : (const void *)j->X;
+    return ms_dnnl_plan_run(&c->dnnl, &p->plan, src, w->mem, j->b, j->Y);
 }
 
-// oneDNN (OpenMP runtime) sizes a product's thread team from nthreads-var when the product is
-// compiled and runs it on that many: both happen inside an undeferred task whose own nthreads-var is
-// n_threads, as for OpenBLAS in cpu_gemm.c, so the caller's OpenMP state is untouched.
-int ms_gemm_linear(ms_gemm_cache *c, int n_threads, float *Y, const float *X, const float *W, const float *b, int N,
-                   int in, int out) {
-    if (N <= 0) return 0;
-    if (omp_in_parallel()) return linear_run(c, 0, Y, X, W, b, N, in, out); // oneDNN runs on this thread
-    if (n_threads == omp_get_max_threads()) return linear_run(c, n_threads, Y, X, W, b, N, in, out);
+typedef struct {
+    ms_gemm_cache *c;
+    float *x;
+    int rows, cols;
+    ms_act act;
+} act_job;
+
+static int act_run(void *arg, int n_threads) {
+    const act_job *j = arg;
+    ms_gemm_cache *c = j->c;
+    act_entry *a = NULL;
+    for (int i = 0; i < c->n_acts && !a; i++)
+        if (c->acts[i].e.rows == j->rows && c->acts[i].e.cols == j->cols && c->acts[i].n_threads == n_threads &&
+            c->acts[i].act == j->act)
+            a = &c->acts[i];
+    if (!a) {
+        a = c->n_acts < MAX_ACTS ? &c->acts[c->n_acts++] : &c->acts[c->evict_act++ % MAX_ACTS];
+        ms_dnnl_eltwise_free(&a->e);
+        a->n_threads = n_threads, a->act = j->act;
+        if (ms_dnnl_eltwise_make(&c->dnnl, &a->e, j->rows, j->cols, act_alg(j->act)) < 0) return -1; // an empty slot
+    }
+    return ms_dnnl_eltwise_run(&c->dnnl, &a->e, j->x);
+}
+
+// oneDNN (OpenMP runtime) sizes a primitive's thread team from nthreads-var when it is compiled and
+// runs it on that many: both happen inside an undeferred task whose own nthreads-var is n_threads,
+// as for OpenBLAS in cpu_gemm.c, so the caller's OpenMP state is untouched. run(arg, n) compiles
+// (once) and runs for team size n (0: inside a parallel region, on this thread).
+static int on_threads(int n_threads, int (*run)(void *, int), void *arg) {
+    if (omp_in_parallel()) return run(arg, 0);
+    if (n_threads == omp_get_max_threads()) return run(arg, n_threads);
     int rc = -1;
 #pragma omp task if (0) shared(rc)
     {
         omp_set_num_threads(n_threads); // this task's ICV only
-        rc = linear_run(c, n_threads, Y, X, W, b, N, in, out);
+        rc = run(arg, n_threads);
     }
     return rc;
+}
+
+int ms_gemm_linear(ms_gemm_cache *c, int n_threads, float *Y, const float *X, const float *W, const float *b, int N,
+                   int in, int out, ms_act act) {
+    if (N <= 0) return 0;
+    linear_job j = {.c = c, .Y = Y, .X = X, .W = W, .b = b, .N = N, .in = in, .out = out, .act = act};
+    return on_threads(n_threads, linear_run, &j);
+}
+
+int ms_gemm_act(ms_gemm_cache *c, int n_threads, float *x, int rows, int cols, ms_act act) {
+    if (rows <= 0 || act == MS_ACT_NONE) return 0;
+    act_job j = {.c = c, .x = x, .rows = rows, .cols = cols, .act = act};
+    return on_threads(n_threads, act_run, &j);
 }
 
 #else // OpenBLAS only: no cache
@@ -257,8 +320,13 @@ void ms_gemm_cache_forget(ms_gemm_cache *c, const float *W) { (void)c; (void)W; 
 void ms_gemm_cache_refresh(ms_gemm_cache *c) { (void)c; }
 const char *ms_gemm_cache_describe(const ms_gemm_cache *c) { (void)c; return "OpenBLAS sgemm f32"; }
 int ms_gemm_linear(ms_gemm_cache *c, int n_threads, float *Y, const float *X, const float *W, const float *b, int N,
-                   int in, int out) {
-    (void)c, (void)n_threads, (void)Y, (void)X, (void)W, (void)b, (void)N, (void)in, (void)out;
+                   int in, int out, ms_act act) {
+    (void)c, (void)n_threads, (void)Y, (void)X, (void)W, (void)b, (void)N, (void)in, (void)out, (void)act;
+    ms_error("monoscope was built without oneDNN");
+    return -1;
+}
+int ms_gemm_act(ms_gemm_cache *c, int n_threads, float *x, int rows, int cols, ms_act act) {
+    (void)c, (void)n_threads, (void)x, (void)rows, (void)cols, (void)act;
     ms_error("monoscope was built without oneDNN");
     return -1;
 }

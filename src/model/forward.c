@@ -338,14 +338,14 @@ static int mlp_sublayer(const ms_model *m, ms_state *s, const ms_hooks *hk, int 
         if (c->mlp == MS_MLP_SWIGLU) ms_op_swiglu(&s->be, s->h1, s->h2, (size_t)N * F);
         else ms_op_geglu(&s->be, s->h1, s->h2, (size_t)N * F);
     } else {
-        // the bias fused into gelu_new unless a hook wants the biased pre-activation (same bits)
-        ms_op_linear(&s->be, s->h1, s->ln, w->w_in, NULL, N, C, F); // (N, F)
+        // gelu_new applied as the product's tiles finish unless a hook wants the biased
+        // pre-activation in between (same bits: ms_op_linear_act)
         if (c->mlp == MS_MLP_GELU_TANH && !ms_hooks_wants(hk, MS_SITE_MLP_PRE, l)) {
-            ms_op_bias_gelu_new(&s->be, s->h1, w->b_in, N, F);
+            ms_op_linear_act(&s->be, s->h1, s->ln, w->w_in, w->b_in, N, C, F, MS_ACT_GELU_TANH); // (N, F)
         } else {
-            ms_op_bias(&s->be, s->h1, w->b_in, N, F);
+            ms_op_linear(&s->be, s->h1, s->ln, w->w_in, w->b_in, N, C, F); // (N, F)
             HOOK(MS_SITE_MLP_PRE, s->h1);
-            if (c->mlp == MS_MLP_GELU_TANH) ms_op_gelu_new(&s->be, s->h1, (size_t)N * F);
+            if (c->mlp == MS_MLP_GELU_TANH) ms_op_act(&s->be, s->h1, N, F, MS_ACT_GELU_TANH);
             else ms_op_gelu_erf(&s->be, s->h1, (size_t)N * F);
         }
     }
