@@ -263,8 +263,6 @@ void ms_op_norm_by_scale(const ms_backend_ctx *be, float *out, const float *x, c
 void ms_op_gelu_new(const ms_backend_ctx *be, float *x, size_t n);
 // x = x * Φ(x) = 0.5 x (1 + erf(x / √2)), the exact gelu (GPT-NeoX "gelu")
 void ms_op_gelu_erf(const ms_backend_ctx *be, float *x, size_t n);
-// x(N,C) = gelu_new(x + b) (b may be NULL); same bits as ms_op_bias then ms_op_gelu_new.
-void ms_op_bias_gelu_new(const ms_backend_ctx *be, float *x, const float *b, int N, int C);
 // g(n) = silu(g) * u = g * sigmoid(g) * u
 void ms_op_swiglu(const ms_backend_ctx *be, float *g, const float *u, size_t n);
 // g(n) = gelu_new(g) * u (Gemma's GeGLU)

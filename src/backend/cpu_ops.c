@@ -107,15 +107,6 @@ void ms_op_gelu_erf(const ms_backend_ctx *be, float *x, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
 }
 
-void ms_op_bias_gelu_new(const ms_backend_ctx *be, float *x, const float *b, int N, int C) {
-    if (!b) { ms_op_gelu_new(be, x, (size_t)N * C); return; }
-#pragma omp parallel for schedule(static) num_threads(be->n_threads) if ((size_t)N * C >= PAR_MIN)
-    for (int r = 0; r < N; r++) {
-        float *xr = x + (size_t)r * C;
-        for (int i = 0; i < C; i++) { float t = xr[i] + b[i]; xr[i] = ms_gelu_new1(t); }
-    }
-}
-
 void ms_op_geglu(const ms_backend_ctx *be, float *g, const float *u, size_t n) {
 #pragma omp parallel for schedule(static) num_threads(be->n_threads) if (n >= PAR_MIN)
     for (size_t i = 0; i < n; i++) g[i] = ms_gelu_new1(g[i]) * u[i];
