@@ -203,6 +203,12 @@ void ms_op_linear_act(const ms_backend_ctx *be, float *Y, const float *X, const 
 // x(N, C) = act(x), in the arithmetic ms_op_linear_act uses with this be: oneDNN's (the post-op's
 // code) with be->gemm, else ours (MS_ACT_GELU_TANH: ms_op_gelu_new).
 void ms_op_act(const ms_backend_ctx *be, float *x, int N, int C, ms_act act);
+// Y(N, out) += X · Wᵀ + b, a residual add done by the product: with be->gemm, a oneDNN sum post-op
+// (Y's old rows are read as each tile is finished: no (N, out) intermediate and no second pass);
+// otherwise ms_op_linear into scratch (N, out), then ms_op_add_bias. The bits of ms_op_linear
+// without bias followed by ms_op_add_bias either way: Y + (product + b).
+void ms_op_linear_add(const ms_backend_ctx *be, float *Y, const float *X, const float *W, const float *b, int N,
+                      int in, int out, float *scratch);
 
 // The precision of the weight products. bf16: weights converted to bfloat16 once (into the
 // cache's copy) and the inputs per product, fp32 accumulation and output; every other kernel
@@ -230,10 +236,10 @@ void ms_gemm_cache_forget(ms_gemm_cache *c, const float *W);
 void ms_gemm_cache_refresh(ms_gemm_cache *c);
 // "oneDNN 2.6.3 f32|bf16 (<kernel of the last product built>)" or "OpenBLAS sgemm f32", for logs.
 const char *ms_gemm_cache_describe(const ms_gemm_cache *c);
-// Y = act(X · Wᵀ + b) on the cache (see ms_op_linear_act); 0, or -1 + ms_error if oneDNN failed
-// (nothing written).
+// Y = act(X · Wᵀ + b) on the cache (see ms_op_linear_act), or with accumulate Y += that
+// (ms_op_linear_add); 0, or -1 + ms_error if oneDNN failed (nothing written).
 int ms_gemm_linear(ms_gemm_cache *c, int n_threads, float *Y, const float *X, const float *W, const float *b, int N,
-                   int in, int out, ms_act act);
+                   int in, int out, ms_act act, int accumulate);
 // x (rows, cols) = act(x) in place by oneDNN's eltwise primitive (the post-op's code); 0 / -1 + ms_error.
 int ms_gemm_act(ms_gemm_cache *c, int n_threads, float *x, int rows, int cols, ms_act act);
 

@@ -64,7 +64,7 @@ static void linear_bf16_weights(const ms_backend_ctx *be, float *Y, const float 
 
 void ms_op_linear(const ms_backend_ctx *be, float *Y, const float *X, const float *W, const float *b, int N, int in,
                   int out) {
-    if (be->gemm && ms_gemm_linear(be->gemm, be->n_threads, Y, X, W, b, N, in, out, MS_ACT_NONE) == 0) return;
+    if (be->gemm && ms_gemm_linear(be->gemm, be->n_threads, Y, X, W, b, N, in, out, MS_ACT_NONE, 0) == 0) return;
     if (be->weights_bf16) {
         linear_bf16_weights(be, Y, X, (const uint16_t *)(const void *)W, b, N, in, out);
         return;
@@ -83,7 +83,14 @@ void ms_op_act(const ms_backend_ctx *be, float *x, int N, int C, ms_act act) {
 
 void ms_op_linear_act(const ms_backend_ctx *be, float *Y, const float *X, const float *W, const float *b, int N,
                       int in, int out, ms_act act) {
-    if (be->gemm && ms_gemm_linear(be->gemm, be->n_threads, Y, X, W, b, N, in, out, act) == 0) return;
+    if (be->gemm && ms_gemm_linear(be->gemm, be->n_threads, Y, X, W, b, N, in, out, act, 0) == 0) return;
     ms_op_linear(be, Y, X, W, b, N, in, out);
     ms_op_act(be, Y, N, out, act);
+}
+
+void ms_op_linear_add(const ms_backend_ctx *be, float *Y, const float *X, const float *W, const float *b, int N,
+                      int in, int out, float *scratch) {
+    if (be->gemm && ms_gemm_linear(be->gemm, be->n_threads, Y, X, W, b, N, in, out, MS_ACT_NONE, 1) == 0) return;
+    ms_op_linear(be, scratch, X, W, NULL, N, in, out);
+    ms_op_add_bias(be, Y, scratch, b, N, out);
 }

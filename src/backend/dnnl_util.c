@@ -35,16 +35,19 @@ void ms_dnnl_plan_free(ms_dnnl_plan *p) {
 }
 
 // The primitive descriptor of the product, weights in layout wts (format any: the kernel's choice).
-// act: an eltwise post-op on the biased product (dnnl_alg_kind_undef: none).
+// act: an eltwise post-op on the biased product (dnnl_alg_kind_undef: none); sum: then dst's old
+// values added (a sum post-op).
 static dnnl_primitive_desc_t plan_pd(const ms_dnnl *d, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *wts,
-                                     const dnnl_memory_desc_t *bias, const dnnl_memory_desc_t *dst, dnnl_alg_kind_t act) {
+                                     const dnnl_memory_desc_t *bias, const dnnl_memory_desc_t *dst, dnnl_alg_kind_t act,
+                                     int sum) {
     dnnl_matmul_desc_t md;
     dnnl_primitive_desc_t pd = NULL;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t po = NULL;
-    if (act != dnnl_alg_kind_undef &&
+    if ((act != dnnl_alg_kind_undef || sum) &&
         (dnnl_primitive_attr_create(&attr) != dnnl_success || dnnl_post_ops_create(&po) != dnnl_success ||
-         dnnl_post_ops_append_eltwise(po, 1.0f, act, 0.0f, 0.0f) != dnnl_success ||
+         (act != dnnl_alg_kind_undef && dnnl_post_ops_append_eltwise(po, 1.0f, act, 0.0f, 0.0f) != dnnl_success) ||
+         (sum && dnnl_post_ops_append_sum(po, 1.0f) != dnnl_success) ||
          dnnl_primitive_attr_set_post_ops(attr, po) != dnnl_success))
         goto out;
     if (dnnl_matmul_desc_init(&md, src, wts, bias, dst) != dnnl_success ||
@@ -57,7 +60,7 @@ out:
 }
 
 int ms_dnnl_plan_make(const ms_dnnl *d, ms_dnnl_plan *p, int rows, int k, int n, dnnl_data_type_t in_t,
-                      int with_bias, dnnl_alg_kind_t act, const dnnl_memory_desc_t *wts_layout) {
+                      int with_bias, dnnl_alg_kind_t act, int sum, const dnnl_memory_desc_t *wts_layout) {
     ms_dnnl_plan_free(p);
     dnnl_memory_desc_t src, wts, bias, dst;
     dnnl_dims_t sd = {rows, k}, ss = {k, 1}, wd = {k, n}, bd = {1, n}, bs = {n, 1}, od = {rows, n}, os = {n, 1};
@@ -67,10 +70,10 @@ int ms_dnnl_plan_make(const ms_dnnl *d, ms_dnnl_plan *p, int rows, int k, int n,
         !ms_dnnl_ok(dnnl_memory_desc_init_by_strides(&dst, 2, od, dnnl_f32, os), "output descriptor"))
         return -1;
     const dnnl_memory_desc_t *bp = with_bias ? &bias : NULL;
-    dnnl_primitive_desc_t pd = plan_pd(d, &src, &wts, bp, &dst, act);
+    dnnl_primitive_desc_t pd = plan_pd(d, &src, &wts, bp, &dst, act, sum);
     if (pd && wts_layout && !dnnl_memory_desc_equal(dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), wts_layout)) {
         dnnl_primitive_desc_destroy(pd); // the weights are laid out already: pin that layout
-        pd = plan_pd(d, &src, wts_layout, bp, &dst, act);
+        pd = plan_pd(d, &src, wts_layout, bp, &dst, act, sum);
     }
     if (!pd) {
         ms_error("oneDNN has no %s matmul kernel for (%d, %d) x (%d, %d) on this CPU", in_t == dnnl_bf16 ? "bf16" : "f32",

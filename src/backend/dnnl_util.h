@@ -41,11 +41,12 @@ typedef struct {
 } ms_dnnl_plan;
 
 // Compiles the product for `rows` rows, ending with the activation act applied in registers to the
-// biased product (a post-op; dnnl_alg_kind_undef: none). wts_layout NULL: the kernel chooses its
+// biased product (a post-op; dnnl_alg_kind_undef: none), and with sum, dst's old values added to
+// that (dst += ...; a sum post-op). wts_layout NULL: the kernel chooses its
 // weights layout (returned in p->wts); otherwise the product reads weights already laid out so
 // (compiled again with that layout pinned when the kernel would choose another). 0 / -1 + ms_error.
 int ms_dnnl_plan_make(const ms_dnnl *d, ms_dnnl_plan *p, int rows, int k, int n, dnnl_data_type_t in_t,
-                      int with_bias, dnnl_alg_kind_t act, const dnnl_memory_desc_t *wts_layout);
+                      int with_bias, dnnl_alg_kind_t act, int sum, const dnnl_memory_desc_t *wts_layout);
 void ms_dnnl_plan_free(ms_dnnl_plan *p);
 // Runs the plan on these buffers (bias ignored by a plan without); waits for it. 0 / -1 + ms_error.
 int ms_dnnl_plan_run(const ms_dnnl *d, ms_dnnl_plan *p, const void *src, dnnl_memory_t wts, const float *bias,

@@ -45,7 +45,7 @@ static dnnl_data_type_t in_type(const ms_enc_gemm *g) { return g->dt == MS_ENC_B
 
 // Builds the product for max_rows rows, the weights in the layout it chose, and their reorder.
 static int plan_full(ms_enc_gemm *g) {
-    if (ms_dnnl_plan_make(&g->dnnl, &g->full, g->max_rows, g->d, g->S, in_type(g), 1, dnnl_alg_kind_undef, NULL) < 0) {
+    if (ms_dnnl_plan_make(&g->dnnl, &g->full, g->max_rows, g->d, g->S, in_type(g), 1, dnnl_alg_kind_undef, 0, NULL) < 0) {
         if (g->dt == MS_ENC_BF16) ms_error("encoder product: oneDNN has no bf16 kernel for this CPU (bf16 needs AVX-512; use --encoder-dtype f32)");
         return -1;
     }
@@ -202,7 +202,7 @@ int ms_enc_gemm_rows(ms_enc_gemm *g, const float *xc, int rows, const float *be,
     if (rows > g->max_rows) { ms_error("encoder product: %d rows > %d", rows, g->max_rows); return -1; }
     ms_dnnl_plan *p = rows == g->max_rows ? &g->full : &g->tail;
     // a partial batch reads the weights in the layout they were laid out in for max_rows
-    if (p->rows != rows && ms_dnnl_plan_make(&g->dnnl, p, rows, g->d, g->S, in_type(g), 1, dnnl_alg_kind_undef, &g->full.wts) < 0) return -1;
+    if (p->rows != rows && ms_dnnl_plan_make(&g->dnnl, p, rows, g->d, g->S, in_type(g), 1, dnnl_alg_kind_undef, 0, &g->full.wts) < 0) return -1;
     const void *src = xc;
     if (g->dt == MS_ENC_BF16) {
         const int64_t n = (int64_t)rows * g->d;

@@ -3,7 +3,8 @@
 //   - per weight shape (in, out), the weights layout the kernel reads, chosen once for a fixed row
 //     count (so it does not depend on which batch size came first);
 //   - per weight matrix (keyed by its pointer and shape), a copy in that layout, reordered once;
-//   - per (N, in, out, threads, bias, activation) a compiled product with its argument memories; at most
+//   - per (N, in, out, threads, bias, activation, accumulate) a compiled product with its argument
+//     memories; at most
 //     MAX_PLANS (a generator that grows T by one token per call would otherwise keep one per length),
 //     the oldest replaced first.
 //   - per (rows, cols, threads, activation) a compiled activation (ms_gemm_act: the same code as the
@@ -50,7 +51,7 @@ typedef struct {
 } weight_entry;
 
 typedef struct {
-    int rows, in, out, n_threads, bias;
+    int rows, in, out, n_threads, bias, accumulate;
     ms_act act;
     ms_dnnl_plan plan;
 } plan_entry;
@@ -88,7 +89,7 @@ ms_gemm_cache *ms_gemm_cache_new(ms_compute compute) {
         return NULL;
     }
     ms_dnnl_plan probe = {0}; // refuse a precision this CPU has no kernel for now, not at the first product
-    if (ms_dnnl_plan_make(&c->dnnl, &probe, 16, 64, 64, c->in_t, 0, dnnl_alg_kind_undef, NULL) < 0) {
+    if (ms_dnnl_plan_make(&c->dnnl, &probe, 16, 64, 64, c->in_t, 0, dnnl_alg_kind_undef, 0, NULL) < 0) {
         ms_dnnl_close(&c->dnnl);
         free(c);
         ms_error("--compute %s: oneDNN has no %s matmul kernel for this CPU", ms_compute_name(compute), ms_compute_name(compute));
@@ -154,7 +155,8 @@ static const dnnl_memory_desc_t *layout_of(ms_gemm_cache *c, int in, int out) {
         if (!ms_dnnl_ok(dnnl_memory_desc_init_by_strides(&md, 2, wd, dnnl_bf16, ws), "weights descriptor")) return NULL;
     } else {
         ms_dnnl_plan probe = {0};
-        if (ms_dnnl_plan_make(&c->dnnl, &probe, LAYOUT_ROWS, in, out, c->in_t, 0, dnnl_alg_kind_undef, NULL) < 0) return NULL;
+        if (ms_dnnl_plan_make(&c->dnnl, &probe, LAYOUT_ROWS, in, out, c->in_t, 0, dnnl_alg_kind_undef, 0, NULL) < 0)
+            return NULL;
         md = probe.wts;
         ms_dnnl_plan_free(&probe);
     }
@@ -201,19 +203,21 @@ static weight_entry *weight_of(ms_gemm_cache *c, const float *W, int in, int out
 // oneDNN's name of an activation.
 static dnnl_alg_kind_t act_alg(ms_act act) { return act == MS_ACT_GELU_TANH ? dnnl_eltwise_gelu_tanh : dnnl_alg_kind_undef; }
 
-// The compiled product for this shape, thread count, bias and activation, reading weights in layout lay.
+// The compiled product for this shape, thread count, bias, activation and accumulation, reading
+// weights in layout lay.
 static plan_entry *plan_of(ms_gemm_cache *c, int rows, int in, int out, int n_threads, int bias, ms_act act,
-                           const dnnl_memory_desc_t *lay) {
+                           int accumulate, const dnnl_memory_desc_t *lay) {
     for (int i = 0; i < c->n_plans; i++) {
         plan_entry *p = &c->plans[i];
         if (p->rows == rows && p->in == in && p->out == out && p->n_threads == n_threads && p->bias == bias &&
-            p->act == act)
+            p->act == act && p->accumulate == accumulate)
             return p;
     }
     plan_entry *p = c->n_plans < MAX_PLANS ? &c->plans[c->n_plans++] : &c->plans[c->evict_next++ % MAX_PLANS];
     ms_dnnl_plan_free(&p->plan);
     p->rows = rows, p->in = in, p->out = out, p->n_threads = n_threads, p->bias = bias, p->act = act;
-    if (ms_dnnl_plan_make(&c->dnnl, &p->plan, rows, in, out, c->in_t, bias, act_alg(act), lay) < 0) {
+    p->accumulate = accumulate;
+    if (ms_dnnl_plan_make(&c->dnnl, &p->plan, rows, in, out, c->in_t, bias, act_alg(act), accumulate, lay) < 0) {
         p->rows = -1; // an empty slot: matches nothing
         return NULL;
     }
@@ -240,7 +244,7 @@ typedef struct {
     ms_gemm_cache *c;
     float *Y;
     const float *X, *W, *b;
-    int N, in, out;
+    int N, in, out, accumulate;
     ms_act act;
 } linear_job;
 
@@ -249,7 +253,7 @@ static int linear_run(void *arg, int n_threads) {
     ms_gemm_cache *c = j->c;
     const dnnl_memory_desc_t *lay = layout_of(c, j->in, j->out);
     weight_entry *w = lay ? weight_of(c, j->W, j->in, j->out, lay) : NULL;
-    plan_entry *p = w ? plan_of(c, j->N, j->in, j->out, n_threads, j->b != NULL, j->act, lay) : NULL;
+    plan_entry *p = w ? plan_of(c, j->N, j->in, j->out, n_threads, j->b != NULL, j->act, j->accumulate, lay) : NULL;
     if (!p) return -1;
     const void *src = c->compute == MS_COMPUTE_BF16 ? (const void *)src_to_bf16(c, j->X, (size_t)j->N * j->in) : (const void *)j->X;
     return ms_dnnl_plan_run(&c->dnnl, &p->plan, src, w->mem, j->b, j->Y);
@@ -296,9 +300,10 @@ static int on_threads(int n_threads, int (*run)(void *, int), void *arg) {
 }
 
 int ms_gemm_linear(ms_gemm_cache *c, int n_threads, float *Y, const float *X, const float *W, const float *b, int N,
-                   int in, int out, ms_act act) {
+                   int in, int out, ms_act act, int accumulate) {
     if (N <= 0) return 0;
-    linear_job j = {.c = c, .Y = Y, .X = X, .W = W, .b = b, .N = N, .in = in, .out = out, .act = act};
+    linear_job j = {.c = c, .Y = Y, .X = X, .W = W, .b = b, .N = N, .in = in, .out = out, .act = act,
+                    .accumulate = accumulate};
     return on_threads(n_threads, linear_run, &j);
 }
 
@@ -320,8 +325,8 @@ void ms_gemm_cache_forget(ms_gemm_cache *c, const float *W) { (void)c; (void)W; 
 void ms_gemm_cache_refresh(ms_gemm_cache *c) { (void)c; }
 const char *ms_gemm_cache_describe(const ms_gemm_cache *c) { (void)c; return "OpenBLAS sgemm f32"; }
 int ms_gemm_linear(ms_gemm_cache *c, int n_threads, float *Y, const float *X, const float *W, const float *b, int N,
-                   int in, int out, ms_act act) {
-    (void)c, (void)n_threads, (void)Y, (void)X, (void)W, (void)b, (void)N, (void)in, (void)out, (void)act;
+                   int in, int out, ms_act act, int accumulate) {
+    (void)c, (void)n_threads, (void)Y, (void)X, (void)W, (void)b, (void)N, (void)in, (void)out, (void)act, (void)accumulate;
     ms_error("monoscope was built without oneDNN");
     return -1;
 }

@@ -261,8 +261,8 @@ static void kv_store(const ms_model *m, ms_state *s, int l, int B, int T) {
         }
 }
 
-// q, k, v of layer l from the normalized s->ln, through q/k-norm and RoPE, attention, and the
-// output projection into s->tmp (N, C), without its bias (the caller adds it: add_output).
+// q, k, v of layer l from the normalized s->ln, through q/k-norm and RoPE, into attention's s->z
+// (N, H*Dh) (the output projection is the caller's: sublayer_out).
 static int attn_sublayer(const ms_model *m, ms_state *s, const ms_hooks *hk, int l, int B, int T) {
     const ms_config *c = &m->cfg;
     const ms_layer_weights *w = &m->w.layers[l];
@@ -318,13 +318,12 @@ static int attn_sublayer(const ms_model *m, ms_state *s, const ms_hooks *hk, int
     if (s->kv_on) kv_store(m, s, l, B, T);
     if (attention(m, s, hk, l, B, T)) return -1;
     HOOK(MS_SITE_ATTN_Z, s->z);
-    // output projection: sgemm without bias; the bias is added in the pass that follows
-    ms_op_linear(&s->be, s->tmp, s->z, w->wo, NULL, N, QD, C); // (N, C)
 #undef HOOK
     return 0;
 }
 
-// The MLP of layer l on the normalized s->ln, into s->tmp (N, C) without the output bias.
+// The MLP of layer l on the normalized s->ln, up to its activations s->h1 (N, F) (the output
+// projection is the caller's: sublayer_out).
 static int mlp_sublayer(const ms_model *m, ms_state *s, const ms_hooks *hk, int l, int B, int T) {
     const ms_config *c = &m->cfg;
     const ms_layer_weights *w = &m->w.layers[l];
@@ -350,23 +349,34 @@ static int mlp_sublayer(const ms_model *m, ms_state *s, const ms_hooks *hk, int 
         }
     }
     HOOK(MS_SITE_MLP_POST, s->h1);
-    ms_op_linear(&s->be, s->tmp, s->h1, w->w_out, NULL, N, F, C); // (N, C)
 #undef HOOK
     return 0;
 }
 
-// dst (N, C) += out + b, offering out + b to the hook at `site` when one wants it (bias added on its
-// own then; fused into the add otherwise: same bits).
-static int add_output(const ms_model *m, ms_state *s, const ms_hooks *hk, ms_site site, int l, float *dst, float *out,
-                      const float *b, int B, int T) {
-    const int N = B * T, C = m->cfg.d_model;
-    if (!ms_hooks_wants(hk, site, l)) {
-        ms_op_add_bias(&s->be, dst, out, b, N, C);
+// A sublayer's output projection and residual add: dst (N, C) += in (N, K) · Wᵀ, post-normed where
+// the model has post-norms (post_w: the gain; the norm's sites post_scale_site / post_site), + b,
+// offering that output to the hook at `site` when one wants it. Otherwise, without a post-norm, the
+// product adds itself into dst (ms_op_linear_add: no (N, C) intermediate); the same bits either way.
+static int sublayer_out(const ms_model *m, ms_state *s, const ms_hooks *hk, ms_site site, ms_site post_scale_site,
+                        ms_site post_site, const float *post_w, int l, float *dst, const float *in, int K,
+                        const float *W, const float *b, int B, int T) {
+    const ms_config *c = &m->cfg;
+    const int N = B * T, C = c->d_model;
+    const int hooked = ms_hooks_wants(hk, site, l);
+    if (!c->post_norms && !hooked) {
+        ms_op_linear_add(&s->be, dst, in, W, b, N, K, C, s->tmp);
         return 0;
     }
-    ms_op_bias(&s->be, out, b, N, C);
-    if (hook(hk, &m->cfg, site, l, out, B, T)) return -1;
-    ms_op_add(&s->be, dst, out, (size_t)N * C);
+    ms_op_linear(&s->be, s->tmp, in, W, NULL, N, K, C); // (N, C)
+    if (c->post_norms && norm(m, s, hk, post_scale_site, post_site, l, s->tmp, s->tmp, post_w, NULL, B, T)) // in place
+        return -1;
+    if (!hooked) {
+        ms_op_add_bias(&s->be, dst, s->tmp, b, N, C);
+        return 0;
+    }
+    ms_op_bias(&s->be, s->tmp, b, N, C);
+    if (hook(hk, c, site, l, s->tmp, B, T)) return -1;
+    ms_op_add(&s->be, dst, s->tmp, (size_t)N * C);
     return 0;
 }
 
@@ -385,17 +395,15 @@ static int block(const ms_model *m, ms_state *s, const ms_hooks *hk, int l, int 
         memset(s->par, 0, (size_t)N * C * sizeof(float));
         attn_to = s->par;
     }
-    if (c->post_norms && norm(m, s, hk, MS_SITE_LN1_POST_SCALE, MS_SITE_LN1_POST_NORMALIZED, l, s->tmp, s->tmp,
-                              w->ln1_post_w, NULL, B, T)) // in place
+    if (sublayer_out(m, s, hk, MS_SITE_ATTN_OUT, MS_SITE_LN1_POST_SCALE, MS_SITE_LN1_POST_NORMALIZED, w->ln1_post_w, l,
+                     attn_to, s->z, c->n_head * c->d_head, w->wo, w->bo, B, T))
         return -1;
-    if (add_output(m, s, hk, MS_SITE_ATTN_OUT, l, attn_to, s->tmp, w->bo, B, T)) return -1;
     if (hook(hk, c, MS_SITE_RESID_MID, l, s->x, B, T)) return -1; // no such site under a parallel residual
     if (norm(m, s, hk, MS_SITE_LN2_SCALE, MS_SITE_LN2_NORMALIZED, l, s->ln, s->x, w->ln2_w, w->ln2_b, B, T)) return -1;
     if (mlp_sublayer(m, s, hk, l, B, T)) return -1;
-    if (c->post_norms && norm(m, s, hk, MS_SITE_LN2_POST_SCALE, MS_SITE_LN2_POST_NORMALIZED, l, s->tmp, s->tmp,
-                              w->ln2_post_w, NULL, B, T))
+    if (sublayer_out(m, s, hk, MS_SITE_MLP_OUT, MS_SITE_LN2_POST_SCALE, MS_SITE_LN2_POST_NORMALIZED, w->ln2_post_w, l,
+                     attn_to, s->h1, c->d_mlp, w->w_out, w->b_out, B, T))
         return -1;
-    if (add_output(m, s, hk, MS_SITE_MLP_OUT, l, attn_to, s->tmp, w->b_out, B, T)) return -1;
     if (c->parallel_residual) ms_op_add(&s->be, s->x, s->par, (size_t)N * C);
     return hook(hk, c, MS_SITE_RESID_POST, l, s->x, B, T);
 }
