@@ -205,10 +205,11 @@ void ms_op_linear_act(const ms_backend_ctx *be, float *Y, const float *X, const 
 void ms_op_act(const ms_backend_ctx *be, float *x, int N, int C, ms_act act);
 // Y(N, out) += X · Wᵀ + b, a residual add done by the product: with be->gemm, a oneDNN sum post-op
 // (Y's old rows are read as each tile is finished: no (N, out) intermediate and no second pass);
-// otherwise ms_op_linear into scratch (N, out), then ms_op_add_bias. The bits of ms_op_linear
-// without bias followed by ms_op_add_bias either way: Y + (product + b).
-void ms_op_linear_add(const ms_backend_ctx *be, float *Y, const float *X, const float *W, const float *b, int N,
-                      int in, int out, float *scratch);
+// otherwise, or where oneDNN's kernel would not keep the bits, ms_op_linear into scratch (N, out)
+// without bias, then ms_op_add_bias. The bits of that second way either way: Y + (product + b).
+// 0, or -1 + ms_error when oneDNN failed while adding (Y's rows are then undefined).
+int ms_op_linear_add(const ms_backend_ctx *be, float *Y, const float *X, const float *W, const float *b, int N,
+                     int in, int out, float *scratch);
 
 // The precision of the weight products. bf16: weights converted to bfloat16 once (into the
 // cache's copy) and the inputs per product, fp32 accumulation and output; every other kernel
@@ -237,10 +238,13 @@ void ms_gemm_cache_refresh(ms_gemm_cache *c);
 // "oneDNN 2.6.3 f32|bf16 (<kernel of the last product built>)" or "OpenBLAS sgemm f32", for logs.
 const char *ms_gemm_cache_describe(const ms_gemm_cache *c);
 // Y = act(X · Wᵀ + b) on the cache (see ms_op_linear_act), or with accumulate Y += that
-// (ms_op_linear_add); 0, or -1 + ms_error if oneDNN failed (nothing written).
+// (ms_op_linear_add). 0; -1 when it did not run (Y untouched): oneDNN failed to compile it (+ ms_error)
+// or, with an activation or accumulate, its kernel would not give the unfused path's bits; -2 +
+// ms_error when it failed while running (Y undefined).
 int ms_gemm_linear(ms_gemm_cache *c, int n_threads, float *Y, const float *X, const float *W, const float *b, int N,
                    int in, int out, ms_act act, int accumulate);
-// x (rows, cols) = act(x) in place by oneDNN's eltwise primitive (the post-op's code); 0 / -1 + ms_error.
+// x (rows, cols) = act(x) in place by oneDNN's eltwise primitive (the post-op's code); 0, or < 0 +
+// ms_error as ms_gemm_linear.
 int ms_gemm_act(ms_gemm_cache *c, int n_threads, float *x, int rows, int cols, ms_act act);
 
 // ---- elementwise and row-wise kernels (cpu_ops.c)

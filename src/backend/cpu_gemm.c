@@ -4,6 +4,7 @@
 #include <omp.h>
 #include <string.h>
 #include "backend/backend.h"
+#include "backend/threads.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include "util/util.h"
@@ -24,22 +25,43 @@ static void sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, co
 }
 
 // Debian's OpenMP build of OpenBLAS (0.3.21: no per-call thread count) sizes its team from the calling
-// task's nthreads-var, and runs on one thread inside an active parallel region. To hand it
-// be->n_threads without changing the caller's OpenMP state, the count is set in the data environment
-// of an undeferred task: nthreads-var has data-environment scope, so the setting belongs to that task
-// and ends with it; no thread team is forked for it, and BLAS' own parallel region inside is not
-// nested. (OpenBLAS still caps the count at the cores it found when it started.)
+// task's nthreads-var, and runs on one thread inside an active parallel region; oneDNN (OpenMP
+// runtime) sizes a primitive's team from nthreads-var when it is compiled and runs it on that many.
+// To hand either n_threads without changing the caller's OpenMP state, the count is set in the data
+// environment of an undeferred task: nthreads-var has data-environment scope, so the setting belongs
+// to that task and ends with it; no thread team is forked for it, and the library's own parallel
+// region inside is not nested. (OpenBLAS still caps the count at the cores it found when it started.)
+int ms_on_threads(int n_threads, int (*run)(void *arg, int n_threads), void *arg) {
+    if (omp_in_parallel()) return run(arg, 0);
+    if (n_threads == omp_get_max_threads()) return run(arg, n_threads);
+    int rc = -1;
+#pragma omp task if (0) shared(rc)
+    {
+        omp_set_num_threads(n_threads); // this task's ICV only
+        rc = run(arg, n_threads);
+    }
+    return rc;
+}
+
+typedef struct {
+    int trans_a, trans_b, M, N, K, lda, ldb, ldc;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+} sgemm_job;
+
+static int sgemm_run(void *arg, int n_threads) {
+    (void)n_threads; // the libraries read it from nthreads-var
+    const sgemm_job *j = arg;
+    sgemm(j->trans_a, j->trans_b, j->M, j->N, j->K, j->alpha, j->A, j->lda, j->B, j->ldb, j->beta, j->C, j->ldc);
+    return 0;
+}
+
 void ms_op_sgemm(const ms_backend_ctx *be, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                  int lda, const float *B, int ldb, float beta, float *C, int ldc) {
-    if (omp_in_parallel() || be->n_threads == omp_get_max_threads()) {
-        sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-        return;
-    }
-#pragma omp task if (0)
-    {
-        omp_set_num_threads(be->n_threads); // this task's ICV only
-        sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    }
+    sgemm_job j = {.trans_a = trans_a, .trans_b = trans_b, .M = M, .N = N, .K = K, .lda = lda, .ldb = ldb, .ldc = ldc,
+                   .alpha = alpha, .beta = beta, .A = A, .B = B, .C = C};
+    ms_on_threads(be->n_threads, sgemm_run, &j);
 }
 
 // Y(N, out) = X · Wᵀ + b for bf16-held W without a bf16 cache: W widened to float32
@@ -56,10 +78,10 @@ static void linear_bf16_weights(const ms_backend_ctx *be, float *Y, const float 
             const uint32_t u = (uint32_t)W[(size_t)j0 * in + i] << 16;
             memcpy(&w[i], &u, sizeof u);
         }
-        for (int r = 0; b && r < N; r++) memcpy(Y + (size_t)r * out + j0, b + j0, (size_t)nj * sizeof(float));
-        ms_op_sgemm(be, 0, 1, N, nj, in, 1.0f, X, in, w, in, b ? 1.0f : 0.0f, Y + j0, out);
+        ms_op_sgemm(be, 0, 1, N, nj, in, 1.0f, X, in, w, in, 0.0f, Y + j0, out);
     }
     free(w);
+    ms_op_bias(be, Y, b, N, out); // after the product, as ms_op_linear adds it
 }
 
 void ms_op_linear(const ms_backend_ctx *be, float *Y, const float *X, const float *W, const float *b, int N, int in,
@@ -84,13 +106,16 @@ void ms_op_act(const ms_backend_ctx *be, float *x, int N, int C, ms_act act) {
 void ms_op_linear_act(const ms_backend_ctx *be, float *Y, const float *X, const float *W, const float *b, int N,
                       int in, int out, ms_act act) {
     if (be->gemm && ms_gemm_linear(be->gemm, be->n_threads, Y, X, W, b, N, in, out, act, 0) == 0) return;
-    ms_op_linear(be, Y, X, W, b, N, in, out);
+    ms_op_linear(be, Y, X, W, b, N, in, out); // Y written whole again, whatever a failed run left
     ms_op_act(be, Y, N, out, act);
 }
 
-void ms_op_linear_add(const ms_backend_ctx *be, float *Y, const float *X, const float *W, const float *b, int N,
-                      int in, int out, float *scratch) {
-    if (be->gemm && ms_gemm_linear(be->gemm, be->n_threads, Y, X, W, b, N, in, out, MS_ACT_NONE, 1) == 0) return;
+int ms_op_linear_add(const ms_backend_ctx *be, float *Y, const float *X, const float *W, const float *b, int N,
+                     int in, int out, float *scratch) {
+    const int rc = be->gemm ? ms_gemm_linear(be->gemm, be->n_threads, Y, X, W, b, N, in, out, MS_ACT_NONE, 1) : -1;
+    if (rc == 0) return 0;
+    if (rc == -2) return -1; // it failed while adding into Y: Y's rows are lost, a second add would be wrong
     ms_op_linear(be, scratch, X, W, NULL, N, in, out);
     ms_op_add_bias(be, Y, scratch, b, N, out);
+    return 0;
 }

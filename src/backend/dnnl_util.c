@@ -97,6 +97,15 @@ int ms_dnnl_plan_make(const ms_dnnl *d, ms_dnnl_plan *p, int rows, int k, int n,
     return rc;
 }
 
+// Runs p on args and waits: 0, or -2 + ms_error (the outputs are undefined: the kernel may have run
+// part way).
+static int execute(const ms_dnnl *d, dnnl_primitive_t p, int n_args, const dnnl_exec_arg_t *args, const char *what) {
+    return ms_dnnl_ok(dnnl_primitive_execute(p, d->stream, n_args, args), what) &&
+                   ms_dnnl_ok(dnnl_stream_wait(d->stream), what)
+               ? 0
+               : -2;
+}
+
 int ms_dnnl_plan_run(const ms_dnnl *d, ms_dnnl_plan *p, const void *src, dnnl_memory_t wts, const float *bias,
                      float *dst) {
     if (!ms_dnnl_ok(dnnl_memory_set_data_handle(p->src, (void *)src), "source handle") ||
@@ -105,14 +114,11 @@ int ms_dnnl_plan_run(const ms_dnnl *d, ms_dnnl_plan *p, const void *src, dnnl_me
         return -1;
     dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, p->src}, {DNNL_ARG_WEIGHTS, wts}, {DNNL_ARG_DST, p->dst},
                             {DNNL_ARG_BIAS, p->bias}};
-    return ms_dnnl_ok(dnnl_primitive_execute(p->prim, d->stream, p->bias ? 4 : 3, a), "matmul") &&
-                   ms_dnnl_ok(dnnl_stream_wait(d->stream), "matmul")
-               ? 0
-               : -1;
+    return execute(d, p->prim, p->bias ? 4 : 3, a, "matmul");
 }
 
-int ms_dnnl_eltwise_make(const ms_dnnl *d, ms_dnnl_eltwise *e, int rows, int cols, dnnl_alg_kind_t act) {
-    memset(e, 0, sizeof *e);
+int ms_dnnl_act_make(const ms_dnnl *d, ms_dnnl_plan *p, int rows, int cols, dnnl_alg_kind_t act) {
+    ms_dnnl_plan_free(p);
     dnnl_memory_desc_t md;
     dnnl_dims_t dims = {rows, cols}, strides = {cols, 1};
     dnnl_eltwise_desc_t ed;
@@ -120,30 +126,23 @@ int ms_dnnl_eltwise_make(const ms_dnnl *d, ms_dnnl_eltwise *e, int rows, int col
     int ok = ms_dnnl_ok(dnnl_memory_desc_init_by_strides(&md, 2, dims, dnnl_f32, strides), "activation descriptor") &&
              ms_dnnl_ok(dnnl_eltwise_forward_desc_init(&ed, dnnl_forward_inference, act, &md, 0.0f, 0.0f), "activation") &&
              ms_dnnl_ok(dnnl_primitive_desc_create(&pd, &ed, NULL, d->eng, NULL), "activation") &&
-             ms_dnnl_ok(dnnl_primitive_create(&e->prim, pd), "activation") &&
-             ms_dnnl_ok(dnnl_memory_create(&e->mem, &md, d->eng, DNNL_MEMORY_NONE), "activation memory");
-    if (pd) dnnl_primitive_desc_destroy(pd);
-    if (!ok) {
-        ms_dnnl_eltwise_free(e);
-        return -1;
+             ms_dnnl_ok(dnnl_primitive_create(&p->prim, pd), "activation") &&
+             ms_dnnl_ok(dnnl_memory_create(&p->src, &md, d->eng, DNNL_MEMORY_NONE), "activation memory");
+    if (ok) {
+        const char *impl = NULL;
+        dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+        snprintf(p->impl, sizeof p->impl, "%s", impl ? impl : "?");
+        p->rows = rows;
     }
-    e->rows = rows, e->cols = cols;
-    return 0;
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (!ok) ms_dnnl_plan_free(p);
+    return ok ? 0 : -1;
 }
 
-void ms_dnnl_eltwise_free(ms_dnnl_eltwise *e) {
-    if (e->prim) dnnl_primitive_destroy(e->prim);
-    if (e->mem) dnnl_memory_destroy(e->mem);
-    memset(e, 0, sizeof *e);
-}
-
-int ms_dnnl_eltwise_run(const ms_dnnl *d, ms_dnnl_eltwise *e, float *x) {
-    if (!ms_dnnl_ok(dnnl_memory_set_data_handle(e->mem, x), "activation handle")) return -1;
-    dnnl_exec_arg_t a[2] = {{DNNL_ARG_SRC, e->mem}, {DNNL_ARG_DST, e->mem}};
-    return ms_dnnl_ok(dnnl_primitive_execute(e->prim, d->stream, 2, a), "activation") &&
-                   ms_dnnl_ok(dnnl_stream_wait(d->stream), "activation")
-               ? 0
-               : -1;
+int ms_dnnl_act_run(const ms_dnnl *d, ms_dnnl_plan *p, float *x) {
+    if (!ms_dnnl_ok(dnnl_memory_set_data_handle(p->src, x), "activation handle")) return -1;
+    dnnl_exec_arg_t a[2] = {{DNNL_ARG_SRC, p->src}, {DNNL_ARG_DST, p->src}};
+    return execute(d, p->prim, 2, a, "activation");
 }
 
 int ms_dnnl_reorder_make(const ms_dnnl *d, const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to,
@@ -158,10 +157,7 @@ int ms_dnnl_reorder_make(const ms_dnnl *d, const dnnl_memory_desc_t *from, const
 
 int ms_dnnl_reorder_run(const ms_dnnl *d, dnnl_primitive_t r, dnnl_memory_t from, dnnl_memory_t to) {
     dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
-    return ms_dnnl_ok(dnnl_primitive_execute(r, d->stream, 2, a), "weights reorder") &&
-                   ms_dnnl_ok(dnnl_stream_wait(d->stream), "weights reorder")
-               ? 0
-               : -1;
+    return execute(d, r, 2, a, "weights reorder") ? -1 : 0;
 }
 
 int ms_dnnl_wt_desc(dnnl_memory_desc_t *md, int k, int n) {

@@ -31,13 +31,14 @@ void ms_dnnl_close(ms_dnnl *d);
 int ms_dnnl_ok(dnnl_status_t s, const char *what);
 
 // dst (rows, n) f32 = src (rows, k) · wts (k, n) (+ bias (1, n) f32), src and wts of type in_t,
-// f32 accumulation; src and dst row-major and contiguous.
+// f32 accumulation; src and dst row-major and contiguous. Or an activation in place (act_make: src
+// the buffer, dst and bias NULL).
 typedef struct {
     int rows;
     dnnl_primitive_t prim;
     dnnl_memory_t src, dst, bias; // handles set per run; bias NULL for a product without
     dnnl_memory_desc_t wts;       // the weights layout the kernel reads
-    char impl[64];                // oneDNN's name of the kernel, for logs
+    char impl[64];                // oneDNN's name of the kernel ("brg:avx512_core", ...)
 } ms_dnnl_plan;
 
 // Compiles the product for `rows` rows, ending with the activation act applied in registers to the
@@ -48,20 +49,14 @@ typedef struct {
 int ms_dnnl_plan_make(const ms_dnnl *d, ms_dnnl_plan *p, int rows, int k, int n, dnnl_data_type_t in_t,
                       int with_bias, dnnl_alg_kind_t act, int sum, const dnnl_memory_desc_t *wts_layout);
 void ms_dnnl_plan_free(ms_dnnl_plan *p);
-// Runs the plan on these buffers (bias ignored by a plan without); waits for it. 0 / -1 + ms_error.
+// Runs the plan on these buffers (bias ignored by a plan without); waits for it. 0; -1 + ms_error
+// when it did not start (dst untouched); -2 + ms_error when it failed while running (dst undefined).
 int ms_dnnl_plan_run(const ms_dnnl *d, ms_dnnl_plan *p, const void *src, dnnl_memory_t wts, const float *bias,
                      float *dst);
-
-// x (rows, cols) f32 = act(x) in place: oneDNN's eltwise primitive, the same code (and bits) as the
-// product's post-op of the same activation.
-typedef struct {
-    int rows, cols;
-    dnnl_primitive_t prim;
-    dnnl_memory_t mem; // handle set per run
-} ms_dnnl_eltwise;
-int ms_dnnl_eltwise_make(const ms_dnnl *d, ms_dnnl_eltwise *e, int rows, int cols, dnnl_alg_kind_t act);
-void ms_dnnl_eltwise_free(ms_dnnl_eltwise *e);
-int ms_dnnl_eltwise_run(const ms_dnnl *d, ms_dnnl_eltwise *e, float *x);
+// x (rows, cols) f32 = act(x) in place: oneDNN's eltwise primitive, the same code (and bits) as a
+// product's post-op of the same activation. make: 0 / -1 + ms_error; run: as ms_dnnl_plan_run.
+int ms_dnnl_act_make(const ms_dnnl *d, ms_dnnl_plan *p, int rows, int cols, dnnl_alg_kind_t act);
+int ms_dnnl_act_run(const ms_dnnl *d, ms_dnnl_plan *p, float *x);
 
 // A reorder from weights laid out as `from` to `to` (both (k, n)), and its run on two memories.
 int ms_dnnl_reorder_make(const ms_dnnl *d, const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to,

@@ -4,11 +4,9 @@
 //     count (so it does not depend on which batch size came first);
 //   - per weight matrix (keyed by its pointer and shape), a copy in that layout, reordered once;
 //   - per (N, in, out, threads, bias, activation, accumulate) a compiled product with its argument
-//     memories; at most
+//     memories, and per (rows, cols, threads, activation) a compiled activation (ms_gemm_act); at most
 //     MAX_PLANS (a generator that grows T by one token per call would otherwise keep one per length),
 //     the oldest replaced first.
-//   - per (rows, cols, threads, activation) a compiled activation (ms_gemm_act: the same code as the
-//     products' post-op, for a pass that applies it after a hook has seen the biased product).
 // After the first call for a shape and weight, a product allocates nothing and compiles nothing.
 // In bf16 the copies are bfloat16 (the reorder converts) and each product first rounds its inputs
 // into a bf16 buffer the cache keeps (grown to the largest product seen).
@@ -19,6 +17,7 @@
 #include <string.h>
 #include "backend/backend.h"
 #include "backend/dnnl_util.h"
+#include "backend/threads.h"
 #include "util/util.h"
 
 const char *ms_compute_name(ms_compute c) { return c == MS_COMPUTE_BF16 ? "bf16" : "f32"; }
@@ -32,7 +31,6 @@ int ms_compute_parse(const char *s) {
 #ifdef MS_HAVE_DNNL
 
 #define MAX_PLANS 64
-#define MAX_ACTS 8
 #define LAYOUT_ROWS 512 // the row count the weights layout is chosen for
 
 typedef struct {
@@ -50,17 +48,14 @@ typedef struct {
     int stale;          // W changed in place since the copy (ms_gemm_cache_refresh): reorder again
 } weight_entry;
 
+// A compiled product (in > 0), or an activation alone (in = 0: rows × out in place).
 typedef struct {
     int rows, in, out, n_threads, bias, accumulate;
     ms_act act;
+    int failed; // oneDNN could not compile it, or compiled it on a kernel whose post-ops would change
+                // the product's bits (see fused_ok): the caller takes the unfused path, every time
     ms_dnnl_plan plan;
 } plan_entry;
-
-typedef struct {
-    int n_threads;
-    ms_act act;
-    ms_dnnl_eltwise e;
-} act_entry;
 
 struct ms_gemm_cache {
     ms_dnnl dnnl;
@@ -74,9 +69,8 @@ struct ms_gemm_cache {
     weight_entry *weights;
     int n_weights;
     plan_entry plans[MAX_PLANS];
-    int n_plans, evict_next;
-    act_entry acts[MAX_ACTS];
-    int n_acts, evict_act;
+    int n_plans;
+    unsigned evict_next;
     char desc[160];
 };
 
@@ -119,7 +113,6 @@ static void weight_free(weight_entry *w) {
 void ms_gemm_cache_free(ms_gemm_cache *c) {
     if (!c) return;
     for (int i = 0; i < c->n_plans; i++) ms_dnnl_plan_free(&c->plans[i].plan);
-    for (int i = 0; i < c->n_acts; i++) ms_dnnl_eltwise_free(&c->acts[i].e);
     for (int i = 0; i < c->n_weights; i++) weight_free(&c->weights[i]);
     free(c->weights);
     free(c->layouts);
@@ -203,27 +196,39 @@ static weight_entry *weight_of(ms_gemm_cache *c, const float *W, int in, int out
 // oneDNN's name of an activation.
 static dnnl_alg_kind_t act_alg(ms_act act) { return act == MS_ACT_GELU_TANH ? dnnl_eltwise_gelu_tanh : dnnl_alg_kind_undef; }
 
+// Post-ops (an activation, a sum into dst) keep the product's bits only where oneDNN runs them on its
+// brgemm kernels, which apply them to the finished, biased tiles in registers. Its gemm-based kernels
+// (chosen e.g. on CPUs without AVX-512) run a sum post-op as sgemm's beta = 1, adding dst into the
+// first block of the K sum, and refuse bias with a sum: there the pass takes the unfused path.
+static int fused_ok(const plan_entry *p) { return !strncmp(p->plan.impl, "brg", 3); }
+
 // The compiled product for this shape, thread count, bias, activation and accumulation, reading
-// weights in layout lay.
+// weights in layout lay; or (in = 0) the activation of rows × out values. NULL when there is none
+// (remembered: not compiled again).
 static plan_entry *plan_of(ms_gemm_cache *c, int rows, int in, int out, int n_threads, int bias, ms_act act,
                            int accumulate, const dnnl_memory_desc_t *lay) {
     for (int i = 0; i < c->n_plans; i++) {
         plan_entry *p = &c->plans[i];
         if (p->rows == rows && p->in == in && p->out == out && p->n_threads == n_threads && p->bias == bias &&
             p->act == act && p->accumulate == accumulate)
-            return p;
+            return p->failed ? NULL : p;
     }
     plan_entry *p = c->n_plans < MAX_PLANS ? &c->plans[c->n_plans++] : &c->plans[c->evict_next++ % MAX_PLANS];
     ms_dnnl_plan_free(&p->plan);
-    p->rows = rows, p->in = in, p->out = out, p->n_threads = n_threads, p->bias = bias, p->act = act;
-    p->accumulate = accumulate;
-    if (ms_dnnl_plan_make(&c->dnnl, &p->plan, rows, in, out, c->in_t, bias, act_alg(act), accumulate, lay) < 0) {
-        p->rows = -1; // an empty slot: matches nothing
+    *p = (plan_entry){.rows = rows, .in = in, .out = out, .n_threads = n_threads, .bias = bias, .act = act,
+                      .accumulate = accumulate};
+    const int rc = in == 0 ? ms_dnnl_act_make(&c->dnnl, &p->plan, rows, out, act_alg(act))
+                           : ms_dnnl_plan_make(&c->dnnl, &p->plan, rows, in, out, c->in_t, bias, act_alg(act), accumulate, lay);
+    p->failed = rc < 0 || (in > 0 && (act != MS_ACT_NONE || accumulate) && !fused_ok(p));
+    if (p->failed) {
+        ms_dnnl_plan_free(&p->plan);
         return NULL;
     }
-    const dnnl_version_t *v = dnnl_version();
-    snprintf(c->desc, sizeof c->desc, "oneDNN %d.%d.%d %s (%s)", v->major, v->minor, v->patch,
-             ms_compute_name(c->compute), p->plan.impl);
+    if (in > 0) {
+        const dnnl_version_t *v = dnnl_version();
+        snprintf(c->desc, sizeof c->desc, "oneDNN %d.%d.%d %s (%s)", v->major, v->minor, v->patch,
+                 ms_compute_name(c->compute), p->plan.impl);
+    }
     return p;
 }
 
@@ -268,35 +273,8 @@ typedef struct {
 
 static int act_run(void *arg, int n_threads) {
     const act_job *j = arg;
-    ms_gemm_cache *c = j->c;
-    act_entry *a = NULL;
-    for (int i = 0; i < c->n_acts && !a; i++)
-        if (c->acts[i].e.rows == j->rows && c->acts[i].e.cols == j->cols && c->acts[i].n_threads == n_threads &&
-            c->acts[i].act == j->act)
-            a = &c->acts[i];
-    if (!a) {
-        a = c->n_acts < MAX_ACTS ? &c->acts[c->n_acts++] : &c->acts[c->evict_act++ % MAX_ACTS];
-        ms_dnnl_eltwise_free(&a->e);
-        a->n_threads = n_threads, a->act = j->act;
-        if (ms_dnnl_eltwise_make(&c->dnnl, &a->e, j->rows, j->cols, act_alg(j->act)) < 0) return -1; // an empty slot
-    }
-    return ms_dnnl_eltwise_run(&c->dnnl, &a->e, j->x);
-}
-
-// oneDNN (OpenMP runtime) sizes a primitive's thread team from nthreads-var when it is compiled and
-// runs it on that many: both happen inside an undeferred task whose own nthreads-var is n_threads,
-// as for OpenBLAS in cpu_gemm.c, so the caller's OpenMP state is untouched. run(arg, n) compiles
-// (once) and runs for team size n (0: inside a parallel region, on this thread).
-static int on_threads(int n_threads, int (*run)(void *, int), void *arg) {
-    if (omp_in_parallel()) return run(arg, 0);
-    if (n_threads == omp_get_max_threads()) return run(arg, n_threads);
-    int rc = -1;
-#pragma omp task if (0) shared(rc)
-    {
-        omp_set_num_threads(n_threads); // this task's ICV only
-        rc = run(arg, n_threads);
-    }
-    return rc;
+    plan_entry *p = plan_of(j->c, j->rows, 0, j->cols, n_threads, 0, j->act, 0, NULL);
+    return p ? ms_dnnl_act_run(&j->c->dnnl, &p->plan, j->x) : -1;
 }
 
 int ms_gemm_linear(ms_gemm_cache *c, int n_threads, float *Y, const float *X, const float *W, const float *b, int N,
@@ -304,13 +282,13 @@ int ms_gemm_linear(ms_gemm_cache *c, int n_threads, float *Y, const float *X, co
     if (N <= 0) return 0;
     linear_job j = {.c = c, .Y = Y, .X = X, .W = W, .b = b, .N = N, .in = in, .out = out, .act = act,
                     .accumulate = accumulate};
-    return on_threads(n_threads, linear_run, &j);
+    return ms_on_threads(n_threads, linear_run, &j); // oneDNN compiles and runs for n_threads
 }
 
 int ms_gemm_act(ms_gemm_cache *c, int n_threads, float *x, int rows, int cols, ms_act act) {
     if (rows <= 0 || act == MS_ACT_NONE) return 0;
     act_job j = {.c = c, .x = x, .rows = rows, .cols = cols, .act = act};
-    return on_threads(n_threads, act_run, &j);
+    return ms_on_threads(n_threads, act_run, &j);
 }
 
 #else // OpenBLAS only: no cache

@@ -363,10 +363,7 @@ static int sublayer_out(const ms_model *m, ms_state *s, const ms_hooks *hk, ms_s
     const ms_config *c = &m->cfg;
     const int N = B * T, C = c->d_model;
     const int hooked = ms_hooks_wants(hk, site, l);
-    if (!c->post_norms && !hooked) {
-        ms_op_linear_add(&s->be, dst, in, W, b, N, K, C, s->tmp);
-        return 0;
-    }
+    if (!c->post_norms && !hooked) return ms_op_linear_add(&s->be, dst, in, W, b, N, K, C, s->tmp);
     ms_op_linear(&s->be, s->tmp, in, W, NULL, N, K, C); // (N, C)
     if (c->post_norms && norm(m, s, hk, post_scale_site, post_site, l, s->tmp, s->tmp, post_w, NULL, B, T)) // in place
         return -1;
