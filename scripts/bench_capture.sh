@@ -43,21 +43,26 @@ capture_rate() {
 TORCH_SHAPE="--ctx $CTX --batch $BATCH --batches $((NSEQ / BATCH))"
 flops_per_token=$(awk 'BEGIN {print 12 * 2 * (768*2304 + 768*768 + 2*768*3072)}')
 ours=(); whole=(); hdf=(); early=(); torch=(); torch_early=(); bound=(); r_pt=(); r_bound=(); r_pt_bound=()
+# GEMM bound: per token and layer the four projections (M = CTX * BATCH rows of a batch), in GFLOP/s
+gemm_rate() { ./build/sgemm_rate $M 2304 768 $M 768 768 $M 3072 768 $M 768 3072 | awk '/total_best/ {print $2}'; }
 for r in $(seq "$R"); do
+    # the bound is measured right before and right after the capture it is compared with (the
+    # geometric mean of the two), as the host's speed drifts within a round
+    g0=$(gemm_rate)
     read -r o h a < <(capture_rate 'blocks.*.hook_resid_post'); ours+=("$o"); hdf+=("$h"); whole+=("$a")
+    g1=$(gemm_rate)
     read -r e _ < <(capture_rate 'blocks.0.hook_resid_post,blocks.1.hook_resid_post,blocks.2.hook_resid_post'); early+=("$e")
     # PyTorch at its best: sleeping waiters, and not under the OpenBLAS core pin this environment may
     # set for our tests, but under the kernels torch_blas_env.sh found fastest for it on this machine
     t=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $TORCH_BLAS OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 scripts/bench/capture_torch.py --threads "$T" --repeats 1 $TORCH_SHAPE | awk '{print $2}')
     te=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $TORCH_BLAS OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 scripts/bench/capture_torch.py --threads "$T" --repeats 1 --upto-layer 2 $TORCH_SHAPE | awk '{print $2}')
-    # GEMM bound: per token and layer the four projections (M = CTX * BATCH rows of a batch)
-    g=$(./build/sgemm_rate $M 2304 768 $M 768 768 $M 3072 768 $M 768 3072 | awk '/total_best/ {print $2}')
+    g=$(awk -v a="$g0" -v b="$g1" 'BEGIN {printf "%.2f", sqrt(a * b)}')
     b=$(awk -v g="$g" -v f="$flops_per_token" 'BEGIN {printf "%.1f", g * 1e9 / f}')
     torch+=("$t"); torch_early+=("$te"); bound+=("$b")
     r_pt+=("$(awk -v a="$o" -v b="$t" 'BEGIN {print a/b}')")
     r_bound+=("$(awk -v a="$o" -v b="$b" 'BEGIN {print a/b}')")
     r_pt_bound+=("$(awk -v a="$t" -v b="$b" 'BEGIN {print a/b}')")
-    echo "round $r: monoscope $o (whole run $a), PyTorch $t, GEMM bound $b ($g GFLOP/s), early layers: monoscope $e, PyTorch $te tokens/s"
+    echo "round $r: monoscope $o (whole run $a), PyTorch $t, GEMM bound $b ($g GFLOP/s: $g0 before, $g1 after the capture), early layers: monoscope $e, PyTorch $te tokens/s"
 done
 m() { printf '%s\n' "$@" | median; }
 echo "threads $T, median of $R rounds, $BATCH x $CTX tokens per batch, GPT-2-small shape, load average $(cut -d" " -f1-3 /proc/loadavg)"
