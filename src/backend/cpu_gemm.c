@@ -34,13 +34,15 @@ static void sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, co
 int ms_on_threads(int n_threads, int (*run)(void *arg, int n_threads), void *arg) {
     if (omp_in_parallel()) return run(arg, 0);
     if (n_threads == omp_get_max_threads()) return run(arg, n_threads);
-    int rc = -1;
-#pragma omp task if (0) shared(rc)
+    // the call's parts in one shared struct: clang 14 crashes generating a task that calls a
+    // function-pointer parameter it captured itself
+    struct { int (*run)(void *, int); void *arg; int n_threads, rc; } call = {run, arg, n_threads, -1};
+#pragma omp task if (0) shared(call)
     {
-        omp_set_num_threads(n_threads); // this task's ICV only
-        rc = run(arg, n_threads);
+        omp_set_num_threads(call.n_threads); // this task's ICV only
+        call.rc = call.run(call.arg, call.n_threads);
     }
-    return rc;
+    return call.rc;
 }
 
 typedef struct {
