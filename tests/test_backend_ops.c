@@ -195,7 +195,40 @@ static void test_fused_products(int in, int out, int kind) {
                   "linear_add N%d in%d out%d bias%d threads %d, %s: not the bits of linear then add_bias", N, in, out,
                   bv != NULL, be.n_threads, kind_name[kind]);
         }
+    // not vacuous: where the plain product runs on oneDNN's brgemm kernels, the fused ones are taken
+    if (gc && strstr(ms_gemm_cache_describe(gc), "(brg")) {
+        const ms_backend_ctx be = {.n_threads = 1, .gemm = gc, .weights_bf16 = kind == HELD_BF16};
+        CHECK(ms_gemm_linear(gc, be.n_threads, Y, X, W, b, 7, in, out, MS_ACT_GELU_TANH, 0) == 0 &&
+                  ms_gemm_linear(gc, be.n_threads, Y, X, W, b, 7, in, out, MS_ACT_NONE, 1) == 0,
+              "fused products refused on a brgemm kernel (%s, %s)", kind_name[kind], ms_gemm_cache_describe(gc));
+    }
     free(X), free(W), free(b), free(Y), free(Y2), free(L), free(R), free(S);
+    ms_gemm_cache_free(gc);
+}
+
+// More products than the cache keeps (row counts 1..90, each a fused and an unfused plan): the
+// evicted and recompiled plans still give the unfused path's bits.
+static void test_fused_eviction(void) {
+    ms_gemm_cache *gc = ms_gemm_cache_new(MS_COMPUTE_F32);
+    if (!gc) { printf("fused products' eviction: no weight cache, skipped\n"); return; }
+    enum { IN = 33, OUT = 19, NMAX = 90 };
+    float *X = rand_buf((size_t)NMAX * IN, 2), *W = rand_buf((size_t)OUT * IN, 1), *b = rand_buf(OUT, 1);
+    float *R = rand_buf((size_t)NMAX * OUT, 1), *Y = ms_malloc((size_t)NMAX * OUT * sizeof(float));
+    float *Y2 = ms_malloc((size_t)NMAX * OUT * sizeof(float)), *S = ms_malloc((size_t)NMAX * OUT * sizeof(float));
+    const ms_backend_ctx be = {.n_threads = 1, .gemm = gc};
+    int bad = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (int N = 1; N <= NMAX; N++) {
+            const size_t n = (size_t)N * OUT;
+            memcpy(Y, R, n * sizeof(float));
+            memcpy(Y2, R, n * sizeof(float));
+            bad += ms_op_linear_add(&be, Y, X, W, b, N, IN, OUT, S) != 0;
+            ms_op_linear(&be, S, X, W, NULL, N, IN, OUT);
+            ms_op_add_bias(&be, Y2, S, b, N, OUT);
+            bad += memcmp(Y, Y2, n * sizeof(float)) != 0;
+        }
+    CHECK(!bad, "fused products across cache eviction: %d row counts differ from the unfused path", bad);
+    free(X), free(W), free(b), free(R), free(Y), free(Y2), free(S);
     ms_gemm_cache_free(gc);
 }
 
@@ -539,6 +572,7 @@ int main(void) {
         test_fused_products(33, 19, kind);
         test_fused_products(3072, 100, kind);
     }
+    test_fused_eviction();
     // rows × width: tiny, odd, and large enough (>= 65536 elements) for the row loops to fork
     static const int nc[][2] = {{1, 1}, {3, 7}, {7, 33}, {300, 257}};
     for (size_t s = 0; s < sizeof nc / sizeof nc[0]; s++) {

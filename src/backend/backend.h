@@ -197,12 +197,13 @@ typedef enum { MS_ACT_NONE = 0, MS_ACT_GELU_TANH = 1 } ms_act;
 // Y = act(X · Wᵀ + b): with be->gemm the activation is applied in registers as the product's tiles
 // are finished (a oneDNN post-op: no second pass over Y); otherwise ms_op_linear then ms_op_act.
 // Bit for bit ms_op_linear followed by ms_op_act with the same be, so a hook may look at the biased
-// product in between without changing anything.
-void ms_op_linear_act(const ms_backend_ctx *be, float *Y, const float *X, const float *W, const float *b, int N,
-                      int in, int out, ms_act act);
+// product in between without changing anything. 0, or -1 + ms_error as ms_op_act.
+int ms_op_linear_act(const ms_backend_ctx *be, float *Y, const float *X, const float *W, const float *b, int N,
+                     int in, int out, ms_act act);
 // x(N, C) = act(x), in the arithmetic ms_op_linear_act uses with this be: oneDNN's (the post-op's
-// code) with be->gemm, else ours (MS_ACT_GELU_TANH: ms_op_gelu_new).
-void ms_op_act(const ms_backend_ctx *be, float *x, int N, int C, ms_act act);
+// code) with be->gemm, else ours (MS_ACT_GELU_TANH: ms_op_gelu_new). 0, or -1 + ms_error when oneDNN
+// failed part way through x (which is then undefined).
+int ms_op_act(const ms_backend_ctx *be, float *x, int N, int C, ms_act act);
 // Y(N, out) += X · Wᵀ + b, a residual add done by the product: with be->gemm, a oneDNN sum post-op
 // (Y's old rows are read as each tile is finished: no (N, out) intermediate and no second pass);
 // otherwise, or where oneDNN's kernel would not keep the bits, ms_op_linear into scratch (N, out)

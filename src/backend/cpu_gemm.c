@@ -99,17 +99,20 @@ void ms_op_linear(const ms_backend_ctx *be, float *Y, const float *X, const floa
     ms_op_bias(be, Y, b, N, out);
 }
 
-void ms_op_act(const ms_backend_ctx *be, float *x, int N, int C, ms_act act) {
-    if (act == MS_ACT_NONE) return;
-    if (be->gemm && ms_gemm_act(be->gemm, be->n_threads, x, N, C, act) == 0) return;
+int ms_op_act(const ms_backend_ctx *be, float *x, int N, int C, ms_act act) {
+    if (act == MS_ACT_NONE) return 0;
+    const int rc = be->gemm ? ms_gemm_act(be->gemm, be->n_threads, x, N, C, act) : -1;
+    if (rc == 0) return 0;
+    if (rc == -2) return -1; // it failed part way in place: a second pass would apply it twice
     ms_op_gelu_new(be, x, (size_t)N * C);
+    return 0;
 }
 
-void ms_op_linear_act(const ms_backend_ctx *be, float *Y, const float *X, const float *W, const float *b, int N,
-                      int in, int out, ms_act act) {
-    if (be->gemm && ms_gemm_linear(be->gemm, be->n_threads, Y, X, W, b, N, in, out, act, 0) == 0) return;
+int ms_op_linear_act(const ms_backend_ctx *be, float *Y, const float *X, const float *W, const float *b, int N,
+                     int in, int out, ms_act act) {
+    if (be->gemm && ms_gemm_linear(be->gemm, be->n_threads, Y, X, W, b, N, in, out, act, 0) == 0) return 0;
     ms_op_linear(be, Y, X, W, b, N, in, out); // Y written whole again, whatever a failed run left
-    ms_op_act(be, Y, N, out, act);
+    return ms_op_act(be, Y, N, out, act);
 }
 
 int ms_op_linear_add(const ms_backend_ctx *be, float *Y, const float *X, const float *W, const float *b, int N,

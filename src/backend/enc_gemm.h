@@ -36,7 +36,8 @@ int ms_enc_gemm_can_pack(const ms_enc_gemm *g);
 // read all of Wt from memory again. Threads may pack disjoint ranges at the same time.
 void ms_enc_gemm_pack_rows(ms_enc_gemm *g, const float *Wt, int i0, int i1);
 
-// pre (rows, S) = xc (rows, d) · W_enc + be (be may be NULL). rows <= max_rows. 0 / -1 + ms_error.
+// pre (rows, S) = xc (rows, d) · W_enc + be (be may be NULL). rows <= max_rows. 0, or < 0 + ms_error
+// (-2: it failed while running, pre undefined).
 int ms_enc_gemm_rows(ms_enc_gemm *g, const float *xc, int rows, const float *be, float *pre);
 
 // "oneDNN <version> (<kernel>)" or "OpenBLAS sgemm", for logs.

@@ -199,8 +199,12 @@ static dnnl_alg_kind_t act_alg(ms_act act) { return act == MS_ACT_GELU_TANH ? dn
 // Post-ops (an activation, a sum into dst) keep the product's bits only where oneDNN runs them on its
 // brgemm kernels, which apply them to the finished, biased tiles in registers. Its gemm-based kernels
 // (chosen e.g. on CPUs without AVX-512) run a sum post-op as sgemm's beta = 1, adding dst into the
-// first block of the K sum, and refuse bias with a sum: there the pass takes the unfused path.
-static int fused_ok(const plan_entry *p) { return !strncmp(p->plan.impl, "brg", 3); }
+// first block of the K sum, and refuse bias with a sum: there the pass takes the unfused path. The
+// unfused product (plain_impl: without the post-ops; without bias for a sum, which ms_op_add_bias
+// then adds) must run on the same kernel.
+static int fused_ok(const plan_entry *p, const char *plain_impl) {
+    return !strncmp(p->plan.impl, "brg", 3) && !strcmp(p->plan.impl, plain_impl);
+}
 
 // The compiled product for this shape, thread count, bias, activation and accumulation, reading
 // weights in layout lay; or (in = 0) the activation of rows × out values. NULL when there is none
@@ -213,13 +217,18 @@ static plan_entry *plan_of(ms_gemm_cache *c, int rows, int in, int out, int n_th
             p->act == act && p->accumulate == accumulate)
             return p->failed ? NULL : p;
     }
+    char plain_impl[sizeof c->plans[0].plan.impl] = "";
+    if (in > 0 && (act != MS_ACT_NONE || accumulate)) { // the kernel of the unfused path, before a slot is taken
+        const plan_entry *plain = plan_of(c, rows, in, out, n_threads, accumulate ? 0 : bias, MS_ACT_NONE, 0, lay);
+        if (plain) snprintf(plain_impl, sizeof plain_impl, "%s", plain->plan.impl);
+    }
     plan_entry *p = c->n_plans < MAX_PLANS ? &c->plans[c->n_plans++] : &c->plans[c->evict_next++ % MAX_PLANS];
     ms_dnnl_plan_free(&p->plan);
     *p = (plan_entry){.rows = rows, .in = in, .out = out, .n_threads = n_threads, .bias = bias, .act = act,
                       .accumulate = accumulate};
     const int rc = in == 0 ? ms_dnnl_act_make(&c->dnnl, &p->plan, rows, out, act_alg(act))
                            : ms_dnnl_plan_make(&c->dnnl, &p->plan, rows, in, out, c->in_t, bias, act_alg(act), accumulate, lay);
-    p->failed = rc < 0 || (in > 0 && (act != MS_ACT_NONE || accumulate) && !fused_ok(p));
+    p->failed = rc < 0 || (in > 0 && (act != MS_ACT_NONE || accumulate) && !fused_ok(p, plain_impl));
     if (p->failed) {
         ms_dnnl_plan_free(&p->plan);
         return NULL;
@@ -280,6 +289,7 @@ static int act_run(void *arg, int n_threads) {
 int ms_gemm_linear(ms_gemm_cache *c, int n_threads, float *Y, const float *X, const float *W, const float *b, int N,
                    int in, int out, ms_act act, int accumulate) {
     if (N <= 0) return 0;
+    if (in <= 0 || out <= 0) return -1; // (in = 0 keys the activations' entries)
     linear_job j = {.c = c, .Y = Y, .X = X, .W = W, .b = b, .N = N, .in = in, .out = out, .act = act,
                     .accumulate = accumulate};
     return ms_on_threads(n_threads, linear_run, &j); // oneDNN compiles and runs for n_threads

@@ -340,12 +340,15 @@ static int mlp_sublayer(const ms_model *m, ms_state *s, const ms_hooks *hk, int 
         // gelu_new applied as the product's tiles finish unless a hook wants the biased
         // pre-activation in between (same bits: ms_op_linear_act)
         if (c->mlp == MS_MLP_GELU_TANH && !ms_hooks_wants(hk, MS_SITE_MLP_PRE, l)) {
-            ms_op_linear_act(&s->be, s->h1, s->ln, w->w_in, w->b_in, N, C, F, MS_ACT_GELU_TANH); // (N, F)
+            if (ms_op_linear_act(&s->be, s->h1, s->ln, w->w_in, w->b_in, N, C, F, MS_ACT_GELU_TANH)) return -1; // (N, F)
         } else {
             ms_op_linear(&s->be, s->h1, s->ln, w->w_in, w->b_in, N, C, F); // (N, F)
             HOOK(MS_SITE_MLP_PRE, s->h1);
-            if (c->mlp == MS_MLP_GELU_TANH) ms_op_act(&s->be, s->h1, N, F, MS_ACT_GELU_TANH);
-            else ms_op_gelu_erf(&s->be, s->h1, (size_t)N * F);
+            if (c->mlp == MS_MLP_GELU_TANH) {
+                if (ms_op_act(&s->be, s->h1, N, F, MS_ACT_GELU_TANH)) return -1;
+            } else {
+                ms_op_gelu_erf(&s->be, s->h1, (size_t)N * F);
+            }
         }
     }
     HOOK(MS_SITE_MLP_POST, s->h1);
